@@ -1,0 +1,167 @@
+/**
+ * Reading and validating `dumpvault.config.json`. Every problem is reported with its JSON path
+ * (`jobs[2].retention.daily: expected a whole number ≥ 0, got -1`), all at once, before
+ * anything is touched.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import { type Config, type ConfigInput, ConfigSchema, type Job } from './schema.ts';
+
+export const DEFAULT_CONFIG_FILE = 'dumpvault.config.json';
+
+/** A validated config plus where it came from (relative paths resolve against `baseDir`). */
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly file: string;
+  readonly baseDir: string;
+  readonly stateDir: string;
+}
+
+/** Formats a path like `jobs[2].retention.daily`. */
+export function formatPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else out += out ? `.${String(s)}` : String(s);
+  }
+  return out || '(root)';
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `${formatPath(issue.path)}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
+  return `${formatPath(issue.path)}: ${issue.message}`;
+}
+
+const URL_SCHEMES: Record<Job['engine'], readonly string[]> = {
+  postgres: ['postgres:', 'postgresql:'],
+  mysql: ['mysql:', 'mariadb:'],
+  mongodb: ['mongodb:', 'mongodb+srv:'],
+  sqlite: ['sqlite:'],
+};
+
+/** Checks a source URL for an engine; returns a problem sentence or undefined. */
+export function checkSourceUrl(engine: Job['engine'], url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `expected a ${engine} URL like ${example(engine)}, got ${JSON.stringify(url)}`;
+  }
+  if (!URL_SCHEMES[engine].includes(parsed.protocol)) {
+    return `expected a URL starting with ${URL_SCHEMES[engine].map((s) => `${s}//`).join(' or ')} for engine "${engine}", got "${parsed.protocol}"`;
+  }
+  if (parsed.password) {
+    return 'contains a password: remove it from the URL and use "passwordEnv" (local) or "passwordSecret" (AWS)';
+  }
+  if (engine !== 'sqlite' && !parsed.hostname)
+    return `expected a host name in the URL, like ${example(engine)}`;
+  if (engine === 'sqlite' && !sqlitePath(url)) return `expected a file path, like ${example(engine)}`;
+  return undefined;
+}
+
+function example(engine: Job['engine']): string {
+  return {
+    postgres: 'postgres://app@db.internal:5432/app',
+    mysql: 'mysql://app@db.internal:3306/app',
+    mongodb: 'mongodb://app@db.internal:27017/app',
+    sqlite: 'sqlite:./data/app.db',
+  }[engine];
+}
+
+/** The file path of a `sqlite:` URL (`sqlite:./rel.db`, `sqlite:/abs.db`, `sqlite:///abs.db`). */
+export function sqlitePath(url: string): string {
+  const rest = url.replace(/^sqlite:/, '');
+  return decodeURIComponent(rest.startsWith('//') ? rest.slice(2) : rest);
+}
+
+/** Validates an already-parsed config object (the CDK construct's typed input uses this too). */
+export function validateConfig(input: unknown): Config {
+  const result = ConfigSchema.safeParse(input, { reportInput: true });
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map(formatIssue).join('\n'));
+  }
+  const config = result.data;
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  config.jobs.forEach((job, i) => {
+    const at = `jobs[${i}]`;
+    if (seen.has(job.name))
+      problems.push(`${at}.name: "${job.name}" is used by another job; job names must be unique`);
+    seen.add(job.name);
+    job.destinations.forEach((d, j) => {
+      if (!config.destinations[d]) {
+        problems.push(
+          `${at}.destinations[${j}]: no destination named "${d}" (defined: ${Object.keys(config.destinations).join(', ') || 'none'})`,
+        );
+      }
+    });
+    if (job.encryption !== undefined && !config.encryption[job.encryption]) {
+      problems.push(
+        `${at}.encryption: no encryption named "${job.encryption}" (defined: ${Object.keys(config.encryption).join(', ') || 'none'})`,
+      );
+    }
+    const urlProblem = checkSourceUrl(job.engine, job.source.url);
+    if (urlProblem) problems.push(`${at}.source.url: ${urlProblem}`);
+    if (job.source.passwordEnv && job.source.passwordSecret) {
+      problems.push(`${at}.source: set "passwordEnv" or "passwordSecret", not both`);
+    }
+    if (job.compressionLevel !== undefined && job.compression === 'gzip' && job.compressionLevel > 9) {
+      problems.push(`${at}.compressionLevel: expected 1-9 for gzip, got ${job.compressionLevel}`);
+    }
+    if (job.engine === 'sqlite' && job.source.passwordEnv) {
+      problems.push(`${at}.source.passwordEnv: sqlite databases have no password; remove it`);
+    }
+  });
+  if (problems.length) throw new ConfigError(problems.join('\n'));
+  return config;
+}
+
+/** Reads, parses and validates a config file. Throws {@link ConfigError} naming what to fix. */
+export function loadConfig(file: string, stateDirOverride?: string): LoadedConfig {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `config file ${abs} does not exist: run "dumpvault init" to create one, or pass --config <file>`
+        : `cannot read config file ${abs}: ${code ?? String(err)}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${abs} is not valid JSON: ${(err as Error).message}`);
+  }
+  let config: Config;
+  try {
+    config = validateConfig(parsed);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${abs} is invalid:\n${err.message}`);
+    throw err;
+  }
+  const baseDir = path.dirname(abs);
+  const stateDir = path.resolve(baseDir, stateDirOverride ?? config.stateDir ?? '.dumpvault');
+  return { config, file: abs, baseDir, stateDir };
+}
+
+/** Finds a job by name or throws a usage error listing the jobs there are. */
+export function findJob(config: Config, name: string | undefined): Job {
+  if (!name) throw new ConfigError(`name a job: ${config.jobs.map((j) => j.name).join(', ')}`);
+  const job = config.jobs.find((j) => j.name === name);
+  if (!job) {
+    throw new ConfigError(
+      `no job named "${name}" in the config (jobs: ${config.jobs.map((j) => j.name).join(', ')})`,
+    );
+  }
+  return job;
+}
+
+export type { Config, ConfigInput };

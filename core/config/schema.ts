@@ -1,0 +1,240 @@
+/**
+ * The configuration contract (DESIGN.md §3): one zod schema read by the CLI, the task and
+ * the CDK app, also emitted as `dumpvault.schema.json` for editors.
+ */
+import { z } from 'zod';
+
+const show = (value: unknown): string => (value === undefined ? 'nothing' : JSON.stringify(value));
+
+/** A whole number ≥ min whose errors read `expected a whole number ≥ 0, got -1`. */
+const wholeNumber = (min: number) => {
+  const error = (iss: { input?: unknown }) => `expected a whole number ≥ ${min}, got ${show(iss.input)}`;
+  return z.int({ error }).min(min, { error });
+};
+
+const nonEmpty = (what: string) =>
+  z
+    .string({ error: (iss) => `expected ${what}, got ${show(iss.input)}` })
+    .min(1, { error: `expected ${what}` });
+
+/** Names of jobs and destinations: they appear in object keys, stack ids and metric dimensions. */
+export const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const name = (what: string) =>
+  z.string().regex(NAME_PATTERN, {
+    error: (iss) =>
+      `expected a ${what} name of lowercase letters, digits and dashes (at most 63), got ${show(iss.input)}`,
+  });
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+  error: (iss) => `expected an environment variable name, got ${show(iss.input)}`,
+});
+const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, {
+  error: (iss) => `expected a Secrets Manager secret ARN, got ${show(iss.input)}`,
+});
+
+export const S3DestinationSchema = z
+  .strictObject({
+    type: z.literal('s3'),
+    bucket: nonEmpty('a bucket name, or "managed" for the stack\'s bucket').describe(
+      'Bucket name; "managed" means the bucket the CDK stack creates.',
+    ),
+    prefix: z.string().default('').describe('Key prefix inside the bucket, e.g. "backups/".'),
+    endpoint: z
+      .url({ error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` })
+      .optional()
+      .describe('Custom endpoint of an S3-compatible store (R2, MinIO, s3rver). Enables path-style.'),
+    region: z
+      .string()
+      .optional()
+      .describe('Region; defaults to AWS_REGION, or "us-east-1" for custom endpoints.'),
+    forcePathStyle: z
+      .boolean()
+      .optional()
+      .describe('Path-style addressing; on by default with a custom endpoint.'),
+    credentialsSecret: secretArn
+      .optional()
+      .describe('Secrets Manager secret with {"accessKeyId","secretAccessKey"} for a foreign store.'),
+    accessKeyIdEnv: envName.optional().describe('Locally: env variable holding the access key id.'),
+    secretAccessKeyEnv: envName.optional().describe('Locally: env variable holding the secret access key.'),
+    partSizeMiB: wholeNumber(5).max(5120).default(16).describe('Multipart part size in MiB.'),
+    queueSize: wholeNumber(1).max(16).default(4).describe('Parts uploaded in parallel.'),
+  })
+  .describe('Any S3 or S3-compatible bucket.');
+
+export const FileDestinationSchema = z
+  .strictObject({
+    type: z.literal('file'),
+    path: nonEmpty('a directory path').describe('Directory, relative to the config file.'),
+  })
+  .describe('A local directory (written with a temp name, fsync and atomic rename).');
+
+export const DestinationSchema = z.discriminatedUnion('type', [S3DestinationSchema, FileDestinationSchema], {
+  error: (iss) => `expected a destination with "type": "s3" or "file", got ${show(iss.input)}`,
+});
+
+export const OpenPgpEncryptionSchema = z.strictObject({
+  type: z.literal('openpgp'),
+  recipients: z
+    .array(nonEmpty('a path to an armored public key'), { error: 'expected a list of public key files' })
+    .min(1, { error: 'expected at least one recipient public key' })
+    .describe('Armored OpenPGP public key files (relative to the config file). Public keys only.'),
+});
+
+export const PassphraseEncryptionSchema = z
+  .strictObject({
+    type: z.literal('passphrase'),
+    passphraseSecret: secretArn.optional().describe('Secrets Manager ARN holding the passphrase (AWS).'),
+    passphraseEnv: envName.optional().describe('Env variable holding the passphrase (local).'),
+  })
+  .refine((v) => v.passphraseSecret || v.passphraseEnv, {
+    error: 'expected "passphraseSecret" (AWS) or "passphraseEnv" (local)',
+  });
+
+export const EncryptionSchema = z.discriminatedUnion(
+  'type',
+  [OpenPgpEncryptionSchema, PassphraseEncryptionSchema],
+  {
+    error: (iss) => `expected an encryption with "type": "openpgp" or "passphrase", got ${show(iss.input)}`,
+  },
+);
+
+export const ENGINES = ['postgres', 'mysql', 'sqlite', 'mongodb'] as const;
+export type EngineName = (typeof ENGINES)[number];
+export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+export const ScheduleSchema = z
+  .strictObject({
+    cron: z.string().optional().describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
+    rate: z.string().optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
+    timezone: z.string().default('UTC').describe('IANA time zone of the cron expression.'),
+  })
+  .refine((s) => Boolean(s.cron) !== Boolean(s.rate), { error: 'expected exactly one of "cron" or "rate"' });
+
+export const RetentionSchema = z
+  .strictObject({
+    keepLast: wholeNumber(0).default(1).describe('Always keep the newest N successful backups.'),
+    daily: wholeNumber(0).default(0).describe('Keep the newest backup of each of the last N days.'),
+    weekly: wholeNumber(0).default(0).describe('Keep the newest backup of each of the last N ISO weeks.'),
+    monthly: wholeNumber(0).default(0).describe('Keep the newest backup of each of the last N months.'),
+    yearly: wholeNumber(0).default(0).describe('Keep the newest backup of each of the last N years.'),
+    maxAgeDays: wholeNumber(1)
+      .optional()
+      .describe(
+        'Delete backups older than this, whatever the other rules say (the newest is never deleted).',
+      ),
+    timezone: z.string().default('UTC').describe('Time zone in which days, weeks and months are counted.'),
+  })
+  .describe('Retention; applied after every successful backup.');
+
+export const SourceSchema = z.strictObject({
+  url: nonEmpty('a database URL').describe(
+    'postgres://user@host:5432/db, mysql://user@host:3306/db, mongodb://user@host:27017/db, sqlite:./path.db',
+  ),
+  passwordSecret: secretArn
+    .optional()
+    .describe('Secrets Manager ARN: a plain password or RDS-style JSON {"password": …}.'),
+  passwordEnv: envName.optional().describe('Locally: env variable holding the password.'),
+});
+
+export const JobSchema = z.strictObject({
+  name: name('job'),
+  engine: z.enum(ENGINES, {
+    error: (iss) => `expected one of ${ENGINES.join(', ')}, got ${show(iss.input)}`,
+  }),
+  source: SourceSchema,
+  schedule: ScheduleSchema.optional().describe('When to run in AWS; ignored by the local CLI.'),
+  destinations: z
+    .array(name('destination'), { error: 'expected a list of destination names' })
+    .min(1, { error: 'expected at least one destination name' }),
+  compression: z
+    .enum(COMPRESSIONS, {
+      error: (iss) => `expected one of ${COMPRESSIONS.join(', ')}, got ${show(iss.input)}`,
+    })
+    .default('gzip'),
+  compressionLevel: wholeNumber(1).max(19).optional().describe('Codec level; gzip 1-9, zstd 1-19.'),
+  dumpFormat: z
+    .enum(['custom', 'plain'])
+    .default('custom')
+    .describe('PostgreSQL only: pg_dump --format; the others have one format.'),
+  encryption: z.string().optional().describe('Name of an entry in "encryption"; omitted = not encrypted.'),
+  retention: RetentionSchema.default({
+    keepLast: 1,
+    daily: 0,
+    weekly: 0,
+    monthly: 0,
+    yearly: 0,
+    timezone: 'UTC',
+  }),
+  alarmAfterHours: z
+    .number()
+    .positive()
+    .optional()
+    .describe('Alarm when no success for this long; default 1.5 × schedule period + 2 h.'),
+  task: z
+    .strictObject({
+      cpu: z
+        .union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)])
+        .default(1024),
+      memoryMiB: wholeNumber(512).default(2048),
+      timeoutMinutes: wholeNumber(1).default(720),
+    })
+    .optional()
+    .describe('Fargate size of this job.'),
+  restoreDrill: z
+    .strictObject({ schedule: ScheduleSchema, engineImage: z.string().optional() })
+    .optional()
+    .describe('Scheduled restore drill into a throw-away database.'),
+});
+
+export const AwsSchema = z
+  .strictObject({
+    account: z.string().optional(),
+    region: z.string().optional(),
+    stackName: z.string().default('DumpVault'),
+    vpc: z
+      .strictObject({
+        vpcId: z.string(),
+        privateSubnetIds: z.array(z.string()).min(1),
+        availabilityZones: z.array(z.string()).optional(),
+      })
+      .optional()
+      .describe('Existing VPC; omitted = a new VPC with S3 and DynamoDB gateway endpoints.'),
+    bucket: z
+      .strictObject({
+        existingBucketName: z.string().optional(),
+        noncurrentVersionExpirationDays: wholeNumber(1).default(30),
+        objectLock: z
+          .strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: wholeNumber(1) })
+          .optional(),
+      })
+      .optional(),
+    alerts: z
+      .strictObject({ emails: z.array(z.email()).default([]), successDigest: z.boolean().default(false) })
+      .optional(),
+    logRetentionDays: wholeNumber(1).default(90),
+  })
+  .describe('Deployment settings for `cdk deploy`.');
+
+export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  prefix: z.string().default('').describe('Key prefix for every destination, e.g. "dumpvault/".'),
+  stateDir: z
+    .string()
+    .optional()
+    .describe('Local history and lock directory; default .dumpvault/ beside the config.'),
+  destinations: z.record(name('destination'), DestinationSchema),
+  encryption: z.record(z.string(), EncryptionSchema).default({}),
+  jobs: z.array(JobSchema).min(1, { error: 'expected at least one job' }),
+  aws: AwsSchema.optional(),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Job = z.output<typeof JobSchema>;
+export type Destination = z.output<typeof DestinationSchema>;
+export type S3DestinationConfig = z.output<typeof S3DestinationSchema>;
+export type FileDestinationConfig = z.output<typeof FileDestinationSchema>;
+export type Encryption = z.output<typeof EncryptionSchema>;
+export type Retention = z.output<typeof RetentionSchema>;
+export type Schedule = z.output<typeof ScheduleSchema>;

@@ -1,0 +1,68 @@
+/**
+ * The contract between the pipeline (core/) and the database engines (task-image/engines/).
+ * core/ never imports an engine; the CLI and the task hand one in.
+ */
+import type { Readable } from 'node:stream';
+import type { EngineName } from './config/schema.ts';
+
+/** A database to dump from or restore into, with its secret already resolved. */
+export interface Connection {
+  /** The job's source URL (never contains a password: config validation refuses that). */
+  readonly url: string;
+  /** The resolved password, if any. Registered with redact() by whoever resolved it. */
+  readonly password?: string;
+}
+
+/** What `inspect` learns before a dump: recorded in the manifest and shown by `check`. */
+export interface ServerInfo {
+  readonly serverVersion: string;
+  readonly tool: { readonly name: string; readonly version: string };
+  readonly database: string;
+}
+
+/** Per-table row counts, captured at backup time and compared after every restore. */
+export type TableStats = Record<string, number>;
+
+export interface DumpOptions {
+  /** PostgreSQL: custom or plain; other engines ignore it. */
+  readonly format: 'custom' | 'plain';
+}
+
+export interface RestoreOptions {
+  /** Drop existing objects in the target first (pg_restore --clean --if-exists, mongorestore --drop). */
+  readonly drop: boolean;
+  /** The dump format recorded in the manifest. */
+  readonly dumpFormat: string;
+}
+
+/** One database engine. Implementations spawn the engine's own standard tools. */
+export interface Engine {
+  readonly name: EngineName;
+  /** File extension of the raw dump (`pgdump`, `sql`, `archive`). */
+  dumpExtension(options: DumpOptions): string;
+  /** The manifest's `dumpFormat` value (`pg_dump-custom`, `pg_dump-plain`, `mysqldump-sql`, …). */
+  dumpFormat(options: DumpOptions): string;
+  /**
+   * Connects, reads the server version and checks the local dump tool can dump it.
+   * Throws a UserError whose message says what to fix (e.g. install pg_dump 16).
+   */
+  inspect(conn: Connection): Promise<ServerInfo>;
+  /** Row count per table (qualified names, e.g. `public.accounts`), for the manifest. */
+  stats(conn: Connection): Promise<TableStats>;
+  /**
+   * Spawns the dump tool. The returned stream ends only after the tool exited 0 and fails
+   * with a ToolError (stderr summarised, secrets redacted) when it exits non-zero or is killed.
+   */
+  dump(conn: Connection, options: DumpOptions): Readable;
+  /** Streams a raw dump into the target; resolves when the restore tool exited 0. */
+  restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void>;
+  /** True when the target holds no user tables/collections (or does not exist yet). */
+  isEmpty(target: Connection): Promise<boolean>;
+  /**
+   * A connection for a new scratch database next to `source` named `name` (a file beside it
+   * for SQLite), created empty. Fails if it already exists.
+   */
+  createScratch(source: Connection, name: string): Promise<Connection>;
+  /** Drops a scratch database created by {@link Engine.createScratch}. */
+  dropScratch(scratch: Connection): Promise<void>;
+}

@@ -1,0 +1,73 @@
+/**
+ * The history contract (DESIGN.md §5): one item per run, plus a lease per job so two runs of
+ * the same job never overlap. Implemented by a local file store and by DynamoDB.
+ */
+
+export const RunKind = { backup: 'backup', restore: 'restore', drill: 'drill', prune: 'prune' } as const;
+export type RunKind = (typeof RunKind)[keyof typeof RunKind];
+
+export const RunStatus = {
+  running: 'RUNNING',
+  succeeded: 'SUCCEEDED',
+  failed: 'FAILED',
+  skipped: 'SKIPPED',
+} as const;
+export type RunStatus = (typeof RunStatus)[keyof typeof RunStatus];
+
+export type Trigger = 'schedule' | 'manual';
+
+/** One run of one job. Never holds a secret; `error` is already redacted. */
+export interface HistoryItem {
+  job: string;
+  runId: string;
+  kind: RunKind;
+  status: RunStatus;
+  trigger: Trigger;
+  /** ISO 8601 UTC. */
+  startedAt: string;
+  finishedAt?: string;
+  durationMs?: number;
+  /** Data object key (backups) or the backup restored from (restores, drills). */
+  key?: string;
+  bytes?: number;
+  rawBytes?: number;
+  sha256?: string;
+  /** One-line cause of a FAILED or SKIPPED run. */
+  error?: string;
+  taskArn?: string;
+  /** Keys deleted by retention after this run. */
+  pruned?: string[];
+  /** Destinations written, restore target, table comparison summary… */
+  details?: Record<string, unknown>;
+}
+
+/** Who holds a job's lease, and until when. */
+export interface Lease {
+  job: string;
+  runId: string;
+  /** ISO 8601 UTC; an expired lease may be taken over. */
+  expiresAt: string;
+}
+
+export type LeaseResult = { acquired: true } | { acquired: false; heldBy: Lease };
+
+/** Alert de-duplication state: one alert per job until it recovers. */
+export interface AlertState {
+  job: string;
+  failing: boolean;
+  since?: string;
+  lastRunId?: string;
+}
+
+export interface HistoryStore {
+  /** Creates or replaces the item with the same (job, startedAt, runId). */
+  save(item: HistoryItem): Promise<void>;
+  /** Runs of a job, newest first. */
+  list(job: string, options?: { limit?: number }): Promise<HistoryItem[]>;
+  /** Takes the job's lease unless another unexpired run holds it (conditional write). */
+  acquireLease(job: string, runId: string, ttlMs: number, now?: Date): Promise<LeaseResult>;
+  /** Releases the lease if `runId` holds it; otherwise does nothing. */
+  releaseLease(job: string, runId: string): Promise<void>;
+  getAlertState(job: string): Promise<AlertState | undefined>;
+  setAlertState(state: AlertState): Promise<void>;
+}

@@ -1,0 +1,137 @@
+/**
+ * Object layout and manifest v1 (DESIGN.md §4, docs in README "Backup format").
+ *
+ *   {prefix}{job}/{yyyy-mm-ddTHHMMSSZ}-{runId}.{dump-ext}[.gz|.zst][.gpg]
+ *   {prefix}{job}/{yyyy-mm-ddTHHMMSSZ}-{runId}.manifest.json
+ *
+ * The manifest is written after the data object; its presence means the backup is complete.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { COMPRESSIONS, ENGINES } from './config/schema.ts';
+import { IntegrityError } from './errors.ts';
+
+export const MANIFEST_SUFFIX = '.manifest.json';
+export const FORMAT_VERSION = 1;
+
+/** A new run id: 8 lowercase hex characters. */
+export function newRunId(): string {
+  return randomBytes(4).toString('hex');
+}
+
+/** `2026-11-21T235505Z` for a date (UTC, second precision; sorts chronologically). */
+export function formatStamp(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/:/g, '');
+}
+
+const STEM = /^(\d{4}-\d{2}-\d{2}T\d{6}Z)-([0-9a-z]+)$/;
+
+/** Parses a backup id (`2026-11-21T235505Z-a1b2c3d4`) into its time and run id. */
+export function parseBackupId(id: string): { startedAt: Date; runId: string } | undefined {
+  const m = STEM.exec(id);
+  if (!m) return undefined;
+  const s = m[1]!;
+  const iso = `${s.slice(0, 13)}:${s.slice(13, 15)}:${s.slice(15, 17)}Z`;
+  const startedAt = new Date(iso);
+  if (Number.isNaN(startedAt.getTime())) return undefined;
+  return { startedAt, runId: m[2]! };
+}
+
+/** The id (`{stamp}-{runId}`) of a backup started at `startedAt`. */
+export function backupId(startedAt: Date, runId: string): string {
+  return `${formatStamp(startedAt)}-${runId}`;
+}
+
+/** The folder of a job's objects: `{prefix}{job}/`. */
+export function jobPrefix(prefix: string, job: string): string {
+  return `${prefix}${job}/`;
+}
+
+/** The extension chain of a data object: `pgdump.gz.gpg`, `sql.zst`, `archive`. */
+export function dataExtension(dumpExt: string, compression: string, encrypted: boolean): string {
+  const comp = compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : '';
+  return `${dumpExt}${comp}${encrypted ? '.gpg' : ''}`;
+}
+
+export interface ObjectKeys {
+  readonly id: string;
+  readonly dataKey: string;
+  readonly manifestKey: string;
+}
+
+/** The keys of one backup's data object and manifest. */
+export function objectKeys(args: {
+  prefix: string;
+  job: string;
+  startedAt: Date;
+  runId: string;
+  dumpExt: string;
+  compression: string;
+  encrypted: boolean;
+}): ObjectKeys {
+  const id = backupId(args.startedAt, args.runId);
+  const base = `${jobPrefix(args.prefix, args.job)}${id}`;
+  return {
+    id,
+    dataKey: `${base}.${dataExtension(args.dumpExt, args.compression, args.encrypted)}`,
+    manifestKey: `${base}${MANIFEST_SUFFIX}`,
+  };
+}
+
+/** The backup id of a manifest key, or undefined for any other key. */
+export function idOfManifestKey(key: string): string | undefined {
+  if (!key.endsWith(MANIFEST_SUFFIX)) return undefined;
+  const stem = key.slice(key.lastIndexOf('/') + 1, -MANIFEST_SUFFIX.length);
+  return parseBackupId(stem) ? stem : undefined;
+}
+
+export const ManifestSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  job: z.string(),
+  runId: z.string(),
+  engine: z.enum(ENGINES),
+  serverVersion: z.string(),
+  tool: z.object({ name: z.string(), version: z.string() }),
+  database: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  dumpFormat: z.string(),
+  compression: z.enum(COMPRESSIONS),
+  encryption: z.object({
+    type: z.enum(['none', 'openpgp', 'passphrase']),
+    recipients: z.array(z.string()),
+  }),
+  object: z.object({
+    key: z.string(),
+    bytes: z.number().int().nonnegative(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
+  rawBytes: z.number().int().nonnegative(),
+  stats: z.object({ tables: z.record(z.string(), z.number().int().nonnegative()) }),
+});
+
+/** Manifest format version 1. Not encrypted; holds no secrets. */
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** Parses a manifest's bytes; a foreign or damaged file gets an IntegrityError naming the key. */
+export function parseManifest(key: string, text: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new IntegrityError(
+      `${key} is not a dumpvault manifest (not JSON); remove it or restore with --from <data-file>`,
+    );
+  }
+  const result = ManifestSchema.safeParse(json);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    throw new IntegrityError(
+      `${key} is not a valid dumpvault manifest v${FORMAT_VERSION} (${first ? `${first.path.join('.')}: ${first.message}` : 'unknown problem'}); it may be foreign or damaged`,
+    );
+  }
+  return result.data;
+}

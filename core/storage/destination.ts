@@ -1,0 +1,66 @@
+/**
+ * The narrow storage interface every destination implements (file, S3, any S3-compatible
+ * store). Modelled on restic's backend: each method states its contract; retries and
+ * logging are wrappers (see retry.ts), not flags inside implementations.
+ */
+import type { Readable } from 'node:stream';
+
+/** What `stat` and `list` report about one object. */
+export interface ObjectInfo {
+  /** Key relative to the destination root (the config `prefix` is part of it). */
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified?: Date;
+  /** S3 ETag or file mtime+size; lets a second read be pinned to the object a first read verified. */
+  readonly etag?: string;
+  readonly versionId?: string;
+}
+
+export interface WriteResult {
+  readonly bytes: number;
+  readonly etag?: string;
+  readonly versionId?: string;
+}
+
+export interface Destination {
+  /** The destination's name in the config. */
+  readonly name: string;
+  /** Where it points, for messages (`s3://bucket/prefix`, `file:///dir`); never contains secrets. */
+  readonly description: string;
+
+  /**
+   * Streams `body` to `key`. The object becomes visible only when the promise resolves; if
+   * `body` errors, `signal` aborts, or the store fails, the promise rejects and nothing is
+   * visible (multipart upload aborted, temp file removed). `body` is consumed once: this
+   * method is never retried by wrappers.
+   */
+  write(
+    key: string,
+    body: Readable,
+    options?: { signal?: AbortSignal; contentType?: string },
+  ): Promise<WriteResult>;
+
+  /** Writes a small object (a manifest) in one request. Idempotent: may be retried. */
+  put(key: string, data: Buffer | string, options?: { contentType?: string }): Promise<WriteResult>;
+
+  /**
+   * Opens an object for streaming. With `ifMatch`, fails with an IntegrityError when the object
+   * has changed since it was stat'ed. Throws NotFoundError when absent.
+   */
+  read(key: string, options?: { ifMatch?: string }): Promise<Readable>;
+
+  /** Size and identity of one object. Throws NotFoundError when absent. */
+  stat(key: string): Promise<ObjectInfo>;
+
+  /** Every object whose key starts with `prefix`, in key order. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+
+  /** Deletes an object. Deleting a missing object succeeds (idempotent, may be retried). */
+  remove(key: string): Promise<void>;
+
+  /**
+   * Proves the destination is reachable and writable (writes and deletes a probe object under
+   * `prefix`). Throws a StorageError naming what to fix.
+   */
+  checkWritable(prefix: string): Promise<void>;
+}
