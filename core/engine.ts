@@ -35,6 +35,12 @@ export interface RestoreOptions {
   readonly dumpFormat: string;
 }
 
+/** A running dump. */
+export interface DumpSession {
+  readonly output: Readable;
+  readonly stats: Promise<TableStats>;
+}
+
 /** One database engine. Implementations spawn the engine's own standard tools. */
 export interface Engine {
   readonly name: EngineName;
@@ -47,13 +53,15 @@ export interface Engine {
    * Throws a UserError whose message says what to fix (e.g. install pg_dump 16).
    */
   inspect(conn: Connection): Promise<ServerInfo>;
-  /** Row count per table (qualified names, e.g. `public.accounts`), for the manifest. */
+  /** Row count per table (qualified names, e.g. `public.accounts`) of a live database. */
   stats(conn: Connection): Promise<TableStats>;
   /**
-   * Spawns the dump tool. The returned stream ends only after the tool exited 0 and fails
-   * with a ToolError (stderr summarised, secrets redacted) when it exits non-zero or is killed.
+   * Spawns the dump tool. `output` ends only after the tool exited 0 and fails with a
+   * ToolError (stderr summarised, secrets redacted) when it exits non-zero or is killed.
+   * `stats` are the row counts of what the dump contains: taken in the dump's own snapshot
+   * where the engine allows it (PostgreSQL), otherwise immediately before the dump starts.
    */
-  dump(conn: Connection, options: DumpOptions): Readable;
+  dump(conn: Connection, options: DumpOptions): DumpSession;
   /** Streams a raw dump into the target; resolves when the restore tool exited 0. */
   restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void>;
   /** True when the target holds no user tables/collections (or does not exist yet). */
