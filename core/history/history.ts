@@ -54,7 +54,11 @@ export type LeaseResult = { acquired: true } | { acquired: false; heldBy: Lease 
 /** Alert de-duplication state: one alert per job until it recovers. */
 export interface AlertState {
   job: string;
+  /** An alert FAILED went out and no success has followed yet. */
   failing: boolean;
+  /** A SKIPPED alert went out and no run has finished since. */
+  skipping?: boolean;
+  /** When the current failing streak began (ISO). */
   since?: string;
   lastRunId?: string;
 }

@@ -1,0 +1,104 @@
+/**
+ * Alert de-duplication (DESIGN.md §6): one FAILED alert per job until it recovers, then one
+ * RECOVERED; one SKIPPED alert per overlap streak. Shared by the CLI, the task and the Lambdas.
+ */
+import type { HistoryStore, RunKind } from '../history/history.ts';
+import { redact } from '../redact.ts';
+import type { Alert, AlertStatus, Notifier } from './notifier.ts';
+
+export interface RunOutcome {
+  readonly job: string;
+  readonly kind: RunKind;
+  readonly runId: string;
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED';
+  readonly error?: string;
+  readonly durationMs?: number;
+  readonly key?: string;
+  readonly bytes?: number;
+  /** Where to look next: a CLI command or console hint. */
+  readonly investigate: string;
+  readonly now?: Date;
+}
+
+/** Decides which alert (if any) an outcome deserves, given the job's alert state. */
+export function decideAlert(
+  failing: boolean,
+  skipping: boolean,
+  status: RunOutcome['status'],
+): AlertStatus | undefined {
+  if (status === 'FAILED') return failing ? undefined : 'FAILED';
+  if (status === 'SKIPPED') return skipping ? undefined : 'SKIPPED';
+  return failing ? 'RECOVERED' : undefined;
+}
+
+function formatDuration(ms: number | undefined): string {
+  if (ms === undefined) return 'unknown';
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+/** Builds the human-readable alert for an outcome. Subject ≤ 100 chars (the SNS limit). */
+export function buildAlert(outcome: RunOutcome, status: AlertStatus): Alert {
+  const verb = { FAILED: 'FAILED', RECOVERED: 'recovered', SKIPPED: 'skipped', SUCCEEDED: 'succeeded' }[
+    status
+  ];
+  const subject = `dumpvault: ${outcome.kind} of ${outcome.job} ${verb}`.slice(0, 100);
+  const lines = [
+    `Job:       ${outcome.job}`,
+    `Kind:      ${outcome.kind}`,
+    `Status:    ${status}`,
+    `Run:       ${outcome.runId}`,
+    `Duration:  ${formatDuration(outcome.durationMs)}`,
+  ];
+  if (outcome.key) lines.push(`Object:    ${outcome.key}`);
+  if (outcome.bytes !== undefined) lines.push(`Bytes:     ${outcome.bytes}`);
+  if (outcome.error) lines.push(`Cause:     ${outcome.error}`);
+  lines.push('', `Investigate: ${outcome.investigate}`);
+  return {
+    job: outcome.job,
+    kind: outcome.kind,
+    status,
+    runId: outcome.runId,
+    subject,
+    body: redact(lines.join('\n')),
+  };
+}
+
+/**
+ * Publishes the alert an outcome deserves and updates the job's alert state. A notifier
+ * failure is returned, not thrown: losing an alert must not turn a good backup into a failed one.
+ */
+export async function notifyOutcome(
+  history: HistoryStore,
+  notifier: Notifier,
+  outcome: RunOutcome,
+): Promise<{ alert?: Alert; error?: unknown }> {
+  const state = await history.getAlertState(outcome.job);
+  const failing = state?.failing ?? false;
+  const skipping = state?.skipping ?? false;
+  const status = decideAlert(failing, skipping, outcome.status);
+  const now = (outcome.now ?? new Date()).toISOString();
+  const next = {
+    job: outcome.job,
+    failing: outcome.status === 'FAILED' ? true : outcome.status === 'SUCCEEDED' ? false : failing,
+    skipping: outcome.status === 'SKIPPED',
+    since:
+      outcome.status === 'FAILED'
+        ? failing
+          ? state?.since
+          : now
+        : outcome.status === 'SUCCEEDED'
+          ? undefined
+          : state?.since,
+    lastRunId: outcome.runId,
+  };
+  await history.setAlertState(next);
+  if (!status) return {};
+  const alert = buildAlert(outcome, status);
+  try {
+    await notifier.publish(alert);
+    return { alert };
+  } catch (error) {
+    return { alert, error };
+  }
+}
