@@ -92,13 +92,17 @@ export async function notifyOutcome(
           : state?.since,
     lastRunId: outcome.runId,
   };
-  await history.setAlertState(next);
-  if (!status) return {};
+  if (!status) {
+    await history.setAlertState(next);
+    return {};
+  }
   const alert = buildAlert(outcome, status);
   try {
     await notifier.publish(alert);
-    return { alert };
   } catch (error) {
+    // Keep the previous state so the next run tries to alert again.
     return { alert, error };
   }
+  await history.setAlertState(next);
+  return { alert };
 }
