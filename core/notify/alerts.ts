@@ -73,13 +73,15 @@ export async function notifyOutcome(
   notifier: Notifier,
   outcome: RunOutcome,
 ): Promise<{ alert?: Alert; error?: unknown }> {
-  const state = await history.getAlertState(outcome.job);
+  // Backups and restores/drills of a job keep separate streaks: a failed drill is not "recovered" by a backup.
+  const stateKey = outcome.kind === 'backup' ? outcome.job : `${outcome.job}:${outcome.kind}`;
+  const state = await history.getAlertState(stateKey);
   const failing = state?.failing ?? false;
   const skipping = state?.skipping ?? false;
   const status = decideAlert(failing, skipping, outcome.status);
   const now = (outcome.now ?? new Date()).toISOString();
   const next = {
-    job: outcome.job,
+    job: stateKey,
     failing: outcome.status === 'FAILED' ? true : outcome.status === 'SUCCEEDED' ? false : failing,
     skipping: outcome.status === 'SKIPPED',
     since:

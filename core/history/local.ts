@@ -1,0 +1,147 @@
+/**
+ * History in the local state directory (`.dumpvault/` beside the config):
+ *   history/{job}.jsonl   one JSON line per save; the last line for a run wins
+ *   locks/{job}.lock      the job's lease, created with O_EXCL so two runs cannot both hold it
+ *   alerts/{job}.json     alert de-duplication state
+ */
+import { appendFile, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { AlertState, HistoryItem, HistoryStore, Lease, LeaseResult } from './history.ts';
+
+function itemKey(item: HistoryItem): string {
+  return `${item.startedAt}#${item.runId}`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
+/** The local-mode {@link HistoryStore}: plain files, safe against two concurrent runs of a job. */
+export class LocalHistoryStore implements HistoryStore {
+  constructor(readonly stateDir: string) {}
+
+  private file(kind: 'history' | 'locks' | 'alerts', job: string, ext: string): string {
+    return path.join(this.stateDir, kind, `${job}.${ext}`);
+  }
+
+  async save(item: HistoryItem): Promise<void> {
+    const file = this.file('history', item.job, 'jsonl');
+    await mkdir(path.dirname(file), { recursive: true });
+    await appendFile(file, `${JSON.stringify(item)}\n`, { mode: 0o600 });
+  }
+
+  async list(job: string, options?: { limit?: number }): Promise<HistoryItem[]> {
+    let text: string;
+    try {
+      text = await readFile(this.file('history', job, 'jsonl'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const byKey = new Map<string, HistoryItem>();
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const item = JSON.parse(line) as HistoryItem;
+        byKey.set(itemKey(item), item);
+      } catch {
+        // A torn last line from a crash: the previous lines are still valid history.
+      }
+    }
+    const items = [...byKey.values()].sort((a, b) => (itemKey(a) < itemKey(b) ? 1 : -1));
+    return options?.limit ? items.slice(0, options.limit) : items;
+  }
+
+  async acquireLease(job: string, runId: string, ttlMs: number, now = new Date()): Promise<LeaseResult> {
+    const file = this.file('locks', job, 'lock');
+    await mkdir(path.dirname(file), { recursive: true });
+    const lease: Lease & { pid: number } = {
+      job,
+      runId,
+      expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
+      pid: process.pid,
+    };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const handle = await open(file, 'wx', 0o600);
+        await handle.writeFile(JSON.stringify(lease));
+        await handle.close();
+        return { acquired: true };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const held = await readJson<Lease & { pid?: number }>(file);
+      const stale =
+        !held ||
+        new Date(held.expiresAt).getTime() <= now.getTime() ||
+        (held.pid !== undefined && held.pid !== process.pid && !isAlive(held.pid));
+      if (!stale) return { acquired: false, heldBy: { job, runId: held.runId, expiresAt: held.expiresAt } };
+      // Move the stale lock aside atomically; whoever renames it first retries the O_EXCL create.
+      await rename(file, `${file}.stale-${runId}`).catch(() => {});
+      await unlink(`${file}.stale-${runId}`).catch(() => {});
+    }
+    const held = await readJson<Lease>(file);
+    return { acquired: false, heldBy: held ?? { job, runId: 'unknown', expiresAt: now.toISOString() } };
+  }
+
+  async releaseLease(job: string, runId: string): Promise<void> {
+    const file = this.file('locks', job, 'lock');
+    const held = await readJson<Lease>(file);
+    if (held?.runId === runId) await unlink(file).catch(() => {});
+  }
+
+  async getAlertState(job: string): Promise<AlertState | undefined> {
+    return readJson<AlertState>(this.file('alerts', job, 'json'));
+  }
+
+  async setAlertState(state: AlertState): Promise<void> {
+    const file = this.file('alerts', state.job, 'json');
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
+    await rename(tmp, file);
+  }
+}
+
+/** Renders history items as CSV (RFC 4180 quoting) for `dumpvault history --csv`. */
+export function historyToCsv(items: readonly HistoryItem[]): string {
+  const columns = [
+    'job',
+    'runId',
+    'kind',
+    'status',
+    'trigger',
+    'startedAt',
+    'finishedAt',
+    'durationMs',
+    'key',
+    'bytes',
+    'rawBytes',
+    'sha256',
+    'error',
+    'taskArn',
+    'pruned',
+  ] as const;
+  const quote = (v: unknown): string => {
+    if (v === undefined || v === null) return '';
+    const s = Array.isArray(v) ? v.join(' ') : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const rows = items.map((item) => columns.map((c) => quote(item[c])).join(','));
+  return `${[columns.join(','), ...rows].join('\n')}\n`;
+}

@@ -1,0 +1,87 @@
+/**
+ * One stream, many destinations: the encrypted bytes are written to every destination at
+ * once, and the slowest destination sets the pace (backpressure), so memory stays bounded by
+ * the destinations' own buffers whatever the number of destinations.
+ */
+import { PassThrough, Writable } from 'node:stream';
+import type { Destination, WriteResult } from '../storage/destination.ts';
+
+export interface FanOut {
+  /** The sink to pipe the stored bytes into. */
+  readonly sink: Writable;
+  /** One promise per destination, settled when its object is complete (or failed). */
+  readonly writes: Promise<WriteResult>[];
+}
+
+/**
+ * Starts a write of `key` on every destination and returns a sink feeding all of them. When
+ * one destination fails, `onFailure` is called so the caller can abort the whole pipeline.
+ */
+export function fanOut(
+  destinations: readonly Destination[],
+  key: string,
+  signal: AbortSignal,
+  onFailure: (err: unknown) => void,
+): FanOut {
+  const outs = destinations.map(() => new PassThrough({ highWaterMark: 1 << 20 }));
+  const writes = destinations.map((dest, i) =>
+    dest.write(key, outs[i]!, { signal }).catch((err: unknown) => {
+      onFailure(err);
+      throw err;
+    }),
+  );
+  for (const w of writes) w.catch(() => {}); // observed by the caller; avoid unhandled rejections
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, callback) {
+      let waiting = 0;
+      let settled = false;
+      const done = (err?: Error | null) => {
+        if (settled) return;
+        if (err) {
+          settled = true;
+          callback(err);
+          return;
+        }
+        waiting--;
+        if (waiting === 0) {
+          settled = true;
+          callback();
+        }
+      };
+      for (const out of outs) {
+        if (out.destroyed) {
+          settled = true;
+          callback(new Error('a destination stopped accepting data'));
+          return;
+        }
+        if (!out.write(chunk)) {
+          waiting++;
+          const onDrain = () => {
+            out.off('close', onClose);
+            done();
+          };
+          const onClose = () => {
+            out.off('drain', onDrain);
+            done(new Error('a destination stopped accepting data'));
+          };
+          out.once('drain', onDrain);
+          out.once('close', onClose);
+        }
+      }
+      if (waiting === 0) {
+        settled = true;
+        callback();
+      }
+    },
+    final(callback) {
+      for (const out of outs) out.end();
+      callback();
+    },
+    destroy(err, callback) {
+      for (const out of outs) out.destroy(err ?? new Error('backup aborted'));
+      callback(err);
+    },
+  });
+  return { sink, writes };
+}

@@ -1,0 +1,45 @@
+/**
+ * A pass-through stage that counts bytes and, optionally, hashes them. Used between every
+ * pair of stages so progress shows raw, compressed and stored bytes, and the stored bytes'
+ * sha256 goes into the manifest.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export class Meter extends Transform {
+  bytes = 0;
+  private readonly hash: Hash | undefined;
+  private digest: string | undefined;
+
+  private readonly onBytes: ((total: number) => void) | undefined;
+  private readonly ifEmpty: (() => Error) | undefined;
+
+  /**
+   * @param options.ifEmpty when set, a stream that ends with zero bytes fails with this error
+   *   instead of ending, so an empty dump never completes an upload.
+   */
+  constructor(options: { sha256?: boolean; onBytes?: (total: number) => void; ifEmpty?: () => Error } = {}) {
+    super({ highWaterMark: 1 << 20 });
+    this.hash = options.sha256 ? createHash('sha256') : undefined;
+    this.onBytes = options.onBytes;
+    this.ifEmpty = options.ifEmpty;
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(this.bytes === 0 && this.ifEmpty ? this.ifEmpty() : null);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash?.update(chunk);
+    this.onBytes?.(this.bytes);
+    callback(null, chunk);
+  }
+
+  /** The hex sha256 of everything that passed; only valid once the stream has ended. */
+  sha256(): string {
+    if (!this.hash) throw new Error('Meter was created without sha256');
+    this.digest ??= this.hash.digest('hex');
+    return this.digest;
+  }
+}

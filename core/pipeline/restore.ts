@@ -1,0 +1,188 @@
+/**
+ * Restore (and the local restore drill). Order of operations, each a promise to the operator:
+ *   1. resolve the backup and check the target is allowed (scratch, empty, or --drop);
+ *   2. verify pass: size, sha256, decryption, decompression — before the target is touched;
+ *   3. restore pass: a second streaming read pinned to the verified object (If-Match);
+ *   4. compare table names and row counts with the manifest; record and notify.
+ */
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Connection } from '../engine.ts';
+import { messageOf, UserError } from '../errors.ts';
+import type { HistoryItem, RunKind } from '../history/history.ts';
+import { type Manifest, newRunId } from '../manifest.ts';
+import { notifyOutcome } from '../notify/alerts.ts';
+import { redact } from '../redact.ts';
+import type { Destination } from '../storage/destination.ts';
+import { manifestId } from './catalog.ts';
+import { compareStats, type StatsComparison } from './compare.ts';
+import type { JobContext } from './context.ts';
+import { type DecryptKeys, decodeStages, requireKeysFor } from './decode.ts';
+import { Meter } from './meter.ts';
+import { type VerifyResult, verifyBackup } from './verify.ts';
+
+export type RestoreTarget =
+  | { readonly kind: 'scratch' }
+  | { readonly kind: 'connection'; readonly connection: Connection; readonly drop: boolean };
+
+export interface RestoreRequest {
+  readonly manifest: Manifest;
+  /** Where the backup is read from (normally the job's first destination). */
+  readonly from: Destination;
+  readonly target: RestoreTarget;
+  readonly keys: DecryptKeys | undefined;
+  readonly skipVerify?: boolean;
+  /** 'drill' drops the scratch database afterwards. */
+  readonly kind?: Extract<RunKind, 'restore' | 'drill'>;
+}
+
+export interface RestoreResult {
+  readonly runId: string;
+  readonly id: string;
+  readonly target: string;
+  readonly verify?: VerifyResult;
+  readonly comparison: StatsComparison;
+  readonly durationMs: number;
+  readonly dropped: boolean;
+}
+
+/**
+ * Restores a backup. Rejects — after recording FAILED and alerting — when the target is not
+ * allowed, the object fails verification (target untouched), the tool fails, or the restored
+ * tables differ from the manifest.
+ */
+export async function runRestore(ctx: JobContext, request: RestoreRequest): Promise<RestoreResult> {
+  const now = ctx.now ?? (() => new Date());
+  const step = (message: string) => ctx.progress?.({ type: 'step', message });
+  const kind = request.kind ?? 'restore';
+  const { manifest } = request;
+  const id = manifestId(manifest);
+  const runId = ctx.runId ?? newRunId();
+  const started = now();
+  const item: HistoryItem = {
+    job: ctx.job.name,
+    runId,
+    kind,
+    status: 'RUNNING',
+    trigger: ctx.trigger,
+    startedAt: started.toISOString(),
+    key: manifest.object.key,
+  };
+  if (manifest.engine !== ctx.engine.name) {
+    throw new UserError(
+      `backup ${id} was made by the ${manifest.engine} engine; job ${ctx.job.name} uses ${ctx.engine.name}`,
+    );
+  }
+  requireKeysFor(manifest, request.keys, id);
+  await ctx.history.save(item);
+  let target: Connection | undefined;
+  let created = false;
+  try {
+    if (request.target.kind === 'connection') {
+      target = request.target.connection;
+      step(`checking target ${redact(target.url)}`);
+      if (!request.target.drop && !(await ctx.engine.isEmpty(target))) {
+        throw new UserError(
+          `the target ${redact(target.url)} already has data: pass --drop to replace it, or restore into a scratch database (omit --to)`,
+          { exitCode: 2 },
+        );
+      }
+    }
+    let verify: VerifyResult | undefined;
+    if (!request.skipVerify) {
+      step(`verifying ${manifest.object.key} (size, sha256, decryption)`);
+      verify = await verifyBackup(request.from, manifest, request.keys);
+    }
+    if (request.target.kind === 'scratch') {
+      const name = `${ctx.job.name}_${kind}_${runId}`.replace(/-/g, '_');
+      target = await ctx.engine.createScratch(ctx.source, name);
+      created = true;
+      step(`created scratch target ${redact(target.url)}`);
+    }
+    if (!target) throw new Error('restore target was not resolved');
+    step(`restoring into ${redact(target.url)}`);
+    const input = await request.from.read(manifest.object.key, verify?.etag ? { ifMatch: verify.etag } : {});
+    const raw = new Meter();
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const restoring = ctx.engine.restore(target, out, {
+      drop: request.target.kind === 'connection' && request.target.drop,
+      dumpFormat: manifest.dumpFormat,
+    });
+    restoring.catch(() => {});
+    await Promise.all([pipeline([input, ...decodeStages(manifest, request.keys), raw, out]), restoring]);
+    step('comparing tables and row counts with the manifest');
+    const comparison = compareStats(manifest.stats.tables, await ctx.engine.stats(target));
+    let dropped = false;
+    if (kind === 'drill' && created) {
+      await ctx.engine.dropScratch(target);
+      dropped = true;
+    }
+    const finished = now();
+    const durationMs = finished.getTime() - started.getTime();
+    const details = {
+      backup: id,
+      target: redact(target.url),
+      tablesCompared: comparison.tablesCompared,
+      rowsCompared: comparison.rowsCompared,
+      differences: comparison.differences,
+    };
+    if (!comparison.matches) {
+      throw Object.assign(
+        new UserError(
+          `restored data differs from backup ${id}: ${comparison.differences.slice(0, 3).join('; ')}${comparison.differences.length > 3 ? ` (+${comparison.differences.length - 3} more)` : ''}`,
+        ),
+        { details },
+      );
+    }
+    await ctx.history.save({
+      ...item,
+      status: 'SUCCEEDED',
+      finishedAt: finished.toISOString(),
+      durationMs,
+      rawBytes: raw.bytes,
+      details,
+    });
+    await notifyOutcome(ctx.history, ctx.notifier, {
+      job: ctx.job.name,
+      kind,
+      runId,
+      status: 'SUCCEEDED',
+      durationMs,
+      key: manifest.object.key,
+      investigate: ctx.investigate(runId),
+    });
+    return {
+      runId,
+      id,
+      target: redact(target.url),
+      ...(verify ? { verify } : {}),
+      comparison,
+      durationMs,
+      dropped,
+    };
+  } catch (err) {
+    if (kind === 'drill' && created && target) await ctx.engine.dropScratch(target).catch(() => {});
+    const finished = now();
+    const error = redact(messageOf(err)).split('\n')[0]!;
+    const details = (err as { details?: Record<string, unknown> }).details;
+    await ctx.history.save({
+      ...item,
+      status: 'FAILED',
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      error,
+      ...(details ? { details } : target ? { details: { backup: id, target: redact(target.url) } } : {}),
+    });
+    await notifyOutcome(ctx.history, ctx.notifier, {
+      job: ctx.job.name,
+      kind,
+      runId,
+      status: 'FAILED',
+      error,
+      durationMs: finished.getTime() - started.getTime(),
+      key: manifest.object.key,
+      investigate: ctx.investigate(runId),
+    });
+    throw err;
+  }
+}
