@@ -1,0 +1,22 @@
+// Bundles the CLI (task-image/dumpvault.ts) into dist/dumpvault.mjs with esbuild: the
+// package's `bin`, and what the task image runs. Runs on `npm ci` (prepare) in ~1 s.
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+await build({
+  entryPoints: ['task-image/dumpvault.ts'],
+  outfile: 'dist/dumpvault.mjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: 'linked',
+  define: { DUMPVAULT_VERSION: JSON.stringify(pkg.version) },
+  // ESM bundles of CommonJS dependencies need a require().
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __dvCreateRequire } from 'node:module'; const require = __dvCreateRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});

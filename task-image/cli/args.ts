@@ -1,0 +1,75 @@
+/**
+ * Command-line parsing with node:util parseArgs: one option table for every command, unknown
+ * options refused with a usage error that names them.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError } from '../../core/errors.ts';
+
+export const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'state-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  csv: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  to: { type: 'string' },
+  from: { type: 'string' },
+  drop: { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  'skip-verify': { type: 'boolean' },
+  key: { type: 'string', short: 'k' },
+  out: { type: 'string', short: 'o' },
+  name: { type: 'string' },
+  email: { type: 'string' },
+  force: { type: 'boolean' },
+  limit: { type: 'string' },
+  remote: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+export type Flags = {
+  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean;
+};
+
+export interface ParsedArgs {
+  readonly command: string | undefined;
+  readonly positionals: string[];
+  readonly flags: Flags;
+}
+
+/** Parses argv (without node and script). */
+export function parseCommandLine(argv: readonly string[]): ParsedArgs {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.replace(/\.$/, '')}; see "dumpvault --help"`);
+  }
+  const [command, ...positionals] = parsed.positionals;
+  return { command, positionals, flags: parsed.values as Flags };
+}
+
+export const USAGE = `dumpvault — streaming, encrypted database backups
+
+Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or --config <file>)
+
+  init                          write a commented example config and a keypair (never overwrites)
+  validate                      check the config; every error with its JSON path (exit 2)
+  check <job>                   connect; server and dump tool versions; destinations writable; keys readable
+  backup <job> [--json]         one run: dump -> compress -> encrypt -> every destination -> retention
+  list <job> [--json]           backups, from the manifests in the job's first destination
+  verify <job> [<id>|latest]    re-read the object: size, sha256, and (with --key) decryption
+  restore <job> [<id>|latest|<ISO time>] [--to <url>] [--drop] [--yes] [--skip-verify] [--key <file>]
+  restore <job> --from <file|s3://bucket/key> [--to <url>] ...   restore a file without a manifest
+  drill <job>                   restore the latest backup into a scratch database, compare, drop it
+  prune <job> [--dry-run]       apply retention; the plan shows keep/delete and the rule for each
+  history <job> [--csv|--json]  past runs from the local history
+  keygen --out <dir>            new OpenPGP keypair (prints the fingerprint)
+  decrypt <file> --key <private.asc> [-o <out>]   decrypt a backup object (like gpg --decrypt)
+  schema                        print the config's JSON schema
+
+Options: --config <file>  --state-dir <dir>  --json  --key <private.asc>  --help  --version
+Secrets come from environment variables named in the config (passwordEnv, passphraseEnv);
+a private key for restores from --key or DUMPVAULT_PRIVATE_KEY (+ DUMPVAULT_KEY_PASSPHRASE).
+Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error.
+`;

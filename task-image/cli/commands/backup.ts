@@ -1,0 +1,93 @@
+/** `check` and `backup`. */
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
+import { messageOf } from '../../../core/errors.ts';
+import { jobPrefix } from '../../../core/manifest.ts';
+import { runBackup } from '../../../core/pipeline/backup.ts';
+import { redact } from '../../../core/redact.ts';
+import type { Flags } from '../args.ts';
+import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
+import { resolveJobContext } from '../resolve.ts';
+
+/** `dumpvault check <job>`: everything a backup needs, tested without writing a backup. */
+export async function checkCommand(
+  job: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const ctx = await resolveJobContext(loaded, job, { env: io.env });
+  const results: Array<{ check: string; ok: boolean; detail: string }> = [];
+  const attempt = async (check: string, fn: () => Promise<string>) => {
+    try {
+      results.push({ check, ok: true, detail: await fn() });
+    } catch (err) {
+      results.push({ check, ok: false, detail: redact(messageOf(err)) });
+    }
+  };
+  await attempt('source', async () => {
+    const info = await ctx.engine.inspect(ctx.source);
+    return `${ctx.engine.name} ${info.serverVersion}, database ${info.database}; ${info.tool.name} ${info.tool.version} is compatible`;
+  });
+  for (const dest of ctx.destinations) {
+    await attempt(`destination ${dest.name}`, async () => {
+      await dest.checkWritable(jobPrefix(ctx.prefix, ctx.job.name));
+      return `${dest.description} is writable`;
+    });
+  }
+  await attempt('encryption', async () => {
+    if (!ctx.encryption) return 'none (warning: backups are not encrypted by dumpvault)';
+    if (ctx.encryption.type === 'passphrase') return 'passphrase is set';
+    return `public keys readable: ${ctx.encryption.recipients.fingerprints.join(', ')}`;
+  });
+  if (out.isJson) out.result({ job: ctx.job.name, ok: results.every((r) => r.ok), checks: results });
+  else for (const r of results) out.line(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.check.padEnd(22)} ${r.detail}`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+/** `dumpvault backup <job>`: one run; exit 0 only when the backup is complete. */
+export async function backupCommand(
+  job: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, progress: out.progress });
+  if (!ctx.encryption)
+    out.warn(`job ${ctx.job.name} is not encrypted: anyone who can read the destination can read the dump`);
+  if (!out.isJson) out.line(`backup ${ctx.job.name}`);
+  const result = await runBackup(ctx);
+  const m = result.manifest;
+  const deleted = result.prune.flatMap((p) => p.deleted);
+  const pruneErrors = result.prune.flatMap((p) => p.errors);
+  if (out.isJson) {
+    out.result({
+      status: 'SUCCEEDED',
+      job: m.job,
+      runId: m.runId,
+      id: result.id,
+      key: m.object.key,
+      bytes: m.object.bytes,
+      rawBytes: m.rawBytes,
+      sha256: m.object.sha256,
+      durationMs: result.durationMs,
+      destinations: result.destinations,
+      tables: m.stats.tables,
+      pruned: deleted,
+      pruneErrors,
+    });
+  } else {
+    out.line(
+      `SUCCEEDED ${result.id}: ${formatBytes(m.rawBytes)} dumped, ${formatBytes(m.object.bytes)} stored in ${formatDuration(result.durationMs)} -> ${result.destinations.join(', ')}`,
+    );
+    out.line(`  object  ${m.object.key}`);
+    out.line(`  sha256  ${m.object.sha256}`);
+    out.line(
+      `  tables  ${Object.keys(m.stats.tables).length} (${Object.values(m.stats.tables).reduce((a, b) => a + b, 0)} rows)`,
+    );
+    out.line(`  pruned  ${deleted.length ? deleted.join(', ') : 'nothing'}`);
+    for (const e of pruneErrors) out.warn(`retention could not delete ${e}`);
+  }
+  return pruneErrors.length ? 1 : 0;
+}

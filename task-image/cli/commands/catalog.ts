@@ -1,0 +1,108 @@
+/** `list`, `verify`, `history`: reading what exists. */
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
+import { historyToCsv } from '../../../core/history/local.ts';
+import { listBackups, manifestId, resolveBackup } from '../../../core/pipeline/catalog.ts';
+import { verifyBackup } from '../../../core/pipeline/verify.ts';
+import type { Flags } from '../args.ts';
+import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
+import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
+
+/** `dumpvault list <job>` — from the manifests, not from history. */
+export async function listCommand(
+  job: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const dest = ctx.destinations[0]!;
+  const { manifests, problems } = await listBackups(dest, ctx.prefix, ctx.job.name);
+  for (const p of problems) out.warn(p);
+  if (out.isJson) {
+    out.result(
+      manifests.map((m) => ({
+        id: manifestId(m),
+        startedAt: m.startedAt,
+        finishedAt: m.finishedAt,
+        key: m.object.key,
+        bytes: m.object.bytes,
+        rawBytes: m.rawBytes,
+        sha256: m.object.sha256,
+        compression: m.compression,
+        encryption: m.encryption.type,
+        engine: m.engine,
+        serverVersion: m.serverVersion,
+      })),
+    );
+    return 0;
+  }
+  out.line(`${manifests.length} backup(s) of ${ctx.job.name} in ${dest.description}`);
+  if (manifests.length) {
+    out.line(
+      `${'id'.padEnd(28)} ${'stored'.padStart(10)} ${'raw'.padStart(10)} ${'took'.padStart(8)}  format`,
+    );
+  }
+  for (const m of manifests) {
+    const took = Date.parse(m.finishedAt) - Date.parse(m.startedAt);
+    out.line(
+      `${manifestId(m).padEnd(28)} ${formatBytes(m.object.bytes).padStart(10)} ${formatBytes(m.rawBytes).padStart(10)} ${formatDuration(took).padStart(8)}  ${m.dumpFormat}, ${m.compression}, ${m.encryption.type}`,
+    );
+  }
+  return 0;
+}
+
+/** `dumpvault verify <job> [<id>|latest]` */
+export async function verifyCommand(
+  job: string | undefined,
+  selector: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
+  const dest = ctx.destinations[0]!;
+  const manifest = await resolveBackup(dest, ctx.prefix, ctx.job.name, selector ?? 'latest');
+  const result = await verifyBackup(dest, manifest, keys);
+  if (out.isJson) out.result({ ok: true, ...result });
+  else {
+    out.line(`OK ${result.id}: ${formatBytes(result.bytes)}, sha256 ${result.sha256} matches the manifest`);
+    if (result.decoded)
+      out.line(`   decrypted and decompressed to ${formatBytes(result.rawBytes ?? 0)} as recorded`);
+    else out.warn('decryption was not checked: pass --key <private-key.asc> (or set DUMPVAULT_PRIVATE_KEY)');
+  }
+  return 0;
+}
+
+/** `dumpvault history <job> [--csv|--json]` */
+export async function historyCommand(
+  job: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const limit = flags.limit ? Number(flags.limit) : undefined;
+  const items = await ctx.history.list(ctx.job.name, limit ? { limit } : {});
+  if (flags.csv) {
+    io.stdout.write(historyToCsv(items));
+    return 0;
+  }
+  if (out.isJson) {
+    out.result(items);
+    return 0;
+  }
+  out.line(
+    `${'started'.padEnd(25)} ${'kind'.padEnd(8)} ${'status'.padEnd(10)} ${'took'.padStart(8)} ${'stored'.padStart(10)}  detail`,
+  );
+  for (const i of items) {
+    const detail = i.error ?? i.key ?? '';
+    out.line(
+      `${i.startedAt.padEnd(25)} ${i.kind.padEnd(8)} ${i.status.padEnd(10)} ${(i.durationMs !== undefined ? formatDuration(i.durationMs) : '').padStart(8)} ${(i.bytes !== undefined ? formatBytes(i.bytes) : '').padStart(10)}  ${detail}`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,46 @@
+/** `prune`: retention on demand, with a readable plan. */
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
+import { pruneJob } from '../../../core/pipeline/prune.ts';
+import { formatPlan } from '../../../core/retention/plan.ts';
+import type { Flags } from '../args.ts';
+import type { Io, Output } from '../output.ts';
+import { resolveJobContext } from '../resolve.ts';
+
+/** `dumpvault prune <job> [--dry-run]`. Refuses to run when the job's last backup failed. */
+export async function pruneCommand(
+  job: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const last = (await ctx.history.list(ctx.job.name)).find(
+    (i) => i.kind === 'backup' && i.status !== 'RUNNING',
+  );
+  const lastRunFailed = last?.status === 'FAILED';
+  const dryRun = Boolean(flags['dry-run']);
+  const results = await pruneJob(ctx, { dryRun, lastRunFailed });
+  if (out.isJson) {
+    out.result(
+      results.map((r) => ({
+        destination: r.destination,
+        runnable: r.plan.runnable,
+        reason: r.plan.reason,
+        decisions: r.plan.decisions.map((d) => ({ id: d.backup.id, action: d.action, rules: d.rules })),
+        deleted: r.deleted,
+        errors: r.errors,
+      })),
+    );
+  } else {
+    for (const r of results) {
+      out.line(`${dryRun ? 'plan (dry run)' : 'prune'} for ${ctx.job.name} in ${r.destination}:`);
+      if (!r.plan.runnable) out.line(`  not run: ${r.plan.reason}`);
+      for (const line of formatPlan(r.plan)) out.line(`  ${line}`);
+      if (!dryRun) out.line(`  deleted ${r.deleted.length} object(s)`);
+      for (const e of r.errors) out.warn(`could not delete ${e}`);
+    }
+  }
+  if (results.some((r) => r.errors.length)) return 1;
+  return results.some((r) => !r.plan.runnable) ? 1 : 0;
+}

@@ -1,0 +1,121 @@
+/**
+ * The dumpvault CLI: parse, dispatch, and turn errors into one clear sentence and an exit
+ * code (0 success, 1 the operation failed, 2 usage or configuration). A UserError is printed
+ * as its message; anything else is a bug and is printed with its stack.
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { ExitCode, UsageError, UserError } from '../../core/errors.ts';
+import { redact } from '../../core/redact.ts';
+import { parseCommandLine, USAGE } from './args.ts';
+import { backupCommand, checkCommand } from './commands/backup.ts';
+import { historyCommand, listCommand, verifyCommand } from './commands/catalog.ts';
+import { pruneCommand } from './commands/prune.ts';
+import { decryptCommand, drillCommand, restoreCommand } from './commands/restore.ts';
+import { initCommand, keygenCommand, schemaText, validateCommand } from './commands/setup.ts';
+import { type Io, Output } from './output.ts';
+
+declare const DUMPVAULT_VERSION: string | undefined;
+
+function version(): string {
+  if (typeof DUMPVAULT_VERSION === 'string') return DUMPVAULT_VERSION;
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs one CLI invocation; resolves with the exit code (never calls process.exit). */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  let out = new Output(io, argv.includes('--json'));
+  try {
+    const { command, positionals, flags } = parseCommandLine(argv);
+    out = new Output(io, Boolean(flags.json));
+    if (flags.version) {
+      io.stdout.write(`dumpvault ${version()}\n`);
+      return ExitCode.ok;
+    }
+    if (flags.help || !command || command === 'help') {
+      io.stdout.write(USAGE);
+      return command || flags.help ? ExitCode.ok : ExitCode.usage;
+    }
+    const [first, second] = positionals;
+    switch (command) {
+      case 'init':
+        return await initCommand(flags, out);
+      case 'validate':
+        return await validateCommand(flags, out);
+      case 'keygen':
+        return await keygenCommand(flags, out);
+      case 'schema':
+        io.stdout.write(schemaText());
+        return ExitCode.ok;
+      case 'check':
+        return await checkCommand(first, flags, out, io);
+      case 'backup':
+        return await backupCommand(first, flags, out, io);
+      case 'list':
+        return await listCommand(first, flags, out, io);
+      case 'verify':
+        return await verifyCommand(first, second, flags, out, io);
+      case 'restore':
+        return await restoreCommand(first, second, flags, out, io);
+      case 'drill':
+        return await drillCommand(first, flags, out, io);
+      case 'prune':
+        return await pruneCommand(first, flags, out, io);
+      case 'history':
+        return await historyCommand(first, flags, out, io);
+      case 'decrypt':
+        return await decryptCommand(first, flags, out, io);
+      default:
+        throw new UsageError(`unknown command "${command}"; see "dumpvault --help"`);
+    }
+  } catch (err) {
+    return reportError(err, io, out);
+  }
+}
+
+/** Prints an error the way its kind deserves and returns the exit code. */
+export function reportError(err: unknown, io: Io, out?: Output): number {
+  if (err instanceof UserError) {
+    const text = redact(err.message);
+    if (out?.isJson) io.stdout.write(`${JSON.stringify({ status: 'FAILED', error: text }, null, 2)}\n`);
+    io.stderr.write(`error: ${text}\n`);
+    return err.exitCode;
+  }
+  const text = redact(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  if (out?.isJson)
+    io.stdout.write(
+      `${JSON.stringify({ status: 'FAILED', error: redact(String((err as Error)?.message ?? err)) }, null, 2)}\n`,
+    );
+  io.stderr.write(`error: ${redact(String((err as Error)?.message ?? err))}\n`);
+  io.stderr.write(`(this is a bug in dumpvault; please report it with this trace)\n${text}\n`);
+  return ExitCode.failed;
+}
+
+/** The real process's Io. */
+export function processIo(): Io {
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    ...(interactive
+      ? {
+          prompt: async (question: string) => {
+            const rl = createInterface({ input: process.stdin, output: process.stderr });
+            try {
+              return await rl.question(question);
+            } finally {
+              rl.close();
+            }
+          },
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * Turns a loaded config + job name into a JobContext: secrets resolved, keys loaded,
+ * destinations opened, engine chosen. The pipeline itself never reads config or environment.
+ */
+import path from 'node:path';
+import { findJob, type LoadedConfig, sqlitePath } from '../../core/config/load.ts';
+import type { Job } from '../../core/config/schema.ts';
+import { loadRecipients, readPrivateKey } from '../../core/crypto/openpgp.ts';
+import type { Connection } from '../../core/engine.ts';
+import { ConfigError } from '../../core/errors.ts';
+import type { HistoryStore, Trigger } from '../../core/history/history.ts';
+import { LocalHistoryStore } from '../../core/history/local.ts';
+import { LocalNotifier } from '../../core/notify/local.ts';
+import type { Notifier } from '../../core/notify/notifier.ts';
+import type { EncryptionSpec, JobContext, ProgressEvent } from '../../core/pipeline/context.ts';
+import type { DecryptKeys } from '../../core/pipeline/decode.ts';
+import { registerSecret } from '../../core/redact.ts';
+import type { Destination } from '../../core/storage/destination.ts';
+import { createDestination } from '../../core/storage/index.ts';
+import { engineFor } from '../engines/index.ts';
+import { resolveSecret, type SecretFetcher } from './secrets.ts';
+
+export interface ResolveOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly trigger?: Trigger;
+  readonly progress?: (event: ProgressEvent) => void;
+  readonly history?: HistoryStore;
+  readonly notifier?: Notifier;
+  readonly fetchSecret?: SecretFetcher;
+  readonly runId?: string;
+  readonly taskArn?: string;
+  /** The stack's bucket, for destinations with `"bucket": "managed"`. */
+  readonly managedBucket?: string;
+  /** Skip loading recipients / secrets not needed by read-only commands. */
+  readonly forReading?: boolean;
+}
+
+function jobIndex(loaded: LoadedConfig, job: Job): number {
+  return loaded.config.jobs.indexOf(job);
+}
+
+/** A connection for a job's source with relative SQLite paths resolved against the config dir. */
+export function sourceUrl(loaded: LoadedConfig, job: Job): string {
+  if (job.engine !== 'sqlite') return job.source.url;
+  const file = sqlitePath(job.source.url);
+  return `sqlite:${path.resolve(loaded.baseDir, file)}`;
+}
+
+/** Opens the job's destinations (secrets for foreign S3 stores resolved). */
+export async function openDestinations(
+  loaded: LoadedConfig,
+  job: Job,
+  options: Pick<ResolveOptions, 'env' | 'fetchSecret' | 'managedBucket'>,
+): Promise<Destination[]> {
+  const out: Destination[] = [];
+  for (const name of job.destinations) {
+    const cfg = loaded.config.destinations[name]!;
+    let s3Credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+    if (cfg.type === 's3') {
+      const at = `destinations.${name}`;
+      if (cfg.accessKeyIdEnv || cfg.secretAccessKeyEnv) {
+        const accessKeyId = await resolveSecret(
+          { env: cfg.accessKeyIdEnv, path: `${at}.accessKeyIdEnv` },
+          options.env,
+        );
+        const secretAccessKey = await resolveSecret(
+          { env: cfg.secretAccessKeyEnv, path: `${at}.secretAccessKeyEnv` },
+          options.env,
+        );
+        if (!accessKeyId || !secretAccessKey) {
+          throw new ConfigError(`${at}: set both "accessKeyIdEnv" and "secretAccessKeyEnv"`);
+        }
+        s3Credentials = { accessKeyId, secretAccessKey };
+      } else if (cfg.credentialsSecret) {
+        const text = await resolveSecret(
+          { arn: cfg.credentialsSecret, path: `${at}.credentialsSecret`, raw: true },
+          options.env,
+          options.fetchSecret,
+        );
+        try {
+          const parsed = JSON.parse(text ?? '') as { accessKeyId?: string; secretAccessKey?: string };
+          if (!parsed.accessKeyId || !parsed.secretAccessKey) throw new Error('fields missing');
+          registerSecret(parsed.secretAccessKey);
+          s3Credentials = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
+        } catch {
+          throw new ConfigError(
+            `${at}.credentialsSecret: expected JSON {"accessKeyId": …, "secretAccessKey": …}`,
+          );
+        }
+      }
+    }
+    const managedBucket = options.managedBucket ?? options.env.DUMPVAULT_MANAGED_BUCKET;
+    out.push(
+      createDestination(name, cfg, {
+        baseDir: loaded.baseDir,
+        ...(s3Credentials ? { s3Credentials } : {}),
+        ...(managedBucket ? { bucketOverride: managedBucket } : {}),
+      }),
+    );
+  }
+  return out;
+}
+
+/** Resolves the job's encryption (recipients' public keys or the passphrase). */
+export async function resolveEncryption(
+  loaded: LoadedConfig,
+  job: Job,
+  options: Pick<ResolveOptions, 'env' | 'fetchSecret'>,
+): Promise<EncryptionSpec | undefined> {
+  if (!job.encryption) return undefined;
+  const enc = loaded.config.encryption[job.encryption]!;
+  if (enc.type === 'openpgp') {
+    return { type: 'openpgp', recipients: await loadRecipients(enc.recipients, loaded.baseDir) };
+  }
+  const passphrase = await resolveSecret(
+    {
+      env: enc.passphraseEnv ?? (enc.passphraseSecret ? undefined : 'DUMPVAULT_PASSPHRASE'),
+      arn: enc.passphraseSecret,
+      field: 'passphrase',
+      path: `encryption.${job.encryption}`,
+    },
+    options.env,
+    options.fetchSecret,
+  );
+  return { type: 'passphrase', passphrase: passphrase! };
+}
+
+/**
+ * Keys for reading the job's encrypted backups: `--key` / DUMPVAULT_PRIVATE_KEY (with
+ * DUMPVAULT_KEY_PASSPHRASE for a protected key), or the job's passphrase.
+ */
+export async function resolveDecryptKeys(
+  loaded: LoadedConfig,
+  job: Job,
+  keyFile: string | undefined,
+  options: Pick<ResolveOptions, 'env' | 'fetchSecret'>,
+): Promise<DecryptKeys | undefined> {
+  const file = keyFile ?? options.env.DUMPVAULT_PRIVATE_KEY;
+  const keyPassphrase = options.env.DUMPVAULT_KEY_PASSPHRASE;
+  registerSecret(keyPassphrase);
+  const keys: { privateKeys?: DecryptKeys['privateKeys']; passphrase?: string } = {};
+  if (file) keys.privateKeys = [await readPrivateKey(path.resolve(file), keyPassphrase)];
+  const enc = job.encryption ? loaded.config.encryption[job.encryption] : undefined;
+  if (enc?.type === 'passphrase') {
+    const fromEnv = enc.passphraseEnv ? options.env[enc.passphraseEnv] : options.env.DUMPVAULT_PASSPHRASE;
+    if (fromEnv) {
+      registerSecret(fromEnv);
+      keys.passphrase = fromEnv;
+    } else if (enc.passphraseSecret) {
+      const value = await resolveSecret(
+        { arn: enc.passphraseSecret, field: 'passphrase', path: `encryption.${job.encryption}` },
+        options.env,
+        options.fetchSecret,
+      );
+      if (value) keys.passphrase = value;
+    }
+  }
+  return keys.privateKeys || keys.passphrase ? keys : undefined;
+}
+
+/** Builds the full context for one job. */
+export async function resolveJobContext(
+  loaded: LoadedConfig,
+  jobName: string | undefined,
+  options: ResolveOptions,
+): Promise<JobContext> {
+  const job = findJob(loaded.config, jobName);
+  const i = jobIndex(loaded, job);
+  const password = await resolveSecret(
+    {
+      env: job.source.passwordEnv,
+      arn: job.source.passwordSecret,
+      path: `jobs[${i}].source`,
+      field: 'password',
+    },
+    options.env,
+    options.fetchSecret,
+  );
+  const source: Connection = { url: sourceUrl(loaded, job), ...(password ? { password } : {}) };
+  const destinations = await openDestinations(loaded, job, options);
+  const encryption = options.forReading ? undefined : await resolveEncryption(loaded, job, options);
+  const configFlag = ` --config ${loaded.file}`;
+  return {
+    job,
+    prefix: loaded.config.prefix,
+    engine: engineFor(job.engine),
+    source,
+    destinations,
+    encryption,
+    history: options.history ?? new LocalHistoryStore(loaded.stateDir),
+    notifier: options.notifier ?? new LocalNotifier(loaded.stateDir),
+    trigger: options.trigger ?? 'manual',
+    investigate: (runId) => `dumpvault history ${job.name}${configFlag}   (run ${runId})`,
+    ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.runId ? { runId: options.runId } : {}),
+    ...(options.taskArn ? { taskArn: options.taskArn } : {}),
+  };
+}
