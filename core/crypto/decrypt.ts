@@ -1,0 +1,191 @@
+/**
+ * Streaming OpenPGP decryption as a pipeline stage.
+ *
+ * Plaintext is released as it is decrypted (`allowUnauthenticatedStream`), so a 100 GB object
+ * is never buffered; the price is that integrity is known only at the end: a modified or
+ * truncated message makes the stage fail after its last chunk, and whatever consumed the
+ * plaintext must then treat everything it wrote as void. Before any plaintext is released the
+ * stage checks that the key or passphrase is right (PKESK key ids, session-key decryption and
+ * the SEIPD quick check), so a wrong key or passphrase fails at once with one sentence.
+ */
+import { Duplex } from 'node:stream';
+import {
+  decrypt,
+  decryptSessionKeys,
+  enums,
+  type Message,
+  type PrivateKey,
+  readMessage,
+  type SessionKey,
+} from 'openpgp';
+import { CryptoError, IntegrityError, messageOf } from '../errors.ts';
+import { detectFormat } from '../pipeline/detect.ts';
+import { STREAMING_DECRYPT } from './config.ts';
+import { fingerprintOf } from './keys.ts';
+import { quickCheck } from './packets.ts';
+import { fromWebStream, toWebStream } from './webstreams.ts';
+
+/** What to decrypt with: private keys (already decrypted, see readPrivateKey), a passphrase, or both. */
+export interface DecryptOptions {
+  readonly privateKeys?: readonly PrivateKey[];
+  readonly passphrase?: string;
+}
+
+/** Bytes read before decrypting: enough for the session-key packets of many recipients. */
+const HEAD_BYTES = 64 * 1024;
+
+const WILDCARD_KEY_ID = '0000000000000000';
+
+async function readHead(iterator: AsyncIterator<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  while (length < HEAD_BYTES) {
+    const next = await iterator.next();
+    if (next.done) break;
+    const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    chunks.push(chunk);
+    length += chunk.length;
+  }
+  return Buffer.concat(chunks, length);
+}
+
+function notOpenPgp(head: Buffer): IntegrityError {
+  if (head.length === 0) return new IntegrityError('the object is empty, so it is not an OpenPGP message');
+  const format = detectFormat(head);
+  const looks =
+    format === 'unknown'
+      ? ''
+      : ` (it looks like ${format === 'pgdump-custom' ? 'a pg_dump archive' : `${format} data`}, stored unencrypted)`;
+  return new IntegrityError(`the object is not an OpenPGP message${looks}`);
+}
+
+const upper = (ids: readonly string[]): string => ids.map((id) => id.toUpperCase()).join(', ');
+
+/** Fails with one sentence when the message cannot be for the keys or passphrase given. */
+function checkAddressedTo(message: Message<ReadableStream<Uint8Array>>, options: DecryptOptions): void {
+  const keys = options.privateKeys ?? [];
+  const recipientIds = message.getEncryptionKeyIDs().map((id) => id.toHex());
+  const hasPassphrasePacket = message.packets.filterByTag(enums.packet.symEncryptedSessionKey).length > 0;
+  const passphraseUsable = Boolean(options.passphrase) && hasPassphrasePacket;
+  if (passphraseUsable) return;
+  if (keys.length === 0) {
+    if (options.passphrase) {
+      throw new CryptoError(
+        `the object is encrypted to key id ${upper(recipientIds)}, not with a passphrase; give the private key instead`,
+      );
+    }
+    throw new CryptoError('decryption needs a private key or a passphrase');
+  }
+  if (recipientIds.length === 0) {
+    throw new CryptoError(
+      'the object is encrypted with a passphrase, not to a key; give the passphrase instead',
+    );
+  }
+  if (recipientIds.includes(WILDCARD_KEY_ID)) return; // anonymous recipient (gpg --throw-keyids): try every key
+  const ours = new Set(keys.flatMap((key) => key.getKeyIDs().map((id) => id.toHex())));
+  if (!recipientIds.some((id) => ours.has(id))) {
+    const given = keys.map(fingerprintOf).join(', ');
+    throw new CryptoError(
+      `the object is not encrypted to key ${given}; it is encrypted to key id ${upper(recipientIds)}`,
+    );
+  }
+}
+
+/** The session key, checked against the ciphertext before any plaintext is released. */
+async function findSessionKey(
+  message: Message<ReadableStream<Uint8Array>>,
+  options: DecryptOptions,
+  head: Buffer,
+): Promise<SessionKey> {
+  const keys = options.privateKeys ?? [];
+  const byPassphrase = options.passphrase && !keys.length;
+  let candidates: Awaited<ReturnType<typeof decryptSessionKeys>>;
+  try {
+    candidates = await decryptSessionKeys({
+      message,
+      ...(keys.length ? { decryptionKeys: [...keys] } : {}),
+      ...(options.passphrase ? { passwords: [options.passphrase] } : {}),
+    });
+  } catch (err) {
+    if (byPassphrase)
+      throw new CryptoError('wrong passphrase: it does not decrypt this object', { cause: err });
+    throw new CryptoError(
+      `the private key${keys.length > 1 ? 's' : ''} ${keys.map(fingerprintOf).join(', ')} cannot decrypt this object (${messageOf(err)})`,
+      { cause: err },
+    );
+  }
+  const chosen = candidates.find((key) => key.algorithm !== null && quickCheck(key, head) !== false);
+  if (!chosen) {
+    if (options.passphrase) throw new CryptoError('wrong passphrase: it does not decrypt this object');
+    throw new CryptoError(
+      `the private key ${keys.map(fingerprintOf).join(', ')} does not decrypt this object`,
+    );
+  }
+  return { data: chosen.data, algorithm: chosen.algorithm! };
+}
+
+function corrupted(err: unknown): IntegrityError {
+  const text = messageOf(err);
+  if (/Modification detected/i.test(text)) {
+    return new IntegrityError(
+      'the encrypted object was modified or truncated: its OpenPGP integrity check (MDC) failed at the end, so everything decrypted from it must be discarded',
+      { cause: err },
+    );
+  }
+  return new IntegrityError(
+    `the encrypted object is corrupted or truncated (${text}); everything decrypted from it must be discarded`,
+    { cause: err },
+  );
+}
+
+/**
+ * A pipeline stage that decrypts a binary OpenPGP message (from dumpvault or from
+ * `gpg --encrypt` / `gpg --symmetric`, compressed by gpg or not) and yields its literal data.
+ * Fails with a CryptoError for a wrong key or passphrase (before any output), and with an
+ * IntegrityError for input that is not an OpenPGP message, or that was modified or truncated
+ * (at the end of the stream: the MDC covers the whole message).
+ */
+export function decryptStage(options: DecryptOptions): Duplex {
+  if (!options.privateKeys?.length && !options.passphrase) {
+    throw new CryptoError('decryption needs a private key or a passphrase');
+  }
+  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const iterator = source[Symbol.asyncIterator]();
+    const head = await readHead(iterator);
+    if (detectFormat(head) !== 'openpgp') throw notOpenPgp(head);
+    if (head.subarray(0, 5).toString('latin1') === '-----') {
+      throw new IntegrityError(
+        'the object is an ASCII-armored OpenPGP message; dearmor it first (gpg --dearmor) or decrypt it with gpg',
+      );
+    }
+    const input = toWebStream(iterator, head);
+    let message: Message<ReadableStream<Uint8Array>>;
+    try {
+      message = await readMessage({ binaryMessage: input.stream });
+    } catch (err) {
+      throw (
+        input.failure() ??
+        new IntegrityError(`the object is not a readable OpenPGP message (${messageOf(err)})`, { cause: err })
+      );
+    }
+    checkAddressedTo(message, options);
+    const sessionKey = await findSessionKey(message, options, head);
+    let plaintext: ReadableStream<Uint8Array>;
+    try {
+      const result = await decrypt({
+        message,
+        sessionKeys: [sessionKey],
+        format: 'binary',
+        config: STREAMING_DECRYPT,
+      });
+      plaintext = result.data as unknown as ReadableStream<Uint8Array>;
+    } catch (err) {
+      throw input.failure() ?? corrupted(err);
+    }
+    try {
+      yield* fromWebStream(plaintext);
+    } catch (err) {
+      throw input.failure() ?? corrupted(err);
+    }
+  });
+}

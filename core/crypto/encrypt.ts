@@ -1,0 +1,66 @@
+/**
+ * Streaming OpenPGP encryption as a pipeline stage. The output is a binary OpenPGP message
+ * GnuPG 2.2 decrypts: PKESK v3 and/or SKESK v4, then one SEIPD v1 packet (with MDC) holding an
+ * uncompressed literal data packet, both written with partial body lengths as data arrives.
+ */
+import { randomBytes } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import { createMessage, encrypt, generateSessionKey, type SessionKey } from 'openpgp';
+import { CryptoError, ExitCode, messageOf } from '../errors.ts';
+import { GNUPG22_COMPATIBLE } from './config.ts';
+import type { Recipients } from './keys.ts';
+import { fromWebStream, toWebStream } from './webstreams.ts';
+
+/** What to encrypt to: recipients' public keys, a passphrase, or both (either then decrypts). */
+export interface EncryptOptions {
+  readonly recipients?: Recipients;
+  readonly passphrase?: string;
+}
+
+/**
+ * The session key, chosen here rather than by openpgp.js: openpgp.js v6 switches to SEIPDv2
+ * (AEAD, which GnuPG 2.2 cannot read) whenever every recipient key advertises the SEIPDv2
+ * feature, whatever `aeadProtect` says. A session key without `aeadAlgorithm` forces SEIPD v1.
+ */
+async function sessionKeyFor(options: EncryptOptions): Promise<SessionKey> {
+  const keys = options.recipients?.keys ?? [];
+  if (keys.length === 0) return { data: new Uint8Array(randomBytes(32)), algorithm: 'aes256' };
+  // Respects the recipients' cipher preferences (AES-256 when they all allow it).
+  const chosen = await generateSessionKey({ encryptionKeys: [...keys], config: GNUPG22_COMPATIBLE });
+  return { data: chosen.data, algorithm: chosen.algorithm };
+}
+
+/**
+ * A pipeline stage that encrypts its input into a binary OpenPGP message, chunk by chunk (the
+ * message is never buffered). Throws a CryptoError (exit code 2) at once when neither
+ * recipients nor a passphrase are given. If the input fails, the stage fails with the input's
+ * error, not openpgp.js's.
+ */
+export function encryptStage(options: EncryptOptions): Duplex {
+  const keys = options.recipients?.keys ?? [];
+  const passphrase = options.passphrase;
+  if (keys.length === 0 && !passphrase) {
+    throw new CryptoError('encryption needs at least one recipient public key or a non-empty passphrase', {
+      exitCode: ExitCode.usage,
+    });
+  }
+  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const input = toWebStream(source[Symbol.asyncIterator]());
+    try {
+      const message = await createMessage({ binary: input.stream, format: 'binary' });
+      const encrypted = (await encrypt({
+        message,
+        ...(keys.length ? { encryptionKeys: [...keys] } : {}),
+        ...(passphrase ? { passwords: [passphrase] } : {}),
+        sessionKey: await sessionKeyFor(options),
+        format: 'binary',
+        config: GNUPG22_COMPATIBLE,
+      })) as unknown as ReadableStream<Uint8Array>;
+      yield* fromWebStream(encrypted);
+    } catch (err) {
+      const sourceFailure = input.failure();
+      if (sourceFailure !== undefined) throw sourceFailure;
+      throw new CryptoError(`OpenPGP encryption failed: ${messageOf(err)}`, { cause: err });
+    }
+  });
+}

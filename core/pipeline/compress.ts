@@ -1,0 +1,141 @@
+/**
+ * Compression stages for the middle of a `stream/promises.pipeline`. gzip runs in-process
+ * (node:zlib) and writes a standard .gz; zstd runs the `zstd` executable so it can use every
+ * core (-T0) and so its exit code, awaited through core/process.ts, fails the pipeline.
+ * Decompression of damaged input always errors (IntegrityError); it never ends quietly with
+ * partial output.
+ */
+import { Duplex, Readable, type Transform } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import type { Compression } from '../config/schema.ts';
+import { ConfigError, IntegrityError, messageOf, ToolError } from '../errors.ts';
+import { processOutput, type SpawnSpec } from '../process.ts';
+
+/** Default levels: gzip 6 (zlib's own default), zstd 3 (the zstd CLI's default). */
+export const DEFAULT_LEVEL = { gzip: 6, zstd: 3 } as const;
+const LEVEL_RANGE = { gzip: [1, 9], zstd: [1, 19] } as const;
+
+/** Options of the compression stages. */
+export interface CodecOptions {
+  /** The zstd executable. @default 'zstd' (looked up on PATH) */
+  readonly zstdCommand?: string;
+}
+
+function checkedLevel(codec: 'gzip' | 'zstd', level: number | undefined): number {
+  const value = level ?? DEFAULT_LEVEL[codec];
+  const [min, max] = LEVEL_RANGE[codec];
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      `compression level for ${codec}: expected a whole number ${min}-${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Wraps an async-iterable source so that a failure of the source itself is remembered: a stage
+ * that fails *because* its input failed then rethrows the input's error instead of its own
+ * (the pipeline reports the root cause, e.g. "pg_dump exited with code 1").
+ */
+function trackSource(source: AsyncIterable<Buffer>): { readable: Readable; failure: () => unknown } {
+  let failure: unknown;
+  async function* tracked(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of source) yield chunk;
+    } catch (err) {
+      failure = err;
+      throw err;
+    }
+  }
+  return { readable: Readable.from(tracked(), { objectMode: false }), failure: () => failure };
+}
+
+/** A stage that pushes its input through `transform`, translating the transform's errors with `mapError`. */
+function throughTransform(makeTransform: () => Transform, mapError: (err: unknown) => Error): Duplex {
+  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const { readable, failure } = trackSource(source);
+    const transform = makeTransform();
+    readable.once('error', (err) => transform.destroy(err));
+    readable.pipe(transform);
+    try {
+      for await (const chunk of transform) yield chunk as Buffer;
+    } catch (err) {
+      throw failure() ?? mapError(err);
+    } finally {
+      readable.destroy();
+      transform.destroy();
+    }
+  });
+}
+
+/** A stage that pushes its input through a child process's stdin and yields its stdout. */
+function throughProcess(spec: SpawnSpec, mapError: (err: unknown) => Error): Duplex {
+  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const { readable, failure } = trackSource(source);
+    try {
+      yield* processOutput(spec, readable);
+    } catch (err) {
+      throw failure() ?? mapError(err);
+    }
+  });
+}
+
+function passthrough(): Duplex {
+  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    yield* source;
+  });
+}
+
+const corruptGzip = (err: unknown): Error =>
+  new IntegrityError(`the gzip data is corrupted or truncated (${messageOf(err)})`, { cause: err });
+
+const corruptZstd = (err: unknown): Error =>
+  err instanceof ToolError && /not installed|cannot start/.test(err.message)
+    ? err
+    : new IntegrityError(`the zstd data is corrupted or truncated (${messageOf(err)})`, { cause: err });
+
+/**
+ * A pipeline stage that compresses with `codec`: gzip (node:zlib, level 1-9, default 6),
+ * zstd (`zstd -q -c -T0 -<level>`, level 1-19, default 3) or none (passthrough).
+ * Throws a ConfigError at once for a level out of range.
+ */
+export function compressStage(codec: Compression, level?: number, options: CodecOptions = {}): Duplex {
+  switch (codec) {
+    case 'gzip': {
+      const gzipLevel = checkedLevel('gzip', level);
+      return throughTransform(
+        () => createGzip({ level: gzipLevel }),
+        (err) => new ToolError(`gzip compression failed: ${messageOf(err)}`, { cause: err }),
+      );
+    }
+    case 'zstd': {
+      const zstdLevel = checkedLevel('zstd', level);
+      return throughProcess(
+        { command: options.zstdCommand ?? 'zstd', args: ['-q', '-c', '-T0', `-${zstdLevel}`] },
+        (err) => (err instanceof Error ? err : new ToolError(messageOf(err))),
+      );
+    }
+    case 'none':
+      return passthrough();
+  }
+}
+
+/**
+ * A pipeline stage that decompresses `codec` data. Corrupted, truncated or foreign input makes
+ * the stage fail with an IntegrityError (a zstd that cannot be started: ToolError).
+ */
+export function decompressStage(codec: Compression, options: CodecOptions = {}): Duplex {
+  switch (codec) {
+    case 'gzip':
+      // Concatenated members are read as one stream, as `gunzip` does. The default finishFlush
+      // (Z_FINISH) is what makes a truncated stream fail with "unexpected end of file".
+      return throughTransform(() => createGunzip(), corruptGzip);
+    case 'zstd':
+      return throughProcess(
+        { command: options.zstdCommand ?? 'zstd', args: ['-d', '-q', '-c'] },
+        corruptZstd,
+      );
+    case 'none':
+      return passthrough();
+  }
+}

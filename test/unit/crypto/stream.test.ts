@@ -1,0 +1,291 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { generateKey, readKey } from 'openpgp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decryptStage,
+  encryptStage,
+  generateKeyPair,
+  loadRecipients,
+  type PrivateKey,
+  type Recipients,
+  readPrivateKey,
+} from '../../../core/crypto/openpgp.ts';
+import { CryptoError, IntegrityError } from '../../../core/errors.ts';
+import { bufferStream, CollectSink, generatedData, HashSink, sha256 } from './support.ts';
+
+const MB = 1024 * 1024;
+
+let dir: string;
+let recipients: Recipients;
+let privateKey: PrivateKey;
+let otherPrivateKey: PrivateKey;
+let otherFingerprint: string;
+
+async function encryptToBuffer(data: Buffer, options: Parameters<typeof encryptStage>[0]): Promise<Buffer> {
+  const sink = new CollectSink();
+  await pipeline(bufferStream(data), encryptStage(options), sink);
+  return sink.data();
+}
+
+async function decryptToSink(
+  ciphertext: Buffer,
+  options: Parameters<typeof decryptStage>[0],
+): Promise<HashSink> {
+  const sink = new HashSink();
+  await pipeline(bufferStream(ciphertext), decryptStage(options), sink);
+  return sink;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dv-crypto-'));
+  const ours = await generateKeyPair({ name: 'Ops', email: 'ops@example.com', passphrase: 'key-pass' });
+  const other = await generateKeyPair({ name: 'Other', email: 'other@example.com' });
+  await writeFile(join(dir, 'ops.pub.asc'), ours.publicKey);
+  await writeFile(join(dir, 'ops.key.asc'), ours.privateKey);
+  await writeFile(join(dir, 'other.key.asc'), other.privateKey);
+  recipients = await loadRecipients(['ops.pub.asc'], dir);
+  privateKey = await readPrivateKey(join(dir, 'ops.key.asc'), 'key-pass');
+  otherPrivateKey = await readPrivateKey(join(dir, 'other.key.asc'));
+  otherFingerprint = other.fingerprint;
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('encryptStage + decryptStage round trips', () => {
+  it('restores 20 MB byte for byte when encrypted to a public key', async () => {
+    const input = generatedData(20 * MB, { seed: 7 });
+    const encrypted = new CollectSink();
+    await pipeline(input.stream, encryptStage({ recipients }), encrypted);
+
+    const output = await decryptToSink(encrypted.data(), { privateKeys: [privateKey] });
+
+    expect(output.bytes).toBe(20 * MB);
+    expect(output.sha256()).toBe(input.sha256());
+    expect(encrypted.data().length).toBeGreaterThan(20 * MB);
+  });
+
+  it('restores 20 MB byte for byte when encrypted with a passphrase', async () => {
+    const input = generatedData(20 * MB, { seed: 8 });
+    const encrypted = new CollectSink();
+    await pipeline(input.stream, encryptStage({ passphrase: 'correct horse battery staple' }), encrypted);
+
+    const output = await decryptToSink(encrypted.data(), { passphrase: 'correct horse battery staple' });
+
+    expect(output.sha256()).toBe(input.sha256());
+  });
+
+  it('decrypts with either the key or the passphrase when both were given', async () => {
+    const data = Buffer.from('both ways');
+    const ciphertext = await encryptToBuffer(data, { recipients, passphrase: 'pass-both' });
+
+    const byKey = await decryptToSink(ciphertext, { privateKeys: [privateKey] });
+    const byPassphrase = await decryptToSink(ciphertext, { passphrase: 'pass-both' });
+
+    expect(byKey.sha256()).toBe(sha256(data));
+    expect(byPassphrase.sha256()).toBe(sha256(data));
+  });
+
+  it('round-trips an empty stream', async () => {
+    const ciphertext = await encryptToBuffer(Buffer.alloc(0), { recipients });
+
+    const output = await decryptToSink(ciphertext, { privateKeys: [privateKey] });
+
+    expect(output.bytes).toBe(0);
+  });
+
+  it('emits plaintext before the end of the message (streams, does not buffer)', async () => {
+    const input = generatedData(8 * MB, { seed: 9 });
+    const encrypted = new CollectSink();
+    await pipeline(input.stream, encryptStage({ recipients }), encrypted);
+    let firstChunkAt = -1;
+    let consumed = 0;
+    const source = bufferStream(encrypted.data());
+    source.on('data', (chunk: Buffer) => {
+      consumed += chunk.length;
+    });
+    const sink = new HashSink();
+    sink.once('pipe', () => {});
+    const origWrite = sink._write.bind(sink);
+    sink._write = (chunk, encoding, callback) => {
+      if (firstChunkAt < 0) firstChunkAt = consumed;
+      origWrite(chunk, encoding, callback);
+    };
+
+    await pipeline(source, decryptStage({ privateKeys: [privateKey] }), sink);
+
+    expect(sink.sha256()).toBe(input.sha256());
+    expect(firstChunkAt).toBeGreaterThan(0);
+    expect(firstChunkAt).toBeLessThan(2 * MB);
+  });
+
+  it('writes SEIPD v1 even for a recipient whose key advertises SEIPDv2 (AEAD)', async () => {
+    const aeadKey = await generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [{ name: 'AEAD', email: 'aead@example.com' }],
+      format: 'armored',
+      config: { aeadProtect: true },
+    });
+    await writeFile(join(dir, 'aead.pub.asc'), aeadKey.publicKey);
+    await writeFile(join(dir, 'aead.key.asc'), aeadKey.privateKey);
+    const aeadRecipients = await loadRecipients(['aead.pub.asc'], dir);
+    const parsed = await readKey({ armoredKey: aeadKey.publicKey });
+    const features = (await parsed.getPrimarySelfSignature()).features?.[0] ?? 0;
+    expect(features & 0x08).toBe(0x08); // the key does ask for SEIPDv2
+
+    const ciphertext = await encryptToBuffer(Buffer.from('legacy please'), { recipients: aeadRecipients });
+
+    const packets = topLevelPackets(ciphertext);
+    expect(packets.map((p) => p.tag)).toEqual([1, 18]); // PKESK, SEIPD (not 20 = AEAD)
+    expect(ciphertext[packets[0]!.body]).toBe(3); // PKESK v3, not v6
+    expect(ciphertext[packets[1]!.body]).toBe(1); // SEIPD v1, not v2
+    const output = await decryptToSink(ciphertext, {
+      privateKeys: [await readPrivateKey(join(dir, 'aead.key.asc'))],
+    });
+    expect(output.sha256()).toBe(sha256(Buffer.from('legacy please')));
+  });
+});
+
+/** The top-level packets of a new-format message, up to and including the first partial one. */
+function topLevelPackets(message: Buffer): { tag: number; body: number }[] {
+  const packets: { tag: number; body: number }[] = [];
+  let at = 0;
+  while (at < message.length) {
+    const tag = message[at]! & 0x3f;
+    const l0 = message[at + 1]!;
+    if (l0 < 192) {
+      packets.push({ tag, body: at + 2 });
+      at += 2 + l0;
+    } else if (l0 < 224) {
+      packets.push({ tag, body: at + 3 });
+      at += 3 + ((l0 - 192) << 8) + message[at + 2]! + 192;
+    } else {
+      packets.push({ tag, body: at + (l0 === 255 ? 6 : 2) });
+      break;
+    }
+  }
+  return packets;
+}
+
+describe('decryptStage failures', () => {
+  let keyCiphertext: Buffer;
+  let passCiphertext: Buffer;
+
+  beforeAll(async () => {
+    const data = Buffer.alloc(3 * MB, 'backup data ');
+    keyCiphertext = await encryptToBuffer(data, { recipients });
+    passCiphertext = await encryptToBuffer(data, { passphrase: 'right passphrase' });
+  });
+
+  it('fails naming both keys when the object is encrypted to another key', async () => {
+    const sink = new HashSink();
+
+    const run = pipeline(bufferStream(keyCiphertext), decryptStage({ privateKeys: [otherPrivateKey] }), sink);
+
+    await expect(run).rejects.toThrow(CryptoError);
+    await expect(run).rejects.toThrow(
+      new RegExp(`not encrypted to key ${otherFingerprint}; it is encrypted to key id [0-9A-F]{16}`),
+    );
+    expect(sink.bytes).toBe(0);
+  });
+
+  it('fails with "wrong passphrase" before releasing any plaintext', async () => {
+    const sink = new HashSink();
+
+    const run = pipeline(
+      bufferStream(passCiphertext),
+      decryptStage({ passphrase: 'wrong passphrase' }),
+      sink,
+    );
+
+    await expect(run).rejects.toThrow(/^wrong passphrase/);
+    expect(sink.bytes).toBe(0);
+  });
+
+  it('fails when a passphrase is given for an object encrypted to a key', async () => {
+    const run = decryptToSink(keyCiphertext, { passphrase: 'anything' });
+
+    await expect(run).rejects.toThrow(/encrypted to key id [0-9A-F]{16}, not with a passphrase/);
+  });
+
+  it('fails when a key is given for an object encrypted with a passphrase', async () => {
+    const run = decryptToSink(passCiphertext, { privateKeys: [privateKey] });
+
+    await expect(run).rejects.toThrow(/encrypted with a passphrase, not to a key/);
+  });
+
+  it('errors at the end of the stream, after releasing data, when one data byte in the middle was flipped', async () => {
+    const tampered = Buffer.from(keyCiphertext);
+    const middle = Math.floor(tampered.length / 2) + 12345;
+    tampered[middle] = tampered[middle]! ^ 0x01;
+    const sink = new HashSink();
+
+    const run = pipeline(bufferStream(tampered), decryptStage({ privateKeys: [privateKey] }), sink);
+
+    await expect(run).rejects.toThrow(IntegrityError);
+    await expect(run).rejects.toThrow(/integrity check \(MDC\) failed/);
+    expect(sink.bytes).toBeGreaterThan(2 * MB); // streamed to the end, and yet the run failed
+  });
+
+  it('errors when a flipped byte garbles an inner packet header', async () => {
+    const tampered = Buffer.from(keyCiphertext);
+    const middle = Math.floor(tampered.length / 2);
+    tampered[middle] = tampered[middle]! ^ 0x01;
+
+    const run = decryptToSink(tampered, { privateKeys: [privateKey] });
+
+    await expect(run).rejects.toThrow(IntegrityError);
+    await expect(run).rejects.toThrow(/must be discarded/);
+  });
+
+  it('errors when the message is truncated', async () => {
+    const truncated = keyCiphertext.subarray(0, Math.floor(keyCiphertext.length * 0.6));
+
+    const run = decryptToSink(truncated, { privateKeys: [privateKey] });
+
+    await expect(run).rejects.toThrow(IntegrityError);
+  });
+
+  it('errors when only the last byte (inside the MDC) is missing', async () => {
+    const run = decryptToSink(keyCiphertext.subarray(0, keyCiphertext.length - 1), {
+      privateKeys: [privateKey],
+    });
+
+    await expect(run).rejects.toThrow(IntegrityError);
+  });
+
+  it('errors when the input is not an OpenPGP message, saying what it looks like', async () => {
+    const gzipLike = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.alloc(100)]);
+
+    await expect(
+      decryptToSink(Buffer.from('plain text, not encrypted'), { passphrase: 'x' }),
+    ).rejects.toThrow(/is not an OpenPGP message/);
+    await expect(decryptToSink(gzipLike, { passphrase: 'x' })).rejects.toThrow(
+      /not an OpenPGP message \(it looks like gzip data/,
+    );
+    await expect(decryptToSink(Buffer.alloc(0), { passphrase: 'x' })).rejects.toThrow(IntegrityError);
+  });
+
+  it('fails at once when neither keys nor a passphrase are given', () => {
+    expect(() => decryptStage({})).toThrow(CryptoError);
+    expect(() => encryptStage({})).toThrow(/at least one recipient public key or a non-empty passphrase/);
+  });
+
+  it('reports the input failure, not an OpenPGP error, when the source fails while encrypting', async () => {
+    const failing = bufferStream(Buffer.alloc(MB));
+    let sent = 0;
+    failing.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+      if (sent > 256 * 1024) failing.destroy(new Error('pg_dump exited with code 1'));
+    });
+
+    const run = pipeline(failing, encryptStage({ recipients }), new HashSink());
+
+    await expect(run).rejects.toThrow('pg_dump exited with code 1');
+  });
+});
