@@ -135,7 +135,7 @@ describe('encryptStage + decryptStage round trips', () => {
     await writeFile(join(dir, 'aead.key.asc'), aeadKey.privateKey);
     const aeadRecipients = await loadRecipients(['aead.pub.asc'], dir);
     const parsed = await readKey({ armoredKey: aeadKey.publicKey });
-    const features = (await parsed.getPrimarySelfSignature()).features?.[0] ?? 0;
+    const features = (await parsed.getPrimaryUser()).selfCertification.features?.[0] ?? 0;
     expect(features & 0x08).toBe(0x08); // the key does ask for SEIPDv2
 
     const ciphertext = await encryptToBuffer(Buffer.from('legacy please'), { recipients: aeadRecipients });
