@@ -86,6 +86,11 @@ export class LocalHistoryStore implements HistoryStore {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const held = await readJson<Lease & { pid?: number }>(file);
+      if (held?.runId === runId) {
+        // The orchestrator took the lease for this very run: extend it.
+        await writeFile(file, JSON.stringify(lease), { mode: 0o600 });
+        return { acquired: true };
+      }
       const stale =
         !held ||
         new Date(held.expiresAt).getTime() <= now.getTime() ||

@@ -40,7 +40,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
   const now = ctx.now ?? (() => new Date());
   const { job, history } = ctx;
   const runId = ctx.runId ?? newRunId();
-  const started = now();
+  const started = ctx.startedAt ?? now();
   const item: HistoryItem = {
     job: job.name,
     runId,
@@ -191,6 +191,9 @@ async function dumpAndStore(
     firstFailure ??= err;
     controller.abort(err);
   };
+  const onAbort = () => fail(ctx.signal?.reason ?? new ToolError('the run was aborted'));
+  if (ctx.signal?.aborted) onAbort();
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const session = engine.dump(ctx.source, dumpOptions);
   session.stats.catch(() => {}); // awaited below; a dump failure is the better cause
   const { sink, writes } = fanOut(ctx.destinations, keys.dataKey, controller.signal, fail);
@@ -215,6 +218,7 @@ async function dumpAndStore(
     throw err;
   });
   const settled = await Promise.allSettled([streamed, ...writes]);
+  ctx.signal?.removeEventListener('abort', onAbort);
   const failed = settled.some((s) => s.status === 'rejected');
   if (failed || firstFailure) {
     // Objects that completed on some destinations must not survive a failed run.

@@ -45,5 +45,9 @@ export interface JobContext {
   readonly leaseTtlMs?: number;
   /** Task mode: the run id chosen by the orchestrator, and the task ARN for history. */
   readonly runId?: string;
+  /** Task mode: when the orchestrator recorded the run RUNNING (the history item's key). */
+  readonly startedAt?: Date;
   readonly taskArn?: string;
+  /** Aborts the run (task timeout); the run fails with the signal's reason. */
+  readonly signal?: AbortSignal;
 }

@@ -13,6 +13,7 @@ import { historyCommand, listCommand, verifyCommand } from './commands/catalog.t
 import { pruneCommand } from './commands/prune.ts';
 import { decryptCommand, drillCommand, restoreCommand } from './commands/restore.ts';
 import { initCommand, keygenCommand, schemaText, validateCommand } from './commands/setup.ts';
+import { taskCommand } from './commands/task.ts';
 import { type Io, Output } from './output.ts';
 
 declare const DUMPVAULT_VERSION: string | undefined;
@@ -72,6 +73,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         return await historyCommand(first, flags, out, io);
       case 'decrypt':
         return await decryptCommand(first, flags, out, io);
+      case 'task':
+        return await taskCommand(first, new Output(io, true), io.env);
       default:
         throw new UsageError(`unknown command "${command}"; see "dumpvault --help"`);
     }

@@ -1,0 +1,138 @@
+/**
+ * `dumpvault task backup`: the Fargate task's entry point. The job, run id and start time come
+ * from the environment set by the start-backup Lambda (contract documented at the top of
+ * functions/start-backup.ts); history goes to DynamoDB, alerts to SNS, secrets come from
+ * Secrets Manager by ARN. The same pipeline as the CLI, with different stores.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import type { LoadedConfig } from '../../../core/config/load.ts';
+import { validateConfig } from '../../../core/config/load.ts';
+import { ConfigError, ToolError, UsageError } from '../../../core/errors.ts';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
+import type { HistoryStore, Trigger } from '../../../core/history/history.ts';
+import type { Notifier } from '../../../core/notify/notifier.ts';
+import { SnsNotifier } from '../../../core/notify/sns.ts';
+import { runBackup } from '../../../core/pipeline/backup.ts';
+import type { Output } from '../output.ts';
+import { resolveJobContext } from '../resolve.ts';
+import type { SecretFetcher } from '../secrets.ts';
+
+/** What the task needs besides its environment; tests inject local stand-ins. */
+export interface TaskDeps {
+  readonly history?: HistoryStore;
+  readonly notifier?: Notifier;
+  readonly fetchSecret?: SecretFetcher;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value)
+    throw new ConfigError(
+      `task environment variable ${name} is not set; the task must be started by start-backup`,
+    );
+  return value;
+}
+
+/**
+ * Builds a LoadedConfig from DUMPVAULT_JOB_JSON, writing the recipients' public keys from
+ * DUMPVAULT_PUBLIC_KEYS_JSON into a private temp dir under the paths the config names.
+ */
+export async function loadTaskConfig(
+  env: NodeJS.ProcessEnv,
+): Promise<{ loaded: LoadedConfig; cleanup: () => Promise<void> }> {
+  let json: unknown;
+  try {
+    json = JSON.parse(required(env, 'DUMPVAULT_JOB_JSON'));
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError('DUMPVAULT_JOB_JSON is not valid JSON; redeploy the stack');
+  }
+  const config = validateConfig(json);
+  const dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-task-'));
+  const keys = env.DUMPVAULT_PUBLIC_KEYS_JSON
+    ? (JSON.parse(env.DUMPVAULT_PUBLIC_KEYS_JSON) as Record<string, string>)
+    : {};
+  for (const [relative, armored] of Object.entries(keys)) {
+    const file = path.resolve(dir, relative);
+    if (!file.startsWith(`${dir}${path.sep}`))
+      throw new ConfigError(`public key path ${relative} leaves the key directory`);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, armored, { mode: 0o600 });
+  }
+  return {
+    loaded: { config, file: 'DUMPVAULT_JOB_JSON', baseDir: dir, stateDir: dir },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** `dumpvault task backup` */
+export async function taskCommand(
+  action: string | undefined,
+  out: Output,
+  env: NodeJS.ProcessEnv,
+  deps: TaskDeps = {},
+): Promise<number> {
+  if (action !== 'backup')
+    throw new UsageError(`unknown task "${action ?? ''}"; the task image runs "task backup"`);
+  const job = required(env, 'DUMPVAULT_JOB');
+  const runId = required(env, 'DUMPVAULT_RUN_ID');
+  const startedAt = new Date(required(env, 'DUMPVAULT_STARTED_AT'));
+  if (Number.isNaN(startedAt.getTime())) throw new ConfigError('DUMPVAULT_STARTED_AT is not an ISO time');
+  const { loaded, cleanup } = await loadTaskConfig(env);
+  const history =
+    deps.history ??
+    new DynamoHistoryStore({
+      tableName: required(env, 'DUMPVAULT_HISTORY_TABLE'),
+      client: createHistoryDocumentClient(new DynamoDBClient({})),
+    });
+  const notifier =
+    deps.notifier ??
+    new SnsNotifier({ client: new SNSClient({}), topicArn: required(env, 'DUMPVAULT_TOPIC_ARN') });
+  const jobConfig = loaded.config.jobs.find((j) => j.name === job);
+  const timeoutMinutes = jobConfig?.task?.timeoutMinutes ?? 720;
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new ToolError(`the backup did not finish within task.timeoutMinutes (${timeoutMinutes} min)`),
+      ),
+    timeoutMinutes * 60_000,
+  );
+  timer.unref();
+  try {
+    const ctx = await resolveJobContext(loaded, job, {
+      env,
+      trigger: (env.DUMPVAULT_TRIGGER === 'manual' ? 'manual' : 'schedule') satisfies Trigger,
+      history,
+      notifier,
+      progress: out.progress,
+      runId,
+      ...(deps.fetchSecret ? { fetchSecret: deps.fetchSecret } : {}),
+      ...(env.DUMPVAULT_TASK_ARN ? { taskArn: env.DUMPVAULT_TASK_ARN } : {}),
+      ...(env.DUMPVAULT_BUCKET ? { managedBucket: env.DUMPVAULT_BUCKET } : {}),
+    });
+    const result = await runBackup({
+      ...ctx,
+      startedAt,
+      signal: controller.signal,
+      investigate: (id) => `dumpvault history ${job} --remote   (run ${id})`,
+    });
+    out.result({
+      status: 'SUCCEEDED',
+      job,
+      runId,
+      key: result.manifest.object.key,
+      bytes: result.manifest.object.bytes,
+      sha256: result.manifest.object.sha256,
+      pruned: result.prune.flatMap((p) => p.deleted),
+    });
+    return 0;
+  } finally {
+    clearTimeout(timer);
+    await cleanup();
+  }
+}
