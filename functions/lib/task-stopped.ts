@@ -1,0 +1,195 @@
+/**
+ * Reacting to "ECS Task State Change" STOPPED: a run whose task died without recording a result
+ * (OOM, crash, spot/capacity stop, timeout) is marked FAILED with the stop reason and exit code.
+ * Safe for duplicate and out-of-order events: only a RUNNING item is ever changed.
+ */
+import { messageOf } from '../../core/errors.ts';
+import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
+import type { HistoryItem } from '../../core/history/history.ts';
+import { notifyOutcome } from '../../core/notify/alerts.ts';
+import type { Notifier } from '../../core/notify/notifier.ts';
+import { redact } from '../../core/redact.ts';
+import type { RunLog } from './log.ts';
+import { parseStartedBy, TaskEnv } from './task-contract.ts';
+
+/** The part of the ECS Task State Change event detail this function reads. */
+export interface TaskStateChangeDetail {
+  readonly taskArn?: string;
+  readonly clusterArn?: string;
+  readonly lastStatus?: string;
+  readonly stoppedReason?: string;
+  readonly stopCode?: string;
+  readonly stoppedAt?: string;
+  readonly startedBy?: string;
+  readonly containers?: ReadonlyArray<{
+    readonly name?: string;
+    readonly exitCode?: number;
+    readonly reason?: string;
+  }>;
+  readonly overrides?: {
+    readonly containerOverrides?: ReadonlyArray<{
+      readonly name?: string;
+      readonly environment?: ReadonlyArray<{ readonly name?: string; readonly value?: string }>;
+    }>;
+  };
+}
+
+export interface TaskStoppedDeps {
+  readonly history: DynamoHistoryStore;
+  readonly notifier: Notifier;
+  readonly containerName: string;
+  readonly log: RunLog;
+  readonly now?: () => Date;
+}
+
+export type TaskStoppedResult =
+  /** Not a dumpvault task, or not STOPPED. */
+  | { readonly action: 'ignored' }
+  /** A dumpvault task whose run is not in history (deleted table, foreign cluster). */
+  | { readonly action: 'unknown-run'; readonly job: string; readonly runId: string }
+  /** The run had already finished (the task recorded it, or this is a duplicate event). */
+  | {
+      readonly action: 'already-finished';
+      readonly job: string;
+      readonly runId: string;
+      readonly alert?: string;
+    }
+  /** The run was RUNNING and is now FAILED. */
+  | {
+      readonly action: 'marked-failed';
+      readonly job: string;
+      readonly runId: string;
+      readonly error: string;
+    };
+
+/** Finds the job and run id of a task: the container override first, then `startedBy`. */
+export function identifyRun(
+  detail: TaskStateChangeDetail,
+  containerName: string,
+): { job: string; runId: string } | undefined {
+  const env = detail.overrides?.containerOverrides?.find((c) => c.name === containerName)?.environment ?? [];
+  const value = (name: string) => env.find((e) => e.name === name)?.value;
+  const job = value(TaskEnv.job);
+  const runId = value(TaskEnv.runId);
+  if (job && runId) return { job, runId };
+  return parseStartedBy(detail.startedBy);
+}
+
+/** One line saying why the task stopped: stop code, reason, container exit code. */
+export function describeStop(detail: TaskStateChangeDetail, containerName: string): string {
+  const container = detail.containers?.find((c) => c.name === containerName) ?? detail.containers?.[0];
+  const parts: string[] = [];
+  if (container?.exitCode === 0) {
+    parts.push('the task exited with code 0 but never recorded a result');
+  } else if (container?.exitCode !== undefined) {
+    parts.push(`the task exited with code ${container.exitCode}`);
+  } else {
+    parts.push('the task stopped without an exit code');
+  }
+  if (container?.reason) parts.push(container.reason);
+  if (detail.stoppedReason)
+    parts.push(`${detail.stopCode ? `${detail.stopCode}: ` : ''}${detail.stoppedReason}`);
+  else if (detail.stopCode) parts.push(detail.stopCode);
+  return redact(parts.join('; ').replace(/\s+/g, ' '));
+}
+
+function investigate(job: string, taskArn: string | undefined): string {
+  return `dumpvault history ${job} --remote${taskArn ? ` (ECS task ${taskArn}, its log stream is in the task log group)` : ''}`;
+}
+
+/** Handles one STOPPED event. */
+export async function handleTaskStopped(
+  deps: TaskStoppedDeps,
+  detail: TaskStateChangeDetail,
+): Promise<TaskStoppedResult> {
+  if (detail.lastStatus !== undefined && detail.lastStatus !== 'STOPPED') return { action: 'ignored' };
+  const ids = identifyRun(detail, deps.containerName);
+  if (!ids) return { action: 'ignored' };
+  const { job, runId } = ids;
+
+  const run = await deps.history.findRun(job, runId);
+  if (!run) {
+    await deps.history.releaseLease(job, runId);
+    deps.log.warn('a dumpvault task stopped but its run is not in history', {
+      job,
+      runId,
+      taskArn: detail.taskArn,
+    });
+    return { action: 'unknown-run', job, runId };
+  }
+
+  if (run.status !== 'RUNNING') {
+    await deps.history.releaseLease(job, runId);
+    const alert = await retryMissedAlert(deps, run);
+    return alert
+      ? { action: 'already-finished', job, runId, alert }
+      : { action: 'already-finished', job, runId };
+  }
+
+  const now = (deps.now ?? (() => new Date()))();
+  const finishedAt =
+    detail.stoppedAt && !Number.isNaN(Date.parse(detail.stoppedAt)) ? new Date(detail.stoppedAt) : now;
+  const durationMs = Math.max(0, finishedAt.getTime() - Date.parse(run.startedAt));
+  const error = describeStop(detail, deps.containerName);
+  const failed: HistoryItem = {
+    ...run,
+    status: 'FAILED',
+    finishedAt: finishedAt.toISOString(),
+    durationMs,
+    error,
+    ...(detail.taskArn ? { taskArn: detail.taskArn } : {}),
+  };
+  const changed = await deps.history.saveIfRunning(failed);
+  await deps.history.releaseLease(job, runId);
+  if (!changed) return { action: 'already-finished', job, runId };
+
+  deps.log.warn('run marked FAILED: its task stopped without recording a result', { job, runId, error });
+  const result = await notifyOutcome(deps.history, deps.notifier, {
+    job,
+    runId,
+    kind: run.kind,
+    status: 'FAILED',
+    error,
+    durationMs,
+    investigate: investigate(job, detail.taskArn),
+  });
+  if (result.error) {
+    deps.log.warn('alert could not be published', { job, runId, error: redact(messageOf(result.error)) });
+  }
+  return { action: 'marked-failed', job, runId, error };
+}
+
+/**
+ * The task alerts on its own outcome. If that publish failed, the alert state still points at
+ * an earlier run: publish it now, but only while this run is the job's newest finished run
+ * (a late duplicate event must not announce an outdated recovery).
+ */
+async function retryMissedAlert(deps: TaskStoppedDeps, run: HistoryItem): Promise<string | undefined> {
+  if (run.status !== 'SUCCEEDED' && run.status !== 'FAILED') return undefined;
+  const state = await deps.history.getAlertState(run.job);
+  if (state?.lastRunId === run.runId) return undefined;
+  const newest = (await deps.history.list(run.job, { limit: 10 })).find(
+    (r) => r.status === 'SUCCEEDED' || r.status === 'FAILED',
+  );
+  if (newest?.runId !== run.runId) return undefined;
+  const outcome = {
+    job: run.job,
+    runId: run.runId,
+    kind: run.kind,
+    status: run.status,
+    investigate: investigate(run.job, run.taskArn),
+    ...(run.error !== undefined ? { error: run.error } : {}),
+    ...(run.durationMs !== undefined ? { durationMs: run.durationMs } : {}),
+    ...(run.key !== undefined ? { key: run.key } : {}),
+    ...(run.bytes !== undefined ? { bytes: run.bytes } : {}),
+  };
+  const result = await notifyOutcome(deps.history, deps.notifier, outcome);
+  if (result.error) {
+    deps.log.warn('alert could not be published', {
+      job: run.job,
+      runId: run.runId,
+      error: redact(messageOf(result.error)),
+    });
+  }
+  return result.alert?.status;
+}

@@ -1,0 +1,87 @@
+/**
+ * The watchdog's two duties, every 15 minutes: measure how long each job has gone without a
+ * successful backup (the metric its alarm watches), and stop tasks that outlived their job's
+ * timeout (ECS has no task timeout of its own; the STOPPED event then marks the run FAILED).
+ */
+import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
+import type { Config } from '../../core/config/schema.ts';
+import { messageOf } from '../../core/errors.ts';
+import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
+import { redact } from '../../core/redact.ts';
+import type { RunLog } from './log.ts';
+import { DEFAULT_TASK } from './start-backup.ts';
+
+/** The metric the per-job alarms watch (namespace and dimensions are fixed by the construct). */
+export const HOURS_SINCE_LAST_SUCCESS = 'HoursSinceLastSuccess';
+
+export interface JobFreshness {
+  readonly job: string;
+  /** Undefined when the job never succeeded: no datapoint, and the alarm treats missing data as breaching. */
+  readonly hoursSinceLastSuccess?: number;
+  readonly lastSuccessAt?: string;
+}
+
+/** Hours since the newest SUCCEEDED run of each configured job, rounded to 0.01 h. */
+export async function measureFreshness(
+  history: DynamoHistoryStore,
+  config: Config,
+  now: Date,
+): Promise<JobFreshness[]> {
+  return Promise.all(
+    config.jobs.map(async (job): Promise<JobFreshness> => {
+      const last = await history.lastSuccess(job.name);
+      const at = last?.finishedAt ?? last?.startedAt;
+      if (!at) return { job: job.name };
+      const hours = Math.max(0, (now.getTime() - Date.parse(at)) / 3_600_000);
+      return { job: job.name, hoursSinceLastSuccess: Math.round(hours * 100) / 100, lastSuccessAt: at };
+    }),
+  );
+}
+
+export interface OverdueTask {
+  readonly job: string;
+  readonly runId: string;
+  readonly taskArn: string;
+}
+
+/**
+ * Stops the task of every RUNNING run older than its job's `task.timeoutMinutes`. A failure to
+ * stop one task is logged and does not keep the others running.
+ */
+export async function stopOverdueTasks(
+  deps: { history: DynamoHistoryStore; ecs: ECSClient; cluster: string; log: RunLog },
+  config: Config,
+  now: Date,
+): Promise<OverdueTask[]> {
+  const stopped: OverdueTask[] = [];
+  for (const job of config.jobs) {
+    const lease = await deps.history.getLease(job.name);
+    if (!lease) continue;
+    const run = await deps.history.findRun(job.name, lease.runId);
+    if (run?.status !== 'RUNNING' || !run.taskArn) continue;
+    const timeoutMinutes = job.task?.timeoutMinutes ?? DEFAULT_TASK.timeoutMinutes;
+    if (now.getTime() - Date.parse(run.startedAt) <= timeoutMinutes * 60_000) continue;
+    try {
+      await deps.ecs.send(
+        new StopTaskCommand({
+          cluster: deps.cluster,
+          task: run.taskArn,
+          reason: `dumpvault: the run exceeded its timeout of ${timeoutMinutes} minutes`,
+        }),
+      );
+      deps.log.warn('stopped a task that exceeded its timeout', {
+        job: job.name,
+        runId: run.runId,
+        timeoutMinutes,
+      });
+      stopped.push({ job: job.name, runId: run.runId, taskArn: run.taskArn });
+    } catch (err) {
+      deps.log.warn('could not stop an overdue task', {
+        job: job.name,
+        runId: run.runId,
+        error: redact(messageOf(err)),
+      });
+    }
+  }
+  return stopped;
+}

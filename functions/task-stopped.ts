@@ -1,0 +1,55 @@
+/**
+ * Lambda "task-stopped": the EventBridge rule "ECS Task State Change, lastStatus STOPPED, this
+ * cluster" invokes it. A run still RUNNING is marked FAILED with the stop reason and exit code,
+ * its lease released and an alert sent; duplicate events change nothing.
+ */
+
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import middy from '@middy/core';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
+import { SnsNotifier } from '../core/notify/sns.ts';
+import { FunctionEnv, once, requireEnv } from './lib/environment.ts';
+import {
+  handleTaskStopped,
+  type TaskStateChangeDetail,
+  type TaskStoppedDeps,
+  type TaskStoppedResult,
+} from './lib/task-stopped.ts';
+
+const logger = new Logger({ serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const dynamodb = new DynamoDBClient({});
+const sns = new SNSClient({});
+
+const deps = once(
+  (): TaskStoppedDeps => ({
+    history: new DynamoHistoryStore({
+      tableName: requireEnv(FunctionEnv.historyTable),
+      client: createHistoryDocumentClient(dynamodb),
+    }),
+    notifier: new SnsNotifier({ client: sns, topicArn: requireEnv(FunctionEnv.topicArn) }),
+    containerName: requireEnv(FunctionEnv.containerName),
+    log: logger,
+  }),
+);
+
+export const handler = middy(
+  async (
+    event: EventBridgeEvent<'ECS Task State Change', TaskStateChangeDetail>,
+  ): Promise<TaskStoppedResult> => {
+    const result = await handleTaskStopped(deps(), event.detail);
+    if (result.action === 'marked-failed') {
+      metrics.addDimension('Job', result.job);
+      metrics.addMetric('TasksDiedUnrecorded', MetricUnit.Count, 1);
+    }
+    return result;
+  },
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

@@ -1,0 +1,152 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
+import type { HistoryItem } from '../../../core/history/history.ts';
+import { measureFreshness, stopOverdueTasks } from '../../../functions/lib/watchdog.ts';
+import { publishFreshness } from '../../../functions/watchdog.ts';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
+import { CLUSTER, freshHistory, type RecordingLog, recordingLog, TASK_ARN, testConfig } from './support.ts';
+
+const NOW = new Date('2026-11-22T12:00:00.000Z');
+
+let dynamo: LocalDynamo;
+let history: DynamoHistoryStore;
+let log: RecordingLog;
+const ecs = new ECSClient({ region: 'eu-central-1' });
+const ecsMock = mockClient(ecs);
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+afterAll(async () => {
+  await dynamo.stop();
+});
+beforeEach(async () => {
+  history = await freshHistory(dynamo);
+  log = recordingLog();
+});
+afterEach(() => {
+  ecsMock.reset();
+  vi.restoreAllMocks();
+});
+
+function item(
+  overrides: Partial<HistoryItem> & Pick<HistoryItem, 'runId' | 'startedAt' | 'status'>,
+): HistoryItem {
+  return { job: 'prod', kind: 'backup', trigger: 'schedule', ...overrides };
+}
+
+describe('measureFreshness', () => {
+  it('measures hours since the newest success and leaves jobs that never succeeded without a value', async () => {
+    // Prepare
+    await history.save(
+      item({
+        runId: 'r1',
+        startedAt: '2026-11-21T03:00:00.000Z',
+        finishedAt: '2026-11-21T03:30:00.000Z',
+        status: 'SUCCEEDED',
+      }),
+    );
+    await history.save(item({ runId: 'r2', startedAt: '2026-11-22T03:00:00.000Z', status: 'FAILED' }));
+    await history.save(
+      item({ job: 'small', runId: 'r3', startedAt: '2026-11-22T03:00:00.000Z', status: 'FAILED' }),
+    );
+
+    // Act
+    const freshness = await measureFreshness(history, testConfig(), NOW);
+
+    // Assess
+    expect(freshness).toEqual([
+      { job: 'prod', hoursSinceLastSuccess: 32.5, lastSuccessAt: '2026-11-21T03:30:00.000Z' },
+      { job: 'small' },
+    ]);
+  });
+});
+
+describe('publishFreshness', () => {
+  it('emits one EMF record per job with the Job dimension the alarms watch', () => {
+    // Prepare
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+
+    // Act
+    publishFreshness(metrics, [{ job: 'prod', hoursSinceLastSuccess: 32.5 }, { job: 'small' }]);
+
+    // Assess
+    const records = lines.filter((l) => l.includes('_aws')).map((l) => JSON.parse(l));
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: 'DumpVault',
+            Dimensions: [['service', 'Job']],
+            Metrics: [{ Name: 'HoursSinceLastSuccess' }],
+          },
+        ],
+      },
+      service: 'dumpvault',
+      Job: 'prod',
+      HoursSinceLastSuccess: 32.5,
+    });
+  });
+});
+
+describe('stopOverdueTasks', () => {
+  it('stops the task of a run that outlived its timeout and leaves runs within it alone', async () => {
+    // Prepare: prod times out after 120 min; small after the default 720 min.
+    ecsMock.on(StopTaskCommand).resolves({});
+    await history.save(
+      item({
+        runId: 'late0001',
+        startedAt: '2026-11-22T09:00:00.000Z',
+        status: 'RUNNING',
+        taskArn: TASK_ARN,
+      }),
+    );
+    await history.acquireLease('prod', 'late0001', 150 * 60_000, new Date('2026-11-22T09:00:00.000Z'));
+    await history.save(
+      item({
+        job: 'small',
+        runId: 'ok000001',
+        startedAt: '2026-11-22T09:00:00.000Z',
+        status: 'RUNNING',
+        taskArn: 'arn:t2',
+      }),
+    );
+    await history.acquireLease('small', 'ok000001', 750 * 60_000, new Date('2026-11-22T09:00:00.000Z'));
+
+    // Act
+    const stopped = await stopOverdueTasks({ history, ecs, cluster: CLUSTER, log }, testConfig(), NOW);
+
+    // Assess
+    expect(stopped).toEqual([{ job: 'prod', runId: 'late0001', taskArn: TASK_ARN }]);
+    expect(ecsMock.commandCalls(StopTaskCommand).map((c) => c.args[0].input)).toEqual([
+      { cluster: CLUSTER, task: TASK_ARN, reason: 'dumpvault: the run exceeded its timeout of 120 minutes' },
+    ]);
+  });
+
+  it('keeps going when one task cannot be stopped', async () => {
+    ecsMock.on(StopTaskCommand).rejects(new Error('InvalidParameterException'));
+    await history.save(
+      item({
+        runId: 'late0001',
+        startedAt: '2026-11-21T09:00:00.000Z',
+        status: 'RUNNING',
+        taskArn: TASK_ARN,
+      }),
+    );
+    await history.acquireLease('prod', 'late0001', 150 * 60_000, NOW);
+
+    const stopped = await stopOverdueTasks({ history, ecs, cluster: CLUSTER, log }, testConfig(), NOW);
+
+    expect(stopped).toEqual([]);
+    expect(log.records.map((r) => r.message)).toEqual(['could not stop an overdue task']);
+  });
+});
