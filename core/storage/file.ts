@@ -1,0 +1,329 @@
+/**
+ * A destination in a local directory. Objects appear atomically: bytes go to a hidden temp
+ * file in the target folder, which is fsynced, renamed over the final name and followed by an
+ * fsync of the folder, so after a crash a key holds either its old content or its new one.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { IntegrityError, NotFoundError, StorageError } from '../errors.ts';
+import type { Destination, ObjectInfo, WriteResult } from './destination.ts';
+import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
+
+/** Temp files are `.<name>.partial-<random hex>`; list() hides them and keys may not look like them. */
+const TEMP_FILE = /^\..+\.partial-[0-9a-f]+$/;
+
+/** Objects may hold database contents: readable by the owner only. */
+const FILE_MODE = 0o600;
+
+function errnoCode(err: unknown): string | undefined {
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+/** The identity `read(ifMatch)` pins: inode, size and nanosecond mtime, which a rewrite changes. */
+function fileEtag(info: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
+  return `${info.ino.toString(16)}-${info.size.toString(16)}-${info.mtimeNs.toString(16)}`;
+}
+
+/** Opens a directory and fsyncs it, making a rename or unlink inside it durable. */
+async function fsyncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return Object.assign(new Error('the write was aborted'), { name: 'AbortError', cause: reason });
+}
+
+/** A {@link Destination} in a directory of the local file system. */
+export class FileDestination implements Destination {
+  readonly name: string;
+  readonly description: string;
+  /** Absolute path of the root directory. */
+  readonly root: string;
+
+  /** `root` is resolved to an absolute path; it is created on the first write if missing. */
+  constructor(name: string, root: string) {
+    this.name = name;
+    this.root = resolve(root);
+    this.description = pathToFileURL(this.root).href;
+  }
+
+  /** Streams `body` to a temp file beside `key`, fsyncs it and renames it into place. */
+  async write(
+    key: string,
+    body: Readable,
+    options: { signal?: AbortSignal; contentType?: string } = {},
+  ): Promise<WriteResult> {
+    const { signal } = options;
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      // Without an error: the caller may have no 'error' listener on its stream; the cause is thrown below.
+      body.destroy();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      assertObjectKey(this.name, key);
+      this.assertNotTempName(key);
+      if (signal?.aborted) throw abortError(signal);
+      return await this.writeAtomically(key, signal, async (handle) => {
+        let bytes = 0;
+        for await (const chunk of body) {
+          const data: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+          await writeAll(handle, data);
+          bytes += data.byteLength;
+        }
+        return bytes;
+      });
+    } catch (err) {
+      // Tell the producer nobody is reading any more, so the pipeline upstream stops too.
+      if (!body.destroyed) body.destroy();
+      if (aborted && signal) throw abortError(signal);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Writes `data` with the same temp-file, fsync and rename sequence as {@link write}. */
+  async put(key: string, data: Buffer | string): Promise<WriteResult> {
+    assertObjectKey(this.name, key);
+    this.assertNotTempName(key);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    return this.writeAtomically(key, undefined, async (handle) => {
+      await writeAll(handle, bytes);
+      return bytes.byteLength;
+    });
+  }
+
+  /** Opens `key` for reading; with `ifMatch`, checks the opened file is the one that was stat'ed. */
+  async read(key: string, options: { ifMatch?: string } = {}): Promise<Readable> {
+    const path = this.pathOf(key);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      throw this.mapError(err, key, 'read');
+    }
+    try {
+      const info = await handle.stat({ bigint: true });
+      if (!info.isFile()) throw new NotFoundError(`${this.urlOf(key)} is not a file`);
+      // The check is on the open descriptor: a later rename over the path cannot swap the bytes read.
+      if (options.ifMatch !== undefined && fileEtag(info) !== options.ifMatch) {
+        throw new IntegrityError(`${this.urlOf(key)} changed since it was verified`);
+      }
+      return handle.createReadStream();
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw this.mapError(err, key, 'read');
+    }
+  }
+
+  /** Size, mtime and identity of `key`. */
+  async stat(key: string): Promise<ObjectInfo> {
+    const path = this.pathOf(key);
+    try {
+      const info = await stat(path, { bigint: true });
+      if (!info.isFile()) throw new NotFoundError(`${this.urlOf(key)} is not a file`);
+      return { key, size: Number(info.size), lastModified: info.mtime, etag: fileEtag(info) };
+    } catch (err) {
+      throw this.mapError(err, key, 'stat');
+    }
+  }
+
+  /** Walks only the folder the prefix points into; temp files and non-regular files are skipped. */
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    assertKeyPrefix(this.name, prefix);
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const keys: string[] = [];
+    await this.walk(folder, (key) => {
+      if (key.startsWith(prefix)) keys.push(key);
+    });
+    keys.sort(compareKeys);
+    const infos: ObjectInfo[] = [];
+    for (const key of keys) {
+      try {
+        infos.push(await this.stat(key));
+      } catch (err) {
+        // Removed between the walk and the stat (a concurrent prune): it is simply gone.
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    return infos;
+  }
+
+  /** Unlinks `key` and fsyncs its folder; a missing key is not an error. */
+  async remove(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    try {
+      await unlink(path);
+      await fsyncDirectory(dirname(path));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw this.mapError(err, key, 'remove');
+    }
+  }
+
+  /** Writes and removes a probe file under `prefix`, creating the folders on the way. */
+  async checkWritable(prefix: string): Promise<void> {
+    assertKeyPrefix(this.name, prefix);
+    const key = `${prefix}.dumpvault-probe-${randomBytes(6).toString('hex')}`;
+    await this.put(key, 'dumpvault write probe\n');
+    await this.remove(key);
+  }
+
+  private assertNotTempName(key: string): void {
+    if (TEMP_FILE.test(basename(key))) {
+      throw new StorageError(
+        `key ${JSON.stringify(key)} for destination ${this.name} looks like a temp file of an unfinished write`,
+        { permanent: true },
+      );
+    }
+  }
+
+  private pathOf(key: string): string {
+    assertObjectKey(this.name, key);
+    return join(this.root, ...key.split('/'));
+  }
+
+  private urlOf(key: string): string {
+    return pathToFileURL(join(this.root, ...key.split('/'))).href;
+  }
+
+  /**
+   * The atomic write: temp file (exclusive create), fill, fsync, close, rename, fsync the folder
+   * (and any folder just created, in its parent). On any failure the temp file is unlinked.
+   */
+  private async writeAtomically(
+    key: string,
+    signal: AbortSignal | undefined,
+    fill: (handle: FileHandle) => Promise<number>,
+  ): Promise<WriteResult> {
+    const path = this.pathOf(key);
+    const folder = dirname(path);
+    const temp = join(folder, `.${basename(path)}.partial-${randomBytes(8).toString('hex')}`);
+    let created: string | undefined;
+    try {
+      created = await mkdir(folder, { recursive: true });
+    } catch (err) {
+      throw this.mapError(err, key, 'write');
+    }
+    let handle: FileHandle | undefined;
+    let renamed = false;
+    try {
+      handle = await open(temp, 'wx', FILE_MODE);
+      const bytes = await fill(handle);
+      await handle.sync();
+      const info = await handle.stat({ bigint: true });
+      await handle.close();
+      handle = undefined;
+      if (signal?.aborted) throw abortError(signal);
+      await rename(temp, path);
+      renamed = true;
+      await fsyncDirectory(folder);
+      if (created !== undefined) await this.fsyncCreatedFolders(created, folder);
+      return { bytes, etag: fileEtag(info) };
+    } catch (err) {
+      await handle?.close().catch(() => {});
+      if (!renamed) await unlink(temp).catch(() => {});
+      throw this.mapError(err, key, 'write');
+    }
+  }
+
+  /** `mkdir -p` made `first` and everything below it up to `folder`: make those entries durable. */
+  private async fsyncCreatedFolders(first: string, folder: string): Promise<void> {
+    let current = folder;
+    while (current !== dirname(first) && current.length >= first.length) {
+      current = dirname(current);
+      await fsyncDirectory(current);
+    }
+  }
+
+  private async walk(folder: string, visit: (key: string) => void): Promise<void> {
+    const path = folder === '' ? this.root : join(this.root, ...folder.split('/'));
+    let entries: Dirent[];
+    try {
+      entries = await readdir(path, { withFileTypes: true });
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw this.mapError(err, folder, 'list');
+    }
+    for (const entry of entries) {
+      const key = folder === '' ? entry.name : `${folder}/${entry.name}`;
+      if (entry.isDirectory()) await this.walk(key, visit);
+      else if (entry.isFile() && !TEMP_FILE.test(entry.name)) visit(key);
+    }
+  }
+
+  /** Turns a file-system error into NotFoundError or a StorageError naming the path and what to fix. */
+  private mapError(err: unknown, key: string, operation: string): unknown {
+    if (err instanceof StorageError || err instanceof NotFoundError || err instanceof IntegrityError)
+      return err;
+    const code = errnoCode(err);
+    if (code === undefined) return err;
+    const where = key === '' ? this.root : join(this.root, ...key.split('/'));
+    switch (code) {
+      case 'ENOENT':
+        if (operation === 'read' || operation === 'stat') {
+          return new NotFoundError(`${this.urlOf(key)} does not exist`, { cause: err });
+        }
+        return new StorageError(`cannot ${operation} ${where}: a folder is missing (ENOENT)`, { cause: err });
+      case 'EISDIR':
+        if (operation === 'read' || operation === 'stat') {
+          return new NotFoundError(`${this.urlOf(key)} is a folder, not a file`, { cause: err });
+        }
+        return new StorageError(
+          `cannot ${operation} ${where}: a folder of that name is in the way (EISDIR)`,
+          {
+            cause: err,
+            permanent: true,
+          },
+        );
+      case 'EACCES':
+      case 'EPERM':
+        return new StorageError(
+          `cannot ${operation} ${where}: permission denied (${code}); fix the permissions of ${this.root} or destinations.${this.name}.path`,
+          { cause: err, permanent: true },
+        );
+      case 'EROFS':
+        return new StorageError(
+          `cannot ${operation} ${where}: the file system is read-only; point destinations.${this.name}.path at a writable directory`,
+          { cause: err, permanent: true },
+        );
+      case 'ENOTDIR':
+      case 'EEXIST':
+        return new StorageError(
+          `cannot ${operation} ${where}: a file is in the way of a folder (${code}); move it or fix destinations.${this.name}.path`,
+          { cause: err, permanent: true },
+        );
+      case 'ENOSPC':
+      case 'EDQUOT':
+        return new StorageError(`cannot ${operation} ${where}: no space left on the device (${code})`, {
+          cause: err,
+          permanent: true,
+        });
+      default:
+        return new StorageError(`cannot ${operation} ${where}: ${code}`, { cause: err });
+    }
+  }
+}

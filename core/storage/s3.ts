@@ -1,0 +1,594 @@
+/**
+ * A destination in an S3 bucket or any S3-compatible store (R2, MinIO, s3rver).
+ *
+ * `write` is one multipart upload through lib-storage: memory is bounded by part size × queue
+ * size, and the upload is completed only after the body ended cleanly. On any failure (the
+ * body errors, the signal aborts, a request fails) the body is destroyed, lib-storage is told
+ * to stop, and once every request of the upload has settled an AbortMultipartUpload is sent
+ * (retried while the store is unreachable), so no partial object and no orphaned parts remain.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { IntegrityError, NotFoundError, StorageError, UserError } from '../errors.ts';
+import { redact } from '../redact.ts';
+import type { Destination, ObjectInfo, WriteResult } from './destination.ts';
+import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
+import { type RetryOptions, retrying } from './retry.ts';
+
+/** Static credentials resolved by the caller (env variables or Secrets Manager) and registered with redact. */
+export interface S3Credentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/** How to reach a bucket: the subset of the destination config the client needs. */
+export interface S3ClientSettings {
+  /**
+   * Custom endpoint of an S3-compatible store.
+   * @default - AWS S3 in `region`
+   */
+  readonly endpoint?: string;
+  /**
+   * Region.
+   * @default - "us-east-1" with a custom endpoint, otherwise the SDK's chain (AWS_REGION, profile)
+   */
+  readonly region?: string;
+  /**
+   * Path-style addressing (`https://host/bucket/key`).
+   * @default - true with a custom endpoint, false on AWS
+   */
+  readonly forcePathStyle?: boolean;
+  /**
+   * Explicit credentials.
+   * @default - the SDK's default chain (task role, environment, profile)
+   */
+  readonly credentials?: S3Credentials;
+}
+
+/**
+ * The S3Client configuration for `settings`. With a custom endpoint, checksums are only sent
+ * where an operation requires them: the SDK's default CRC checksums corrupt streamed uploads
+ * to s3rver and are rejected by R2. On AWS the defaults stay, giving per-part CRC32 integrity.
+ */
+export function s3ClientConfig(settings: S3ClientSettings): S3ClientConfig {
+  const custom = settings.endpoint !== undefined;
+  const config: S3ClientConfig = {
+    forcePathStyle: settings.forcePathStyle ?? custom,
+    // A connection that cannot be opened should fail over to the retry logic, not hang a backup.
+    requestHandler: { connectionTimeout: 10_000 },
+  };
+  const region = settings.region ?? (custom ? 'us-east-1' : undefined);
+  if (region !== undefined) config.region = region;
+  if (custom) {
+    config.endpoint = settings.endpoint;
+    config.requestChecksumCalculation = 'WHEN_REQUIRED';
+    config.responseChecksumValidation = 'WHEN_REQUIRED';
+  }
+  if (settings.credentials) config.credentials = { ...settings.credentials };
+  return config;
+}
+
+/** A client for `settings` (see {@link s3ClientConfig}). */
+export function createS3Client(settings: S3ClientSettings): S3Client {
+  return new S3Client(s3ClientConfig(settings));
+}
+
+export interface S3DestinationOptions {
+  /** The destination's name in the config; error messages point at `destinations.<name>`. */
+  readonly name: string;
+  readonly bucket: string;
+  readonly client: S3Client;
+  /**
+   * Root inside the bucket: every key is relative to it (`backups/` → `backups/<key>`).
+   * @default ""
+   */
+  readonly prefix?: string;
+  /**
+   * The custom endpoint the client talks to, for messages only.
+   * @default - AWS S3
+   */
+  readonly endpoint?: string;
+  /**
+   * Multipart part size in bytes (at least 5 MiB).
+   * @default 16 MiB
+   */
+  readonly partSizeBytes?: number;
+  /**
+   * Parts uploaded in parallel; memory of a write is bounded by (queueSize + 1) × partSizeBytes.
+   * @default 4
+   */
+  readonly queueSize?: number;
+  /**
+   * How hard a failed write tries to abort its multipart upload when the store is unreachable.
+   * @default { attempts: 6, baseDelayMs: 500 } (about 15 s)
+   */
+  readonly abortRetry?: RetryOptions;
+  /**
+   * Keys requested per ListObjectsV2 page (tests lower it to exercise pagination).
+   * @default 1000
+   */
+  readonly listPageSize?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** 400 responses that a retry can fix: a slow connection, a body damaged in transit, a token being refreshed. */
+const TRANSIENT_400 = new Set([
+  'RequestTimeout',
+  'BadDigest',
+  'IncompleteBody',
+  'XAmzContentSHA256Mismatch',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+]);
+
+/** What the SDK puts on a failed request, read structurally (service errors and network errors differ). */
+interface FailedRequest {
+  readonly name: string;
+  readonly message: string;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+}
+
+function describeFailure(err: unknown): FailedRequest {
+  if (!(err instanceof Error))
+    return { name: 'Error', message: String(err), status: undefined, code: undefined };
+  const meta: unknown = '$metadata' in err ? err.$metadata : undefined;
+  const status =
+    typeof meta === 'object' &&
+    meta !== null &&
+    'httpStatusCode' in meta &&
+    typeof meta.httpStatusCode === 'number'
+      ? meta.httpStatusCode
+      : undefined;
+  const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  return { name: err.name, message: err.message, status, code };
+}
+
+function isAbortError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return Object.assign(new Error('the write was aborted'), { name: 'AbortError', cause: reason });
+}
+
+/** Strips the quotes S3 puts around ETags, so ETags from different calls compare equal. */
+function bareEtag(etag: string | undefined): string | undefined {
+  return etag?.replace(/^W\//, '').replace(/"/g, '');
+}
+
+/**
+ * Watches every request lib-storage sends for one upload, through a proxy of the client:
+ * it learns the UploadId, whether the object was completed, the first failed request (to
+ * stop the upload at once instead of after the rest of the body), and when all requests
+ * have settled (so the final AbortMultipartUpload cannot race an in-flight UploadPart).
+ */
+class UploadTracker {
+  uploadId: string | undefined;
+  completed = false;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly onRequestFailed: (err: unknown) => void) {}
+
+  /** A view of `client` whose `send` is observed; everything else is the client itself. */
+  wrap(client: S3Client): S3Client {
+    const send = async (command: Parameters<S3Client['send']>[0]): Promise<unknown> => {
+      this.inFlight++;
+      try {
+        const output: unknown = await client.send(command);
+        if (command instanceof CreateMultipartUploadCommand) {
+          const id: unknown =
+            typeof output === 'object' && output !== null ? Reflect.get(output, 'UploadId') : undefined;
+          if (typeof id === 'string') this.uploadId = id;
+        }
+        if (command instanceof CompleteMultipartUploadCommand || command instanceof PutObjectCommand) {
+          this.completed = true;
+        }
+        return output;
+      } catch (err) {
+        if (!(command instanceof AbortMultipartUploadCommand)) this.onRequestFailed(err);
+        throw err;
+      } finally {
+        this.inFlight--;
+        if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      }
+    };
+    return new Proxy(client, {
+      get(target, property, receiver) {
+        if (property === 'send') return send;
+        return Reflect.get(target, property, receiver);
+      },
+    });
+  }
+
+  /** Resolves once no request of this upload is in flight. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+/** Counts the bytes that pass, so `write` reports the exact size of what it stored. */
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.byteLength;
+    callback(null, chunk);
+  }
+}
+
+/** A {@link Destination} in an S3 bucket (or S3-compatible store), under an optional root prefix. */
+export class S3Destination implements Destination {
+  readonly name: string;
+  readonly description: string;
+  readonly bucket: string;
+  /** Root inside the bucket, `""` or ending with `/`. */
+  readonly root: string;
+  private readonly client: S3Client;
+  private readonly endpoint: string | undefined;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly abortRetry: RetryOptions;
+  private readonly listPageSize: number;
+
+  /** See {@link S3DestinationOptions}; nothing is sent until the first call. */
+  constructor(options: S3DestinationOptions) {
+    this.name = options.name;
+    this.bucket = options.bucket;
+    const prefix = options.prefix ?? '';
+    this.root = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+    if (this.root !== '') assertKeyPrefix(options.name, this.root);
+    this.client = options.client;
+    this.endpoint = options.endpoint;
+    this.partSize = options.partSizeBytes ?? 16 * MiB;
+    this.queueSize = options.queueSize ?? 4;
+    this.abortRetry = options.abortRetry ?? { attempts: 6, baseDelayMs: 500 };
+    this.listPageSize = options.listPageSize ?? 1000;
+    this.description = `s3://${this.bucket}/${this.root}${this.endpoint ? ` at ${this.endpoint}` : ''}`;
+  }
+
+  /**
+   * One multipart upload of `body` (a single PutObject when it is smaller than one part),
+   * completed only when the body ended cleanly. See the module comment for the failure path.
+   */
+  async write(
+    key: string,
+    body: Readable,
+    options: { signal?: AbortSignal; contentType?: string } = {},
+  ): Promise<WriteResult> {
+    const { signal } = options;
+    const counter = new ByteCounter();
+    // The cause of a failure is kept in `failure`; this keeps a late 'error' from going unhandled.
+    counter.on('error', () => {});
+    let upload: Upload | undefined;
+    let failure: { error: Error; fromStore: boolean } | undefined;
+    const fail = (err: unknown, fromStore: boolean) => {
+      failure ??= { error: asError(err), fromStore };
+      // Destroying the counter stops lib-storage reading and, through the pipeline, the body.
+      if (!counter.destroyed) counter.destroy(failure.error);
+      void upload?.abort();
+    };
+    const tracker = new UploadTracker((err) => fail(err, true));
+    const onAbort = () => {
+      if (signal) fail(abortReason(signal), false);
+    };
+    const feeding = pipeline(body, counter).catch((err: unknown) => fail(err, false));
+    try {
+      const objectKey = this.objectKey(key);
+      if (signal?.aborted) throw abortReason(signal);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      upload = new Upload({
+        client: tracker.wrap(this.client),
+        params: { Bucket: this.bucket, Key: objectKey, Body: counter, ContentType: options.contentType },
+        partSize: this.partSize,
+        queueSize: this.queueSize,
+        leavePartsOnError: false,
+      });
+      const output = await upload.done();
+      await feeding;
+      // The signal may have fired while the completing request was in flight.
+      if (failure) throw failure.error;
+      return { bytes: counter.bytes, etag: output.ETag, versionId: output.VersionId };
+    } catch (err) {
+      fail(err, !isAbortError(err) && !(err instanceof UserError));
+      const cause = failure ?? { error: asError(err), fromStore: true };
+      const leftover = await this.cleanUpFailedWrite(key, upload, tracker);
+      throw this.writeError(cause.error, cause.fromStore, key, leftover);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await feeding;
+    }
+  }
+
+  /** One PutObject with a Content-MD5, so the store rejects a body damaged on the way. */
+  async put(
+    key: string,
+    data: Buffer | string,
+    options: { contentType?: string } = {},
+  ): Promise<WriteResult> {
+    const objectKey = this.objectKey(key);
+    const body = typeof data === 'string' ? Buffer.from(data) : data;
+    try {
+      const output = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          Body: body,
+          ContentLength: body.byteLength,
+          ContentMD5: createHash('md5').update(body).digest('base64'),
+          ContentType: options.contentType,
+        }),
+      );
+      return { bytes: body.byteLength, etag: output.ETag, versionId: output.VersionId };
+    } catch (err) {
+      throw this.mapError(err, 'put', key);
+    }
+  }
+
+  /**
+   * GetObject with `If-Match`. The returned ETag is compared too, because some S3-compatible
+   * stores (s3rver among them) ignore `If-Match`.
+   */
+  async read(key: string, options: { ifMatch?: string } = {}): Promise<Readable> {
+    const objectKey = this.objectKey(key);
+    let output: GetObjectCommandOutput;
+    try {
+      output = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, IfMatch: options.ifMatch }),
+      );
+    } catch (err) {
+      throw this.mapError(err, 'read', key);
+    }
+    const body = output.Body;
+    if (!(body instanceof Readable)) {
+      throw new StorageError(`GetObject of ${this.urlOf(key)} returned no stream`);
+    }
+    if (options.ifMatch !== undefined && bareEtag(output.ETag) !== bareEtag(options.ifMatch)) {
+      body.destroy();
+      throw new IntegrityError(`object ${this.urlOf(key)} changed since it was verified`);
+    }
+    return body;
+  }
+
+  /** HeadObject. */
+  async stat(key: string): Promise<ObjectInfo> {
+    const objectKey = this.objectKey(key);
+    try {
+      const output = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return {
+        key,
+        size: output.ContentLength ?? 0,
+        lastModified: output.LastModified,
+        etag: output.ETag,
+        versionId: output.VersionId,
+      };
+    } catch (err) {
+      throw this.mapError(err, 'stat', key);
+    }
+  }
+
+  /** ListObjectsV2, every page, keys made relative to the root and sorted by UTF-8 bytes. */
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    assertKeyPrefix(this.name, prefix);
+    const infos: ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.root + prefix,
+            ContinuationToken: token,
+            MaxKeys: this.listPageSize,
+          }),
+        );
+      } catch (err) {
+        throw this.mapError(err, 'list', prefix);
+      }
+      for (const item of page.Contents ?? []) {
+        if (item.Key === undefined || !item.Key.startsWith(this.root)) continue;
+        infos.push({
+          key: item.Key.slice(this.root.length),
+          size: item.Size ?? 0,
+          lastModified: item.LastModified,
+          etag: item.ETag,
+        });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return infos.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  /** DeleteObject; a missing key is not an error (S3 says 204, some stores say 404). */
+  async remove(key: string): Promise<void> {
+    const objectKey = this.objectKey(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    } catch (err) {
+      const mapped = this.mapError(err, 'remove', key);
+      if (mapped instanceof NotFoundError) return;
+      throw mapped;
+    }
+  }
+
+  /** Lists, puts and deletes a probe object under `prefix`: the three permissions a backup needs. */
+  async checkWritable(prefix: string): Promise<void> {
+    assertKeyPrefix(this.name, prefix);
+    await this.list(`${prefix}.dumpvault-probe-`);
+    const key = `${prefix}.dumpvault-probe-${randomBytes(6).toString('hex')}`;
+    await this.put(key, 'dumpvault write probe\n', { contentType: 'text/plain' });
+    await this.remove(key);
+  }
+
+  private objectKey(key: string): string {
+    assertObjectKey(this.name, key);
+    return this.root + key;
+  }
+
+  private urlOf(key: string): string {
+    return `s3://${this.bucket}/${this.root}${key}`;
+  }
+
+  private get where(): string {
+    return this.endpoint ?? 'AWS';
+  }
+
+  /**
+   * After a failed write: waits for lib-storage's requests to settle, then makes sure nothing
+   * is left. Returns a description of what could not be cleaned up, if anything.
+   */
+  private async cleanUpFailedWrite(
+    key: string,
+    upload: Upload | undefined,
+    tracker: UploadTracker,
+  ): Promise<string | undefined> {
+    const objectKey = this.objectKey(key);
+    await upload?.abort();
+    await tracker.idle();
+    try {
+      if (tracker.completed) {
+        // The object was completed before the failure was noticed (an abort racing the last request).
+        await retrying('delete', this.abortRetry, () =>
+          this.client
+            .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }))
+            .catch((err: unknown) => Promise.reject(this.mapError(err, 'remove', key))),
+        );
+      } else if (tracker.uploadId !== undefined) {
+        await this.abortMultipartUpload(key, tracker.uploadId);
+      }
+      return undefined;
+    } catch (err) {
+      const what = tracker.completed
+        ? `the completed object ${this.urlOf(key)} could not be deleted`
+        : `multipart upload ${tracker.uploadId} could not be aborted (the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts)`;
+      return `${what}: ${redact(describeFailure(err).message)}`;
+    }
+  }
+
+  /** AbortMultipartUpload, retried while the store is unreachable; NoSuchUpload means already done. */
+  private async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    const objectKey = this.objectKey(key);
+    await retrying('abort multipart upload', this.abortRetry, async () => {
+      try {
+        await this.client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }),
+        );
+      } catch (err) {
+        if (describeFailure(err).name === 'NoSuchUpload') return;
+        throw this.mapError(err, 'abort the upload of', key);
+      }
+    });
+  }
+
+  /** The error a failed write rejects with: the body's own error as is, S3 failures mapped. */
+  private writeError(cause: Error, fromStore: boolean, key: string, leftover: string | undefined): Error {
+    let error: Error = cause;
+    if (fromStore) {
+      const mapped = this.mapError(cause, 'write', key);
+      error = mapped instanceof Error ? mapped : cause;
+    }
+    if (leftover === undefined) return error;
+    if (error instanceof StorageError) {
+      return new StorageError(`${error.message}; ${leftover}`, { cause, permanent: error.permanent });
+    }
+    return new StorageError(`write of ${this.urlOf(key)} failed (${redact(error.message)}); ${leftover}`, {
+      cause,
+    });
+  }
+
+  /** Maps an SDK error to NotFoundError, IntegrityError or a StorageError that names what to fix. */
+  private mapError(err: unknown, operation: string, key: string): unknown {
+    if (err instanceof UserError || isAbortError(err)) return err;
+    const failed = describeFailure(err);
+    const url = this.urlOf(key);
+    const config = `destinations.${this.name}`;
+    const permanent = (message: string) => new StorageError(redact(message), { cause: err, permanent: true });
+    switch (failed.name) {
+      case 'NoSuchBucket':
+        return permanent(
+          `bucket ${this.bucket} does not exist at ${this.where}: create it or fix ${config}.bucket`,
+        );
+      case 'NoSuchKey':
+      case 'NoSuchUpload':
+        return new NotFoundError(`${url} does not exist`, { cause: err });
+      case 'InvalidAccessKeyId':
+        return permanent(
+          `the access key id of ${config} is not known at ${this.where}: fix the credentials of ${config} (accessKeyIdEnv, credentialsSecret or the task role)`,
+        );
+      case 'SignatureDoesNotMatch':
+        return permanent(
+          `the secret access key of ${config} does not match its access key id at ${this.where}: fix the credentials of ${config}`,
+        );
+      case 'PermanentRedirect':
+      case 'AuthorizationHeaderMalformed':
+      case 'IllegalLocationConstraintException':
+        return permanent(
+          `bucket ${this.bucket} is in another region than the client's: set ${config}.region`,
+        );
+      case 'CredentialsProviderError':
+        return permanent(
+          `no credentials found for ${config}: run with an AWS role or profile, or set accessKeyIdEnv and secretAccessKeyEnv (or credentialsSecret) in ${config}`,
+        );
+      case 'PreconditionFailed':
+        return new IntegrityError(
+          `${url} changed since it was verified (object changed since it was verified)`,
+          {
+            cause: err,
+          },
+        );
+    }
+    if (failed.message === 'Region is missing') {
+      return permanent(`no region for ${config}: set ${config}.region or AWS_REGION`);
+    }
+    switch (failed.status) {
+      case 404:
+        return new NotFoundError(`${url} does not exist`, { cause: err });
+      case 412:
+        return new IntegrityError(`object ${url} changed since it was verified`, { cause: err });
+      case 401:
+      case 403:
+        return permanent(
+          `access to s3://${this.bucket}/${this.root} at ${this.where} was denied (${operation} ${key}): grant the role s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on it, or fix the credentials of ${config}`,
+        );
+      case 301:
+      case 400:
+        if (TRANSIENT_400.has(failed.name)) break;
+        return permanent(
+          `the store at ${this.where} refused ${operation} of ${url} (${failed.name}: ${failed.message}); check ${config}`,
+        );
+    }
+    const detail = failed.code ?? failed.name;
+    return new StorageError(
+      redact(`${operation} of ${url} at ${this.where} failed (${detail}): ${failed.message}`),
+      {
+        cause: err,
+      },
+    );
+  }
+}

@@ -1,0 +1,237 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError, StorageError } from '../../../core/errors.ts';
+import { clearSecrets, registerSecret } from '../../../core/redact.ts';
+import { createDestination } from '../../../core/storage/index.ts';
+import { S3Destination, type S3DestinationOptions } from '../../../core/storage/s3.ts';
+import { describeDestination, digest, feed, MiB, randomBody } from '../../support/destination-suite.ts';
+import { type S3rverHandle, s3rverClient, startS3rver } from '../../support/s3rver.ts';
+
+let s3: S3rverHandle;
+let buckets = 0;
+
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: [] });
+});
+afterAll(async () => {
+  await s3.stop();
+});
+
+async function freshBucket(): Promise<string> {
+  const bucket = `bucket-${++buckets}`;
+  await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+function s3Destination(bucket: string, options: Partial<S3DestinationOptions> = {}): S3Destination {
+  return new S3Destination({
+    name: 'offsite',
+    bucket,
+    client: s3.client,
+    endpoint: s3.endpoint,
+    partSizeBytes: 5 * MiB,
+    queueSize: 2,
+    ...options,
+  });
+}
+
+describeDestination('S3Destination on s3rver', async () => {
+  const bucket = await freshBucket();
+  return {
+    destination: s3Destination(bucket),
+    leftovers: () => s3.pendingUploads(bucket),
+    dispose: async () => {},
+  };
+});
+
+describeDestination('S3Destination from createDestination (root prefix, retry wrapper)', async () => {
+  const bucket = await freshBucket();
+  const destination = createDestination(
+    'offsite',
+    { type: 's3', bucket, endpoint: s3.endpoint, prefix: 'dumpvault', partSizeMiB: 5, queueSize: 2 },
+    { baseDir: '/', s3Client: s3.client },
+  );
+  return { destination, leftovers: () => s3.pendingUploads(bucket), dispose: async () => {} };
+});
+
+describe('S3Destination', () => {
+  it('sends AbortMultipartUpload for the started upload when the body fails after a part was stored', async () => {
+    const bucket = await freshBucket();
+    const dest = s3Destination(bucket);
+    const body = new PassThrough();
+    const writing = dest.write('job/x.sql.gz', body);
+    writing.catch(() => {});
+    const requestsFor = () => s3.requests.filter((r) => r.path === `/${bucket}/job/x.sql.gz`);
+    await feed(body, 6 * MiB);
+    while (!requestsFor().some((r) => r.query['partNumber'] === '1' && r.status === 200)) await sleep(20);
+    const boom = new Error('mysqldump: Got error 2013');
+
+    body.destroy(boom);
+
+    await expect(writing).rejects.toBe(boom);
+    const aborts = requestsFor().filter((r) => r.method === 'DELETE' && r.query['uploadId'] !== undefined);
+    expect(aborts.map((r) => r.status)).toContain(204);
+    expect(requestsFor().some((r) => r.method === 'POST' && r.query['uploadId'] !== undefined)).toBe(false);
+    expect(await s3.pendingUploads(bucket)).toEqual([]);
+    await expect(dest.stat('job/x.sql.gz')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('stores keys under its root prefix and lists them relative to it', async () => {
+    const bucket = await freshBucket();
+    const dest = s3Destination(bucket, { prefix: 'team/backups' });
+
+    await dest.put('job/a.manifest.json', '{}');
+
+    const raw = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    expect(raw.Contents?.map((o) => o.Key)).toEqual(['team/backups/job/a.manifest.json']);
+    expect((await dest.list('')).map((o) => o.key)).toEqual(['job/a.manifest.json']);
+    expect(dest.description).toBe(`s3://${bucket}/team/backups/ at ${s3.endpoint}`);
+  });
+
+  it('rejects, and leaves no object and no pending upload, when the store goes away mid-upload and comes back', async () => {
+    const bucket = await freshBucket();
+    // One attempt per request so the outage is noticed at once; the abort keeps trying until the store is back.
+    const client = s3rverClient(s3.endpoint, { maxAttempts: 1 });
+    const dest = s3Destination(bucket, {
+      client,
+      abortRetry: { attempts: 40, baseDelayMs: 100, maxDelayMs: 500 },
+    });
+    const body = new PassThrough();
+    const writing = dest.write('job/outage.dump', body);
+    writing.catch(() => {});
+    const partDone = () =>
+      s3.requests.some(
+        (r) => r.path === `/${bucket}/job/outage.dump` && r.query['partNumber'] === '1' && r.status === 200,
+      );
+
+    await feed(body, 6 * MiB);
+    while (!partDone()) await sleep(20);
+    await s3.interrupt();
+    const feeding = feed(body, 6 * MiB);
+    await sleep(1500);
+    await s3.restart();
+
+    const error = await writing.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await feeding;
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).permanent).toBe(false);
+    expect((error as StorageError).message).toMatch(
+      /^write of s3:\/\/bucket-\d+\/job\/outage\.dump at http:\S+ failed/,
+    );
+    const aborts = s3.requests.filter(
+      (r) => r.path === `/${bucket}/job/outage.dump` && r.method === 'DELETE',
+    );
+    expect(aborts.map((r) => r.status)).toContain(204);
+    expect((error as StorageError).message).not.toMatch(/could not be aborted/);
+    expect(body.destroyed).toBe(true);
+    expect(await s3.pendingUploads(bucket)).toEqual([]);
+    await expect(dest.stat('job/outage.dump')).rejects.toBeInstanceOf(NotFoundError);
+    expect(await dest.list('')).toEqual([]);
+    client.destroy();
+  });
+
+  it('reads no more than queueSize + 1 parts ahead of what the store has accepted', async () => {
+    const bucket = await freshBucket();
+    const dest = s3Destination(bucket, { partSizeBytes: 5 * MiB, queueSize: 2 });
+    const hash = createHash('sha256');
+    let pulled = 0;
+    const total = 64 * MiB;
+    const body = new Readable({
+      highWaterMark: MiB,
+      read() {
+        if (pulled >= total) return void this.push(null);
+        const chunk = randomBytes(MiB);
+        hash.update(chunk);
+        pulled += chunk.byteLength;
+        this.push(chunk);
+      },
+    });
+    const hold = s3.holdPartUploads();
+
+    const writing = dest.write('job/big.dump', body);
+    let seen = -1;
+    while (seen !== pulled) {
+      seen = pulled;
+      await sleep(300);
+    }
+    const pulledWhileHeld = pulled;
+    hold.release();
+    const result = await writing;
+
+    expect(pulledWhileHeld).toBeLessThanOrEqual((2 + 1) * 5 * MiB);
+    expect(result.bytes).toBe(total);
+    expect(await digest(await dest.read('job/big.dump'))).toEqual({
+      sha256: hash.digest('hex'),
+      bytes: total,
+    });
+  });
+
+  describe('refusals that name what to fix', () => {
+    it('fails with a permanent one-sentence StorageError when the access key id is unknown', async () => {
+      const bucket = await freshBucket();
+      const client = s3rverClient(s3.endpoint, {
+        credentials: { accessKeyId: 'AKIAWRONGKEY', secretAccessKey: 'not-the-secret' },
+      });
+      const dest = s3Destination(bucket, { client });
+      const expected = `the access key id of destinations.offsite is not known at ${s3.endpoint}: fix the credentials of destinations.offsite (accessKeyIdEnv, credentialsSecret or the task role)`;
+
+      for (const attempt of [
+        () => dest.put('job/m.json', '{}'),
+        () => dest.list('job/'),
+        () => dest.checkWritable('job/'),
+        () => dest.write('job/d', randomBody(6 * MiB).body),
+      ]) {
+        await expect(attempt()).rejects.toSatisfy(
+          (err: unknown) => err instanceof StorageError && err.permanent && err.message === expected,
+        );
+      }
+      client.destroy();
+    });
+
+    it('is not retried by the wrapper, and never shows the credentials', async () => {
+      const bucket = await freshBucket();
+      registerSecret('not-the-secret-value');
+      const dest = createDestination(
+        'offsite',
+        { type: 's3', bucket, endpoint: s3.endpoint, prefix: '', partSizeMiB: 5, queueSize: 2 },
+        {
+          baseDir: '/',
+          s3Credentials: { accessKeyId: 'AKIAWRONGKEY', secretAccessKey: 'not-the-secret-value' },
+        },
+      );
+      const before = s3.requests.length;
+
+      const error = await dest.put('job/m.json', '{}').catch((err: unknown) => err);
+
+      expect(error).toBeInstanceOf(StorageError);
+      expect(s3.requests.length - before).toBe(1);
+      for (const text of [dest.description, (error as Error).message]) {
+        expect(text).not.toContain('not-the-secret-value');
+        expect(text).not.toContain('AKIAWRONGKEY');
+      }
+      clearSecrets();
+    });
+
+    it('fails with a permanent StorageError naming the bucket setting when the bucket does not exist', async () => {
+      const dest = s3Destination('no-such-bucket');
+      const expected = `bucket no-such-bucket does not exist at ${s3.endpoint}: create it or fix destinations.offsite.bucket`;
+
+      for (const attempt of [
+        () => dest.checkWritable('job/'),
+        () => dest.put('job/m.json', '{}'),
+        () => dest.read('job/m.json'),
+        () => dest.write('job/d', Readable.from([Buffer.from('small')])),
+      ]) {
+        await expect(attempt()).rejects.toSatisfy(
+          (err: unknown) => err instanceof StorageError && err.permanent && err.message === expected,
+        );
+      }
+    });
+  });
+});

@@ -1,0 +1,259 @@
+/**
+ * An S3 endpoint for tests: s3rver (S3 over HTTP on loopback, objects in a temp directory).
+ *
+ * s3rver 3.7.1 does not implement two calls dumpvault's failure contract depends on:
+ * ListMultipartUploads answers 501 and AbortMultipartUpload answers 405. This harness adds
+ * both, over s3rver's own filesystem store (`<dir>/<bucket>/._S3rver_uploads/<uploadId>/`),
+ * so tests can assert the real protocol: the destination sends AbortMultipartUpload, and
+ * ListMultipartUploads is empty afterwards. The two added calls check the access key id
+ * only (s3rver's own V4 signature check is incomplete anyway).
+ */
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import type { Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+
+/** s3rver's credentials (its built-in dummy account). */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/** The part of a Koa context the added calls use. */
+interface KoaContext {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Record<string, string | string[] | undefined>;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly res: ServerResponse;
+  status: number;
+  body: unknown;
+}
+type KoaNext = () => Promise<void>;
+type KoaMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>;
+
+/** The part of s3rver's API used here (the package ships no types). */
+interface S3rverInstance {
+  middleware: KoaMiddleware[];
+  run(): Promise<{ address: string; port: number }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
+type S3rverConstructor = new (options: {
+  port: number;
+  address: string;
+  directory: string;
+  silent: boolean;
+  configureBuckets: { name: string }[];
+}) => S3rverInstance;
+
+const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
+
+/** One request s3rver received, for asserting which S3 calls were made. */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string | string[] | undefined>>;
+  /** Response status, once the response was sent. */
+  status?: number;
+}
+
+export interface S3rverHandle {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  readonly port: number;
+  /** The directory s3rver keeps buckets in. */
+  readonly directory: string;
+  /** A client for the endpoint with s3rver's credentials, path-style, checksums only when required. */
+  readonly client: S3Client;
+  /** Every request received since start (across restarts), oldest first. */
+  readonly requests: RecordedRequest[];
+  /** Stops serving at once (open connections are dropped); the data stays for {@link restart}. */
+  interrupt(): Promise<void>;
+  /** Serves again on the same port from the same directory (after {@link interrupt}). */
+  restart(): Promise<void>;
+  /**
+   * Holds every UploadPart request (before s3rver reads its body) until `release()`: a store
+   * that accepts parts slower than the body produces them, for backpressure tests.
+   */
+  holdPartUploads(): { release(): void };
+  /** Keys of the multipart uploads started and neither completed nor aborted, via ListMultipartUploads. */
+  pendingUploads(bucket: string): Promise<string[]>;
+  /** Stops the server and deletes its directory. */
+  stop(): Promise<void>;
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function accessKeyOf(ctx: KoaContext): string | undefined {
+  const header = firstValue(ctx.headers['authorization']);
+  return header?.match(/Credential=([^/,\s]+)\//)?.[1];
+}
+
+function s3Error(ctx: KoaContext, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.body = { Error: { Code: code, Message: message } };
+}
+
+/** `<dir>/<bucket>/._S3rver_uploads`: where s3rver's filesystem store keeps multipart uploads. */
+const uploadsDir = (directory: string, bucket: string) => join(directory, bucket, '._S3rver_uploads');
+
+/** The two multipart calls s3rver lacks, answered from its store (see the module comment). */
+function multipartExtensions(directory: string): KoaMiddleware {
+  return async (ctx, next) => {
+    const [bucket, ...keyParts] = ctx.path.split('/').filter(Boolean);
+    const listing = ctx.method === 'GET' && keyParts.length === 0 && 'uploads' in ctx.query;
+    const uploadId = firstValue(ctx.query['uploadId']);
+    const aborting = ctx.method === 'DELETE' && keyParts.length > 0 && uploadId !== undefined;
+    if (!bucket || !(listing || aborting)) return next();
+    if (accessKeyOf(ctx) !== S3RVER_CREDENTIALS.accessKeyId) {
+      return s3Error(ctx, 403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist.');
+    }
+    const dir = uploadsDir(directory, decodeURIComponent(bucket));
+    if (aborting) {
+      const upload = join(dir, uploadId);
+      if (!(await stat(upload).catch(() => undefined))) {
+        return s3Error(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist.');
+      }
+      await rm(upload, { recursive: true, force: true });
+      ctx.status = 204;
+      ctx.body = null;
+      return;
+    }
+    const ids = await readdir(dir).catch(() => [] as string[]);
+    const uploads = await Promise.all(
+      ids.map(async (id) => ({
+        Key: await readFile(join(dir, id, 'key'), 'utf8').catch(() => ''),
+        UploadId: id,
+        Initiated: (await stat(join(dir, id))).mtime.toISOString(),
+      })),
+    );
+    ctx.status = 200;
+    ctx.body = {
+      ListMultipartUploadsResult: {
+        Bucket: decodeURIComponent(bucket),
+        KeyMarker: '',
+        UploadIdMarker: '',
+        MaxUploads: 1000,
+        IsTruncated: false,
+        Upload: uploads,
+      },
+    };
+  };
+}
+
+/** Keeps UploadPart requests waiting while a hold is in place. */
+class PartGate {
+  private held: Promise<void> | undefined;
+  private releaseHeld: (() => void) | undefined;
+
+  hold(): { release(): void } {
+    this.held ??= new Promise((resolve) => {
+      this.releaseHeld = resolve;
+    });
+    return {
+      release: () => {
+        this.releaseHeld?.();
+        this.held = undefined;
+      },
+    };
+  }
+
+  middleware(): KoaMiddleware {
+    return async (ctx, next) => {
+      if (this.held && ctx.method === 'PUT' && 'partNumber' in ctx.query) await this.held;
+      await next();
+    };
+  }
+}
+
+function recorder(requests: RecordedRequest[]): KoaMiddleware {
+  return async (ctx, next) => {
+    const entry: RecordedRequest = { method: ctx.method, path: ctx.path, query: { ...ctx.query } };
+    requests.push(entry);
+    // Errors are turned into responses after the middleware chain, so read the status as sent.
+    ctx.res.once('finish', () => {
+      entry.status = ctx.res.statusCode;
+    });
+    await next();
+  };
+}
+
+/**
+ * A client for an s3rver endpoint, configured the way dumpvault configures custom endpoints;
+ * `overrides` replace credentials or tune retries (`maxAttempts: 1` makes an outage fail fast).
+ */
+export function s3rverClient(endpoint: string, overrides: Partial<S3ClientConfig> = {}): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: S3RVER_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...overrides,
+  });
+}
+
+/**
+ * Starts s3rver on 127.0.0.1 with a free port and a fresh temp directory, with `buckets`
+ * created. Call `stop()` when done.
+ */
+export async function startS3rver(options: { buckets?: readonly string[] } = {}): Promise<S3rverHandle> {
+  const directory = await mkdtemp(join(tmpdir(), 'dumpvault-s3rver-'));
+  const buckets = (options.buckets ?? ['test']).map((name) => ({ name }));
+  const requests: RecordedRequest[] = [];
+  const gate = new PartGate();
+  let server: S3rverInstance | undefined;
+
+  const listen = async (port: number): Promise<number> => {
+    const instance = new S3rver({
+      port,
+      address: '127.0.0.1',
+      directory,
+      silent: true,
+      configureBuckets: buckets,
+    });
+    // Koa composes its middleware when the server starts: insert before s3rver's router (the last one).
+    instance.middleware.unshift(recorder(requests), gate.middleware());
+    instance.middleware.splice(instance.middleware.length - 1, 0, multipartExtensions(directory));
+    const address = await instance.run();
+    server = instance;
+    return address.port;
+  };
+  const halt = async () => {
+    const running = server;
+    server = undefined;
+    if (!running) return;
+    const closing = running.close();
+    running.httpServer?.closeAllConnections();
+    await closing;
+  };
+
+  const port = await listen(0);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = s3rverClient(endpoint);
+  return {
+    endpoint,
+    port,
+    directory,
+    client,
+    requests,
+    interrupt: halt,
+    async restart() {
+      if (server) throw new Error('s3rver is still running: interrupt() it first');
+      await listen(port);
+    },
+    holdPartUploads: () => gate.hold(),
+    async pendingUploads(bucket) {
+      const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      return (out.Uploads ?? []).map((u) => u.Key ?? '');
+    },
+    async stop() {
+      await halt();
+      client.destroy();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
