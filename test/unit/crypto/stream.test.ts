@@ -276,6 +276,19 @@ describe('decryptStage failures', () => {
     expect(() => encryptStage({})).toThrow(/at least one recipient public key or a non-empty passphrase/);
   });
 
+  it('reports the input failure, not an OpenPGP error, when the source fails while decrypting', async () => {
+    const failing = bufferStream(keyCiphertext);
+    let sent = 0;
+    failing.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+      if (sent > MB) failing.destroy(new Error('S3 connection reset'));
+    });
+
+    const run = pipeline(failing, decryptStage({ privateKeys: [privateKey] }), new HashSink());
+
+    await expect(run).rejects.toThrow('S3 connection reset');
+  });
+
   it('reports the input failure, not an OpenPGP error, when the source fails while encrypting', async () => {
     const failing = bufferStream(Buffer.alloc(MB));
     let sent = 0;
