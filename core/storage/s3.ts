@@ -556,12 +556,7 @@ export class S3Destination implements Destination {
           `no credentials found for ${config}: run with an AWS role or profile, or set accessKeyIdEnv and secretAccessKeyEnv (or credentialsSecret) in ${config}`,
         );
       case 'PreconditionFailed':
-        return new IntegrityError(
-          `${url} changed since it was verified (object changed since it was verified)`,
-          {
-            cause: err,
-          },
-        );
+        return new IntegrityError(`object ${url} changed since it was verified`, { cause: err });
     }
     if (failed.message === 'Region is missing') {
       return permanent(`no region for ${config}: set ${config}.region or AWS_REGION`);
