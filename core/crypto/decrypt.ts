@@ -61,67 +61,65 @@ function notOpenPgp(head: Buffer): IntegrityError {
 
 const upper = (ids: readonly string[]): string => ids.map((id) => id.toUpperCase()).join(', ');
 
-/** Fails with one sentence when the message cannot be for the keys or passphrase given. */
-function checkAddressedTo(message: Message<ReadableStream<Uint8Array>>, options: DecryptOptions): void {
-  const keys = options.privateKeys ?? [];
+/** How the session key will be recovered: openpgp.js tries passwords *or* keys, never both. */
+type Unlock =
+  | { readonly by: 'passphrase'; readonly passphrase: string }
+  | { readonly by: 'keys'; readonly keys: PrivateKey[] };
+
+/**
+ * Chooses between the passphrase and the private keys for this message, failing with one
+ * sentence when neither can be for it (wrong key, passphrase given for a key-encrypted object…).
+ */
+function chooseUnlock(message: Message<ReadableStream<Uint8Array>>, options: DecryptOptions): Unlock {
+  const keys = [...(options.privateKeys ?? [])];
   const recipientIds = message.getEncryptionKeyIDs().map((id) => id.toHex());
   const hasPassphrasePacket = message.packets.filterByTag(enums.packet.symEncryptedSessionKey).length > 0;
-  const passphraseUsable = Boolean(options.passphrase) && hasPassphrasePacket;
-  if (passphraseUsable) return;
+  if (options.passphrase && hasPassphrasePacket) return { by: 'passphrase', passphrase: options.passphrase };
   if (keys.length === 0) {
-    if (options.passphrase) {
-      throw new CryptoError(
-        `the object is encrypted to key id ${upper(recipientIds)}, not with a passphrase; give the private key instead`,
-      );
-    }
-    throw new CryptoError('decryption needs a private key or a passphrase');
+    throw new CryptoError(
+      `the object is encrypted to key id ${upper(recipientIds)}, not with a passphrase; give the private key instead`,
+    );
   }
   if (recipientIds.length === 0) {
     throw new CryptoError(
       'the object is encrypted with a passphrase, not to a key; give the passphrase instead',
     );
   }
-  if (recipientIds.includes(WILDCARD_KEY_ID)) return; // anonymous recipient (gpg --throw-keyids): try every key
+  if (recipientIds.includes(WILDCARD_KEY_ID)) return { by: 'keys', keys }; // gpg --throw-keyids: try every key
   const ours = new Set(keys.flatMap((key) => key.getKeyIDs().map((id) => id.toHex())));
   if (!recipientIds.some((id) => ours.has(id))) {
-    const given = keys.map(fingerprintOf).join(', ');
     throw new CryptoError(
-      `the object is not encrypted to key ${given}; it is encrypted to key id ${upper(recipientIds)}`,
+      `the object is not encrypted to key ${keys.map(fingerprintOf).join(', ')}; it is encrypted to key id ${upper(recipientIds)}`,
     );
   }
+  return { by: 'keys', keys };
 }
 
-/** The session key, checked against the ciphertext before any plaintext is released. */
+/** The session key, checked against the ciphertext (quick check) before any plaintext is released. */
 async function findSessionKey(
   message: Message<ReadableStream<Uint8Array>>,
-  options: DecryptOptions,
+  unlock: Unlock,
   head: Buffer,
 ): Promise<SessionKey> {
-  const keys = options.privateKeys ?? [];
-  const byPassphrase = options.passphrase && !keys.length;
+  const wrong = (cause?: unknown): CryptoError =>
+    unlock.by === 'passphrase'
+      ? new CryptoError('wrong passphrase: it does not decrypt this object', { cause })
+      : new CryptoError(
+          `the private key ${unlock.keys.map(fingerprintOf).join(', ')} does not decrypt this object${cause ? ` (${messageOf(cause)})` : ''}`,
+          { cause },
+        );
   let candidates: Awaited<ReturnType<typeof decryptSessionKeys>>;
   try {
     candidates = await decryptSessionKeys({
       message,
-      ...(keys.length ? { decryptionKeys: [...keys] } : {}),
-      ...(options.passphrase ? { passwords: [options.passphrase] } : {}),
+      ...(unlock.by === 'passphrase' ? { passwords: [unlock.passphrase] } : { decryptionKeys: unlock.keys }),
     });
   } catch (err) {
-    if (byPassphrase)
-      throw new CryptoError('wrong passphrase: it does not decrypt this object', { cause: err });
-    throw new CryptoError(
-      `the private key${keys.length > 1 ? 's' : ''} ${keys.map(fingerprintOf).join(', ')} cannot decrypt this object (${messageOf(err)})`,
-      { cause: err },
-    );
+    throw wrong(err);
   }
   const chosen = candidates.find((key) => key.algorithm !== null && quickCheck(key, head) !== false);
-  if (!chosen) {
-    if (options.passphrase) throw new CryptoError('wrong passphrase: it does not decrypt this object');
-    throw new CryptoError(
-      `the private key ${keys.map(fingerprintOf).join(', ')} does not decrypt this object`,
-    );
-  }
-  return { data: chosen.data, algorithm: chosen.algorithm! };
+  if (!chosen?.algorithm) throw wrong();
+  return { data: chosen.data, algorithm: chosen.algorithm };
 }
 
 function corrupted(err: unknown): IntegrityError {
@@ -168,8 +166,12 @@ export function decryptStage(options: DecryptOptions): Duplex {
         new IntegrityError(`the object is not a readable OpenPGP message (${messageOf(err)})`, { cause: err })
       );
     }
-    checkAddressedTo(message, options);
-    const sessionKey = await findSessionKey(message, options, head);
+    if (message.packets.filterByTag(enums.packet.symmetricallyEncryptedData).length > 0) {
+      throw new IntegrityError(
+        'the object uses OpenPGP encryption without integrity protection (no MDC), which cannot be trusted; decrypt it with gpg --ignore-mdc-error only if you know where it came from',
+      );
+    }
+    const sessionKey = await findSessionKey(message, chooseUnlock(message, options), head);
     let plaintext: ReadableStream<Uint8Array>;
     try {
       const result = await decrypt({

@@ -13,7 +13,7 @@ import {
   type Recipients,
   readPrivateKey,
 } from '../../../core/crypto/openpgp.ts';
-import { CryptoError } from '../../../core/errors.ts';
+import { CryptoError, IntegrityError } from '../../../core/errors.ts';
 import { generatedData, HashSink, sha256 } from '../../unit/crypto/support.ts';
 import { GpgHome } from './gpg.ts';
 
@@ -208,6 +208,37 @@ describe('dumpvault decrypts what gpg encrypts', () => {
     await expect(attempt).rejects.toThrow(CryptoError);
     await expect(attempt).rejects.toThrow(/^wrong passphrase/);
     expect(sink.bytes).toBe(0);
+  });
+
+  it('refuses a message without integrity protection (gpg --rfc2440, no MDC)', async () => {
+    const encrypted = join(home.dir, 'gpg-no-mdc.gpg');
+    await home.gpg([
+      '--passphrase',
+      'old',
+      '--rfc2440',
+      '--cipher-algo',
+      'CAST5',
+      '--symmetric',
+      '--output',
+      encrypted,
+      plainFile,
+    ]);
+    const sink = new HashSink();
+
+    const attempt = pipeline(createReadStream(encrypted), decryptStage({ passphrase: 'old' }), sink);
+
+    await expect(attempt).rejects.toThrow(IntegrityError);
+    await expect(attempt).rejects.toThrow(/without integrity protection/);
+    expect(sink.bytes).toBe(0);
+  });
+
+  it('says how to handle an ASCII-armored gpg message', async () => {
+    const encrypted = join(home.dir, 'gpg-armored.asc');
+    await home.gpg(['--passphrase', 'armored', '--armor', '--symmetric', '--output', encrypted, plainFile]);
+
+    await expect(decryptFile(encrypted, { passphrase: 'armored' })).rejects.toThrow(
+      /ASCII-armored.*gpg --dearmor/,
+    );
   });
 
   it('reads a private key exported by gpg and decrypts with it', async () => {

@@ -213,6 +213,12 @@ describe('decryptStage failures', () => {
     await expect(run).rejects.toThrow(/encrypted to key id [0-9A-F]{16}, not with a passphrase/);
   });
 
+  it('uses the key when given a key and a passphrase for an object encrypted to the key only', async () => {
+    const output = await decryptToSink(keyCiphertext, { privateKeys: [privateKey], passphrase: 'unused' });
+
+    expect(output.bytes).toBe(3 * MB);
+  });
+
   it('fails when a key is given for an object encrypted with a passphrase', async () => {
     const run = decryptToSink(passCiphertext, { privateKeys: [privateKey] });
 
