@@ -196,7 +196,9 @@ async function dumpAndStore(
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const session = engine.dump(ctx.source, dumpOptions);
   session.stats.catch(() => {}); // awaited below; a dump failure is the better cause
-  const { sink, writes } = fanOut(ctx.destinations, keys.dataKey, controller.signal, fail);
+  const { sink, writes } = fanOut(ctx.destinations, keys.dataKey, controller.signal, fail, () =>
+    raw.bytes === 0 ? new ToolError(`${engine.name} dump produced no output; nothing was stored`) : undefined,
+  );
   const encrypt = ctx.encryption
     ? encryptStage(
         ctx.encryption.type === 'openpgp'

@@ -22,8 +22,15 @@ export function fanOut(
   key: string,
   signal: AbortSignal,
   onFailure: (err: unknown) => void,
+  /** Checked when the input ends, before any destination completes; an error fails every write. */
+  beforeEnd?: () => Error | undefined,
 ): FanOut {
-  const outs = destinations.map(() => new PassThrough({ highWaterMark: 1 << 20 }));
+  const outs = destinations.map(() => {
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    // A destination may not listen yet when the run fails early; it sees the error when it reads.
+    out.on('error', () => {});
+    return out;
+  });
   const writes = destinations.map((dest, i) =>
     dest.write(key, outs[i]!, { signal }).catch((err: unknown) => {
       onFailure(err);
@@ -75,11 +82,18 @@ export function fanOut(
       }
     },
     final(callback) {
+      const refusal = beforeEnd?.();
+      if (refusal) {
+        for (const out of outs) out.destroy(refusal);
+        callback(refusal);
+        return;
+      }
       for (const out of outs) out.end();
       callback();
     },
     destroy(err, callback) {
-      for (const out of outs) out.destroy(err ?? new Error('backup aborted'));
+      // Also called after a normal finish (autoDestroy): then the destinations must drain what is buffered.
+      if (err) for (const out of outs) out.destroy(err);
       callback(err);
     },
   });

@@ -12,21 +12,11 @@ export class Meter extends Transform {
   private digest: string | undefined;
 
   private readonly onBytes: ((total: number) => void) | undefined;
-  private readonly ifEmpty: (() => Error) | undefined;
 
-  /**
-   * @param options.ifEmpty when set, a stream that ends with zero bytes fails with this error
-   *   instead of ending, so an empty dump never completes an upload.
-   */
-  constructor(options: { sha256?: boolean; onBytes?: (total: number) => void; ifEmpty?: () => Error } = {}) {
+  constructor(options: { sha256?: boolean; onBytes?: (total: number) => void } = {}) {
     super({ highWaterMark: 1 << 20 });
     this.hash = options.sha256 ? createHash('sha256') : undefined;
     this.onBytes = options.onBytes;
-    this.ifEmpty = options.ifEmpty;
-  }
-
-  override _flush(callback: TransformCallback): void {
-    callback(this.bytes === 0 && this.ifEmpty ? this.ifEmpty() : null);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {

@@ -1,0 +1,163 @@
+/**
+ * The pipeline's failure contract with a stand-in dump tool (a shell script) and real
+ * destinations: a file directory and s3rver on loopback.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../../core/config/load.ts';
+import { ToolError } from '../../../core/errors.ts';
+import { LocalHistoryStore } from '../../../core/history/local.ts';
+import type { Alert } from '../../../core/notify/notifier.ts';
+import { runBackup } from '../../../core/pipeline/backup.ts';
+import type { JobContext } from '../../../core/pipeline/context.ts';
+import { createDestination } from '../../../core/storage/index.ts';
+import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { standInEngine } from '../../support/stand-in-engine.ts';
+
+let s3: S3rverHandle;
+let dir: string;
+
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: ['b'] });
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+afterEach(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function context(engine: JobContext['engine'], alerts: Alert[]): Promise<JobContext> {
+  dir = await mkdtemp(path.join(tmpdir(), 'dv-pipe-'));
+  const config = validateConfig({
+    destinations: {
+      local: { type: 'file', path: './out' },
+      s3: { type: 's3', bucket: 'b', endpoint: s3.endpoint, partSizeMiB: 5, queueSize: 2 },
+    },
+    jobs: [
+      {
+        name: 'standin',
+        engine: 'postgres',
+        source: { url: 'postgres://x@h/db' },
+        destinations: ['local', 's3'],
+        compression: 'none',
+      },
+    ],
+  });
+  const job = config.jobs[0]!;
+  return {
+    job,
+    prefix: '',
+    engine,
+    source: { url: job.source.url },
+    destinations: job.destinations.map((n) =>
+      createDestination(n, config.destinations[n]!, {
+        baseDir: dir,
+        s3Credentials: { ...S3RVER_CREDENTIALS },
+        retry: { attempts: 1, baseDelayMs: 1 },
+      }),
+    ),
+    encryption: undefined,
+    history: new LocalHistoryStore(path.join(dir, 'state')),
+    notifier: { publish: async (a) => void alerts.push(a) },
+    trigger: 'manual',
+    investigate: () => 'dumpvault history standin',
+  };
+}
+
+async function s3Keys(): Promise<string[]> {
+  const out = await s3.client.send(new ListObjectsV2Command({ Bucket: 'b' }));
+  return (out.Contents ?? []).map((o) => o.Key ?? '');
+}
+
+async function fileKeys(): Promise<string[]> {
+  const entries = await readdir(path.join(dir, 'out'), { recursive: true }).catch(() => []);
+  return entries.filter((e) => e.includes(path.sep));
+}
+
+describe('runBackup with a dump tool that fails', () => {
+  it('writes 12 MB then exits 1: no object, no manifest, no pending upload, FAILED, alert', async () => {
+    const alerts: Alert[] = [];
+    const ctx = await context(
+      standInEngine('head -c 12000000 /dev/urandom; echo "pg_dump: error: connection lost" >&2; exit 1'),
+      alerts,
+    );
+
+    const run = runBackup(ctx);
+
+    await expect(run).rejects.toThrow(ToolError);
+    await expect(run).rejects.toThrow(/exited with code 1: pg_dump: error: connection lost/);
+    expect(await fileKeys()).toEqual([]);
+    expect(await s3Keys()).toEqual([]);
+    expect(await s3.pendingUploads('b')).toEqual([]);
+    const [item] = await ctx.history.list('standin');
+    expect(item).toMatchObject({ status: 'FAILED', error: expect.stringContaining('connection lost') });
+    expect(alerts.map((a) => a.status)).toEqual(['FAILED']);
+  });
+
+  it('is killed mid-stream: the run fails and nothing is visible', async () => {
+    const ctx = await context(standInEngine('head -c 6000000 /dev/urandom; kill -9 $$'), []);
+    await expect(runBackup(ctx)).rejects.toThrow(/killed by SIGKILL/);
+    expect(await fileKeys()).toEqual([]);
+    expect(await s3Keys()).toEqual([]);
+  });
+
+  it('produces no output: an empty dump is a failure, not an empty backup', async () => {
+    const ctx = await context(standInEngine('exit 0'), []);
+    await expect(runBackup(ctx)).rejects.toThrow(/produced no output/);
+    expect(await fileKeys()).toEqual([]);
+    expect(await s3Keys()).toEqual([]);
+  });
+});
+
+describe('runBackup when the S3 endpoint goes away mid-upload', () => {
+  it('fails, records FAILED and leaves no object in any destination', async () => {
+    let sent = 0;
+    // A slow source: 40 MiB in 256 KiB chunks, so s3rver can be stopped after the first parts.
+    const slow = () =>
+      Readable.from(
+        (async function* () {
+          for (let i = 0; i < 160; i++) {
+            sent++;
+            if (i % 8 === 0) await new Promise((r) => setTimeout(r, 20));
+            yield Buffer.alloc(256 * 1024, i);
+          }
+        })(),
+      );
+    const ctx = await context(standInEngine(slow), []);
+    const run = runBackup(ctx);
+    run.catch(() => {});
+    while (sent < 50) await new Promise((r) => setTimeout(r, 10));
+    await s3.interrupt();
+    // The outage outlasts the SDK's own request retries; the endpoint comes back while the
+    // failed write is still retrying its AbortMultipartUpload.
+    await new Promise((r) => setTimeout(r, 3000));
+    await s3.restart();
+
+    await expect(run).rejects.toThrow();
+
+    expect(await fileKeys()).toEqual([]);
+    expect(await s3Keys()).toEqual([]);
+    expect(await s3.pendingUploads('b')).toEqual([]);
+    const [item] = await ctx.history.list('standin');
+    expect(item?.status).toBe('FAILED');
+    expect(item?.error).toBeTruthy();
+  });
+});
+
+describe('runBackup success', () => {
+  it('writes the same bytes to every destination and the manifest last', async () => {
+    const ctx = await context(standInEngine('head -c 7000000 /dev/urandom'), []);
+    const result = await runBackup(ctx);
+    expect(result.manifest.rawBytes).toBe(7_000_000);
+    expect(result.manifest.object.bytes).toBe(7_000_000);
+    expect((await fileKeys()).sort()).toEqual(
+      [result.manifest.object.key, result.manifest.object.key.replace(/\.pgdump$/, '.manifest.json')].sort(),
+    );
+    expect((await s3Keys()).sort()).toEqual((await fileKeys()).sort());
+  });
+});
