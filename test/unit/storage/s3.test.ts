@@ -143,6 +143,7 @@ describe('S3Destination.write', () => {
     controller.abort();
 
     await expect(writing).rejects.toMatchObject({ name: 'AbortError' });
+    expect(order).toContain('part 1 settled');
     expect(order.indexOf('abort')).toBeGreaterThan(order.indexOf('part 1 settled'));
     expect(order.at(-1)).toBe('abort');
   });
