@@ -6,7 +6,8 @@
  *
  * ## The task's environment (the contract `dumpvault task backup` implements)
  *
- * The container runs `node /app/dumpvault.mjs task backup` with:
+ * The container runs `node /app/dumpvault.mjs task backup` (entry point `node /app/dumpvault.mjs task`,
+ * command `backup`) with:
  *
  * Set per run, as container overrides of RunTask:
  * - `DUMPVAULT_JOB`         the job's name.

@@ -1,5 +1,6 @@
 /**
- * Lambda "watchdog", every 15 minutes: publishes `HoursSinceLastSuccess` per job as EMF
+ * Lambda "watchdog", every 15 minutes: publishes `HoursSinceLastSuccess` (and the last backup's
+ * duration and size, and recent failures) per job as EMF
  * (namespace `DumpVault`, dimensions `service=dumpvault`, `Job`) and stops tasks that outlived
  * their job's timeout.
  */
@@ -13,12 +14,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import middy from '@middy/core';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
-import {
-  HOURS_SINCE_LAST_SUCCESS,
-  type JobFreshness,
-  measureFreshness,
-  stopOverdueTasks,
-} from './lib/watchdog.ts';
+import { type JobFreshness, JobMetric, measureFreshness, stopOverdueTasks } from './lib/watchdog.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
@@ -34,13 +30,24 @@ const settings = once(() => ({
   cluster: requireEnv(FunctionEnv.cluster),
 }));
 
-/** Emits one `HoursSinceLastSuccess` datapoint per job that ever succeeded. */
+/**
+ * Emits each job's measurements as EMF, one record per metric with the `Job` dimension. A job
+ * that never succeeded gets no `HoursSinceLastSuccess` datapoint: its alarm treats that as breaching.
+ */
 export function publishFreshness(target: Metrics, freshness: readonly JobFreshness[]): void {
   for (const f of freshness) {
-    if (f.hoursSinceLastSuccess === undefined) continue;
-    const single = target.singleMetric();
-    single.addDimension('Job', f.job);
-    single.addMetric(HOURS_SINCE_LAST_SUCCESS, MetricUnit.NoUnit, f.hoursSinceLastSuccess);
+    const values: Array<[string, (typeof MetricUnit)[keyof typeof MetricUnit], number | undefined]> = [
+      [JobMetric.hoursSinceLastSuccess, MetricUnit.NoUnit, f.hoursSinceLastSuccess],
+      [JobMetric.lastBackupDurationSeconds, MetricUnit.Seconds, f.lastBackupDurationSeconds],
+      [JobMetric.lastBackupBytes, MetricUnit.Bytes, f.lastBackupBytes],
+      [JobMetric.failedRunsLast24Hours, MetricUnit.Count, f.failedRunsLast24Hours],
+    ];
+    for (const [name, unit, value] of values) {
+      if (value === undefined) continue;
+      const single = target.singleMetric();
+      single.addDimension('Job', f.job);
+      single.addMetric(name, unit, value);
+    }
   }
 }
 

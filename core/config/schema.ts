@@ -202,11 +202,29 @@ export const AwsSchema = z
       .describe('Existing VPC; omitted = a new VPC with S3 and DynamoDB gateway endpoints.'),
     bucket: z
       .strictObject({
-        existingBucketName: z.string().optional(),
-        noncurrentVersionExpirationDays: wholeNumber(1).default(30),
+        existingBucketName: z
+          .string()
+          .optional()
+          .describe('Use this bucket for "managed" destinations instead of creating one.'),
+        existingBucketKeyArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/.+$/, {
+            error: (iss) => `expected a KMS key ARN, got ${show(iss.input)}`,
+          })
+          .optional()
+          .describe('KMS key of the existing bucket, when it uses SSE-KMS with a customer managed key.'),
+        noncurrentVersionExpirationDays: wholeNumber(1)
+          .default(30)
+          .describe('Days a replaced or deleted object version is kept before it expires.'),
         objectLock: z
-          .strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: wholeNumber(1) })
-          .optional(),
+          .strictObject({
+            mode: z.enum(['GOVERNANCE', 'COMPLIANCE'], {
+              error: (iss) => `expected "GOVERNANCE" or "COMPLIANCE", got ${show(iss.input)}`,
+            }),
+            days: wholeNumber(1),
+          })
+          .optional()
+          .describe('Object Lock default retention of the new bucket (set only at creation).'),
       })
       .optional(),
     alerts: z

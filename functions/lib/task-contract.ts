@@ -27,9 +27,6 @@ export const TaskEnv = {
   publicKeys: 'DUMPVAULT_PUBLIC_KEYS_JSON',
 } as const;
 
-/** The command the container runs (after its entry point `node /app/dumpvault.mjs`). */
-export const TASK_COMMAND = ['task', 'backup'] as const;
-
 /** ECS caps the JSON of all overrides of one RunTask at 8 KiB. */
 export const MAX_OVERRIDE_BYTES = 8192;
 

@@ -11,29 +11,51 @@ import { redact } from '../../core/redact.ts';
 import type { RunLog } from './log.ts';
 import { DEFAULT_TASK } from './start-backup.ts';
 
-/** The metric the per-job alarms watch (namespace and dimensions are fixed by the construct). */
-export const HOURS_SINCE_LAST_SUCCESS = 'HoursSinceLastSuccess';
+/** Metrics the watchdog publishes per job (namespace and dimensions are fixed by the construct). */
+export const JobMetric = {
+  /** The metric the per-job alarms watch. */
+  hoursSinceLastSuccess: 'HoursSinceLastSuccess',
+  lastBackupDurationSeconds: 'LastBackupDurationSeconds',
+  lastBackupBytes: 'LastBackupBytes',
+  failedRunsLast24Hours: 'FailedRunsLast24Hours',
+} as const;
 
 export interface JobFreshness {
   readonly job: string;
   /** Undefined when the job never succeeded: no datapoint, and the alarm treats missing data as breaching. */
   readonly hoursSinceLastSuccess?: number;
   readonly lastSuccessAt?: string;
+  readonly lastBackupDurationSeconds?: number;
+  readonly lastBackupBytes?: number;
+  /** FAILED runs among the job's runs started in the last 24 hours. */
+  readonly failedRunsLast24Hours: number;
 }
 
-/** Hours since the newest SUCCEEDED run of each configured job, rounded to 0.01 h. */
+/** Per configured job: hours since the newest SUCCEEDED run (0.01 h), its duration and size, recent failures. */
 export async function measureFreshness(
   history: DynamoHistoryStore,
   config: Config,
   now: Date,
 ): Promise<JobFreshness[]> {
+  const dayAgo = new Date(now.getTime() - 24 * 3_600_000).toISOString();
   return Promise.all(
     config.jobs.map(async (job): Promise<JobFreshness> => {
+      const recent = (await history.list(job.name, { limit: 100 })).filter((r) => r.startedAt >= dayAgo);
+      const failedRunsLast24Hours = recent.filter((r) => r.status === 'FAILED').length;
       const last = await history.lastSuccess(job.name);
       const at = last?.finishedAt ?? last?.startedAt;
-      if (!at) return { job: job.name };
+      if (!last || !at) return { job: job.name, failedRunsLast24Hours };
       const hours = Math.max(0, (now.getTime() - Date.parse(at)) / 3_600_000);
-      return { job: job.name, hoursSinceLastSuccess: Math.round(hours * 100) / 100, lastSuccessAt: at };
+      return {
+        job: job.name,
+        hoursSinceLastSuccess: Math.round(hours * 100) / 100,
+        lastSuccessAt: at,
+        ...(last.durationMs !== undefined
+          ? { lastBackupDurationSeconds: Math.round(last.durationMs / 1000) }
+          : {}),
+        ...(last.bytes !== undefined ? { lastBackupBytes: last.bytes } : {}),
+        failedRunsLast24Hours,
+      };
     }),
   );
 }

@@ -39,17 +39,20 @@ function item(
 }
 
 describe('measureFreshness', () => {
-  it('measures hours since the newest success and leaves jobs that never succeeded without a value', async () => {
+  it('measures hours since the newest success, its duration and size, and failures in the last 24 h', async () => {
     // Prepare
     await history.save(
       item({
         runId: 'r1',
         startedAt: '2026-11-21T03:00:00.000Z',
         finishedAt: '2026-11-21T03:30:00.000Z',
+        durationMs: 1_800_000,
+        bytes: 4096,
         status: 'SUCCEEDED',
       }),
     );
     await history.save(item({ runId: 'r2', startedAt: '2026-11-22T03:00:00.000Z', status: 'FAILED' }));
+    await history.save(item({ runId: 'r0', startedAt: '2026-11-20T03:00:00.000Z', status: 'FAILED' }));
     await history.save(
       item({ job: 'small', runId: 'r3', startedAt: '2026-11-22T03:00:00.000Z', status: 'FAILED' }),
     );
@@ -59,14 +62,21 @@ describe('measureFreshness', () => {
 
     // Assess
     expect(freshness).toEqual([
-      { job: 'prod', hoursSinceLastSuccess: 32.5, lastSuccessAt: '2026-11-21T03:30:00.000Z' },
-      { job: 'small' },
+      {
+        job: 'prod',
+        hoursSinceLastSuccess: 32.5,
+        lastSuccessAt: '2026-11-21T03:30:00.000Z',
+        lastBackupDurationSeconds: 1800,
+        lastBackupBytes: 4096,
+        failedRunsLast24Hours: 1,
+      },
+      { job: 'small', failedRunsLast24Hours: 1 },
     ]);
   });
 });
 
 describe('publishFreshness', () => {
-  it('emits one EMF record per job with the Job dimension the alarms watch', () => {
+  it('emits EMF records with the Job dimension the alarms watch, and no age for a job that never succeeded', () => {
     // Prepare
     const lines: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
@@ -76,11 +86,19 @@ describe('publishFreshness', () => {
     const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
 
     // Act
-    publishFreshness(metrics, [{ job: 'prod', hoursSinceLastSuccess: 32.5 }, { job: 'small' }]);
+    publishFreshness(metrics, [
+      { job: 'prod', hoursSinceLastSuccess: 32.5, lastBackupBytes: 4096, failedRunsLast24Hours: 0 },
+      { job: 'small', failedRunsLast24Hours: 2 },
+    ]);
 
     // Assess
     const records = lines.filter((l) => l.includes('_aws')).map((l) => JSON.parse(l));
-    expect(records).toHaveLength(1);
+    expect(records.map((r) => [r.Job, r._aws.CloudWatchMetrics[0].Metrics[0].Name])).toEqual([
+      ['prod', 'HoursSinceLastSuccess'],
+      ['prod', 'LastBackupBytes'],
+      ['prod', 'FailedRunsLast24Hours'],
+      ['small', 'FailedRunsLast24Hours'],
+    ]);
     expect(records[0]).toMatchObject({
       _aws: {
         CloudWatchMetrics: [

@@ -1,0 +1,92 @@
+/**
+ * Synth-time checks of a config against what the deployment can do: Fargate sizes, schedules,
+ * alarm thresholds, and Object Lock versus retention. Messages are lowercase, name the JSON path,
+ * the value received and what is allowed.
+ */
+import type { Config, Job, Retention } from '../core/config/schema.ts';
+import { type ScheduleGaps, scheduleGaps } from './schedule-gaps.ts';
+
+/** Memory (MiB) Fargate accepts for each CPU value. */
+export const FARGATE_MEMORY: Readonly<Record<number, readonly number[]>> = {
+  256: [512, 1024, 2048],
+  512: [1024, 2048, 3072, 4096],
+  1024: [2048, 3072, 4096, 5120, 6144, 7168, 8192],
+  2048: Array.from({ length: 13 }, (_, i) => 4096 + i * 1024),
+  4096: Array.from({ length: 23 }, (_, i) => 8192 + i * 1024),
+};
+
+/** Hours without a success after which a job's alarm fires: `alarmAfterHours`, or 1.5 × the longest gap + 2 h. */
+export function alarmThresholdHours(job: Job, gaps: ScheduleGaps | undefined): number | undefined {
+  if (job.alarmAfterHours !== undefined) return job.alarmAfterHours;
+  if (!gaps) return undefined;
+  return Math.round((1.5 * gaps.maxHours + 2) * 100) / 100;
+}
+
+/**
+ * A lower bound, in hours, on the age at which retention may delete a backup of a job that
+ * runs at least `minGapHours` apart: a backup leaves `keepLast` after that many runs, and a
+ * calendar rule protects every backup only when there is at most one run per calendar period.
+ */
+export function earliestDeletionHours(retention: Retention, minGapHours: number): number {
+  let bound = retention.keepLast * minGapHours;
+  if (minGapHours >= 24) bound = Math.max(bound, retention.daily * 24);
+  if (minGapHours >= 7 * 24) bound = Math.max(bound, retention.weekly * 7 * 24);
+  if (minGapHours >= 31 * 24) bound = Math.max(bound, retention.monthly * 28 * 24);
+  if (minGapHours >= 366 * 24) bound = Math.max(bound, retention.yearly * 365 * 24);
+  if (retention.maxAgeDays !== undefined) bound = Math.min(bound, retention.maxAgeDays * 24);
+  return bound;
+}
+
+/** True when a job writes to the deployment's own bucket. */
+export function usesManagedBucket(config: Config, job: Job): boolean {
+  return job.destinations.some((d) => {
+    const dest = config.destinations[d];
+    return dest?.type === 's3' && dest.bucket === 'managed';
+  });
+}
+
+/** `6 h`, `36 h`, `7 days`: hours below two days, days above. */
+const duration = (hours: number): string =>
+  hours < 48 ? `${Math.round(hours * 100) / 100} h` : `${Math.round((hours / 24) * 10) / 10} days`;
+
+/** Every problem of a config for deployment, as `path: message` lines (empty = deployable). */
+export function deploymentProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const lock = config.aws?.bucket?.objectLock;
+  config.jobs.forEach((job, i) => {
+    const at = `jobs[${i}]`;
+    if (job.task) {
+      const allowed = FARGATE_MEMORY[job.task.cpu] ?? [];
+      if (!allowed.includes(job.task.memoryMiB)) {
+        problems.push(
+          `${at}.task.memoryMiB: fargate cpu ${job.task.cpu} allows ${allowed[0]}-${allowed[allowed.length - 1]} MiB in steps of ${allowed.length > 1 ? allowed[1]! - allowed[0]! : 1024}, got ${job.task.memoryMiB}`,
+        );
+      }
+    }
+    const gaps = job.schedule ? scheduleGaps(job.schedule) : undefined;
+    if (job.schedule && !gaps && job.alarmAfterHours === undefined) {
+      const expr = job.schedule.cron ?? job.schedule.rate;
+      problems.push(
+        `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (L, W, # and fixed years are not modelled); set ${at}.alarmAfterHours`,
+      );
+    }
+    if (lock && usesManagedBucket(config, job)) {
+      const lockHours = lock.days * 24;
+      const r = job.retention;
+      if (r.maxAgeDays !== undefined && r.maxAgeDays < lock.days) {
+        problems.push(
+          `${at}.retention.maxAgeDays: ${r.maxAgeDays} would delete backups that the bucket's ${lock.mode.toLowerCase()} object lock keeps for ${lock.days} days; set it to at least ${lock.days} or lower aws.bucket.objectLock.days`,
+        );
+      } else if (job.schedule) {
+        const minGap = gaps?.minHours ?? 0;
+        const earliest = earliestDeletionHours(r, minGap);
+        if (earliest < lockHours) {
+          problems.push(
+            `${at}.retention: keepLast ${r.keepLast}, daily ${r.daily}, weekly ${r.weekly}, monthly ${r.monthly} with a run every ${gaps ? duration(minGap) : 'unknown interval'} may delete a backup after ${duration(earliest)}, but the bucket's ${lock.mode.toLowerCase()} object lock keeps every object ${lock.days} days; keep backups at least ${lock.days} days (e.g. "daily": ${lock.days} for a daily job) or lower aws.bucket.objectLock.days`,
+          );
+        }
+      }
+    }
+  });
+  return problems;
+}
