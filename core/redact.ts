@@ -17,14 +17,17 @@ export function clearSecrets(): void {
 }
 
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]+)@/gi;
-const PASSWORD_ASSIGNMENT = /\b(password|passwd|pwd|passphrase|secret)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi;
+// `PGPASSWORD=x`, `MYSQL_PWD=x`, `password=x` (connection strings); not `passwordEnv: NAME` in messages.
+const ENV_ASSIGNMENT = /\b([A-Z_]*(?:PASSWORD|PASSWD|PWD|PASSPHRASE|SECRET)[A-Z_]*)=("[^"]*"|'[^']*'|\S+)/g;
+const KEY_VALUE = /\b(password|passwd|passphrase)=("[^"]*"|'[^']*'|[^\s&;]+)/gi;
 
-/** Removes registered secrets, URL passwords and `password=…` assignments from a text. */
+/** Removes registered secrets, URL passwords and `PGPASSWORD=…` / `password=…` assignments from a text. */
 export function redact(text: string): string {
   let out = text;
   for (const secret of secrets) out = out.split(secret).join('***');
   out = out.replace(URL_PASSWORD, '$1***@');
-  out = out.replace(PASSWORD_ASSIGNMENT, '$1$2***');
+  out = out.replace(ENV_ASSIGNMENT, '$1=***');
+  out = out.replace(KEY_VALUE, '$1=***');
   return out;
 }
 

@@ -1,0 +1,85 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalHistoryStore } from '../../../core/history/local.ts';
+import { decideAlert, notifyOutcome, type RunOutcome } from '../../../core/notify/alerts.ts';
+import type { Alert } from '../../../core/notify/notifier.ts';
+import { clearSecrets, registerSecret } from '../../../core/redact.ts';
+
+const outcome = (status: RunOutcome['status'], over: Partial<RunOutcome> = {}): RunOutcome => ({
+  job: 'app',
+  kind: 'backup',
+  runId: 'r1',
+  status,
+  investigate: 'dumpvault history app',
+  ...over,
+});
+
+describe('decideAlert', () => {
+  it.each([
+    [false, false, 'FAILED', 'FAILED'],
+    [true, false, 'FAILED', undefined],
+    [true, false, 'SUCCEEDED', 'RECOVERED'],
+    [false, false, 'SUCCEEDED', undefined],
+    [false, false, 'SKIPPED', 'SKIPPED'],
+    [false, true, 'SKIPPED', undefined],
+  ] as const)('failing=%s skipping=%s %s -> %s', (failing, skipping, status, expected) => {
+    expect(decideAlert(failing, skipping, status)).toBe(expected);
+  });
+});
+
+describe('notifyOutcome', () => {
+  it('sends one alert per failing streak, one recovery, and keeps kinds apart', async () => {
+    const history = new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-alerts-')));
+    const sent: Alert[] = [];
+    const notifier = { publish: async (a: Alert) => void sent.push(a) };
+    await notifyOutcome(history, notifier, outcome('FAILED', { error: 'pg_dump exited with code 1' }));
+    await notifyOutcome(history, notifier, outcome('FAILED'));
+    await notifyOutcome(history, notifier, outcome('FAILED', { kind: 'drill' }));
+    await notifyOutcome(history, notifier, outcome('SUCCEEDED'));
+    await notifyOutcome(history, notifier, outcome('SUCCEEDED'));
+    expect(sent.map((a) => `${a.kind}:${a.status}`)).toEqual([
+      'backup:FAILED',
+      'drill:FAILED',
+      'backup:RECOVERED',
+    ]);
+    expect(sent[0]!.body).toContain('Cause:     pg_dump exited with code 1');
+    expect(sent[0]!.body).toContain('Investigate: dumpvault history app');
+    expect(sent[0]!.subject.length).toBeLessThanOrEqual(100);
+  });
+
+  it('retries the alert on the next run when publishing failed', async () => {
+    const history = new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-alerts-')));
+    const sent: Alert[] = [];
+    let down = true;
+    const notifier = {
+      publish: async (a: Alert) => {
+        if (down) throw new Error('SNS unavailable');
+        sent.push(a);
+      },
+    };
+    const first = await notifyOutcome(history, notifier, outcome('FAILED'));
+    expect(first.error).toBeInstanceOf(Error);
+    down = false;
+    await notifyOutcome(history, notifier, outcome('FAILED'));
+    expect(sent.map((a) => a.status)).toEqual(['FAILED']);
+  });
+
+  it('never puts a registered secret into an alert', async () => {
+    registerSecret('hunter2-very-secret');
+    try {
+      const history = new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-alerts-')));
+      const sent: Alert[] = [];
+      await notifyOutcome(
+        history,
+        { publish: async (a) => void sent.push(a) },
+        outcome('FAILED', { error: 'auth failed for hunter2-very-secret' }),
+      );
+      expect(sent[0]!.body).not.toContain('hunter2-very-secret');
+      expect(sent[0]!.body).toContain('auth failed for ***');
+    } finally {
+      clearSecrets();
+    }
+  });
+});
