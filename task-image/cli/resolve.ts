@@ -26,6 +26,8 @@ export interface ResolveOptions {
   readonly progress?: (event: ProgressEvent) => void;
   readonly history?: HistoryStore;
   readonly notifier?: Notifier;
+  /** Where the local notifier prints alerts (the CLI's stderr). */
+  readonly alertStream?: NodeJS.WritableStream;
   readonly fetchSecret?: SecretFetcher;
   readonly runId?: string;
   readonly taskArn?: string;
@@ -188,7 +190,9 @@ export async function resolveJobContext(
     destinations,
     encryption,
     history: options.history ?? new LocalHistoryStore(loaded.stateDir),
-    notifier: options.notifier ?? new LocalNotifier(loaded.stateDir),
+    notifier:
+      options.notifier ??
+      new LocalNotifier(loaded.stateDir, (line) => (options.alertStream ?? process.stderr).write(`${line}\n`)),
     trigger: options.trigger ?? 'manual',
     investigate: (runId) => `dumpvault history ${job.name}${configFlag}   (run ${runId})`,
     ...(options.progress ? { progress: options.progress } : {}),

@@ -15,7 +15,7 @@ export async function listCommand(
   io: Io,
 ): Promise<number> {
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
   const dest = ctx.destinations[0]!;
   const { manifests, problems } = await listBackups(dest, ctx.prefix, ctx.job.name);
   for (const p of problems) out.warn(p);
@@ -61,7 +61,7 @@ export async function verifyCommand(
   io: Io,
 ): Promise<number> {
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const dest = ctx.destinations[0]!;
   const manifest = await resolveBackup(dest, ctx.prefix, ctx.job.name, selector ?? 'latest');
@@ -84,7 +84,7 @@ export async function historyCommand(
   io: Io,
 ): Promise<number> {
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
   const limit = flags.limit ? Number(flags.limit) : undefined;
   const items = await ctx.history.list(ctx.job.name, limit ? { limit } : {});
   if (flags.csv) {

@@ -14,7 +14,7 @@ export async function pruneCommand(
   io: Io,
 ): Promise<number> {
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, forReading: true });
+  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
   const last = (await ctx.history.list(ctx.job.name)).find(
     (i) => i.kind === 'backup' && i.status !== 'RUNNING',
   );
