@@ -6,10 +6,15 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../core/config/load.ts';
 import { UserError } from '../core/errors.ts';
+import type { DumpVaultProps } from './dumpvault.ts';
 import { DumpVaultStack } from './stack.ts';
 
-/** Builds the app for a config file; exported for tests. */
-export function buildApp(app: App, configFile: string): DumpVaultStack {
+/** Adds the stack of a config file to `app`; `overrides` replace construct props (tests, embedding). */
+export function buildApp(
+  app: App,
+  configFile: string,
+  overrides: Partial<Omit<DumpVaultProps, 'config'>> = {},
+): DumpVaultStack {
   const { config, baseDir } = loadConfig(configFile);
   const aws = config.aws;
   const env = aws?.account || aws?.region ? { account: aws.account, region: aws.region } : undefined;
@@ -18,6 +23,7 @@ export function buildApp(app: App, configFile: string): DumpVaultStack {
     configDir: baseDir,
     ...(env ? { env } : {}),
     description: 'dumpvault: scheduled, streaming, encrypted database backups',
+    ...overrides,
   });
 }
 
