@@ -73,6 +73,20 @@ function notFound(spec: SpawnSpec, err: unknown): ToolError {
   return new ToolError(`cannot start ${spec.command}: ${redact(String((err as Error).message ?? err))}`);
 }
 
+/** How long a process may ignore SIGTERM before it is sent SIGKILL. */
+const KILL_GRACE_MS = 5_000;
+
+/** Stops a running process: SIGTERM first, SIGKILL if it is still alive after a grace period. */
+function terminate(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, KILL_GRACE_MS);
+  timer.unref();
+  child.once('exit', () => clearTimeout(timer));
+}
+
 /**
  * Runs a process and yields its stdout. The stream ends only after the process exited 0;
  * a non-zero exit or a signal fails the stream with a ToolError. Destroying the stream
@@ -81,36 +95,48 @@ function notFound(spec: SpawnSpec, err: unknown): ToolError {
 export function processOutput(spec: SpawnSpec, stdin?: Readable): Readable {
   const child = spawnChecked(spec, [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
   const stderr = captureStderr(child);
-  const exited = exitPromise(child);
-  exited.catch(() => {});
+  const stdout = child.stdout as Readable;
+  // A hand-written Readable rather than an async generator: a generator only notices
+  // destroy() at its next yield, so a tool that is silent (waiting on a lock, a dead
+  // network) would never be killed when the pipeline gives up.
+  const out = new Readable({
+    read() {
+      stdout.resume();
+    },
+    destroy(err, callback) {
+      terminate(child);
+      callback(err);
+    },
+  });
+  stdout.on('data', (chunk: Buffer) => {
+    if (!out.push(chunk)) stdout.pause();
+  });
+  // 'close' fires only after stdout has ended, so every chunk was pushed before this runs.
+  exitPromise(child).then(
+    ({ code, signal }) => {
+      if (out.destroyed) return;
+      if (code === 0) out.push(null);
+      else out.destroy(new ToolError(describeExit(spec.command, code, signal, stderr())));
+    },
+    (err: unknown) => out.destroy(notFound(spec, err)),
+  );
   if (stdin && child.stdin) {
     child.stdin.on('error', () => {}); // EPIPE when the process dies; its exit code tells why
-    stdin.on('error', () => child.kill('SIGTERM'));
+    stdin.on('error', () => terminate(child));
     stdin.pipe(child.stdin);
   }
-  async function* generate(): AsyncGenerator<Buffer> {
-    let finished = false;
-    try {
-      for await (const chunk of child.stdout as Readable) yield chunk as Buffer;
-      let result: { code: number | null; signal: NodeJS.Signals | null };
-      try {
-        result = await exited;
-      } catch (err) {
-        throw notFound(spec, err);
-      }
-      finished = true;
-      if (result.code !== 0)
-        throw new ToolError(describeExit(spec.command, result.code, result.signal, stderr()));
-    } finally {
-      if (!finished && child.exitCode === null) child.kill('SIGTERM');
-    }
-  }
-  return Readable.from(generate(), { objectMode: false });
+  return out;
 }
 
 /**
  * Runs a process that consumes `input` on stdin; resolves when it exited 0 and rejects with a
  * ToolError otherwise (or when `input` fails, after killing the process).
+ *
+ * The exit code decides, not the end of `input`: a tool that fails half-way stops reading, and
+ * waiting for `input` to end would then wait forever. On failure `input` is destroyed with the
+ * same error so the stages feeding it stop too. A tool that exits 0 before reading everything
+ * (some ignore trailing bytes) has the rest of `input` drained, so a failure further upstream
+ * (a truncated download, a failed decryption) still surfaces here.
  */
 export async function processInput(spec: SpawnSpec, input: Readable): Promise<string> {
   const child = spawnChecked(spec, ['pipe', 'pipe', 'pipe']);
@@ -121,31 +147,46 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
     if (stdout.length < STDERR_LIMIT) stdout += c;
   });
   const exited = exitPromise(child);
-  const stdinDone = new Promise<void>((resolve, reject) => {
-    const sink = child.stdin as Writable;
-    sink.on('error', () => {}); // EPIPE: the exit code reports the real cause
-    input.once('error', (err) => {
-      child.kill('SIGTERM');
-      reject(err);
+  const sink = child.stdin as Writable;
+  sink.on('error', () => {}); // EPIPE: the exit code reports the real cause
+  let inputError: unknown;
+  let inputEnded = false;
+  const inputDone = new Promise<void>((resolve) => {
+    input.once('end', () => {
+      inputEnded = true;
+      resolve();
     });
-    input.pipe(sink);
-    input.once('end', () => resolve());
+    input.once('error', (err) => {
+      inputError ??= err;
+      terminate(child);
+      resolve();
+    });
+    input.once('close', () => resolve());
   });
+  input.pipe(sink);
   let result: { code: number | null; signal: NodeJS.Signals | null };
   try {
-    [result] = await Promise.all([exited, stdinDone]);
+    result = await exited;
   } catch (err) {
-    if (
-      (err as NodeJS.ErrnoException).code === 'ENOENT' ||
-      (err as NodeJS.ErrnoException).syscall?.startsWith('spawn')
-    ) {
-      throw notFound(spec, err);
-    }
-    await exited.catch(() => {});
-    throw err;
+    input.unpipe(sink);
+    const failure = notFound(spec, err);
+    input.destroy(failure);
+    throw failure;
   }
-  if (result.code !== 0)
-    throw new ToolError(describeExit(spec.command, result.code, result.signal, stderr()));
+  if (inputError !== undefined) throw inputError;
+  if (result.code !== 0) {
+    input.unpipe(sink);
+    const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()));
+    if (!inputEnded) input.destroy(failure);
+    throw failure;
+  }
+  if (!inputEnded) {
+    input.unpipe(sink);
+    input.resume();
+    await inputDone;
+    if (inputError !== undefined) throw inputError;
+    if (!inputEnded) throw new ToolError(`the input of ${spec.command} was closed before it ended`);
+  }
   return stdout;
 }
 

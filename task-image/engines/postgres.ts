@@ -1,0 +1,421 @@
+/**
+ * The PostgreSQL engine: pg_dump (custom or plain) in a snapshot shared with a psql session
+ * that counts rows, pg_restore or psql to restore. Connections are libpq URLs without a
+ * password; the password travels in PGPASSWORD, never on a command line.
+ */
+import type { Readable } from 'node:stream';
+import type {
+  Connection,
+  DumpOptions,
+  DumpSession,
+  Engine,
+  RestoreOptions,
+  ServerInfo,
+  TableStats,
+} from '../../core/engine.ts';
+import { ToolError, UserError } from '../../core/errors.ts';
+import { processInput, processOutput, runCommand, type SpawnSpec } from '../../core/process.ts';
+import { redactUrl, registerSecret } from '../../core/redact.ts';
+import { deferred, deferredOutput } from './deferredOutput.ts';
+import { explainFailure, type FailureHint } from './failureHints.ts';
+import { PgSnapshotSession } from './pgSnapshotSession.ts';
+import {
+  checkPgDumpCanDump,
+  DEFAULT_PG_LIB_ROOTS,
+  locatePgTool,
+  majorFromVersionNum,
+  type PgToolName,
+  type PgToolSearch,
+  pgToolVersion,
+} from './pgTools.ts';
+import { abandonInput } from './restoreInput.ts';
+import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
+import { parseTableCounts } from './tableCounts.ts';
+
+export const PG_DUMP_FORMATS = { custom: 'pg_dump-custom', plain: 'pg_dump-plain' } as const;
+
+/** PostgreSQL's limit on identifier length (NAMEDATALEN - 1). */
+const MAX_IDENTIFIER = 63;
+
+const HINTS: readonly FailureHint[] = [
+  { when: /database "[^"]*" does not exist/, fix: 'create the database or fix its name in the URL' },
+  { when: /role "[^"]*" does not exist/, fix: 'fix the user name in the URL' },
+  {
+    when: /password authentication failed|no password supplied|authentication failed/i,
+    fix: 'check the user name and the password (passwordEnv / passwordSecret)',
+  },
+  {
+    when: /could not translate host name|Connection refused|could not connect|timeout expired|No route to host/i,
+    fix: 'check the host and port in the URL and that the server accepts connections from here',
+  },
+  {
+    when: /permission denied/i,
+    fix: 'grant the backup user read access to every table (e.g. GRANT pg_read_all_data TO <user>)',
+  },
+  {
+    when: /server version mismatch/i,
+    fix: 'install a pg_dump at least as new as the server (or set PG_DUMP_PATH)',
+  },
+  {
+    when: /unsupported version .* in file header/i,
+    fix: 'install a pg_restore at least as new as the pg_dump that made the backup (or set PG_DUMP_PATH)',
+  },
+];
+
+const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/** A parsed connection: what the tools are given, and how to name it in messages. */
+interface PgTarget {
+  /** libpq URL (no password) for --dbname. */
+  readonly url: string;
+  readonly database: string;
+  /** `host:port`, for messages. */
+  readonly where: string;
+  /** PGPASSWORD and friends; merged over process.env by the spawner. */
+  readonly env: Record<string, string | undefined>;
+}
+
+function pgTarget(conn: Connection): PgTarget {
+  let url: URL;
+  try {
+    url = new URL(conn.url);
+  } catch {
+    throw new UserError(
+      `expected a PostgreSQL URL like postgres://app@db:5432/app, got ${redactUrl(conn.url)}`,
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new UserError(`expected a postgres:// URL, got ${redactUrl(conn.url)}`);
+  }
+  if (url.password) {
+    throw new UserError(
+      'the PostgreSQL URL contains a password: remove it and use passwordEnv or passwordSecret',
+    );
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!database) {
+    throw new UserError(
+      `add the database name to the URL, like postgres://app@db:5432/app (got ${conn.url})`,
+    );
+  }
+  registerSecret(conn.password);
+  const env: Record<string, string | undefined> = {
+    // Fail fast instead of hanging on an unreachable host, unless the operator chose otherwise.
+    PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '15',
+    PGAPPNAME: process.env.PGAPPNAME ?? 'dumpvault',
+  };
+  if (conn.password !== undefined) env.PGPASSWORD = conn.password;
+  return { url: conn.url, database, where: `${url.hostname || 'localhost'}:${url.port || '5432'}`, env };
+}
+
+/** The same server and credentials, another database. */
+function withDatabase(target: PgTarget, database: string): PgTarget {
+  const url = new URL(target.url);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return { ...target, url: url.toString(), database };
+}
+
+/** Arguments every psql invocation gets: no psqlrc, no prompts, unaligned tuples only, stop on error. */
+function psqlArgs(target: PgTarget, extra: readonly string[] = []): string[] {
+  return ['-X', '--no-password', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...extra, '--dbname', target.url];
+}
+
+/** Exact row counts of every user table; partitions are counted through their root table. */
+function countRowsSql(serverVersionNum: number): string {
+  const notPartition = serverVersionNum >= 100000 ? 'AND NOT c.relispartition' : '';
+  const kinds = serverVersionNum >= 100000 ? "('r', 'p')" : "('r')";
+  return `SELECT coalesce(json_object_agg(t.name, t.n), '{}') FROM (
+  SELECT format('%s.%s', n.nspname, c.relname) AS name,
+    (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint AS n
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ${kinds} ${notPartition}
+    AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  ORDER BY 1) t;`.replace(/\s*\n\s*/g, ' ');
+}
+
+/** Counts user objects that a restore could collide with (extension members excluded). */
+const COUNT_USER_OBJECTS_SQL = `WITH user_ns AS (
+  SELECT oid, nspname FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'),
+ext AS (SELECT objid FROM pg_depend WHERE deptype = 'e')
+SELECT (SELECT count(*) FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c') AND c.oid NOT IN (SELECT objid FROM ext))
+     + (SELECT count(*) FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace
+          WHERE p.oid NOT IN (SELECT objid FROM ext))
+     + (SELECT count(*) FROM pg_type t JOIN user_ns n ON n.oid = t.typnamespace
+          WHERE t.typtype IN ('e', 'd', 'r') AND t.oid NOT IN (SELECT objid FROM ext))
+     + (SELECT count(*) FROM user_ns n WHERE n.nspname <> 'public' AND n.oid NOT IN (SELECT objid FROM ext));`.replace(
+  /\s*\n\s*/g,
+  ' ',
+);
+
+export interface PostgresEngineOptions {
+  /**
+   * Directories with one sub-directory per major version (`<root>/<major>/bin/pg_dump`).
+   * @default ['/usr/lib/postgresql']
+   */
+  readonly libRoots?: readonly string[];
+  /**
+   * Environment used to find the tools (PATH, PG_DUMP_PATH).
+   * @default process.env
+   */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** PostgreSQL through pg_dump, pg_restore and psql. */
+export class PostgresEngine implements Engine {
+  readonly name = 'postgres' as const;
+  private readonly search: PgToolSearch;
+
+  constructor(options: PostgresEngineOptions = {}) {
+    this.search = { libRoots: options.libRoots ?? DEFAULT_PG_LIB_ROOTS, env: options.env ?? process.env };
+  }
+
+  /** `pgdump` for the custom format, `sql` for plain. */
+  dumpExtension(options: DumpOptions): string {
+    return options.format === 'plain' ? 'sql' : 'pgdump';
+  }
+
+  /** `pg_dump-custom` or `pg_dump-plain`. */
+  dumpFormat(options: DumpOptions): string {
+    return options.format === 'plain' ? PG_DUMP_FORMATS.plain : PG_DUMP_FORMATS.custom;
+  }
+
+  /**
+   * Reads the server version, then refuses (UserError naming the package to install) when the
+   * pg_dump that would be used is older than the server.
+   */
+  async inspect(conn: Connection): Promise<ServerInfo> {
+    const target = pgTarget(conn);
+    const { num, text } = await this.serverVersion(target);
+    const serverMajor = majorFromVersionNum(num);
+    const pgDump = await this.locate('pg_dump', serverMajor);
+    const tool = await pgToolVersion(pgDump);
+    checkPgDumpCanDump(tool, serverMajor, target.where);
+    return { serverVersion: text, tool: { name: 'pg_dump', version: tool.text }, database: target.database };
+  }
+
+  /** Exact row counts per `schema.table`, read in one statement (one snapshot). */
+  async stats(conn: Connection): Promise<TableStats> {
+    const target = pgTarget(conn);
+    const { num } = await this.serverVersion(target);
+    const out = await this.psql(target, countRowsSql(num));
+    return parseTableCounts(out, 'psql');
+  }
+
+  /**
+   * pg_dump inside a snapshot exported by a psql session; the same session counts the rows
+   * while pg_dump runs, so `stats` describe exactly the dumped data. The output ends only after
+   * pg_dump exited 0 and the session committed cleanly.
+   */
+  dump(conn: Connection, options: DumpOptions): DumpSession {
+    const stats = deferred<TableStats>();
+    let session: PgSnapshotSession | undefined;
+    let counted: Promise<void> = Promise.resolve();
+    const output = deferredOutput(
+      async (signal) => {
+        const target = pgTarget(conn);
+        const psql = await this.locate('psql', undefined);
+        session = await PgSnapshotSession.open({ command: psql, args: psqlArgs(target), env: target.env });
+        signal.throwIfAborted();
+        const serverMajor = majorFromVersionNum(session.serverVersionNum);
+        const pgDump = await this.locate('pg_dump', serverMajor);
+        checkPgDumpCanDump(await pgToolVersion(pgDump), serverMajor, target.where);
+        signal.throwIfAborted();
+        const open = session;
+        // Counting runs next to pg_dump, in the same snapshot: neither waits for the other.
+        counted = open.query(countRowsSql(open.serverVersionNum)).then(
+          (line) => stats.resolve(parseTableCounts(line, 'psql')),
+          (err: unknown) => {
+            stats.reject(explain(err));
+            throw err;
+          },
+        );
+        counted.catch(() => {});
+        const format =
+          options.format === 'plain'
+            ? // Ownership is never restored (pg_restore runs with --no-owner), so plain dumps
+              // leave it out too and stay restorable by any user.
+              ['--format=plain', '--no-owner']
+            : // The pipeline compresses; compressing inside the archive too only burns CPU.
+              ['--format=custom', '--compress=0'];
+        return processOutput({
+          command: pgDump,
+          args: [...format, `--snapshot=${open.snapshotId}`, '--no-password', '--dbname', target.url],
+          env: target.env,
+        });
+      },
+      {
+        beforeEnd: async () => {
+          await counted;
+          await session?.close();
+        },
+        onSettled: async (error) => {
+          if (error) stats.reject(error);
+          await session?.abort();
+        },
+        mapError: explain,
+      },
+    );
+    return { output, stats: stats.promise };
+  }
+
+  /**
+   * Custom archives go through `pg_restore --no-owner --exit-on-error` (plus `--clean
+   * --if-exists` with `drop`), plain dumps through `psql -v ON_ERROR_STOP=1`. A target database
+   * that does not exist yet is created first.
+   */
+  async restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void> {
+    try {
+      const t = pgTarget(target);
+      if (options.dumpFormat !== PG_DUMP_FORMATS.custom && options.dumpFormat !== PG_DUMP_FORMATS.plain) {
+        throw new UserError(
+          `the postgres engine cannot restore a "${options.dumpFormat}" dump; restore it with the engine that made it`,
+        );
+      }
+      if (options.dumpFormat === PG_DUMP_FORMATS.plain && options.drop) {
+        throw new UserError(
+          `a plain SQL dump cannot drop what is already in ${t.database}: drop and recreate the database (or restore into an empty one) and run the restore without --drop`,
+        );
+      }
+      const state = await this.targetState(t);
+      if (state === 'missing') await this.createDatabase(t, undefined);
+      else if (state === 'non-empty' && !options.drop) {
+        throw new UserError(
+          `${t.database} at ${t.where} already has tables: restore with --drop to replace them, or into an empty database`,
+        );
+      }
+      let spec: SpawnSpec;
+      if (options.dumpFormat === PG_DUMP_FORMATS.custom) {
+        spec = {
+          command: await this.locate('pg_restore', undefined),
+          args: [
+            '--no-owner',
+            '--exit-on-error',
+            '--no-password',
+            ...(options.drop ? ['--clean', '--if-exists'] : []),
+            '--dbname',
+            t.url,
+          ],
+          env: t.env,
+        };
+      } else {
+        spec = {
+          command: await this.locate('psql', undefined),
+          args: ['-X', '--no-password', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', t.url, '--file', '-'],
+          env: t.env,
+        };
+      }
+      await processInput(spec, input);
+    } catch (err) {
+      const error = explain(err);
+      abandonInput(input, error);
+      throw error;
+    }
+  }
+
+  /** True when the database has no user tables, views, sequences, functions or types, or does not exist. */
+  async isEmpty(target: Connection): Promise<boolean> {
+    return (await this.targetState(pgTarget(target))) !== 'non-empty';
+  }
+
+  /**
+   * Creates `name` (sanitised) on the source's server with the source's encoding and locale,
+   * from template0 so nothing installed in template1 leaks in. Fails if it exists.
+   */
+  async createScratch(source: Connection, name: string): Promise<Connection> {
+    const src = pgTarget(source);
+    const scratch = withDatabase(src, scratchIdentifier(name, MAX_IDENTIFIER));
+    await this.createDatabase(scratch, src);
+    rememberScratch(this.name, scratch.url);
+    return { url: scratch.url, ...(source.password !== undefined ? { password: source.password } : {}) };
+  }
+
+  /** Drops a database made by {@link createScratch}, disconnecting its sessions (PostgreSQL 13+). */
+  async dropScratch(scratch: Connection): Promise<void> {
+    const t = pgTarget(scratch);
+    claimScratch(this.name, t.url, `${t.database} at ${t.where}`);
+    const sql =
+      "SELECT format('DROP DATABASE IF EXISTS %I', :'name') || CASE WHEN current_setting('server_version_num')::int >= 130000 THEN ' WITH (FORCE)' ELSE '' END \\gexec";
+    await this.onMaintenanceDb(t, (maintenance) => this.psql(maintenance, sql, ['-v', `name=${t.database}`]));
+    forgetScratch(this.name, t.url);
+  }
+
+  private async locate(tool: PgToolName, minMajor: number | undefined): Promise<string> {
+    return locatePgTool(tool, minMajor, this.search);
+  }
+
+  private async psql(target: PgTarget, sql: string, extra: readonly string[] = []): Promise<string> {
+    const command = await this.locate('psql', undefined);
+    try {
+      return await runCommand(
+        { command, args: [...psqlArgs(target, extra), '--file', '-'], env: target.env },
+        `${sql}\n`,
+      );
+    } catch (err) {
+      throw explain(err);
+    }
+  }
+
+  private async serverVersion(target: PgTarget): Promise<{ num: number; text: string }> {
+    const out = await this.psql(
+      target,
+      "SELECT current_setting('server_version_num'); SELECT current_setting('server_version');",
+    );
+    const [num, text] = out.trim().split('\n');
+    const parsed = Number(num);
+    if (!Number.isInteger(parsed) || !text) {
+      throw new ToolError(`psql printed an unexpected server version: ${JSON.stringify(out.trim())}`);
+    }
+    return { num: parsed, text: text.trim() };
+  }
+
+  private async targetState(t: PgTarget): Promise<'missing' | 'empty' | 'non-empty'> {
+    let out: string;
+    try {
+      out = await this.psql(t, COUNT_USER_OBJECTS_SQL);
+    } catch (err) {
+      if (err instanceof Error && /database "[^"]*" does not exist/.test(err.message)) return 'missing';
+      throw err;
+    }
+    return Number(out.trim()) === 0 ? 'empty' : 'non-empty';
+  }
+
+  /**
+   * Creates `t.database` from template0, copying encoding and locale from `like` when given.
+   * CREATE DATABASE cannot run in a transaction block, so it is built with format() and run by
+   * psql's \gexec.
+   */
+  private async createDatabase(t: PgTarget, like: PgTarget | undefined): Promise<void> {
+    const run = async (conn: PgTarget) => {
+      const sql = like
+        ? "SELECT format('CREATE DATABASE %I TEMPLATE template0 ENCODING %L LC_COLLATE %L LC_CTYPE %L', :'name', pg_encoding_to_char(encoding), datcollate, datctype) FROM pg_database WHERE datname = current_database() \\gexec"
+        : "SELECT format('CREATE DATABASE %I TEMPLATE template0', :'name') \\gexec";
+      await this.psql(conn, sql, ['-v', `name=${t.database}`]);
+    };
+    try {
+      if (like) await run(like);
+      else await this.onMaintenanceDb(t, run);
+    } catch (err) {
+      if (err instanceof Error && /already exists/.test(err.message)) {
+        throw new UserError(
+          `database ${t.database} already exists at ${t.where}: drop it or choose another name`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Runs `fn` connected to the server's maintenance database (postgres, else template1). */
+  private async onMaintenanceDb<T>(t: PgTarget, fn: (maintenance: PgTarget) => Promise<T>): Promise<T> {
+    try {
+      return await fn(withDatabase(t, 'postgres'));
+    } catch (err) {
+      if (err instanceof Error && /database "postgres" does not exist/.test(err.message)) {
+        return fn(withDatabase(t, 'template1'));
+      }
+      throw err;
+    }
+  }
+}
