@@ -192,7 +192,9 @@ export async function resolveJobContext(
     history: options.history ?? new LocalHistoryStore(loaded.stateDir),
     notifier:
       options.notifier ??
-      new LocalNotifier(loaded.stateDir, (line) => (options.alertStream ?? process.stderr).write(`${line}\n`)),
+      new LocalNotifier(loaded.stateDir, (line) =>
+        (options.alertStream ?? process.stderr).write(`${line}\n`),
+      ),
     trigger: options.trigger ?? 'manual',
     investigate: (runId) => `dumpvault history ${job.name}${configFlag}   (run ${runId})`,
     ...(options.progress ? { progress: options.progress } : {}),

@@ -53,7 +53,11 @@ export async function backupCommand(
   io: Io,
 ): Promise<number> {
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, progress: out.progress });
+  const ctx = await resolveJobContext(loaded, job, {
+    env: io.env,
+    alertStream: io.stderr,
+    progress: out.progress,
+  });
   if (!ctx.encryption)
     out.warn(`job ${ctx.job.name} is not encrypted: anyone who can read the destination can read the dump`);
   if (!out.isJson) out.line(`backup ${ctx.job.name}`);

@@ -78,7 +78,12 @@ export async function restoreCommand(
   io: Io,
 ): Promise<number> {
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true, progress: out.progress });
+  const ctx = await resolveJobContext(loaded, job, {
+    env: io.env,
+    alertStream: io.stderr,
+    forReading: true,
+    progress: out.progress,
+  });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const targetConn = flags.to ? targetConnection(ctx, flags.to, io) : undefined;
   if (flags.drop && !targetConn)
@@ -214,7 +219,12 @@ export async function drillCommand(
   io: Io,
 ): Promise<number> {
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true, progress: out.progress });
+  const ctx = await resolveJobContext(loaded, job, {
+    env: io.env,
+    alertStream: io.stderr,
+    forReading: true,
+    progress: out.progress,
+  });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const from = ctx.destinations[0]!;
   const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, 'latest');
