@@ -1,0 +1,120 @@
+/**
+ * Local restore drills (`dumpvault drill <job>`): the latest backup restored into a scratch
+ * database on the same server (a temp file for SQLite), compared with the manifest, dropped.
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalHistoryStore } from '../../../core/history/local.ts';
+import { runCli } from '../../support/cli.ts';
+import {
+  createMariaDb,
+  createPostgresDb,
+  createSqliteDb,
+  dropMariaDb,
+  dropPostgresDb,
+  MY,
+  mariadb,
+  PG,
+  psql,
+} from '../../support/databases.ts';
+import { createWorkspace, type Workspace } from '../../support/workspace.ts';
+
+let ws: Workspace;
+let pgDb: string;
+let myDb: string;
+
+const pgDatabases = () => psql('postgres', `SELECT datname FROM pg_database ORDER BY 1`).trim().split('\n');
+const myDatabases = () => mariadb(undefined, 'SHOW DATABASES').trim().split('\n');
+
+beforeAll(async () => {
+  ws = await createWorkspace();
+  pgDb = createPostgresDb();
+  myDb = createMariaDb();
+  createSqliteDb(path.join(ws.dir, 'app.db'));
+  await ws.writeConfig({
+    destinations: { local: { type: 'file', path: './backups' } },
+    encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+    jobs: [
+      {
+        name: 'pg',
+        engine: 'postgres',
+        source: { url: `postgres://${PG.user}@${PG.host}:${PG.port}/${pgDb}` },
+        destinations: ['local'],
+        encryption: 'ops',
+      },
+      {
+        name: 'my',
+        engine: 'mysql',
+        source: { url: `mysql://${MY.user}@${MY.host}:${MY.port}/${myDb}` },
+        destinations: ['local'],
+        encryption: 'ops',
+      },
+      {
+        name: 'lite',
+        engine: 'sqlite',
+        source: { url: 'sqlite:./app.db' },
+        destinations: ['local'],
+        encryption: 'ops',
+      },
+    ],
+  });
+});
+
+afterAll(async () => {
+  dropPostgresDb(pgDb);
+  dropMariaDb(myDb);
+  await ws?.remove();
+});
+
+const env = () => ({ DUMPVAULT_PRIVATE_KEY: ws.privateKey });
+
+describe.each(['pg', 'my', 'lite'])('drill %s', (job) => {
+  it('restores the latest backup into a scratch target, verifies it, drops it, records kind drill', async () => {
+    expect((await runCli(['backup', job, '--config', ws.configFile], env())).code).toBe(0);
+    const pgBefore = pgDatabases();
+    const myBefore = myDatabases();
+    const filesBefore = await readdir(ws.dir);
+
+    const run = await runCli(['drill', job, '--json', '--config', ws.configFile], env());
+
+    expect(run.stderr).not.toMatch(/^error/m);
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as {
+      comparison: { matches: boolean; tablesCompared: number };
+      dropped: boolean;
+    };
+    expect(result.comparison.matches).toBe(true);
+    expect(result.comparison.tablesCompared).toBeGreaterThanOrEqual(2);
+    expect(result.dropped).toBe(true);
+    expect(pgDatabases()).toEqual(pgBefore);
+    expect(myDatabases()).toEqual(myBefore);
+    expect(await readdir(ws.dir)).toEqual(filesBefore);
+    const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list(job);
+    expect(latest).toMatchObject({ kind: 'drill', status: 'SUCCEEDED' });
+  });
+});
+
+describe('a drill that must fail', () => {
+  it('names the table whose row count disagrees with the manifest, records FAILED and still drops the scratch database', async () => {
+    expect((await runCli(['backup', 'pg', '--config', ws.configFile], env())).code).toBe(0);
+    const folder = path.join(ws.dir, 'backups', 'pg');
+    const manifestFile = (await readdir(folder))
+      .filter((f) => f.endsWith('.manifest.json'))
+      .sort()
+      .at(-1)!;
+    const manifest = JSON.parse(await readFile(path.join(folder, manifestFile), 'utf8'));
+    manifest.stats.tables['public.orders'] += 1;
+    await writeFile(path.join(folder, manifestFile), JSON.stringify(manifest));
+    const before = pgDatabases();
+
+    const run = await runCli(['drill', 'pg', '--config', ws.configFile], env());
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/public\.orders: expected \d+ rows, found \d+/);
+    expect(pgDatabases()).toEqual(before);
+    const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('pg');
+    expect(latest).toMatchObject({ kind: 'drill', status: 'FAILED' });
+    expect(latest?.error).toMatch(/public\.orders/);
+  });
+});
