@@ -1,0 +1,126 @@
+/**
+ * The Lambda code assets as deployed: the esbuild bundles (built locally, no Docker) with their
+ * config.json, loaded as ES modules and invoked through their middy handlers, against dynalite
+ * and a loopback stand-in for the ECS API.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AssetCode } from 'aws-cdk-lib/aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../core/config/load.ts';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../../core/history/dynamodb.ts';
+import { functionCode } from '../../infra/function-code.ts';
+import { type LocalDynamo, startDynalite } from '../support/dynalite.ts';
+
+type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
+
+const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/dumpvault/abc';
+const config = validateConfig({
+  destinations: { primary: { type: 's3', bucket: 'managed' } },
+  jobs: [
+    {
+      name: 'db',
+      engine: 'postgres',
+      source: { url: 'postgres://app@db:5432/app' },
+      schedule: { rate: '1 day' },
+      destinations: ['primary'],
+    },
+  ],
+});
+const context = {
+  functionName: 'test',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:test',
+  memoryLimitInMB: '256',
+  awsRequestId: 'req-1',
+  logGroupName: '/aws/lambda/test',
+  logStreamName: 's',
+  getRemainingTimeInMillis: () => 30_000,
+};
+
+let dynamo: LocalDynamo;
+let ecs: Server;
+const ecsRequests: Array<{ target: string; body: Record<string, unknown> }> = [];
+
+async function load(name: 'start-backup' | 'watchdog'): Promise<Handler> {
+  const dir = (functionCode(name, config) as AssetCode).path;
+  process.env['LAMBDA_TASK_ROOT'] = dir;
+  const mod = (await import(pathToFileURL(path.join(dir, 'index.mjs')).href)) as { handler: Handler };
+  return mod.handler;
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  const table = await dynamo.createHistoryTable();
+  ecs = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      ecsRequests.push({ target: String(req.headers['x-amz-target']), body: JSON.parse(body) });
+      res.setHeader('content-type', 'application/x-amz-json-1.1');
+      res.end(JSON.stringify({ tasks: [{ taskArn: TASK_ARN }], failures: [] }));
+    });
+  });
+  await new Promise<void>((resolve) => ecs.listen(0, '127.0.0.1', resolve));
+  Object.assign(process.env, {
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${(ecs.address() as AddressInfo).port}`,
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    DUMPVAULT_HISTORY_TABLE: table,
+    DUMPVAULT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+    DUMPVAULT_CLUSTER: 'arn:aws:ecs:eu-west-1:123456789012:cluster/dumpvault',
+    DUMPVAULT_TASK_DEFINITION: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/dumpvault:1',
+    DUMPVAULT_CONTAINER_NAME: 'dumpvault',
+    DUMPVAULT_SUBNETS: 'subnet-a,subnet-b',
+    DUMPVAULT_SECURITY_GROUPS: 'sg-1',
+  });
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => ecs.close(() => resolve()));
+  await dynamo.stop();
+});
+
+describe('bundled Lambda code', () => {
+  it('starts a run from the bundled start-backup with its bundled config', async () => {
+    const handler = await load('start-backup');
+
+    const result = await handler({ job: 'db' }, context);
+
+    expect(result).toMatchObject({ status: 'STARTED', job: 'db', taskArn: TASK_ARN });
+    expect(ecsRequests.map((r) => r.target)).toEqual(['AmazonEC2ContainerServiceV20141113.RunTask']);
+    expect(ecsRequests[0]?.body).toMatchObject({
+      cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/dumpvault',
+      startedBy: `dumpvault/db/${String(result['runId'])}`,
+      networkConfiguration: {
+        awsvpcConfiguration: { subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'] },
+      },
+    });
+    const history = new DynamoHistoryStore({
+      tableName: String(process.env['DUMPVAULT_HISTORY_TABLE']),
+      client: createHistoryDocumentClient(dynamo.client),
+    });
+    expect((await history.list('db'))[0]).toMatchObject({ status: 'RUNNING', taskArn: TASK_ARN });
+  });
+
+  it('rejects an event without a job name', async () => {
+    const handler = await load('start-backup');
+
+    await expect(handler({}, context)).rejects.toThrow(/expected an event like \{"job": "<name>"\}/);
+  });
+
+  it('measures freshness from the bundled watchdog', async () => {
+    const handler = await load('watchdog');
+
+    const result = await handler({}, context);
+
+    expect(result).toEqual({ freshness: [{ job: 'db', failedRunsLast24Hours: 0 }], stopped: 0 });
+  });
+});
