@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { IntegrityError, NotFoundError, StorageError, UserError } from '../errors.ts';
-import { redact } from '../redact.ts';
+import { redact, redactUrl } from '../redact.ts';
 import type { Destination, ObjectInfo, WriteResult } from './destination.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
 import { type RetryOptions, retrying } from './retry.ts';
@@ -101,7 +101,7 @@ export interface S3DestinationOptions {
    */
   readonly prefix?: string;
   /**
-   * The custom endpoint the client talks to, for messages only.
+   * The custom endpoint the client talks to, for messages only (shown redacted).
    * @default - AWS S3
    */
   readonly endpoint?: string;
@@ -264,7 +264,8 @@ export class S3Destination implements Destination {
     this.root = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
     if (this.root !== '') assertKeyPrefix(options.name, this.root);
     this.client = options.client;
-    this.endpoint = options.endpoint;
+    // An endpoint URL may carry user:password; only its redacted form is ever shown.
+    this.endpoint = options.endpoint === undefined ? undefined : redactUrl(options.endpoint);
     this.partSize = options.partSizeBytes ?? 16 * MiB;
     this.queueSize = options.queueSize ?? 4;
     this.abortRetry = options.abortRetry ?? { attempts: 6, baseDelayMs: 500 };

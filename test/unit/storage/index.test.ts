@@ -48,6 +48,16 @@ describe('createDestination', () => {
     expect(dest.description).toBe('s3://x/dumps/prod/ at https://acct.r2.cloudflarestorage.com');
   });
 
+  it('shows a custom endpoint without the password it may carry', () => {
+    const dest = createDestination(
+      'offsite',
+      { ...s3Defaults, type: 's3', bucket: 'x', endpoint: 'https://minio:hunter22@minio.internal:9000' },
+      { baseDir: '/' },
+    );
+
+    expect(dest.description).toBe('s3://x/ at https://minio:***@minio.internal:9000');
+  });
+
   it('fails when the managed bucket is used without knowing its name', () => {
     const create = () =>
       createDestination('primary', { ...s3Defaults, type: 's3', bucket: 'managed' }, { baseDir: '/' });
