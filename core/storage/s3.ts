@@ -559,6 +559,12 @@ export class S3Destination implements Destination {
       case 'PreconditionFailed':
         return new IntegrityError(`object ${url} changed since it was verified`, { cause: err });
     }
+    if (/^Exceeded \d+ parts/.test(failed.message)) {
+      const partMiB = Math.round(this.partSize / MiB);
+      return permanent(
+        `${url} needs more than 10,000 parts of ${partMiB} MiB: raise ${config}.partSizeMiB (the largest object is 10,000 × partSizeMiB)`,
+      );
+    }
     if (failed.message === 'Region is missing') {
       return permanent(`no region for ${config}: set ${config}.region or AWS_REGION`);
     }

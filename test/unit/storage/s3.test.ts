@@ -191,6 +191,24 @@ describe('S3Destination.write', () => {
     expect(s3.commandCalls(AbortMultipartUploadCommand).length).toBeGreaterThanOrEqual(3);
   });
 
+  it('asks for a larger part size when the upload runs out of parts', async () => {
+    // lib-storage raises this after 10,000 parts; reproducing it for real would take 50 GB.
+    s3.on(UploadPartCommand).rejects(
+      new Error('Exceeded 10000 parts in multipart upload to Bucket: b Key: k.'),
+    );
+    const { body } = countingBody(12 * MiB);
+
+    const error = await destination()
+      .write('job/huge.dump', body)
+      .catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).permanent).toBe(true);
+    expect((error as Error).message).toBe(
+      's3://b/root/job/huge.dump needs more than 10,000 parts of 5 MiB: raise destinations.offsite.partSizeMiB (the largest object is 10,000 × partSizeMiB)',
+    );
+  });
+
   it('writes a body smaller than one part with a single PutObject', async () => {
     const result = await destination().write('job/m', Readable.from([Buffer.from('tiny')]));
 
