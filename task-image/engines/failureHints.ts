@@ -13,13 +13,14 @@ export interface FailureHint {
 
 /**
  * Returns `err` with the fix of the first matching hint appended (a new ToolError keeping the
- * original as `cause`), or `err` itself when nothing matches. Errors that already carry a fix
- * (any UserError that is not a ToolError) are returned unchanged.
+ * original as `cause`), or `err` itself when nothing matches or the fix is already there.
+ * Errors that carry their own fix (any UserError that is not a ToolError) are returned unchanged.
  */
 export function explainFailure(err: unknown, hints: readonly FailureHint[]): Error {
   if (!(err instanceof Error)) return new ToolError(String(err));
   if (err instanceof UserError && !(err instanceof ToolError)) return err;
   const hint = hints.find((h) => h.when.test(err.message));
-  if (!hint) return err;
+  // Errors pass through several layers that each explain; the fix is added once.
+  if (!hint || err.message.includes(hint.fix)) return err;
   return new ToolError(`${err.message}; ${hint.fix}`, { cause: err });
 }

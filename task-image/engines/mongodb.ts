@@ -104,6 +104,8 @@ function mongoTarget(conn: Connection): MongoTarget {
     throw new UserError('a MongoDB password is configured but the URL names no user: add user@ to the URL');
   }
   registerSecret(conn.password);
+  // Connection strings carry it percent-encoded, and tools may echo them.
+  if (conn.password !== undefined) registerSecret(encodeURIComponent(conn.password));
   return {
     scheme: scheme!,
     user: userinfo,

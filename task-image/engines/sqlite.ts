@@ -129,7 +129,7 @@ async function listTables(file: string): Promise<string[]> {
  * checks the dump's last statement: `.dump` reports errors it meets half-way by writing
  * `ROLLBACK; -- due to errors` instead of `COMMIT;` and still exits 0.
  */
-class StatsLineSplitter extends Transform {
+export class StatsLineSplitter extends Transform {
   private head: Buffer | undefined = Buffer.alloc(0);
   private tail = '';
 

@@ -89,7 +89,7 @@ export function mariadb(database: string | null, sql: string): string {
   );
 }
 
-/** Runs a script through the sqlite3 CLI. */
+/** Runs a script through the sqlite3 CLI (waiting up to 5 s for another process's lock). */
 export function sqlite(file: string, sql: string): string {
-  return execFileSync('sqlite3', ['-bail', file], { input: sql, encoding: 'utf8' });
+  return execFileSync('sqlite3', ['-bail', file], { input: `.timeout 5000\n${sql}`, encoding: 'utf8' });
 }
