@@ -206,6 +206,7 @@ function defaultTaskImage(bundleFile: string): ecs.ContainerImage {
   const dockerignore = path.join(PACKAGE_ROOT, 'task-image', '.dockerignore');
   const hash = createHash('sha256')
     .update(readFileSync(dockerfile))
+    .update(existsSync(dockerignore) ? readFileSync(dockerignore) : '')
     .update(readFileSync(bundleFile))
     .digest('hex')
     .slice(0, 16);
@@ -215,6 +216,8 @@ function defaultTaskImage(bundleFile: string): ecs.ContainerImage {
     copyFileSync(dockerfile, path.join(context, 'Dockerfile'));
     if (existsSync(dockerignore)) copyFileSync(dockerignore, path.join(context, '.dockerignore'));
     copyFileSync(bundleFile, path.join(context, 'dumpvault.mjs'));
+    if (existsSync(`${bundleFile}.map`))
+      copyFileSync(`${bundleFile}.map`, path.join(context, 'dumpvault.mjs.map'));
   }
   return ecs.ContainerImage.fromAsset(context, { platform: Platform.LINUX_AMD64 });
 }
@@ -243,7 +246,7 @@ export class DumpVault extends Construct {
   readonly startBackupFunction: lambda.Function;
   readonly taskStoppedFunction: lambda.Function;
   readonly watchdogFunction: lambda.Function;
-  /** Schedule invocations that failed after all retries. */
+  /** Schedule, rule and asynchronous Lambda invocations that failed after all retries. */
   readonly deadLetterQueue: sqs.Queue;
   /** The EventBridge Scheduler schedule of each scheduled job. */
   readonly schedules: Readonly<Record<string, scheduler.Schedule>>;
@@ -376,6 +379,10 @@ export class DumpVault extends Construct {
         availabilityZones: v.availabilityZones ?? v.privateSubnetIds.map((_, i) => Fn.select(i, Fn.getAzs())),
         privateSubnetIds: v.privateSubnetIds,
       });
+      Annotations.of(this.vpc).acknowledgeWarning(
+        '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        'Only subnet ids are used (for RunTask); nothing reads the route tables of an existing VPC.',
+      );
     } else {
       const vpc = new ec2.Vpc(this, 'Vpc', {
         maxAzs: 2,
@@ -474,6 +481,7 @@ export class DumpVault extends Construct {
       config,
       logRetention,
       timeout: Duration.seconds(60),
+      deadLetterQueue: this.deadLetterQueue,
       environment: {
         ...common,
         DUMPVAULT_CLUSTER: this.cluster.clusterArn,
@@ -487,6 +495,7 @@ export class DumpVault extends Construct {
       description: 'dumpvault: mark runs whose task stopped without a result FAILED',
       logRetention,
       timeout: Duration.seconds(30),
+      deadLetterQueue: this.deadLetterQueue,
       environment: { ...common, DUMPVAULT_CONTAINER_NAME: CONTAINER_NAME },
     });
     this.watchdogFunction = this.createFunction('Watchdog', 'watchdog', {
@@ -691,6 +700,8 @@ export class DumpVault extends Construct {
       logRetention: logs.RetentionDays;
       timeout: Duration;
       environment: Record<string, string>;
+      /** Where asynchronous invocations that failed every retry go. */
+      deadLetterQueue?: sqs.IQueue;
     },
   ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.logRetention });
@@ -714,6 +725,7 @@ export class DumpVault extends Construct {
       timeout: options.timeout,
       role,
       logGroup,
+      ...(options.deadLetterQueue ? { deadLetterQueue: options.deadLetterQueue } : {}),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,

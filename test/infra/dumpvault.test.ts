@@ -224,13 +224,19 @@ describe('DumpVault with the README example config', () => {
     });
   });
 
-  it('creates three nodejs22.x Lambdas with their environment and no secret values', () => {
+  it('creates three nodejs22.x Lambdas with their environment, failed async invocations going to the DLQ', () => {
     const functions = template.findResources('AWS::Lambda::Function');
     expect(Object.values(functions).map((f) => f['Properties']['Runtime'])).toEqual([
       'nodejs22.x',
       'nodejs22.x',
       'nodejs22.x',
     ]);
+    for (const fn of ['StartBackup', 'TaskStopped']) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Role: arnOf(logicalId(`DumpVault/${fn}Role/Resource`)),
+        DeadLetterConfig: { TargetArn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+      });
+    }
     template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'index.handler',
       Architectures: ['arm64'],
