@@ -14,9 +14,13 @@ import { IntegrityError } from './errors.ts';
 export const MANIFEST_SUFFIX = '.manifest.json';
 export const FORMAT_VERSION = 1;
 
-/** A new run id: 8 lowercase hex characters. */
-export function newRunId(): string {
-  return randomBytes(4).toString('hex');
+/**
+ * A new run id: 8 lowercase hex characters — the milliseconds of `at` (3 hex digits) then 5
+ * random ones, so two runs started within the same second still sort chronologically by key.
+ */
+export function newRunId(at: Date = new Date()): string {
+  const ms = at.getUTCMilliseconds().toString(16).padStart(3, '0');
+  return ms + randomBytes(3).toString('hex').slice(0, 5);
 }
 
 /** `2026-11-21T235505Z` for a date (UTC, second precision; sorts chronologically). */

@@ -163,14 +163,18 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
     });
     input.once('close', () => resolve());
   });
-  input.pipe(sink);
+  if (input.readableEnded) {
+    // Already consumed: 'end' will not fire again, and the tool must still see end of input.
+    inputEnded = true;
+    sink.end();
+  } else input.pipe(sink);
   let result: { code: number | null; signal: NodeJS.Signals | null };
   try {
     result = await exited;
   } catch (err) {
     input.unpipe(sink);
     const failure = notFound(spec, err);
-    input.destroy(failure);
+    if (!inputEnded) input.destroy(failure);
     throw failure;
   }
   if (inputError !== undefined) throw inputError;

@@ -39,8 +39,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export async function runBackup(ctx: JobContext): Promise<BackupResult> {
   const now = ctx.now ?? (() => new Date());
   const { job, history } = ctx;
-  const runId = ctx.runId ?? newRunId();
   const started = ctx.startedAt ?? now();
+  const runId = ctx.runId ?? newRunId(started);
   const item: HistoryItem = {
     job: job.name,
     runId,

@@ -73,6 +73,10 @@ export async function listBackups(
       else throw err;
     }
   }
+  // Newest first by the recorded start time (millisecond precision), then by id.
+  manifests.sort(
+    (a, b) => b.startedAt.localeCompare(a.startedAt) || manifestId(b).localeCompare(manifestId(a)),
+  );
   return { manifests, problems };
 }
 

@@ -57,8 +57,8 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
   const kind = request.kind ?? 'restore';
   const { manifest } = request;
   const id = manifestId(manifest);
-  const runId = ctx.runId ?? newRunId();
   const started = now();
+  const runId = ctx.runId ?? newRunId(started);
   const item: HistoryItem = {
     job: ctx.job.name,
     runId,

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { findJob, type LoadedConfig, sqlitePath } from '../../core/config/load.ts';
-import type { Job } from '../../core/config/schema.ts';
+import type { Destination as DestinationConfig, Job } from '../../core/config/schema.ts';
 import { loadRecipients, readPrivateKey } from '../../core/crypto/openpgp.ts';
 import type { Connection } from '../../core/engine.ts';
 import { ConfigError } from '../../core/errors.ts';
@@ -48,58 +48,64 @@ export function sourceUrl(loaded: LoadedConfig, job: Job): string {
   return `sqlite:${path.resolve(loaded.baseDir, file)}`;
 }
 
-/** Opens the job's destinations (secrets for foreign S3 stores resolved). */
+/** Opens one configured destination, resolving the secrets of a foreign S3 store. */
+export async function openDestination(
+  loaded: LoadedConfig,
+  name: string,
+  cfg: DestinationConfig,
+  options: Pick<ResolveOptions, 'env' | 'fetchSecret' | 'managedBucket'>,
+): Promise<Destination> {
+  let s3Credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  if (cfg.type === 's3') {
+    const at = `destinations.${name}`;
+    if (cfg.accessKeyIdEnv || cfg.secretAccessKeyEnv) {
+      const accessKeyId = await resolveSecret(
+        { env: cfg.accessKeyIdEnv, path: `${at}.accessKeyIdEnv` },
+        options.env,
+      );
+      const secretAccessKey = await resolveSecret(
+        { env: cfg.secretAccessKeyEnv, path: `${at}.secretAccessKeyEnv` },
+        options.env,
+      );
+      if (!accessKeyId || !secretAccessKey) {
+        throw new ConfigError(`${at}: set both "accessKeyIdEnv" and "secretAccessKeyEnv"`);
+      }
+      s3Credentials = { accessKeyId, secretAccessKey };
+    } else if (cfg.credentialsSecret) {
+      const text = await resolveSecret(
+        { arn: cfg.credentialsSecret, path: `${at}.credentialsSecret`, raw: true },
+        options.env,
+        options.fetchSecret,
+      );
+      try {
+        const parsed = JSON.parse(text ?? '') as { accessKeyId?: string; secretAccessKey?: string };
+        if (!parsed.accessKeyId || !parsed.secretAccessKey) throw new Error('fields missing');
+        registerSecret(parsed.secretAccessKey);
+        s3Credentials = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
+      } catch {
+        throw new ConfigError(
+          `${at}.credentialsSecret: expected JSON {"accessKeyId": …, "secretAccessKey": …}`,
+        );
+      }
+    }
+  }
+  const managedBucket = options.managedBucket ?? options.env.DUMPVAULT_MANAGED_BUCKET;
+  return createDestination(name, cfg, {
+    baseDir: loaded.baseDir,
+    ...(s3Credentials ? { s3Credentials } : {}),
+    ...(managedBucket ? { bucketOverride: managedBucket } : {}),
+  });
+}
+
+/** Opens the job's destinations in config order. */
 export async function openDestinations(
   loaded: LoadedConfig,
   job: Job,
   options: Pick<ResolveOptions, 'env' | 'fetchSecret' | 'managedBucket'>,
 ): Promise<Destination[]> {
   const out: Destination[] = [];
-  for (const name of job.destinations) {
-    const cfg = loaded.config.destinations[name]!;
-    let s3Credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
-    if (cfg.type === 's3') {
-      const at = `destinations.${name}`;
-      if (cfg.accessKeyIdEnv || cfg.secretAccessKeyEnv) {
-        const accessKeyId = await resolveSecret(
-          { env: cfg.accessKeyIdEnv, path: `${at}.accessKeyIdEnv` },
-          options.env,
-        );
-        const secretAccessKey = await resolveSecret(
-          { env: cfg.secretAccessKeyEnv, path: `${at}.secretAccessKeyEnv` },
-          options.env,
-        );
-        if (!accessKeyId || !secretAccessKey) {
-          throw new ConfigError(`${at}: set both "accessKeyIdEnv" and "secretAccessKeyEnv"`);
-        }
-        s3Credentials = { accessKeyId, secretAccessKey };
-      } else if (cfg.credentialsSecret) {
-        const text = await resolveSecret(
-          { arn: cfg.credentialsSecret, path: `${at}.credentialsSecret`, raw: true },
-          options.env,
-          options.fetchSecret,
-        );
-        try {
-          const parsed = JSON.parse(text ?? '') as { accessKeyId?: string; secretAccessKey?: string };
-          if (!parsed.accessKeyId || !parsed.secretAccessKey) throw new Error('fields missing');
-          registerSecret(parsed.secretAccessKey);
-          s3Credentials = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
-        } catch {
-          throw new ConfigError(
-            `${at}.credentialsSecret: expected JSON {"accessKeyId": …, "secretAccessKey": …}`,
-          );
-        }
-      }
-    }
-    const managedBucket = options.managedBucket ?? options.env.DUMPVAULT_MANAGED_BUCKET;
-    out.push(
-      createDestination(name, cfg, {
-        baseDir: loaded.baseDir,
-        ...(s3Credentials ? { s3Credentials } : {}),
-        ...(managedBucket ? { bucketOverride: managedBucket } : {}),
-      }),
-    );
-  }
+  for (const name of job.destinations)
+    out.push(await openDestination(loaded, name, loaded.config.destinations[name]!, options));
   return out;
 }
 

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import { ToolError } from '../../core/errors.ts';
 
+/** Hooks around the relayed stream's end. */
 export interface DeferredOutputOptions {
   /** Runs after the source ended cleanly and before the output ends; a rejection fails the output. */
   readonly beforeEnd?: () => Promise<void>;

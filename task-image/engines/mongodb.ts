@@ -28,6 +28,7 @@ import { abandonInput } from './restoreInput.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
 import { lastJsonObject, parseTableCounts } from './tableCounts.ts';
 
+/** The manifest's `dumpFormat` value of this engine. */
 export const MONGODB_DUMP_FORMAT = 'mongodump-archive';
 
 /** MongoDB's limit on database name length (64 bytes, including the terminator). */
@@ -142,11 +143,30 @@ interface ToolConfig {
 
 async function writeToolConfig(t: MongoTarget): Promise<ToolConfig> {
   if (t.password === undefined) return { args: [], remove: async () => {} };
-  const dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-mongo-'));
+  let dir: string;
+  try {
+    dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-mongo-'));
+  } catch (err) {
+    throw new ToolError(
+      `cannot create a temporary directory for the MongoDB tools' config (${(err as NodeJS.ErrnoException).code}): check that ${tmpdir()} is writable`,
+      { cause: err },
+    );
+  }
   const file = path.join(dir, 'tool-config.yaml');
-  // A JSON string is a valid YAML double-quoted scalar, escapes included.
-  await writeFile(file, `password: ${JSON.stringify(t.password)}\n`, { mode: 0o600, flag: 'wx' });
-  return { args: [`--config=${file}`], remove: () => rm(dir, { recursive: true, force: true }) };
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    // A JSON string is a valid YAML double-quoted scalar, escapes included.
+    await writeFile(file, `password: ${JSON.stringify(t.password)}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    await remove();
+    throw new ToolError(
+      `cannot write the MongoDB tools' config file (${(err as NodeJS.ErrnoException).code})`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return { args: [`--config=${file}`], remove };
 }
 
 /**

@@ -3,6 +3,7 @@
  * transaction, restored through the mariadb (or mysql) client. The password travels in
  * MYSQL_PWD, never on a command line.
  */
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type {
   Connection,
@@ -23,6 +24,7 @@ import { abandonInput } from './restoreInput.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
 import { lastJsonObject, parseTableCounts } from './tableCounts.ts';
 
+/** The manifest's `dumpFormat` value of this engine. */
 export const MYSQL_DUMP_FORMAT = 'mysqldump-sql';
 
 /** MySQL's limit on database name length. */
@@ -154,7 +156,7 @@ export class MysqlEngine implements Engine {
     const tool = await this.toolVersion(dumpTool);
     return {
       serverVersion,
-      tool: { name: dumpTool.split('/').pop()!, version: tool.version },
+      tool: { name: path.basename(dumpTool), version: tool.version },
       database: t.database,
     };
   }

@@ -10,6 +10,7 @@ import { ToolError, UserError } from '../../core/errors.ts';
 import { runCommand } from '../../core/process.ts';
 import { findOnPath, isExecutable } from './executables.ts';
 
+/** The PostgreSQL client programs the engine runs. */
 export type PgToolName = 'pg_dump' | 'pg_restore' | 'psql';
 
 /** Where to look for PostgreSQL client binaries. */
@@ -23,6 +24,7 @@ export interface PgToolSearch {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** Where Debian and Ubuntu (and the task image) install each client major side by side. */
 export const DEFAULT_PG_LIB_ROOTS: readonly string[] = ['/usr/lib/postgresql'];
 
 /** A PostgreSQL version as reported by a server or a client tool. */

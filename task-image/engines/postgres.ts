@@ -32,6 +32,7 @@ import { abandonInput } from './restoreInput.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
 import { parseTableCounts } from './tableCounts.ts';
 
+/** The manifest's `dumpFormat` values this engine writes and restores. */
 export const PG_DUMP_FORMATS = { custom: 'pg_dump-custom', plain: 'pg_dump-plain' } as const;
 
 /** PostgreSQL's limit on identifier length (NAMEDATALEN - 1). */
@@ -55,6 +56,11 @@ const HINTS: readonly FailureHint[] = [
   {
     when: /server version mismatch/i,
     fix: 'install a pg_dump at least as new as the server (or set PG_DUMP_PATH)',
+  },
+  {
+    // Standbys can export snapshots only from PostgreSQL 10 on.
+    when: /during recovery/i,
+    fix: 'dump from the primary, or from a standby running PostgreSQL 10 or later',
   },
   {
     when: /unsupported version .* in file header/i,
@@ -149,6 +155,7 @@ SELECT (SELECT count(*) FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace
   ' ',
 );
 
+/** Where the engine looks for its tools; the defaults suit the task image. */
 export interface PostgresEngineOptions {
   /**
    * Directories with one sub-directory per major version (`<root>/<major>/bin/pg_dump`).

@@ -30,6 +30,7 @@ import { abandonInput } from './restoreInput.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
 import { parseTableCounts } from './tableCounts.ts';
 
+/** The manifest's `dumpFormat` value of this engine. */
 export const SQLITE_DUMP_FORMAT = 'sqlite3-sql';
 
 const SQLITE3 = 'sqlite3';
@@ -317,7 +318,10 @@ export class SqliteEngine implements Engine {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new UserError(`scratch database ${file} already exists: remove it or choose another name`);
       }
-      throw err;
+      throw new UserError(
+        `cannot create scratch database ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}): check that its directory is writable`,
+        { cause: err },
+      );
     }
     const url = sqliteUrl(file);
     rememberScratch(this.name, url);

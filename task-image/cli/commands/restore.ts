@@ -4,7 +4,14 @@ import { open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { checkSourceUrl, DEFAULT_CONFIG_FILE, loadConfig, sqlitePath } from '../../../core/config/load.ts';
+import {
+  checkSourceUrl,
+  DEFAULT_CONFIG_FILE,
+  type LoadedConfig,
+  loadConfig,
+  sqlitePath,
+} from '../../../core/config/load.ts';
+import type { Destination as DestinationConfig } from '../../../core/config/schema.ts';
 import { decryptStage, readPrivateKey } from '../../../core/crypto/openpgp.ts';
 import type { Connection } from '../../../core/engine.ts';
 import { UsageError, UserError } from '../../../core/errors.ts';
@@ -19,7 +26,7 @@ import type { Destination } from '../../../core/storage/destination.ts';
 import { createDestination } from '../../../core/storage/index.ts';
 import type { Flags } from '../args.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
-import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
+import { openDestination, resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
 
 /** Parses `--to`: a URL of the job's engine; a password in it is lifted out and kept secret. */
 function targetConnection(ctx: JobContext, url: string, io: Io): Connection {
@@ -89,7 +96,7 @@ export async function restoreCommand(
   if (flags.drop && !targetConn)
     throw new UsageError('--drop only applies with --to <url>; scratch restores never drop');
   if (targetConn) await confirmDrop(ctx, targetConn, flags, io);
-  if (flags.from) return restoreForeign(ctx, flags.from, targetConn, keys, flags, out);
+  if (flags.from) return restoreForeign(loaded, ctx, flags.from, targetConn, keys, flags, out, io);
   const from = ctx.destinations[0]!;
   const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, selector ?? 'latest');
   const target: RestoreTarget = targetConn
@@ -107,25 +114,29 @@ export async function restoreCommand(
   return 0;
 }
 
-/** Opens a file path or s3://bucket/key as a one-object destination. */
-function foreignSource(ctx: JobContext, location: string): { dest: Destination; key: string } {
+/**
+ * Opens a file path or s3://bucket/key as a one-object destination. A bucket the config knows
+ * is reached with that destination's endpoint and credentials (its prefix ignored: the URL
+ * holds the full key).
+ */
+async function foreignSource(
+  loaded: LoadedConfig,
+  location: string,
+  io: Io,
+): Promise<{ dest: Destination; key: string }> {
   if (location.startsWith('s3://')) {
     const rest = location.slice(5);
     const slash = rest.indexOf('/');
     if (slash <= 0) throw new UsageError(`--from: expected s3://bucket/key, got ${location}`);
     const bucket = rest.slice(0, slash);
     const key = rest.slice(slash + 1);
-    const known = ctx.destinations.find((d) => d.description.startsWith(`s3://${bucket}`));
-    return {
-      dest:
-        known ??
-        createDestination(
-          'from',
-          { type: 's3', bucket, prefix: '', partSizeMiB: 16, queueSize: 4 },
-          { baseDir: process.cwd() },
-        ),
-      key,
-    };
+    const known = Object.entries(loaded.config.destinations).find(
+      ([, d]) => d.type === 's3' && d.bucket === bucket,
+    );
+    const cfg: DestinationConfig = known
+      ? { ...(known[1] as Extract<DestinationConfig, { type: 's3' }>), prefix: '' }
+      : { type: 's3', bucket, prefix: '', partSizeMiB: 16, queueSize: 4 };
+    return { dest: await openDestination(loaded, known?.[0] ?? 'from', cfg, { env: io.env }), key };
   }
   const file = path.resolve(location.replace(/^file:\/\//, ''));
   return {
@@ -144,14 +155,16 @@ function discard(): Writable {
  * target is touched.
  */
 async function restoreForeign(
+  loaded: LoadedConfig,
   ctx: JobContext,
   location: string,
   targetConn: Connection | undefined,
   keys: DecryptKeys | undefined,
   flags: Flags,
   out: Output,
+  io: Io,
 ): Promise<number> {
-  const { dest, key } = foreignSource(ctx, location);
+  const { dest, key } = await foreignSource(loaded, location, io);
   const info = await dest.stat(key);
   const step = (m: string) => ctx.progress?.({ type: 'step', message: m });
   if (!flags['skip-verify']) {

@@ -175,3 +175,21 @@ describe.each(CASES.map((c, i) => ({ ...c, job: `${c.engine}-${i}` })))(
     });
   },
 );
+
+describe('restore --from an s3:// URL of a prefixed destination', () => {
+  it('reads the full key with the destination’s endpoint and credentials', async () => {
+    const job = CASES.findIndex((c) => c.engine === 'sqlite' && c.dest === 's3' && c.encrypted);
+    const name = `sqlite-${job}`;
+    const backup = await runCli(['backup', name, '--json', '--config', ws.configFile], env());
+    expect(backup.code).toBe(0);
+    const key = (JSON.parse(backup.stdout) as { key: string }).key;
+    const target = newTarget('sqlite');
+    const run = await runCli(
+      ['restore', name, '--from', `s3://backups/dv/${key}`, '--to', target.url, '--config', ws.configFile],
+      env(),
+    );
+    expect(run.stderr).not.toMatch(/^error/m);
+    expect(run.code).toBe(0);
+    expect(target.fingerprint()).toBe(source.sqlite.fingerprint());
+  });
+});
