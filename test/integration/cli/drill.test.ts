@@ -24,8 +24,17 @@ let ws: Workspace;
 let pgDb: string;
 let myDb: string;
 
-const pgDatabases = () => psql('postgres', `SELECT datname FROM pg_database ORDER BY 1`).trim().split('\n');
-const myDatabases = () => mariadb(undefined, 'SHOW DATABASES').trim().split('\n');
+// Only scratch databases of drills count: other test files create and drop databases concurrently.
+const pgDatabases = () =>
+  psql('postgres', `SELECT datname FROM pg_database ORDER BY 1`)
+    .trim()
+    .split('\n')
+    .filter((d) => d.includes('_drill_'));
+const myDatabases = () =>
+  mariadb(undefined, 'SHOW DATABASES')
+    .trim()
+    .split('\n')
+    .filter((d) => d.includes('_drill_'));
 
 beforeAll(async () => {
   ws = await createWorkspace();
@@ -87,6 +96,7 @@ describe.each(['pg', 'my', 'lite'])('drill %s', (job) => {
     expect(result.comparison.matches).toBe(true);
     expect(result.comparison.tablesCompared).toBeGreaterThanOrEqual(2);
     expect(result.dropped).toBe(true);
+    expect(result.target).toMatch(/_drill_/);
     expect(pgDatabases()).toEqual(pgBefore);
     expect(myDatabases()).toEqual(myBefore);
     expect(await readdir(ws.dir)).toEqual(filesBefore);
