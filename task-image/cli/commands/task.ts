@@ -69,6 +69,23 @@ export async function loadTaskConfig(
   };
 }
 
+/**
+ * The ARN of the task this process runs in, from the ECS task metadata endpoint (v4), so the
+ * final history item keeps the ARN start-backup recorded. Undefined outside ECS.
+ */
+export async function currentTaskArn(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (env.DUMPVAULT_TASK_ARN) return env.DUMPVAULT_TASK_ARN;
+  const base = env.ECS_CONTAINER_METADATA_URI_V4;
+  if (!base) return undefined;
+  try {
+    const response = await fetch(`${base}/task`, { signal: AbortSignal.timeout(2000) });
+    const body = (await response.json()) as { TaskARN?: string };
+    return body.TaskARN;
+  } catch {
+    return undefined; // history then lacks the ARN; task-stopped still finds the run by its id
+  }
+}
+
 /** `dumpvault task backup` */
 export async function taskCommand(
   action: string | undefined,
@@ -103,6 +120,7 @@ export async function taskCommand(
     timeoutMinutes * 60_000,
   );
   timer.unref();
+  const taskArn = await currentTaskArn(env);
   try {
     const ctx = await resolveJobContext(loaded, job, {
       env,
@@ -112,7 +130,7 @@ export async function taskCommand(
       progress: out.progress,
       runId,
       ...(deps.fetchSecret ? { fetchSecret: deps.fetchSecret } : {}),
-      ...(env.DUMPVAULT_TASK_ARN ? { taskArn: env.DUMPVAULT_TASK_ARN } : {}),
+      ...(taskArn ? { taskArn } : {}),
       ...(env.DUMPVAULT_BUCKET ? { managedBucket: env.DUMPVAULT_BUCKET } : {}),
     });
     const result = await runBackup({
