@@ -92,6 +92,7 @@ describe.each(['pg', 'my', 'lite'])('drill %s', (job) => {
     const result = JSON.parse(run.stdout) as {
       comparison: { matches: boolean; tablesCompared: number };
       dropped: boolean;
+      target: string;
     };
     expect(result.comparison.matches).toBe(true);
     expect(result.comparison.tablesCompared).toBeGreaterThanOrEqual(2);
