@@ -1,0 +1,204 @@
+/**
+ * Task mode end to end on this machine: `dumpvault task backup` with the job from the
+ * environment (as start-backup sets it), Secrets Manager mocked (aws-sdk-client-mock: no local
+ * emulator), S3 via s3rver, history in DynamoDB via dynalite, SNS mocked, and a real PostgreSQL
+ * source.
+ */
+
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
+import { SnsNotifier } from '../../../core/notify/sns.ts';
+import { taskCommand } from '../../../task-image/cli/commands/task.ts';
+import { Output } from '../../../task-image/cli/output.ts';
+import { runCli } from '../../support/cli.ts';
+import { createPostgresDb, dropPostgresDb, PG } from '../../support/databases.ts';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
+import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { createWorkspace, type Workspace } from '../../support/workspace.ts';
+
+const PASSWORD_ARN = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-db-AbCdEf';
+const S3_ARN = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:offsite-s3-AbCdEf';
+const DB_PASSWORD = 'task-db-password-9d8c7b';
+const TOPIC_ARN = 'arn:aws:sns:eu-central-1:123456789012:dumpvault-alerts';
+
+const secrets = mockClient(SecretsManagerClient);
+const sns = mockClient(SNSClient);
+let dynamo: LocalDynamo;
+let s3: S3rverHandle;
+let ws: Workspace;
+let pgDb: string;
+let table: string;
+let history: DynamoHistoryStore;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  s3 = await startS3rver({ buckets: ['offsite'] });
+  ws = await createWorkspace();
+  pgDb = createPostgresDb();
+  table = await dynamo.createHistoryTable();
+  history = new DynamoHistoryStore({ tableName: table, client: createHistoryDocumentClient(dynamo.client) });
+});
+
+afterAll(async () => {
+  dropPostgresDb(pgDb);
+  await s3?.stop();
+  await dynamo?.stop();
+  await ws?.remove();
+});
+
+afterEach(() => {
+  secrets.reset();
+  sns.reset();
+});
+
+function jobJson(database: string) {
+  return JSON.stringify({
+    prefix: 'dumpvault/',
+    destinations: {
+      offsite: {
+        type: 's3',
+        bucket: 'offsite',
+        endpoint: s3.endpoint,
+        credentialsSecret: S3_ARN,
+        partSizeMiB: 5,
+      },
+    },
+    encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+    jobs: [
+      {
+        name: 'prod',
+        engine: 'postgres',
+        source: {
+          url: `postgres://${PG.user}@${PG.host}:${PG.port}/${database}`,
+          passwordSecret: PASSWORD_ARN,
+        },
+        destinations: ['offsite'],
+        compression: 'gzip',
+        encryption: 'ops',
+      },
+    ],
+  });
+}
+
+async function runTask(database: string, runId: string) {
+  const startedAt = new Date().toISOString();
+  // What start-backup did before RunTask: the lease and the RUNNING item.
+  expect((await history.acquireLease('prod', runId, 3_600_000)).acquired).toBe(true);
+  await history.save({
+    job: 'prod',
+    runId,
+    kind: 'backup',
+    status: 'RUNNING',
+    trigger: 'schedule',
+    startedAt,
+  });
+  const publicKey = await import('node:fs/promises').then((fs) => fs.readFile(ws.publicKey, 'utf8'));
+  const env = {
+    ...process.env,
+    DUMPVAULT_JOB: 'prod',
+    DUMPVAULT_RUN_ID: runId,
+    DUMPVAULT_STARTED_AT: startedAt,
+    DUMPVAULT_TRIGGER: 'schedule',
+    DUMPVAULT_JOB_JSON: jobJson(database),
+    DUMPVAULT_PUBLIC_KEYS_JSON: JSON.stringify({ 'keys/ops.pub.asc': publicKey }),
+    DUMPVAULT_HISTORY_TABLE: table,
+    DUMPVAULT_TOPIC_ARN: TOPIC_ARN,
+    DUMPVAULT_TASK_ARN: 'arn:aws:ecs:eu-central-1:123456789012:task/dumpvault/abc',
+  };
+  let stdout = '';
+  const sink = new Writable({
+    write(chunk, _e, cb) {
+      stdout += chunk.toString();
+      cb();
+    },
+  });
+  const out = new Output({ stdout: sink, stderr: sink, env }, true);
+  let code: number;
+  try {
+    code = await taskCommand('backup', out, env, {
+      history,
+      notifier: new SnsNotifier({ client: new SNSClient({ region: 'eu-central-1' }), topicArn: TOPIC_ARN }),
+    });
+  } catch (err) {
+    code = (err as { exitCode?: number }).exitCode ?? 99;
+    stdout += String(err);
+  }
+  return { code, stdout, startedAt };
+}
+
+function mockSecrets(): void {
+  secrets
+    .on(GetSecretValueCommand, { SecretId: PASSWORD_ARN })
+    .resolves({ SecretString: JSON.stringify({ username: 'postgres', password: DB_PASSWORD }) });
+  secrets
+    .on(GetSecretValueCommand, { SecretId: S3_ARN })
+    .resolves({ SecretString: JSON.stringify(S3RVER_CREDENTIALS) });
+}
+
+describe('dumpvault task backup', () => {
+  it('records SUCCEEDED with bytes, sha256 and key equal to the object in S3', async () => {
+    mockSecrets();
+    const { code, stdout, startedAt } = await runTask(pgDb, 'a0000001');
+
+    expect(code).toBe(0);
+    const [item] = await history.list('prod');
+    expect(item).toMatchObject({ runId: 'a0000001', startedAt, status: 'SUCCEEDED', trigger: 'schedule' });
+    expect(item?.taskArn).toBe('arn:aws:ecs:eu-central-1:123456789012:task/dumpvault/abc');
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: 'offsite', Key: item!.key! }));
+    const bytes = Buffer.from(await object.Body!.transformToByteArray());
+    expect(item?.bytes).toBe(bytes.length);
+    expect(item?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(item?.key).toMatch(/^dumpvault\/prod\/\d{4}-\d{2}-\d{2}T\d{6}Z-a0000001\.pgdump\.gz\.gpg$/);
+    expect((await history.acquireLease('prod', 'other', 1000)).acquired).toBe(true); // lease released
+    await history.releaseLease('prod', 'other');
+    expect(
+      secrets
+        .commandCalls(GetSecretValueCommand)
+        .map((c) => c.args[0].input.SecretId)
+        .sort(),
+    ).toEqual([S3_ARN, PASSWORD_ARN].sort());
+    expect(stdout).not.toContain(DB_PASSWORD);
+    expect(JSON.stringify(await history.list('prod'))).not.toContain(DB_PASSWORD);
+  });
+
+  it('a failing source: FAILED item with the cause, no object, one SNS alert, non-zero exit', async () => {
+    mockSecrets();
+    sns.on(PublishCommand).resolves({ MessageId: 'm1' });
+    const before = await s3.client.send(new ListObjectsV2Command({ Bucket: 'offsite' }));
+    const { code } = await runTask('no_such_database_dv', 'b0000002');
+
+    expect(code).toBe(1);
+    const [item] = await history.list('prod');
+    expect(item).toMatchObject({ runId: 'b0000002', status: 'FAILED' });
+    expect(item?.error).toMatch(/no_such_database_dv/);
+    expect(item?.error).not.toContain(DB_PASSWORD);
+    const after = await s3.client.send(new ListObjectsV2Command({ Bucket: 'offsite' }));
+    expect((after.Contents ?? []).map((o) => o.Key)).toEqual((before.Contents ?? []).map((o) => o.Key));
+    expect(await s3.pendingUploads('offsite')).toEqual([]);
+    const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({
+      TopicArn: TOPIC_ARN,
+      Subject: 'dumpvault: backup of prod FAILED',
+      MessageAttributes: {
+        job: { DataType: 'String', StringValue: 'prod' },
+        status: { DataType: 'String', StringValue: 'FAILED' },
+        kind: { DataType: 'String', StringValue: 'backup' },
+      },
+    });
+    expect(published[0]?.Message).toContain('no_such_database_dv');
+    expect(published[0]?.Message).not.toContain(DB_PASSWORD);
+  });
+
+  it('refuses to run without the environment start-backup sets, naming the variable', async () => {
+    const run = await runCli(['task', 'backup'], { DUMPVAULT_JOB: '' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/DUMPVAULT_JOB is not set/);
+  });
+});
