@@ -70,8 +70,6 @@ interface MongoTarget {
   readonly database: string;
   readonly params: URLSearchParams;
   readonly password: string | undefined;
-  /** The URL without credentials, for messages. */
-  readonly shown: string;
 }
 
 const MONGO_URL = /^(mongodb(?:\+srv)?):\/\/(?:([^@/?#]*)@)?([^/?#]+)(?:\/([^?#]*))?(?:\?([^#]*))?$/;
@@ -114,7 +112,6 @@ function mongoTarget(conn: Connection): MongoTarget {
     database,
     params,
     password: conn.password,
-    shown: `${scheme}://${userinfo ? `${userinfo}@` : ''}${hosts}/${rawDb}`,
   };
 }
 
@@ -268,8 +265,8 @@ export class MongodbEngine implements Engine {
           command: 'mongorestore',
           args: [
             '--archive',
-            // The URL's database would become --db, which with an archive filters namespaces
-            // instead of renaming them; the target is named by --nsTo instead.
+            // The tools take a database in the URL as --db, which is meant for BSON files and
+            // does not rename an archive's namespaces; --nsTo names the target instead.
             `--uri=${mongoUri(t, { database: null, withPassword: false })}`,
             ...config.args,
             '--nsFrom=$db$.$coll$',

@@ -236,6 +236,21 @@ describe('MysqlEngine against the real MariaDB server', () => {
     await engine.dropScratch(scratch);
   });
 
+  it('says which client to install when neither mariadb nor mysql tools are on PATH', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const error = await rejectionOf(collect(engine.dump(src, { format: 'custom' }).output));
+
+      expect(error).toBeInstanceOf(ToolError);
+      expect(error.message).toBe(
+        'mariadb-dump or mysqldump is not installed or not on PATH; install mariadb-client (or mysql-client)',
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
   it('refuses URLs with a password or parameters before running anything', async () => {
     await expect(engine.stats({ url: 'mysql://root:pw@127.0.0.1:3306/x' })).rejects.toThrow(
       /contains a password/,
