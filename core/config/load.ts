@@ -79,6 +79,11 @@ export function sqlitePath(url: string): string {
   return decodeURIComponent(rest.startsWith('//') ? rest.slice(2) : rest);
 }
 
+/** The `sqlite:` URL of a file path (the inverse of {@link sqlitePath}, safe for `%`, `#`, `?`). */
+export function sqliteUrl(file: string): string {
+  return `sqlite:${encodeURI(file).replace(/#/g, '%23').replace(/\?/g, '%3F')}`;
+}
+
 /** Validates an already-parsed config object (the CDK construct's typed input uses this too). */
 export function validateConfig(input: unknown): Config {
   const result = ConfigSchema.safeParse(input, { reportInput: true });

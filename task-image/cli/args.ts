@@ -68,6 +68,11 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
   decrypt <file> --key <private.asc> [-o <out>]   decrypt a backup object (like gpg --decrypt)
   schema                        print the config's JSON schema
 
+Against the deployed stack (AWS credentials; names from the stack's outputs):
+  run <job> --remote            start a backup now (invokes start-backup), prints the run id
+  history <job> --remote        history from DynamoDB [--csv|--json]
+  status --remote               per job: last success age, last failure, alarm state
+
 Options: --config <file>  --state-dir <dir>  --json  --key <private.asc>  --help  --version
 Secrets come from environment variables named in the config (passwordEnv, passphraseEnv);
 a private key for restores from --key or DUMPVAULT_PRIVATE_KEY (+ DUMPVAULT_KEY_PASSPHRASE).

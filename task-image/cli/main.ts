@@ -11,6 +11,7 @@ import { parseCommandLine, USAGE } from './args.ts';
 import { backupCommand, checkCommand } from './commands/backup.ts';
 import { historyCommand, listCommand, verifyCommand } from './commands/catalog.ts';
 import { pruneCommand } from './commands/prune.ts';
+import { remoteHistoryCommand, remoteRunCommand, remoteStatusCommand } from './commands/remote.ts';
 import { decryptCommand, drillCommand, restoreCommand } from './commands/restore.ts';
 import { initCommand, keygenCommand, schemaText, validateCommand } from './commands/setup.ts';
 import { taskCommand } from './commands/task.ts';
@@ -70,7 +71,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'prune':
         return await pruneCommand(first, flags, out, io);
       case 'history':
-        return await historyCommand(first, flags, out, io);
+        return flags.remote
+          ? await remoteHistoryCommand(first, flags, out, io)
+          : await historyCommand(first, flags, out, io);
+      case 'run':
+        return await remoteRunCommand(first, flags, out, io);
+      case 'status':
+        return await remoteStatusCommand(flags, out, io);
       case 'decrypt':
         return await decryptCommand(first, flags, out, io);
       case 'task':

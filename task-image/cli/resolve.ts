@@ -3,7 +3,7 @@
  * destinations opened, engine chosen. The pipeline itself never reads config or environment.
  */
 import path from 'node:path';
-import { findJob, type LoadedConfig, sqlitePath } from '../../core/config/load.ts';
+import { findJob, type LoadedConfig, sqlitePath, sqliteUrl } from '../../core/config/load.ts';
 import type { Destination as DestinationConfig, Job } from '../../core/config/schema.ts';
 import { loadRecipients, readPrivateKey } from '../../core/crypto/openpgp.ts';
 import type { Connection } from '../../core/engine.ts';
@@ -45,7 +45,7 @@ function jobIndex(loaded: LoadedConfig, job: Job): number {
 export function sourceUrl(loaded: LoadedConfig, job: Job): string {
   if (job.engine !== 'sqlite') return job.source.url;
   const file = sqlitePath(job.source.url);
-  return `sqlite:${path.resolve(loaded.baseDir, file)}`;
+  return sqliteUrl(path.resolve(loaded.baseDir, file));
 }
 
 /** Opens one configured destination, resolving the secrets of a foreign S3 store. */

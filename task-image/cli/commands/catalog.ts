@@ -6,6 +6,7 @@ import { verifyBackup } from '../../../core/pipeline/verify.ts';
 import type { Flags } from '../args.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
 import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
+import { historyLines } from './remote.ts';
 
 /** `dumpvault list <job>` — from the manifests, not from history. */
 export async function listCommand(
@@ -95,14 +96,6 @@ export async function historyCommand(
     out.result(items);
     return 0;
   }
-  out.line(
-    `${'started'.padEnd(25)} ${'kind'.padEnd(8)} ${'status'.padEnd(10)} ${'took'.padStart(8)} ${'stored'.padStart(10)}  detail`,
-  );
-  for (const i of items) {
-    const detail = i.error ?? i.key ?? '';
-    out.line(
-      `${i.startedAt.padEnd(25)} ${i.kind.padEnd(8)} ${i.status.padEnd(10)} ${(i.durationMs !== undefined ? formatDuration(i.durationMs) : '').padStart(8)} ${(i.bytes !== undefined ? formatBytes(i.bytes) : '').padStart(10)}  ${detail}`,
-    );
-  }
+  for (const line of historyLines(items)) out.line(line);
   return 0;
 }

@@ -10,6 +10,7 @@ import {
   type LoadedConfig,
   loadConfig,
   sqlitePath,
+  sqliteUrl,
 } from '../../../core/config/load.ts';
 import type { Destination as DestinationConfig } from '../../../core/config/schema.ts';
 import { decryptStage, readPrivateKey } from '../../../core/crypto/openpgp.ts';
@@ -48,7 +49,7 @@ function targetConnection(ctx: JobContext, url: string, io: Io): Connection {
   if (problem) throw new UsageError(`--to: ${problem}`);
   password ??= io.env.DUMPVAULT_TARGET_PASSWORD ?? ctx.source.password;
   registerSecret(password);
-  const finalUrl = ctx.job.engine === 'sqlite' ? `sqlite:${path.resolve(sqlitePath(clean))}` : clean;
+  const finalUrl = ctx.job.engine === 'sqlite' ? sqliteUrl(path.resolve(sqlitePath(clean))) : clean;
   return { url: finalUrl, ...(password ? { password } : {}) };
 }
 

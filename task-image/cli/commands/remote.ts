@@ -1,0 +1,216 @@
+/**
+ * The CLI against a deployed stack: `history <job> --remote`, `run <job> --remote`,
+ * `status --remote`. Names of the table and functions come from the stack's outputs
+ * (CloudFormation DescribeStacks on `aws.stackName`), or from DUMPVAULT_HISTORY_TABLE /
+ * DUMPVAULT_START_BACKUP_FUNCTION when set.
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, DescribeAlarmsForMetricCommand } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
+import { UserError } from '../../../core/errors.ts';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
+import type { HistoryItem, HistoryStore } from '../../../core/history/history.ts';
+import { historyToCsv } from '../../../core/history/local.ts';
+import { HOURS_SINCE_LAST_SUCCESS, METRIC_NAMESPACE, SERVICE_NAME } from '../../../core/metrics.ts';
+import type { Flags } from '../args.ts';
+import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
+
+/** AWS clients of the remote commands (tests hand in mocked ones). */
+export interface RemoteClients {
+  readonly cloudFormation: CloudFormationClient;
+  readonly lambda: LambdaClient;
+  readonly cloudWatch: CloudWatchClient;
+  readonly dynamo: DynamoDBClient;
+}
+
+/** Default clients: the SDK's credential chain and region (AWS_REGION / profile, or `aws.region`). */
+export function defaultClients(loaded: LoadedConfig): RemoteClients {
+  const region = loaded.config.aws?.region;
+  const opts = region ? { region } : {};
+  return {
+    cloudFormation: new CloudFormationClient(opts),
+    lambda: new LambdaClient(opts),
+    cloudWatch: new CloudWatchClient(opts),
+    dynamo: new DynamoDBClient(opts),
+  };
+}
+
+/** The deployed stack's outputs (env overrides first). */
+export async function stackOutputs(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  clients: RemoteClients,
+): Promise<Record<string, string>> {
+  const stackName = loaded.config.aws?.stackName ?? 'DumpVault';
+  const fromEnv: Record<string, string> = {};
+  if (env.DUMPVAULT_HISTORY_TABLE) fromEnv.HistoryTableName = env.DUMPVAULT_HISTORY_TABLE;
+  if (env.DUMPVAULT_START_BACKUP_FUNCTION)
+    fromEnv.StartBackupFunctionName = env.DUMPVAULT_START_BACKUP_FUNCTION;
+  if (env.DUMPVAULT_RESTORE_STATE_MACHINE)
+    fromEnv.RestoreStateMachineArn = env.DUMPVAULT_RESTORE_STATE_MACHINE;
+  let outputs: Record<string, string> = {};
+  try {
+    const out = await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
+    for (const o of out.Stacks?.[0]?.Outputs ?? [])
+      if (o.OutputKey && o.OutputValue) outputs[o.OutputKey] = o.OutputValue;
+  } catch (err) {
+    if (Object.keys(fromEnv).length === 0) {
+      throw new UserError(
+        `cannot read the outputs of stack ${stackName} (${(err as Error).name}): deploy it with "npx cdk deploy", check AWS credentials/region, or set DUMPVAULT_HISTORY_TABLE`,
+      );
+    }
+    outputs = {};
+  }
+  return { ...outputs, ...fromEnv };
+}
+
+function need(outputs: Record<string, string>, key: string, envName: string): string {
+  const value = outputs[key];
+  if (!value) throw new UserError(`the stack has no output ${key}; redeploy it or set ${envName}`);
+  return value;
+}
+
+async function remoteHistory(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  clients: RemoteClients,
+): Promise<HistoryStore> {
+  const outputs = await stackOutputs(loaded, env, clients);
+  return new DynamoHistoryStore({
+    tableName: need(outputs, 'HistoryTableName', 'DUMPVAULT_HISTORY_TABLE'),
+    client: createHistoryDocumentClient(clients.dynamo),
+  });
+}
+
+/** `dumpvault history <job> --remote` */
+export async function remoteHistoryCommand(
+  job: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+  clients?: RemoteClients,
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const name = findJob(loaded.config, job).name;
+  const history = await remoteHistory(loaded, io.env, clients ?? defaultClients(loaded));
+  const items = await history.list(name, flags.limit ? { limit: Number(flags.limit) } : {});
+  if (flags.csv) io.stdout.write(historyToCsv(items));
+  else if (out.isJson) out.result(items);
+  else for (const line of historyLines(items)) out.line(line);
+  return 0;
+}
+
+/** History items as an aligned table (shared by local and remote history). */
+export function historyLines(items: readonly HistoryItem[]): string[] {
+  const lines = [
+    `${'started'.padEnd(25)} ${'kind'.padEnd(8)} ${'status'.padEnd(10)} ${'took'.padStart(8)} ${'stored'.padStart(10)}  detail`,
+  ];
+  for (const i of items) {
+    lines.push(
+      `${i.startedAt.padEnd(25)} ${i.kind.padEnd(8)} ${i.status.padEnd(10)} ${(i.durationMs !== undefined ? formatDuration(i.durationMs) : '').padStart(8)} ${(i.bytes !== undefined ? formatBytes(i.bytes) : '').padStart(10)}  ${i.error ?? i.key ?? ''}`,
+    );
+  }
+  return lines;
+}
+
+/** `dumpvault run <job> --remote`: invokes start-backup and prints the run id. */
+export async function remoteRunCommand(
+  job: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+  clients?: RemoteClients,
+): Promise<number> {
+  if (!flags.remote)
+    throw new UserError(
+      '"run" starts a backup in the deployed stack: add --remote (locally use "dumpvault backup <job>")',
+      { exitCode: 2 },
+    );
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const name = findJob(loaded.config, job).name;
+  const c = clients ?? defaultClients(loaded);
+  const outputs = await stackOutputs(loaded, io.env, c);
+  const response = await c.lambda.send(
+    new InvokeCommand({
+      FunctionName: need(outputs, 'StartBackupFunctionName', 'DUMPVAULT_START_BACKUP_FUNCTION'),
+      Payload: Buffer.from(JSON.stringify({ job: name, trigger: 'manual' })),
+    }),
+  );
+  const text = response.Payload ? Buffer.from(response.Payload).toString('utf8') : '{}';
+  if (response.FunctionError) throw new UserError(`start-backup failed: ${text.slice(0, 300)}`);
+  const result = JSON.parse(text) as {
+    status: string;
+    runId: string;
+    taskArn?: string;
+    error?: string;
+    heldBy?: { runId: string };
+  };
+  if (out.isJson) out.result(result);
+  else if (result.status === 'STARTED') {
+    out.line(`started run ${result.runId} of ${name} (task ${result.taskArn ?? 'unknown'})`);
+    out.line(`follow it with: dumpvault history ${name} --remote`);
+  } else if (result.status === 'SKIPPED')
+    out.line(`skipped: run ${result.heldBy?.runId ?? '?'} of ${name} is still in progress`);
+  else out.line(`FAILED to start ${name}: ${result.error ?? 'unknown error'}`);
+  return result.status === 'STARTED' ? 0 : 1;
+}
+
+/** `dumpvault status --remote`: per job, last success age, last failure, alarm state. */
+export async function remoteStatusCommand(
+  flags: Flags,
+  out: Output,
+  io: Io,
+  clients?: RemoteClients,
+  now = new Date(),
+): Promise<number> {
+  if (!flags.remote)
+    throw new UserError(
+      '"status" reads the deployed stack: add --remote (locally use "dumpvault history <job>")',
+      { exitCode: 2 },
+    );
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const c = clients ?? defaultClients(loaded);
+  const history = await remoteHistory(loaded, io.env, c);
+  const rows = [];
+  for (const job of loaded.config.jobs) {
+    const items = await history.list(job.name, { limit: 50 });
+    const backups = items.filter((i) => i.kind === 'backup');
+    const success = backups.find((i) => i.status === 'SUCCEEDED');
+    const failure = backups.find((i) => i.status === 'FAILED');
+    const alarms = await c.cloudWatch.send(
+      new DescribeAlarmsForMetricCommand({
+        Namespace: METRIC_NAMESPACE,
+        MetricName: HOURS_SINCE_LAST_SUCCESS,
+        Dimensions: [
+          { Name: 'service', Value: SERVICE_NAME },
+          { Name: 'Job', Value: job.name },
+        ],
+      }),
+    );
+    const states = (alarms.MetricAlarms ?? []).map((a) => a.StateValue ?? 'UNKNOWN');
+    rows.push({
+      job: job.name,
+      lastSuccess: success?.finishedAt ?? success?.startedAt,
+      hoursSinceSuccess: success
+        ? (now.getTime() - Date.parse(success.finishedAt ?? success.startedAt)) / 3_600_000
+        : undefined,
+      lastFailure: failure ? { at: failure.startedAt, error: failure.error } : undefined,
+      lastStatus: backups[0]?.status,
+      alarm: states.includes('ALARM') ? 'ALARM' : (states[0] ?? 'NONE'),
+    });
+  }
+  if (out.isJson) out.result(rows);
+  else {
+    out.line(
+      `${'job'.padEnd(20)} ${'last'.padEnd(10)} ${'success age'.padStart(12)} ${'alarm'.padEnd(18)} last failure`,
+    );
+    for (const r of rows) {
+      out.line(
+        `${r.job.padEnd(20)} ${(r.lastStatus ?? '-').padEnd(10)} ${(r.hoursSinceSuccess !== undefined ? `${r.hoursSinceSuccess.toFixed(1)} h` : 'never').padStart(12)} ${r.alarm.padEnd(18)} ${r.lastFailure ? `${r.lastFailure.at}: ${r.lastFailure.error ?? ''}` : '-'}`,
+      );
+    }
+  }
+  return rows.some((r) => r.alarm === 'ALARM') ? 1 : 0;
+}

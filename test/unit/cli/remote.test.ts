@@ -1,0 +1,265 @@
+/**
+ * `run --remote`, `history --remote`, `status --remote`: CloudFormation, Lambda and CloudWatch
+ * mocked with aws-sdk-client-mock (exact requests asserted), history in dynalite.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, DescribeAlarmsForMetricCommand } from '@aws-sdk/client-cloudwatch';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { Uint8ArrayBlobAdapter } from '@smithy/util-stream';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../core/config/load.ts';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
+import {
+  type RemoteClients,
+  remoteHistoryCommand,
+  remoteRunCommand,
+  remoteStatusCommand,
+} from '../../../task-image/cli/commands/remote.ts';
+import { type Io, Output } from '../../../task-image/cli/output.ts';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
+
+const cfn = mockClient(CloudFormationClient);
+const lambda = mockClient(LambdaClient);
+const cw = mockClient(CloudWatchClient);
+let dynamo: LocalDynamo;
+let configFile: string;
+let table: string;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  table = await dynamo.createHistoryTable();
+  const dir = await mkdtemp(path.join(tmpdir(), 'dv-remote-'));
+  configFile = path.join(dir, 'dumpvault.config.json');
+  await writeFile(
+    configFile,
+    JSON.stringify({
+      destinations: { primary: { type: 's3', bucket: 'managed' } },
+      jobs: [
+        {
+          name: 'prod',
+          engine: 'postgres',
+          source: { url: 'postgres://app@db/app' },
+          destinations: ['primary'],
+          schedule: { cron: '0 3 * * ? *' },
+        },
+        {
+          name: 'small',
+          engine: 'postgres',
+          source: { url: 'postgres://app@db/small' },
+          destinations: ['primary'],
+          schedule: { rate: '6 hours' },
+        },
+      ],
+      aws: { stackName: 'BackupsProd', region: 'eu-central-1' },
+    }),
+  );
+  const history = new DynamoHistoryStore({
+    tableName: table,
+    client: createHistoryDocumentClient(dynamo.client),
+  });
+  await history.save({
+    job: 'prod',
+    runId: 'r1',
+    kind: 'backup',
+    status: 'SUCCEEDED',
+    trigger: 'schedule',
+    startedAt: '2026-11-21T03:00:00.000Z',
+    finishedAt: '2026-11-21T03:10:00.000Z',
+    durationMs: 600_000,
+    bytes: 2048,
+    key: 'prod/2026-11-21T030000Z-r1.pgdump.gz.gpg',
+  });
+  await history.save({
+    job: 'small',
+    runId: 'r2',
+    kind: 'backup',
+    status: 'FAILED',
+    trigger: 'schedule',
+    startedAt: '2026-11-21T06:00:00.000Z',
+    error: 'pg_dump exited with code 1: database "small" does not exist',
+  });
+});
+
+afterAll(async () => {
+  await dynamo?.stop();
+});
+
+afterEach(() => {
+  cfn.reset();
+  lambda.reset();
+  cw.reset();
+});
+
+function clients(): RemoteClients {
+  return {
+    cloudFormation: new CloudFormationClient({ region: 'eu-central-1' }),
+    lambda: new LambdaClient({ region: 'eu-central-1' }),
+    cloudWatch: new CloudWatchClient({ region: 'eu-central-1' }),
+    dynamo: dynamo.client,
+  };
+}
+
+function io(): Io & { text: () => string } {
+  let text = '';
+  const sink = new Writable({
+    write(c, _e, cb) {
+      text += c.toString();
+      cb();
+    },
+  });
+  return { stdout: sink, stderr: sink, env: {}, text: () => text };
+}
+
+function stackOutputs() {
+  cfn.on(DescribeStacksCommand, { StackName: 'BackupsProd' }).resolves({
+    Stacks: [
+      {
+        StackName: 'BackupsProd',
+        CreationTime: new Date(),
+        StackStatus: 'CREATE_COMPLETE',
+        Outputs: [
+          { OutputKey: 'HistoryTableName', OutputValue: table },
+          { OutputKey: 'StartBackupFunctionName', OutputValue: 'BackupsProd-StartBackup-abc' },
+        ],
+      },
+    ],
+  });
+}
+
+describe('dumpvault run <job> --remote', () => {
+  it('invokes start-backup with the job and trigger manual and prints the run id', async () => {
+    stackOutputs();
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: Buffer.from(
+        JSON.stringify({
+          status: 'STARTED',
+          job: 'prod',
+          runId: 'abc12345',
+          taskArn: 'arn:aws:ecs:…:task/x',
+        }),
+      ),
+    });
+    const out = io();
+    const code = await remoteRunCommand(
+      'prod',
+      { remote: true, config: configFile },
+      new Output(out, false),
+      out,
+      clients(),
+    );
+    expect(code).toBe(0);
+    expect(cfn.commandCalls(DescribeStacksCommand)[0]!.args[0].input).toEqual({ StackName: 'BackupsProd' });
+    const invoke = lambda.commandCalls(InvokeCommand)[0]!.args[0].input;
+    expect(invoke.FunctionName).toBe('BackupsProd-StartBackup-abc');
+    expect(JSON.parse(Buffer.from(invoke.Payload as Uint8Array).toString())).toEqual({
+      job: 'prod',
+      trigger: 'manual',
+    });
+    expect(out.text()).toMatch(/started run abc12345 of prod/);
+  });
+
+  it('exits 1 and says why when the job is still running (SKIPPED)', async () => {
+    stackOutputs();
+    lambda.on(InvokeCommand).resolves({
+      Payload: Buffer.from(
+        JSON.stringify({
+          status: 'SKIPPED',
+          job: 'prod',
+          runId: 'x',
+          heldBy: { runId: 'older1', job: 'prod', expiresAt: '' },
+        }),
+      ),
+    });
+    const out = io();
+    expect(
+      await remoteRunCommand(
+        'prod',
+        { remote: true, config: configFile },
+        new Output(out, false),
+        out,
+        clients(),
+      ),
+    ).toBe(1);
+    expect(out.text()).toMatch(/run older1 of prod is still in progress/);
+  });
+
+  it('says how to fix it when the stack cannot be read', async () => {
+    cfn
+      .on(DescribeStacksCommand)
+      .rejects(Object.assign(new Error('Stack does not exist'), { name: 'ValidationError' }));
+    const out = io();
+    await expect(
+      remoteRunCommand('prod', { remote: true, config: configFile }, new Output(out, false), out, clients()),
+    ).rejects.toThrow(/cannot read the outputs of stack BackupsProd \(ValidationError\): deploy it/);
+  });
+});
+
+describe('dumpvault history <job> --remote', () => {
+  it('reads the DynamoDB history named by the stack output', async () => {
+    stackOutputs();
+    const out = io();
+    expect(
+      await remoteHistoryCommand(
+        'prod',
+        { remote: true, csv: true, config: configFile },
+        new Output(out, false),
+        out,
+        clients(),
+      ),
+    ).toBe(0);
+    expect(out.text()).toMatch(/^job,runId,kind,status/);
+    expect(out.text()).toContain('prod,r1,backup,SUCCEEDED');
+  });
+});
+
+describe('dumpvault status --remote', () => {
+  it('shows last success age, last failure and alarm state per job, exit 1 when an alarm fires', async () => {
+    stackOutputs();
+    cw.on(DescribeAlarmsForMetricCommand).callsFake((input: { Dimensions: Array<{ Value: string }> }) => ({
+      MetricAlarms: [
+        {
+          AlarmName: `x-${input.Dimensions[1]!.Value}`,
+          StateValue: input.Dimensions[1]!.Value === 'small' ? 'ALARM' : 'OK',
+        },
+      ],
+    }));
+    const out = io();
+    const code = await remoteStatusCommand(
+      { remote: true, json: true, config: configFile },
+      new Output(out, true),
+      out,
+      clients(),
+      new Date('2026-11-21T13:10:00Z'),
+    );
+    expect(code).toBe(1);
+    const rows = JSON.parse(out.text()) as Array<{
+      job: string;
+      hoursSinceSuccess?: number;
+      alarm: string;
+      lastFailure?: { error: string };
+    }>;
+    expect(rows.find((r) => r.job === 'prod')).toMatchObject({ hoursSinceSuccess: 10, alarm: 'OK' });
+    expect(rows.find((r) => r.job === 'small')).toMatchObject({
+      alarm: 'ALARM',
+      lastFailure: { error: expect.stringContaining('does not exist') },
+    });
+    expect(cw.commandCalls(DescribeAlarmsForMetricCommand)[0]!.args[0].input).toEqual({
+      Namespace: 'DumpVault',
+      MetricName: 'HoursSinceLastSuccess',
+      Dimensions: [
+        { Name: 'service', Value: 'dumpvault' },
+        { Name: 'Job', Value: 'prod' },
+      ],
+    });
+  });
+});
+
+it('loads the config the remote commands use', () => {
+  expect(loadConfig(configFile).config.aws?.stackName).toBe('BackupsProd');
+});
