@@ -8,8 +8,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsForMetricCommand } from '@aws-sdk/client-cloudwatch';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { Uint8ArrayBlobAdapter } from '@smithy/util-stream';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../core/config/load.ts';
@@ -22,6 +21,9 @@ import {
 } from '../../../task-image/cli/commands/remote.ts';
 import { type Io, Output } from '../../../task-image/cli/output.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
+
+/** A Lambda response payload as the SDK types it. */
+const payload = (text: string) => Buffer.from(text) as unknown as InvokeCommandOutput['Payload'];
 
 const cfn = mockClient(CloudFormationClient);
 const lambda = mockClient(LambdaClient);
