@@ -138,7 +138,7 @@ describe('dumpvault run <job> --remote', () => {
     stackOutputs();
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,
-      Payload: Buffer.from(
+      Payload: payload(
         JSON.stringify({
           status: 'STARTED',
           job: 'prod',
@@ -169,7 +169,7 @@ describe('dumpvault run <job> --remote', () => {
   it('exits 1 and says why when the job is still running (SKIPPED)', async () => {
     stackOutputs();
     lambda.on(InvokeCommand).resolves({
-      Payload: Buffer.from(
+      Payload: payload(
         JSON.stringify({
           status: 'SKIPPED',
           job: 'prod',
