@@ -78,6 +78,11 @@ export const OpenPgpEncryptionSchema = z.strictObject({
     .array(nonEmpty('a path to an armored public key'), { error: 'expected a list of public key files' })
     .min(1, { error: 'expected at least one recipient public key' })
     .describe('Armored OpenPGP public key files (relative to the config file). Public keys only.'),
+  privateKeySecret: secretArn
+    .optional()
+    .describe(
+      'Secrets Manager ARN holding the armored private key of one recipient (or JSON {"privateKey", "passphrase"}); read only by restores and drills in AWS, never by backups.',
+    ),
 });
 
 export const PassphraseEncryptionSchema = z

@@ -22,7 +22,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { AlertState, HistoryItem, HistoryStore, Lease, LeaseResult } from './history.ts';
-import { RunStatus } from './history.ts';
+import { RunKind, RunStatus } from './history.ts';
 
 /** Key layout constants; infra, tests and the CLI's `--remote` commands rely on them. */
 export const HistoryKeys = {
@@ -168,12 +168,15 @@ export class DynamoHistoryStore implements HistoryStore {
     return undefined;
   }
 
-  /** The newest SUCCEEDED run of a job, or undefined when it never succeeded. */
-  async lastSuccess(job: string): Promise<HistoryItem | undefined> {
+  /**
+   * The newest SUCCEEDED run of one kind of a job (backups unless told otherwise: a restore or
+   * drill is not a backup), or undefined when there is none.
+   */
+  async lastSuccess(job: string, kind: RunKind = RunKind.backup): Promise<HistoryItem | undefined> {
     const filter = {
-      FilterExpression: '#status = :succeeded',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':succeeded': RunStatus.succeeded },
+      FilterExpression: '#status = :succeeded AND #kind = :kind',
+      ExpressionAttributeNames: { '#status': 'status', '#kind': 'kind' },
+      ExpressionAttributeValues: { ':succeeded': RunStatus.succeeded, ':kind': kind },
     };
     for await (const page of this.queryRuns(job, filter)) {
       const found = page[0];

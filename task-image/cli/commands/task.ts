@@ -20,6 +20,7 @@ import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { Output } from '../output.ts';
 import { resolveJobContext } from '../resolve.ts';
 import type { SecretFetcher } from '../secrets.ts';
+import { taskRestoreCommand } from './task-restore.ts';
 
 /** What the task needs besides its environment; tests inject local stand-ins. */
 export interface TaskDeps {
@@ -93,6 +94,7 @@ export async function taskCommand(
   env: NodeJS.ProcessEnv,
   deps: TaskDeps = {},
 ): Promise<number> {
+  if (action === 'restore') return taskRestoreCommand(out, env, deps);
   if (action !== 'backup')
     throw new UsageError(`unknown task "${action ?? ''}"; the task image runs "task backup"`);
   const job = required(env, 'DUMPVAULT_JOB');

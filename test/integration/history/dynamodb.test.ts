@@ -77,6 +77,16 @@ describe('DynamoHistoryStore runs', () => {
     expect(await store.lastSuccess('never')).toBeUndefined();
   });
 
+  it('keeps the last success of backups apart from restores and drills', async () => {
+    await store.save(run({ runId: 'eeee0001', startedAt: '2026-04-01T03:00:00.000Z' }));
+    await store.save(run({ runId: 'eeee0002', startedAt: '2026-04-01T05:00:00.000Z', kind: 'drill' }));
+    await store.save(run({ runId: 'eeee0003', startedAt: '2026-04-01T06:00:00.000Z', kind: 'restore' }));
+
+    expect((await store.lastSuccess('prod'))?.runId).toBe('eeee0001');
+    expect((await store.lastSuccess('prod', 'drill'))?.runId).toBe('eeee0002');
+    expect((await store.lastSuccess('prod', 'restore'))?.runId).toBe('eeee0003');
+  });
+
   it('lists every job that wrote history', async () => {
     await store.save(run({ job: 'zeta', runId: 'eeee0001', startedAt: '2026-03-01T03:00:00.000Z' }));
     await store.save(run({ job: 'alpha', runId: 'eeee0002', startedAt: '2026-03-01T03:00:00.000Z' }));
