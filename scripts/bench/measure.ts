@@ -1,0 +1,227 @@
+/**
+ * Running the commands the benchmark measures: every command gets a deadline (its whole
+ * process group is killed when it passes), and a measured command's peak memory is sampled
+ * from /proc while it runs.
+ */
+import { spawn } from 'node:child_process';
+import { access, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** Options of {@link runQuiet} and {@link measure}. */
+export interface RunOptions {
+  /** Killed (with its process group) after this long. */
+  readonly timeoutMs: number;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+/** The error of a command that failed or ran out of time; stderr's tail says why. */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+}
+
+const TAIL = 2000;
+
+/** Runs a command to completion and returns its stdout; rejects on a non-zero exit or the deadline. */
+export async function runQuiet(
+  command: string,
+  args: readonly string[],
+  options: RunOptions,
+): Promise<string> {
+  const result = await measure(command, args, { ...options, sampleMemory: false });
+  return result.stdout;
+}
+
+/** What one measured command did. */
+export interface Measurement {
+  readonly wallMs: number;
+  /** Peak resident memory of the process itself (VmHWM), in bytes; 0 when not sampled. */
+  readonly peakRssBytes: number;
+  /** Largest sampled sum of VmRSS over the process and all its descendants, in bytes. */
+  readonly peakTreeRssBytes: number;
+  /** CPU time (user + system) of the command and every descendant it waited for, when GNU time is installed. */
+  readonly cpuMs: number | undefined;
+  readonly stdout: string;
+}
+
+/** Reads `VmHWM` / `VmRSS` of a process, in bytes (0 once it is gone). */
+async function memoryOf(pid: number): Promise<{ hwm: number; rss: number }> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? 0);
+    return { hwm: kb('VmHWM') * 1024, rss: kb('VmRSS') * 1024 };
+  } catch {
+    return { hwm: 0, rss: 0 };
+  }
+}
+
+/** The pids below `pid`, from /proc/<pid>/task/<tid>/children (every thread can have children). */
+async function descendantsOf(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    let tasks: string[] = [];
+    try {
+      tasks = await readdir(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      const text = await readFile(`/proc/${p}/task/${tid}/children`, 'utf8').catch(() => '');
+      for (const child of text.split(/\s+/).filter(Boolean).map(Number)) {
+        out.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return out;
+}
+
+/** GNU time, when installed: it reports the CPU time of the whole tree it waited for. */
+const GNU_TIME = '/usr/bin/time';
+
+/**
+ * Runs `command` in its own process group and measures wall time, memory and CPU. With
+ * `sampleMemory`, /proc is polled every 50 ms: VmHWM of the command's process itself (the
+ * kernel's own high-water mark, so nothing between samples is missed) and the sum of VmRSS
+ * over its process tree (sampled, so a short spike may be missed). The command runs under
+ * GNU time when installed, for the CPU seconds of the whole tree (user + system).
+ */
+export async function measure(
+  command: string,
+  args: readonly string[],
+  options: RunOptions & { readonly sampleMemory?: boolean },
+): Promise<Measurement> {
+  const timed =
+    options.sampleMemory === true &&
+    (await access(GNU_TIME).then(
+      () => true,
+      () => false,
+    ));
+  const cpuFile = timed ? path.join(tmpdir(), `dumpvault-bench-cpu-${process.pid}-${Date.now()}`) : '';
+  const argv = timed ? [GNU_TIME, '-f', '%U %S', '-o', cpuFile, command, ...args] : [command, ...args];
+  const started = process.hrtime.bigint();
+  const child = spawn(argv[0]!, argv.slice(1), {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    detached: true, // its own process group, so a timeout kills the whole pipeline it runs
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    if (stdout.length < 1 << 20) stdout += c;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr = (stderr + c).slice(-TAIL);
+  });
+  let peakRss = 0;
+  let peakTree = 0;
+  let sampling = Boolean(options.sampleMemory);
+  const sampler = (async () => {
+    const pid = child.pid;
+    if (pid === undefined) return;
+    while (sampling) {
+      const tree = await descendantsOf(pid);
+      // Under GNU time the measured process is time's only child.
+      const own = timed ? tree[0] : pid;
+      let sum = 0;
+      for (const p of timed ? tree : [pid, ...tree]) {
+        const memory = await memoryOf(p);
+        sum += memory.rss;
+        if (p === own && memory.hwm > peakRss) peakRss = memory.hwm;
+      }
+      if (sum > peakTree) peakTree = sum;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(-(child.pid ?? 0), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, options.timeoutMs);
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (c, s) => resolve({ code: c, signal: s }));
+    },
+  ).finally(() => clearTimeout(timer));
+  sampling = false;
+  await sampler;
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+  let cpuMs: number | undefined;
+  if (timed) {
+    const text = await readFile(cpuFile, 'utf8').catch(() => '');
+    await rm(cpuFile, { force: true });
+    const [user, system] = (text.trim().split('\n').pop() ?? '').split(' ').map(Number);
+    if (Number.isFinite(user) && Number.isFinite(system)) cpuMs = ((user ?? 0) + (system ?? 0)) * 1000;
+  }
+  const shown = `${command} ${args.join(' ')}`.slice(0, 300);
+  if (timedOut) throw new CommandError(`${shown}: killed after ${options.timeoutMs / 1000} s\n${stderr}`);
+  if (code !== 0) throw new CommandError(`${shown}: exited ${code ?? signal}\n${stderr}`);
+  return { wallMs, peakRssBytes: peakRss, peakTreeRssBytes: peakTree, cpuMs, stdout };
+}
+
+/** Busy CPU, in cores, over an interval: from /proc/stat's first line. */
+export interface CpuSample {
+  readonly busy: number;
+  readonly total: number;
+}
+
+/** The machine-wide busy and total jiffies so far. */
+export async function cpuSample(): Promise<CpuSample> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** Cores busy between two samples (0 … number of CPUs). */
+export function busyCores(from: CpuSample, to: CpuSample, cpus: number): number {
+  const total = to.total - from.total;
+  return total > 0 ? ((to.busy - from.busy) / total) * cpus : 0;
+}
+
+/**
+ * Waits until the rest of the machine leaves the CPUs alone (under `threshold` cores busy
+ * over one second) or `maxWaitMs` passed; returns the last second's busy cores, which the
+ * results record next to each run. Other engineers' test runs share these two cores.
+ */
+export async function waitForQuiet(cpus: number, maxWaitMs: number, threshold = 0.3): Promise<number> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const from = await cpuSample();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busy = busyCores(from, await cpuSample(), cpus);
+    if (busy < threshold || Date.now() >= deadline) return busy;
+  }
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time so far of the database servers (processes named `postgres` or `mariadbd`), in ms:
+ * their own time plus that of their reaped children, so a backend that served one dump and
+ * exited is still counted (in its postmaster's total).
+ */
+export async function serverCpuMs(): Promise<number> {
+  let ticks = 0;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const text = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const close = text.lastIndexOf(')');
+    const name = text.slice(text.indexOf('(') + 1, close);
+    if (name !== 'postgres' && name !== 'mariadbd') continue;
+    // Fields after the name: state is field 3, utime/stime 14/15, cutime/cstime 16/17.
+    const fields = text.slice(close + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}

@@ -1,0 +1,246 @@
+/**
+ * The bench's results: medians and ratios per scenario, the issue's targets checked against
+ * them, and the same numbers as a Markdown table, JSON and an SVG bar chart.
+ */
+import type { Direction, Kind } from './scenarios.ts';
+
+/** MB as in the table: 10^6 bytes. */
+export const MB = 1e6;
+
+/** One measured run. */
+export interface RunRecord {
+  readonly round: number;
+  readonly wallMs: number;
+  readonly mbps: number;
+  /** Peak RSS of the measured process itself (for dumpvault: the node process). */
+  readonly peakRssBytes: number;
+  /** Largest sampled RSS sum of the measured process and its children (dump tool, zstd, gpg…). */
+  readonly peakTreeRssBytes: number;
+  readonly storedBytes: number | undefined;
+  /**
+   * CPU time of the run, in ms: the command's process tree (GNU time), the database server's
+   * processes, and s3rver (in the bench's own process).
+   */
+  readonly cpuMs: { readonly command: number | undefined; readonly server: number; readonly s3rver: number };
+  /** Cores other processes kept busy in the second before the run. */
+  readonly backgroundCores: number;
+  /** Cores busy machine-wide during the run (ours included). */
+  readonly busyCores: number;
+  readonly load1: number;
+}
+
+export interface ScenarioResult {
+  readonly id: string;
+  readonly engine: 'postgres' | 'mysql';
+  readonly direction: Direction;
+  readonly kind: Kind;
+  readonly codec: string | undefined;
+  readonly label: string;
+  readonly isDefault: boolean;
+  readonly rawBytes: number;
+  readonly runs: RunRecord[];
+  readonly medianMBps: number;
+  readonly minMBps: number;
+  readonly maxMBps: number;
+  /** Median MB/s ÷ the dump (or restore) tool alone's. */
+  readonly vsTool: number | undefined;
+  /** Median MB/s ÷ the gzip shell peer's. */
+  readonly vsShell: number | undefined;
+  readonly peakRssBytes: number;
+  readonly peakTreeRssBytes: number;
+  readonly storedBytes: number | undefined;
+  /** Median CPU seconds (command tree + database server + s3rver) per GB of raw dump: robust to a busy machine. */
+  readonly cpuSecondsPerGb: number;
+}
+
+/** A run's CPU time (command tree + database server + s3rver), in seconds per GB of raw dump. */
+export function cpuSecondsPerGb(run: RunRecord, rawBytes: number): number {
+  const ms = (run.cpuMs.command ?? 0) + run.cpuMs.server + run.cpuMs.s3rver;
+  return ms / 1000 / (rawBytes / 1e9);
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly value: string;
+  readonly met: boolean;
+}
+
+export interface BenchReport {
+  readonly formatVersion: 1;
+  readonly label: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly machine: Record<string, unknown>;
+  readonly options: Record<string, unknown>;
+  readonly datasets: Record<string, unknown>;
+  readonly scenarios: ScenarioResult[];
+  readonly targets: TargetCheck[];
+  readonly notes: string[];
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Fills in medians and ratios; the reference rows are the same engine and direction's tool and gzip peer. */
+export function summarize(
+  rows: readonly Omit<
+    ScenarioResult,
+    | 'medianMBps'
+    | 'minMBps'
+    | 'maxMBps'
+    | 'vsTool'
+    | 'vsShell'
+    | 'peakRssBytes'
+    | 'peakTreeRssBytes'
+    | 'storedBytes'
+    | 'cpuSecondsPerGb'
+  >[],
+): ScenarioResult[] {
+  const base = rows.map((row) => {
+    const mbps = row.runs.map((r) => r.mbps);
+    const stored = row.runs.map((r) => r.storedBytes).filter((b): b is number => b !== undefined);
+    return {
+      ...row,
+      medianMBps: median(mbps),
+      minMBps: Math.min(...mbps),
+      maxMBps: Math.max(...mbps),
+      peakRssBytes: Math.max(...row.runs.map((r) => r.peakRssBytes)),
+      peakTreeRssBytes: Math.max(...row.runs.map((r) => r.peakTreeRssBytes)),
+      storedBytes: stored.length ? median(stored) : undefined,
+      cpuSecondsPerGb: median(row.runs.map((r) => cpuSecondsPerGb(r, row.rawBytes))),
+    };
+  });
+  const find = (engine: string, direction: string, suffix: string) =>
+    base.find((r) => r.engine === engine && r.direction === direction && r.id.endsWith(suffix));
+  return base.map((row) => {
+    const tool = find(row.engine, row.direction, '/tool');
+    const shell = find(row.engine, row.direction, '/shell-gzip');
+    return {
+      ...row,
+      vsTool: tool && row !== tool ? row.medianMBps / tool.medianMBps : undefined,
+      vsShell: shell && row !== shell ? row.medianMBps / shell.medianMBps : undefined,
+    };
+  });
+}
+
+const MiB = 1024 * 1024;
+
+/** The issue's targets, for the default-settings rows (PostgreSQL, encrypted, s3rver). */
+export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const backup = results.find((r) => r.engine === 'postgres' && r.direction === 'backup' && r.isDefault);
+  const shell = results.find((r) => r.id === 'pg/backup/shell-gzip');
+  const tool = results.find((r) => r.id === 'pg/backup/tool');
+  if (backup && shell) {
+    checks.push({
+      target: 'backup ≥ 2× the shell peer (pg_dump | gzip -6 | gpg -e)',
+      value: `${backup.medianMBps.toFixed(1)} vs ${shell.medianMBps.toFixed(1)} MB/s = ${backup.vsShell?.toFixed(2)}×`,
+      met: (backup.vsShell ?? 0) >= 2,
+    });
+  }
+  if (backup && tool) {
+    checks.push({
+      target: 'backup ≥ 0.6× the dump tool alone',
+      value: `${backup.medianMBps.toFixed(1)} vs ${tool.medianMBps.toFixed(1)} MB/s = ${backup.vsTool?.toFixed(2)}×`,
+      met: (backup.vsTool ?? 0) >= 0.6,
+    });
+  }
+  if (backup) {
+    checks.push({
+      target: 'backup peak RSS ≤ 160 MB',
+      value: `${(backup.peakRssBytes / MiB).toFixed(0)} MiB`,
+      met: backup.peakRssBytes <= 160 * MiB,
+    });
+  }
+  const restore = results.find((r) => r.engine === 'postgres' && r.direction === 'restore' && r.isDefault);
+  if (restore) {
+    checks.push({
+      target: 'restore peak RSS ≤ 200 MB',
+      value: `${(restore.peakRssBytes / MiB).toFixed(0)} MiB`,
+      met: restore.peakRssBytes <= 200 * MiB,
+    });
+  }
+  return checks;
+}
+
+const fmt = (n: number | undefined, digits = 1) =>
+  n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits);
+
+/** The results as a Markdown table (printed, and pasted into the README's Performance section). */
+export function markdownTable(results: readonly ScenarioResult[]): string {
+  const lines = [
+    '| scenario | MB/s (median; min–max) | × tool alone | × shell gzip | stored / raw | peak RSS, dumpvault | peak RSS, whole tree | CPU s per GB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    // A pipe inside a cell would end it: the shell peers' labels are pipelines.
+    const label = r.label.replace(/\|/g, '\\|');
+    const name = `${r.isDefault ? '**' : ''}${label}${r.isDefault ? '** (default)' : ''}`;
+    const stored = r.storedBytes === undefined ? '' : `${((r.storedBytes / r.rawBytes) * 100).toFixed(1)} %`;
+    const rss = r.kind === 'dumpvault' ? `${(r.peakRssBytes / MiB).toFixed(0)} MiB` : '';
+    lines.push(
+      `| ${r.engine === 'postgres' ? 'PG' : 'MariaDB'} ${r.direction}: ${name} | ${fmt(r.medianMBps)} (${fmt(r.minMBps, 0)}–${fmt(r.maxMBps, 0)}) | ${fmt(r.vsTool, 2)} | ${fmt(r.vsShell, 2)} | ${stored} | ${rss} | ${(r.peakTreeRssBytes / MiB).toFixed(0)} MiB | ${fmt(r.cpuSecondsPerGb)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+const COLORS: Record<Kind, string> = { tool: '#8c8c8c', shell: '#e08a2c', dumpvault: '#2f6fb5' };
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A horizontal bar chart of median MB/s (whiskers: min–max), one section per engine and direction. */
+export function svgChart(results: readonly ScenarioResult[], title: string): string {
+  const rowHeight = 22;
+  const labelWidth = 430;
+  const chartWidth = 420;
+  const maxValue = Math.max(...results.map((r) => r.maxMBps), 1);
+  const scale = chartWidth / (Math.ceil(maxValue / 50) * 50);
+  const parts: string[] = [];
+  let y = 50;
+  let section = '';
+  for (const r of results) {
+    const heading = `${r.engine === 'postgres' ? 'PostgreSQL' : 'MariaDB'} ${r.direction}`;
+    if (heading !== section) {
+      section = heading;
+      y += 8;
+      parts.push(`<text x="10" y="${y + 12}" font-weight="bold">${escapeXml(heading)}</text>`);
+      y += rowHeight;
+    }
+    const width = r.medianMBps * scale;
+    const label = `${r.label}${r.isDefault ? ' (default)' : ''}`;
+    parts.push(
+      `<text x="20" y="${y + 15}">${escapeXml(label)}</text>`,
+      `<rect x="${labelWidth}" y="${y + 3}" width="${width.toFixed(1)}" height="${rowHeight - 6}" fill="${COLORS[r.kind]}"/>`,
+      `<line x1="${(labelWidth + r.minMBps * scale).toFixed(1)}" x2="${(labelWidth + r.maxMBps * scale).toFixed(1)}" y1="${y + rowHeight / 2}" y2="${y + rowHeight / 2}" stroke="#000" stroke-width="1"/>`,
+      `<text x="${(labelWidth + Math.max(width, r.maxMBps * scale) + 6).toFixed(1)}" y="${y + 15}">${r.medianMBps.toFixed(0)} MB/s</text>`,
+    );
+    y += rowHeight;
+  }
+  const height = y + 40;
+  const ticks: string[] = [];
+  for (let v = 0; v * scale <= chartWidth; v += 50) {
+    const x = labelWidth + v * scale;
+    ticks.push(
+      `<line x1="${x}" x2="${x}" y1="45" y2="${y}" stroke="#ddd"/>`,
+      `<text x="${x}" y="${y + 16}" text-anchor="middle" fill="#666">${v}</text>`,
+    );
+  }
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + chartWidth + 90}" height="${height}" font-family="sans-serif" font-size="12">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
+    `<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(title)}</text>`,
+    `<text x="10" y="40" fill="#666">MB/s of raw dump bytes, median of the runs (line: min–max); grey: tool alone, orange: shell peer, blue: dumpvault</text>`,
+    ...ticks,
+    ...parts,
+    `<text x="${labelWidth + chartWidth / 2}" y="${y + 32}" text-anchor="middle" fill="#666">MB/s</text>`,
+    '</svg>',
+    '',
+  ].join('\n');
+}
