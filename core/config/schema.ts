@@ -156,7 +156,9 @@ export const JobSchema = z.strictObject({
     .enum(COMPRESSIONS, {
       error: (iss) => `expected one of ${COMPRESSIONS.join(', ')}, got ${show(iss.input)}`,
     })
-    .default('gzip'),
+    // zstd: on 2 cores it keeps up with pg_dump where gzip caps a backup at ~50 MB/s, and its
+    // output is smaller (scripts/bench/README-performance.md has the numbers).
+    .default('zstd'),
   compressionLevel: wholeNumber(1).max(19).optional().describe('Codec level; gzip 1-9, zstd 1-19.'),
   dumpFormat: z
     .enum(['custom', 'plain'])

@@ -54,6 +54,8 @@ describe('dumpvault keygen and decrypt', () => {
           engine: 'sqlite',
           source: { url: 'sqlite:./a.db' },
           destinations: ['local'],
+          // The decrypt test pipes the plaintext through gunzip.
+          compression: 'gzip',
           encryption: 'ops',
         },
       ],

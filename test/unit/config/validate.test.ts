@@ -33,7 +33,7 @@ function errorOf(input: unknown): string {
 describe('validateConfig', () => {
   it('accepts the documented shape and fills defaults', () => {
     const config = validateConfig(valid());
-    expect(config.jobs[0]!.compression).toBe('gzip');
+    expect(config.jobs[0]!.compression).toBe('zstd');
     expect(config.jobs[0]!.dumpFormat).toBe('custom');
     expect(config.jobs[0]!.retention.keepLast).toBe(1);
     expect(config.prefix).toBe('');

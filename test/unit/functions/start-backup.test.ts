@@ -90,7 +90,7 @@ const expectedJobJson = {
       source: { url: 'postgres://app@db.internal:5432/app', passwordSecret: PASSWORD_ARN },
       schedule: { cron: '0 3 * * ? *', timezone: 'Europe/Berlin' },
       destinations: ['primary', 'offsite'],
-      compression: 'gzip',
+      compression: 'zstd',
       dumpFormat: 'custom',
       encryption: 'pass',
       retention: { keepLast: 3, daily: 7, weekly: 0, monthly: 0, yearly: 0, timezone: 'UTC' },
