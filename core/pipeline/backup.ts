@@ -95,7 +95,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
       throw err;
     }
     const m = result.manifest;
-    await history.save({
+    const succeeded: HistoryItem = {
       ...item,
       status: 'SUCCEEDED',
       finishedAt: m.finishedAt,
@@ -105,7 +105,8 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
       rawBytes: m.rawBytes,
       sha256: m.object.sha256,
       details: { destinations: result.destinations, tables: Object.keys(m.stats.tables).length },
-    });
+    };
+    await history.save(succeeded);
     const sent = await notifyOutcome(history, ctx.notifier, {
       job: job.name,
       kind: 'backup',
@@ -121,18 +122,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
     step('applying retention');
     const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, runId });
     if (prune.some((p) => p.deleted.length > 0)) {
-      await history.save({
-        ...item,
-        status: 'SUCCEEDED',
-        finishedAt: m.finishedAt,
-        durationMs: result.durationMs,
-        key: m.object.key,
-        bytes: m.object.bytes,
-        rawBytes: m.rawBytes,
-        sha256: m.object.sha256,
-        pruned: prune.flatMap((p) => p.deleted),
-        details: { destinations: result.destinations, tables: Object.keys(m.stats.tables).length },
-      });
+      await history.save({ ...succeeded, pruned: prune.flatMap((p) => p.deleted) });
     }
     return { ...result, prune };
   } finally {

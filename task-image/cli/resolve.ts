@@ -3,7 +3,14 @@
  * destinations opened, engine chosen. The pipeline itself never reads config or environment.
  */
 import path from 'node:path';
-import { findJob, type LoadedConfig, sqlitePath, sqliteUrl } from '../../core/config/load.ts';
+import {
+  DEFAULT_CONFIG_FILE,
+  findJob,
+  type LoadedConfig,
+  loadConfig,
+  sqlitePath,
+  sqliteUrl,
+} from '../../core/config/load.ts';
 import type { Destination as DestinationConfig, Job } from '../../core/config/schema.ts';
 import { loadRecipients, readPrivateKey } from '../../core/crypto/openpgp.ts';
 import type { Connection } from '../../core/engine.ts';
@@ -207,4 +214,19 @@ export async function resolveJobContext(
     ...(options.runId ? { runId: options.runId } : {}),
     ...(options.taskArn ? { taskArn: options.taskArn } : {}),
   };
+}
+
+/**
+ * What every job command starts with: the config (`--config`, `--state-dir`) and the job's
+ * context, alerts printed on the CLI's stderr.
+ */
+export async function openJob(
+  job: string | undefined,
+  flags: { config?: string | undefined; 'state-dir'?: string | undefined },
+  io: { env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream },
+  options: Omit<ResolveOptions, 'env' | 'alertStream'> = {},
+): Promise<{ loaded: LoadedConfig; ctx: JobContext }> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const ctx = await resolveJobContext(loaded, job, { ...options, env: io.env, alertStream: io.stderr });
+  return { loaded, ctx };
 }

@@ -1,12 +1,10 @@
-/** `check` and `backup`. */
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
 import { messageOf } from '../../../core/errors.ts';
 import { jobPrefix } from '../../../core/manifest.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import { redact } from '../../../core/redact.ts';
 import type { Flags } from '../args.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
-import { resolveJobContext } from '../resolve.ts';
+import { openJob } from '../resolve.ts';
 
 /** `dumpvault check <job>`: everything a backup needs, tested without writing a backup. */
 export async function checkCommand(
@@ -15,8 +13,7 @@ export async function checkCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr });
+  const { ctx } = await openJob(job, flags, io);
   const results: Array<{ check: string; ok: boolean; detail: string }> = [];
   const attempt = async (check: string, fn: () => Promise<string>) => {
     try {
@@ -52,12 +49,7 @@ export async function backupCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, {
-    env: io.env,
-    alertStream: io.stderr,
-    progress: out.progress,
-  });
+  const { ctx } = await openJob(job, flags, io, { progress: out.progress });
   if (!ctx.encryption)
     out.warn(`job ${ctx.job.name} is not encrypted: anyone who can read the destination can read the dump`);
   if (!out.isJson) out.line(`backup ${ctx.job.name}`);

@@ -1,11 +1,9 @@
-/** `list`, `verify`, `history`: reading what exists. */
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
 import { listBackups, manifestId, resolveBackup } from '../../../core/pipeline/catalog.ts';
 import { verifyBackup } from '../../../core/pipeline/verify.ts';
 import type { Flags } from '../args.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
-import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
+import { openJob, resolveDecryptKeys } from '../resolve.ts';
 import { historyLines } from './remote.ts';
 
 /** `dumpvault list <job>` — from the manifests, not from history. */
@@ -15,8 +13,7 @@ export async function listCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
+  const { ctx } = await openJob(job, flags, io, { forReading: true });
   const dest = ctx.destinations[0]!;
   const { manifests, problems } = await listBackups(dest, ctx.prefix, ctx.job.name);
   for (const p of problems) out.warn(p);
@@ -61,8 +58,7 @@ export async function verifyCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
+  const { loaded, ctx } = await openJob(job, flags, io, { forReading: true });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const dest = ctx.destinations[0]!;
   const manifest = await resolveBackup(dest, ctx.prefix, ctx.job.name, selector ?? 'latest');
@@ -84,8 +80,7 @@ export async function historyCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
+  const { ctx } = await openJob(job, flags, io, { forReading: true });
   const limit = flags.limit ? Number(flags.limit) : undefined;
   const items = await ctx.history.list(ctx.job.name, limit ? { limit } : {});
   if (flags.csv) {

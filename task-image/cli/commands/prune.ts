@@ -1,10 +1,8 @@
-/** `prune`: retention on demand, with a readable plan. */
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
 import { pruneJob } from '../../../core/pipeline/prune.ts';
 import { formatPlan } from '../../../core/retention/plan.ts';
 import type { Flags } from '../args.ts';
 import type { Io, Output } from '../output.ts';
-import { resolveJobContext } from '../resolve.ts';
+import { openJob } from '../resolve.ts';
 
 /** `dumpvault prune <job> [--dry-run]`. Refuses to run when the job's last backup failed. */
 export async function pruneCommand(
@@ -13,8 +11,7 @@ export async function pruneCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, { env: io.env, alertStream: io.stderr, forReading: true });
+  const { ctx } = await openJob(job, flags, io, { forReading: true });
   const last = (await ctx.history.list(ctx.job.name)).find(
     (i) => i.kind === 'backup' && i.status !== 'RUNNING',
   );

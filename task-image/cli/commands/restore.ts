@@ -4,14 +4,7 @@ import { open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  checkSourceUrl,
-  DEFAULT_CONFIG_FILE,
-  type LoadedConfig,
-  loadConfig,
-  sqlitePath,
-  sqliteUrl,
-} from '../../../core/config/load.ts';
+import { checkSourceUrl, type LoadedConfig, sqlitePath, sqliteUrl } from '../../../core/config/load.ts';
 import type { Destination as DestinationConfig } from '../../../core/config/schema.ts';
 import { decryptStage, readPrivateKey } from '../../../core/crypto/openpgp.ts';
 import type { Connection } from '../../../core/engine.ts';
@@ -27,7 +20,7 @@ import type { Destination } from '../../../core/storage/destination.ts';
 import { createDestination } from '../../../core/storage/index.ts';
 import type { Flags } from '../args.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
-import { openDestination, resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
+import { openDestination, openJob, resolveDecryptKeys } from '../resolve.ts';
 
 /** Parses `--to`: a URL of the job's engine; a password in it is lifted out and kept secret. */
 function targetConnection(ctx: JobContext, url: string, io: Io): Connection {
@@ -85,13 +78,7 @@ export async function restoreCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, {
-    env: io.env,
-    alertStream: io.stderr,
-    forReading: true,
-    progress: out.progress,
-  });
+  const { loaded, ctx } = await openJob(job, flags, io, { forReading: true, progress: out.progress });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const targetConn = flags.to ? targetConnection(ctx, flags.to, io) : undefined;
   if (flags.drop && !targetConn)
@@ -232,13 +219,7 @@ export async function drillCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
-  const ctx = await resolveJobContext(loaded, job, {
-    env: io.env,
-    alertStream: io.stderr,
-    forReading: true,
-    progress: out.progress,
-  });
+  const { loaded, ctx } = await openJob(job, flags, io, { forReading: true, progress: out.progress });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const from = ctx.destinations[0]!;
   const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, 'latest');
