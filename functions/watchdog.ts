@@ -1,6 +1,6 @@
 /**
  * Lambda "watchdog", every 15 minutes: publishes `HoursSinceLastSuccess` (and the last backup's
- * duration and size, and recent failures) per job as EMF
+ * duration and size, recent failures, and the hours since the last successful drill) per job as EMF
  * (namespace `DumpVault`, dimensions `service=dumpvault`, `Job`) and stops tasks that outlived
  * their job's timeout.
  */
@@ -41,6 +41,7 @@ export function publishFreshness(target: Metrics, freshness: readonly JobFreshne
       [JobMetric.lastBackupDurationSeconds, MetricUnit.Seconds, f.lastBackupDurationSeconds],
       [JobMetric.lastBackupBytes, MetricUnit.Bytes, f.lastBackupBytes],
       [JobMetric.failedRunsLast24Hours, MetricUnit.Count, f.failedRunsLast24Hours],
+      [JobMetric.hoursSinceLastDrillSuccess, MetricUnit.NoUnit, f.hoursSinceLastDrillSuccess],
     ];
     for (const [name, unit, value] of values) {
       if (value === undefined) continue;

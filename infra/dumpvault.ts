@@ -12,7 +12,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -26,11 +26,14 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { validateConfig } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
 import { type FunctionName, functionCode, PACKAGE_ROOT } from './function-code.ts';
+import { managedKeyPrefixes, nagResource, secretArnsOf } from './iam.ts';
+import { DumpVaultRestore } from './restore.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 import { alarmThresholdHours, deploymentProblems } from './validate.ts';
 
@@ -41,9 +44,23 @@ export const SERVICE_NAME = 'dumpvault';
 /** Name of the task's container; start-backup overrides its environment. */
 export const CONTAINER_NAME = 'dumpvault';
 
+export { managedKeyPrefixes, secretArnsOf, secretResourceArn } from './iam.ts';
+
 const LOG_RETENTION_DAYS = Object.values(logs.RetentionDays).filter(
   (v): v is number => typeof v === 'number',
 );
+
+/** How {@link DumpVault} builds each of its Lambdas (log group, role, bundle, Powertools settings). */
+export interface FunctionOptions {
+  readonly description: string;
+  /** The config bundled as config.json (only functions that read it get it). */
+  readonly config?: Config;
+  readonly logRetention: logs.RetentionDays;
+  readonly timeout: Duration;
+  readonly environment: Record<string, string>;
+  /** Where asynchronous invocations that failed every retry go. */
+  readonly deadLetterQueue?: sqs.IQueue;
+}
 
 export interface DumpVaultProps {
   /** The validated configuration, as `loadConfig()` or `validateConfig()` return it. */
@@ -107,64 +124,10 @@ export interface DumpVaultProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
-/**
- * How cdk-nag names a resource in a finding id (`<Bucket1234.Arn>/prefix/*`): acknowledgements
- * must name each finding exactly, so they are derived from the same tokens the policy uses.
- */
-function nagResource(scope: Construct, value: string): string {
-  const render = (v: unknown): string => {
-    if (typeof v === 'string') return v;
-    if (v && typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      if (typeof o['Ref'] === 'string') return `<${o['Ref']}>`;
-      const getAtt = o['Fn::GetAtt'];
-      if (Array.isArray(getAtt)) return `<${getAtt.join('.')}>`;
-      const join = o['Fn::Join'];
-      if (Array.isArray(join)) return (join[1] as unknown[]).map(render).join(String(join[0]));
-    }
-    return JSON.stringify(v);
-  };
-  return render(Stack.of(scope).resolve(value));
-}
-
 /** The subset of a config a Lambda needs: no deployment settings (e-mail addresses). */
 function functionConfig(config: Config): Config {
   const { aws: _aws, ...rest } = config;
   return rest;
-}
-
-/** Appends the 6-character suffix wildcard Secrets Manager adds when an ARN was given without it. */
-export function secretResourceArn(arn: string): string {
-  return /-[A-Za-z0-9]{6}$/.test(arn) ? arn : `${arn}-??????`;
-}
-
-/** Every secret ARN the config names: database passwords, foreign-store credentials, passphrases. */
-export function secretArnsOf(config: Config): string[] {
-  const arns = new Set<string>();
-  for (const job of config.jobs) {
-    if (job.source.passwordSecret) arns.add(job.source.passwordSecret);
-    for (const name of job.destinations) {
-      const dest = config.destinations[name];
-      if (dest?.type === 's3' && dest.credentialsSecret) arns.add(dest.credentialsSecret);
-    }
-    const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
-    if (enc?.type === 'passphrase' && enc.passphraseSecret) arns.add(enc.passphraseSecret);
-  }
-  return [...arns].sort().map(secretResourceArn);
-}
-
-/** Key prefixes (`{destination prefix}{config prefix}{job}/`) each job writes in the managed bucket. */
-export function managedKeyPrefixes(config: Config): string[] {
-  const prefixes = new Set<string>();
-  for (const job of config.jobs) {
-    for (const name of job.destinations) {
-      const dest = config.destinations[name];
-      if (dest?.type !== 's3' || dest.bucket !== 'managed') continue;
-      const root = dest.prefix === '' || dest.prefix.endsWith('/') ? dest.prefix : `${dest.prefix}/`;
-      prefixes.add(`${root}${config.prefix}${job.name}/`);
-    }
-  }
-  return [...prefixes].sort();
 }
 
 /** Reads every OpenPGP recipient key of the config: `{path as written: armored key}`. */
@@ -195,8 +158,11 @@ function readPublicKeys(config: Config, configDir: string): Record<string, strin
   return keys;
 }
 
-/** Stages the minimal Docker build context (Dockerfile, .dockerignore, CLI bundle) of the task image. */
-function defaultTaskImage(bundleFile: string): ecs.ContainerImage {
+/**
+ * Stages the minimal Docker build context (Dockerfile, .dockerignore, CLI bundle) of the task
+ * image: one asset, shared by the backup, restore and drill task definitions.
+ */
+function defaultTaskImage(scope: Construct, bundleFile: string): ecs.ContainerImage {
   if (!existsSync(bundleFile)) {
     throw new ConfigError(
       `the task bundle ${bundleFile} does not exist; run "npm run build" (it also runs on npm ci) or pass taskBundle`,
@@ -219,7 +185,11 @@ function defaultTaskImage(bundleFile: string): ecs.ContainerImage {
     if (existsSync(`${bundleFile}.map`))
       copyFileSync(`${bundleFile}.map`, path.join(context, 'dumpvault.mjs.map'));
   }
-  return ecs.ContainerImage.fromAsset(context, { platform: Platform.LINUX_AMD64 });
+  const asset = new DockerImageAsset(scope, 'TaskImage', {
+    directory: context,
+    platform: Platform.LINUX_AMD64,
+  });
+  return ecs.ContainerImage.fromDockerImageAsset(asset);
 }
 
 /**
@@ -253,6 +223,8 @@ export class DumpVault extends Construct {
   /** The `HoursSinceLastSuccess` alarm of each job that has a threshold. */
   readonly freshnessAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
   readonly dashboard: cloudwatch.Dashboard;
+  /** The restore state machine, its task definitions, drill schedules and drill alarms. */
+  readonly restore: DumpVaultRestore;
 
   private readonly subnets: ec2.SelectedSubnets;
 
@@ -432,11 +404,12 @@ export class DumpVault extends Construct {
       taskRole,
       volumes: [{ name: 'tmp' }],
     });
+    const taskImage =
+      props.taskImage ??
+      defaultTaskImage(this, props.taskBundle ?? path.join(PACKAGE_ROOT, 'dist', 'dumpvault.mjs'));
     this.container = this.taskDefinition.addContainer('Container', {
       containerName: CONTAINER_NAME,
-      image:
-        props.taskImage ??
-        defaultTaskImage(props.taskBundle ?? path.join(PACKAGE_ROOT, 'dist', 'dumpvault.mjs')),
+      image: taskImage,
       command: ['backup'],
       essential: true,
       readonlyRootFilesystem: true,
@@ -621,7 +594,58 @@ export class DumpVault extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }).addAlarmAction(alarmAction);
 
+    this.restore = new DumpVaultRestore(this, 'Restore', {
+      config,
+      bucket: this.bucket,
+      ...(bucketKey ? { bucketKey } : {}),
+      topicKey: this.key,
+      table: this.table,
+      topic: this.topic,
+      cluster: this.cluster,
+      subnets: this.subnets,
+      securityGroup: this.securityGroup,
+      image: taskImage,
+      taskLogGroup: this.taskLogGroup,
+      logRetention,
+      deadLetterQueue: this.deadLetterQueue,
+      createFunction: (id, name, options) => this.createFunction(id, name, options),
+      alarmAction,
+      jobMetric: (metricName, job, options) => this.jobMetric(metricName, job, options),
+    });
+
     this.dashboard = this.createDashboard(thresholds);
+  }
+
+  /** The restore state machine (`dumpvault restore|drill <job> --remote` start executions of it). */
+  get restoreStateMachine(): sfn.StateMachine {
+    return this.restore.stateMachine;
+  }
+
+  /**
+   * Permission to run restores and drills and follow them (`dumpvault restore|drill --remote`):
+   * states:StartExecution on the restore state machine; DescribeExecution, GetExecutionHistory
+   * and StopExecution on its executions.
+   */
+  grantStartRestore(grantee: iam.IGrantable): iam.Grant {
+    return this.restore.grantStartExecution(grantee);
+  }
+
+  /**
+   * 1 for each drill of a job that succeeded, 0 for each that failed (published when recorded).
+   *
+   * @default - minimum over 5 minutes
+   */
+  metricDrillSucceeded(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.restore.metricDrillSucceeded(job, props);
+  }
+
+  /**
+   * Hours since the last successful drill of a job (watchdog, every 15 min).
+   *
+   * @default - maximum over 1 hour
+   */
+  metricHoursSinceLastDrillSuccess(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.restore.metricHoursSinceLastDrillSuccess(job, props);
   }
 
   /** Permission to start runs by hand (`dumpvault run <job> --remote`): lambda:InvokeFunction on start-backup. */
@@ -691,19 +715,7 @@ export class DumpVault extends Construct {
     });
   }
 
-  private createFunction(
-    id: string,
-    name: FunctionName,
-    options: {
-      description: string;
-      config?: Config;
-      logRetention: logs.RetentionDays;
-      timeout: Duration;
-      environment: Record<string, string>;
-      /** Where asynchronous invocations that failed every retry go. */
-      deadLetterQueue?: sqs.IQueue;
-    },
-  ): lambda.Function {
+  private createFunction(id: string, name: FunctionName, options: FunctionOptions): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.logRetention });
     const role = new iam.Role(this, `${id}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -910,6 +922,8 @@ export class DumpVault extends Construct {
         }),
       );
     }
+    const drills = this.restore.dashboardWidgets();
+    if (drills.length) dashboard.addWidgets(...drills);
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Lambda errors',

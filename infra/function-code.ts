@@ -16,7 +16,14 @@ import type { Config } from '../core/config/schema.ts';
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The handlers in functions/. */
-export type FunctionName = 'start-backup' | 'task-stopped' | 'watchdog';
+export type FunctionName =
+  | 'start-backup'
+  | 'task-stopped'
+  | 'watchdog'
+  | 'restore-resolve'
+  | 'restore-guard'
+  | 'restore-verify'
+  | 'restore-record';
 
 let workDir: string | undefined;
 const bundles = new Map<FunctionName, string>();

@@ -21,5 +21,9 @@ export class DumpVaultStack extends Stack {
     new CfnOutput(this, 'StartBackupFunctionName', { value: this.vault.startBackupFunction.functionName });
     new CfnOutput(this, 'TaskLogGroupName', { value: this.vault.taskLogGroup.logGroupName });
     new CfnOutput(this, 'DashboardName', { value: this.vault.dashboard.dashboardName });
+    new CfnOutput(this, 'RestoreStateMachineArn', {
+      description: 'dumpvault restore|drill <job> --remote start executions of this state machine',
+      value: this.vault.restoreStateMachine.stateMachineArn,
+    });
   }
 }

@@ -70,6 +70,7 @@ export function deploymentProblems(config: Config): string[] {
         `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (L, W, # and fixed years are not modelled); set ${at}.alarmAfterHours`,
       );
     }
+    if (job.restoreDrill) problems.push(...drillProblems(config, job, `${at}.restoreDrill`));
     if (lock && usesManagedBucket(config, job)) {
       const lockHours = lock.days * 24;
       const r = job.retention;
@@ -88,5 +89,41 @@ export function deploymentProblems(config: Config): string[] {
       }
     }
   });
+  return problems;
+}
+
+/** What keeps a job's restore drill from working in AWS (see deploymentProblems). */
+function drillProblems(config: Config, job: Job, at: string): string[] {
+  const drill = job.restoreDrill!;
+  const problems: string[] = [];
+  if (!scheduleGaps(drill.schedule)) {
+    const expr = drill.schedule.cron ?? drill.schedule.rate;
+    problems.push(
+      `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (L, W, # and fixed years are not modelled), and the drill alarm needs it; use a plainer expression`,
+    );
+  }
+  const firstName = job.destinations[0] ?? '';
+  const first = config.destinations[firstName];
+  if (first && first.type !== 's3') {
+    problems.push(
+      `${at}: drills read the job's first destination, and "${firstName}" is a ${first.type} destination AWS cannot reach; list an S3 destination first`,
+    );
+  }
+  const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
+  if (enc?.type === 'openpgp' && !enc.privateKeySecret) {
+    problems.push(
+      `${at}: backups of ${job.name} are encrypted to OpenPGP recipients and encryption.${job.encryption}.privateKeySecret is not set, so a drill cannot decrypt them; set it to the ARN of a secret holding a recipient's private key`,
+    );
+  }
+  if (enc?.type === 'passphrase' && !enc.passphraseSecret) {
+    problems.push(
+      `${at}: backups of ${job.name} are encrypted with a passphrase and encryption.${job.encryption}.passphraseSecret is not set, so a drill cannot decrypt them`,
+    );
+  }
+  if (job.engine === 'sqlite' && drill.engineImage) {
+    problems.push(
+      `${at}.engineImage: sqlite drills restore into a file inside the task; remove engineImage, got ${JSON.stringify(drill.engineImage)}`,
+    );
+  }
   return problems;
 }

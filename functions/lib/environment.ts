@@ -19,6 +19,8 @@ export const FunctionEnv = {
   subnets: 'DUMPVAULT_SUBNETS',
   /** Comma-separated security group ids. */
   securityGroups: 'DUMPVAULT_SECURITY_GROUPS',
+  /** The stack's bucket: what `"bucket": "managed"` means (restore steps). */
+  bucket: 'DUMPVAULT_BUCKET',
   /** Path of the config; defaults to `config.json` beside the handler code. */
   configFile: 'DUMPVAULT_CONFIG_FILE',
 } as const;

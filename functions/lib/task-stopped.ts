@@ -166,10 +166,11 @@ export async function handleTaskStopped(
  */
 async function retryMissedAlert(deps: TaskStoppedDeps, run: HistoryItem): Promise<string | undefined> {
   if (run.status !== 'SUCCEEDED' && run.status !== 'FAILED') return undefined;
-  const state = await deps.history.getAlertState(run.job);
+  // Backups and restores/drills keep separate alert streaks (core/notify/alerts.ts).
+  const state = await deps.history.getAlertState(run.kind === 'backup' ? run.job : `${run.job}:${run.kind}`);
   if (state?.lastRunId === run.runId) return undefined;
-  const newest = (await deps.history.list(run.job, { limit: 10 })).find(
-    (r) => r.status === 'SUCCEEDED' || r.status === 'FAILED',
+  const newest = (await deps.history.list(run.job, { limit: 20 })).find(
+    (r) => r.kind === run.kind && (r.status === 'SUCCEEDED' || r.status === 'FAILED'),
   );
   if (newest?.runId !== run.runId) return undefined;
   const outcome = {

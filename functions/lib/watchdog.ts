@@ -18,6 +18,8 @@ export const JobMetric = {
   lastBackupDurationSeconds: 'LastBackupDurationSeconds',
   lastBackupBytes: 'LastBackupBytes',
   failedRunsLast24Hours: 'FailedRunsLast24Hours',
+  /** Jobs with `restoreDrill`: what the "no drill succeeded lately" alarm watches. */
+  hoursSinceLastDrillSuccess: 'HoursSinceLastDrillSuccess',
 } as const;
 
 export interface JobFreshness {
@@ -27,11 +29,19 @@ export interface JobFreshness {
   readonly lastSuccessAt?: string;
   readonly lastBackupDurationSeconds?: number;
   readonly lastBackupBytes?: number;
-  /** FAILED runs among the job's runs started in the last 24 hours. */
+  /** FAILED backups among the job's backups started in the last 24 hours. */
   readonly failedRunsLast24Hours: number;
+  /** Jobs with `restoreDrill` only; undefined when no drill ever succeeded (missing data breaches). */
+  readonly hoursSinceLastDrillSuccess?: number;
 }
 
-/** Per configured job: hours since the newest SUCCEEDED run (0.01 h), its duration and size, recent failures. */
+const hoursSince = (iso: string, now: Date) =>
+  Math.round((Math.max(0, now.getTime() - Date.parse(iso)) / 3_600_000) * 100) / 100;
+
+/**
+ * Per configured job: hours since the newest SUCCEEDED backup (0.01 h), its duration and size,
+ * recent failed backups, and for jobs with drills the hours since the newest successful drill.
+ */
 export async function measureFreshness(
   history: DynamoHistoryStore,
   config: Config,
@@ -40,21 +50,26 @@ export async function measureFreshness(
   const dayAgo = new Date(now.getTime() - 24 * 3_600_000).toISOString();
   return Promise.all(
     config.jobs.map(async (job): Promise<JobFreshness> => {
-      const recent = (await history.list(job.name, { limit: 100 })).filter((r) => r.startedAt >= dayAgo);
+      const recent = (await history.list(job.name, { limit: 100 })).filter(
+        (r) => r.kind === 'backup' && r.startedAt >= dayAgo,
+      );
       const failedRunsLast24Hours = recent.filter((r) => r.status === 'FAILED').length;
+      const drill = job.restoreDrill ? await history.lastSuccess(job.name, 'drill') : undefined;
+      const drillAt = drill?.finishedAt ?? drill?.startedAt;
+      const drillHours = drillAt ? { hoursSinceLastDrillSuccess: hoursSince(drillAt, now) } : {};
       const last = await history.lastSuccess(job.name);
       const at = last?.finishedAt ?? last?.startedAt;
-      if (!last || !at) return { job: job.name, failedRunsLast24Hours };
-      const hours = Math.max(0, (now.getTime() - Date.parse(at)) / 3_600_000);
+      if (!last || !at) return { job: job.name, failedRunsLast24Hours, ...drillHours };
       return {
         job: job.name,
-        hoursSinceLastSuccess: Math.round(hours * 100) / 100,
+        hoursSinceLastSuccess: hoursSince(at, now),
         lastSuccessAt: at,
         ...(last.durationMs !== undefined
           ? { lastBackupDurationSeconds: Math.round(last.durationMs / 1000) }
           : {}),
         ...(last.bytes !== undefined ? { lastBackupBytes: last.bytes } : {}),
         failedRunsLast24Hours,
+        ...drillHours,
       };
     }),
   );

@@ -224,13 +224,11 @@ describe('DumpVault with the README example config', () => {
     });
   });
 
-  it('creates three nodejs22.x Lambdas with their environment, failed async invocations going to the DLQ', () => {
+  it('creates seven nodejs22.x Lambdas (three for backups, four restore steps) with their environment, failed async invocations going to the DLQ', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.values(functions).map((f) => f['Properties']['Runtime'])).toEqual([
-      'nodejs22.x',
-      'nodejs22.x',
-      'nodejs22.x',
-    ]);
+    expect(Object.values(functions).map((f) => f['Properties']['Runtime'])).toEqual(
+      Array(7).fill('nodejs22.x'),
+    );
     for (const fn of ['StartBackup', 'TaskStopped']) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Role: arnOf(logicalId(`DumpVault/${fn}Role/Resource`)),

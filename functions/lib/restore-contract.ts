@@ -1,0 +1,321 @@
+/**
+ * The contract of the restore state machine (DESIGN.md §1 "Step Functions restore"): its input,
+ * the state its steps pass along, the run identity derived from the execution, the errors its
+ * Catch clauses see, and the environment of the restore task.
+ *
+ * ## Execution input (what `dumpvault restore|drill --remote` and the drill schedules send)
+ *
+ * ```json
+ * { "job": "app-prod",
+ *   "backup": "latest" | "<id or unique prefix>" | "<ISO time: newest backup at or before it>",
+ *   "target": "scratch" | "ephemeral" | { "url": "postgres://restore@host:5432/app", "passwordSecret": "arn:…" },
+ *   "drop": false,
+ *   "confirm": "app-prod",
+ *   "trigger": "manual" | "schedule" }
+ * ```
+ *
+ * `backup` defaults to `latest`, `target` to `scratch`, `drop` to false, `trigger` to `manual`.
+ * `ephemeral` is a drill: the backup goes into a throw-away database in a sidecar container
+ * of the drill task (the run's kind is `drill`); any other target is a restore (kind `restore`).
+ */
+import { createHash } from 'node:crypto';
+import { messageOf, StorageError, UserError } from '../../core/errors.ts';
+import type { Trigger } from '../../core/history/history.ts';
+import { redact } from '../../core/redact.ts';
+
+/** The target of a restore as the execution input states it. */
+export type RestoreTargetInput =
+  | 'scratch'
+  | 'ephemeral'
+  | { readonly url: string; readonly passwordSecret?: string };
+
+/** The execution input, validated. */
+export interface RestoreRequest {
+  readonly job: string;
+  readonly backup: string;
+  readonly target: RestoreTargetInput;
+  readonly drop: boolean;
+  readonly confirm?: string;
+  readonly trigger: Trigger;
+}
+
+/** The part of the Step Functions context object the steps use (`$$.Execution.Id` / `.StartTime`). */
+export interface ExecutionRef {
+  readonly id: string;
+  readonly startTime: string;
+}
+
+/** What every Lambda step of the state machine receives: the whole state, and the execution. */
+export interface RestoreStepEvent {
+  readonly state: unknown;
+  readonly execution: ExecutionRef;
+}
+
+/** An `{Name, Value}` pair of an ECS container override (Step Functions passes it through as is). */
+export interface TaskEnvironmentEntry {
+  readonly Name: string;
+  readonly Value: string;
+}
+
+/** The run the Resolve step prepared: everything later steps and the task need (no secrets). */
+export interface RestoreRun {
+  readonly job: string;
+  readonly runId: string;
+  /** ISO time; with `runId` the key of the run's history item. */
+  readonly startedAt: string;
+  readonly kind: 'restore' | 'drill';
+  readonly trigger: Trigger;
+  /** The backup's id (`2026-11-21T030000Z-a1b2c3d4`). */
+  readonly backup: string;
+  readonly manifestKey: string;
+  readonly objectKey: string;
+  /** The server version the backup was made from (the manifest's `serverVersion`). */
+  readonly serverVersion: string;
+  readonly targetKind: 'scratch' | 'ephemeral' | 'connection';
+  /** The target in words, for people: `a scratch database next to the source`, a URL, … */
+  readonly target: string;
+  readonly drop: boolean;
+  /** What RunRestore starts. */
+  readonly taskDefinition: string;
+  readonly startedBy: string;
+  readonly cpu: string;
+  readonly memory: string;
+  readonly ephemeralStorageGiB: number;
+  readonly timeoutSeconds: number;
+  readonly environment: readonly TaskEnvironmentEntry[];
+  /**
+   * Whether the job's restores (drills) were failing when this run began: the task then
+   * announces the recovery itself, and Notify adds nothing.
+   */
+  readonly failingBefore: boolean;
+}
+
+/** Task definitions the deployment offers the Resolve step (a static part of its payload). */
+export interface RestoreDeployment {
+  /** The restore task definition (no sidecar): scratch and URL targets, SQLite drills. */
+  readonly restoreTaskDefinition: string;
+  /**
+   * Drill task definitions by sidecar: `postgres:16`, `mariadb:10.11`, `mysql:8.0`, `mongo:7.0`
+   * (image name and version of the official images), or `job:<name>` for a job whose
+   * `restoreDrill.engineImage` names its own image.
+   */
+  readonly drillTaskDefinitions: Readonly<Record<string, string>>;
+}
+
+/** The Resolve step's event: the step event plus the deployment. */
+export interface ResolveEvent extends RestoreStepEvent {
+  readonly deployment: RestoreDeployment;
+}
+
+/** Environment variables of `dumpvault task restore` (task-image/cli/commands/task-restore.ts). */
+export const RestoreTaskEnv = {
+  job: 'DUMPVAULT_JOB',
+  runId: 'DUMPVAULT_RUN_ID',
+  startedAt: 'DUMPVAULT_STARTED_AT',
+  trigger: 'DUMPVAULT_TRIGGER',
+  jobJson: 'DUMPVAULT_JOB_JSON',
+  kind: 'DUMPVAULT_RESTORE_KIND',
+  backupKey: 'DUMPVAULT_BACKUP_KEY',
+  target: 'DUMPVAULT_RESTORE_TARGET',
+  targetPasswordSecret: 'DUMPVAULT_TARGET_PASSWORD_SECRET',
+  drop: 'DUMPVAULT_DROP',
+  /** Drill task definitions: the sidecar database. */
+  ephemeralUrl: 'DUMPVAULT_EPHEMERAL_URL',
+} as const;
+
+/** Where each step stores its result in the state (JSONPath `$.<key>`). */
+export const StateKey = {
+  run: 'run',
+  guard: 'guard',
+  task: 'task',
+  verify: 'verify',
+  recorded: 'recorded',
+  notified: 'notified',
+  /** Catch clauses store `{Error, Cause}` under `$.failure.<state name>`. */
+  failure: 'failure',
+} as const;
+
+/** The names of the states (the CLI prints them as the execution passes). */
+export const RestoreState = {
+  resolve: 'Resolve',
+  guard: 'Guard',
+  runRestore: 'RunRestore',
+  verify: 'Verify',
+  record: 'Record',
+  notify: 'Notify',
+  recordFailure: 'RecordFailure',
+  recordFailureFailed: 'RecordFailureFailed',
+  notifyFailure: 'NotifyFailure',
+  restored: 'Restored',
+  failed: 'Failed',
+} as const;
+
+/** The execution input is malformed (a Catch records it like any failure). */
+export class RestoreInputError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RestoreInputError';
+  }
+}
+
+/** The Guard step refused the restore: confirmation missing or wrong, or drop where it makes no sense. */
+export class GuardRefusedError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuardRefusedError';
+  }
+}
+
+/** The Verify step found the restored tables differ from the manifest, or no result to check. */
+export class VerifyFailedError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VerifyFailedError';
+  }
+}
+
+/**
+ * An unexpected failure (AWS API, network) that a retry may fix. Handlers wrap anything that is
+ * not a UserError in it: the state machine retries `RetryableError`, never a UserError.
+ */
+export class RetryableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RetryableError';
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates the execution input (the original input is the state the steps receive). */
+export function parseRestoreRequest(state: unknown): RestoreRequest {
+  if (!isRecord(state)) throw new RestoreInputError('expected an execution input like {"job": "<name>"}');
+  const { job, backup, target, drop, confirm, trigger } = state;
+  if (typeof job !== 'string' || job === '') {
+    throw new RestoreInputError(`expected "job" to name a job, got ${JSON.stringify(job ?? null)}`);
+  }
+  if (backup !== undefined && (typeof backup !== 'string' || backup === '')) {
+    throw new RestoreInputError(
+      `expected "backup" to be "latest", a backup id or an ISO time, got ${JSON.stringify(backup)}`,
+    );
+  }
+  let parsedTarget: RestoreTargetInput = 'scratch';
+  if (target === 'scratch' || target === 'ephemeral') parsedTarget = target;
+  else if (isRecord(target) && typeof target['url'] === 'string') {
+    const secret = target['passwordSecret'];
+    if (secret !== undefined && typeof secret !== 'string') {
+      throw new RestoreInputError(
+        `expected "target.passwordSecret" to be a Secrets Manager ARN, got ${JSON.stringify(secret)}`,
+      );
+    }
+    parsedTarget = { url: target['url'], ...(secret ? { passwordSecret: secret } : {}) };
+  } else if (target !== undefined) {
+    throw new RestoreInputError(
+      `expected "target" to be "scratch", "ephemeral" or {"url": …, "passwordSecret": …}, got ${JSON.stringify(target)}`,
+    );
+  }
+  if (drop !== undefined && typeof drop !== 'boolean') {
+    throw new RestoreInputError(`expected "drop" to be true or false, got ${JSON.stringify(drop)}`);
+  }
+  if (confirm !== undefined && typeof confirm !== 'string') {
+    throw new RestoreInputError(`expected "confirm" to be the job name, got ${JSON.stringify(confirm)}`);
+  }
+  if (trigger !== undefined && trigger !== 'manual' && trigger !== 'schedule') {
+    throw new RestoreInputError(
+      `expected "trigger" to be "manual" or "schedule", got ${JSON.stringify(trigger)}`,
+    );
+  }
+  return {
+    job,
+    backup: backup ?? 'latest',
+    target: parsedTarget,
+    drop: drop ?? false,
+    ...(confirm !== undefined ? { confirm } : {}),
+    trigger: trigger ?? 'manual',
+  };
+}
+
+/** `drill` for the ephemeral target, `restore` for every other. */
+export function restoreKind(target: RestoreTargetInput): 'restore' | 'drill' {
+  return target === 'ephemeral' ? 'drill' : 'restore';
+}
+
+/**
+ * The run id and start time of an execution, derived rather than drawn: every step (and every
+ * retry of a step) finds the same history item, even a Catch after a step that never answered.
+ * Like newRunId(): the start's milliseconds in 3 hex digits, then 5 hex digits of the id's hash.
+ */
+export function runIdentity(execution: ExecutionRef): { runId: string; startedAt: string } {
+  const start = new Date(execution.startTime);
+  if (Number.isNaN(start.getTime())) {
+    throw new RestoreInputError(
+      `the execution start time ${JSON.stringify(execution.startTime)} is not an ISO time`,
+    );
+  }
+  const ms = start.getUTCMilliseconds().toString(16).padStart(3, '0');
+  const hash = createHash('sha256').update(execution.id).digest('hex').slice(0, 5);
+  return { runId: `${ms}${hash}`, startedAt: start.toISOString() };
+}
+
+/** The state as the steps see it: the input fields plus what earlier steps added. */
+export interface RestoreState {
+  readonly run?: RestoreRun;
+  readonly task?: Record<string, unknown>;
+  readonly verify?: { readonly tablesCompared: number; readonly rowsCompared: number };
+  readonly recorded?: RecordedOutcome;
+  readonly failure?: Readonly<Record<string, { readonly Error?: string; readonly Cause?: string }>>;
+}
+
+/** What Record / RecordFailure store at `$.recorded`; the Fail state reads `error` and `cause`. */
+export interface RecordedOutcome {
+  readonly job: string;
+  readonly runId?: string;
+  readonly kind: 'restore' | 'drill';
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  /** The error name the execution fails with (`GuardRefusedError`, `States.TaskFailed`, …). */
+  readonly error?: string;
+  /** One line: why it failed. */
+  readonly cause?: string;
+  /** The state whose Catch led here. */
+  readonly failedState?: string;
+  /** False when the history item was already FAILED (the task recorded and alerted itself). */
+  readonly changed: boolean;
+  readonly backup?: string;
+  readonly target?: string;
+  readonly durationMs?: number;
+  readonly tablesCompared?: number;
+  readonly rowsCompared?: number;
+}
+
+/** Reads the state object a step received (never throws: the fields are checked where used). */
+export function asRestoreState(state: unknown): RestoreState {
+  return isRecord(state) ? (state as RestoreState) : {};
+}
+
+/** The run Resolve prepared, or a RestoreInputError when a step runs without one. */
+export function requireRun(state: RestoreState, step: string): RestoreRun {
+  const run = state.run;
+  if (!run || typeof run.job !== 'string' || typeof run.runId !== 'string') {
+    throw new RestoreInputError(`the ${step} step needs the run the Resolve step prepares ($.run)`);
+  }
+  return run;
+}
+
+/**
+ * Runs a step's logic and shapes what it throws for the state machine: a UserError keeps its
+ * name (no retry: the input or the data is wrong), a transient StorageError or anything else
+ * becomes a RetryableError (the state's Retry handles it). Messages are redacted either way:
+ * they end up in the execution history.
+ */
+export async function runStep<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof UserError && !(err instanceof StorageError && !err.permanent)) {
+      err.message = redact(err.message);
+      throw err;
+    }
+    throw new RetryableError(redact(messageOf(err)), { cause: err });
+  }
+}

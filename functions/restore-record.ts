@@ -1,0 +1,93 @@
+/**
+ * Lambda "restore-record": the Record, Notify, RecordFailure and NotifyFailure states of the
+ * restore state machine (functions/lib/restore-record.ts). Event `{state, execution, step}`.
+ * Drills publish `DrillSucceeded` (1 or 0, dimension `Job`) when recorded.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import middy from '@middy/core';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
+import { SnsNotifier } from '../core/notify/sns.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
+import {
+  type RecordedOutcome,
+  RestoreInputError,
+  type RestoreStepEvent,
+  runStep,
+} from './lib/restore-contract.ts';
+import {
+  type NotifyResult,
+  notifyRestore,
+  type RecordDeps,
+  recordRestoreFailed,
+  recordRestoreSucceeded,
+} from './lib/restore-record.ts';
+
+const logger = new Logger({ serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const dynamodb = new DynamoDBClient({});
+const sns = new SNSClient({});
+
+const deps = once(
+  (): RecordDeps => ({
+    config: loadDeployedConfig(),
+    history: new DynamoHistoryStore({
+      tableName: requireEnv(FunctionEnv.historyTable),
+      client: createHistoryDocumentClient(dynamodb),
+    }),
+    notifier: new SnsNotifier({ client: sns, topicArn: requireEnv(FunctionEnv.topicArn) }),
+    log: logger,
+  }),
+);
+
+/** The steps this function serves. */
+export const RecordStep = {
+  record: 'record',
+  recordFailure: 'record-failure',
+  notify: 'notify',
+} as const;
+export type RecordStep = (typeof RecordStep)[keyof typeof RecordStep];
+
+/** The event: a step event naming which of the four states invoked the function. */
+export interface RecordEvent extends RestoreStepEvent {
+  readonly step: RecordStep;
+}
+
+/** Runs one step; `onDrill` receives each recorded drill outcome (the handler turns it into the metric). */
+export async function handleRecordStep(
+  recordDeps: RecordDeps,
+  event: RecordEvent,
+  onDrill: (outcome: RecordedOutcome) => void = () => undefined,
+): Promise<RecordedOutcome | NotifyResult> {
+  switch (event.step) {
+    case RecordStep.record:
+    case RecordStep.recordFailure: {
+      const outcome =
+        event.step === RecordStep.record
+          ? await recordRestoreSucceeded(recordDeps, event)
+          : await recordRestoreFailed(recordDeps, event);
+      if (outcome.kind === 'drill' && outcome.runId) onDrill(outcome);
+      return outcome;
+    }
+    case RecordStep.notify:
+      return notifyRestore(recordDeps, event);
+    default:
+      throw new RestoreInputError(`unknown step ${JSON.stringify(event.step)}`);
+  }
+}
+
+export const handler = middy(
+  async (event: RecordEvent): Promise<RecordedOutcome | NotifyResult> =>
+    runStep(() =>
+      handleRecordStep(deps(), event, (outcome) => {
+        metrics.addDimension('Job', outcome.job);
+        metrics.addMetric('DrillSucceeded', MetricUnit.Count, outcome.status === 'SUCCEEDED' ? 1 : 0);
+      }),
+    ),
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

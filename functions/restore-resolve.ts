@@ -1,0 +1,39 @@
+/**
+ * Lambda "restore-resolve", the Resolve state of the restore state machine. Event:
+ * `{state: <the execution input>, execution: {id, startTime}, deployment: {restoreTaskDefinition,
+ * drillTaskDefinitions}}`; result: the run (`$.run`), see functions/lib/restore-contract.ts.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import middy from '@middy/core';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
+import { openBackupSource, secretsManagerFetcher } from './lib/backup-source.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
+import { type ResolveEvent, type RestoreRun, runStep } from './lib/restore-contract.ts';
+import { type ResolveDeps, resolveRestore } from './lib/restore-resolve.ts';
+
+const logger = new Logger({ serviceName: 'dumpvault' });
+const dynamodb = new DynamoDBClient({});
+const secretsManager = new SecretsManagerClient({});
+
+const fetchSecret = secretsManagerFetcher(secretsManager);
+
+const deps = once((): ResolveDeps => {
+  const config = loadDeployedConfig();
+  const managedBucket = requireEnv(FunctionEnv.bucket);
+  return {
+    config,
+    history: new DynamoHistoryStore({
+      tableName: requireEnv(FunctionEnv.historyTable),
+      client: createHistoryDocumentClient(dynamodb),
+    }),
+    openSource: (job) => openBackupSource(config, job, { managedBucket, fetchSecret }),
+    log: logger,
+  };
+});
+
+export const handler = middy(
+  async (event: ResolveEvent): Promise<RestoreRun> => runStep(() => resolveRestore(deps(), event)),
+).use(injectLambdaContext(logger));

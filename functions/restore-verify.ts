@@ -1,0 +1,36 @@
+/**
+ * Lambda "restore-verify", the Verify state of the restore state machine: restored row counts
+ * (recorded by the task) against the manifest's stats (read from storage). Event
+ * `{state, execution}`; result at `$.verify`.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import middy from '@middy/core';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
+import { openBackupSource, secretsManagerFetcher } from './lib/backup-source.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
+import { type RestoreStepEvent, runStep } from './lib/restore-contract.ts';
+import { type VerifyDeps, type VerifyResult, verifyRestore } from './lib/restore-verify.ts';
+
+const logger = new Logger({ serviceName: 'dumpvault' });
+const dynamodb = new DynamoDBClient({});
+const fetchSecret = secretsManagerFetcher(new SecretsManagerClient({}));
+
+const deps = once((): VerifyDeps => {
+  const config = loadDeployedConfig();
+  const managedBucket = requireEnv(FunctionEnv.bucket);
+  return {
+    config,
+    history: new DynamoHistoryStore({
+      tableName: requireEnv(FunctionEnv.historyTable),
+      client: createHistoryDocumentClient(dynamodb),
+    }),
+    openSource: (job) => openBackupSource(config, job, { managedBucket, fetchSecret }),
+  };
+});
+
+export const handler = middy(
+  async (event: RestoreStepEvent): Promise<VerifyResult> => runStep(() => verifyRestore(deps(), event)),
+).use(injectLambdaContext(logger));

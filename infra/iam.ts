@@ -1,0 +1,74 @@
+/**
+ * IAM helpers shared by the constructs: which secrets and key prefixes a config names, and how
+ * cdk-nag spells a resource in a finding id (acknowledgements must name findings exactly).
+ */
+import { Stack } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { Config } from '../core/config/schema.ts';
+
+/**
+ * How cdk-nag names a resource in a finding id (`<Bucket1234.Arn>/prefix/*`): acknowledgements
+ * must name each finding exactly, so they are derived from the same tokens the policy uses.
+ */
+export function nagResource(scope: Construct, value: string): string {
+  const render = (v: unknown): string => {
+    if (typeof v === 'string') return v;
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o['Ref'] === 'string') return `<${o['Ref']}>`;
+      const getAtt = o['Fn::GetAtt'];
+      if (Array.isArray(getAtt)) return `<${getAtt.join('.')}>`;
+      const join = o['Fn::Join'];
+      if (Array.isArray(join)) return (join[1] as unknown[]).map(render).join(String(join[0]));
+    }
+    return JSON.stringify(v);
+  };
+  return render(Stack.of(scope).resolve(value));
+}
+
+/** Appends the 6-character suffix wildcard Secrets Manager adds when an ARN was given without it. */
+export function secretResourceArn(arn: string): string {
+  return /-[A-Za-z0-9]{6}$/.test(arn) ? arn : `${arn}-??????`;
+}
+
+/**
+ * Every secret a backup reads: database passwords, foreign-store credentials, passphrases.
+ * Never the OpenPGP private keys (`privateKeySecret`): only restores read those.
+ */
+export function secretArnsOf(config: Config): string[] {
+  const arns = new Set<string>();
+  for (const job of config.jobs) {
+    if (job.source.passwordSecret) arns.add(job.source.passwordSecret);
+    for (const name of job.destinations) {
+      const dest = config.destinations[name];
+      if (dest?.type === 's3' && dest.credentialsSecret) arns.add(dest.credentialsSecret);
+    }
+    const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
+    if (enc?.type === 'passphrase' && enc.passphraseSecret) arns.add(enc.passphraseSecret);
+  }
+  return [...arns].sort().map(secretResourceArn);
+}
+
+/** Key prefixes (`{destination prefix}{config prefix}{job}/`) each job writes in the managed bucket. */
+export function managedKeyPrefixes(config: Config): string[] {
+  const prefixes = new Set<string>();
+  for (const job of config.jobs) {
+    for (const name of job.destinations) {
+      const dest = config.destinations[name];
+      if (dest?.type !== 's3' || dest.bucket !== 'managed') continue;
+      const root = dest.prefix === '' || dest.prefix.endsWith('/') ? dest.prefix : `${dest.prefix}/`;
+      prefixes.add(`${root}${config.prefix}${job.name}/`);
+    }
+  }
+  return [...prefixes].sort();
+}
+
+/** Every secret a restore or drill reads: those of backups, plus the private keys of the jobs' OpenPGP entries. */
+export function restoreSecretArnsOf(config: Config): string[] {
+  const arns = new Set(secretArnsOf(config));
+  for (const job of config.jobs) {
+    const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
+    if (enc?.type === 'openpgp' && enc.privateKeySecret) arns.add(secretResourceArn(enc.privateKeySecret));
+  }
+  return [...arns].sort();
+}

@@ -1,0 +1,466 @@
+/**
+ * The restore state machine and restore drills (issue 4), synthesized once with cdk-nag:
+ * the definition (asl-validator, timeouts, retries, catches), who may run which task, the drill
+ * task definitions and their sidecars, drill schedules only for jobs that ask for them, the
+ * drill metric, alarms and dashboard line; plus the "fails when" validation of drill settings.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../core/config/load.ts';
+import type { ConfigInput } from '../../core/config/schema.ts';
+import { DumpVault } from '../../infra/dumpvault.ts';
+import { nagResource } from '../../infra/iam.ts';
+import { DumpVaultStack } from '../../infra/stack.ts';
+import { ACCOUNT, logicalIdOf, REGION, stateMachineDefinition } from './state-machine-definition.ts';
+
+type AslValidator = (definition: unknown) => { isValid: boolean; errorsText: (separator?: string) => string };
+const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
+
+const PUBLIC_KEY =
+  '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZstandin\n-----END PGP PUBLIC KEY BLOCK-----\n';
+const arn = (name: string) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-AbCdEf`;
+const PRIVATE_KEY_ARN = arn('ops-private-key');
+const OFFSITE_ARN = arn('offsite-s3');
+
+/** Four jobs: postgres and mysql drills (the latter with its own image), a SQLite drill, and no drill. */
+const CONFIG: ConfigInput = {
+  prefix: 'dumpvault/',
+  destinations: {
+    primary: { type: 's3', bucket: 'managed' },
+    offsite: {
+      type: 's3',
+      bucket: 'offsite',
+      endpoint: 'https://s3.example.net',
+      credentialsSecret: OFFSITE_ARN,
+    },
+  },
+  encryption: { ops: { type: 'openpgp', recipients: ['ops.pub.asc'], privateKeySecret: PRIVATE_KEY_ARN } },
+  jobs: [
+    {
+      name: 'app',
+      engine: 'postgres',
+      source: { url: 'postgres://backup@db.internal:5432/app', passwordSecret: arn('app-db') },
+      schedule: { cron: '0 3 * * ? *', timezone: 'Europe/Berlin' },
+      destinations: ['primary', 'offsite'],
+      encryption: 'ops',
+      restoreDrill: { schedule: { cron: '0 5 ? * SUN *', timezone: 'Europe/Berlin' } },
+    },
+    {
+      name: 'shop',
+      engine: 'mysql',
+      source: { url: 'mysql://backup@shop.internal:3306/shop' },
+      schedule: { rate: '6 hours' },
+      destinations: ['offsite'],
+      restoreDrill: { schedule: { rate: '1 day' }, engineImage: 'registry.example.com/mariadb:10.11-custom' },
+    },
+    {
+      name: 'notes',
+      engine: 'sqlite',
+      source: { url: 'sqlite:/data/notes.db' },
+      schedule: { rate: '1 day' },
+      destinations: ['primary'],
+      restoreDrill: { schedule: { rate: '7 days' } },
+    },
+    {
+      name: 'legacy',
+      engine: 'postgres',
+      source: { url: 'postgres://backup@legacy.internal:5432/legacy' },
+      schedule: { rate: '1 day' },
+      destinations: ['primary'],
+    },
+  ],
+};
+
+let stack: DumpVaultStack;
+let template: Template;
+let definition: Record<string, unknown>;
+let synthError: unknown;
+let outdir: string;
+let dir: string;
+let taskBundle: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'dumpvault-restore-'));
+  writeFileSync(path.join(dir, 'ops.pub.asc'), PUBLIC_KEY);
+  taskBundle = path.join(dir, 'dumpvault.mjs');
+  writeFileSync(taskBundle, '// stand-in for dist/dumpvault.mjs\n');
+  outdir = path.join(dir, 'cdk.out');
+  const app = new App({ outdir });
+  stack = new DumpVaultStack(app, 'Restore', {
+    env: { account: ACCOUNT, region: REGION },
+    config: validateConfig(CONFIG),
+    configDir: dir,
+    taskBundle,
+  });
+  const operator = new iam.Role(stack, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });
+  stack.vault.grantStartRestore(operator);
+  Validations.of(operator).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::${nagResource(stack, stack.vault.restore.executionsArn)}]`,
+    reason: 'test operator role: follows executions of the restore state machine',
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  try {
+    app.synth();
+  } catch (err) {
+    synthError = err;
+  }
+  template = Template.fromStack(stack);
+  definition = stateMachineDefinition(template);
+});
+
+/** The logical id of a construct's main resource (path below the stack). */
+function logicalId(constructPath: string): string {
+  const node = stack.node.findAll().find((c) => c.node.path === `Restore/${constructPath}`);
+  if (!node) throw new Error(`no construct at ${constructPath}`);
+  return stack.getLogicalId(node as never);
+}
+
+const ref = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+type State = Record<string, unknown> & { Type: string };
+const states = () => definition['States'] as Record<string, State>;
+
+/** Every statement of the policies attached to a role. */
+function statementsOf(roleId: string): Array<Record<string, unknown>> {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(`"${roleId}"`))
+    .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Array<Record<string, unknown>>);
+}
+
+const DRILL_KEYS = ['postgres:13', 'postgres:14', 'postgres:15', 'postgres:16', 'postgres:17', 'job:shop'];
+const drillIds = () =>
+  [
+    'Drillpostgres13',
+    'Drillpostgres14',
+    'Drillpostgres15',
+    'Drillpostgres16',
+    'Drillpostgres17',
+    'DrillJobshop',
+  ].map((id) => logicalId(`DumpVault/Restore/${id}/Resource`));
+
+describe('the restore state machine', () => {
+  it('has zero unacknowledged cdk-nag AwsSolutions findings', () => {
+    const report = synthError ? readFileSync(path.join(outdir, 'validation-report.json'), 'utf8') : '';
+    expect(report).toBe('');
+    expect(synthError).toBeUndefined();
+  });
+
+  it('is a valid Amazon States Language definition (asl-validator)', () => {
+    const result = aslValidator(definition);
+    expect(result.errorsText('\n')).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  it('runs Resolve, Guard, RunRestore (ECS RunTask .sync), Verify, Record, Notify', () => {
+    const path: string[] = [];
+    let name = definition['StartAt'] as string | undefined;
+    while (name) {
+      path.push(name);
+      name = states()[name]?.['Next'] as string | undefined;
+    }
+    expect(path).toEqual(['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record', 'Notify', 'Restored']);
+    expect(states()['RunRestore']).toMatchObject({
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      TimeoutSecondsPath: '$.run.timeoutSeconds',
+      Parameters: {
+        LaunchType: 'FARGATE',
+        'TaskDefinition.$': '$.run.taskDefinition',
+        Overrides: {
+          ContainerOverrides: [
+            { Name: 'dumpvault', Command: ['restore'], 'Environment.$': '$.run.environment' },
+          ],
+        },
+      },
+    });
+    const lambdaOf = (state: string) => logicalIdOf(String(states()[state]?.['Resource']));
+    expect(lambdaOf('Resolve')).toBe(logicalId('DumpVault/RestoreResolve/Resource'));
+    expect(lambdaOf('Guard')).toBe(logicalId('DumpVault/RestoreGuard/Resource'));
+    expect(lambdaOf('Verify')).toBe(logicalId('DumpVault/RestoreVerify/Resource'));
+    for (const state of ['Record', 'Notify', 'RecordFailure', 'NotifyFailure']) {
+      expect(lambdaOf(state)).toBe(logicalId('DumpVault/RestoreRecord/Resource'));
+    }
+  });
+
+  it('gives every Task state a timeout and retries, and every step a Catch that records FAILED and notifies before failing', () => {
+    const taskStates = Object.entries(states()).filter(([, s]) => s.Type === 'Task');
+    expect(taskStates.map(([name]) => name).sort()).toEqual(
+      [
+        'Guard',
+        'Notify',
+        'NotifyFailure',
+        'Record',
+        'RecordFailure',
+        'Resolve',
+        'RunRestore',
+        'Verify',
+      ].sort(),
+    );
+    for (const [name, state] of taskStates) {
+      expect(state['TimeoutSeconds'] ?? state['TimeoutSecondsPath'], name).toBeDefined();
+      expect((state['Retry'] as unknown[] | undefined)?.length, name).toBeGreaterThan(0);
+      expect(state['Catch'], name).toBeDefined();
+    }
+    for (const name of ['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record']) {
+      expect(states()[name]?.['Catch']).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: `$.failure.${name}`, Next: 'RecordFailure' },
+      ]);
+    }
+    expect(states()['RecordFailure']?.['Next']).toBe('NotifyFailure');
+    expect(states()['NotifyFailure']?.['Next']).toBe('Failed');
+    expect(states()['Failed']).toMatchObject({
+      Type: 'Fail',
+      ErrorPath: '$.recorded.error',
+      CausePath: '$.recorded.cause',
+    });
+    // A RetryableError (AWS trouble) is retried; a refusal or mismatch (a UserError) never is.
+    expect(JSON.stringify(states()['Guard']?.['Retry'])).not.toContain('GuardRefusedError');
+    expect(states()['RunRestore']?.['Retry']).toEqual([
+      expect.objectContaining({
+        ErrorEquals: expect.not.arrayContaining(['States.TaskFailed', 'States.ALL']),
+      }),
+    ]);
+  });
+
+  it('lets the state machine run only the restore and drill task definitions, on this cluster, and pass only their roles', () => {
+    const roleId = (
+      template.findResources('AWS::StepFunctions::StateMachine', {})[
+        Object.keys(template.findResources('AWS::StepFunctions::StateMachine'))[0]!
+      ]!['Properties']['RoleArn'] as { 'Fn::GetAtt': string[] }
+    )['Fn::GetAtt'][0]!;
+    const statements = statementsOf(roleId);
+    const runTask = statements.filter((s) => JSON.stringify(s['Action']).includes('ecs:RunTask'));
+    expect(runTask).toEqual([
+      {
+        Sid: 'RunRestoreTasks',
+        Effect: 'Allow',
+        Action: 'ecs:RunTask',
+        Resource: [logicalId('DumpVault/Restore/TaskDefinition/Resource'), ...drillIds()].map(ref),
+        Condition: { ArnEquals: { 'ecs:cluster': arnOf(logicalId('DumpVault/Cluster/Resource')) } },
+      },
+    ]);
+    const passRole = statements.filter((s) => JSON.stringify(s['Action']).includes('iam:PassRole'));
+    expect(passRole).toEqual([
+      {
+        Sid: 'PassRestoreTaskRoles',
+        Effect: 'Allow',
+        Action: 'iam:PassRole',
+        Resource: [
+          arnOf(logicalId('DumpVault/Restore/TaskRole/Resource')),
+          arnOf(logicalId('DumpVault/Restore/ExecutionRole/Resource')),
+        ],
+        Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      },
+    ]);
+    const all = JSON.stringify(statements);
+    expect(all).not.toContain(logicalId('DumpVault/TaskDefinition/Resource'));
+    expect(all).not.toContain(logicalId('DumpVault/TaskRole/Resource'));
+    expect(statements.find((s) => s['Sid'] === 'FollowRestoreTasks')).toMatchObject({
+      Action: ['ecs:StopTask', 'ecs:DescribeTasks'],
+    });
+  });
+
+  it('hands Resolve exactly the task definitions the role may run', () => {
+    const deployment = (states()['Resolve']?.['Parameters'] as Record<string, Record<string, unknown>>)[
+      'deployment'
+    ]!;
+    expect(logicalIdOf(String(deployment['restoreTaskDefinition']))).toBe(
+      logicalId('DumpVault/Restore/TaskDefinition/Resource'),
+    );
+    const drills = deployment['drillTaskDefinitions'] as Record<string, string>;
+    expect(Object.keys(drills)).toEqual(DRILL_KEYS);
+    expect(Object.values(drills).map(logicalIdOf)).toEqual(drillIds());
+  });
+});
+
+describe('restore and drill tasks', () => {
+  it('run the task image in restore mode with a read-only root, and drills with a sidecar database of each postgres major', () => {
+    const definitions = template.findResources('AWS::ECS::TaskDefinition');
+    const containersOf = (id: string) =>
+      definitions[id]!['Properties']['ContainerDefinitions'] as Array<Record<string, unknown>>;
+    const [restore] = containersOf(logicalId('DumpVault/Restore/TaskDefinition/Resource'));
+    expect(restore).toMatchObject({
+      Name: 'dumpvault',
+      Command: ['restore'],
+      ReadonlyRootFilesystem: true,
+      Essential: true,
+    });
+    for (const major of ['13', '14', '15', '16', '17']) {
+      const containers = containersOf(logicalId(`DumpVault/Restore/Drillpostgres${major}/Resource`));
+      expect(containers).toEqual([
+        expect.objectContaining({
+          Name: 'dumpvault',
+          Command: ['restore'],
+          DependsOn: [{ ContainerName: 'database', Condition: 'HEALTHY' }],
+          Environment: expect.arrayContaining([
+            { Name: 'DUMPVAULT_EPHEMERAL_URL', Value: 'postgres://postgres@127.0.0.1:5432/postgres' },
+          ]),
+        }),
+        expect.objectContaining({
+          Name: 'database',
+          Image: `public.ecr.aws/docker/library/postgres:${major}`,
+          Essential: false,
+          Command: ['postgres', '-c', 'listen_addresses=127.0.0.1'],
+          HealthCheck: expect.objectContaining({
+            Command: ['CMD-SHELL', 'pg_isready -h 127.0.0.1 -U postgres || exit 1'],
+          }),
+          LogConfiguration: expect.objectContaining({ LogDriver: 'awslogs' }),
+        }),
+      ]);
+    }
+    const [, shopDatabase] = containersOf(logicalId('DumpVault/Restore/DrillJobshop/Resource'));
+    expect(shopDatabase).toMatchObject({
+      Image: 'registry.example.com/mariadb:10.11-custom',
+      Environment: [{ Name: 'MARIADB_ALLOW_EMPTY_ROOT_PASSWORD', Value: '1' }],
+    });
+    // postgres 13-17, the shop image, the restore task, the backup task; none for sqlite or legacy.
+    expect(Object.keys(definitions)).toHaveLength(8);
+  });
+
+  it('may read backups and the private key, never write or delete objects; the backup task may not read the private key', () => {
+    const restore = statementsOf(logicalId('DumpVault/Restore/TaskRole/Resource'));
+    expect(restore.find((s) => s['Sid'] === 'ReadJobSecrets')?.['Resource']).toContain(PRIVATE_KEY_ARN);
+    expect(restore.find((s) => s['Sid'] === 'ReadBackupObjects')?.['Action']).toBe('s3:GetObject');
+    expect(JSON.stringify(restore)).not.toMatch(/s3:PutObject|s3:DeleteObject|dynamodb:DeleteItem/);
+    expect(restore.find((s) => s['Sid'] === 'ReadTaggedRestoreTargetSecrets')).toMatchObject({
+      Condition: { StringEquals: { 'secretsmanager:ResourceTag/dumpvault-restore-target': 'Restore' } },
+    });
+    const backup = statementsOf(logicalId('DumpVault/TaskRole/Resource'));
+    expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
+  });
+
+  it('lets Resolve and Verify read only manifests of the jobs, and the foreign store credentials', () => {
+    for (const fn of ['RestoreResolve', 'RestoreVerify']) {
+      const statements = statementsOf(logicalId(`DumpVault/${fn}Role/Resource`));
+      const read = statements.find((s) => s['Action'] === 's3:GetObject');
+      expect(JSON.stringify(read?.['Resource'])).toContain('/dumpvault/app/*.manifest.json');
+      expect(statements.find((s) => s['Action'] === 'secretsmanager:GetSecretValue')?.['Resource']).toBe(
+        OFFSITE_ARN,
+      );
+    }
+  });
+});
+
+describe('restore drills', () => {
+  it('schedules a drill only for the jobs that ask for one, into an ephemeral target', () => {
+    const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule')).filter((s) =>
+      JSON.stringify(s['Properties']['Target']['Arn']).includes('StateMachine'),
+    );
+    const inputs = schedules.map((s) => JSON.parse(s['Properties']['Target']['Input'] as string));
+    expect(inputs.map((i) => i.job).sort()).toEqual(['app', 'notes', 'shop']);
+    expect(inputs[0]).toEqual({ job: 'app', backup: 'latest', target: 'ephemeral', trigger: 'schedule' });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 5 ? * SUN *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: Match.objectLike({
+        RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 },
+        DeadLetterConfig: { Arn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+      }),
+    });
+  });
+
+  it('alarms when the last drill failed or none succeeded within two drill periods', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'DrillSucceeded',
+      Namespace: 'DumpVault',
+      Dimensions: Match.arrayWith([{ Name: 'Job', Value: 'app' }]),
+      Statistic: 'Minimum',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'ignore',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'HoursSinceLastDrillSuccess',
+      Dimensions: Match.arrayWith([{ Name: 'Job', Value: 'app' }]),
+      Threshold: 336,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'breaching',
+    });
+    const composites = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'));
+    expect(composites).toHaveLength(3);
+    const app = composites.find((c) =>
+      JSON.stringify(c['Properties']['AlarmDescription']).includes('drills of app'),
+    );
+    expect(JSON.stringify(app?.['Properties']['AlarmRule'])).toMatch(/ALARM\(.*\) OR ALARM\(/);
+    expect(app?.['Properties']['AlarmActions']).toEqual([ref(logicalId('DumpVault/Alerts/Resource'))]);
+  });
+
+  it('has a dashboard line per drill job', () => {
+    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const job of ['app', 'shop', 'notes']) expect(body).toContain(`${job}: restore drills`);
+    expect(body).not.toContain('legacy: restore drills');
+  });
+
+  it('exports the state machine the CLI starts', () => {
+    template.hasOutput('RestoreStateMachineArn', {
+      Value: ref(logicalId('DumpVault/Restore/StateMachine/Resource')),
+    });
+  });
+
+  it('grants operators the start of executions and following them', () => {
+    expect(statementsOf(logicalId('Operator/Resource'))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'states:StartExecution',
+        Resource: ref(logicalId('DumpVault/Restore/StateMachine/Resource')),
+      },
+      {
+        Effect: 'Allow',
+        Action: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'],
+        Resource: expect.objectContaining({ 'Fn::Join': expect.anything() }),
+      },
+    ]);
+  });
+});
+
+describe('validation of drills', () => {
+  const build = (mutate: (c: ConfigInput) => void) => () => {
+    const config = structuredClone(CONFIG);
+    mutate(config);
+    const app = new App();
+    new DumpVault(new Stack(app, 'X'), 'V', { config: validateConfig(config), configDir: dir, taskBundle });
+  };
+
+  it('fails when a drill job encrypts to OpenPGP recipients without a privateKeySecret', () => {
+    expect(
+      build((c) => {
+        delete (c.encryption!['ops'] as { privateKeySecret?: string }).privateKeySecret;
+      }),
+    ).toThrow(
+      /jobs\[0\]\.restoreDrill: backups of app are encrypted to OpenPGP recipients and encryption\.ops\.privateKeySecret is not set/,
+    );
+  });
+
+  it('fails when the drill schedule cannot be modelled for its alarm', () => {
+    expect(
+      build((c) => {
+        c.jobs[0]!.restoreDrill = { schedule: { cron: '0 5 ? * 1#2 *' } };
+      }),
+    ).toThrow(/jobs\[0\]\.restoreDrill\.schedule: cannot work out how often "0 5 \? \* 1#2 \*" runs/);
+  });
+
+  it('fails when a drill job reads from a file destination', () => {
+    expect(
+      build((c) => {
+        c.destinations['local'] = { type: 'file', path: './backups' };
+        c.jobs[2]!.destinations = ['local'];
+      }),
+    ).toThrow(
+      /jobs\[2\]\.restoreDrill: drills read the job's first destination, and "local" is a file destination/,
+    );
+  });
+
+  it('fails when a sqlite drill names an engine image', () => {
+    expect(
+      build((c) => {
+        c.jobs[2]!.restoreDrill = { schedule: { rate: '7 days' }, engineImage: 'postgres:16' };
+      }),
+    ).toThrow(/jobs\[2\]\.restoreDrill\.engineImage: sqlite drills restore into a file inside the task/);
+  });
+});
