@@ -23,6 +23,9 @@ export const OPTIONS = {
   force: { type: 'boolean' },
   limit: { type: 'string' },
   remote: { type: 'boolean' },
+  target: { type: 'string' },
+  confirm: { type: 'string' },
+  'password-secret': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -72,6 +75,9 @@ Against the deployed stack (AWS credentials; names from the stack's outputs):
   run <job> --remote            start a backup now (invokes start-backup), prints the run id
   history <job> --remote        history from DynamoDB [--csv|--json]
   status --remote               per job: last success age, last failure, alarm state
+  restore <job> [<backup>] --remote [--target scratch|<url> [--password-secret <arn>]] [--drop] [--confirm <job>]
+                                run the restore state machine and follow it state by state
+  drill <job> --remote          restore drill into a throw-away database in the drill task
 
 Options: --config <file>  --state-dir <dir>  --json  --key <private.asc>  --help  --version
 Secrets come from environment variables named in the config (passwordEnv, passphraseEnv);

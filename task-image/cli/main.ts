@@ -11,7 +11,12 @@ import { parseCommandLine, USAGE } from './args.ts';
 import { backupCommand, checkCommand } from './commands/backup.ts';
 import { historyCommand, listCommand, verifyCommand } from './commands/catalog.ts';
 import { pruneCommand } from './commands/prune.ts';
-import { remoteHistoryCommand, remoteRunCommand, remoteStatusCommand } from './commands/remote.ts';
+import {
+  remoteHistoryCommand,
+  remoteRestoreCommand,
+  remoteRunCommand,
+  remoteStatusCommand,
+} from './commands/remote.ts';
 import { decryptCommand, drillCommand, restoreCommand } from './commands/restore.ts';
 import { initCommand, keygenCommand, schemaText, validateCommand } from './commands/setup.ts';
 import { taskCommand } from './commands/task.ts';
@@ -65,9 +70,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'verify':
         return await verifyCommand(first, second, flags, out, io);
       case 'restore':
-        return await restoreCommand(first, second, flags, out, io);
+        return flags.remote
+          ? await remoteRestoreCommand(first, second, flags, out, io, { drill: false })
+          : await restoreCommand(first, second, flags, out, io);
       case 'drill':
-        return await drillCommand(first, flags, out, io);
+        return flags.remote
+          ? await remoteRestoreCommand(first, undefined, flags, out, io, { drill: true })
+          : await drillCommand(first, flags, out, io);
       case 'prune':
         return await pruneCommand(first, flags, out, io);
       case 'history':

@@ -8,6 +8,13 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { CloudWatchClient, DescribeAlarmsForMetricCommand } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
@@ -23,6 +30,7 @@ export interface RemoteClients {
   readonly lambda: LambdaClient;
   readonly cloudWatch: CloudWatchClient;
   readonly dynamo: DynamoDBClient;
+  readonly stepFunctions: SFNClient;
 }
 
 /** Default clients: the SDK's credential chain and region (AWS_REGION / profile, or `aws.region`). */
@@ -34,6 +42,7 @@ export function defaultClients(loaded: LoadedConfig): RemoteClients {
     lambda: new LambdaClient(opts),
     cloudWatch: new CloudWatchClient(opts),
     dynamo: new DynamoDBClient(opts),
+    stepFunctions: new SFNClient(opts),
   };
 }
 
@@ -213,4 +222,118 @@ export async function remoteStatusCommand(
     }
   }
   return rows.some((r) => r.alarm === 'ALARM') ? 1 : 0;
+}
+
+/** The restore state machine's execution input (functions/lib/restore-contract.ts). */
+export interface RemoteRestoreInput {
+  readonly job: string;
+  readonly backup: string;
+  readonly target: 'scratch' | 'ephemeral' | { readonly url: string; readonly passwordSecret?: string };
+  readonly drop: boolean;
+  readonly confirm?: string;
+  readonly trigger: 'manual';
+}
+
+/** Builds the execution input from the command line (no secret values: only an ARN). */
+export function remoteRestoreInput(
+  job: string,
+  selector: string | undefined,
+  flags: Flags,
+  drill: boolean,
+): RemoteRestoreInput {
+  let target: RemoteRestoreInput['target'] = drill ? 'ephemeral' : 'scratch';
+  if (!drill && flags.target && flags.target !== 'scratch') {
+    if (flags.target === 'ephemeral') target = 'ephemeral';
+    else {
+      let url: URL;
+      try {
+        url = new URL(flags.target);
+      } catch {
+        throw new UserError(`--target: expected "scratch" or a database URL, got "${flags.target}"`, {
+          exitCode: 2,
+        });
+      }
+      if (url.password) {
+        throw new UserError('--target: remove the password from the URL and pass --password-secret <arn>', {
+          exitCode: 2,
+        });
+      }
+      target = {
+        url: flags.target,
+        ...(flags['password-secret'] ? { passwordSecret: flags['password-secret'] } : {}),
+      };
+    }
+  }
+  return {
+    job,
+    backup: selector ?? 'latest',
+    target,
+    drop: Boolean(flags.drop),
+    ...(flags.confirm ? { confirm: flags.confirm } : {}),
+    trigger: 'manual',
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `dumpvault restore <job> [<backup>] --remote …` and `dumpvault drill <job> --remote`: starts
+ * the restore state machine, prints each state as the execution enters it, and exits with the
+ * outcome (0 SUCCEEDED, 1 otherwise).
+ */
+export async function remoteRestoreCommand(
+  job: string | undefined,
+  selector: string | undefined,
+  flags: Flags,
+  out: Output,
+  io: Io,
+  options: { drill: boolean; clients?: RemoteClients; pollMs?: number },
+): Promise<number> {
+  const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
+  const name = findJob(loaded.config, job).name;
+  const c = options.clients ?? defaultClients(loaded);
+  const outputs = await stackOutputs(loaded, io.env, c);
+  const stateMachineArn = need(outputs, 'RestoreStateMachineArn', 'DUMPVAULT_RESTORE_STATE_MACHINE');
+  const input = remoteRestoreInput(name, selector, flags, options.drill);
+  const started = await c.stepFunctions.send(
+    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),
+  );
+  const executionArn = started.executionArn!;
+  if (!out.isJson) out.line(`${options.drill ? 'drill' : 'restore'} ${name}: execution ${executionArn}`);
+  const seen = new Set<number>();
+  let execution: DescribeExecutionCommandOutput;
+  for (;;) {
+    const history = await c.stepFunctions.send(
+      new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }),
+    );
+    for (const event of history.events ?? []) {
+      if (event.type === 'TaskStateEntered' || event.type?.endsWith('StateEntered')) {
+        const id = event.id ?? 0;
+        if (!seen.has(id)) {
+          seen.add(id);
+          if (!out.isJson) out.line(`  ${event.stateEnteredEventDetails?.name ?? event.type}`);
+        }
+      }
+    }
+    execution = await c.stepFunctions.send(new DescribeExecutionCommand({ executionArn }));
+    if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') break;
+    await sleep(options.pollMs ?? 3000);
+  }
+  const output = execution.output ? (JSON.parse(execution.output) as unknown) : undefined;
+  if (out.isJson) {
+    out.result({
+      executionArn,
+      status: execution.status,
+      output,
+      error: execution.error,
+      cause: execution.cause,
+    });
+  } else if (execution.status === 'SUCCEEDED') {
+    out.line(`SUCCEEDED ${options.drill ? 'drill' : 'restore'} of ${name}`);
+  } else {
+    out.line(
+      `${execution.status}: ${execution.error ?? ''}${execution.cause ? ` — ${execution.cause}` : ''}`,
+    );
+  }
+  return execution.status === 'SUCCEEDED' ? 0 : 1;
 }

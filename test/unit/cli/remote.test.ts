@@ -9,6 +9,12 @@ import { Writable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsForMetricCommand } from '@aws-sdk/client-cloudwatch';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../core/config/load.ts';
@@ -16,6 +22,8 @@ import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/h
 import {
   type RemoteClients,
   remoteHistoryCommand,
+  remoteRestoreCommand,
+  remoteRestoreInput,
   remoteRunCommand,
   remoteStatusCommand,
 } from '../../../task-image/cli/commands/remote.ts';
@@ -28,6 +36,8 @@ const payload = (text: string) => Buffer.from(text) as unknown as InvokeCommandO
 const cfn = mockClient(CloudFormationClient);
 const lambda = mockClient(LambdaClient);
 const cw = mockClient(CloudWatchClient);
+const sfn = mockClient(SFNClient);
+const MACHINE = 'arn:aws:states:eu-central-1:123456789012:stateMachine:BackupsProd-Restore';
 let dynamo: LocalDynamo;
 let configFile: string;
 let table: string;
@@ -95,6 +105,7 @@ afterEach(() => {
   cfn.reset();
   lambda.reset();
   cw.reset();
+  sfn.reset();
 });
 
 function clients(): RemoteClients {
@@ -103,6 +114,7 @@ function clients(): RemoteClients {
     lambda: new LambdaClient({ region: 'eu-central-1' }),
     cloudWatch: new CloudWatchClient({ region: 'eu-central-1' }),
     dynamo: dynamo.client,
+    stepFunctions: new SFNClient({ region: 'eu-central-1' }),
   };
 }
 
@@ -127,6 +139,7 @@ function stackOutputs() {
         Outputs: [
           { OutputKey: 'HistoryTableName', OutputValue: table },
           { OutputKey: 'StartBackupFunctionName', OutputValue: 'BackupsProd-StartBackup-abc' },
+          { OutputKey: 'RestoreStateMachineArn', OutputValue: MACHINE },
         ],
       },
     ],
@@ -264,4 +277,112 @@ describe('dumpvault status --remote', () => {
 
 it('loads the config the remote commands use', () => {
   expect(loadConfig(configFile).config.aws?.stackName).toBe('BackupsProd');
+});
+
+describe('dumpvault restore|drill --remote', () => {
+  const entered = (id: number, name: string) => ({
+    id,
+    timestamp: new Date(),
+    type: 'TaskStateEntered' as const,
+    stateEnteredEventDetails: { name },
+  });
+
+  it('starts the restore state machine with the documented input and follows it state by state', async () => {
+    stackOutputs();
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:1', startDate: new Date() });
+    sfn
+      .on(GetExecutionHistoryCommand)
+      .resolvesOnce({ events: [entered(2, 'Resolve')] })
+      .resolves({
+        events: [entered(2, 'Resolve'), entered(5, 'Guard'), entered(8, 'RunRestore'), entered(12, 'Verify')],
+      });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolvesOnce({
+        status: 'RUNNING',
+        executionArn: 'arn:exec:1',
+        stateMachineArn: MACHINE,
+        startDate: new Date(),
+      })
+      .resolves({
+        status: 'SUCCEEDED',
+        executionArn: 'arn:exec:1',
+        stateMachineArn: MACHINE,
+        startDate: new Date(),
+        output: '{}',
+      });
+    const out = io();
+    const code = await remoteRestoreCommand(
+      'prod',
+      '2026-11-21T030000Z',
+      {
+        remote: true,
+        target: 'postgres://restore@db:5432/app_copy',
+        'password-secret': 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:x',
+        confirm: 'prod',
+        drop: true,
+        config: configFile,
+      },
+      new Output(out, false),
+      out,
+      { drill: false, clients: clients(), pollMs: 1 },
+    );
+    expect(code).toBe(0);
+    const start = sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input;
+    expect(start.stateMachineArn).toBe(MACHINE);
+    expect(JSON.parse(start.input!)).toEqual({
+      job: 'prod',
+      backup: '2026-11-21T030000Z',
+      target: {
+        url: 'postgres://restore@db:5432/app_copy',
+        passwordSecret: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:x',
+      },
+      drop: true,
+      confirm: 'prod',
+      trigger: 'manual',
+    });
+    expect(out.text().match(/^ {2}\w+$/gm)).toEqual(['  Resolve', '  Guard', '  RunRestore', '  Verify']);
+    expect(out.text()).toMatch(/SUCCEEDED restore of prod/);
+  });
+
+  it('exits 1 with the execution error when the state machine fails (e.g. the guard refuses)', async () => {
+    stackOutputs();
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:2', startDate: new Date() });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [entered(2, 'Resolve'), entered(5, 'Guard')] });
+    sfn.on(DescribeExecutionCommand).resolves({
+      status: 'FAILED',
+      executionArn: 'arn:exec:2',
+      stateMachineArn: MACHINE,
+      startDate: new Date(),
+      error: 'GuardRefused',
+      cause: 'a target other than scratch needs confirm = "prod"',
+    });
+    const out = io();
+    const code = await remoteRestoreCommand(
+      'prod',
+      undefined,
+      { remote: true, target: 'postgres://u@db/app', config: configFile },
+      new Output(out, false),
+      out,
+      { drill: false, clients: clients(), pollMs: 1 },
+    );
+    expect(code).toBe(1);
+    expect(out.text()).toMatch(/FAILED: GuardRefused — a target other than scratch needs confirm/);
+  });
+
+  it('a drill targets the ephemeral sidecar database', () => {
+    expect(remoteRestoreInput('prod', undefined, {}, true)).toEqual({
+      job: 'prod',
+      backup: 'latest',
+      target: 'ephemeral',
+      drop: false,
+      trigger: 'manual',
+    });
+  });
+
+  it('refuses a password inside --target', () => {
+    expect(() => remoteRestoreInput('prod', undefined, { target: 'postgres://u:pw@db/app' }, false)).toThrow(
+      /--password-secret/,
+    );
+  });
 });
