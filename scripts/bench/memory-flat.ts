@@ -33,11 +33,21 @@ interface StandinOutput {
 /** Runs one phase of standin-run.ts and returns what it printed last. */
 export async function runStandin(
   mode: 'backup' | 'restore',
-  options: { work: string; bytes: number; endpoint?: string; compression?: string; timeoutMs: number },
+  options: {
+    readonly work: string;
+    readonly bytes: number;
+    readonly timeoutMs: number;
+    readonly endpoint?: string;
+    readonly compression?: string;
+    readonly partSizeMiB?: number;
+    readonly queueSize?: number;
+  },
 ): Promise<MemoryFlatRow> {
   const args = ['--import', 'tsx', STANDIN, mode, '--work', options.work, '--bytes', String(options.bytes)];
   if (options.endpoint) args.push('--endpoint', options.endpoint);
   if (options.compression) args.push('--compression', options.compression);
+  if (options.partSizeMiB) args.push('--part-size-mib', String(options.partSizeMiB));
+  if (options.queueSize) args.push('--queue-size', String(options.queueSize));
   const run = await measure(process.execPath, args, { timeoutMs: options.timeoutMs });
   const last = run.stdout.trim().split('\n').pop() ?? '';
   const parsed = JSON.parse(last) as StandinOutput;

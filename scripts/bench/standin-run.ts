@@ -8,6 +8,8 @@
  *   node --import tsx scripts/bench/standin-run.ts backup  --bytes N --work DIR [--endpoint URL] [--compression C]
  *   node --import tsx scripts/bench/standin-run.ts restore --work DIR [--endpoint URL]
  *
+ * With --endpoint, `--part-size-mib` and `--queue-size` override the destination's defaults.
+ *
  * DIR holds the keys (`ops.pub.asc`, `ops.private.asc`), the history and, without --endpoint,
  * the file destination.
  */
@@ -67,6 +69,8 @@ interface RunArgs {
   readonly work: string;
   readonly endpoint: string | undefined;
   readonly compression: Compression | undefined;
+  readonly partSizeMiB: number | undefined;
+  readonly queueSize: number | undefined;
 }
 
 function parse(argv: readonly string[]): RunArgs {
@@ -78,6 +82,8 @@ function parse(argv: readonly string[]): RunArgs {
       work: { type: 'string' },
       endpoint: { type: 'string' },
       compression: { type: 'string' },
+      'part-size-mib': { type: 'string' },
+      'queue-size': { type: 'string' },
     },
   });
   const mode = positionals[0];
@@ -93,6 +99,8 @@ function parse(argv: readonly string[]): RunArgs {
     work: path.resolve(values.work),
     endpoint: values.endpoint,
     compression: compression as Compression | undefined,
+    partSizeMiB: values['part-size-mib'] === undefined ? undefined : Number(values['part-size-mib']),
+    queueSize: values['queue-size'] === undefined ? undefined : Number(values['queue-size']),
   };
 }
 
@@ -100,7 +108,13 @@ async function context(args: RunArgs): Promise<JobContext> {
   const config = validateConfig({
     destinations: {
       out: args.endpoint
-        ? { type: 's3', bucket: 'bench', endpoint: args.endpoint }
+        ? {
+            type: 's3',
+            bucket: 'bench',
+            endpoint: args.endpoint,
+            ...(args.partSizeMiB ? { partSizeMiB: args.partSizeMiB } : {}),
+            ...(args.queueSize ? { queueSize: args.queueSize } : {}),
+          }
         : { type: 'file', path: './backups' },
     },
     encryption: { ops: { type: 'openpgp', recipients: ['ops.pub.asc'] } },
