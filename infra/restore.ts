@@ -40,6 +40,8 @@ import { scheduleGaps } from './schedule-gaps.ts';
 export const RESTORE_CONTAINER_NAME = 'dumpvault';
 /** Name of the sidecar database container of the drill task definitions. */
 export const SIDECAR_CONTAINER_NAME = 'database';
+/** A job's task timeout when it has no `task` section (start-backup's DEFAULT_TASK says the same). */
+const DEFAULT_TIMEOUT_MINUTES = 720;
 /** Tag that lets the restore task read a restore target's password secret: value = the stack name. */
 export const RESTORE_TARGET_TAG = 'dumpvault-restore-target';
 
@@ -127,12 +129,21 @@ export class DumpVaultRestore extends Construct {
   /** Per drill job: ALARM when the last drill failed or none succeeded within two drill periods. */
   readonly drillAlarms: Readonly<Record<string, cloudwatch.CompositeAlarm>>;
 
+  /**
+   * How long RunRestore waits for a restore task: the longest `task.timeoutMinutes` of the
+   * config (Step Functions then stops the task). One value for all jobs, because a dynamic
+   * `TimeoutSecondsPath` is resolved differently by Step Functions implementations.
+   */
+  readonly restoreTimeoutSeconds: number;
+
   private readonly props: DumpVaultRestoreProps;
 
   constructor(scope: Construct, id: string, props: DumpVaultRestoreProps) {
     super(scope, id);
     this.props = props;
     const { config } = props;
+    this.restoreTimeoutSeconds =
+      Math.max(...config.jobs.map((job) => job.task?.timeoutMinutes ?? DEFAULT_TIMEOUT_MINUTES)) * 60;
 
     for (const job of config.jobs) {
       const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
@@ -617,7 +628,7 @@ export class DumpVaultRestore extends Construct {
             ],
           },
         },
-        TimeoutSecondsPath: '$.run.timeoutSeconds',
+        TimeoutSeconds: this.restoreTimeoutSeconds,
         ResultPath: '$.task',
       },
     });
@@ -635,6 +646,7 @@ export class DumpVaultRestore extends Construct {
     });
     const deployment: Record<string, unknown> = {
       restoreTaskDefinition: this.taskDefinition.taskDefinitionArn,
+      restoreTimeoutSeconds: this.restoreTimeoutSeconds,
       drillTaskDefinitions: Object.fromEntries(
         Object.entries(this.drillTaskDefinitions).map(([key, def]) => [key, def.taskDefinitionArn]),
       ),

@@ -81,6 +81,7 @@ export interface RestoreRun {
   readonly cpu: string;
   readonly memory: string;
   readonly ephemeralStorageGiB: number;
+  /** How long RunRestore waits for the task before Step Functions stops it. */
   readonly timeoutSeconds: number;
   readonly environment: readonly TaskEnvironmentEntry[];
   /**
@@ -94,6 +95,8 @@ export interface RestoreRun {
 export interface RestoreDeployment {
   /** The restore task definition (no sidecar): scratch and URL targets, SQLite drills. */
   readonly restoreTaskDefinition: string;
+  /** The RunRestore state's timeout (the longest task.timeoutMinutes of the config). */
+  readonly restoreTimeoutSeconds?: number;
   /**
    * Drill task definitions by sidecar: `postgres:16`, `mariadb:10.11`, `mysql:8.0`, `mongo:7.0`
    * (image name and version of the official images), or `job:<name>` for a job whose

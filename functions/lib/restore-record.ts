@@ -81,7 +81,7 @@ export function describeFailure(
   if (error === 'States.Timeout') {
     cause =
       failedState === RestoreState.runRestore && run
-        ? `the restore task did not finish within ${Math.round(run.timeoutSeconds / 60)} minutes (task.timeoutMinutes of job ${run.job}); Step Functions stopped it`
+        ? `the restore task did not finish within ${Math.round(run.timeoutSeconds / 60)} minutes (the longest task.timeoutMinutes of the config); Step Functions stopped it`
         : `the ${failedState} step timed out`;
   } else if (
     failedState === RestoreState.runRestore &&

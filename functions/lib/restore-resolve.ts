@@ -188,7 +188,9 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
     cpu: String(size.cpu),
     memory: String(size.memoryMiB),
     ephemeralStorageGiB: ephemeralStorageGiB(kind, manifest.rawBytes),
-    timeoutSeconds: (job.task?.timeoutMinutes ?? DEFAULT_TASK.timeoutMinutes) * 60,
+    timeoutSeconds:
+      event.deployment.restoreTimeoutSeconds ??
+      (job.task?.timeoutMinutes ?? DEFAULT_TASK.timeoutMinutes) * 60,
     environment: [],
     failingBefore: (await deps.history.getAlertState(`${job.name}:${kind}`))?.failing ?? false,
   };

@@ -168,7 +168,7 @@ describe('the restore state machine', () => {
     expect(path).toEqual(['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record', 'Notify', 'Restored']);
     expect(states()['RunRestore']).toMatchObject({
       Resource: 'arn:aws:states:::ecs:runTask.sync',
-      TimeoutSecondsPath: '$.run.timeoutSeconds',
+      TimeoutSeconds: 720 * 60,
       Parameters: {
         LaunchType: 'FARGATE',
         'TaskDefinition.$': '$.run.taskDefinition',
@@ -203,7 +203,7 @@ describe('the restore state machine', () => {
       ].sort(),
     );
     for (const [name, state] of taskStates) {
-      expect(state['TimeoutSeconds'] ?? state['TimeoutSecondsPath'], name).toBeDefined();
+      expect(state['TimeoutSeconds'], name).toBeGreaterThan(0);
       expect((state['Retry'] as unknown[] | undefined)?.length, name).toBeGreaterThan(0);
       expect(state['Catch'], name).toBeDefined();
     }
@@ -267,9 +267,8 @@ describe('the restore state machine', () => {
   });
 
   it('hands Resolve exactly the task definitions the role may run', () => {
-    const deployment = (states()['Resolve']?.['Parameters'] as Record<string, Record<string, unknown>>)[
-      'deployment'
-    ]!;
+    const parameters = states()['Resolve']!['Parameters'] as Record<string, Record<string, unknown>>;
+    const deployment = parameters['deployment']!;
     expect(logicalIdOf(String(deployment['restoreTaskDefinition']))).toBe(
       logicalId('DumpVault/Restore/TaskDefinition/Resource'),
     );

@@ -138,6 +138,8 @@ export function jobJson(world: TaskWorld, job: TaskJob): string {
         destinations: ['offsite'],
         compression: 'gzip',
         encryption: job.encryption,
+        // Keep every backup: tests restore older ones by id.
+        retention: { keepLast: 20 },
       },
     ],
   });
