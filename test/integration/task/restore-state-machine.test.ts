@@ -78,7 +78,6 @@ const lambdaContext = {
 
 let world: TaskWorld;
 let sourceDb: string;
-let manifestKey: string;
 let tamperedId: string;
 let machine: LocalStateMachine;
 let template: Template;
@@ -258,7 +257,7 @@ beforeAll(async () => {
   tamperedId = path.basename(tamperedKey).replace('.manifest.json', '');
   // …and the latest one, a second later (ids have second precision).
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  manifestKey = await backUp(world, JOB(), 'd0a00001');
+  await backUp(world, JOB(), 'd0a00001');
 
   const dir = mkdtempSync(path.join(tmpdir(), 'dumpvault-sfn-'));
   const config = deployedConfig();
@@ -316,7 +315,7 @@ beforeEach(async () => {
 afterEach(() => clearSecrets());
 
 const databasesLike = (part: string) =>
-  psql('postgres', `SELECT datname FROM pg_database WHERE datname LIKE '%${part}%' ORDER BY 1`)
+  psql('postgres', `SELECT datname FROM pg_database WHERE strpos(datname, '${part}') > 0 ORDER BY 1`)
     .trim()
     .split('\n')
     .filter(Boolean);
@@ -356,15 +355,13 @@ describe('the restore state machine, executed locally', () => {
       MessageAttributes: { status: { DataType: 'String', StringValue: 'SUCCEEDED' } },
     });
     expect(run.published[0]?.Message).toMatch(/3 tables and 2550 rows match the manifest/);
-    const scratch = String((run.item?.details as Record<string, string>)['target'])
-      .split('/')
-      .pop()!;
+    const scratch = String(run.item?.details?.['target']).split('/').pop()!;
     created.push(scratch);
     expect(postgresFingerprint(scratch)).toBe(postgresFingerprint(sourceDb));
   });
 
   it('drills into the sidecar of the backup server major, records kind drill, publishes DrillSucceeded 1, alerts nothing', async () => {
-    const drillsBefore = databasesLike('_drill_');
+    const drillsBefore = databasesLike('pg_drill_');
 
     const run = await execute({ job: 'pg', target: 'ephemeral', trigger: 'schedule' });
 
@@ -375,7 +372,7 @@ describe('the restore state machine, executed locally', () => {
       new RegExp(`^DumpVaultRestoreDrillpostgres${major}`),
     );
     expect(run.item).toMatchObject({ kind: 'drill', status: 'SUCCEEDED', trigger: 'schedule' });
-    expect(databasesLike('_drill_')).toEqual(drillsBefore);
+    expect(databasesLike('pg_drill_')).toEqual(drillsBefore);
     expect(run.published).toEqual([]);
     expect(run.metrics.join()).toMatch(/"DrillSucceeded":1/);
   });

@@ -45,7 +45,7 @@ let opsManifest: string;
 
 /** Databases of the local server whose names contain `part` (other test files run concurrently). */
 const databasesLike = (part: string) =>
-  psql('postgres', `SELECT datname FROM pg_database WHERE datname LIKE '%${part}%' ORDER BY 1`)
+  psql('postgres', `SELECT datname FROM pg_database WHERE strpos(datname, '${part}') > 0 ORDER BY 1`)
     .trim()
     .split('\n')
     .filter(Boolean);
@@ -162,7 +162,7 @@ describe('dumpvault task restore', () => {
   });
 
   it('drills into the ephemeral database with the private key from Secrets Manager and drops what it created', async () => {
-    const before = databasesLike('_drill_');
+    const before = databasesLike('pg_ops_drill_');
 
     const run = await restore(OPS(), 'c2000002', {
       kind: 'drill',
@@ -176,7 +176,7 @@ describe('dumpvault task restore', () => {
     expect(run.item.details?.['target']).toMatch(
       /^postgres:\/\/postgres@127\.0\.0\.1:5432\/pg_ops_drill_c2000002/,
     );
-    expect(databasesLike('_drill_')).toEqual(before);
+    expect(databasesLike('pg_ops_drill_')).toEqual(before);
     expect(world.secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toContain(
       PRIVATE_KEY_ARN,
     );
@@ -244,7 +244,7 @@ describe('dumpvault task restore', () => {
     await world.s3.client.send(
       new PutObjectCommand({ Bucket: 'offsite', Key: tamperedKey, Body: JSON.stringify(manifest) }),
     );
-    const before = databasesLike('_drill_');
+    const before = databasesLike('pg_vault_drill_');
 
     const run = await restore(VAULT(), 'c5000005', {
       kind: 'drill',
@@ -257,7 +257,7 @@ describe('dumpvault task restore', () => {
     expect(run.item.error).toMatch(/public\.orders: expected 2001 rows, found 2000/);
     expect(run.result?.differences).toEqual(['public.orders: expected 2001 rows, found 2000']);
     expect(run.result?.restoredTables?.['public.orders']).toBe(2000);
-    expect(databasesLike('_drill_')).toEqual(before);
+    expect(databasesLike('pg_vault_drill_')).toEqual(before);
     const published = world.published();
     expect(published).toHaveLength(1);
     expect(published[0]?.Message).toMatch(/public\.orders/);
