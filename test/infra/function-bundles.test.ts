@@ -11,7 +11,7 @@ import type { AssetCode } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/load.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../core/history/dynamodb.ts';
-import { functionCode } from '../../infra/function-code.ts';
+import { type FunctionName, functionCode } from '../../infra/function-code.ts';
 import { type LocalDynamo, startDynalite } from '../support/dynalite.ts';
 
 type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
@@ -44,7 +44,7 @@ let dynamo: LocalDynamo;
 let ecs: Server;
 const ecsRequests: Array<{ target: string; body: Record<string, unknown> }> = [];
 
-async function load(name: 'start-backup' | 'watchdog'): Promise<Handler> {
+async function load(name: FunctionName): Promise<Handler> {
   const dir = (functionCode(name, config) as AssetCode).path;
   process.env['LAMBDA_TASK_ROOT'] = dir;
   const mod = (await import(pathToFileURL(path.join(dir, 'index.mjs')).href)) as { handler: Handler };
@@ -114,6 +114,47 @@ describe('bundled Lambda code', () => {
     const handler = await load('start-backup');
 
     await expect(handler({}, context)).rejects.toThrow(/expected an event like \{"job": "<name>"\}/);
+  });
+
+  it('refuses from the bundled restore-guard with the error name the state machine catches', async () => {
+    const handler = await load('restore-guard');
+    const state = {
+      job: 'db',
+      target: { url: 'postgres://app@db:5432/copy' },
+      run: { job: 'db', runId: 'r1', targetKind: 'connection', target: 'postgres://app@db:5432/copy' },
+    };
+
+    await expect(
+      handler({ state, execution: { id: 'e', startTime: new Date().toISOString() } }, context),
+    ).rejects.toMatchObject({
+      name: 'GuardRefusedError',
+      message: expect.stringMatching(/set "confirm" to the job name "db"/),
+    });
+  });
+
+  it('records a failed restore from the bundled restore-record', async () => {
+    const handler = await load('restore-record');
+    const execution = {
+      id: 'arn:aws:states:eu-west-1:123456789012:execution:Restore:x',
+      startTime: new Date().toISOString(),
+    };
+
+    const result = await handler(
+      {
+        step: 'record-failure',
+        state: { job: 'db', failure: { Guard: { Error: 'GuardRefusedError', Cause: 'set "confirm"' } } },
+        execution,
+      },
+      context,
+    );
+
+    expect(result).toMatchObject({
+      job: 'db',
+      kind: 'restore',
+      status: 'FAILED',
+      cause: 'set "confirm"',
+      changed: true,
+    });
   });
 
   it('measures freshness from the bundled watchdog', async () => {

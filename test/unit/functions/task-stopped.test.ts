@@ -136,6 +136,23 @@ describe('handleTaskStopped', () => {
     ]);
   });
 
+  it('marks a restore task that died FAILED as a restore, in the restore alert streak', async () => {
+    // Prepare: a failing backup streak must not swallow the restore's alert.
+    await history.setAlertState({ job: 'prod', failing: true });
+    await history.save({ ...running(), kind: 'restore', trigger: 'manual' });
+
+    // Act
+    const result = await handleTaskStopped(deps(), oomEvent());
+
+    // Assess
+    expect(result).toMatchObject({ action: 'marked-failed', error: OOM_CAUSE });
+    expect((await history.list('prod'))[0]).toMatchObject({ kind: 'restore', status: 'FAILED' });
+    expect(snsMock.commandCalls(PublishCommand).map((c) => c.args[0].input.Subject)).toEqual([
+      'dumpvault: restore of prod FAILED',
+    ]);
+    expect((await history.getAlertState('prod:restore'))?.failing).toBe(true);
+  });
+
   it('changes nothing and alerts nothing for a duplicate event', async () => {
     await history.save(running());
 

@@ -75,6 +75,57 @@ describe('measureFreshness', () => {
   });
 });
 
+describe('measureFreshness with restores and drills', () => {
+  it('keeps restores and drills out of the backup measures and measures the last successful drill of drill jobs', async () => {
+    // Prepare
+    const config = testConfig();
+    const prod = config.jobs[0]!;
+    (prod as { restoreDrill?: unknown }).restoreDrill = {
+      schedule: { cron: '0 5 ? * SUN *', timezone: 'UTC' },
+    };
+    await history.save(
+      item({
+        runId: 'b1',
+        startedAt: '2026-11-22T03:00:00.000Z',
+        finishedAt: '2026-11-22T03:10:00.000Z',
+        status: 'SUCCEEDED',
+      }),
+    );
+    await history.save(
+      item({
+        runId: 'd1',
+        kind: 'drill',
+        startedAt: '2026-11-20T05:00:00.000Z',
+        finishedAt: '2026-11-20T06:00:00.000Z',
+        status: 'SUCCEEDED',
+      }),
+    );
+    await history.save(
+      item({ runId: 'd2', kind: 'drill', startedAt: '2026-11-22T05:00:00.000Z', status: 'FAILED' }),
+    );
+    await history.save(
+      item({
+        runId: 'r1',
+        kind: 'restore',
+        startedAt: '2026-11-22T09:00:00.000Z',
+        finishedAt: '2026-11-22T09:30:00.000Z',
+        status: 'SUCCEEDED',
+      }),
+    );
+
+    // Act
+    const [freshness] = await measureFreshness(history, config, NOW);
+
+    // Assess
+    expect(freshness).toMatchObject({
+      job: 'prod',
+      hoursSinceLastSuccess: 8.83,
+      failedRunsLast24Hours: 0,
+      hoursSinceLastDrillSuccess: 54,
+    });
+  });
+});
+
 describe('publishFreshness', () => {
   it('emits EMF records with the Job dimension the alarms watch, and no age for a job that never succeeded', () => {
     // Prepare
