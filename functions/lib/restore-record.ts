@@ -50,6 +50,11 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** The error of an execution whose restore task refused the run (exit code 2: bad input, target has data). */
+export const RESTORE_REFUSED = 'RestoreRefusedError';
+/** The error of an execution whose restore task failed and said why (exit code 1). */
+export const RESTORE_FAILED = 'RestoreFailedError';
+
 /** The ECS task description Step Functions returns (PascalCase) as task-stopped reads it. */
 function stoppedTaskDetail(task: Record<string, unknown>): TaskStateChangeDetail {
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -73,7 +78,7 @@ export function describeFailure(
 ): { failedState: string; error: string; cause: string; taskArn?: string } {
   const entries = isRecord(failure) ? Object.entries(failure).filter(([, v]) => isRecord(v)) : [];
   const [failedState = 'unknown', info = {}] = (entries[0] ?? []) as [string?, Record<string, unknown>?];
-  const error = typeof info['Error'] === 'string' ? info['Error'] : 'States.TaskFailed';
+  let error = typeof info['Error'] === 'string' ? info['Error'] : 'States.TaskFailed';
   const rawCause = typeof info['Cause'] === 'string' ? info['Cause'] : '';
   const parsed = parseJson(rawCause);
   let cause: string;
@@ -90,6 +95,10 @@ export function describeFailure(
   ) {
     const detail = stoppedTaskDetail(parsed);
     taskArn = detail.taskArn;
+    // The task's own verdict, by its exit code (task-restore.ts): 2 refused, 1 failed.
+    const exitCode = detail.containers?.find((c) => c.name === RESTORE_CONTAINER)?.exitCode;
+    if (exitCode === 2) error = RESTORE_REFUSED;
+    else if (exitCode === 1) error = RESTORE_FAILED;
     cause = describeStop(detail, RESTORE_CONTAINER).replace(/^the task /, 'the restore task ');
   } else if (failedState === RestoreState.runRestore) {
     cause = `the restore task could not be started: ${error}${rawCause ? `: ${rawCause}` : ''}`;

@@ -420,7 +420,7 @@ describe('the restore state machine, executed locally', () => {
       'NotifyFailure',
       'Failed',
     ]);
-    expect(run.error).toBe('States.TaskFailed');
+    expect(run.error).toBe('RestoreRefusedError');
     expect(run.cause).toMatch(/already has data: pass --drop/);
     expect(run.item).toMatchObject({ status: 'FAILED', taskArn: TASK_ARN });
     expect(postgresFingerprint(target)).toBe(fingerprint);
@@ -463,6 +463,7 @@ describe('the restore state machine, executed locally', () => {
       'NotifyFailure',
       'Failed',
     ]);
+    expect(run.error).toBe('RestoreFailedError');
     expect(run.cause).toMatch(/public\.orders: expected 2001 rows, found 2000/);
     expect(run.item).toMatchObject({ kind: 'drill', status: 'FAILED' });
     expect(run.item?.error).toMatch(/public\.orders: expected 2001 rows, found 2000/);
