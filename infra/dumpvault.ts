@@ -1,7 +1,8 @@
 /**
  * `DumpVault`: the whole serverless backup system for one config (DESIGN.md §1) as one L2-style
  * construct. Schedules start the start-backup Lambda, which leases the job and runs the Fargate
- * task; task-stopped records tasks that died; the watchdog feeds the per-job alarms.
+ * task; task-stopped records tasks that died; the watchdog feeds the per-job alarms. The restore
+ * state machine and the restore drills live in the child construct `Restore` (infra/restore.ts).
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
