@@ -1,6 +1,6 @@
 // Bundles the CLI (task-image/dumpvault.ts) into dist/dumpvault.mjs with esbuild: the
 // package's `bin`, and what the task image runs. Runs on `npm ci` (prepare) in ~1 s.
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -20,3 +20,6 @@ await build({
   },
   logLevel: 'warning',
 });
+
+// The bin must be executable (npm links it; a rebuild creates the file anew with mode 0644).
+chmodSync('dist/dumpvault.mjs', 0o755);
