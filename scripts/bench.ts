@@ -16,7 +16,15 @@ import { generateKeyPair } from '../core/crypto/openpgp.ts';
 import { startS3rver } from '../test/support/s3rver.ts';
 import { ensureMariadbDataset, ensurePostgresDataset } from './bench/dataset.ts';
 import { type BenchEngine, type BenchEnvironment, createEnvironment } from './bench/environment.ts';
-import { busyCores, cpuSample, measure, runQuiet, serverCpuMs, waitForQuiet } from './bench/measure.ts';
+import {
+  busyCores,
+  cpuSample,
+  killRunning,
+  measure,
+  runQuiet,
+  serverCpuMs,
+  waitForQuiet,
+} from './bench/measure.ts';
 import { memoryFlat } from './bench/memory-flat.ts';
 import { type BenchOptions, parseBenchOptions, USAGE } from './bench/options.ts';
 import {
@@ -114,6 +122,7 @@ async function runBench(options: BenchOptions): Promise<void> {
   };
   process.once('SIGINT', () => {
     log('interrupted; cleaning up');
+    killRunning();
     void stop().then(() => process.exit(130));
   });
   try {

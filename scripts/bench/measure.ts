@@ -79,12 +79,26 @@ async function descendantsOf(pid: number): Promise<number[]> {
   return out;
 }
 
+/** Process groups of the commands running now, so an interrupted bench can stop them. */
+const running = new Set<number>();
+
+/** Kills every measured command still running (with its process group). */
+export function killRunning(): void {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** GNU time, when installed: it reports the CPU time of the whole tree it waited for. */
 const GNU_TIME = '/usr/bin/time';
 
 /**
  * Runs `command` in its own process group and measures wall time, memory and CPU. With
- * `sampleMemory`, /proc is polled every 50 ms: VmHWM of the command's process itself (the
+ * `sampleMemory`, /proc is polled every 100 ms: VmHWM of the command's process itself (the
  * kernel's own high-water mark, so nothing between samples is missed) and the sum of VmRSS
  * over its process tree (sampled, so a short spike may be missed). The command runs under
  * GNU time when installed, for the CPU seconds of the whole tree (user + system).
@@ -109,6 +123,7 @@ export async function measure(
     detached: true, // its own process group, so a timeout kills the whole pipeline it runs
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (child.pid !== undefined) running.add(child.pid);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => {
@@ -134,7 +149,8 @@ export async function measure(
         if (p === own && memory.hwm > peakRss) peakRss = memory.hwm;
       }
       if (sum > peakTree) peakTree = sum;
-      await new Promise((r) => setTimeout(r, 50));
+      // VmHWM misses nothing between samples; a slower poll only disturbs the run less.
+      await new Promise((r) => setTimeout(r, 100));
     }
   })();
   let timedOut = false;
@@ -151,7 +167,10 @@ export async function measure(
       child.once('error', reject);
       child.once('close', (c, s) => resolve({ code: c, signal: s }));
     },
-  ).finally(() => clearTimeout(timer));
+  ).finally(() => {
+    clearTimeout(timer);
+    if (child.pid !== undefined) running.delete(child.pid);
+  });
   sampling = false;
   await sampler;
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;

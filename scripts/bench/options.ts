@@ -39,7 +39,7 @@ export const USAGE = `npm run bench -- [options]
   --size-gb <n>      memory-flat run instead: n GB (and n/10 GB) of generated data through
                      backup and restore, peak RSS compared
   --out <dir>        results directory (default bench/results)
-  --quiet-wait <s>   wait up to s seconds per run for other CPU load to pass (default 60)
+  --quiet-wait <s>   wait up to s seconds per run for other CPU load to pass (default 30)
   --no-build         measure the existing dist/dumpvault.mjs
   --label <text>     a word for the result file names
 `;
@@ -99,7 +99,7 @@ export function parseBenchOptions(argv: readonly string[], root: string): BenchO
     restore: !values['no-restore'],
     sizeGb: values['size-gb'] === undefined ? undefined : bounded('size-gb', values['size-gb'], 10, 0.1, 50),
     outDir: path.resolve(root, values.out ?? 'bench/results'),
-    quietWaitMs: bounded('quiet-wait', values['quiet-wait'], 60, 0, 600) * 1000,
+    quietWaitMs: bounded('quiet-wait', values['quiet-wait'], 30, 0, 600) * 1000,
     build: !values['no-build'],
     label: values.label ?? (quick ? 'quick' : `scale${scale}`),
   };

@@ -9,6 +9,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_LEVEL } from '../../core/pipeline/compress.ts';
 import { MY_SERVER, mariadb, myUrl, pgUrl, psql } from './dataset.ts';
 import type { BenchCodec, BenchDestination, BenchEngine, BenchEnvironment } from './environment.ts';
 import { type Measurement, runQuiet } from './measure.ts';
@@ -161,7 +162,7 @@ export function scenariosFor(
         kind: 'dumpvault',
         codec,
         isDefault: destination === 's3' && codec === env.defaultCodec,
-        label: `dumpvault backup (${codec}, openpgp) -> ${destination === 's3' ? 's3rver' : 'file'}`,
+        label: `dumpvault backup (${codec} ${DEFAULT_LEVEL[codec]}, openpgp) -> ${destination === 's3' ? 's3rver' : 'file'}`,
         argv: [
           process.execPath,
           cli,
@@ -200,32 +201,34 @@ export function scenariosFor(
       prepare: reset,
     });
   }
-  for (const codec of ['gzip', 'zstd'] as const) {
-    const target = engine === 'postgres' ? pgUrl(RESTORE_DB) : myUrl(RESTORE_DB);
-    out.push({
-      ...base,
-      id: `${p}/restore/dumpvault-${codec}-s3`,
-      direction: 'restore',
-      kind: 'dumpvault',
-      codec,
-      isDefault: codec === env.defaultCodec,
-      label: `dumpvault restore (${codec}, openpgp) <- s3rver, verify pass + restore pass`,
-      argv: [
-        process.execPath,
-        cli,
-        'restore',
-        env.jobName(engine, codec, 's3'),
-        'latest',
-        '--to',
-        target,
-        '--key',
-        env.privateKey,
-        '--config',
-        env.configFile,
-        '--json',
-      ],
-      prepare: reset,
-    });
-  }
+  const target = engine === 'postgres' ? pgUrl(RESTORE_DB) : myUrl(RESTORE_DB);
+  const dumpvaultRestore = (codec: BenchCodec, skipVerify: boolean): Scenario => ({
+    ...base,
+    id: `${p}/restore/dumpvault-${codec}-s3${skipVerify ? '-skip-verify' : ''}`,
+    direction: 'restore',
+    kind: 'dumpvault',
+    codec,
+    isDefault: codec === env.defaultCodec && !skipVerify,
+    label: `dumpvault restore (${codec}, openpgp) <- s3rver: ${skipVerify ? 'restore pass only (--skip-verify)' : 'verify pass + restore pass'}`,
+    argv: [
+      process.execPath,
+      cli,
+      'restore',
+      env.jobName(engine, codec, 's3'),
+      'latest',
+      '--to',
+      target,
+      '--key',
+      env.privateKey,
+      '--config',
+      env.configFile,
+      '--json',
+      ...(skipVerify ? ['--skip-verify'] : []),
+    ],
+    prepare: reset,
+  });
+  out.push(dumpvaultRestore('gzip', false), dumpvaultRestore('zstd', false));
+  // What the verify pass costs: the default codec without it.
+  out.push(dumpvaultRestore(env.defaultCodec === 'gzip' ? 'gzip' : 'zstd', true));
   return out;
 }
