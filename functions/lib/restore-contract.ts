@@ -139,7 +139,7 @@ export const StateKey = {
 } as const;
 
 /** The names of the states (the CLI prints them as the execution passes). */
-export const RestoreState = {
+export const StateName = {
   resolve: 'Resolve',
   guard: 'Guard',
   runRestore: 'RunRestore',
@@ -262,7 +262,7 @@ export function runIdentity(execution: ExecutionRef): { runId: string; startedAt
 }
 
 /** The state as the steps see it: the input fields plus what earlier steps added. */
-export interface RestoreState {
+export interface StepState {
   readonly run?: RestoreRun;
   readonly task?: Record<string, unknown>;
   readonly verify?: { readonly tablesCompared: number; readonly rowsCompared: number };
@@ -292,12 +292,12 @@ export interface RecordedOutcome {
 }
 
 /** Reads the state object a step received (never throws: the fields are checked where used). */
-export function asRestoreState(state: unknown): RestoreState {
-  return isRecord(state) ? (state as RestoreState) : {};
+export function asStepState(state: unknown): StepState {
+  return isRecord(state) ? (state as StepState) : {};
 }
 
 /** The run Resolve prepared, or a RestoreInputError when a step runs without one. */
-export function requireRun(state: RestoreState, step: string): RestoreRun {
+export function requireRun(state: StepState, step: string): RestoreRun {
   const run = state.run;
   if (!run || typeof run.job !== 'string' || typeof run.runId !== 'string') {
     throw new RestoreInputError(`the ${step} step needs the run the Resolve step prepares ($.run)`);

@@ -6,7 +6,7 @@
  * pass, and refuses a target with data unless `drop` is true — nothing is read or written then.
  */
 import {
-  asRestoreState,
+  asStepState,
   GuardRefusedError,
   parseRestoreRequest,
   type RestoreStepEvent,
@@ -22,7 +22,7 @@ export interface GuardResult {
 /** Applies the confirmation rules; throws GuardRefusedError saying exactly what is missing. */
 export function guardRestore(event: RestoreStepEvent): GuardResult {
   const request = parseRestoreRequest(event.state);
-  const run = requireRun(asRestoreState(event.state), 'Guard');
+  const run = requireRun(asStepState(event.state), 'Guard');
   if (run.targetKind !== 'connection') {
     if (request.drop) {
       throw new GuardRefusedError(

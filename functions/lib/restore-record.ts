@@ -15,15 +15,15 @@ import type { Notifier } from '../../core/notify/notifier.ts';
 import { redact } from '../../core/redact.ts';
 import type { RunLog } from './log.ts';
 import {
-  asRestoreState,
+  asStepState,
   parseRestoreRequest,
   type RecordedOutcome,
   type RestoreRun,
-  RestoreState,
   type RestoreStepEvent,
   requireRun,
   restoreKind,
   runIdentity,
+  StateName,
 } from './restore-contract.ts';
 import { describeStop, type TaskStateChangeDetail } from './task-stopped.ts';
 
@@ -85,11 +85,11 @@ export function describeFailure(
   let taskArn: string | undefined;
   if (error === 'States.Timeout') {
     cause =
-      failedState === RestoreState.runRestore && run
+      failedState === StateName.runRestore && run
         ? `the restore task did not finish within ${Math.round(run.timeoutSeconds / 60)} minutes (the longest task.timeoutMinutes of the config); Step Functions stopped it`
         : `the ${failedState} step timed out`;
   } else if (
-    failedState === RestoreState.runRestore &&
+    failedState === StateName.runRestore &&
     isRecord(parsed) &&
     ('Containers' in parsed || 'StoppedReason' in parsed)
   ) {
@@ -100,7 +100,7 @@ export function describeFailure(
     if (exitCode === 2) error = RESTORE_REFUSED;
     else if (exitCode === 1) error = RESTORE_FAILED;
     cause = describeStop(detail, RESTORE_CONTAINER).replace(/^the task /, 'the restore task ');
-  } else if (failedState === RestoreState.runRestore) {
+  } else if (failedState === StateName.runRestore) {
     cause = `the restore task could not be started: ${error}${rawCause ? `: ${rawCause}` : ''}`;
   } else if (isRecord(parsed) && typeof parsed['errorMessage'] === 'string') {
     cause = parsed['errorMessage'];
@@ -120,8 +120,8 @@ export async function recordRestoreSucceeded(
   deps: RecordDeps,
   event: RestoreStepEvent,
 ): Promise<RecordedOutcome> {
-  const state = asRestoreState(event.state);
-  const run = requireRun(state, RestoreState.record);
+  const state = asStepState(event.state);
+  const run = requireRun(state, StateName.record);
   const item = await deps.history.findRun(run.job, run.runId);
   const now = (deps.now ?? (() => new Date()))();
   const durationMs = Math.max(0, now.getTime() - Date.parse(run.startedAt));
@@ -162,7 +162,7 @@ export async function recordRestoreFailed(
   deps: RecordDeps,
   event: RestoreStepEvent,
 ): Promise<RecordedOutcome> {
-  const state = asRestoreState(event.state);
+  const state = asStepState(event.state);
   let request: ReturnType<typeof parseRestoreRequest> | undefined;
   try {
     request = parseRestoreRequest(event.state);
@@ -254,7 +254,7 @@ export interface NotifyResult {
  * a restore changed a database and the team should know.
  */
 export async function notifyRestore(deps: RecordDeps, event: RestoreStepEvent): Promise<NotifyResult> {
-  const state = asRestoreState(event.state);
+  const state = asStepState(event.state);
   const recorded = state.recorded;
   if (!recorded?.runId || !deps.config.jobs.some((j) => j.name === recorded.job)) return { alerted: null };
   if (recorded.status === 'FAILED' && !recorded.changed) return { alerted: null };

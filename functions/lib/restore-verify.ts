@@ -12,7 +12,7 @@ import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { readManifest } from '../../core/pipeline/catalog.ts';
 import { compareStats } from '../../core/pipeline/compare.ts';
 import type { Destination } from '../../core/storage/destination.ts';
-import { asRestoreState, type RestoreStepEvent, requireRun, VerifyFailedError } from './restore-contract.ts';
+import { asStepState, type RestoreStepEvent, requireRun, VerifyFailedError } from './restore-contract.ts';
 
 export interface VerifyDeps {
   readonly config: Config;
@@ -37,7 +37,7 @@ function isTableStats(value: unknown): value is TableStats {
 
 /** Compares the restored row counts with the manifest; throws VerifyFailedError naming the tables. */
 export async function verifyRestore(deps: VerifyDeps, event: RestoreStepEvent): Promise<VerifyResult> {
-  const run = requireRun(asRestoreState(event.state), 'Verify');
+  const run = requireRun(asStepState(event.state), 'Verify');
   const job = findJob(deps.config, run.job);
   const item = await deps.history.findRun(run.job, run.runId);
   if (!item) {
