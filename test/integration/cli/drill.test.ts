@@ -24,17 +24,17 @@ let ws: Workspace;
 let pgDb: string;
 let myDb: string;
 
-// Only scratch databases of drills count: other test files create and drop databases concurrently.
+// Only this file's drill scratch databases count: other test files create and drop databases concurrently.
 const pgDatabases = () =>
   psql('postgres', `SELECT datname FROM pg_database ORDER BY 1`)
     .trim()
     .split('\n')
-    .filter((d) => d.includes('_drill_'));
+    .filter((d) => d.startsWith('localdrill_'));
 const myDatabases = () =>
   mariadb(undefined, 'SHOW DATABASES')
     .trim()
     .split('\n')
-    .filter((d) => d.includes('_drill_'));
+    .filter((d) => d.startsWith('localdrill_'));
 
 beforeAll(async () => {
   ws = await createWorkspace();
@@ -46,21 +46,21 @@ beforeAll(async () => {
     encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
     jobs: [
       {
-        name: 'pg',
+        name: 'localdrill-pg',
         engine: 'postgres',
         source: { url: `postgres://${PG.user}@${PG.host}:${PG.port}/${pgDb}` },
         destinations: ['local'],
         encryption: 'ops',
       },
       {
-        name: 'my',
+        name: 'localdrill-my',
         engine: 'mysql',
         source: { url: `mysql://${MY.user}@${MY.host}:${MY.port}/${myDb}` },
         destinations: ['local'],
         encryption: 'ops',
       },
       {
-        name: 'lite',
+        name: 'localdrill-lite',
         engine: 'sqlite',
         source: { url: 'sqlite:./app.db' },
         destinations: ['local'],
@@ -78,7 +78,7 @@ afterAll(async () => {
 
 const env = () => ({ DUMPVAULT_PRIVATE_KEY: ws.privateKey });
 
-describe.each(['pg', 'my', 'lite'])('drill %s', (job) => {
+describe.each(['localdrill-pg', 'localdrill-my', 'localdrill-lite'])('drill %s', (job) => {
   it('restores the latest backup into a scratch target, verifies it, drops it, records kind drill', async () => {
     expect((await runCli(['backup', job, '--config', ws.configFile], env())).code).toBe(0);
     const pgBefore = pgDatabases();
@@ -108,8 +108,8 @@ describe.each(['pg', 'my', 'lite'])('drill %s', (job) => {
 
 describe('a drill that must fail', () => {
   it('names the table whose row count disagrees with the manifest, records FAILED and still drops the scratch database', async () => {
-    expect((await runCli(['backup', 'pg', '--config', ws.configFile], env())).code).toBe(0);
-    const folder = path.join(ws.dir, 'backups', 'pg');
+    expect((await runCli(['backup', 'localdrill-pg', '--config', ws.configFile], env())).code).toBe(0);
+    const folder = path.join(ws.dir, 'backups', 'localdrill-pg');
     const manifestFile = (await readdir(folder))
       .filter((f) => f.endsWith('.manifest.json'))
       .sort()
@@ -119,12 +119,12 @@ describe('a drill that must fail', () => {
     await writeFile(path.join(folder, manifestFile), JSON.stringify(manifest));
     const before = pgDatabases();
 
-    const run = await runCli(['drill', 'pg', '--config', ws.configFile], env());
+    const run = await runCli(['drill', 'localdrill-pg', '--config', ws.configFile], env());
 
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/public\.orders: expected \d+ rows, found \d+/);
     expect(pgDatabases()).toEqual(before);
-    const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('pg');
+    const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('localdrill-pg');
     expect(latest).toMatchObject({ kind: 'drill', status: 'FAILED' });
     expect(latest?.error).toMatch(/public\.orders/);
   });
