@@ -307,13 +307,10 @@ export async function remoteRestoreCommand(
       new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }),
     );
     for (const event of history.events ?? []) {
-      if (event.type === 'TaskStateEntered' || event.type?.endsWith('StateEntered')) {
-        const id = event.id ?? 0;
-        if (!seen.has(id)) {
-          seen.add(id);
-          if (!out.isJson) out.line(`  ${event.stateEnteredEventDetails?.name ?? event.type}`);
-        }
-      }
+      const exited = event.stateExitedEventDetails;
+      if (!exited || seen.has(event.id ?? 0)) continue;
+      seen.add(event.id ?? 0);
+      if (!out.isJson) out.line(`  ${exited.name}${describeState(exited.name, exited.output)}`);
     }
     execution = await c.stepFunctions.send(new DescribeExecutionCommand({ executionArn }));
     if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') break;
@@ -335,5 +332,44 @@ export async function remoteRestoreCommand(
       `${execution.status}: ${execution.error ?? ''}${execution.cause ? ` — ${execution.cause}` : ''}`,
     );
   }
-  return execution.status === 'SUCCEEDED' ? 0 : 1;
+  if (execution.status === 'SUCCEEDED') return 0;
+  return REFUSALS.has(execution.error ?? '') ? 2 : 1;
+}
+
+/** Execution errors that mean "the request was refused" (exit 2), not "the restore failed". */
+const REFUSALS = new Set([
+  'GuardRefusedError',
+  'RestoreInputError',
+  'RestoreRefusedError',
+  'ConfigError',
+  'UsageError',
+]);
+
+/** One line of detail for a state the execution left, from the state's output. */
+export function describeState(name: string | undefined, output: string | undefined): string {
+  if (!output) return '';
+  let state: Record<string, Record<string, unknown> | undefined>;
+  try {
+    state = JSON.parse(output) as typeof state;
+  } catch {
+    return '';
+  }
+  const pick = (section: string, ...fields: string[]) =>
+    fields
+      .map((f) => state[section]?.[f])
+      .filter((v) => v !== undefined && v !== null)
+      .map(String);
+  const parts: Record<string, string[]> = {
+    Resolve: pick('run', 'backup', 'target', 'kind', 'runId'),
+    Guard: pick('guard', 'rule'),
+    RunRestore: pick('task', 'TaskArn'),
+    Verify: (() => {
+      const [tables, rows] = pick('verify', 'tablesCompared', 'rowsCompared');
+      return tables ? [`${tables} tables, ${rows ?? '?'} rows match the manifest`] : [];
+    })(),
+    Record: pick('recorded', 'durationMs').map((ms) => `${ms} ms`),
+    RecordFailure: pick('recorded', 'cause'),
+  };
+  const detail = parts[name ?? ''] ?? [];
+  return detail.length ? `: ${detail.join(', ')}` : '';
 }

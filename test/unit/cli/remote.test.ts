@@ -280,11 +280,11 @@ it('loads the config the remote commands use', () => {
 });
 
 describe('dumpvault restore|drill --remote', () => {
-  const entered = (id: number, name: string) => ({
+  const entered = (id: number, name: string, output: unknown = {}) => ({
     id,
     timestamp: new Date(),
-    type: 'TaskStateEntered' as const,
-    stateEnteredEventDetails: { name },
+    type: 'TaskStateExited' as const,
+    stateExitedEventDetails: { name, output: JSON.stringify(output) },
   });
 
   it('starts the restore state machine with the documented input and follows it state by state', async () => {
@@ -294,7 +294,12 @@ describe('dumpvault restore|drill --remote', () => {
       .on(GetExecutionHistoryCommand)
       .resolvesOnce({ events: [entered(2, 'Resolve')] })
       .resolves({
-        events: [entered(2, 'Resolve'), entered(5, 'Guard'), entered(8, 'RunRestore'), entered(12, 'Verify')],
+        events: [
+          entered(2, 'Resolve'),
+          entered(5, 'Guard', { guard: { rule: 'confirmed URL target, drop allowed' } }),
+          entered(8, 'RunRestore'),
+          entered(12, 'Verify', { verify: { tablesCompared: 3, rowsCompared: 2550 } }),
+        ],
       });
     sfn
       .on(DescribeExecutionCommand)
@@ -341,11 +346,16 @@ describe('dumpvault restore|drill --remote', () => {
       confirm: 'prod',
       trigger: 'manual',
     });
-    expect(out.text().match(/^ {2}\w+$/gm)).toEqual(['  Resolve', '  Guard', '  RunRestore', '  Verify']);
+    expect(out.text().match(/^ {2}\w+.*$/gm)).toEqual([
+      '  Resolve',
+      '  Guard: confirmed URL target, drop allowed',
+      '  RunRestore',
+      '  Verify: 3 tables, 2550 rows match the manifest',
+    ]);
     expect(out.text()).toMatch(/SUCCEEDED restore of prod/);
   });
 
-  it('exits 1 with the execution error when the state machine fails (e.g. the guard refuses)', async () => {
+  it('exits 2 with the execution error when the guard refuses', async () => {
     stackOutputs();
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:2', startDate: new Date() });
     sfn.on(GetExecutionHistoryCommand).resolves({ events: [entered(2, 'Resolve'), entered(5, 'Guard')] });
@@ -354,7 +364,7 @@ describe('dumpvault restore|drill --remote', () => {
       executionArn: 'arn:exec:2',
       stateMachineArn: MACHINE,
       startDate: new Date(),
-      error: 'GuardRefused',
+      error: 'GuardRefusedError',
       cause: 'a target other than scratch needs confirm = "prod"',
     });
     const out = io();
@@ -366,8 +376,8 @@ describe('dumpvault restore|drill --remote', () => {
       out,
       { drill: false, clients: clients(), pollMs: 1 },
     );
-    expect(code).toBe(1);
-    expect(out.text()).toMatch(/FAILED: GuardRefused — a target other than scratch needs confirm/);
+    expect(code).toBe(2);
+    expect(out.text()).toMatch(/FAILED: GuardRefusedError — a target other than scratch needs confirm/);
   });
 
   it('a drill targets the ephemeral sidecar database', () => {
