@@ -1,15 +1,33 @@
 /**
- * Lambda "restore-guard", the Guard state of the restore state machine: the confirmation rules
- * (functions/lib/restore-guard.ts). Event `{state, execution}`; result at `$.guard`.
+ * Lambda "restore-guard", the Guard state of the restore state machine: the confirmation rules,
+ * and a look into a URL target (functions/lib/restore-guard.ts, target-probe.ts). It runs in the
+ * deployment's VPC to reach the target. Event `{state, execution}`; result at `$.guard`.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
+import { secretsManagerFetcher } from './lib/backup-source.ts';
+import { FunctionEnv, loadDeployedConfig, once } from './lib/environment.ts';
 import { type RestoreStepEvent, runStep } from './lib/restore-contract.ts';
-import { type GuardResult, guardRestore } from './lib/restore-guard.ts';
+import { type GuardDeps, type GuardResult, guardRestore } from './lib/restore-guard.ts';
+import { probeTarget } from './lib/target-probe.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
+const secretsManager = new SecretsManagerClient({});
+
+const deps = once(
+  (): GuardDeps => ({
+    config: loadDeployedConfig(),
+    fetchSecret: secretsManagerFetcher(secretsManager),
+    probe: (engine, target) => probeTarget(engine, target),
+    ...(process.env[FunctionEnv.restoreTargetTag]
+      ? { restoreTargetTag: process.env[FunctionEnv.restoreTargetTag] }
+      : {}),
+    log: logger,
+  }),
+);
 
 export const handler = middy(
-  async (event: RestoreStepEvent): Promise<GuardResult> => runStep(async () => guardRestore(event)),
+  async (event: RestoreStepEvent): Promise<GuardResult> => runStep(() => guardRestore(deps(), event)),
 ).use(injectLambdaContext(logger));

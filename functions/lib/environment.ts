@@ -21,6 +21,8 @@ export const FunctionEnv = {
   securityGroups: 'DUMPVAULT_SECURITY_GROUPS',
   /** The stack's bucket: what `"bucket": "managed"` means (restore steps). */
   bucket: 'DUMPVAULT_BUCKET',
+  /** `dumpvault-restore-target=<stack>`: the tag that lets the deployment read a restore target's secret (Guard). */
+  restoreTargetTag: 'DUMPVAULT_RESTORE_TARGET_TAG',
   /** Path of the config; defaults to `config.json` beside the handler code. */
   configFile: 'DUMPVAULT_CONFIG_FILE',
 } as const;

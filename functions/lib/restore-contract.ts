@@ -161,11 +161,26 @@ export class RestoreInputError extends UserError {
   }
 }
 
-/** The Guard step refused the restore: confirmation missing or wrong, or drop where it makes no sense. */
+/**
+ * The Guard step refused the restore: confirmation missing or wrong, drop where it makes no
+ * sense, or a target that already has data without drop. Never retried.
+ */
 export class GuardRefusedError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'GuardRefusedError';
+  }
+}
+
+/**
+ * The Guard step could not connect to the target, or not read its catalog: wrong host or
+ * database URL, a password the server refused, a network path the deployment's security group
+ * does not open. Retried once (a failover may be under way), never forever.
+ */
+export class TargetUnreachableError extends UserError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TargetUnreachableError';
   }
 }
 

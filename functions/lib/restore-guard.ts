@@ -1,26 +1,104 @@
 /**
- * The Guard step: the confirmation rules of a restore, checked before any task starts. A target
- * other than a scratch or drill database needs `confirm` equal to the job name; `drop` only
- * makes sense for such a target. Whether the target already holds data can only be seen from
- * inside the VPC with the engine's tools: the restore task checks that first, before its verify
- * pass, and refuses a target with data unless `drop` is true — nothing is read or written then.
+ * The Guard step: the rules a restore must pass before any task starts. A target other than a
+ * scratch or drill database needs `confirm` equal to the job name, and — seen by connecting to
+ * it with a driver from inside the VPC (target-probe.ts) — must be empty unless `drop` is true;
+ * `drop` only makes sense for such a target. The restore task checks emptiness again before it
+ * writes (defence in depth: the target may change between the two looks).
  */
+import { findJob } from '../../core/config/load.ts';
+import type { Config, EngineName } from '../../core/config/schema.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { redact, registerSecret } from '../../core/redact.ts';
+import type { SecretFetcher } from './backup-source.ts';
+import type { RunLog } from './log.ts';
 import {
   asStepState,
   GuardRefusedError,
   parseRestoreRequest,
+  RestoreInputError,
   type RestoreStepEvent,
   requireRun,
 } from './restore-contract.ts';
+import { describeObjects, objectCount, type ProbeTarget, type TargetInventory } from './target-probe.ts';
 
-/** What Guard stores at `$.guard`: which rule let the restore through. */
+/** What Guard stores at `$.guard`: which rule let the restore through, and what the target held. */
 export interface GuardResult {
   readonly allowed: true;
   readonly rule: string;
+  /** A URL target's contents when Guard looked (absent for scratch and ephemeral targets). */
+  readonly target?: TargetInventory;
 }
 
-/** Applies the confirmation rules; throws GuardRefusedError saying exactly what is missing. */
-export function guardRestore(event: RestoreStepEvent): GuardResult {
+export interface GuardDeps {
+  readonly config: Config;
+  readonly fetchSecret: SecretFetcher;
+  /** Looks into a target (target-probe.ts `probeTarget` with the real drivers). */
+  readonly probe: (engine: EngineName, target: ProbeTarget) => Promise<TargetInventory>;
+  /**
+   * The tag (`dumpvault-restore-target=<stack>`) that lets the deployment read a target's
+   * password secret; named when a secret cannot be read.
+   */
+  readonly restoreTargetTag?: string;
+  readonly log: RunLog;
+}
+
+/** Secrets Manager errors that no retry fixes: the ARN, its policy or its key is wrong. */
+const PERMANENT_SECRET_ERRORS = new Set([
+  'AccessDeniedException',
+  'ResourceNotFoundException',
+  'DecryptionFailure',
+  'InvalidRequestException',
+  'InvalidParameterException',
+  'ValidationException',
+]);
+
+/**
+ * The password a target's secret holds: the whole string, or the `password` field of a JSON
+ * secret (the shape RDS-managed secrets have) — as the restore task reads it.
+ */
+export async function readTargetPassword(
+  fetchSecret: SecretFetcher,
+  arn: string,
+  restoreTargetTag: string | undefined,
+): Promise<string> {
+  let value: string;
+  try {
+    value = await fetchSecret(arn);
+  } catch (err) {
+    const name = err instanceof Error ? err.name : '';
+    if (!PERMANENT_SECRET_ERRORS.has(name)) throw err;
+    const readable = restoreTargetTag
+      ? `the deployment reads only the jobs' password secrets and secrets tagged ${restoreTargetTag}`
+      : `the deployment reads only the jobs' password secrets and tagged restore target secrets`;
+    throw new ConfigError(`target.passwordSecret: cannot read secret ${arn} (${name}): ${readable}`, {
+      cause: err,
+    });
+  }
+  registerSecret(value);
+  if (value.trim().startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      // A plain password that starts with "{".
+      return value;
+    }
+    const password = (parsed as Record<string, unknown> | null)?.['password'];
+    if (typeof password !== 'string') {
+      throw new ConfigError(`target.passwordSecret: secret ${arn} is JSON without a "password" field`);
+    }
+    registerSecret(password);
+    return password;
+  }
+  return value;
+}
+
+/**
+ * Applies the rules; throws GuardRefusedError saying exactly what is missing or in the way,
+ * TargetUnreachableError when the target cannot be reached, ConfigError when its password
+ * secret cannot be read.
+ */
+export async function guardRestore(deps: GuardDeps, event: RestoreStepEvent): Promise<GuardResult> {
   const request = parseRestoreRequest(event.state);
   const run = requireRun(asStepState(event.state), 'Guard');
   if (run.targetKind !== 'connection') {
@@ -39,10 +117,34 @@ export function guardRestore(event: RestoreStepEvent): GuardResult {
       `restoring into ${run.target} writes to a database outside dumpvault's scratch space: set "confirm" to the job name "${run.job}"${request.confirm !== undefined ? ` (got ${JSON.stringify(request.confirm)})` : ''}`,
     );
   }
-  return {
-    allowed: true,
-    rule: request.drop
-      ? `confirmed by the job name; drop: the target's existing objects are replaced`
-      : `confirmed by the job name; the restore task refuses the target if it already has data (set "drop": true to replace it)`,
-  };
+  if (typeof request.target !== 'object') {
+    throw new RestoreInputError(`the run has a target URL but the input's "target" is ${request.target}`);
+  }
+  const job = findJob(deps.config, run.job);
+  const { url, passwordSecret } = request.target;
+  const password = passwordSecret
+    ? await readTargetPassword(deps.fetchSecret, passwordSecret, deps.restoreTargetTag)
+    : undefined;
+  const inventory = await deps.probe(job.engine, { url, ...(password !== undefined ? { password } : {}) });
+  const where = redact(url);
+  const objects = objectCount(inventory);
+  deps.log.info('restore target probed', {
+    job: job.name,
+    runId: run.runId,
+    target: where,
+    missing: inventory.missing,
+    objects: inventory.objects,
+  });
+  if (objects > 0 && !request.drop) {
+    throw new GuardRefusedError(
+      `the target ${where} already has ${describeObjects(inventory.objects)}: pass drop: true to replace them`,
+    );
+  }
+  let state: string;
+  if (inventory.missing) state = `${where} does not exist yet: the restore creates it`;
+  else if (objects === 0) state = `${where} is empty`;
+  else {
+    state = `drop: ${where} has ${describeObjects(inventory.objects)}; the restore drops and recreates the backup's objects`;
+  }
+  return { allowed: true, rule: `confirmed by the job name; ${state}`, target: inventory };
 }

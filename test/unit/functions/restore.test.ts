@@ -1,7 +1,8 @@
 /**
- * The restore steps' plain logic: input validation, run identity, the Guard rules, drill
- * sidecar choice, Resolve's checks (manifests in a file destination, history in dynalite),
- * failure descriptions, and who records and who alerts on the failure path (SNS mocked).
+ * The restore steps' plain logic: input validation, run identity, drill sidecar choice,
+ * Resolve's checks (manifests in a file destination, history in dynalite),
+ * failure descriptions, and who records and who alerts on the failure path (SNS mocked). The
+ * Guard has its own file (restore-guard.test.ts).
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,6 @@ import {
   runIdentity,
   runStep,
 } from '../../../functions/lib/restore-contract.ts';
-import { guardRestore } from '../../../functions/lib/restore-guard.ts';
 import {
   describeFailure,
   notifyRestore,
@@ -154,52 +154,6 @@ describe('runIdentity', () => {
     expect(first.runId).toMatch(/^07b[0-9a-f]{5}$/);
     expect(first.startedAt).toBe('2026-11-22T10:00:00.123Z');
     expect(runIdentity({ ...EXECUTION, id: `${EXECUTION.id}x` }).runId).not.toBe(first.runId);
-  });
-});
-
-describe('guardRestore', () => {
-  const run = (targetKind: RestoreRun['targetKind']) =>
-    ({ job: 'app', runId: 'r', targetKind, target: 'postgres://restore@db:5432/copy' }) as RestoreRun;
-  const url = { url: 'postgres://restore@db:5432/copy' };
-
-  it('lets scratch and drill targets through without confirmation', () => {
-    expect(guardRestore({ state: { job: 'app', run: run('scratch') }, execution: EXECUTION }).allowed).toBe(
-      true,
-    );
-    expect(
-      guardRestore({
-        state: { job: 'app', target: 'ephemeral', run: run('ephemeral') },
-        execution: EXECUTION,
-      }).allowed,
-    ).toBe(true);
-  });
-
-  it('refuses a target URL without confirm, naming the job', () => {
-    expect(() =>
-      guardRestore({ state: { job: 'app', target: url, run: run('connection') }, execution: EXECUTION }),
-    ).toThrow(
-      'restoring into postgres://restore@db:5432/copy writes to a database outside dumpvault\'s scratch space: set "confirm" to the job name "app"',
-    );
-  });
-
-  it('refuses a confirm that is not the job name, quoting it', () => {
-    expect(() =>
-      guardRestore({
-        state: { job: 'app', target: url, confirm: 'yes', run: run('connection') },
-        execution: EXECUTION,
-      }),
-    ).toThrow(/set "confirm" to the job name "app" \(got "yes"\)/);
-  });
-
-  it('refuses drop for a scratch target', () => {
-    expect(() =>
-      guardRestore({ state: { job: 'app', drop: true, run: run('scratch') }, execution: EXECUTION }),
-    ).toThrow(/"drop" only applies to a target URL/);
-  });
-
-  it('lets a confirmed target URL through, with or without drop', () => {
-    const state = { job: 'app', target: url, confirm: 'app', drop: true, run: run('connection') };
-    expect(guardRestore({ state, execution: EXECUTION }).rule).toMatch(/replaced/);
   });
 });
 
