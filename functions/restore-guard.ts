@@ -7,10 +7,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { secretsManagerFetcher } from './lib/backup-source.ts';
 import { FunctionEnv, loadDeployedConfig, once } from './lib/environment.ts';
 import { type RestoreStepEvent, runStep } from './lib/restore-contract.ts';
 import { type GuardDeps, type GuardResult, guardRestore } from './lib/restore-guard.ts';
+import { secretsManagerFetcher } from './lib/secrets.ts';
 import { probeTarget } from './lib/target-probe.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });

@@ -61,6 +61,19 @@ export interface FunctionOptions {
   readonly environment: Record<string, string>;
   /** Where asynchronous invocations that failed every retry go. */
   readonly deadLetterQueue?: sqs.IQueue;
+  /**
+   * Runs the function in the VPC (to reach databases); the role then gets ENI management.
+   *
+   * @default - outside any VPC
+   */
+  readonly vpc?: FunctionVpcOptions;
+}
+
+/** Where a Lambda that must reach databases runs. */
+export interface FunctionVpcOptions {
+  readonly vpc: ec2.IVpc;
+  readonly subnets: ec2.SubnetSelection;
+  readonly securityGroups: ec2.ISecurityGroup[];
 }
 
 export interface DumpVaultProps {
@@ -603,6 +616,7 @@ export class DumpVault extends Construct {
       table: this.table,
       topic: this.topic,
       cluster: this.cluster,
+      vpc: this.vpc,
       subnets: this.subnets,
       securityGroup: this.securityGroup,
       image: taskImage,
@@ -739,6 +753,13 @@ export class DumpVault extends Construct {
       role,
       logGroup,
       ...(options.deadLetterQueue ? { deadLetterQueue: options.deadLetterQueue } : {}),
+      ...(options.vpc
+        ? {
+            vpc: options.vpc.vpc,
+            vpcSubnets: options.vpc.subnets,
+            securityGroups: options.vpc.securityGroups,
+          }
+        : {}),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -747,6 +768,17 @@ export class DumpVault extends Construct {
         ...options.environment,
       },
     });
+    if (options.vpc) {
+      // lambda.Function adds this policy only to a role it creates itself.
+      role.addManagedPolicy(
+        iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'),
+      );
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason:
+          'The AWS managed policy a Lambda in a VPC needs to manage its network interfaces (ec2:CreateNetworkInterface and friends support no resource-level permissions).',
+      });
+    }
     Validations.of(fn).acknowledge({
       id: 'AwsSolutions-L1',
       reason:

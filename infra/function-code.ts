@@ -25,6 +25,24 @@ export type FunctionName =
   | 'restore-verify'
   | 'restore-record';
 
+/**
+ * Optional native or cloud-specific modules of the database drivers the Guard bundles (pg,
+ * mongodb). The drivers `require()` them inside try/catch and work without them (kerberos and
+ * GSSAPI auth, zstd/snappy compression, SOCKS proxies, client-side field encryption, GCP
+ * OIDC, libpq bindings): they stay outside the bundle, so a copy that happens to be
+ * installed on the build machine (a native addon) can never break or bloat it.
+ */
+export const DRIVER_OPTIONAL_MODULES = [
+  'kerberos',
+  '@mongodb-js/zstd',
+  'snappy',
+  'socks',
+  'aws4',
+  'mongodb-client-encryption',
+  'gcp-metadata',
+  'pg-native',
+] as const;
+
 let workDir: string | undefined;
 const bundles = new Map<FunctionName, string>();
 
@@ -48,6 +66,7 @@ function bundle(name: FunctionName): string {
     minify: true,
     sourcemap: 'external',
     legalComments: 'none',
+    external: [...DRIVER_OPTIONAL_MODULES],
     // ESM bundles of CommonJS dependencies need a require().
     banner: {
       js: "import { createRequire as __dvCreateRequire } from 'node:module'; const require = __dvCreateRequire(import.meta.url);",

@@ -7,6 +7,10 @@
  *    └─────────┴────────────┴───────────────────────────┴─────────┴──> RecordFailure ─> NotifyFailure ─> Failed
  * ```
  *
+ * Guard runs in the deployment's VPC, with the restore task's subnets and security group, and
+ * looks into a URL target before any task starts: a target with data is refused unless the
+ * input says `drop` (the restore task checks again before it writes).
+ *
  * Every Task state has a timeout and retries for transient errors; every Catch stores
  * `{Error, Cause}` at `$.failure.<state>` and leads to RecordFailure. RunRestore starts the
  * restore task definition, or for drills the drill task definition whose sidecar database
@@ -32,6 +36,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { Config, Schedule } from '../core/config/schema.ts';
 import { type DrillSidecar, drillSidecarsOfConfig, SIDECAR_SETTINGS } from './drill-sidecars.ts';
+import type { FunctionVpcOptions } from './dumpvault.ts';
 import type { FunctionName } from './function-code.ts';
 import { managedKeyPrefixes, nagResource, restoreSecretArnsOf, secretResourceArn } from './iam.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
@@ -44,6 +49,18 @@ export const SIDECAR_CONTAINER_NAME = 'database';
 const DEFAULT_TIMEOUT_MINUTES = 720;
 /** Tag that lets the restore task read a restore target's password secret: value = the stack name. */
 export const RESTORE_TARGET_TAG = 'dumpvault-restore-target';
+/**
+ * The Amazon certificate authorities of the Lambda runtime: Node.js 20+ runtimes no longer load
+ * them by default, and the Guard needs them to verify an RDS certificate (sslmode=verify-full).
+ */
+const LAMBDA_AMAZON_CA_BUNDLE = '/var/runtime/ca-cert.pem';
+/**
+ * The Guard Lambda's timeout: a secret read, up to two connection attempts of 10 s each (TLS,
+ * then plain for a server without TLS) and one catalog query.
+ */
+const GUARD_TIMEOUT_SECONDS = 45;
+/** Error of the Guard Lambda when it cannot reach the target (functions/lib/restore-contract.ts). */
+const TARGET_UNREACHABLE_ERROR = 'TargetUnreachableError';
 
 /** Settings a Lambda of the restore state machine is built with (see DumpVault.createFunction). */
 export interface RestoreFunctionOptions {
@@ -52,6 +69,12 @@ export interface RestoreFunctionOptions {
   readonly logRetention: logs.RetentionDays;
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
+  /**
+   * Runs the function in the deployment's VPC.
+   *
+   * @default - outside any VPC
+   */
+  readonly vpc?: FunctionVpcOptions;
 }
 
 /** What the restore state machine shares with the rest of the deployment. */
@@ -71,7 +94,14 @@ export interface DumpVaultRestoreProps {
   readonly table: dynamodb.ITable;
   readonly topic: sns.ITopic;
   readonly cluster: ecs.ICluster;
+  /** The deployment's VPC: the Guard Lambda runs in it to look into restore targets. */
+  readonly vpc: ec2.IVpc;
+  /** The private subnets of the restore tasks and the Guard Lambda. */
   readonly subnets: ec2.SelectedSubnets;
+  /**
+   * The security group of the restore tasks (no inbound rules), also the Guard Lambda's: a
+   * target that admits the restore task admits the Guard that looks into it first.
+   */
   readonly securityGroup: ec2.ISecurityGroup;
   /** The task image (same as the backup task's). */
   readonly image: ecs.ContainerImage;
@@ -191,10 +221,20 @@ export class DumpVaultRestore extends Construct {
       environment: common,
     });
     this.guardFunction = props.createFunction('RestoreGuard', 'restore-guard', {
-      description: 'dumpvault restore: confirmation rules before any task starts',
+      description:
+        'dumpvault restore: confirmation rules, and a URL target must be empty unless drop, before any task starts',
+      config,
       logRetention: props.logRetention,
-      timeout: Duration.seconds(10),
-      environment: {},
+      timeout: Duration.seconds(GUARD_TIMEOUT_SECONDS),
+      environment: {
+        DUMPVAULT_RESTORE_TARGET_TAG: `${RESTORE_TARGET_TAG}=${Stack.of(this).stackName}`,
+        NODE_EXTRA_CA_CERTS: LAMBDA_AMAZON_CA_BUNDLE,
+      },
+      vpc: {
+        vpc: props.vpc,
+        subnets: { subnets: props.subnets.subnets },
+        securityGroups: [props.securityGroup],
+      },
     });
     this.verifyFunction = props.createFunction('RestoreVerify', 'restore-verify', {
       description: 'dumpvault restore: compare restored row counts with the manifest',
@@ -363,7 +403,6 @@ export class DumpVaultRestore extends Construct {
   private grantTaskPermissions(): void {
     const { config, bucket, bucketKey, topicKey, table, topic } = this.props;
     const role = this.taskRole;
-    const stack = Stack.of(this);
     const secrets = restoreSecretArnsOf(config);
     if (secrets.length) {
       role.addToPrincipalPolicy(
@@ -374,26 +413,7 @@ export class DumpVaultRestore extends Construct {
         }),
       );
     }
-    const targetSecrets = stack.formatArn({
-      service: 'secretsmanager',
-      resource: 'secret',
-      resourceName: '*',
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadTaggedRestoreTargetSecrets',
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [targetSecrets],
-        conditions: {
-          StringEquals: { [`secretsmanager:ResourceTag/${RESTORE_TARGET_TAG}`]: stack.stackName },
-        },
-      }),
-    );
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResource(this, targetSecrets)}]`,
-      reason: `Restore targets are chosen per execution; only secrets tagged ${RESTORE_TARGET_TAG}=<stack name> can be read.`,
-    });
+    this.grantReadTaggedTargetSecrets(role);
     const prefixes = managedKeyPrefixes(config);
     if (prefixes.length) {
       role.addToPrincipalPolicy(
@@ -448,7 +468,58 @@ export class DumpVaultRestore extends Construct {
     );
   }
 
+  /**
+   * GetSecretValue on the secrets tagged `dumpvault-restore-target=<stack name>`: restore targets
+   * are chosen per execution, so their password secrets are opted in by tag.
+   */
+  private grantReadTaggedTargetSecrets(role: iam.IRole): void {
+    const stack = Stack.of(this);
+    const targetSecrets = stack.formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: '*',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadTaggedRestoreTargetSecrets',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [targetSecrets],
+        conditions: {
+          StringEquals: { [`secretsmanager:ResourceTag/${RESTORE_TARGET_TAG}`]: stack.stackName },
+        },
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, targetSecrets)}]`,
+      reason: `Restore targets are chosen per execution; only secrets tagged ${RESTORE_TARGET_TAG}=<stack name> can be read.`,
+    });
+  }
+
+  /**
+   * The Guard reads a target's password secret: one of the jobs' database password secrets (a
+   * restore back into a source's server), or one tagged for restores — the rule of the restore
+   * task, without its keys, passphrases and storage credentials, which the Guard never needs.
+   */
+  private grantGuardPermissions(): void {
+    const role = this.guardFunction.role!;
+    const passwords = [...new Set(this.props.config.jobs.flatMap((job) => job.source.passwordSecret ?? []))]
+      .sort()
+      .map(secretResourceArn);
+    if (passwords.length) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadJobPasswordSecrets',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: passwords,
+        }),
+      );
+    }
+    this.grantReadTaggedTargetSecrets(role);
+  }
+
   private grantFunctionPermissions(): void {
+    this.grantGuardPermissions();
     const { config, bucket, bucketKey, topicKey, table, topic } = this.props;
     const prefixes = managedKeyPrefixes(config);
     const foreignCredentials = new Set<string>();
@@ -641,8 +712,15 @@ export class DumpVaultRestore extends Construct {
     runRestore.addCatch(recordFailure, { resultPath: '$.failure.RunRestore' });
     const guard = this.lambdaStep('Guard', this.guardFunction, {
       resultPath: '$.guard',
-      timeout: Duration.seconds(30),
+      timeout: Duration.seconds(GUARD_TIMEOUT_SECONDS + 15),
       onFailure: recordFailure,
+    });
+    // A target that cannot be reached gets one more look (a failover may be under way); a
+    // refusal (GuardRefusedError) is never retried.
+    guard.addRetry({
+      errors: [TARGET_UNREACHABLE_ERROR],
+      interval: Duration.seconds(10),
+      maxAttempts: 1,
     });
     const deployment: Record<string, unknown> = {
       restoreTaskDefinition: this.taskDefinition.taskDefinitionArn,

@@ -3,23 +3,13 @@
  * reads it. The manifests there are the source of truth (DESIGN.md §5), so the state machine
  * finds backups even after the history table was lost.
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Config, Job } from '../../core/config/schema.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { registerSecret } from '../../core/redact.ts';
 import { createDestination, type Destination } from '../../core/storage/index.ts';
+import type { SecretFetcher } from './secrets.ts';
 
-/** Fetches a secret string by ARN (Secrets Manager in AWS; a stand-in in tests). */
-export type SecretFetcher = (arn: string) => Promise<string>;
-
-/** Secrets Manager GetSecretValue by ARN through `client`. */
-export function secretsManagerFetcher(client: SecretsManagerClient): SecretFetcher {
-  return async (arn) => {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (out.SecretString === undefined) throw new ConfigError(`secret ${arn} has no string value`);
-    return out.SecretString;
-  };
-}
+export { type SecretFetcher, secretsManagerFetcher } from './secrets.ts';
 
 export interface BackupSourceOptions {
   /** The stack's bucket: what `"bucket": "managed"` means. */

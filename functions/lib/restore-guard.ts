@@ -9,7 +9,6 @@ import { findJob } from '../../core/config/load.ts';
 import type { Config, EngineName } from '../../core/config/schema.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { redact, registerSecret } from '../../core/redact.ts';
-import type { SecretFetcher } from './backup-source.ts';
 import type { RunLog } from './log.ts';
 import {
   asStepState,
@@ -19,6 +18,7 @@ import {
   type RestoreStepEvent,
   requireRun,
 } from './restore-contract.ts';
+import type { SecretFetcher } from './secrets.ts';
 import { describeObjects, objectCount, type ProbeTarget, type TargetInventory } from './target-probe.ts';
 
 /** What Guard stores at `$.guard`: which rule let the restore through, and what the target held. */

@@ -1,7 +1,8 @@
 /**
  * The Lambda code assets as deployed: the esbuild bundles (built locally, no Docker) with their
- * config.json, loaded as ES modules and invoked through their middy handlers, against dynalite
- * and a loopback stand-in for the ECS API.
+ * config.json, loaded as ES modules and invoked through their middy handlers, against dynalite,
+ * a loopback stand-in for the ECS API, and (the Guard's bundled drivers) the real PostgreSQL and
+ * MariaDB servers.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/load.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { type FunctionName, functionCode } from '../../infra/function-code.ts';
+import { createPostgresDb, dropPostgresDb, MY, PG, uniqueName } from '../support/databases.ts';
 import { type LocalDynamo, startDynalite } from '../support/dynalite.ts';
 
 type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
@@ -44,8 +46,30 @@ let dynamo: LocalDynamo;
 let ecs: Server;
 const ecsRequests: Array<{ target: string; body: Record<string, unknown> }> = [];
 
-async function load(name: FunctionName): Promise<Handler> {
-  const dir = (functionCode(name, config) as AssetCode).path;
+/** The Guard's config: a PostgreSQL and a MySQL job, whose targets are the servers on this machine. */
+const guardConfig = validateConfig({
+  destinations: { primary: { type: 's3', bucket: 'managed' } },
+  jobs: [
+    {
+      name: 'db',
+      engine: 'postgres',
+      source: { url: 'postgres://app@db:5432/app' },
+      schedule: { rate: '1 day' },
+      destinations: ['primary'],
+    },
+    {
+      name: 'shop',
+      engine: 'mysql',
+      source: { url: 'mysql://app@shop:3306/shop' },
+      schedule: { rate: '1 day' },
+      destinations: ['primary'],
+    },
+  ],
+});
+const targetDb = uniqueName('dvt_bundle_target');
+
+async function load(name: FunctionName, withConfig = config): Promise<Handler> {
+  const dir = (functionCode(name, withConfig) as AssetCode).path;
   process.env['LAMBDA_TASK_ROOT'] = dir;
   const mod = (await import(pathToFileURL(path.join(dir, 'index.mjs')).href)) as { handler: Handler };
   return mod.handler;
@@ -84,6 +108,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  dropPostgresDb(targetDb);
   await new Promise<void>((resolve) => ecs.close(() => resolve()));
   await dynamo.stop();
 });
@@ -129,6 +154,47 @@ describe('bundled Lambda code', () => {
     ).rejects.toMatchObject({
       name: 'GuardRefusedError',
       message: expect.stringMatching(/set "confirm" to the job name "db"/),
+    });
+  });
+
+  it('refuses a real PostgreSQL target with tables from the bundled restore-guard (pg driver in the bundle)', async () => {
+    createPostgresDb(targetDb);
+    const handler = await load('restore-guard', guardConfig);
+    const url = `postgres://${PG.user}@${PG.host}:${PG.port}/${targetDb}`;
+    const state = {
+      job: 'db',
+      target: { url },
+      confirm: 'db',
+      run: { job: 'db', runId: 'r2', targetKind: 'connection', target: url },
+    };
+
+    await expect(
+      handler({ state, execution: { id: 'e', startTime: new Date().toISOString() } }, context),
+    ).rejects.toMatchObject({
+      name: 'GuardRefusedError',
+      message: `the target ${url} already has 3 tables, 1 view, 2 sequences and 1 schema: pass drop: true to replace them`,
+    });
+  });
+
+  it('lets a missing MariaDB database through from the bundled restore-guard (mysql2 driver in the bundle)', async () => {
+    const handler = await load('restore-guard', guardConfig);
+    const url = `mysql://${MY.user}@${MY.host}:${MY.port}/${uniqueName('dvt_bundle_missing')}`;
+    const state = {
+      job: 'shop',
+      target: { url },
+      confirm: 'shop',
+      run: { job: 'shop', runId: 'r3', targetKind: 'connection', target: url },
+    };
+
+    const result = await handler(
+      { state, execution: { id: 'e', startTime: new Date().toISOString() } },
+      context,
+    );
+
+    expect(result).toEqual({
+      allowed: true,
+      rule: `confirmed by the job name; ${url} does not exist yet: the restore creates it`,
+      target: { missing: true, objects: {} },
     });
   });
 

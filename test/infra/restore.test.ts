@@ -1,6 +1,7 @@
 /**
  * The restore state machine and restore drills (issue 4), synthesized once with cdk-nag:
- * the definition (asl-validator, timeouts, retries, catches), who may run which task, the drill
+ * the definition (asl-validator, timeouts, retries, catches), the Guard Lambda in the VPC and
+ * the secrets it may read, who may run which task, the drill
  * task definitions and their sidecars, drill schedules only for jobs that ask for them, the
  * drill metric, alarms and dashboard line; plus the "fails when" validation of drill settings.
  */
@@ -221,6 +222,7 @@ describe('the restore state machine', () => {
     });
     // A RetryableError (AWS trouble) is retried; a refusal or mismatch (a UserError) never is.
     expect(JSON.stringify(states()['Guard']?.['Retry'])).not.toContain('GuardRefusedError');
+    expect(JSON.stringify(states()['Guard']?.['Retry'])).not.toContain('States.ALL');
     expect(states()['RunRestore']?.['Retry']).toEqual([
       expect.objectContaining({
         ErrorEquals: expect.not.arrayContaining(['States.TaskFailed', 'States.ALL']),
@@ -275,6 +277,103 @@ describe('the restore state machine', () => {
     const drills = deployment['drillTaskDefinitions'] as Record<string, string>;
     expect(Object.keys(drills)).toEqual(DRILL_KEYS);
     expect(Object.values(drills).map(logicalIdOf)).toEqual(drillIds());
+  });
+});
+
+describe('the Guard Lambda', () => {
+  const guardId = () => logicalId('DumpVault/RestoreGuard/Resource');
+  const functionProps = (id: string) =>
+    template.findResources('AWS::Lambda::Function')[id]!['Properties'] as Record<string, unknown>;
+
+  it("runs in the restore task's private subnets with its security group, which admits nothing and lets everything out", () => {
+    const subnets = [
+      ref(logicalId('DumpVault/Vpc/tasksSubnet1/Subnet')),
+      ref(logicalId('DumpVault/Vpc/tasksSubnet2/Subnet')),
+    ];
+    const securityGroup = logicalId('DumpVault/TaskSecurityGroup/Resource');
+
+    expect(functionProps(guardId())['VpcConfig']).toEqual({
+      SubnetIds: subnets,
+      SecurityGroupIds: [{ 'Fn::GetAtt': [securityGroup, 'GroupId'] }],
+    });
+    // The restore task runs in the same place (the definition renders references as stand-in ids).
+    const network = (states()['RunRestore']!['Parameters'] as Record<string, unknown>)[
+      'NetworkConfiguration'
+    ];
+    expect(network).toEqual({
+      AwsvpcConfiguration: {
+        Subnets: subnets.map((s) => `subnet-${s.Ref.toLowerCase()}`),
+        SecurityGroups: [`sg-${securityGroup.toLowerCase()}`],
+        AssignPublicIp: 'DISABLED',
+      },
+    });
+    const group = template.findResources('AWS::EC2::SecurityGroup')[securityGroup]!['Properties'];
+    expect(group['SecurityGroupIngress']).toBeUndefined();
+    expect(group['SecurityGroupEgress']).toEqual([
+      { CidrIp: '0.0.0.0/0', Description: 'Allow all outbound traffic by default', IpProtocol: '-1' },
+    ]);
+  });
+
+  it('may manage its network interfaces, trusts the RDS certificate authorities and knows the restore target tag', () => {
+    const role = template.findResources('AWS::IAM::Role')[logicalId('DumpVault/RestoreGuardRole/Resource')]!;
+
+    expect(JSON.stringify(role['Properties']['ManagedPolicyArns'])).toContain(
+      ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+    );
+    expect(functionProps(guardId())['Environment']).toEqual({
+      Variables: expect.objectContaining({
+        NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+        DUMPVAULT_RESTORE_TARGET_TAG: 'dumpvault-restore-target=Restore',
+      }),
+    });
+    expect(Number(functionProps(guardId())['Timeout'])).toBeLessThan(
+      Number(states()['Guard']!['TimeoutSeconds']),
+    );
+  });
+
+  it('is the only restore Lambda in the VPC', () => {
+    for (const fn of ['RestoreResolve', 'RestoreVerify', 'RestoreRecord']) {
+      expect(functionProps(logicalId(`DumpVault/${fn}/Resource`))['VpcConfig'], fn).toBeUndefined();
+    }
+  });
+
+  it("may read only the jobs' database password secrets and secrets tagged for restores of this stack", () => {
+    const statements = statementsOf(logicalId('DumpVault/RestoreGuardRole/Resource'));
+
+    expect(statements.filter((s) => s['Action'] !== 'secretsmanager:GetSecretValue')).toEqual([
+      expect.objectContaining({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'] }),
+    ]);
+    expect(statements.filter((s) => s['Action'] === 'secretsmanager:GetSecretValue')).toEqual([
+      {
+        Sid: 'ReadJobPasswordSecrets',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: arn('app-db'),
+      },
+      {
+        Sid: 'ReadTaggedRestoreTargetSecrets',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: expect.objectContaining({ 'Fn::Join': expect.anything() }),
+        Condition: { StringEquals: { 'secretsmanager:ResourceTag/dumpvault-restore-target': 'Restore' } },
+      },
+    ]);
+    expect(JSON.stringify(statements)).toContain(':secretsmanager:eu-central-1:123456789012:secret:*');
+    // Never the private key, the passphrases or the storage credentials the restore task reads.
+    expect(JSON.stringify(statements)).not.toContain(PRIVATE_KEY_ARN);
+    expect(JSON.stringify(statements)).not.toContain(OFFSITE_ARN);
+  });
+
+  it('retries a target it cannot reach once, and never a refusal', () => {
+    const retry = states()['Guard']!['Retry'] as Array<Record<string, unknown>>;
+
+    expect(retry.filter((r) => JSON.stringify(r['ErrorEquals']).includes('TargetUnreachableError'))).toEqual([
+      { ErrorEquals: ['TargetUnreachableError'], IntervalSeconds: 10, MaxAttempts: 1 },
+    ]);
+    const retried = retry.flatMap((r) => r['ErrorEquals'] as string[]);
+    for (const refusal of ['GuardRefusedError', 'ConfigError', 'RestoreInputError', 'States.ALL']) {
+      expect(retried).not.toContain(refusal);
+    }
   });
 });
 
