@@ -7,11 +7,13 @@
  * the drill sidecar) and answers as Step Functions does — the task description when the
  * container exited 0, `States.TaskFailed` with the description as cause otherwise — or it
  * simulates a task that died (OOM) or one that reported counts that disagree with the manifest.
+ * The Guard looks into URL targets with its real driver, on the same PostgreSQL server.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -34,6 +36,7 @@ import {
   jobJson,
   REGION,
   runTaskAction,
+  SECRET_VALUES,
   startTaskWorld,
   TARGET_PASSWORD_ARN,
   TASK_ARN,
@@ -85,8 +88,12 @@ let handlers: Record<'resolve' | 'guard' | 'verify' | 'record', Handler>;
 const created: string[] = [];
 const JOB: () => TaskJob = () => ({ name: 'pg', database: sourceDb, encryption: 'vault' });
 
-/** What the simulated ECS does with the next RunTask. */
-type EcsBehaviour = 'run' | 'oom' | 'report-wrong-counts';
+/**
+ * What the simulated ECS does with the next RunTask: run the task; kill it (OOM); report counts
+ * that disagree with the manifest; or let someone write into the target between the Guard's
+ * look and the task's start, then run the task.
+ */
+type EcsBehaviour = 'run' | 'oom' | 'report-wrong-counts' | 'target-filled-meanwhile';
 let ecsBehaviour: EcsBehaviour = 'run';
 const runTaskCalls: Array<Record<string, Json>> = [];
 
@@ -148,6 +155,10 @@ async function simulatedEcs(parameters: Record<string, Json>): Promise<Json> {
       details: { restoredTables: { 'public.customers': 500, 'public.orders': 1999, 'billing.invoices': 50 } },
     });
     return stoppedTask(parameters, 0);
+  }
+  if (ecsBehaviour === 'target-filled-meanwhile') {
+    const database = env['DUMPVAULT_RESTORE_TARGET']!.split('/').pop()!;
+    psql(database, 'CREATE TABLE arrived_meanwhile (id int)');
   }
   const definition = logicalIdOf(String(parameters['TaskDefinition']));
   const isDrill = /Drill/.test(definition);
@@ -307,6 +318,7 @@ beforeEach(async () => {
   ecsBehaviour = 'run';
   runTaskCalls.length = 0;
   world.sns.resetHistory();
+  world.secrets.resetHistory();
   // Each case starts with restores and drills of pg not failing (one alert per failing streak).
   for (const kind of ['restore', 'drill'])
     await world.history.setAlertState({ job: `pg:${kind}`, failing: false });
@@ -397,17 +409,90 @@ describe('the restore state machine, executed locally', () => {
     expect(run.published[0]?.Message).toContain('set "confirm" to the job name');
   });
 
-  it('refuses a confirmed target that has data without drop in the task, before touching it; one alert', async () => {
+  it('refuses a confirmed target that already has data in Guard, before any task starts, records FAILED and alerts once', async () => {
     const target = createPostgresDb(uniqueName('dvt_sfn_target'));
     created.push(target);
     const fingerprint = postgresFingerprint(target);
+    const url = `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`;
 
     const run = await execute({
       job: 'pg',
-      target: {
-        url: `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`,
-        passwordSecret: TARGET_PASSWORD_ARN,
-      },
+      target: { url, passwordSecret: TARGET_PASSWORD_ARN },
+      confirm: 'pg',
+    });
+
+    expect(run.status).toBe('FAILED');
+    expect(run.states).toEqual(['Resolve', 'Guard', 'RecordFailure', 'NotifyFailure', 'Failed']);
+    expect(runTaskCalls).toEqual([]); // the simulated ECS RunTask was never called
+    expect(run.error).toBe('GuardRefusedError');
+    expect(run.cause).toBe(
+      `the target ${url} already has 3 tables, 1 view, 2 sequences and 1 schema: pass drop: true to replace them`,
+    );
+    expect(run.item).toMatchObject({ kind: 'restore', status: 'FAILED', error: run.cause });
+    expect(run.item?.details).toMatchObject({ failedState: 'Guard' });
+    expect(run.item?.taskArn).toBeUndefined();
+    expect(postgresFingerprint(target)).toBe(fingerprint);
+    expect(run.published).toHaveLength(1);
+    expect(run.published[0]).toMatchObject({
+      Subject: 'dumpvault: restore of pg FAILED',
+      MessageAttributes: expect.objectContaining({ status: { DataType: 'String', StringValue: 'FAILED' } }),
+    });
+    expect(run.published[0]?.Message).toContain(`${url} already has 3 tables`);
+    // The Guard read the target's password from its secret, and wrote it nowhere.
+    expect(
+      world.secrets.commandCalls(GetSecretValueCommand, { SecretId: TARGET_PASSWORD_ARN }).length,
+    ).toBeGreaterThan(0);
+    expect(JSON.stringify([run.item, run.published, run.cause])).not.toContain(SECRET_VALUES.targetPassword);
+  });
+
+  it('lets a confirmed target with data through Guard with drop: true; the task replaces it and Verify passes', async () => {
+    const target = createPostgresDb(uniqueName('dvt_sfn_drop'));
+    created.push(target);
+    psql(target, 'UPDATE orders SET total = 0');
+    const url = `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`;
+
+    const run = await execute({
+      job: 'pg',
+      target: { url, passwordSecret: TARGET_PASSWORD_ARN },
+      confirm: 'pg',
+      drop: true,
+    });
+
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.states).toEqual(SUCCESS_PATH);
+    expect(runTaskCalls).toHaveLength(1);
+    expect(run.output?.['guard']).toMatchObject({
+      allowed: true,
+      rule: `confirmed by the job name; drop: ${url} has 3 tables, 1 view, 2 sequences and 1 schema; the restore drops and recreates the backup's objects`,
+    });
+    expect(run.item).toMatchObject({ kind: 'restore', status: 'SUCCEEDED' });
+    expect(postgresFingerprint(target)).toBe(postgresFingerprint(sourceDb));
+  });
+
+  it('lets a confirmed target that does not exist yet through Guard; the task creates it', async () => {
+    const target = uniqueName('dvt_sfn_new');
+    created.push(target);
+    const url = `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`;
+
+    const run = await execute({ job: 'pg', target: { url }, confirm: 'pg' });
+
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.output?.['guard']).toMatchObject({
+      rule: `confirmed by the job name; ${url} does not exist yet: the restore creates it`,
+      target: { missing: true, objects: {} },
+    });
+    expect(postgresFingerprint(target)).toBe(postgresFingerprint(sourceDb));
+  });
+
+  it('still refuses in the task when data arrived in the target after the Guard looked (defence in depth); one alert', async () => {
+    ecsBehaviour = 'target-filled-meanwhile';
+    const target = uniqueName('dvt_sfn_race');
+    psql('postgres', `CREATE DATABASE ${target}`);
+    created.push(target);
+
+    const run = await execute({
+      job: 'pg',
+      target: { url: `postgres://${PG.user}@${PG.host}:${PG.port}/${target}` },
       confirm: 'pg',
     });
 
@@ -423,9 +508,8 @@ describe('the restore state machine, executed locally', () => {
     expect(run.error).toBe('RestoreRefusedError');
     expect(run.cause).toMatch(/already has data: pass --drop/);
     expect(run.item).toMatchObject({ status: 'FAILED', taskArn: TASK_ARN });
-    expect(postgresFingerprint(target)).toBe(fingerprint);
+    expect(psql(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim()).toBe('1');
     expect(run.published).toHaveLength(1); // by the task; NotifyFailure does not repeat it
-    expect(run.output?.['notified']).toBeUndefined();
   });
 
   it('records a restore task that died (exit 137, OOM) FAILED with the stop reason and alerts once', async () => {
