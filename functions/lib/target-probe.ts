@@ -42,8 +42,9 @@ export interface TargetInventory {
   readonly objects: Readonly<Record<string, number>>;
 }
 
-/** How long a probe waits for a connection (each attempt), and for its one query. */
+/** How long a probe waits for a connection, per attempt (the Guard Lambda allows two). */
 export const PROBE_CONNECT_TIMEOUT_MS = 10_000;
+/** How long a probe waits for its one catalog query. */
 export const PROBE_QUERY_TIMEOUT_MS = 15_000;
 /** The application name the probe's sessions carry (visible in pg_stat_activity, server logs). */
 const APPLICATION_NAME = 'dumpvault-guard';
