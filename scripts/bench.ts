@@ -269,6 +269,10 @@ async function runMemoryFlat(options: BenchOptions, sizeGb: number): Promise<voi
       sizeGb,
       rows,
       rssRatio: { backup: ratio('backup'), restore: ratio('restore') },
+      notes: [
+        'Each phase runs scripts/bench/standin-run.ts in a process of its own, under tsx (the TypeScript loader), which adds ~20-30 MB of RSS compared with the bundled CLI: compare the ratio, not the absolute values.',
+        'Dump: generate-dump.ts (pgbench-like rows, ~5x compressible); destination: s3rver with the default 16 MiB parts x 4; restore = verify pass + restore pass into a sink.',
+      ],
     };
     await mkdir(options.outDir, { recursive: true });
     const file = path.join(

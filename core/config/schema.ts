@@ -157,7 +157,7 @@ export const JobSchema = z.strictObject({
       error: (iss) => `expected one of ${COMPRESSIONS.join(', ')}, got ${show(iss.input)}`,
     })
     // zstd: on 2 cores it keeps up with pg_dump where gzip caps a backup at ~50 MB/s, and its
-    // output is smaller (scripts/bench/README-performance.md has the numbers).
+    // output is smaller (README.md, Performance, has the numbers).
     .default('zstd'),
   compressionLevel: wholeNumber(1).max(19).optional().describe('Codec level; gzip 1-9, zstd 1-19.'),
   dumpFormat: z

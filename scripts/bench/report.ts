@@ -198,7 +198,7 @@ function escapeXml(text: string): string {
 /** A horizontal bar chart of median MB/s (whiskers: min–max), one section per engine and direction. */
 export function svgChart(results: readonly ScenarioResult[], title: string): string {
   const rowHeight = 22;
-  const labelWidth = 430;
+  const labelWidth = 500;
   const chartWidth = 420;
   const maxValue = Math.max(...results.map((r) => r.maxMBps), 1);
   const scale = chartWidth / (Math.ceil(maxValue / 50) * 50);
