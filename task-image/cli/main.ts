@@ -8,18 +8,6 @@ import { createInterface } from 'node:readline/promises';
 import { ExitCode, UsageError, UserError } from '../../core/errors.ts';
 import { redact } from '../../core/redact.ts';
 import { parseCommandLine, USAGE } from './args.ts';
-import { backupCommand, checkCommand } from './commands/backup.ts';
-import { historyCommand, listCommand, verifyCommand } from './commands/catalog.ts';
-import { pruneCommand } from './commands/prune.ts';
-import {
-  remoteHistoryCommand,
-  remoteRestoreCommand,
-  remoteRunCommand,
-  remoteStatusCommand,
-} from './commands/remote.ts';
-import { decryptCommand, drillCommand, restoreCommand } from './commands/restore.ts';
-import { initCommand, keygenCommand, schemaText, validateCommand } from './commands/setup.ts';
-import { taskCommand } from './commands/task.ts';
 import { type Io, Output } from './output.ts';
 
 declare const DUMPVAULT_VERSION: string | undefined;
@@ -36,6 +24,8 @@ function version(): string {
   }
 }
 
+const remote = () => import('./commands/remote.ts');
+
 /** Runs one CLI invocation; resolves with the exit code (never calls process.exit). */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   let out = new Output(io, argv.includes('--json'));
@@ -51,46 +41,48 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return command || flags.help ? ExitCode.ok : ExitCode.usage;
     }
     const [first, second] = positionals;
+    // Commands load on demand: a backup never pays for the CloudFormation, Lambda or Step
+    // Functions clients of the remote commands (start-up time and baseline memory).
     switch (command) {
       case 'init':
-        return await initCommand(flags, out);
+        return await (await import('./commands/setup.ts')).initCommand(flags, out);
       case 'validate':
-        return await validateCommand(flags, out);
+        return await (await import('./commands/setup.ts')).validateCommand(flags, out);
       case 'keygen':
-        return await keygenCommand(flags, out);
+        return await (await import('./commands/setup.ts')).keygenCommand(flags, out);
       case 'schema':
-        io.stdout.write(schemaText());
+        io.stdout.write((await import('./commands/setup.ts')).schemaText());
         return ExitCode.ok;
       case 'check':
-        return await checkCommand(first, flags, out, io);
+        return await (await import('./commands/backup.ts')).checkCommand(first, flags, out, io);
       case 'backup':
-        return await backupCommand(first, flags, out, io);
+        return await (await import('./commands/backup.ts')).backupCommand(first, flags, out, io);
       case 'list':
-        return await listCommand(first, flags, out, io);
+        return await (await import('./commands/catalog.ts')).listCommand(first, flags, out, io);
       case 'verify':
-        return await verifyCommand(first, second, flags, out, io);
+        return await (await import('./commands/catalog.ts')).verifyCommand(first, second, flags, out, io);
       case 'restore':
         return flags.remote
-          ? await remoteRestoreCommand(first, second, flags, out, io, { drill: false })
-          : await restoreCommand(first, second, flags, out, io);
+          ? await (await remote()).remoteRestoreCommand(first, second, flags, out, io, { drill: false })
+          : await (await import('./commands/restore.ts')).restoreCommand(first, second, flags, out, io);
       case 'drill':
         return flags.remote
-          ? await remoteRestoreCommand(first, undefined, flags, out, io, { drill: true })
-          : await drillCommand(first, flags, out, io);
+          ? await (await remote()).remoteRestoreCommand(first, undefined, flags, out, io, { drill: true })
+          : await (await import('./commands/restore.ts')).drillCommand(first, flags, out, io);
       case 'prune':
-        return await pruneCommand(first, flags, out, io);
+        return await (await import('./commands/prune.ts')).pruneCommand(first, flags, out, io);
       case 'history':
         return flags.remote
-          ? await remoteHistoryCommand(first, flags, out, io)
-          : await historyCommand(first, flags, out, io);
+          ? await (await remote()).remoteHistoryCommand(first, flags, out, io)
+          : await (await import('./commands/catalog.ts')).historyCommand(first, flags, out, io);
       case 'run':
-        return await remoteRunCommand(first, flags, out, io);
+        return await (await remote()).remoteRunCommand(first, flags, out, io);
       case 'status':
-        return await remoteStatusCommand(flags, out, io);
+        return await (await remote()).remoteStatusCommand(flags, out, io);
       case 'decrypt':
-        return await decryptCommand(first, flags, out, io);
+        return await (await import('./commands/restore.ts')).decryptCommand(first, flags, out, io);
       case 'task':
-        return await taskCommand(first, new Output(io, true), io.env);
+        return await (await import('./commands/task.ts')).taskCommand(first, new Output(io, true), io.env);
       default:
         throw new UsageError(`unknown command "${command}"; see "dumpvault --help"`);
     }

@@ -2,6 +2,8 @@
  * How the CLI talks: on a TTY a single updating progress line; without a TTY one line per
  * step (cron mail, CI logs); with --json only the final JSON result on stdout.
  */
+
+import type { HistoryItem } from '../../core/history/history.ts';
 import type { ProgressEvent } from '../../core/pipeline/context.ts';
 import { redact } from '../../core/redact.ts';
 
@@ -87,4 +89,17 @@ export class Output {
       this.progressShown = false;
     }
   }
+}
+
+/** History items as an aligned table (shared by local and remote history). */
+export function historyLines(items: readonly HistoryItem[]): string[] {
+  const lines = [
+    `${'started'.padEnd(25)} ${'kind'.padEnd(8)} ${'status'.padEnd(10)} ${'took'.padStart(8)} ${'stored'.padStart(10)}  detail`,
+  ];
+  for (const i of items) {
+    lines.push(
+      `${i.startedAt.padEnd(25)} ${i.kind.padEnd(8)} ${i.status.padEnd(10)} ${(i.durationMs !== undefined ? formatDuration(i.durationMs) : '').padStart(8)} ${(i.bytes !== undefined ? formatBytes(i.bytes) : '').padStart(10)}  ${i.error ?? i.key ?? ''}`,
+    );
+  }
+  return lines;
 }

@@ -2,9 +2,8 @@ import { historyToCsv } from '../../../core/history/local.ts';
 import { listBackups, manifestId, resolveBackup } from '../../../core/pipeline/catalog.ts';
 import { verifyBackup } from '../../../core/pipeline/verify.ts';
 import type { Flags } from '../args.ts';
-import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
+import { formatBytes, formatDuration, historyLines, type Io, type Output } from '../output.ts';
 import { openJob, resolveDecryptKeys } from '../resolve.ts';
-import { historyLines } from './remote.ts';
 
 /** `dumpvault list <job>` — from the manifests, not from history. */
 export async function listCommand(

@@ -18,11 +18,11 @@ import {
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
-import type { HistoryItem, HistoryStore } from '../../../core/history/history.ts';
+import type { HistoryStore } from '../../../core/history/history.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
 import { HOURS_SINCE_LAST_SUCCESS, METRIC_NAMESPACE, SERVICE_NAME } from '../../../core/metrics.ts';
 import type { Flags } from '../args.ts';
-import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
+import { historyLines, type Io, type Output } from '../output.ts';
 
 /** AWS clients of the remote commands (tests hand in mocked ones). */
 export interface RemoteClients {
@@ -109,19 +109,6 @@ export async function remoteHistoryCommand(
   else if (out.isJson) out.result(items);
   else for (const line of historyLines(items)) out.line(line);
   return 0;
-}
-
-/** History items as an aligned table (shared by local and remote history). */
-export function historyLines(items: readonly HistoryItem[]): string[] {
-  const lines = [
-    `${'started'.padEnd(25)} ${'kind'.padEnd(8)} ${'status'.padEnd(10)} ${'took'.padStart(8)} ${'stored'.padStart(10)}  detail`,
-  ];
-  for (const i of items) {
-    lines.push(
-      `${i.startedAt.padEnd(25)} ${i.kind.padEnd(8)} ${i.status.padEnd(10)} ${(i.durationMs !== undefined ? formatDuration(i.durationMs) : '').padStart(8)} ${(i.bytes !== undefined ? formatBytes(i.bytes) : '').padStart(10)}  ${i.error ?? i.key ?? ''}`,
-    );
-  }
-  return lines;
 }
 
 /** `dumpvault run <job> --remote`: invokes start-backup and prints the run id. */
