@@ -219,7 +219,14 @@ async function dumpAndStore(
     );
     throw rootCause(firstFailure, settled);
   }
-  const stats = await session.stats;
+  let stats: Awaited<typeof session.stats>;
+  try {
+    stats = await session.stats;
+  } catch (err) {
+    // Without row counts there is no manifest, and a data object without one must not stay.
+    await Promise.all(ctx.destinations.map((d) => d.remove(keys.dataKey).catch(() => {})));
+    throw err;
+  }
   const finished = now();
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,

@@ -161,3 +161,23 @@ describe('runBackup success', () => {
     expect((await s3Keys()).sort()).toEqual((await fileKeys()).sort());
   });
 });
+
+describe('runBackup when the row counts fail after the dump succeeded', () => {
+  it('removes the completed data objects and records FAILED', async () => {
+    const engine = standInEngine('head -c 3000000 /dev/urandom');
+    const failing = {
+      ...engine,
+      dump: (...args: Parameters<typeof engine.dump>) => ({
+        output: engine.dump(...args).output,
+        stats: Promise.reject(new ToolError('counting rows failed: relation vanished')),
+      }),
+    };
+    const ctx = await context(failing, []);
+    const before = await s3Keys();
+    await expect(runBackup(ctx)).rejects.toThrow(/counting rows failed/);
+    expect(await fileKeys()).toEqual([]);
+    expect(await s3Keys()).toEqual(before);
+    const [item] = await ctx.history.list('standin');
+    expect(item?.status).toBe('FAILED');
+  });
+});
