@@ -23,7 +23,8 @@ export type FunctionName =
   | 'restore-resolve'
   | 'restore-guard'
   | 'restore-verify'
-  | 'restore-record';
+  | 'restore-record'
+  | 'restore-ended';
 
 /**
  * Optional native or cloud-specific modules of the database drivers the Guard bundles (pg,

@@ -22,6 +22,8 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -69,6 +71,12 @@ export interface RestoreFunctionOptions {
   readonly logRetention: logs.RetentionDays;
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
+  /**
+   * Where asynchronous invocations that failed every retry go.
+   *
+   * @default - none
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
   /**
    * Runs the function in the deployment's VPC.
    *
@@ -154,6 +162,10 @@ export class DumpVaultRestore extends Construct {
   readonly guardFunction: lambda.Function;
   readonly verifyFunction: lambda.Function;
   readonly recordFunction: lambda.Function;
+  /** Marks a run FAILED whose execution was aborted or timed out outside its Catch paths. */
+  readonly endedFunction: lambda.Function;
+  /** ABORTED, TIMED_OUT and FAILED executions of the state machine, to {@link endedFunction}. */
+  readonly endedRule: events.Rule;
   /** The drill schedule of each job with `restoreDrill`. */
   readonly drillSchedules: Readonly<Record<string, scheduler.Schedule>>;
   /** Per drill job: ALARM when the last drill failed or none succeeded within two drill periods. */
@@ -253,9 +265,22 @@ export class DumpVaultRestore extends Construct {
         DUMPVAULT_TOPIC_ARN: props.topic.topicArn,
       },
     });
+    this.endedFunction = props.createFunction('RestoreEnded', 'restore-ended', {
+      description:
+        'dumpvault restore: mark a run FAILED and alert when its execution was aborted or timed out',
+      config,
+      logRetention: props.logRetention,
+      timeout: Duration.seconds(30),
+      deadLetterQueue: props.deadLetterQueue,
+      environment: {
+        DUMPVAULT_HISTORY_TABLE: props.table.tableName,
+        DUMPVAULT_TOPIC_ARN: props.topic.topicArn,
+      },
+    });
     this.grantFunctionPermissions();
 
     this.stateMachine = this.createStateMachine();
+    this.endedRule = this.createEndedRule();
     this.drillSchedules = this.createDrillSchedules();
     this.drillAlarms = this.createDrillAlarms();
   }
@@ -582,6 +607,39 @@ export class DumpVaultRestore extends Construct {
         resources: [topicKey.keyArn],
       }),
     );
+    // restore-ended reads and conditionally replaces run items of the jobs (JOB#<job>) and
+    // reads and writes their restore and drill alert streaks (JOB#<job>:restore|drill, see
+    // core/notify/alerts.ts), and publishes: no delete, no other partition, no bucket, no task.
+    this.endedFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FailRunningRestores',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': config.jobs.flatMap((j) => [
+              `JOB#${j.name}`,
+              `JOB#${j.name}:restore`,
+              `JOB#${j.name}:drill`,
+            ]),
+          },
+        },
+      }),
+    );
+    this.endedFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishAlerts',
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+      }),
+    );
+    this.endedFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'UseTopicKey',
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [topicKey.keyArn],
+      }),
+    );
   }
 
   /** A Lambda step: whole state in, result at `$.<resultKey>`, timeout, retries, Catch to `onFailure`. */
@@ -817,6 +875,32 @@ export class DumpVaultRestore extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'CloudWatch Logs delivery and X-Ray tracing of the state machine (logs:*LogDelivery*, xray:Put*) support no resource-level permissions.',
+    });
+  }
+
+  /**
+   * An execution aborted by hand or timed out never reaches RecordFailure: this rule hands its
+   * end to restore-ended, which fails a run still RUNNING (FAILED too, for a failure that could
+   * not be recorded; the function leaves a finished run alone).
+   */
+  private createEndedRule(): events.Rule {
+    return new events.Rule(this, 'EndedRule', {
+      description: 'dumpvault: restore executions that were aborted, timed out or failed',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['ABORTED', 'TIMED_OUT', 'FAILED'],
+          stateMachineArn: [this.stateMachine.stateMachineArn],
+        },
+      },
+      targets: [
+        new eventTargets.LambdaFunction(this.endedFunction, {
+          deadLetterQueue: this.props.deadLetterQueue,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
+        }),
+      ],
     });
   }
 

@@ -224,12 +224,12 @@ describe('DumpVault with the README example config', () => {
     });
   });
 
-  it('creates seven nodejs22.x Lambdas (three for backups, four restore steps) with their environment, failed async invocations going to the DLQ', () => {
+  it('creates eight nodejs22.x Lambdas (three for backups, four restore steps, restore-ended) with their environment, failed async invocations going to the DLQ', () => {
     const functions = template.findResources('AWS::Lambda::Function');
     expect(Object.values(functions).map((f) => f['Properties']['Runtime'])).toEqual(
-      Array(7).fill('nodejs22.x'),
+      Array(8).fill('nodejs22.x'),
     );
-    for (const fn of ['StartBackup', 'TaskStopped']) {
+    for (const fn of ['StartBackup', 'TaskStopped', 'RestoreEnded']) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Role: arnOf(logicalId(`DumpVault/${fn}Role/Resource`)),
         DeadLetterConfig: { TargetArn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },

@@ -517,6 +517,81 @@ describe('restore drills', () => {
   });
 });
 
+describe('the restore-ended Lambda', () => {
+  it('receives ABORTED, TIMED_OUT and FAILED executions of this state machine only, with retries and the DLQ', () => {
+    const fn = logicalId('DumpVault/RestoreEnded/Resource');
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['ABORTED', 'TIMED_OUT', 'FAILED'],
+          stateMachineArn: [ref(logicalId('DumpVault/Restore/StateMachine/Resource'))],
+        },
+      },
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: arnOf(fn),
+          RetryPolicy: { MaximumEventAgeInSeconds: 21600, MaximumRetryAttempts: 8 },
+          DeadLetterConfig: { Arn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+        }),
+      ],
+    });
+    expect(template.toJSON()['Resources'][fn]['Properties']).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Handler: 'index.handler',
+      Environment: {
+        Variables: expect.objectContaining({
+          DUMPVAULT_HISTORY_TABLE: ref(logicalId('DumpVault/History/Resource')),
+          DUMPVAULT_TOPIC_ARN: ref(logicalId('DumpVault/Alerts/Resource')),
+        }),
+      },
+      DeadLetterConfig: { TargetArn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+    });
+  });
+
+  it("may only read and conditionally replace the jobs' history items and alert streaks, and publish alerts", () => {
+    const statements = statementsOf(logicalId('DumpVault/RestoreEndedRole/Resource'));
+    const jobs = ['app', 'shop', 'notes', 'legacy'];
+    expect(statements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: arnOf(logicalId('DumpVault/RestoreEndedLogs/Resource')),
+      },
+      {
+        Effect: 'Allow',
+        Action: 'sqs:SendMessage',
+        Resource: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')),
+      },
+      {
+        Sid: 'FailRunningRestores',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        Resource: arnOf(logicalId('DumpVault/History/Resource')),
+        Condition: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': jobs.flatMap((j) => [`JOB#${j}`, `JOB#${j}:restore`, `JOB#${j}:drill`]),
+          },
+        },
+      },
+      {
+        Sid: 'PublishAlerts',
+        Effect: 'Allow',
+        Action: 'sns:Publish',
+        Resource: ref(logicalId('DumpVault/Alerts/Resource')),
+      },
+      {
+        Sid: 'UseTopicKey',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: arnOf(logicalId('DumpVault/Key/Resource')),
+      },
+    ]);
+  });
+});
+
 describe('validation of drills', () => {
   const build = (mutate: (c: ConfigInput) => void) => () => {
     const config = structuredClone(CONFIG);

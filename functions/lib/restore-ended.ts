@@ -1,0 +1,168 @@
+/**
+ * Reacting to "Step Functions Execution Status Change" of the restore state machine: an
+ * execution that ended outside its own Catch paths (ABORTED by hand, TIMED_OUT, or FAILED where
+ * even RecordFailure could not write) would leave its history item RUNNING and alert no one.
+ * The run is found exactly as Resolve names it (restore-contract.ts `runIdentity`), turned
+ * FAILED only while it is still RUNNING, and alerted once. Safe for duplicate and late events:
+ * an item the execution, the task or task-stopped already finished is never touched.
+ */
+import type { Config } from '../../core/config/schema.ts';
+import { messageOf } from '../../core/errors.ts';
+import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
+import type { HistoryItem } from '../../core/history/history.ts';
+import { notifyOutcome } from '../../core/notify/alerts.ts';
+import type { Notifier } from '../../core/notify/notifier.ts';
+import { redact } from '../../core/redact.ts';
+import type { RunLog } from './log.ts';
+import { parseRestoreRequest, type RestoreRequest, runIdentity } from './restore-contract.ts';
+
+/** The execution statuses the EventBridge rule forwards (every way an execution ends badly). */
+export const EndedStatus = {
+  aborted: 'ABORTED',
+  timedOut: 'TIMED_OUT',
+  failed: 'FAILED',
+} as const;
+export type EndedStatus = (typeof EndedStatus)[keyof typeof EndedStatus];
+
+/** The part of the "Step Functions Execution Status Change" event detail this function reads. */
+export interface ExecutionStatusChangeDetail {
+  readonly executionArn?: string;
+  readonly stateMachineArn?: string;
+  readonly status?: string;
+  /** Epoch milliseconds (`$$.Execution.StartTime` to the millisecond). */
+  readonly startDate?: number;
+  /** Epoch milliseconds. */
+  readonly stopDate?: number | null;
+  /** The execution input as a JSON string; null when too large to include. */
+  readonly input?: string | null;
+  readonly error?: string | null;
+  readonly cause?: string | null;
+}
+
+export interface RestoreEndedDeps {
+  readonly config: Config;
+  readonly history: DynamoHistoryStore;
+  readonly notifier: Notifier;
+  readonly log: RunLog;
+  readonly now?: () => Date;
+}
+
+export type RestoreEndedResult =
+  /** Not an ending this function handles (RUNNING, SUCCEEDED, no execution ARN). */
+  | { readonly action: 'ignored' }
+  /** No history item to mark: the input names no job of the config, or Resolve never wrote one. */
+  | { readonly action: 'no-run'; readonly job?: string; readonly runId?: string }
+  /** The run had already finished (recorded by the execution, the task or task-stopped). */
+  | { readonly action: 'already-finished'; readonly job: string; readonly runId: string }
+  /** The run was RUNNING and is now FAILED, alerted once. */
+  | {
+      readonly action: 'marked-failed';
+      readonly job: string;
+      readonly runId: string;
+      readonly error: string;
+    };
+
+const ENDED: ReadonlySet<string> = new Set(Object.values(EndedStatus));
+
+/** `45 s`, `12 min 5 s`, `2 h 0 min`: how long the execution ran, for the cause line. */
+export function formatElapsed(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** One line saying how the execution ended: `execution ABORTED`, `execution TIMED_OUT after 2 h 0 min`, … */
+export function describeEnding(detail: ExecutionStatusChangeDetail, status: EndedStatus): string {
+  if (status === EndedStatus.aborted) return 'execution ABORTED';
+  if (status === EndedStatus.timedOut) {
+    const elapsed =
+      detail.startDate !== undefined && typeof detail.stopDate === 'number'
+        ? ` after ${formatElapsed(detail.stopDate - detail.startDate)}`
+        : '';
+    return `execution TIMED_OUT${elapsed}`;
+  }
+  const why = [detail.error, detail.cause].filter((p): p is string => typeof p === 'string' && p !== '');
+  return redact(`execution FAILED${why.length ? `: ${why.join(': ')}` : ''}`.replace(/\s+/g, ' '));
+}
+
+function parseInput(input: string | null | undefined): RestoreRequest | undefined {
+  if (typeof input !== 'string') return undefined;
+  try {
+    return parseRestoreRequest(JSON.parse(input));
+  } catch {
+    // Malformed input: Resolve refused it before writing any history item.
+    return undefined;
+  }
+}
+
+/** Handles one execution status change of the restore state machine. */
+export async function handleRestoreEnded(
+  deps: RestoreEndedDeps,
+  detail: ExecutionStatusChangeDetail,
+): Promise<RestoreEndedResult> {
+  const status = detail.status;
+  if (!status || !ENDED.has(status) || !detail.executionArn || typeof detail.startDate !== 'number') {
+    return { action: 'ignored' };
+  }
+  const ended = status as EndedStatus;
+  const { runId, startedAt } = runIdentity({
+    id: detail.executionArn,
+    startTime: new Date(detail.startDate).toISOString(),
+  });
+  const request = parseInput(detail.input);
+  if (!request || !deps.config.jobs.some((j) => j.name === request.job)) {
+    deps.log.info('a restore execution ended before it named a job of this deployment', {
+      execution: detail.executionArn,
+      status: ended,
+      runId,
+    });
+    return { action: 'no-run', runId };
+  }
+  const job = request.job;
+  const run = await deps.history.findRun(job, runId);
+  if (!run) {
+    deps.log.info('a restore execution ended before Resolve recorded its run', {
+      job,
+      runId,
+      execution: detail.executionArn,
+      status: ended,
+    });
+    return { action: 'no-run', job, runId };
+  }
+  if (run.status !== 'RUNNING') return { action: 'already-finished', job, runId };
+
+  const stopped = typeof detail.stopDate === 'number' ? new Date(detail.stopDate) : undefined;
+  const finishedAt = stopped ?? (deps.now ?? (() => new Date()))();
+  const durationMs = Math.max(0, finishedAt.getTime() - Date.parse(startedAt));
+  const error = describeEnding(detail, ended);
+  const failed: HistoryItem = {
+    ...run,
+    status: 'FAILED',
+    finishedAt: finishedAt.toISOString(),
+    durationMs,
+    error,
+    details: { ...run.details, execution: detail.executionArn, executionStatus: ended },
+  };
+  if (!(await deps.history.saveIfRunning(failed))) return { action: 'already-finished', job, runId };
+
+  deps.log.warn('restore marked FAILED: its execution ended without recording a result', {
+    job,
+    runId,
+    error,
+  });
+  const result = await notifyOutcome(deps.history, deps.notifier, {
+    job,
+    runId,
+    kind: run.kind,
+    status: 'FAILED',
+    error,
+    durationMs,
+    investigate: `dumpvault history ${job} --remote   (run ${runId}; execution ${detail.executionArn})`,
+    ...(run.key !== undefined ? { key: run.key } : {}),
+  });
+  if (result.error) {
+    deps.log.warn('alert could not be published', { job, runId, error: redact(messageOf(result.error)) });
+  }
+  return { action: 'marked-failed', job, runId, error };
+}

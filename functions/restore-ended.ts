@@ -1,0 +1,55 @@
+/**
+ * Lambda "restore-ended": the EventBridge rule "Step Functions Execution Status Change, status
+ * ABORTED / TIMED_OUT / FAILED, the restore state machine" invokes it. A run the execution left
+ * RUNNING is marked FAILED with how the execution ended and alerted once; anything else, and
+ * duplicate events, change nothing (functions/lib/restore-ended.ts).
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import middy from '@middy/core';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
+import { SnsNotifier } from '../core/notify/sns.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
+import {
+  type ExecutionStatusChangeDetail,
+  handleRestoreEnded,
+  type RestoreEndedDeps,
+  type RestoreEndedResult,
+} from './lib/restore-ended.ts';
+
+const logger = new Logger({ serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const dynamodb = new DynamoDBClient({});
+const sns = new SNSClient({});
+
+const deps = once(
+  (): RestoreEndedDeps => ({
+    config: loadDeployedConfig(),
+    history: new DynamoHistoryStore({
+      tableName: requireEnv(FunctionEnv.historyTable),
+      client: createHistoryDocumentClient(dynamodb),
+    }),
+    notifier: new SnsNotifier({ client: sns, topicArn: requireEnv(FunctionEnv.topicArn) }),
+    log: logger,
+  }),
+);
+
+export const handler = middy(
+  async (
+    event: EventBridgeEvent<'Step Functions Execution Status Change', ExecutionStatusChangeDetail>,
+  ): Promise<RestoreEndedResult> => {
+    const result = await handleRestoreEnded(deps(), event.detail);
+    if (result.action === 'marked-failed') {
+      metrics.addDimension('Job', result.job);
+      metrics.addMetric('RestoresEndedUnrecorded', MetricUnit.Count, 1);
+    }
+    return result;
+  },
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));
