@@ -479,7 +479,15 @@ export class DumpVaultRestore extends Construct {
         resources: [table.tableArn],
         conditions: {
           'ForAllValues:StringEquals': {
-            'dynamodb:LeadingKeys': [...config.jobs.map((j) => `JOB#${j.name}`), 'JOBS'],
+            // Restores and drills keep their alert streaks in `JOB#{job}:restore|drill` (notifyOutcome).
+            'dynamodb:LeadingKeys': [
+              ...config.jobs.flatMap((j) => [
+                `JOB#${j.name}`,
+                `JOB#${j.name}:restore`,
+                `JOB#${j.name}:drill`,
+              ]),
+              'JOBS',
+            ],
           },
         },
       }),

@@ -433,6 +433,21 @@ describe('restore and drill tasks', () => {
     expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
   });
 
+  it("may write the jobs' history items and the restore and drill alert streaks, nothing else", () => {
+    const restore = statementsOf(logicalId('DumpVault/Restore/TaskRole/Resource'));
+    const history = restore.find((s) => s['Sid'] === 'WriteHistoryItems') as {
+      Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': string[] } };
+    };
+    const keys = history.Condition['ForAllValues:StringEquals']['dynamodb:LeadingKeys'];
+    expect(keys).toContain('JOBS');
+    for (const key of keys.filter((k) => k !== 'JOBS'))
+      expect(key).toMatch(/^JOB#[a-z0-9-]+(:restore|:drill)?$/);
+    const jobs = keys.filter((k) => /^JOB#[a-z0-9-]+$/.test(k)).map((k) => k.slice(4));
+    expect(jobs.length).toBeGreaterThan(0);
+    for (const job of jobs)
+      expect(keys).toEqual(expect.arrayContaining([`JOB#${job}:restore`, `JOB#${job}:drill`]));
+  });
+
   it('lets Resolve and Verify read only manifests of the jobs, and the foreign store credentials', () => {
     for (const fn of ['RestoreResolve', 'RestoreVerify']) {
       const statements = statementsOf(logicalId(`DumpVault/${fn}Role/Resource`));
