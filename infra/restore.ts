@@ -38,7 +38,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { Config, Schedule } from '../core/config/schema.ts';
 import { type DrillSidecar, drillSidecarsOfConfig, SIDECAR_SETTINGS } from './drill-sidecars.ts';
-import type { FunctionVpcOptions } from './dumpvault.ts';
+import type { FunctionOptions } from './dumpvault.ts';
 import type { FunctionName } from './function-code.ts';
 import { managedKeyPrefixes, nagResource, restoreSecretArnsOf, secretResourceArn } from './iam.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
@@ -64,26 +64,8 @@ const GUARD_TIMEOUT_SECONDS = 45;
 /** Error of the Guard Lambda when it cannot reach the target (functions/lib/restore-contract.ts). */
 const TARGET_UNREACHABLE_ERROR = 'TargetUnreachableError';
 
-/** Settings a Lambda of the restore state machine is built with (see DumpVault.createFunction). */
-export interface RestoreFunctionOptions {
-  readonly description: string;
-  readonly config?: Config;
-  readonly logRetention: logs.RetentionDays;
-  readonly timeout: Duration;
-  readonly environment: Record<string, string>;
-  /**
-   * Where asynchronous invocations that failed every retry go.
-   *
-   * @default - none
-   */
-  readonly deadLetterQueue?: sqs.IQueue;
-  /**
-   * Runs the function in the deployment's VPC.
-   *
-   * @default - outside any VPC
-   */
-  readonly vpc?: FunctionVpcOptions;
-}
+/** Settings a Lambda of the restore state machine is built with: the same as every dumpvault Lambda. */
+export type RestoreFunctionOptions = FunctionOptions;
 
 /** What the restore state machine shares with the rest of the deployment. */
 export interface DumpVaultRestoreProps {

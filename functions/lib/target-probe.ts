@@ -246,24 +246,39 @@ SELECT (SELECT count(*) FROM rel WHERE relkind IN ('r', 'p', 'f')) AS tables,
           WHERE t.typtype IN ('e', 'd', 'r') AND t.oid NOT IN (SELECT objid FROM ext)) AS types,
        (SELECT count(*) FROM user_ns n WHERE n.nspname <> 'public' AND n.oid NOT IN (SELECT objid FROM ext)) AS schemas`;
 
+/**
+ * The parts of a target URL every SQL probe needs: the database, the URL as it may be shown,
+ * and host/port/user/password as driver options (the password never goes into a URL).
+ */
+function connectionParts(target: ProbeTarget, example: string, defaultPort: number) {
+  const url = parseUrl(target.url, example);
+  const database = databaseOf(url, example);
+  registerSecret(target.password);
+  const user = decodeURIComponent(url.username);
+  return {
+    url,
+    database,
+    where: redact(target.url),
+    login: {
+      host: hostOf(url),
+      port: Number(url.port || defaultPort),
+      ...(user ? { user } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+    },
+  };
+}
+
 /** What a PostgreSQL target holds; a database that does not exist is missing (and empty). */
 export async function probePostgres(
   target: ProbeTarget,
   connect: PgConnect = connectPostgres,
 ): Promise<TargetInventory> {
-  const example = 'postgres://restore@db.internal:5432/app';
-  const url = parseUrl(target.url, example);
-  const database = databaseOf(url, example);
-  registerSecret(target.password);
-  const where = redact(target.url);
-  const user = decodeURIComponent(url.username);
-  const base = {
-    host: hostOf(url),
-    port: Number(url.port || 5432),
-    ...(user ? { user } : {}),
-    ...(target.password !== undefined ? { password: target.password } : {}),
-    database,
-  };
+  const { url, database, where, login } = connectionParts(
+    target,
+    'postgres://restore@db.internal:5432/app',
+    5432,
+  );
+  const base = { ...login, database };
   const tls = pgTlsAttempts(url.searchParams.get('sslmode'));
   let client: PgProbeClient;
   try {
@@ -342,18 +357,11 @@ export async function probeMysql(
   target: ProbeTarget,
   connect: MysqlConnect = connectMysql,
 ): Promise<TargetInventory> {
-  const example = 'mysql://restore@db.internal:3306/app';
-  const url = parseUrl(target.url, example);
-  const database = databaseOf(url, example);
-  registerSecret(target.password);
-  const where = redact(target.url);
-  const user = decodeURIComponent(url.username);
-  const base = {
-    host: hostOf(url),
-    port: Number(url.port || 3306),
-    ...(user ? { user } : {}),
-    ...(target.password !== undefined ? { password: target.password } : {}),
-  };
+  const {
+    database,
+    where,
+    login: base,
+  } = connectionParts(target, 'mysql://restore@db.internal:3306/app', 3306);
   let connection: MysqlProbeConnection;
   try {
     // Like the mysql client's default ssl-mode PREFERRED: TLS when the server offers it.
