@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { EngineName } from './config/schema.ts';
+import type { ThroughSpec } from './process.ts';
 
 /** A database to dump from or restore into, with its secret already resolved. */
 export interface Connection {
@@ -26,6 +27,12 @@ export type TableStats = Record<string, number>;
 export interface DumpOptions {
   /** PostgreSQL: custom or plain; other engines ignore it. */
   readonly format: 'custom' | 'plain';
+  /**
+   * A process that reads the dump tool's stdout directly (`tool | through`), e.g. the
+   * compressor, so that the raw dump never passes through Node. An engine that must read the
+   * raw output itself ignores it and says so with {@link DumpSession.piped}.
+   */
+  readonly through?: ThroughSpec;
 }
 
 export interface RestoreOptions {
@@ -39,6 +46,8 @@ export interface RestoreOptions {
 export interface DumpSession {
   readonly output: Readable;
   readonly stats: Promise<TableStats>;
+  /** True when `output` is `through`'s output: the engine piped its dump tool into it. */
+  readonly piped?: boolean;
 }
 
 /** One database engine. Implementations spawn the engine's own standard tools. */

@@ -88,14 +88,75 @@ function terminate(child: ChildProcess): void {
 }
 
 /**
+ * A second process that reads the first one's stdout pipe itself, as `tool | filter` would in a
+ * shell: the bytes between the two never pass through Node (see {@link processOutput}).
+ */
+export interface ThroughSpec extends SpawnSpec {
+  /**
+   * Runs once both processes exited 0, with this process's stderr, before the output ends; a
+   * throw fails the output (e.g. a summary line that cannot be read).
+   */
+  readonly onSuccess?: (stderr: string) => void;
+}
+
+type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | null };
+
+/** A started process, its stderr so far and its exit, as {@link processOutput} tracks them. */
+interface Running {
+  readonly spec: SpawnSpec;
+  readonly child: ChildProcess;
+  readonly stderr: () => string;
+  readonly exited: Promise<Exit>;
+}
+
+function running(spec: SpawnSpec, child: ChildProcess): Running {
+  const stderr = captureStderr(child);
+  const exited = exitPromise(child);
+  exited.catch(() => {}); // settled below; a spawn failure must not be an unhandled rejection
+  return { spec, child, stderr, exited };
+}
+
+/** Why a process failed, or undefined when it exited 0. */
+async function failureOf(p: Running): Promise<Error | undefined> {
+  let exit: Exit;
+  try {
+    exit = await p.exited;
+  } catch (err) {
+    return notFound(p.spec, err);
+  }
+  return exit.code === 0
+    ? undefined
+    : new ToolError(describeExit(p.spec.command, exit.code, exit.signal, p.stderr()));
+}
+
+/**
  * Runs a process and yields its stdout. The stream ends only after the process exited 0;
  * a non-zero exit or a signal fails the stream with a ToolError. Destroying the stream
  * kills the process.
+ *
+ * With `through`, the output is that second process's stdout, reading the first one's stdout
+ * directly (`spec | through`). The stream then ends only after both exited 0. When both
+ * fail, the second one's failure is reported: the first then only lost its reader (a broken
+ * pipe), whereas a first process that fails on its own leaves the second exiting 0 at the end
+ * of its input.
  */
-export function processOutput(spec: SpawnSpec, stdin?: Readable): Readable {
-  const child = spawnChecked(spec, [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
-  const stderr = captureStderr(child);
-  const stdout = child.stdout as Readable;
+export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: ThroughSpec): Readable {
+  const tool = running(spec, spawnChecked(spec, [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']));
+  let filter: Running | undefined;
+  if (through) {
+    const child = spawn(through.command, [...through.args], {
+      stdio: [tool.child.stdout as Readable, 'pipe', 'pipe'],
+      cwd: through.cwd,
+      env: { ...process.env, ...through.env },
+    });
+    // Only the filter holds the pipe's read end now: if it dies, the tool gets a broken pipe
+    // instead of blocking on a pipe nobody reads.
+    (tool.child.stdout as Readable).destroy();
+    filter = running(through, child);
+  }
+  const processes = filter ? [tool, filter] : [tool];
+  const last = filter ?? tool;
+  const stdout = last.child.stdout as Readable;
   // A hand-written Readable rather than an async generator: a generator only notices
   // destroy() at its next yield, so a tool that is silent (waiting on a lock, a dead
   // network) would never be killed when the pipeline gives up.
@@ -104,26 +165,40 @@ export function processOutput(spec: SpawnSpec, stdin?: Readable): Readable {
       stdout.resume();
     },
     destroy(err, callback) {
-      terminate(child);
+      for (const p of processes) terminate(p.child);
       callback(err);
     },
   });
   stdout.on('data', (chunk: Buffer) => {
     if (!out.push(chunk)) stdout.pause();
   });
+  const fail = (err: Error) => {
+    for (const p of processes) terminate(p.child);
+    out.destroy(err);
+  };
+  // A process that cannot start fails the output at once (the other one is stopped).
+  for (const p of processes) {
+    p.exited.catch((err: unknown) => {
+      if (!out.destroyed) fail(notFound(p.spec, err));
+    });
+  }
   // 'close' fires only after stdout has ended, so every chunk was pushed before this runs.
-  exitPromise(child).then(
-    ({ code, signal }) => {
-      if (out.destroyed) return;
-      if (code === 0) out.push(null);
-      else out.destroy(new ToolError(describeExit(spec.command, code, signal, stderr())));
-    },
-    (err: unknown) => out.destroy(notFound(spec, err)),
-  );
-  if (stdin && child.stdin) {
-    child.stdin.on('error', () => {}); // EPIPE when the process dies; its exit code tells why
-    stdin.on('error', () => terminate(child));
-    stdin.pipe(child.stdin);
+  void (async () => {
+    const [toolFailure, filterFailure] = await Promise.all(processes.map(failureOf));
+    if (out.destroyed) return;
+    const failure = filterFailure ?? toolFailure;
+    if (failure) return fail(failure);
+    try {
+      if (filter && through?.onSuccess) through.onSuccess(filter.stderr());
+    } catch (err) {
+      return fail(err instanceof Error ? err : new ToolError(String(err)));
+    }
+    out.push(null);
+  })();
+  if (stdin && tool.child.stdin) {
+    tool.child.stdin.on('error', () => {}); // EPIPE when the process dies; its exit code tells why
+    stdin.on('error', () => terminate(tool.child));
+    stdin.pipe(tool.child.stdin);
   }
   return out;
 }

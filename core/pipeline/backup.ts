@@ -3,6 +3,9 @@
  *
  *   dump tool stdout ─> meter(raw) ─> compress ─> meter ─> encrypt ─> meter(sha256) ─> every destination
  *
+ * With zstd, the engine pipes its dump tool straight into the `zstd` process (`pg_dump | zstd`)
+ * where it can, so the raw dump never passes through Node; zstd then reports the raw byte count.
+ *
  * Ordering invariants: the data object is completed only after the dump tool exited 0 and the
  * stream ended; the manifest is written after the data object; history SUCCEEDED after the
  * manifest; retention only after all of that. On any failure every destination's upload is
@@ -16,7 +19,7 @@ import type { HistoryItem } from '../history/history.ts';
 import { FORMAT_VERSION, type Manifest, newRunId, objectKeys } from '../manifest.ts';
 import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
-import { compressStage } from './compress.ts';
+import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
 import { Meter } from './meter.ts';
@@ -138,7 +141,7 @@ async function dumpAndStore(
 ): Promise<Omit<BackupResult, 'prune'>> {
   const now = ctx.now ?? (() => new Date());
   const { job, engine } = ctx;
-  const dumpOptions = { format: job.dumpFormat };
+  const format = job.dumpFormat;
   step(`inspecting ${redact(ctx.source.url)}`);
   const server = await engine.inspect(ctx.source);
   const keys = objectKeys({
@@ -146,7 +149,7 @@ async function dumpAndStore(
     job: job.name,
     startedAt: started,
     runId,
-    dumpExt: engine.dumpExtension(dumpOptions),
+    dumpExt: engine.dumpExtension({ format }),
     compression: job.compression,
     encrypted: ctx.encryption !== undefined,
   });
@@ -165,7 +168,7 @@ async function dumpAndStore(
         lastReport = n;
         ctx.progress({
           type: 'bytes',
-          raw: raw.bytes,
+          raw: session.piped ? undefined : raw.bytes,
           compressed: compressed.bytes,
           stored: n,
           elapsedMs: Date.now() - t0,
@@ -182,10 +185,19 @@ async function dumpAndStore(
   const onAbort = () => fail(ctx.signal?.reason ?? new ToolError('the run was aborted'));
   if (ctx.signal?.aborted) onAbort();
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
-  const session = engine.dump(ctx.source, dumpOptions);
+  let pipedRawBytes = 0;
+  const session = engine.dump(ctx.source, {
+    format,
+    ...(job.compression === 'zstd'
+      ? { through: zstdThrough(job.compressionLevel, (bytes) => (pipedRawBytes = bytes)) }
+      : {}),
+  });
+  const rawBytes = () => (session.piped ? pipedRawBytes : raw.bytes);
   session.stats.catch(() => {}); // awaited below; a dump failure is the better cause
   const { sink, writes } = fanOut(ctx.destinations, keys.dataKey, controller.signal, fail, () =>
-    raw.bytes === 0 ? new ToolError(`${engine.name} dump produced no output; nothing was stored`) : undefined,
+    rawBytes() === 0
+      ? new ToolError(`${engine.name} dump produced no output; nothing was stored`)
+      : undefined,
   );
   const encrypt = ctx.encryption
     ? encryptStage(
@@ -196,8 +208,7 @@ async function dumpAndStore(
     : undefined;
   const stages = [
     session.output,
-    raw,
-    asDuplex(compressStage(job.compression, job.compressionLevel)),
+    ...(session.piped ? [] : [raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
     compressed,
     ...(encrypt ? [asDuplex(encrypt)] : []),
     stored,
@@ -238,14 +249,14 @@ async function dumpAndStore(
     database: server.database,
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
-    dumpFormat: engine.dumpFormat(dumpOptions),
+    dumpFormat: engine.dumpFormat({ format }),
     compression: job.compression,
     encryption: {
       type: ctx.encryption?.type ?? 'none',
       recipients: ctx.encryption?.type === 'openpgp' ? ctx.encryption.recipients.fingerprints : [],
     },
     object: { key: keys.dataKey, bytes: stored.bytes, sha256: stored.sha256() },
-    rawBytes: raw.bytes,
+    rawBytes: rawBytes(),
     stats: { tables: stats },
   };
   step(`writing manifest ${keys.manifestKey}`);

@@ -9,7 +9,7 @@ import { Duplex, Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Compression } from '../config/schema.ts';
 import { ConfigError, IntegrityError, messageOf, ToolError } from '../errors.ts';
-import { processOutput, type SpawnSpec } from '../process.ts';
+import { processOutput, type SpawnSpec, type ThroughSpec } from '../process.ts';
 
 /**
  * Default levels: gzip 6 (zlib's own default) and zstd 1, not the zstd CLI's 3: on database
@@ -124,6 +124,43 @@ export function compressStage(codec: Compression, level?: number, options: Codec
     case 'none':
       return passthrough();
   }
+}
+
+/**
+ * zstd's closing summary at -vv, e.g. `/*stdin*\ : 18.49%   (306998660 B => 56766407 B, /*stdout*\)`;
+ * zstd 1.4 writes `(306998660 => 56766407 bytes, …)`.
+ */
+const ZSTD_SUMMARY = /\(\s*(\d+)\s*(?:B\s*)?=>\s*(\d+)\s*(?:B|bytes)\s*,/g;
+
+/** How many bytes zstd read, from the summary it prints at -vv; throws a ToolError without one. */
+export function zstdInputBytes(stderr: string): number {
+  const last = [...stderr.matchAll(ZSTD_SUMMARY)].at(-1);
+  if (!last) {
+    throw new ToolError(
+      'zstd did not report how many bytes it compressed (no summary line at -vv); install zstd 1.4 or later',
+    );
+  }
+  return Number(last[1]);
+}
+
+/**
+ * zstd as a process that reads the dump tool's stdout directly (`pg_dump | zstd`): the raw
+ * dump never passes through Node, which leaves Node's CPU to encryption and upload. The same
+ * output as {@link compressStage}; `onInputBytes` gets the raw byte count once zstd exited 0.
+ */
+export function zstdThrough(
+  level: number | undefined,
+  onInputBytes: (bytes: number) => void,
+  options: CodecOptions = {},
+): ThroughSpec {
+  const zstdLevel = checkedLevel('zstd', level);
+  return {
+    command: options.zstdCommand ?? 'zstd',
+    // -vv only adds a few lines at start and end (no progress: stderr is not a terminal),
+    // among them the summary with exact byte counts.
+    args: ['-vv', '-c', '-T0', `-${zstdLevel}`],
+    onSuccess: (stderr) => onInputBytes(zstdInputBytes(stderr)),
+  };
 }
 
 /**

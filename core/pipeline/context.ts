@@ -19,7 +19,8 @@ export type ProgressEvent =
   | { readonly type: 'step'; readonly message: string }
   | {
       readonly type: 'bytes';
-      readonly raw: number;
+      /** Raw dump bytes read so far; undefined when zstd reads the dump tool's output itself. */
+      readonly raw: number | undefined;
       readonly compressed: number;
       readonly stored: number;
       readonly elapsedMs: number;

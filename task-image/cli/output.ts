@@ -76,9 +76,12 @@ export class Output {
     const now = Date.now();
     if (now - this.lastProgress < 200) return;
     this.lastProgress = now;
-    const rate = event.elapsedMs > 0 ? (event.raw / event.elapsedMs) * 1000 : 0;
+    // The rate is of what is known as it streams: raw bytes, or compressed ones when zstd reads
+    // the dump tool's output itself.
+    const rate = event.elapsedMs > 0 ? ((event.raw ?? event.compressed) / event.elapsedMs) * 1000 : 0;
+    const read = event.raw === undefined ? '' : `read ${formatBytes(event.raw)}  `;
     this.io.stderr.write(
-      `\r  read ${formatBytes(event.raw)}  compressed ${formatBytes(event.compressed)}  uploaded ${formatBytes(event.stored)}  ${formatBytes(rate)}/s  ${formatDuration(event.elapsedMs)}   `,
+      `\r  ${read}compressed ${formatBytes(event.compressed)}  uploaded ${formatBytes(event.stored)}  ${formatBytes(rate)}/s  ${formatDuration(event.elapsedMs)}   `,
     );
     this.progressShown = true;
   };

@@ -213,7 +213,7 @@ export class MongodbEngine implements Engine {
    * Counts documents, then runs `mongodump --archive` on the URL's database. MongoDB offers no
    * snapshot to share with the counts, so they are taken immediately before the dump.
    */
-  dump(conn: Connection, _options: DumpOptions): DumpSession {
+  dump(conn: Connection, options: DumpOptions): DumpSession {
     const stats = deferred<TableStats>();
     let config: ToolConfig | undefined;
     const output = deferredOutput(
@@ -221,14 +221,18 @@ export class MongodbEngine implements Engine {
         const t = mongoTarget(conn);
         stats.resolve(await this.stats(conn));
         config = await writeToolConfig(t);
-        return processOutput({
-          command: 'mongodump',
-          args: [
-            '--archive',
-            `--uri=${mongoUri(t, { database: t.database, withPassword: false })}`,
-            ...config.args,
-          ],
-        });
+        return processOutput(
+          {
+            command: 'mongodump',
+            args: [
+              '--archive',
+              `--uri=${mongoUri(t, { database: t.database, withPassword: false })}`,
+              ...config.args,
+            ],
+          },
+          undefined,
+          options.through,
+        );
       },
       {
         onSettled: async (error) => {
@@ -238,7 +242,7 @@ export class MongodbEngine implements Engine {
         mapError: explain,
       },
     );
-    return { output, stats: stats.promise };
+    return { output, stats: stats.promise, piped: options.through !== undefined };
   }
 
   /**

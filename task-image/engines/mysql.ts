@@ -171,7 +171,7 @@ export class MysqlEngine implements Engine {
    * have no transactions and may change during the dump). No `--databases`, so the dump has
    * no CREATE DATABASE / USE and restores into a database of any name.
    */
-  dump(conn: Connection, _options: DumpOptions): DumpSession {
+  dump(conn: Connection, options: DumpOptions): DumpSession {
     const stats = deferred<TableStats>();
     const output = deferredOutput(
       async () => {
@@ -180,27 +180,31 @@ export class MysqlEngine implements Engine {
         const { mariadb } = await this.toolVersion(dumpTool);
         // MySQL has no way to share the dump's snapshot, so the counts are taken right before it.
         stats.resolve(await this.countRows(t));
-        return processOutput({
-          command: dumpTool,
-          args: [
-            ...t.connectArgs,
-            '--single-transaction',
-            '--routines',
-            '--triggers',
-            '--events',
-            '--hex-blob',
-            '--default-character-set=utf8mb4',
-            // Tablespace statements need the PROCESS privilege and do not restore elsewhere.
-            '--no-tablespaces',
-            '--skip-dump-date',
-            '--max-allowed-packet=1G',
-            // Oracle's mysqldump would write SET @@GLOBAL.GTID_PURGED, which fails on any
-            // target that already has GTIDs; MariaDB's tool has no such option.
-            ...(mariadb ? [] : ['--set-gtid-purged=OFF']),
-            t.database,
-          ],
-          env: t.env,
-        });
+        return processOutput(
+          {
+            command: dumpTool,
+            args: [
+              ...t.connectArgs,
+              '--single-transaction',
+              '--routines',
+              '--triggers',
+              '--events',
+              '--hex-blob',
+              '--default-character-set=utf8mb4',
+              // Tablespace statements need the PROCESS privilege and do not restore elsewhere.
+              '--no-tablespaces',
+              '--skip-dump-date',
+              '--max-allowed-packet=1G',
+              // Oracle's mysqldump would write SET @@GLOBAL.GTID_PURGED, which fails on any
+              // target that already has GTIDs; MariaDB's tool has no such option.
+              ...(mariadb ? [] : ['--set-gtid-purged=OFF']),
+              t.database,
+            ],
+            env: t.env,
+          },
+          undefined,
+          options.through,
+        );
       },
       {
         onSettled: (error) => {
@@ -209,7 +213,7 @@ export class MysqlEngine implements Engine {
         mapError: explain,
       },
     );
-    return { output, stats: stats.promise };
+    return { output, stats: stats.promise, piped: options.through !== undefined };
   }
 
   /**

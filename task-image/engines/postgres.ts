@@ -246,11 +246,15 @@ export class PostgresEngine implements Engine {
               ['--format=plain', '--no-owner']
             : // The pipeline compresses; compressing inside the archive too only burns CPU.
               ['--format=custom', '--compress=0'];
-        return processOutput({
-          command: pgDump,
-          args: [...format, `--snapshot=${open.snapshotId}`, '--no-password', '--dbname', target.url],
-          env: target.env,
-        });
+        return processOutput(
+          {
+            command: pgDump,
+            args: [...format, `--snapshot=${open.snapshotId}`, '--no-password', '--dbname', target.url],
+            env: target.env,
+          },
+          undefined,
+          options.through,
+        );
       },
       {
         beforeEnd: async () => {
@@ -264,7 +268,7 @@ export class PostgresEngine implements Engine {
         mapError: explain,
       },
     );
-    return { output, stats: stats.promise };
+    return { output, stats: stats.promise, piped: options.through !== undefined };
   }
 
   /**

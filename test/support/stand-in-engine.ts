@@ -22,10 +22,13 @@ export function standInEngine(
       database: 'standin',
     }),
     stats: async () => stats,
-    dump(): DumpSession {
-      const output =
-        typeof script === 'string' ? processOutput({ command: 'sh', args: ['-c', script] }) : script();
-      return { output, stats: Promise.resolve(stats) };
+    dump(_conn, options): DumpSession {
+      // A script is piped into `options.through` (the compressor) as the real engines do.
+      if (typeof script === 'string') {
+        const output = processOutput({ command: 'sh', args: ['-c', script] }, undefined, options.through);
+        return { output, stats: Promise.resolve(stats), piped: options.through !== undefined };
+      }
+      return { output: script(), stats: Promise.resolve(stats) };
     },
     restore: async () => {},
     isEmpty: async () => true,

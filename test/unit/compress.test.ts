@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, IntegrityError, ToolError } from '../../core/errors.ts';
-import { compressStage, decompressStage } from '../../core/pipeline/compress.ts';
+import { compressStage, decompressStage, zstdInputBytes, zstdThrough } from '../../core/pipeline/compress.ts';
+import { processOutput } from '../../core/process.ts';
 import { bufferStream, CollectSink, generatedData, HashSink, sha256 } from './crypto/support.ts';
 
 const run = promisify(execFile);
@@ -205,5 +206,60 @@ describe('gzip details', () => {
 
     await expect(run('gzip', ['-t', join(dir, 'test.gz')])).resolves.toBeDefined();
     expect((await readFile(join(dir, 'test.gz'))).subarray(0, 3)).toEqual(Buffer.from([0x1f, 0x8b, 0x08]));
+  });
+});
+
+describe('zstd reading the dump tool directly (zstdThrough)', () => {
+  it('compresses what the tool wrote and reports the exact raw byte count', async () => {
+    const file = join(dir, 'sample.raw');
+    await writeFile(file, sample);
+    const counts: number[] = [];
+
+    const output = processOutput(
+      { command: 'cat', args: [file] },
+      undefined,
+      zstdThrough(undefined, (n) => counts.push(n)),
+    );
+    const sink = new CollectSink();
+    await pipeline(output, sink);
+    const compressed = sink.data();
+
+    expect(counts).toEqual([sample.length]);
+    expect(compressed.length).toBeLessThan(sample.length / 2);
+    expect(sha256(await through(compressed, decompressStage('zstd')))).toBe(sha256(sample));
+  });
+
+  it('reports 0 bytes for a tool that wrote nothing', async () => {
+    const counts: number[] = [];
+    const sink = new CollectSink();
+    await pipeline(
+      processOutput(
+        { command: 'true', args: [] },
+        undefined,
+        zstdThrough(1, (n) => counts.push(n)),
+      ),
+      sink,
+    );
+    expect(counts).toEqual([0]);
+  });
+
+  it('reads the summary of zstd 1.5 (-vv) and of zstd 1.4, and refuses output without one', () => {
+    const v15 = [
+      '*** Zstandard CLI (64-bit) v1.5.4, by Yann Collet ***',
+      'Decompression will require 524288 B of memory',
+      '/*stdin*\\            : 18.49%   (306998660 B => 56766407 B, /*stdout*\\) ',
+      '/*stdin*\\            : Completed in 1.37 sec  (cpu load : 71%)',
+    ].join('\n');
+    expect(zstdInputBytes(v15)).toBe(306998660);
+    expect(
+      zstdInputBytes('/*stdin*\\            : 18.49%   (306998660 => 56766407 bytes, /*stdout*\\) \n'),
+    ).toBe(306998660);
+    expect(() => zstdInputBytes('/*stdin*\\ : 18.49%   (   293 MiB =>   54.1 MiB, /*stdout*\\)')).toThrow(
+      /did not report how many bytes it compressed/,
+    );
+  });
+
+  it('refuses a level out of range before anything runs', () => {
+    expect(() => zstdThrough(20, () => {})).toThrow(ConfigError);
   });
 });

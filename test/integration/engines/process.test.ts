@@ -111,3 +111,93 @@ describe('processOutput', () => {
     expect(error.message).toBe('sh was killed by SIGKILL');
   });
 });
+
+describe('processOutput through a second process (tool | filter)', () => {
+  const upper = { command: 'tr', args: ['a-z', 'A-Z'] };
+
+  it("yields the filter's output of everything the tool wrote, and runs onSuccess with the filter's stderr", async () => {
+    const seen: string[] = [];
+    const output = processOutput(
+      { command: 'sh', args: ['-c', 'head -c 3000000 /dev/zero | tr "\\0" a'] },
+      undefined,
+      {
+        command: 'sh',
+        args: ['-c', 'tr a-z A-Z; echo "summary 3000000" >&2'],
+        onSuccess: (e) => seen.push(e),
+      },
+    );
+
+    const data = await collect(output);
+
+    expect(data.length).toBe(3_000_000);
+    expect(data.every((b) => b === 65)).toBe(true); // 'A': every byte went through the filter
+    expect(seen).toEqual(['summary 3000000\n']);
+  });
+
+  it("fails with the tool's error when the tool fails, although the filter exits 0 at the end of its input", async () => {
+    const error = await rejectionOf(
+      collect(
+        processOutput(
+          {
+            command: 'sh',
+            args: ['-c', 'printf partial; echo "pg_dump: error: connection lost" >&2; exit 1'],
+          },
+          undefined,
+          upper,
+        ),
+      ),
+    );
+
+    expect(error).toBeInstanceOf(ToolError);
+    expect(error.message).toBe('sh exited with code 1: pg_dump: error: connection lost');
+  });
+
+  it("fails with the filter's error when the filter dies, and the tool is stopped by the broken pipe", async () => {
+    const output = processOutput({ command: 'sh', args: ['-c', 'exec yes'] }, undefined, {
+      command: 'sh',
+      args: ['-c', 'head -c 100000 >/dev/null; echo "zstd: error 70 : Write error" >&2; exit 70'],
+    });
+
+    const error = await rejectionOf(collect(output));
+
+    expect(error).toBeInstanceOf(ToolError);
+    expect(error.message).toBe('sh exited with code 70: zstd: error 70 : Write error');
+    await waitFor(() => childPids('yes').length === 0);
+  });
+
+  it('kills both processes when the stream is destroyed', async () => {
+    const output = processOutput({ command: 'sh', args: ['-c', 'echo ready; exec sleep 30'] }, undefined, {
+      command: 'sh',
+      args: ['-c', 'cat; exec sleep 31'],
+    });
+    await new Promise((resolve) => output.once('data', resolve));
+    await waitFor(() => childPids('sleep').length === 1);
+
+    output.destroy();
+
+    await waitFor(() => childPids('sleep').length === 0 && childPids('sh').length === 0);
+  });
+
+  it('fails with what to install when the filter does not exist, and stops the tool', async () => {
+    const output = processOutput({ command: 'sh', args: ['-c', 'exec sleep 30'] }, undefined, {
+      command: 'no-such-zstd-dv',
+      args: [],
+    });
+
+    const error = await rejectionOf(collect(output));
+
+    expect(error.message).toBe('no-such-zstd-dv is not installed or not on PATH; install it and try again');
+    await waitFor(() => childPids('sleep').length === 0);
+  });
+
+  it('fails when onSuccess throws (e.g. the filter reported nothing readable)', async () => {
+    const output = processOutput({ command: 'printf', args: ['x'] }, undefined, {
+      ...upper,
+      onSuccess: () => {
+        throw new ToolError('zstd did not report how many bytes it compressed');
+      },
+    });
+
+    await expect(collect(output)).rejects.toThrow('zstd did not report how many bytes it compressed');
+  });
+});
