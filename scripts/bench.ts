@@ -218,6 +218,7 @@ async function runBench(options: BenchOptions): Promise<void> {
       notes: [
         'MB = 10^6 bytes of raw dump (pg_dump --format=custom --compress=0 / mariadb-dump output); wall time of the whole command, process start to exit.',
         `Default codec (schema): ${env.defaultCodec}. Shell peers run gpg with --compress-algo none (gpg's own compression off: the fastest the peer can be).`,
+        `dumpvault runs as the task image runs it: node with NODE_OPTIONS=${env.env.NODE_OPTIONS} (task-image/Dockerfile).`,
         'dumpvault restore = verify pass (size, sha256, decrypt, decompress) + restore pass.',
         noisy.length
           ? `Runs that started while other processes kept ≥ 0.3 cores busy: ${noisy.length} (${[...new Set(noisy)].join(', ')}).`
@@ -271,7 +272,7 @@ async function runMemoryFlat(options: BenchOptions, sizeGb: number): Promise<voi
       rssRatio: { backup: ratio('backup'), restore: ratio('restore') },
       notes: [
         'Each phase runs scripts/bench/standin-run.ts in a process of its own, under tsx (the TypeScript loader), which adds ~20-30 MB of RSS compared with the bundled CLI: compare the ratio, not the absolute values.',
-        'Dump: generate-dump.ts (pgbench-like rows, ~5x compressible); destination: s3rver with the default 16 MiB parts x 4; restore = verify pass + restore pass into a sink.',
+        'Dump: generate-dump.ts (pgbench-like rows, ~5x compressible); destination: s3rver with the default multipart settings (8 MiB parts, 2 in flight); restore = verify pass + restore pass into a sink.',
       ],
     };
     await mkdir(options.outDir, { recursive: true });

@@ -56,8 +56,13 @@ export const S3DestinationSchema = z
       .describe('Secrets Manager secret with {"accessKeyId","secretAccessKey"} for a foreign store.'),
     accessKeyIdEnv: envName.optional().describe('Locally: env variable holding the access key id.'),
     secretAccessKeyEnv: envName.optional().describe('Locally: env variable holding the secret access key.'),
-    partSizeMiB: wholeNumber(5).max(5120).default(16).describe('Multipart part size in MiB.'),
-    queueSize: wholeNumber(1).max(16).default(4).describe('Parts uploaded in parallel.'),
+    partSizeMiB: wholeNumber(5)
+      .max(5120)
+      .default(8)
+      .describe(
+        'Multipart part size in MiB; raised for a write when the previous backup was so big that 10,000 parts would not hold 4 times it.',
+      ),
+    queueSize: wholeNumber(1).max(16).default(2).describe('Parts uploaded in parallel.'),
   })
   .describe('Any S3 or S3-compatible bucket.');
 

@@ -133,6 +133,12 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
   }
 }
 
+/** The stored size of the job's latest successful backup, to size multipart parts by. */
+async function previousBackupBytes(ctx: JobContext): Promise<number | undefined> {
+  const recent = await ctx.history.list(ctx.job.name, { limit: 50 });
+  return recent.find((item) => item.kind === 'backup' && item.status === 'SUCCEEDED' && item.bytes)?.bytes;
+}
+
 async function dumpAndStore(
   ctx: JobContext,
   runId: string,
@@ -157,6 +163,7 @@ async function dumpAndStore(
     `dumping ${server.database} (${engine.name} ${server.serverVersion}, ${server.tool.name} ${server.tool.version}) to ${ctx.destinations.map((d) => d.description).join(', ')}`,
   );
 
+  const expectedBytes = await previousBackupBytes(ctx);
   const controller = new AbortController();
   const t0 = Date.now();
   const raw = new Meter();
@@ -194,10 +201,16 @@ async function dumpAndStore(
   });
   const rawBytes = () => (session.piped ? pipedRawBytes : raw.bytes);
   session.stats.catch(() => {}); // awaited below; a dump failure is the better cause
-  const { sink, writes } = fanOut(ctx.destinations, keys.dataKey, controller.signal, fail, () =>
-    rawBytes() === 0
-      ? new ToolError(`${engine.name} dump produced no output; nothing was stored`)
-      : undefined,
+  const { sink, writes } = fanOut(
+    ctx.destinations,
+    keys.dataKey,
+    controller.signal,
+    fail,
+    () =>
+      rawBytes() === 0
+        ? new ToolError(`${engine.name} dump produced no output; nothing was stored`)
+        : undefined,
+    expectedBytes,
   );
   const encrypt = ctx.encryption
     ? encryptStage(

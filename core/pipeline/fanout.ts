@@ -24,6 +24,8 @@ export function fanOut(
   onFailure: (err: unknown) => void,
   /** Checked when the input ends, before any destination completes; an error fails every write. */
   beforeEnd?: () => Error | undefined,
+  /** The likely size of the object (the `expectedBytes` of every write). */
+  expectedBytes?: number,
 ): FanOut {
   const outs = destinations.map(() => {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
@@ -32,10 +34,12 @@ export function fanOut(
     return out;
   });
   const writes = destinations.map((dest, i) =>
-    dest.write(key, outs[i]!, { signal }).catch((err: unknown) => {
-      onFailure(err);
-      throw err;
-    }),
+    dest
+      .write(key, outs[i]!, { signal, ...(expectedBytes ? { expectedBytes } : {}) })
+      .catch((err: unknown) => {
+        onFailure(err);
+        throw err;
+      }),
   );
   for (const w of writes) w.catch(() => {}); // observed by the caller; avoid unhandled rejections
   const sink = new Writable({

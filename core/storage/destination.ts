@@ -22,6 +22,17 @@ export interface WriteResult {
   readonly versionId?: string;
 }
 
+/** Options of {@link Destination.write}. */
+export interface WriteOptions {
+  readonly signal?: AbortSignal;
+  readonly contentType?: string;
+  /**
+   * How big the object is likely to be (e.g. the job's previous backup). A store with a limit on
+   * the number of parts sizes its parts so that several times this still fits.
+   */
+  readonly expectedBytes?: number;
+}
+
 export interface Destination {
   /** The destination's name in the config. */
   readonly name: string;
@@ -34,11 +45,7 @@ export interface Destination {
    * visible (multipart upload aborted, temp file removed). `body` is consumed once: this
    * method is never retried by wrappers.
    */
-  write(
-    key: string,
-    body: Readable,
-    options?: { signal?: AbortSignal; contentType?: string },
-  ): Promise<WriteResult>;
+  write(key: string, body: Readable, options?: WriteOptions): Promise<WriteResult>;
 
   /** Writes a small object (a manifest) in one request. Idempotent: may be retried. */
   put(key: string, data: Buffer | string, options?: { contentType?: string }): Promise<WriteResult>;

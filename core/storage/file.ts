@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { IntegrityError, NotFoundError, StorageError } from '../errors.ts';
-import type { Destination, ObjectInfo, WriteResult } from './destination.ts';
+import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
 
 /** Temp files are `.<name>.partial-<random hex>`; list() hides them and keys may not look like them. */
@@ -68,11 +68,7 @@ export class FileDestination implements Destination {
   }
 
   /** Streams `body` to a temp file beside `key`, fsyncs it and renames it into place. */
-  async write(
-    key: string,
-    body: Readable,
-    options: { signal?: AbortSignal; contentType?: string } = {},
-  ): Promise<WriteResult> {
+  async write(key: string, body: Readable, options: WriteOptions = {}): Promise<WriteResult> {
     const { signal } = options;
     let aborted = false;
     const onAbort = () => {

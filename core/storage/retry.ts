@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, StorageError, UserError } from '../errors.ts';
-import type { Destination, ObjectInfo, WriteResult } from './destination.ts';
+import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 
 export interface RetryOptions {
   /** Total attempts per call, the first one included (1 = no retry). */
@@ -79,8 +79,7 @@ export function withRetry(dest: Destination, options: RetryOptions): Destination
   return {
     name: dest.name,
     description: dest.description,
-    write: (key: string, body: Readable, opts?: { signal?: AbortSignal; contentType?: string }) =>
-      dest.write(key, body, opts),
+    write: (key: string, body: Readable, opts?: WriteOptions) => dest.write(key, body, opts),
     put: (key: string, data: Buffer | string, opts?: { contentType?: string }): Promise<WriteResult> =>
       retry(`put ${key}`, () => dest.put(key, data, opts)),
     read: (key: string, opts?: { ifMatch?: string }): Promise<Readable> =>

@@ -27,7 +27,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { IntegrityError, NotFoundError, StorageError, UserError } from '../errors.ts';
 import { redact, redactUrl } from '../redact.ts';
-import type { Destination, ObjectInfo, WriteResult } from './destination.ts';
+import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 
@@ -107,12 +107,12 @@ export interface S3DestinationOptions {
   readonly endpoint?: string;
   /**
    * Multipart part size in bytes (at least 5 MiB).
-   * @default 16 MiB
+   * @default 8 MiB
    */
   readonly partSizeBytes?: number;
   /**
-   * Parts uploaded in parallel; memory of a write is bounded by (queueSize + 1) × partSizeBytes.
-   * @default 4
+   * Parts uploaded in parallel; memory of a write is bounded by (queueSize + 2) × partSizeBytes.
+   * @default 2
    */
   readonly queueSize?: number;
   /**
@@ -128,6 +128,11 @@ export interface S3DestinationOptions {
 }
 
 const MiB = 1024 * 1024;
+/** S3's limits: parts per multipart upload, and bytes per part. */
+const MAX_PARTS = 10_000;
+const MAX_PART_BYTES = 5 * 1024 * MiB;
+/** How many times the expected size a write's parts must hold (backups grow; parts cannot). */
+const PART_HEADROOM = 4;
 
 /** 400 responses that a retry can fix: a slow connection, a body damaged in transit, a token being refreshed. */
 const TRANSIENT_400 = new Set([
@@ -266,8 +271,8 @@ export class S3Destination implements Destination {
     this.client = options.client;
     // An endpoint URL may carry user:password; only its redacted form is ever shown.
     this.endpoint = options.endpoint === undefined ? undefined : redactUrl(options.endpoint);
-    this.partSize = options.partSizeBytes ?? 16 * MiB;
-    this.queueSize = options.queueSize ?? 4;
+    this.partSize = options.partSizeBytes ?? 8 * MiB;
+    this.queueSize = options.queueSize ?? 2;
     this.abortRetry = options.abortRetry ?? { attempts: 6, baseDelayMs: 500 };
     this.listPageSize = options.listPageSize ?? 1000;
     this.description = `s3://${this.bucket}/${this.root}${this.endpoint ? ` at ${this.endpoint}` : ''}`;
@@ -277,11 +282,7 @@ export class S3Destination implements Destination {
    * One multipart upload of `body` (a single PutObject when it is smaller than one part),
    * completed only when the body ended cleanly. See the module comment for the failure path.
    */
-  async write(
-    key: string,
-    body: Readable,
-    options: { signal?: AbortSignal; contentType?: string } = {},
-  ): Promise<WriteResult> {
+  async write(key: string, body: Readable, options: WriteOptions = {}): Promise<WriteResult> {
     const { signal } = options;
     const counter = new ByteCounter();
     // The cause of a failure is kept in `failure`; this keeps a late 'error' from going unhandled.
@@ -306,7 +307,7 @@ export class S3Destination implements Destination {
       upload = new Upload({
         client: tracker.wrap(this.client),
         params: { Bucket: this.bucket, Key: objectKey, Body: counter, ContentType: options.contentType },
-        partSize: this.partSize,
+        partSize: this.partSizeFor(options.expectedBytes),
         queueSize: this.queueSize,
         leavePartsOnError: false,
       });
@@ -324,6 +325,16 @@ export class S3Destination implements Destination {
       signal?.removeEventListener('abort', onAbort);
       await feeding;
     }
+  }
+
+  /**
+   * The part size of a write: the configured one, or larger when the object is expected to be
+   * so big that 10,000 parts of the configured size would not hold four times it.
+   */
+  partSizeFor(expectedBytes: number | undefined): number {
+    if (!expectedBytes || expectedBytes <= 0) return this.partSize;
+    const needed = Math.ceil((expectedBytes * PART_HEADROOM) / MAX_PARTS / MiB) * MiB;
+    return Math.min(Math.max(this.partSize, needed), MAX_PART_BYTES);
   }
 
   /** One PutObject with a Content-MD5, so the store rejects a body damaged on the way. */

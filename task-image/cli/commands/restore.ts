@@ -123,7 +123,7 @@ async function foreignSource(
     );
     const cfg: DestinationConfig = known
       ? { ...(known[1] as Extract<DestinationConfig, { type: 's3' }>), prefix: '' }
-      : { type: 's3', bucket, prefix: '', partSizeMiB: 16, queueSize: 4 };
+      : { type: 's3', bucket, prefix: '', partSizeMiB: 8, queueSize: 2 };
     return { dest: await openDestination(loaded, known?.[0] ?? 'from', cfg, { env: io.env }), key };
   }
   const file = path.resolve(location.replace(/^file:\/\//, ''));

@@ -172,6 +172,33 @@ describe('runBackup success', () => {
   });
 });
 
+describe('runBackup part sizing', () => {
+  it("tells the destinations how big the job's previous backup was", async () => {
+    const ctx = await context(standInEngine('head -c 3000000 /dev/urandom'), []);
+    const seen: (number | undefined)[] = [];
+    const local = ctx.destinations[0]!;
+    const recording: JobContext = {
+      ...ctx,
+      destinations: [
+        new Proxy(local, {
+          get(target, property, receiver) {
+            if (property !== 'write') return Reflect.get(target, property, receiver);
+            return (...args: Parameters<typeof local.write>) => {
+              seen.push(args[2]?.expectedBytes);
+              return target.write(...args);
+            };
+          },
+        }),
+      ],
+    };
+
+    const first = await runBackup(recording);
+    await runBackup(recording);
+
+    expect(seen).toEqual([undefined, first.manifest.object.bytes]);
+  });
+});
+
 describe('runBackup with zstd reading the dump tool directly', () => {
   it('stores what the tool wrote, compressed, and records the raw byte count zstd reported', async () => {
     const ctx = await context(standInEngine('head -c 7000000 /dev/urandom | od -An -tx1'), [], 'zstd');

@@ -175,6 +175,36 @@ describe('S3Destination', () => {
     });
   });
 
+  it('sizes parts up when the expected object would need more than 10,000 parts of the configured size', async () => {
+    const bucket = await freshBucket();
+    const sent: string[] = [];
+    const client = new Proxy(s3.client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return (command: { constructor: { name: string } }) => {
+          sent.push(command.constructor.name);
+          return target.send(command as never);
+        };
+      },
+    });
+    const dest = s3Destination(bucket, { partSizeBytes: 5 * MiB, client });
+    const body = () => Readable.from([randomBytes(6 * MiB), randomBytes(6 * MiB)]);
+
+    await dest.write('job/small-parts.dump', body());
+    const configuredParts = sent.filter((c) => c === 'UploadPartCommand').length;
+    sent.length = 0;
+    // Four times 40 GB in 10,000 parts: 16 MiB parts, so 12 MiB goes up in one request.
+    const sized = await dest.write('job/sized-parts.dump', body(), { expectedBytes: 40e9 });
+
+    expect(configuredParts).toBe(3);
+    expect(sent).toEqual(['PutObjectCommand']);
+    expect(sized.bytes).toBe(12 * MiB);
+    expect(dest.partSizeFor(undefined)).toBe(5 * MiB);
+    expect(dest.partSizeFor(1e9)).toBe(5 * MiB);
+    expect(dest.partSizeFor(40e9)).toBe(16 * MiB);
+    expect(dest.partSizeFor(1e15)).toBe(5 * 1024 * MiB);
+  });
+
   describe('refusals that name what to fix', () => {
     it('fails with a permanent one-sentence StorageError when the access key id is unknown', async () => {
       const bucket = await freshBucket();

@@ -70,7 +70,7 @@ function deps(runIds: string[] = ['a1b2c3d4']): StartBackupDeps {
 const expectedJobJson = {
   prefix: 'dumpvault/',
   destinations: {
-    primary: { type: 's3', bucket: 'managed', prefix: '', partSizeMiB: 16, queueSize: 4 },
+    primary: { type: 's3', bucket: 'managed', prefix: '', partSizeMiB: 8, queueSize: 2 },
     offsite: {
       type: 's3',
       bucket: 'offsite-backups',
@@ -78,8 +78,8 @@ const expectedJobJson = {
       region: 'auto',
       credentialsSecret: OFFSITE_ARN,
       prefix: '',
-      partSizeMiB: 16,
-      queueSize: 4,
+      partSizeMiB: 8,
+      queueSize: 2,
     },
   },
   encryption: { pass: { type: 'passphrase', passphraseSecret: PASSPHRASE_ARN } },
