@@ -218,7 +218,6 @@ async function runBench(options: BenchOptions): Promise<void> {
       notes: [
         'MB = 10^6 bytes of raw dump (pg_dump --format=custom --compress=0 / mariadb-dump output); wall time of the whole command, process start to exit.',
         `Default codec (schema): ${env.defaultCodec}. Shell peers run gpg with --compress-algo none (gpg's own compression off: the fastest the peer can be).`,
-        `dumpvault runs as the task image runs it: node with NODE_OPTIONS=${env.env.NODE_OPTIONS} (task-image/Dockerfile).`,
         'dumpvault restore = verify pass (size, sha256, decrypt, decompress) + restore pass.',
         noisy.length
           ? `Runs that started while other processes kept ≥ 0.3 cores busy: ${noisy.length} (${[...new Set(noisy)].join(', ')}).`

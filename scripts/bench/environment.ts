@@ -4,7 +4,7 @@
  * home for the shell peers), s3rver on loopback, and a dumpvault config with one job per
  * engine × codec × destination.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { validateConfig } from '../../core/config/load.ts';
@@ -41,17 +41,6 @@ const DESTINATIONS: readonly BenchDestination[] = ['file', 's3'];
 
 function jobName(engine: BenchEngine, codec: BenchCodec, destination: BenchDestination): string {
   return `${engine === 'postgres' ? 'pg' : 'my'}-${codec}-${destination}`;
-}
-
-/** The NODE_OPTIONS the task image sets (task-image/Dockerfile), which the bench runs dumpvault with. */
-export async function taskNodeOptions(): Promise<string> {
-  const dockerfile = await readFile(path.resolve(import.meta.dirname, '../../task-image/Dockerfile'), 'utf8');
-  const found = /^\s*NODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1];
-  if (!found)
-    throw new Error(
-      'task-image/Dockerfile sets no NODE_OPTIONS; the bench would not run dumpvault as the task does',
-    );
-  return found;
 }
 
 /** Sets up keys, GnuPG, s3rver and the dumpvault config for the given databases. */
@@ -122,8 +111,6 @@ export async function createEnvironment(databases: {
     s3,
     env: {
       ...process.env,
-      // dumpvault runs as the task image runs it (only node reads NODE_OPTIONS).
-      NODE_OPTIONS: await taskNodeOptions(),
       BENCH_S3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
       BENCH_S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
       GNUPGHOME: gnupgHome,
