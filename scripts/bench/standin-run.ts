@@ -47,12 +47,15 @@ function generatedEngine(bytes: number): Engine {
       database: 'generated',
     }),
     stats: async () => STATS,
-    dump(): DumpSession {
-      const output = processOutput({
-        command: process.execPath,
-        args: ['--import', 'tsx', GENERATOR, String(bytes)],
-      });
-      return { output, stats: Promise.resolve(STATS) };
+    dump(_conn, options): DumpSession {
+      // Piped into `options.through` (zstd) as the real engines do, so the raw rows reach the
+      // compressor without passing through this process.
+      const output = processOutput(
+        { command: process.execPath, args: ['--import', 'tsx', GENERATOR, String(bytes)] },
+        undefined,
+        options.through,
+      );
+      return { output, stats: Promise.resolve(STATS), piped: options.through !== undefined };
     },
     async restore(_target, input: Readable) {
       await pipeline(input, new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() }));

@@ -5,9 +5,10 @@
  * child reports its own peak RSS. The dump "tool" is a stand-in that generates rows: this is
  * a test of the pipeline, not of a database engine.
  *
- * The destination uses 5 MiB parts and 2 parallel uploads, so that the ~20 MB the small run
- * stores already fills the upload queue: with the default 16 MiB × 4 the small run would end
- * before its queue is full, and the comparison would measure that warm-up, not growth.
+ * The backup pipes the generator into zstd as the real engines pipe their dump tools; the
+ * restore streams the raw rows through this process into the engine. The destination uses
+ * 5 MiB parts and 2 parallel uploads, so that the ~20 MB the small run stores already fills the
+ * upload queue (the comparison must measure growth, not the queue's warm-up).
  */
 import { rm } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
