@@ -9,7 +9,7 @@ import { Duplex, Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Compression } from '../config/schema.ts';
 import { ConfigError, IntegrityError, messageOf, ToolError } from '../errors.ts';
-import { processOutput, type SpawnSpec, type ThroughSpec } from '../process.ts';
+import { processOutput, runCommand, type SpawnSpec, type ThroughSpec } from '../process.ts';
 
 /**
  * Default levels: gzip 6 (zlib's own default) and zstd 1, not the zstd CLI's 3: on database
@@ -161,6 +161,26 @@ export function zstdThrough(
     args: ['-vv', '-c', '-T0', `-${zstdLevel}`],
     onSuccess: (stderr) => onInputBytes(zstdInputBytes(stderr)),
   };
+}
+
+/**
+ * Runs the zstd a backup would run on a few bytes, the way a backup runs it (`printf | zstd -vv`),
+ * and returns its version: a zstd that is missing, fails, or reports no byte count fails here
+ * with the same one-line error the backup would give.
+ */
+export async function probeZstd(level: number | undefined, options: CodecOptions = {}): Promise<string> {
+  let counted: number | undefined;
+  const output = processOutput(
+    { command: 'printf', args: ['dumpvault'] },
+    undefined,
+    zstdThrough(level, (bytes) => (counted = bytes), options),
+  );
+  for await (const _chunk of output) {
+    // drained: only the exit codes and the summary matter
+  }
+  if (counted !== 9) throw new ToolError(`zstd reported ${counted} bytes compressed instead of 9`);
+  const version = await runCommand({ command: options.zstdCommand ?? 'zstd', args: ['--version'] });
+  return /v(\d+\.\d+\.\d+)/.exec(version)?.[1] ?? version.trim();
 }
 
 /**

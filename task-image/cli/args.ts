@@ -58,7 +58,7 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
 
   init                          write a commented example config and a keypair (never overwrites)
   validate                      check the config; every error with its JSON path (exit 2)
-  check <job>                   connect; server and dump tool versions; destinations writable; keys readable
+  check <job>                   connect; server and dump tool versions; destinations writable; zstd works; keys readable
   backup <job> [--json]         one run: dump -> compress -> encrypt -> every destination -> retention
   list <job> [--json]           backups, from the manifests in the job's first destination
   verify <job> [<id>|latest]    re-read the object: size, sha256, and (with --key) decryption

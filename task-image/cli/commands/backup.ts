@@ -1,6 +1,7 @@
 import { messageOf } from '../../../core/errors.ts';
 import { jobPrefix } from '../../../core/manifest.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
+import { DEFAULT_LEVEL, probeZstd } from '../../../core/pipeline/compress.ts';
 import { redact } from '../../../core/redact.ts';
 import type { Flags } from '../args.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
@@ -30,6 +31,12 @@ export async function checkCommand(
     await attempt(`destination ${dest.name}`, async () => {
       await dest.checkWritable(jobPrefix(ctx.prefix, ctx.job.name));
       return `${dest.description} is writable`;
+    });
+  }
+  if (ctx.job.compression === 'zstd') {
+    await attempt('compression', async () => {
+      const level = ctx.job.compressionLevel ?? DEFAULT_LEVEL.zstd;
+      return `zstd ${await probeZstd(level)} compresses at level ${level} and reports the raw byte count`;
     });
   }
   await attempt('encryption', async () => {

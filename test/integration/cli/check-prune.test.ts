@@ -1,5 +1,5 @@
 /** `check` and `prune` through the CLI. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../support/cli.ts';
@@ -57,6 +57,26 @@ describe('dumpvault check', () => {
     expect(run.stdout).toMatch(/^ok +source +postgres 1\d\.\d+.*pg_dump 1\d/m);
     expect(run.stdout).toMatch(/^ok +destination local +file:\/\/.* is writable/m);
     expect(run.stdout).toMatch(new RegExp(`^ok +encryption +public keys readable: ${ws.fingerprint}`, 'm'));
+    // The job's codec is the default, zstd: the zstd a backup would pipe the dump into is tried.
+    expect(run.stdout).toMatch(/^ok +compression +zstd \d+\.\d+\.\d+ compresses at level 1/m);
+  });
+
+  it('fails the compression check, as the backup would fail, when zstd reports no byte count', async () => {
+    const bin = path.join(ws.dir, 'fake-zstd-bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(path.join(bin, 'zstd'), '#!/bin/sh\ncat\n', { mode: 0o755 });
+    // runCli runs the CLI in this process, whose own PATH is what spawn searches.
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath}`;
+    let run: Awaited<ReturnType<typeof runCli>>;
+    try {
+      run = await runCli(['check', 'pg', '--config', ws.configFile]);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^ok +source /m);
+    expect(run.stdout).toMatch(/^FAIL +compression +zstd did not report how many bytes it compressed/m);
   });
 
   it('fails (exit 1) and says which check failed when a destination is not writable', async () => {
