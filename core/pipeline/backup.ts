@@ -1,7 +1,7 @@
 /**
  * One backup run (DESIGN.md §1, §4, §6):
  *
- *   dump tool stdout ─> meter(raw) ─> compress ─> meter ─> encrypt ─> meter(sha256) ─> every destination
+ *   dump tool stdout ─> meter(raw) ─> compress ─> meter ─> 512 KiB chunks ─> encrypt ─> meter(sha256) ─> every destination
  *
  * With zstd, the engine pipes its dump tool straight into the `zstd` process (`pg_dump | zstd`)
  * where it can, so the raw dump never passes through Node; zstd then reports the raw byte count.
@@ -24,7 +24,7 @@ import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
 import { Meter } from './meter.ts';
 import { type PruneResult, pruneJob } from './prune.ts';
-import { asDuplex } from './stages.ts';
+import { asDuplex, coalesce } from './stages.ts';
 
 export interface BackupResult {
   readonly job: string;
@@ -37,6 +37,8 @@ export interface BackupResult {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Chunk size of the compressed stream from encryption on (see {@link coalesce}). */
+const COALESCE_BYTES = 512 * 1024;
 
 /** Runs one backup of `ctx.job`. Resolves with the manifest; rejects after recording FAILED. */
 export async function runBackup(ctx: JobContext): Promise<BackupResult> {
@@ -223,6 +225,7 @@ async function dumpAndStore(
     session.output,
     ...(session.piped ? [] : [raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
     compressed,
+    coalesce(COALESCE_BYTES),
     ...(encrypt ? [asDuplex(encrypt)] : []),
     stored,
     sink,
