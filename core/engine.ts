@@ -68,7 +68,7 @@ export interface Engine {
    * Spawns the dump tool. `output` ends only after the tool exited 0 and fails with a
    * ToolError (stderr summarised, secrets redacted) when it exits non-zero or is killed.
    * `stats` are the row counts of what the dump contains: taken in the dump's own snapshot
-   * where the engine allows it (PostgreSQL), otherwise immediately before the dump starts.
+   * where the engine allows it (PostgreSQL), otherwise next to it (MySQL) or right before it.
    */
   dump(conn: Connection, options: DumpOptions): DumpSession;
   /** Streams a raw dump into the target; resolves when the restore tool exited 0. */

@@ -167,19 +167,25 @@ export class MysqlEngine implements Engine {
   }
 
   /**
-   * Counts rows, then dumps with `--single-transaction` (consistent for InnoDB; MyISAM tables
+   * Counts rows while it dumps with `--single-transaction` (consistent for InnoDB; MyISAM tables
    * have no transactions and may change during the dump). No `--databases`, so the dump has
    * no CREATE DATABASE / USE and restores into a database of any name.
    */
   dump(conn: Connection, options: DumpOptions): DumpSession {
     const stats = deferred<TableStats>();
+    let counted: Promise<void> | undefined;
     const output = deferredOutput(
       async () => {
         const t = myTarget(conn);
         const dumpTool = await requireTool(DUMP_TOOLS, INSTALL);
         const { mariadb } = await this.toolVersion(dumpTool);
-        // MySQL has no way to share the dump's snapshot, so the counts are taken right before it.
-        stats.resolve(await this.countRows(t));
+        // MySQL has no way to share the dump's snapshot, so the counts run next to the dump, in
+        // a read view of their own taken as the dump starts; the output ends only after them.
+        counted = this.countRows(t).then(stats.resolve, (err: unknown) => {
+          stats.reject(explain(err));
+          throw err;
+        });
+        counted.catch(() => {});
         return processOutput(
           {
             command: dumpTool,
@@ -207,6 +213,9 @@ export class MysqlEngine implements Engine {
         );
       },
       {
+        beforeEnd: async () => {
+          await counted;
+        },
         onSettled: (error) => {
           if (error) stats.reject(error);
         },
