@@ -29,7 +29,16 @@ import { fromWebStream, toWebStream } from './webstreams.ts';
 export interface DecryptOptions {
   readonly privateKeys?: readonly PrivateKey[];
   readonly passphrase?: string;
+  /**
+   * How long decryption may neither produce output nor read input before it counts as stuck.
+   * openpgp.js's streaming parser can wait forever on some corrupted inner packet headers (an
+   * inner literal-data length garbled by a flipped bit); this turns that into an IntegrityError
+   * instead of a restore that never ends. @default 10 s
+   */
+  readonly stallMs?: number;
 }
+
+const STALL_MS = 10_000;
 
 /** Bytes read before decrypting: enough for the session-key packets of many recipients. */
 const HEAD_BYTES = 64 * 1024;
@@ -184,9 +193,16 @@ export function decryptStage(options: DecryptOptions): Duplex {
     } catch (err) {
       throw input.failure() ?? corrupted(err);
     }
+    const stallMs = options.stallMs ?? STALL_MS;
     try {
-      yield* fromWebStream(plaintext);
+      yield* fromWebStream(plaintext, {
+        inputIdleMs: input.idleMs,
+        ms: stallMs,
+        error: () =>
+          corrupted(new Error(`decryption stalled: no output and no input read for ${stallMs / 1000} s`)),
+      });
     } catch (err) {
+      if (err instanceof IntegrityError) throw err;
       throw input.failure() ?? corrupted(err);
     }
   });

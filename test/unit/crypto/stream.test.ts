@@ -243,10 +243,34 @@ describe('decryptStage failures', () => {
     const middle = Math.floor(tampered.length / 2);
     tampered[middle] = tampered[middle]! ^ 0x01;
 
-    const run = decryptToSink(tampered, { privateKeys: [privateKey] });
+    const run = decryptToSink(tampered, { privateKeys: [privateKey], stallMs: 1000 });
 
     await expect(run).rejects.toThrow(IntegrityError);
     await expect(run).rejects.toThrow(/must be discarded/);
+  });
+
+  it('fails within its stall limit, instead of waiting forever, when a flipped bit leaves openpgp.js stuck', async () => {
+    // 18 bytes into an outer partial-length chunk of the encrypted packet: this bit garbles the
+    // inner literal packet's framing in a way openpgp.js's streaming parser waits on forever
+    // (it neither reads more input nor produces output; found by flipping every byte near the
+    // middle of 3 MB messages). The stall guard turns that into an IntegrityError.
+    const tampered = Buffer.from(keyCiphertext);
+    let pos = 2 + tampered[1]! + 1; // after the PKESK packet and the SEIPD packet's tag
+    const chunkHeaders: number[] = [];
+    while (tampered[pos]! >= 224 && tampered[pos]! < 255) {
+      chunkHeaders.push(pos);
+      pos += 1 + 2 ** (tampered[pos]! & 0x1f);
+    }
+    expect(chunkHeaders.length).toBeGreaterThan(10);
+    const at = chunkHeaders[Math.floor(chunkHeaders.length / 2)]! + 18;
+    tampered[at] = tampered[at]! ^ 0x01;
+    const started = Date.now();
+
+    const run = decryptToSink(tampered, { privateKeys: [privateKey], stallMs: 1000 });
+
+    await expect(run).rejects.toThrow(IntegrityError);
+    await expect(run).rejects.toThrow(/must be discarded/);
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('errors when the message is truncated', async () => {
