@@ -309,6 +309,26 @@ describe('bad input gets one sentence naming what to fix, before anything is wri
     await expect(readFile(target)).rejects.toThrow(/ENOENT/);
   });
 
+  it('tampered header: decryption gives up at once, and verify still names the checksum, not the key', async () => {
+    const backup = await runCli(['backup', 'lite', '--json', '--config', ws.configFile], env());
+    expect(backup.code).toBe(0);
+    const key = (JSON.parse(backup.stdout) as { key: string }).key;
+    const file = path.join(ws.dir, 'backups', key);
+    const bytes = await readFile(file);
+    bytes[5]! ^= 0xff; // inside the recipient's key id: the object now names another key
+    await writeFile(file, bytes);
+
+    const verify = await runCli(
+      ['verify', 'lite', key.replace(/^.*\/|\..*$/g, ''), '--key', ws.privateKey, '--config', ws.configFile],
+      env(),
+    );
+
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(
+      /^error: .*does not match its manifest's sha256.*the object was modified/im,
+    );
+  });
+
   it('a foreign file in the job folder is not taken for a backup', async () => {
     const folder = path.join(ws.dir, 'backups', 'lite');
     await writeFile(path.join(folder, '2099-01-01T000000Z-deadbeef.manifest.json'), '{"hello": "world"}');
