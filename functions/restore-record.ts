@@ -10,9 +10,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
-import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
-import { SnsNotifier } from '../core/notify/sns.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
+import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
+import { loadDeployedConfig, once } from './lib/environment.ts';
 import {
   type RecordedOutcome,
   RestoreInputError,
@@ -35,11 +34,8 @@ const sns = new SNSClient({});
 const deps = once(
   (): RecordDeps => ({
     config: loadDeployedConfig(),
-    history: new DynamoHistoryStore({
-      tableName: requireEnv(FunctionEnv.historyTable),
-      client: createHistoryDocumentClient(dynamodb),
-    }),
-    notifier: new SnsNotifier({ client: sns, topicArn: requireEnv(FunctionEnv.topicArn) }),
+    history: deployedHistory(dynamodb),
+    notifier: deployedNotifier(sns),
     log: logger,
   }),
 );

@@ -8,8 +8,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
 import { openBackupSource, secretsManagerFetcher } from './lib/backup-source.ts';
+import { deployedHistory } from './lib/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
 import { type ResolveEvent, type RestoreRun, runStep } from './lib/restore-contract.ts';
 import { type ResolveDeps, resolveRestore } from './lib/restore-resolve.ts';
@@ -25,10 +25,7 @@ const deps = once((): ResolveDeps => {
   const managedBucket = requireEnv(FunctionEnv.bucket);
   return {
     config,
-    history: new DynamoHistoryStore({
-      tableName: requireEnv(FunctionEnv.historyTable),
-      client: createHistoryDocumentClient(dynamodb),
-    }),
+    history: deployedHistory(dynamodb),
     openSource: (job) => openBackupSource(config, job, { managedBucket, fetchSecret }),
     log: logger,
   };

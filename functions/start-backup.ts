@@ -47,9 +47,8 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { UsageError } from '../core/errors.ts';
-import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
 import type { Trigger } from '../core/history/history.ts';
-import { SnsNotifier } from '../core/notify/sns.ts';
+import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv, requireEnvList } from './lib/environment.ts';
 import { type StartBackupDeps, type StartBackupResult, startBackup } from './lib/start-backup.ts';
 
@@ -62,11 +61,8 @@ const sns = new SNSClient({});
 const deps = once(
   (): StartBackupDeps => ({
     config: loadDeployedConfig(),
-    history: new DynamoHistoryStore({
-      tableName: requireEnv(FunctionEnv.historyTable),
-      client: createHistoryDocumentClient(dynamodb),
-    }),
-    notifier: new SnsNotifier({ client: sns, topicArn: requireEnv(FunctionEnv.topicArn) }),
+    history: deployedHistory(dynamodb),
+    notifier: deployedNotifier(sns),
     ecs,
     launch: {
       cluster: requireEnv(FunctionEnv.cluster),

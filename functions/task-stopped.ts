@@ -12,8 +12,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
-import { SnsNotifier } from '../core/notify/sns.ts';
+import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
 import { FunctionEnv, once, requireEnv } from './lib/environment.ts';
 import {
   handleTaskStopped,
@@ -29,11 +28,8 @@ const sns = new SNSClient({});
 
 const deps = once(
   (): TaskStoppedDeps => ({
-    history: new DynamoHistoryStore({
-      tableName: requireEnv(FunctionEnv.historyTable),
-      client: createHistoryDocumentClient(dynamodb),
-    }),
-    notifier: new SnsNotifier({ client: sns, topicArn: requireEnv(FunctionEnv.topicArn) }),
+    history: deployedHistory(dynamodb),
+    notifier: deployedNotifier(sns),
     containerName: requireEnv(FunctionEnv.containerName),
     log: logger,
   }),

@@ -12,7 +12,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import middy from '@middy/core';
-import { createHistoryDocumentClient, DynamoHistoryStore } from '../core/history/dynamodb.ts';
+import { deployedHistory } from './lib/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
 import { type JobFreshness, JobMetric, measureFreshness, stopOverdueTasks } from './lib/watchdog.ts';
 
@@ -23,10 +23,7 @@ const ecs = new ECSClient({});
 
 const settings = once(() => ({
   config: loadDeployedConfig(),
-  history: new DynamoHistoryStore({
-    tableName: requireEnv(FunctionEnv.historyTable),
-    client: createHistoryDocumentClient(dynamodb),
-  }),
+  history: deployedHistory(dynamodb),
   cluster: requireEnv(FunctionEnv.cluster),
 }));
 

@@ -6,15 +6,12 @@
  * FAILED only while it is still RUNNING, and alerted once. Safe for duplicate and late events:
  * an item the execution, the task or task-stopped already finished is never touched.
  */
-import type { Config } from '../../core/config/schema.ts';
 import { messageOf } from '../../core/errors.ts';
-import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../core/history/history.ts';
 import { notifyOutcome } from '../../core/notify/alerts.ts';
-import type { Notifier } from '../../core/notify/notifier.ts';
 import { redact } from '../../core/redact.ts';
-import type { RunLog } from './log.ts';
 import { parseRestoreRequest, type RestoreRequest, runIdentity } from './restore-contract.ts';
+import type { RecordDeps } from './restore-record.ts';
 
 /** The execution statuses the EventBridge rule forwards (every way an execution ends badly). */
 export const EndedStatus = {
@@ -39,13 +36,8 @@ export interface ExecutionStatusChangeDetail {
   readonly cause?: string | null;
 }
 
-export interface RestoreEndedDeps {
-  readonly config: Config;
-  readonly history: DynamoHistoryStore;
-  readonly notifier: Notifier;
-  readonly log: RunLog;
-  readonly now?: () => Date;
-}
+/** The same as the record step's: config, history, alerts, log. */
+export type RestoreEndedDeps = RecordDeps;
 
 export type RestoreEndedResult =
   /** Not an ending this function handles (RUNNING, SUCCEEDED, no execution ARN). */
