@@ -32,6 +32,7 @@ import { Construct } from 'constructs';
 import { validateConfig } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
+import { DUMP_TASK_SHAPE, mountTmp } from './fargate.ts';
 import { type FunctionName, functionCode, PACKAGE_ROOT } from './function-code.ts';
 import { managedKeyPrefixes, nagResource, secretArnsOf } from './iam.ts';
 import { DumpVaultRestore } from './restore.ts';
@@ -409,14 +410,8 @@ export class DumpVault extends Construct {
       description: 'dumpvault backup task: its secrets, its key prefixes, history items, alerts',
     });
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: 1024,
-      memoryLimitMiB: 2048,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
+      ...DUMP_TASK_SHAPE,
       taskRole,
-      volumes: [{ name: 'tmp' }],
     });
     const taskImage =
       props.taskImage ??
@@ -435,7 +430,7 @@ export class DumpVault extends Construct {
         DUMPVAULT_PUBLIC_KEYS_JSON: JSON.stringify(publicKeys),
       },
     });
-    this.container.addMountPoints({ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false });
+    mountTmp(this.container);
     this.grantTaskPermissions(taskRole, bucketKey);
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',

@@ -39,6 +39,7 @@ import { Construct } from 'constructs';
 import type { Config, Schedule } from '../core/config/schema.ts';
 import { type DrillSidecar, drillSidecarsOfConfig, SIDECAR_SETTINGS } from './drill-sidecars.ts';
 import type { FunctionOptions } from './dumpvault.ts';
+import { DUMP_TASK_SHAPE, mountTmp } from './fargate.ts';
 import type { FunctionName } from './function-code.ts';
 import { managedKeyPrefixes, nagResource, restoreSecretArnsOf, secretResourceArn } from './iam.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
@@ -347,15 +348,9 @@ export class DumpVaultRestore extends Construct {
   private createTaskDefinition(id: string, sidecar: DrillSidecar | undefined): ecs.FargateTaskDefinition {
     const props = this.props;
     const definition = new ecs.FargateTaskDefinition(this, id, {
-      cpu: 1024,
-      memoryLimitMiB: 2048,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
+      ...DUMP_TASK_SHAPE,
       taskRole: this.taskRole,
       executionRole: this.executionRole,
-      volumes: [{ name: 'tmp' }],
     });
     const restore = definition.addContainer('Restore', {
       containerName: RESTORE_CONTAINER_NAME,
@@ -374,7 +369,7 @@ export class DumpVaultRestore extends Construct {
         ...(sidecar ? { DUMPVAULT_EPHEMERAL_URL: SIDECAR_SETTINGS[sidecar.family].url } : {}),
       },
     });
-    restore.addMountPoints({ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false });
+    mountTmp(restore);
     if (sidecar) {
       const settings = SIDECAR_SETTINGS[sidecar.family];
       const database = definition.addContainer('Database', {
