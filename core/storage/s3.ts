@@ -1,15 +1,14 @@
 /**
  * A destination in an S3 bucket or any S3-compatible store (R2, MinIO, s3rver).
  *
- * `write` is one multipart upload through lib-storage: memory is bounded by part size × queue
- * size, and the upload is completed only after the body ended cleanly. On any failure (the
- * body errors, the signal aborts, a request fails) the body is destroyed, lib-storage is told
- * to stop, and once every request of the upload has settled an AbortMultipartUpload is sent
- * (retried while the store is unreachable), so no partial object and no orphaned parts remain.
+ * `write` is one multipart upload (MultipartWriter): memory is a fixed set of part buffers,
+ * and the upload is completed only after the body ended cleanly. On any failure (the body
+ * errors, the signal aborts, a request fails) the body is destroyed, the writer stops, and once
+ * every request of the upload has settled an AbortMultipartUpload is sent (retried while the
+ * store is unreachable), so no partial object and no orphaned parts remain.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -24,11 +23,11 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { IntegrityError, NotFoundError, StorageError, UserError } from '../errors.ts';
 import { redact, redactUrl } from '../redact.ts';
 import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
+import { MAX_PARTS, MultipartWriter, TooManyPartsError } from './multipart.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 
 /** Static credentials resolved by the caller (env variables or Secrets Manager) and registered with redact. */
@@ -111,10 +110,15 @@ export interface S3DestinationOptions {
    */
   readonly partSizeBytes?: number;
   /**
-   * Parts uploaded in parallel; memory of a write is bounded by (queueSize + 2) × partSizeBytes.
+   * Parts uploaded in parallel; a write holds (queueSize + 1) × partSizeBytes of part buffers.
    * @default 2
    */
   readonly queueSize?: number;
+  /**
+   * Parts a write may have (tests lower it to reach the limit without 50 GB).
+   * @default 10,000 (S3's limit)
+   */
+  readonly maxParts?: number;
   /**
    * How hard a failed write tries to abort its multipart upload when the store is unreachable.
    * @default { attempts: 6, baseDelayMs: 500 } (about 15 s)
@@ -128,8 +132,7 @@ export interface S3DestinationOptions {
 }
 
 const MiB = 1024 * 1024;
-/** S3's limits: parts per multipart upload, and bytes per part. */
-const MAX_PARTS = 10_000;
+/** S3's limit on bytes per part. */
 const MAX_PART_BYTES = 5 * 1024 * MiB;
 /** How many times the expected size a write's parts must hold (backups grow; parts cannot). */
 const PART_HEADROOM = 4;
@@ -186,67 +189,6 @@ function bareEtag(etag: string | undefined): string | undefined {
   return etag?.replace(/^W\//, '').replace(/"/g, '');
 }
 
-/**
- * Watches every request lib-storage sends for one upload, through a proxy of the client:
- * it learns the UploadId, whether the object was completed, the first failed request (to
- * stop the upload at once instead of after the rest of the body), and when all requests
- * have settled (so the final AbortMultipartUpload cannot race an in-flight UploadPart).
- */
-class UploadTracker {
-  uploadId: string | undefined;
-  completed = false;
-  private inFlight = 0;
-  private idleWaiters: (() => void)[] = [];
-
-  constructor(private readonly onRequestFailed: (err: unknown) => void) {}
-
-  /** A view of `client` whose `send` is observed; everything else is the client itself. */
-  wrap(client: S3Client): S3Client {
-    const send = async (command: Parameters<S3Client['send']>[0]): Promise<unknown> => {
-      this.inFlight++;
-      try {
-        const output: unknown = await client.send(command);
-        if (command instanceof CreateMultipartUploadCommand) {
-          const id: unknown =
-            typeof output === 'object' && output !== null ? Reflect.get(output, 'UploadId') : undefined;
-          if (typeof id === 'string') this.uploadId = id;
-        }
-        if (command instanceof CompleteMultipartUploadCommand || command instanceof PutObjectCommand) {
-          this.completed = true;
-        }
-        return output;
-      } catch (err) {
-        if (!(command instanceof AbortMultipartUploadCommand)) this.onRequestFailed(err);
-        throw err;
-      } finally {
-        this.inFlight--;
-        if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      }
-    };
-    return new Proxy(client, {
-      get(target, property, receiver) {
-        if (property === 'send') return send;
-        return Reflect.get(target, property, receiver);
-      },
-    });
-  }
-
-  /** Resolves once no request of this upload is in flight. */
-  idle(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-}
-
-/** Counts the bytes that pass, so `write` reports the exact size of what it stored. */
-class ByteCounter extends Transform {
-  bytes = 0;
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.byteLength;
-    callback(null, chunk);
-  }
-}
-
 /** A {@link Destination} in an S3 bucket (or S3-compatible store), under an optional root prefix. */
 export class S3Destination implements Destination {
   readonly name: string;
@@ -258,6 +200,7 @@ export class S3Destination implements Destination {
   private readonly endpoint: string | undefined;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly maxParts: number;
   private readonly abortRetry: RetryOptions;
   private readonly listPageSize: number;
 
@@ -273,6 +216,7 @@ export class S3Destination implements Destination {
     this.endpoint = options.endpoint === undefined ? undefined : redactUrl(options.endpoint);
     this.partSize = options.partSizeBytes ?? 8 * MiB;
     this.queueSize = options.queueSize ?? 2;
+    this.maxParts = options.maxParts ?? MAX_PARTS;
     this.abortRetry = options.abortRetry ?? { attempts: 6, baseDelayMs: 500 };
     this.listPageSize = options.listPageSize ?? 1000;
     this.description = `s3://${this.bucket}/${this.root}${this.endpoint ? ` at ${this.endpoint}` : ''}`;
@@ -284,46 +228,43 @@ export class S3Destination implements Destination {
    */
   async write(key: string, body: Readable, options: WriteOptions = {}): Promise<WriteResult> {
     const { signal } = options;
-    const counter = new ByteCounter();
-    // The cause of a failure is kept in `failure`; this keeps a late 'error' from going unhandled.
-    counter.on('error', () => {});
-    let upload: Upload | undefined;
+    const objectKey = this.objectKey(key);
     let failure: { error: Error; fromStore: boolean } | undefined;
     const fail = (err: unknown, fromStore: boolean) => {
       failure ??= { error: asError(err), fromStore };
-      // Destroying the counter stops lib-storage reading and, through the pipeline, the body.
-      if (!counter.destroyed) counter.destroy(failure.error);
-      void upload?.abort();
+      // Destroying the body stops the writer reading it and, through its pipeline, the dump.
+      if (!body.destroyed) body.destroy(failure.error);
     };
-    const tracker = new UploadTracker((err) => fail(err, true));
+    // The cause of a failure is kept in `failure`; this keeps a late 'error' from going unhandled.
+    body.on('error', () => {});
+    const writer = new MultipartWriter({
+      client: this.client,
+      bucket: this.bucket,
+      key: objectKey,
+      contentType: options.contentType,
+      partSize: this.partSizeFor(options.expectedBytes),
+      queueSize: this.queueSize,
+      signal,
+      maxParts: this.maxParts,
+      onRequestFailed: (err) => fail(err, true),
+    });
     const onAbort = () => {
       if (signal) fail(abortReason(signal), false);
     };
-    const feeding = pipeline(body, counter).catch((err: unknown) => fail(err, false));
     try {
-      const objectKey = this.objectKey(key);
       if (signal?.aborted) throw abortReason(signal);
       signal?.addEventListener('abort', onAbort, { once: true });
-      upload = new Upload({
-        client: tracker.wrap(this.client),
-        params: { Bucket: this.bucket, Key: objectKey, Body: counter, ContentType: options.contentType },
-        partSize: this.partSizeFor(options.expectedBytes),
-        queueSize: this.queueSize,
-        leavePartsOnError: false,
-      });
-      const output = await upload.done();
-      await feeding;
+      const output = await writer.write(body);
       // The signal may have fired while the completing request was in flight.
       if (failure) throw failure.error;
-      return { bytes: counter.bytes, etag: output.ETag, versionId: output.VersionId };
+      return { bytes: writer.bytes, etag: output.etag, versionId: output.versionId };
     } catch (err) {
-      fail(err, !isAbortError(err) && !(err instanceof UserError));
+      fail(err, err instanceof TooManyPartsError);
       const cause = failure ?? { error: asError(err), fromStore: true };
-      const leftover = await this.cleanUpFailedWrite(key, upload, tracker);
+      const leftover = await this.cleanUpFailedWrite(key, writer);
       throw this.writeError(cause.error, cause.fromStore, key, leftover);
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      await feeding;
     }
   }
 
@@ -472,33 +413,28 @@ export class S3Destination implements Destination {
   }
 
   /**
-   * After a failed write: waits for lib-storage's requests to settle, then makes sure nothing
-   * is left. Returns a description of what could not be cleaned up, if anything.
+   * After a failed write: waits for the writer's requests to settle (so the abort cannot race
+   * an UploadPart), then makes sure nothing is left. Returns what could not be cleaned up, if anything.
    */
-  private async cleanUpFailedWrite(
-    key: string,
-    upload: Upload | undefined,
-    tracker: UploadTracker,
-  ): Promise<string | undefined> {
+  private async cleanUpFailedWrite(key: string, writer: MultipartWriter): Promise<string | undefined> {
     const objectKey = this.objectKey(key);
-    await upload?.abort();
-    await tracker.idle();
+    await writer.settled();
     try {
-      if (tracker.completed) {
+      if (writer.completed) {
         // The object was completed before the failure was noticed (an abort racing the last request).
         await retrying('delete', this.abortRetry, () =>
           this.client
             .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }))
             .catch((err: unknown) => Promise.reject(this.mapError(err, 'remove', key))),
         );
-      } else if (tracker.uploadId !== undefined) {
-        await this.abortMultipartUpload(key, tracker.uploadId);
+      } else if (writer.uploadId !== undefined) {
+        await this.abortMultipartUpload(key, writer.uploadId);
       }
       return undefined;
     } catch (err) {
-      const what = tracker.completed
+      const what = writer.completed
         ? `the completed object ${this.urlOf(key)} could not be deleted`
-        : `multipart upload ${tracker.uploadId} could not be aborted (the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts)`;
+        : `multipart upload ${writer.uploadId} could not be aborted (the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts)`;
       return `${what}: ${redact(describeFailure(err).message)}`;
     }
   }
@@ -570,10 +506,10 @@ export class S3Destination implements Destination {
       case 'PreconditionFailed':
         return new IntegrityError(`object ${url} changed since it was verified`, { cause: err });
     }
-    if (/^Exceeded \d+ parts/.test(failed.message)) {
-      const partMiB = Math.round(this.partSize / MiB);
+    if (err instanceof TooManyPartsError) {
+      const partMiB = Math.round(err.partSize / MiB);
       return permanent(
-        `${url} needs more than 10,000 parts of ${partMiB} MiB: raise ${config}.partSizeMiB (the largest object is 10,000 × partSizeMiB)`,
+        `${url} needs more than ${err.maxParts.toLocaleString('en-US')} parts of ${partMiB} MiB: raise ${config}.partSizeMiB (the largest object is ${err.maxParts.toLocaleString('en-US')} × partSizeMiB)`,
       );
     }
     if (failed.message === 'Region is missing') {

@@ -191,22 +191,23 @@ describe('S3Destination.write', () => {
     expect(s3.commandCalls(AbortMultipartUploadCommand).length).toBeGreaterThanOrEqual(3);
   });
 
-  it('asks for a larger part size when the upload runs out of parts', async () => {
-    // lib-storage raises this after 10,000 parts; reproducing it for real would take 50 GB.
-    s3.on(UploadPartCommand).rejects(
-      new Error('Exceeded 10000 parts in multipart upload to Bucket: b Key: k.'),
-    );
+  it('asks for a larger part size when the upload runs out of parts, and aborts it', async () => {
     const { body } = countingBody(12 * MiB);
 
-    const error = await destination()
+    const error = await destination({ maxParts: 2 })
       .write('job/huge.dump', body)
       .catch((err: unknown) => err);
 
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).permanent).toBe(true);
     expect((error as Error).message).toBe(
-      's3://b/root/job/huge.dump needs more than 10,000 parts of 5 MiB: raise destinations.offsite.partSizeMiB (the largest object is 10,000 × partSizeMiB)',
+      's3://b/root/job/huge.dump needs more than 2 parts of 5 MiB: raise destinations.offsite.partSizeMiB (the largest object is 2 × partSizeMiB)',
     );
+    expect(s3.commandCalls(UploadPartCommand)).toHaveLength(2);
+    expect(s3.commandCalls(AbortMultipartUploadCommand).map((c) => c.args[0].input)).toEqual([
+      { Bucket: 'b', Key: 'root/job/huge.dump', UploadId: 'upload-1' },
+    ]);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
   });
 
   it('writes a body smaller than one part with a single PutObject', async () => {

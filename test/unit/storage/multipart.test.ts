@@ -1,0 +1,264 @@
+/**
+ * MultipartWriter against aws-sdk-client-mock: what s3rver cannot show — that part buffers are
+ * reused and never overwritten while a request still holds them, how many parts are on the wire
+ * at once, and the checksum requests an AWS client sends (s3rver runs with checksums off).
+ * The data path end to end is covered on s3rver (test/integration/storage/s3.test.ts).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MultipartWriter, TooManyPartsError } from '../../../core/storage/multipart.ts';
+import { s3ClientConfig } from '../../../core/storage/s3.ts';
+
+const MiB = 1024 * 1024;
+const credentials = { accessKeyId: 'AKIAUNIT', secretAccessKey: 'unit-secret' };
+const awsClient = new S3Client({ ...s3ClientConfig({ region: 'eu-west-1' }), credentials });
+const storeClient = new S3Client({ ...s3ClientConfig({ endpoint: 'http://127.0.0.1:1' }), credentials });
+const s3 = mockClient(S3Client);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/** `total` random bytes in chunks of `chunk` bytes (not aligned with the part size), and their parts' hashes. */
+function body(total: number, partSize: number, chunk = 700 * 1024) {
+  const data = randomBytes(total);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < total; at += chunk) chunks.push(data.subarray(at, Math.min(at + chunk, total)));
+  const parts: string[] = [];
+  for (let at = 0; at < total; at += partSize)
+    parts.push(sha(data.subarray(at, Math.min(at + partSize, total))));
+  return { stream: Readable.from(chunks), parts, data };
+}
+
+function writer(client: S3Client, overrides: Partial<ConstructorParameters<typeof MultipartWriter>[0]> = {}) {
+  return new MultipartWriter({
+    client,
+    bucket: 'b',
+    key: 'k',
+    partSize: 5 * MiB,
+    queueSize: 2,
+    ...overrides,
+  });
+}
+
+beforeEach(() => {
+  s3.reset();
+  s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u-1' });
+  s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"whole-5"', VersionId: 'v1' });
+  s3.on(PutObjectCommand).resolves({ ETag: '"small"' });
+});
+
+describe('MultipartWriter', () => {
+  it('sends every part with the right bytes while reusing queueSize + 1 buffers', async () => {
+    const seen: { part: number; sha: string; store: ArrayBufferLike }[] = [];
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number; Body: Buffer }) => {
+      const bytes = sha(input.Body);
+      await sleep(5);
+      // Hashed again after the wait: a buffer refilled while its request is out would differ.
+      expect(sha(input.Body)).toBe(bytes);
+      seen.push({ part: input.PartNumber, sha: bytes, store: input.Body.buffer });
+      return { ETag: `"p${input.PartNumber}"` };
+    });
+    const { stream, parts } = body(23 * MiB + 123, 5 * MiB);
+    const w = writer(storeClient);
+
+    const output = await w.write(stream);
+
+    expect(output).toEqual({ etag: '"whole-5"', versionId: 'v1' });
+    expect(w.bytes).toBe(23 * MiB + 123);
+    expect(w.completed).toBe(true);
+    expect(seen.sort((a, b) => a.part - b.part).map((s) => s.sha)).toEqual(parts);
+    expect(new Set(seen.map((s) => s.store)).size).toBe(3);
+    const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
+    expect(complete).toEqual({
+      Bucket: 'b',
+      Key: 'k',
+      UploadId: 'u-1',
+      MultipartUpload: { Parts: [1, 2, 3, 4, 5].map((n) => ({ PartNumber: n, ETag: `"p${n}"` })) },
+    });
+  });
+
+  it('never has more than queueSize parts on the wire, and reads no further ahead than its buffers', async () => {
+    let onWire = 0;
+    let most = 0;
+    s3.on(UploadPartCommand).callsFake(async () => {
+      onWire++;
+      most = Math.max(most, onWire);
+      await sleep(20);
+      onWire--;
+      return { ETag: '"p"' };
+    });
+    let pulled = 0;
+    let pulledAtFirstPart = 0;
+    s3.on(CreateMultipartUploadCommand).callsFake(async () => {
+      await sleep(50);
+      pulledAtFirstPart = pulled;
+      return { UploadId: 'u-1' };
+    });
+    const source = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 40; i++) {
+          pulled += MiB;
+          yield randomBytes(MiB);
+        }
+      })(),
+      { highWaterMark: 1 },
+    );
+
+    await writer(storeClient, { queueSize: 3 }).write(source);
+
+    expect(most).toBe(3);
+    // While CreateMultipartUpload is out, the writer holds one full part and has read one chunk beyond it.
+    expect(pulledAtFirstPart).toBeLessThanOrEqual(5 * MiB + 2 * MiB);
+    expect(s3.commandCalls(UploadPartCommand)).toHaveLength(8);
+  });
+
+  it('asks for CRC32 checksums on AWS and lists them when completing', async () => {
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number }) => ({
+      ETag: `"p${input.PartNumber}"`,
+      ChecksumCRC32: `crc${input.PartNumber}==`,
+    }));
+    const { stream } = body(7 * MiB, 5 * MiB);
+
+    await writer(awsClient, { contentType: 'application/octet-stream' }).write(stream);
+
+    expect(s3.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input).toEqual({
+      Bucket: 'b',
+      Key: 'k',
+      ContentType: 'application/octet-stream',
+      ChecksumAlgorithm: 'CRC32',
+    });
+    const parts = s3.commandCalls(UploadPartCommand).map((c) => {
+      const { Body, ...rest } = c.args[0].input;
+      return { ...rest, bytes: (Body as Buffer).byteLength };
+    });
+    expect(parts).toEqual([
+      {
+        Bucket: 'b',
+        Key: 'k',
+        UploadId: 'u-1',
+        PartNumber: 1,
+        ContentLength: 5 * MiB,
+        ChecksumAlgorithm: 'CRC32',
+        bytes: 5 * MiB,
+      },
+      {
+        Bucket: 'b',
+        Key: 'k',
+        UploadId: 'u-1',
+        PartNumber: 2,
+        ContentLength: 2 * MiB,
+        ChecksumAlgorithm: 'CRC32',
+        bytes: 2 * MiB,
+      },
+    ]);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.MultipartUpload).toEqual({
+      Parts: [
+        { PartNumber: 1, ETag: '"p1"', ChecksumCRC32: 'crc1==' },
+        { PartNumber: 2, ETag: '"p2"', ChecksumCRC32: 'crc2==' },
+      ],
+    });
+  });
+
+  it('asks for no checksums from an S3-compatible store', async () => {
+    s3.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    const { stream } = body(7 * MiB, 5 * MiB);
+
+    await writer(storeClient).write(stream);
+
+    expect(s3.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input).not.toHaveProperty(
+      'ChecksumAlgorithm',
+    );
+    for (const call of s3.commandCalls(UploadPartCommand)) {
+      expect(call.args[0].input).not.toHaveProperty('ChecksumAlgorithm');
+    }
+  });
+
+  it('stores a body smaller than one part, or an empty one, with one PutObject and its Content-MD5', async () => {
+    for (const data of [randomBytes(1000), Buffer.alloc(0)]) {
+      s3.resetHistory();
+      const w = writer(storeClient, { contentType: 'text/plain' });
+
+      const output = await w.write(Readable.from(data.byteLength ? [data] : []));
+
+      expect(output.etag).toBe('"small"');
+      expect(w.bytes).toBe(data.byteLength);
+      const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
+      expect(put).toMatchObject({
+        Bucket: 'b',
+        Key: 'k',
+        ContentLength: data.byteLength,
+        ContentMD5: createHash('md5').update(data).digest('base64'),
+        ContentType: 'text/plain',
+      });
+      expect(sha(put?.Body as Buffer)).toBe(sha(data));
+      expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+    }
+  });
+
+  it('fails with TooManyPartsError before sending the part beyond maxParts', async () => {
+    s3.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    const { stream } = body(16 * MiB, 5 * MiB);
+    const w = writer(storeClient, { maxParts: 2 });
+
+    const error = await w.write(stream).catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(TooManyPartsError);
+    expect(error).toMatchObject({ maxParts: 2, partSize: 5 * MiB });
+    expect(s3.commandCalls(UploadPartCommand)).toHaveLength(2);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(w.uploadId).toBe('u-1');
+    expect(w.completed).toBe(false);
+  });
+
+  it('reports the first failed request at once and sends nothing more; settled() waits for the parts still out', async () => {
+    const reported: unknown[] = [];
+    let slowPartDone = false;
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number }) => {
+      if (input.PartNumber === 2) throw Object.assign(new Error('slow down'), { name: 'SlowDown' });
+      await sleep(100);
+      slowPartDone = true;
+      return { ETag: '"p"' };
+    });
+    const { stream } = body(40 * MiB, 5 * MiB);
+    const w = writer(storeClient, { onRequestFailed: (err) => reported.push(err) });
+
+    const error = await w.write(stream).catch((err: unknown) => err);
+    await w.settled();
+
+    expect(error).toMatchObject({ name: 'SlowDown' });
+    expect(reported).toEqual([error]);
+    expect(slowPartDone).toBe(true);
+    expect(s3.commandCalls(UploadPartCommand).length).toBeLessThanOrEqual(3);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('lets the signal cancel part uploads but never CreateMultipartUpload or Complete, whose outcome cleanup needs', async () => {
+    s3.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    const controller = new AbortController();
+    const { stream } = body(12 * MiB, 5 * MiB);
+
+    await writer(storeClient, { signal: controller.signal }).write(stream);
+
+    const options = (command: Parameters<typeof s3.commandCalls>[0]) =>
+      s3.commandCalls(command).map((c) => (c.args as unknown[])[1]);
+    expect(options(CreateMultipartUploadCommand)).toEqual([undefined]);
+    expect(options(CompleteMultipartUploadCommand)).toEqual([undefined]);
+    expect(options(UploadPartCommand)).toEqual([0, 1, 2].map(() => ({ abortSignal: controller.signal })));
+  });
+
+  it('refuses a part size or queue size that is not a positive integer', () => {
+    expect(() => writer(storeClient, { partSize: 0 })).toThrow(/partSize must be a positive integer, got 0/);
+    expect(() => writer(storeClient, { queueSize: 1.5 })).toThrow(
+      /queueSize must be a positive integer, got 1.5/,
+    );
+  });
+});
