@@ -818,6 +818,15 @@ export class DumpVault extends Construct {
           conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
         }),
       );
+      // After a CreateMultipartUpload whose answer was lost, a failed backup looks for the
+      // upload by its key to abort it (S3 has no prefix condition for this action).
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'FindLostUploads',
+          actions: ['s3:ListBucketMultipartUploads'],
+          resources: [this.bucket.bucketArn],
+        }),
+      );
     }
     const keys = [this.key.keyArn];
     if (bucketKey && bucketKey !== this.key && prefixes.length) keys.push(bucketKey.keyArn);

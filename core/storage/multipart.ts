@@ -82,6 +82,11 @@ export interface MultipartWriteOutput {
 export class MultipartWriter {
   /** Set once CreateMultipartUpload answered. */
   uploadId: string | undefined;
+  /**
+   * The rejection of a CreateMultipartUpload that got no UploadId back. The store may still
+   * have made the upload (the answer lost on the way): the caller looks for it by key.
+   */
+  createFailure: { error: unknown } | undefined;
   /** The object exists: CompleteMultipartUpload or PutObject succeeded. */
   completed = false;
   /** Bytes read from the body so far. */
@@ -221,7 +226,10 @@ export class MultipartWriter {
             ...(checksums && { ChecksumAlgorithm: 'CRC32' }),
           }),
         ),
-      );
+      ).catch((err: unknown) => {
+        this.createFailure = { error: err };
+        throw err;
+      });
       if (!created.UploadId) {
         const error = new Error('CreateMultipartUpload returned no UploadId');
         this.recordFailure(error);

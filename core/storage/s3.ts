@@ -5,18 +5,19 @@
  * and the upload is completed only after the body ended cleanly. On any failure (the body
  * errors, the signal aborts, a request fails) the body is destroyed, the writer stops, and once
  * every request of the upload has settled an AbortMultipartUpload is sent (retried while the
- * store is unreachable), so no partial object and no orphaned parts remain.
+ * store is unreachable), so no partial object and no orphaned parts remain. A CreateMultipartUpload
+ * that got no answer may still have made an upload: the failed write then looks for the
+ * uploads of its key (ListMultipartUploads) and aborts them.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -429,14 +430,60 @@ export class S3Destination implements Destination {
         );
       } else if (writer.uploadId !== undefined) {
         await this.abortMultipartUpload(key, writer.uploadId);
+      } else if (writer.createFailure && this.mayHaveCreated(writer.createFailure.error)) {
+        await this.abortUploadsOf(key);
       }
       return undefined;
     } catch (err) {
+      const lifecycle = "(the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts)";
       const what = writer.completed
         ? `the completed object ${this.urlOf(key)} could not be deleted`
-        : `multipart upload ${writer.uploadId} could not be aborted (the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts)`;
+        : writer.uploadId !== undefined
+          ? `multipart upload ${writer.uploadId} could not be aborted ${lifecycle}`
+          : `CreateMultipartUpload got no answer, so an upload the store may have made could not be looked for ${lifecycle}`;
       return `${what}: ${redact(describeFailure(err).message)}`;
     }
+  }
+
+  /**
+   * Whether a CreateMultipartUpload that failed may still have made an upload: not when the
+   * store refused it outright (credentials, bucket, permissions), which is permanent.
+   */
+  private mayHaveCreated(err: unknown): boolean {
+    const mapped = this.mapError(err, 'write', '');
+    if (mapped instanceof StorageError) return !mapped.permanent;
+    return !(mapped instanceof UserError);
+  }
+
+  /**
+   * Aborts every pending multipart upload of exactly `key` (ListMultipartUploads by prefix):
+   * after a CreateMultipartUpload whose answer was lost, the store may hold uploads the writer
+   * never learnt the id of. Keys are unique per run, so every upload of the key is this write's.
+   */
+  private async abortUploadsOf(key: string): Promise<void> {
+    const objectKey = this.objectKey(key);
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await retrying('list multipart uploads', this.abortRetry, () =>
+        this.client
+          .send(
+            new ListMultipartUploadsCommand({
+              Bucket: this.bucket,
+              Prefix: objectKey,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+          )
+          .catch((err: unknown) => Promise.reject(this.mapError(err, 'list the uploads of', key))),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === objectKey && upload.UploadId)
+          await this.abortMultipartUpload(key, upload.UploadId);
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
   }
 
   /** AbortMultipartUpload, retried while the store is unreachable; NoSuchUpload means already done. */

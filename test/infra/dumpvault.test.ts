@@ -388,6 +388,12 @@ describe('DumpVault with the README example config', () => {
             Condition: { StringLike: { 's3:prefix': ['dumpvault/app-prod/*', 'dumpvault/shop-mysql/*'] } },
           },
           {
+            Sid: 'FindLostUploads',
+            Effect: 'Allow',
+            Action: 's3:ListBucketMultipartUploads',
+            Resource: arnOf(bucket),
+          },
+          {
             Sid: 'UseEncryptionKeys',
             Effect: 'Allow',
             Action: ['kms:Decrypt', 'kms:GenerateDataKey'],

@@ -53,7 +53,13 @@ export function failingBody(bytes: number, error: Error): Readable {
 export async function feed(stream: PassThrough, bytes: number): Promise<void> {
   for (let sent = 0; sent < bytes && !stream.destroyed; sent += MiB) {
     if (!stream.write(randomBytes(Math.min(MiB, bytes - sent)))) {
-      await Promise.race([once(stream, 'drain'), once(stream, 'close')]).catch(() => {});
+      // The losing wait is cancelled, so its listeners do not pile up on the stream.
+      const waits = new AbortController();
+      const { signal } = waits;
+      await Promise.race([once(stream, 'drain', { signal }), once(stream, 'close', { signal })]).catch(
+        () => {},
+      );
+      waits.abort();
     }
   }
 }

@@ -76,6 +76,12 @@ export interface S3rverHandle {
    * that accepts parts slower than the body produces them, for backpressure tests.
    */
   holdPartUploads(): { release(): void };
+  /**
+   * From now until `restore()`, every CreateMultipartUpload is carried out and then its
+   * connection dropped before the answer is sent: the store has the upload, the client never
+   * learns its id (an answer lost in an outage).
+   */
+  loseCreateAnswers(): { restore(): void };
   /** Keys of the multipart uploads started and neither completed nor aborted, via ListMultipartUploads. */
   pendingUploads(bucket: string): Promise<string[]>;
   /** Stops the server and deletes its directory. */
@@ -168,6 +174,21 @@ class PartGate {
   }
 }
 
+/** Drops the connection of each CreateMultipartUpload after s3rver made the upload, while `on`. */
+class LostCreateAnswers {
+  on = false;
+
+  middleware(): KoaMiddleware {
+    return async (ctx, next) => {
+      await next();
+      const [, ...keyParts] = ctx.path.split('/').filter(Boolean);
+      if (this.on && ctx.method === 'POST' && keyParts.length > 0 && 'uploads' in ctx.query) {
+        ctx.res.socket?.destroy();
+      }
+    };
+  }
+}
+
 function recorder(requests: RecordedRequest[]): KoaMiddleware {
   return async (ctx, next) => {
     const entry: RecordedRequest = { method: ctx.method, path: ctx.path, query: { ...ctx.query } };
@@ -205,6 +226,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
   const buckets = (options.buckets ?? ['test']).map((name) => ({ name }));
   const requests: RecordedRequest[] = [];
   const gate = new PartGate();
+  const lostCreates = new LostCreateAnswers();
   let server: S3rverInstance | undefined;
 
   const listen = async (port: number): Promise<number> => {
@@ -216,7 +238,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       configureBuckets: buckets,
     });
     // Koa composes its middleware when the server starts: insert before s3rver's router (the last one).
-    instance.middleware.unshift(recorder(requests), gate.middleware());
+    instance.middleware.unshift(recorder(requests), gate.middleware(), lostCreates.middleware());
     instance.middleware.splice(instance.middleware.length - 1, 0, multipartExtensions(directory));
     const address = await instance.run();
     server = instance;
@@ -246,6 +268,14 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       await listen(port);
     },
     holdPartUploads: () => gate.hold(),
+    loseCreateAnswers() {
+      lostCreates.on = true;
+      return {
+        restore: () => {
+          lostCreates.on = false;
+        },
+      };
+    },
     async pendingUploads(bucket) {
       const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       return (out.Uploads ?? []).map((u) => u.Key ?? '');

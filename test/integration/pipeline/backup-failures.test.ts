@@ -141,9 +141,8 @@ describe('runBackup when the S3 endpoint goes away mid-upload', () => {
     const ctx = await context(standInEngine(slow), []);
     const run = runBackup(ctx);
     run.catch(() => {});
-    // Interrupt only once the multipart upload exists: a CreateMultipartUpload whose response is
-    // lost in the outage leaves an upload the client never learnt the id of (on S3 the bucket's
-    // AbortIncompleteMultipartUpload rule removes it; README, Limits), which is not this test.
+    // Interrupt only once the multipart upload exists: this test is about aborting a known upload
+    // (a CreateMultipartUpload whose answer is lost is test/integration/storage/s3.test.ts's).
     while (sent < 50 || (await s3.pendingUploads('b')).length === 0) {
       await new Promise((r) => setTimeout(r, 10));
     }

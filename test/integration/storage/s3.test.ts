@@ -139,6 +139,37 @@ describe('S3Destination', () => {
     client.destroy();
   });
 
+  it('aborts the uploads the store made when every CreateMultipartUpload answer was lost', async () => {
+    const bucket = await freshBucket();
+    // Two attempts: the SDK's retry makes a second upload whose answer is lost too.
+    const client = s3rverClient(s3.endpoint, { maxAttempts: 2 });
+    const dest = s3Destination(bucket, { client, abortRetry: { attempts: 3, baseDelayMs: 10 } });
+    const lost = s3.loseCreateAnswers();
+
+    const error = await dest
+      .write('job/lost.dump', randomBody(12 * MiB).body)
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+      .finally(() => lost.restore());
+
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).message).toMatch(
+      /^write of s3:\/\/bucket-\d+\/job\/lost\.dump at http:\S+ failed/,
+    );
+    expect((error as StorageError).message).not.toMatch(/could not be/);
+    const creates = s3.requests.filter(
+      (r) => r.path === `/${bucket}/job/lost.dump` && r.method === 'POST' && 'uploads' in r.query,
+    );
+    expect(creates).toHaveLength(2);
+    const aborts = s3.requests.filter((r) => r.path === `/${bucket}/job/lost.dump` && r.method === 'DELETE');
+    expect(aborts.map((r) => r.status)).toEqual([204, 204]);
+    expect(await s3.pendingUploads(bucket)).toEqual([]);
+    expect(await dest.list('')).toEqual([]);
+    client.destroy();
+  });
+
   it('reads no more than queueSize + 1 parts ahead of what the store has accepted', async () => {
     const bucket = await freshBucket();
     const dest = s3Destination(bucket, { partSizeBytes: 5 * MiB, queueSize: 2 });

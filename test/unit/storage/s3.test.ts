@@ -13,6 +13,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -208,6 +209,66 @@ describe('S3Destination.write', () => {
       { Bucket: 'b', Key: 'root/job/huge.dump', UploadId: 'upload-1' },
     ]);
     expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('looks for and aborts the uploads of the key when CreateMultipartUpload got no answer', async () => {
+    s3.on(CreateMultipartUploadCommand).rejects(networkError('ECONNRESET'));
+    s3.on(ListMultipartUploadsCommand)
+      .resolvesOnce({
+        Uploads: [
+          { Key: 'root/job/a.dump', UploadId: 'lost-1' },
+          { Key: 'root/job/a.dump.other', UploadId: 'not-ours' },
+        ],
+        IsTruncated: true,
+        NextKeyMarker: 'root/job/a.dump',
+        NextUploadIdMarker: 'lost-1',
+      })
+      .resolvesOnce({ Uploads: [{ Key: 'root/job/a.dump', UploadId: 'lost-2' }], IsTruncated: false });
+
+    const error = await destination()
+      .write('job/a.dump', countingBody(12 * MiB).body)
+      .catch((err: unknown) => err);
+
+    expect((error as Error).message).toBe(
+      'write of s3://b/root/job/a.dump at AWS failed (ECONNRESET): connect ECONNRESET 10.0.0.1:443',
+    );
+    expect(s3.commandCalls(ListMultipartUploadsCommand).map((c) => c.args[0].input)).toEqual([
+      { Bucket: 'b', Prefix: 'root/job/a.dump', KeyMarker: undefined, UploadIdMarker: undefined },
+      { Bucket: 'b', Prefix: 'root/job/a.dump', KeyMarker: 'root/job/a.dump', UploadIdMarker: 'lost-1' },
+    ]);
+    expect(s3.commandCalls(AbortMultipartUploadCommand).map((c) => c.args[0].input.UploadId)).toEqual([
+      'lost-1',
+      'lost-2',
+    ]);
+  });
+
+  it('says so when the uploads of a CreateMultipartUpload without answer cannot be looked for', async () => {
+    s3.on(CreateMultipartUploadCommand).rejects(networkError('ECONNRESET'));
+    s3.on(ListMultipartUploadsCommand).rejects(serviceError('AccessDenied', 403));
+
+    const error = await destination()
+      .write('job/a.dump', countingBody(12 * MiB).body)
+      .catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(
+      /^write of s3:\/\/b\/root\/job\/a\.dump at AWS failed \(ECONNRESET\): connect ECONNRESET 10\.0\.0\.1:443; CreateMultipartUpload got no answer, so an upload the store may have made could not be looked for \(the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts\): access to s3:\/\/b\/root\/ at AWS was denied/,
+    );
+  });
+
+  it('does not look for uploads when the store refused CreateMultipartUpload outright', async () => {
+    s3.on(CreateMultipartUploadCommand).rejects(serviceError('AccessDenied', 403));
+
+    const error = await destination()
+      .write('job/a.dump', countingBody(12 * MiB).body)
+      .catch((err: unknown) => err);
+
+    expect((error as StorageError).permanent).toBe(true);
+    expect((error as Error).message).toMatch(
+      /^access to s3:\/\/b\/root\/ at AWS was denied \(write job\/a\.dump\)/,
+    );
+    expect(s3.commandCalls(ListMultipartUploadsCommand)).toHaveLength(0);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
   });
 
   it('writes a body smaller than one part with a single PutObject', async () => {
