@@ -1,13 +1,16 @@
 // Bundles the CLI (task-image/dumpvault.ts) into dist/dumpvault.mjs with esbuild: the
 // package's `bin`, and what the task image runs. Runs on `npm ci` (prepare) in ~1 s.
+// `node scripts/build-cli.mjs <file>` writes the bundle elsewhere (tests run a fresh one).
 import { chmodSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const outfile = process.argv[2] ?? fileURLToPath(new URL('../dist/dumpvault.mjs', import.meta.url));
 
 await build({
-  entryPoints: ['task-image/dumpvault.ts'],
-  outfile: 'dist/dumpvault.mjs',
+  entryPoints: [fileURLToPath(new URL('../task-image/dumpvault.ts', import.meta.url))],
+  outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -25,4 +28,4 @@ await build({
 });
 
 // The bin must be executable (npm links it; a rebuild creates the file anew with mode 0644).
-chmodSync('dist/dumpvault.mjs', 0o755);
+chmodSync(outfile, 0o755);

@@ -8,7 +8,7 @@
  * stage checks that the key or passphrase is right (PKESK key ids, session-key decryption and
  * the SEIPD quick check), so a wrong key or passphrase fails at once with one sentence.
  */
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import {
   decrypt,
   decryptSessionKeys,
@@ -20,6 +20,7 @@ import {
 } from 'openpgp';
 import { CryptoError, IntegrityError, messageOf } from '../errors.ts';
 import { detectFormat } from '../pipeline/detect.ts';
+import { generatorStage } from '../stage.ts';
 import { STREAMING_DECRYPT } from './config.ts';
 import { fingerprintOf } from './keys.ts';
 import { quickCheck } from './packets.ts';
@@ -156,7 +157,7 @@ export function decryptStage(options: DecryptOptions): Duplex {
   if (!options.privateKeys?.length && !options.passphrase) {
     throw new CryptoError('decryption needs a private key or a passphrase');
   }
-  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const iterator = source[Symbol.asyncIterator]();
     const head = await readHead(iterator);
     if (detectFormat(head) !== 'openpgp') throw notOpenPgp(head);

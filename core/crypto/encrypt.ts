@@ -4,9 +4,10 @@
  * uncompressed literal data packet, both written with partial body lengths as data arrives.
  */
 import { randomBytes } from 'node:crypto';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { createMessage, encrypt, generateSessionKey, type SessionKey } from 'openpgp';
 import { CryptoError, ExitCode, messageOf } from '../errors.ts';
+import { generatorStage } from '../stage.ts';
 import { GNUPG22_COMPATIBLE } from './config.ts';
 import type { Recipients } from './keys.ts';
 import { fromWebStream, toWebStream } from './webstreams.ts';
@@ -44,7 +45,7 @@ export function encryptStage(options: EncryptOptions): Duplex {
       exitCode: ExitCode.usage,
     });
   }
-  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const input = toWebStream(source[Symbol.asyncIterator]());
     try {
       const message = await createMessage({ binary: input.stream, format: 'binary' });

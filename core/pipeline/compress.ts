@@ -5,11 +5,12 @@
  * Decompression of damaged input always errors (IntegrityError); it never ends quietly with
  * partial output.
  */
-import { Duplex, Readable, type Transform } from 'node:stream';
+import { type Duplex, Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Compression } from '../config/schema.ts';
 import { ConfigError, IntegrityError, messageOf, ToolError } from '../errors.ts';
 import { processOutput, runCommand, type SpawnSpec, type ThroughSpec } from '../process.ts';
+import { generatorStage } from '../stage.ts';
 
 /**
  * Default levels: gzip 6 (zlib's own default) and zstd 1, not the zstd CLI's 3: on database
@@ -58,7 +59,7 @@ function trackSource(source: AsyncIterable<Buffer>): { readable: Readable; failu
 
 /** A stage that pushes its input through `transform`, translating the transform's errors with `mapError`. */
 function throughTransform(makeTransform: () => Transform, mapError: (err: unknown) => Error): Duplex {
-  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const { readable, failure } = trackSource(source);
     const transform = makeTransform();
     readable.once('error', (err) => transform.destroy(err));
@@ -76,7 +77,7 @@ function throughTransform(makeTransform: () => Transform, mapError: (err: unknow
 
 /** A stage that pushes its input through a child process's stdin and yields its stdout. */
 function throughProcess(spec: SpawnSpec, mapError: (err: unknown) => Error): Duplex {
-  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const { readable, failure } = trackSource(source);
     try {
       yield* processOutput(spec, readable);
@@ -87,7 +88,7 @@ function throughProcess(spec: SpawnSpec, mapError: (err: unknown) => Error): Dup
 }
 
 function passthrough(): Duplex {
-  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     yield* source;
   });
 }

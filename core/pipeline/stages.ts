@@ -2,7 +2,8 @@
  * Stage plumbing: compression and encryption stages may be Transforms or async generator
  * functions; the pipeline wants streams, so both become Duplexes.
  */
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { generatorStage } from '../stage.ts';
 
 export type Stage =
   | NodeJS.ReadWriteStream
@@ -11,8 +12,7 @@ export type Stage =
 
 /** Turns a stage (stream or async generator function) into a Duplex for stream.pipeline. */
 export function asDuplex(stage: Stage): Duplex {
-  if (typeof stage === 'function')
-    return Duplex.from(stage as (source: AsyncIterable<Buffer>) => AsyncIterable<Buffer>);
+  if (typeof stage === 'function') return generatorStage(stage);
   return stage as Duplex;
 }
 
@@ -24,7 +24,7 @@ export function asDuplex(stage: Stage): Duplex {
  * (A/B runs of the bundled CLI on the bench's PostgreSQL dataset; README, Performance).
  */
 export function coalesce(minBytes: number): Duplex {
-  return Duplex.from(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     let held: Buffer[] = [];
     let size = 0;
     for await (const chunk of source) {

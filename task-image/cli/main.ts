@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import { ExitCode, UsageError, UserError } from '../../core/errors.ts';
 import { redact } from '../../core/redact.ts';
 import { parseCommandLine, USAGE } from './args.ts';
+import { processInterrupts } from './interrupts.ts';
 import { type Io, Output } from './output.ts';
 
 declare const DUMPVAULT_VERSION: string | undefined;
@@ -82,7 +83,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'decrypt':
         return await (await import('./commands/restore.ts')).decryptCommand(first, flags, out, io);
       case 'task':
-        return await (await import('./commands/task.ts')).taskCommand(first, new Output(io, true), io.env);
+        return await (await import('./commands/task.ts')).taskCommand(
+          first,
+          new Output(io, true),
+          io.env,
+          io.interrupts ? { interrupts: io.interrupts } : {},
+        );
       default:
         throw new UsageError(`unknown command "${command}"; see "dumpvault --help"`);
     }
@@ -116,6 +122,7 @@ export function processIo(): Io {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
+    interrupts: () => processInterrupts(),
     ...(interactive
       ? {
           prompt: async (question: string) => {

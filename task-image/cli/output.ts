@@ -6,6 +6,7 @@
 import type { HistoryItem } from '../../core/history/history.ts';
 import type { ProgressEvent } from '../../core/pipeline/context.ts';
 import { redact } from '../../core/redact.ts';
+import type { Interrupts } from './interrupts.ts';
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -13,6 +14,11 @@ export interface Io {
   readonly env: NodeJS.ProcessEnv;
   /** Asks a question on the terminal; undefined when there is no terminal. */
   readonly prompt?: (question: string) => Promise<string>;
+  /**
+   * Starts turning SIGINT/SIGTERM into an abort, for a command that stops cleanly.
+   * @default - signals keep their default action
+   */
+  readonly interrupts?: () => Interrupts;
 }
 
 /** Human-readable byte counts: 1.5 MiB. */

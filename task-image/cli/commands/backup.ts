@@ -60,7 +60,11 @@ export async function backupCommand(
   if (!ctx.encryption)
     out.warn(`job ${ctx.job.name} is not encrypted: anyone who can read the destination can read the dump`);
   if (!out.isJson) out.line(`backup ${ctx.job.name}`);
-  const result = await runBackup(ctx);
+  // Ctrl-C or SIGTERM stops the run the way any failure does: upload aborted, FAILED recorded.
+  const interrupts = io.interrupts?.();
+  const result = await runBackup(interrupts ? { ...ctx, signal: interrupts.signal } : ctx).finally(() =>
+    interrupts?.dispose(),
+  );
   const m = result.manifest;
   const deleted = result.prune.flatMap((p) => p.deleted);
   const pruneErrors = result.prune.flatMap((p) => p.errors);

@@ -17,6 +17,7 @@ import type { HistoryStore, Trigger } from '../../../core/history/history.ts';
 import type { Notifier } from '../../../core/notify/notifier.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
+import type { Interrupts } from '../interrupts.ts';
 import type { Output } from '../output.ts';
 import { resolveJobContext } from '../resolve.ts';
 import type { SecretFetcher } from '../secrets.ts';
@@ -27,6 +28,11 @@ export interface TaskDeps {
   readonly history?: HistoryStore;
   readonly notifier?: Notifier;
   readonly fetchSecret?: SecretFetcher;
+  /**
+   * SIGTERM (ECS StopTask) and SIGINT as an abort of the run.
+   * @default - signals keep their default action
+   */
+  readonly interrupts?: () => Interrupts;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -122,8 +128,10 @@ export async function taskCommand(
     timeoutMinutes * 60_000,
   );
   timer.unref();
-  const taskArn = await currentTaskArn(env);
+  const interrupts = deps.interrupts?.();
+  const signal = interrupts ? AbortSignal.any([controller.signal, interrupts.signal]) : controller.signal;
   try {
+    const taskArn = await currentTaskArn(env);
     const ctx = await resolveJobContext(loaded, job, {
       env,
       trigger: (env.DUMPVAULT_TRIGGER === 'manual' ? 'manual' : 'schedule') satisfies Trigger,
@@ -138,7 +146,7 @@ export async function taskCommand(
     const result = await runBackup({
       ...ctx,
       startedAt,
-      signal: controller.signal,
+      signal,
       investigate: (id) => `dumpvault history ${job} --remote   (run ${id})`,
     });
     out.result({
@@ -153,6 +161,7 @@ export async function taskCommand(
     return 0;
   } finally {
     clearTimeout(timer);
+    interrupts?.dispose();
     await cleanup();
   }
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { coalesce } from '../../../core/pipeline/stages.ts';
+import { generatorStage } from '../../../core/stage.ts';
 
 async function run(source: Readable, minBytes: number): Promise<Buffer[]> {
   const out: Buffer[] = [];
@@ -46,5 +48,50 @@ describe('coalesce', () => {
     );
     await expect(run(failing, 64 * 1024)).rejects.toThrow('pg_dump exited with code 1');
     expect(await run(Readable.from([]), 64 * 1024)).toEqual([]);
+  });
+});
+
+describe('generatorStage', () => {
+  it('closes when destroyed while its generator waits for input (Duplex.from(generator) on Node 20 never does)', async () => {
+    const stage = generatorStage(async function* (source) {
+      for await (const chunk of source) yield chunk;
+    });
+    stage.on('error', () => {});
+    stage.resume();
+    stage.write(Buffer.from('first'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    stage.destroy(new Error('aborted'));
+
+    const closed = await Promise.race([
+      new Promise((resolve) => stage.once('close', () => resolve(true))),
+      new Promise((resolve) => setTimeout(() => resolve(false), 1000)),
+    ]);
+    expect(closed).toBe(true);
+  });
+
+  it('passes the bytes through in order and ends when its input ends', async () => {
+    const stage = generatorStage(async function* (source) {
+      for await (const chunk of source) yield Buffer.from(chunk.toString().toUpperCase());
+    });
+    const out: Buffer[] = [];
+    stage.on('data', (chunk: Buffer) => out.push(chunk));
+    stage.write('ab');
+    stage.end('cd');
+    await once(stage, 'end');
+
+    expect(Buffer.concat(out).toString()).toBe('ABCD');
+  });
+
+  it('fails with the error its generator throws', async () => {
+    const stage = generatorStage(async function* (source) {
+      for await (const _ of source) throw new Error('corrupt input');
+      yield Buffer.alloc(0);
+    });
+    stage.resume();
+    stage.write('x');
+
+    const [error] = await once(stage, 'error');
+    expect((error as Error).message).toBe('corrupt input');
   });
 });

@@ -1,0 +1,142 @@
+/**
+ * A backup stopped by a real signal (Ctrl-C sends SIGINT, ECS StopTask sends SIGTERM) in the
+ * middle of its multipart upload: the CLI bundle, built fresh from the source, runs as its own
+ * process (not under tsx, which handles signals itself), gets the signal from the test, and
+ * must stop the way any failure does — upload aborted, no object, FAILED in history with the
+ * cause, an alert, exit code 1.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalHistoryStore } from '../../../core/history/local.ts';
+import { createPostgresDb, dropPostgresDb, PG, psql } from '../../support/databases.ts';
+import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { createWorkspace, type Workspace } from '../../support/workspace.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+let ws: Workspace;
+let s3: S3rverHandle;
+let pgDb: string;
+
+beforeAll(async () => {
+  ws = await createWorkspace();
+  execFileSync(process.execPath, [
+    path.join(ROOT, 'scripts/build-cli.mjs'),
+    path.join(ws.dir, 'dumpvault.mjs'),
+  ]);
+  s3 = await startS3rver({ buckets: ['backups'] });
+  pgDb = createPostgresDb();
+  // Enough rows for several 5 MiB parts after zstd.
+  psql(
+    pgDb,
+    'CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS t FROM generate_series(1, 400000) AS i',
+  );
+  await ws.writeConfig({
+    destinations: {
+      s3: {
+        type: 's3',
+        bucket: 'backups',
+        endpoint: s3.endpoint,
+        accessKeyIdEnv: 'DV_S3_KEY',
+        secretAccessKeyEnv: 'DV_S3_SECRET',
+        partSizeMiB: 5,
+      },
+    },
+    encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+    // One job per signal: alerts go out once per failing streak of a job.
+    jobs: ['sigterm', 'sigint'].map((name) => ({
+      name,
+      engine: 'postgres',
+      source: { url: `postgres://${PG.user}@${PG.host}:${PG.port}/${pgDb}` },
+      destinations: ['s3'],
+      encryption: 'ops',
+    })),
+  });
+});
+
+afterAll(async () => {
+  dropPostgresDb(pgDb);
+  await s3?.stop();
+  await ws?.remove();
+});
+
+/**
+ * The job's pending multipart uploads. (A part the store held until after the abort can leave
+ * s3rver a nameless upload directory of its own; it is no upload of the job's key.)
+ */
+async function pendingOf(job: string): Promise<string[]> {
+  return (await s3.pendingUploads('backups')).filter((key) => key.startsWith(`${job}/`));
+}
+
+/** `dumpvault backup <job>` as a process of its own; resolves with its exit code and stderr. */
+function startBackup(job: string): {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; stderr: string }>;
+} {
+  const child = spawn(
+    process.execPath,
+    [path.join(ws.dir, 'dumpvault.mjs'), 'backup', job, '--config', ws.configFile],
+    {
+      cwd: ws.dir,
+      env: {
+        ...process.env,
+        DV_S3_KEY: S3RVER_CREDENTIALS.accessKeyId,
+        DV_S3_SECRET: S3RVER_CREDENTIALS.secretAccessKey,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stderr += `OUT:${chunk.toString()}`;
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const done = once(child, 'exit').then(([code]) => ({ code: code as number | null, stderr }));
+  return { child, done };
+}
+
+describe('a backup interrupted by a signal', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`aborts the upload, records FAILED with the cause, alerts and exits 1 on ${signal}`, async () => {
+      // Parts are held at the store, so the signal surely arrives while the upload is open.
+      const hold = s3.holdPartUploads();
+      const job = signal.toLowerCase();
+      const { child, done } = startBackup(job);
+      try {
+        while ((await pendingOf(job)).length === 0) {
+          if (child.exitCode !== null) throw new Error(`the backup ended early: ${(await done).stderr}`);
+          await sleep(50);
+        }
+        child.kill(signal);
+        const { code, stderr } = await done;
+
+        expect(code).toBe(1);
+        expect(stderr).toMatch(new RegExp(`^error: .*stopped by ${signal} before it finished`, 'm'));
+      } finally {
+        hold.release();
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      expect(await pendingOf(job)).toEqual([]);
+      const objects = await s3.client.send(new ListObjectsV2Command({ Bucket: 'backups' }));
+      expect(objects.Contents ?? []).toEqual([]);
+      const [item] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list(job);
+      expect(item).toMatchObject({
+        status: 'FAILED',
+        error: expect.stringContaining(`stopped by ${signal}`),
+      });
+      const alerts = (await readFile(path.join(ws.dir, '.dumpvault', 'alerts.log'), 'utf8'))
+        .trim()
+        .split('\n')
+        .filter((line) => line.includes(`"job":"${job}"`));
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]).toContain(`stopped by ${signal}`);
+    });
+  }
+});
