@@ -422,6 +422,9 @@ export class DumpVault extends Construct {
       command: ['backup'],
       essential: true,
       readonlyRootFilesystem: true,
+      // StopTask sends SIGTERM, then SIGKILL after this long: the task aborts its upload and
+      // records FAILED in between (Fargate's maximum; the abort retries for up to ~15 s).
+      stopTimeout: Duration.seconds(120),
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.taskLogGroup, streamPrefix: 'task' }),
       environment: {
         DUMPVAULT_HISTORY_TABLE: this.table.tableName,

@@ -137,6 +137,7 @@ describe('DumpVault with the README example config', () => {
           Command: ['backup'],
           Essential: true,
           ReadonlyRootFilesystem: true,
+          StopTimeout: 120,
           MountPoints: [{ ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'tmp' }],
           Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
           Environment: [

@@ -12,12 +12,13 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ToolError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
-import { taskCommand } from '../../../task-image/cli/commands/task.ts';
+import { type TaskDeps, taskCommand } from '../../../task-image/cli/commands/task.ts';
 import { Output } from '../../../task-image/cli/output.ts';
 import { runCli } from '../../support/cli.ts';
-import { createPostgresDb, dropPostgresDb, PG } from '../../support/databases.ts';
+import { createPostgresDb, dropPostgresDb, PG, psql } from '../../support/databases.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
@@ -86,7 +87,7 @@ function jobJson(database: string) {
   });
 }
 
-async function runTask(database: string, runId: string) {
+async function runTask(database: string, runId: string, extra: Pick<TaskDeps, 'interrupts'> = {}) {
   const startedAt = new Date().toISOString();
   // What start-backup did before RunTask: the lease and the RUNNING item.
   expect((await history.acquireLease('prod', runId, 3_600_000)).acquired).toBe(true);
@@ -122,6 +123,7 @@ async function runTask(database: string, runId: string) {
   let code: number;
   try {
     code = await taskCommand('backup', out, env, {
+      ...extra,
       history,
       notifier: new SnsNotifier({ client: new SNSClient({ region: 'eu-central-1' }), topicArn: TOPIC_ARN }),
     });
@@ -194,6 +196,58 @@ describe('dumpvault task backup', () => {
     });
     expect(published[0]?.Message).toContain('no_such_database_dv');
     expect(published[0]?.Message).not.toContain(DB_PASSWORD);
+  });
+
+  it('stopped by SIGTERM (ECS StopTask) mid-upload: upload aborted, FAILED with the cause, one alert, exit 1', async () => {
+    mockSecrets();
+    sns.on(PublishCommand).resolves({ MessageId: 'm3' });
+    const bigDb = createPostgresDb();
+    try {
+      psql(
+        bigDb,
+        'CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS t FROM generate_series(1, 300000) AS i',
+      );
+      // A success first ends the failing streak of the test before: this failure alerts again.
+      expect((await runTask(pgDb, 'c0000002')).code).toBe(0);
+      sns.resetHistory();
+      const stop = new AbortController();
+      const interrupts = () => ({ signal: stop.signal, dispose: () => {} });
+      const hold = s3.holdPartUploads();
+      const running = runTask(bigDb, 'c0000003', { interrupts });
+      try {
+        while (
+          (await s3.pendingUploads('offsite')).filter((k) => k.startsWith('dumpvault/prod/')).length === 0
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        stop.abort(new ToolError('stopped by SIGTERM before it finished'));
+      } finally {
+        hold.release();
+      }
+      const { code } = await running;
+
+      expect(code).toBe(1);
+      const [item] = await history.list('prod');
+      expect(item).toMatchObject({
+        runId: 'c0000003',
+        status: 'FAILED',
+        error: 'stopped by SIGTERM before it finished',
+      });
+      expect((await s3.pendingUploads('offsite')).filter((k) => k.startsWith('dumpvault/prod/'))).toEqual([]);
+      const objects = await s3.client.send(
+        new ListObjectsV2Command({ Bucket: 'offsite', Prefix: 'dumpvault/prod/' }),
+      );
+      expect((objects.Contents ?? []).map((o) => o.Key)).not.toContainEqual(
+        expect.stringContaining('c0000003'),
+      );
+      const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+      expect(published).toHaveLength(1);
+      expect(published[0]?.Message).toContain('stopped by SIGTERM');
+      expect((await history.acquireLease('prod', 'other', 1000)).acquired).toBe(true); // lease released
+      await history.releaseLease('prod', 'other');
+    } finally {
+      dropPostgresDb(bigDb);
+    }
   });
 
   it('refuses to run without the environment start-backup sets, naming the variable', async () => {
