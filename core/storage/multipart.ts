@@ -23,8 +23,11 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 
-/** S3's limit on the parts of one multipart upload. */
+/** S3's limits: parts of one multipart upload, and bytes per part. */
 export const MAX_PARTS = 10_000;
+export const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
+/** Parts after which the part size doubles (see {@link MultipartWriterParams.growEvery}). */
+export const GROW_EVERY = 2_000;
 
 export interface MultipartWriterParams {
   readonly client: S3Client;
@@ -36,8 +39,15 @@ export interface MultipartWriterParams {
    * @default - the store's default
    */
   readonly contentType?: string;
-  /** Bytes per part (S3 wants at least 5 MiB for all but the last). */
+  /** Bytes of the first parts (S3 wants at least 5 MiB for all but the last). */
   readonly partSize: number;
+  /**
+   * The part size doubles after every `growEvery` parts (up to S3's 5 GiB), so an object far
+   * bigger than expected still fits in 10,000 parts: from 8 MiB they hold 484 GiB. Only such
+   * objects pay for it, with bigger part buffers.
+   * @default 2,000
+   */
+  readonly growEvery?: number;
   /** Parts uploaded in parallel. */
   readonly queueSize: number;
   /**
@@ -64,9 +74,14 @@ export class TooManyPartsError extends Error {
   override readonly name = 'TooManyPartsError';
   constructor(
     readonly maxParts: number,
+    /** The size of the first parts. */
     readonly partSize: number,
+    /** The most bytes the parts could hold. */
+    readonly capacity: number,
   ) {
-    super(`the object needs more than ${maxParts} parts of ${partSize} bytes`);
+    super(
+      `the object is larger than the ${capacity} bytes ${maxParts} parts starting at ${partSize} bytes hold`,
+    );
   }
 }
 
@@ -94,6 +109,7 @@ export class MultipartWriter {
 
   private readonly params: MultipartWriterParams;
   private readonly maxParts: number;
+  private readonly growEvery: number;
   private readonly free: Buffer[] = [];
   private allocated = 0;
   private readonly inFlight = new Set<Promise<void>>();
@@ -110,6 +126,22 @@ export class MultipartWriter {
     }
     this.params = params;
     this.maxParts = params.maxParts ?? MAX_PARTS;
+    this.growEvery = params.growEvery ?? GROW_EVERY;
+  }
+
+  /** The size of part `partNumber` (1-based). */
+  sizeOfPart(partNumber: number): number {
+    const doublings = Math.floor((partNumber - 1) / this.growEvery);
+    return Math.min(this.params.partSize * 2 ** doublings, MAX_PART_BYTES);
+  }
+
+  /** The most bytes an upload of this writer can hold. */
+  get capacity(): number {
+    let bytes = 0;
+    for (let part = 1; part <= this.maxParts; part += this.growEvery) {
+      bytes += this.sizeOfPart(part) * Math.min(this.growEvery, this.maxParts - part + 1);
+    }
+    return bytes;
   }
 
   /**
@@ -119,17 +151,17 @@ export class MultipartWriter {
    * upload is left for the caller to abort once {@link settled}.
    */
   async write(body: AsyncIterable<Uint8Array>): Promise<MultipartWriteOutput> {
-    const { partSize } = this.params;
     let current: Buffer | undefined;
     let filled = 0;
     let partNumber = 0;
+    let partSize = this.sizeOfPart(1);
     for await (const chunk of body) {
       this.throwIfFailed();
       this.params.signal?.throwIfAborted();
       this.bytes += chunk.byteLength;
       let offset = 0;
       while (offset < chunk.byteLength) {
-        current ??= await this.takeBuffer();
+        current ??= await this.takeBuffer(partSize);
         const n = Math.min(chunk.byteLength - offset, partSize - filled);
         current.set(chunk.subarray(offset, offset + n), filled);
         filled += n;
@@ -139,6 +171,7 @@ export class MultipartWriter {
           await this.startPart(partNumber, current, filled);
           current = undefined;
           filled = 0;
+          partSize = this.sizeOfPart(partNumber + 1);
         }
       }
     }
@@ -180,16 +213,24 @@ export class MultipartWriter {
     return this.params.signal ? { abortSignal: this.params.signal } : {};
   }
 
-  /** A free part buffer: a returned one, a new one while fewer than queueSize + 1 exist, or the next one an upload returns. */
-  private async takeBuffer(): Promise<Buffer> {
+  /**
+   * A free buffer of `size` bytes: a returned one, a new one while fewer than queueSize + 1
+   * exist, or the next one an upload returns. Buffers of a smaller size (from before the part
+   * size grew) are let go.
+   */
+  private async takeBuffer(size: number): Promise<Buffer> {
     for (;;) {
       this.throwIfFailed();
       const buffer = this.free.pop();
-      if (buffer) return buffer;
+      if (buffer && buffer.byteLength === size) return buffer;
+      if (buffer) {
+        this.allocated -= 1;
+        continue;
+      }
       if (this.allocated <= this.params.queueSize) {
         this.allocated += 1;
         // Not from Node's shared pool: the buffer is the part, whole, for the writer's lifetime.
-        return Buffer.allocUnsafeSlow(this.params.partSize);
+        return Buffer.allocUnsafeSlow(size);
       }
       // Every buffer but the one being filled is free or in flight, so something is in flight.
       await Promise.race(this.inFlight);
@@ -210,7 +251,7 @@ export class MultipartWriter {
 
   private async startPart(partNumber: number, buffer: Buffer, length: number): Promise<void> {
     if (partNumber > this.maxParts) {
-      const error = new TooManyPartsError(this.maxParts, this.params.partSize);
+      const error = new TooManyPartsError(this.maxParts, this.params.partSize, this.capacity);
       this.failure ??= { error };
       throw error;
     }

@@ -28,7 +28,7 @@ import { IntegrityError, NotFoundError, StorageError, UserError } from '../error
 import { redact, redactUrl } from '../redact.ts';
 import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
-import { MAX_PARTS, MultipartWriter, TooManyPartsError } from './multipart.ts';
+import { MAX_PART_BYTES, MAX_PARTS, MultipartWriter, TooManyPartsError } from './multipart.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 
 /** Static credentials resolved by the caller (env variables or Secrets Manager) and registered with redact. */
@@ -133,8 +133,6 @@ export interface S3DestinationOptions {
 }
 
 const MiB = 1024 * 1024;
-/** S3's limit on bytes per part. */
-const MAX_PART_BYTES = 5 * 1024 * MiB;
 /** How many times the expected size a write's parts must hold (backups grow; parts cannot). */
 const PART_HEADROOM = 4;
 
@@ -555,8 +553,13 @@ export class S3Destination implements Destination {
     }
     if (err instanceof TooManyPartsError) {
       const partMiB = Math.round(err.partSize / MiB);
+      const GiB = 1024 * MiB;
+      const capacity =
+        err.capacity >= GiB
+          ? `${Math.floor(err.capacity / GiB)} GiB`
+          : `${Math.floor(err.capacity / MiB)} MiB`;
       return permanent(
-        `${url} needs more than ${err.maxParts.toLocaleString('en-US')} parts of ${partMiB} MiB: raise ${config}.partSizeMiB (the largest object is ${err.maxParts.toLocaleString('en-US')} × partSizeMiB)`,
+        `${url} is larger than the ${capacity} that ${err.maxParts.toLocaleString('en-US')} parts starting at ${partMiB} MiB hold: raise ${config}.partSizeMiB`,
       );
     }
     if (failed.message === 'Region is missing') {

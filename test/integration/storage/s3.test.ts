@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, StorageError } from '../../../core/errors.ts';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
 import { createDestination } from '../../../core/storage/index.ts';
+import { MultipartWriter } from '../../../core/storage/multipart.ts';
 import { S3Destination, type S3DestinationOptions } from '../../../core/storage/s3.ts';
 import { describeDestination, digest, feed, MiB, randomBody } from '../../support/destination-suite.ts';
 import { type S3rverHandle, s3rverClient, startS3rver } from '../../support/s3rver.ts';
@@ -168,6 +169,30 @@ describe('S3Destination', () => {
     expect(await s3.pendingUploads(bucket)).toEqual([]);
     expect(await dest.list('')).toEqual([]);
     client.destroy();
+  });
+
+  it('stores an object whose parts grew on the way byte for byte', async () => {
+    const bucket = await freshBucket();
+    const { body, sha256 } = randomBody(33 * MiB);
+    const writer = new MultipartWriter({
+      client: s3.client,
+      bucket,
+      key: 'job/grown.dump',
+      partSize: 5 * MiB,
+      queueSize: 2,
+      growEvery: 1,
+    });
+
+    await writer.write(body);
+
+    const parts = s3.requests.filter(
+      (r) => r.path === `/${bucket}/job/grown.dump` && 'partNumber' in r.query,
+    );
+    expect(parts).toHaveLength(3); // 5 + 10 + the last 18 MiB
+    expect(await digest(await s3Destination(bucket).read('job/grown.dump'))).toEqual({
+      sha256: sha256(),
+      bytes: 33 * MiB,
+    });
   });
 
   it('reads no more than queueSize + 1 parts ahead of what the store has accepted', async () => {

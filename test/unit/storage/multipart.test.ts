@@ -255,6 +255,35 @@ describe('MultipartWriter', () => {
     expect(options(UploadPartCommand)).toEqual([0, 1, 2].map(() => ({ abortSignal: controller.signal })));
   });
 
+  it('doubles the part size every growEvery parts, each part carrying the right bytes', async () => {
+    const seen: { part: number; bytes: number; sha: string }[] = [];
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number; Body: Buffer }) => {
+      seen.push({ part: input.PartNumber, bytes: input.Body.byteLength, sha: sha(input.Body) });
+      return { ETag: `"p${input.PartNumber}"` };
+    });
+    const total = 43 * MiB;
+    const { stream, data } = body(total, 5 * MiB);
+    const w = writer(storeClient, { growEvery: 2 });
+
+    await w.write(stream);
+
+    seen.sort((a, b) => a.part - b.part);
+    const sizes = [5, 5, 10, 10, 13].map((m) => m * MiB);
+    expect(seen.map((p) => p.bytes)).toEqual(sizes);
+    const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const expected = sizes.map((size, i) => sha(data.subarray(starts[i], starts[i]! + size)));
+    expect(seen.map((p) => p.sha)).toEqual(expected);
+  });
+
+  it('holds 484 GiB in 10,000 parts from 8 MiB, and never makes a part bigger than 5 GiB', () => {
+    const w = writer(storeClient, { partSize: 8 * MiB });
+    expect([1, 2000, 2001, 4001, 8001, 10000].map((n) => w.sizeOfPart(n) / MiB)).toEqual([
+      8, 8, 16, 32, 128, 128,
+    ]);
+    expect(w.capacity).toBe(2000 * 8 * MiB * (1 + 2 + 4 + 8 + 16));
+    expect(writer(storeClient, { partSize: 3 * 1024 * MiB }).sizeOfPart(2001)).toBe(5 * 1024 * MiB);
+  });
+
   it('refuses a part size or queue size that is not a positive integer', () => {
     expect(() => writer(storeClient, { partSize: 0 })).toThrow(/partSize must be a positive integer, got 0/);
     expect(() => writer(storeClient, { queueSize: 1.5 })).toThrow(

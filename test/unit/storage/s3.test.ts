@@ -202,7 +202,7 @@ describe('S3Destination.write', () => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).permanent).toBe(true);
     expect((error as Error).message).toBe(
-      's3://b/root/job/huge.dump needs more than 2 parts of 5 MiB: raise destinations.offsite.partSizeMiB (the largest object is 2 × partSizeMiB)',
+      's3://b/root/job/huge.dump is larger than the 10 MiB that 2 parts starting at 5 MiB hold: raise destinations.offsite.partSizeMiB',
     );
     expect(s3.commandCalls(UploadPartCommand)).toHaveLength(2);
     expect(s3.commandCalls(AbortMultipartUploadCommand).map((c) => c.args[0].input)).toEqual([
