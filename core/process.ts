@@ -214,6 +214,11 @@ export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: Throu
  * (a truncated download, a failed decryption) still surfaces here.
  */
 export async function processInput(spec: SpawnSpec, input: Readable): Promise<string> {
+  // An input destroyed before the tool starts (a run aborted meanwhile) emits nothing more:
+  // piped into the tool, it would leave the tool waiting for stdin forever.
+  if (input.destroyed) {
+    throw input.errored ?? new ToolError(`${spec.command} was not started: its input was closed before it`);
+  }
   const child = spawnChecked(spec, ['pipe', 'pipe', 'pipe']);
   const stderr = captureStderr(child);
   let stdout = '';

@@ -77,7 +77,9 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
   await ctx.history.save(item);
   let target: Connection | undefined;
   let created = false;
+  const { signal } = ctx;
   try {
+    signal?.throwIfAborted();
     if (request.target.kind === 'connection') {
       target = request.target.connection;
       step(`checking target ${redact(target.url)}`);
@@ -91,8 +93,9 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     let verify: VerifyResult | undefined;
     if (!request.skipVerify) {
       step(`verifying ${manifest.object.key} (size, sha256, decryption)`);
-      verify = await verifyBackup(request.from, manifest, request.keys);
+      verify = await verifyBackup(request.from, manifest, request.keys, signal ? { signal } : {});
     }
+    signal?.throwIfAborted();
     if (request.target.kind === 'scratch') {
       const name = `${ctx.job.name}_${kind}_${runId}`.replace(/-/g, '_');
       target = await ctx.engine.createScratch(ctx.source, name);
@@ -109,7 +112,11 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
       dumpFormat: manifest.dumpFormat,
     });
     restoring.catch(() => {});
-    await Promise.all([pipeline([input, ...decodeStages(manifest, request.keys), raw, out]), restoring]);
+    // An abort destroys the stages; the restore tool, its input gone, is stopped (processInput).
+    await Promise.all([
+      pipeline([input, ...decodeStages(manifest, request.keys), raw, out], ...(signal ? [{ signal }] : [])),
+      restoring,
+    ]);
     step('comparing tables and row counts with the manifest');
     const comparison = compareStats(manifest.stats.tables, await ctx.engine.stats(target));
     let dropped = false;
@@ -160,7 +167,9 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
       durationMs,
       dropped,
     };
-  } catch (err) {
+  } catch (thrown) {
+    // Aborted: the signal's reason (which signal, which timeout) is the cause, not the stages' AbortError.
+    const err: unknown = signal?.aborted ? signal.reason : thrown;
     if (kind === 'drill' && created && target) await ctx.engine.dropScratch(target).catch(() => {});
     const finished = now();
     const error = redact(messageOf(err)).split('\n')[0]!;

@@ -50,7 +50,7 @@ export async function verifyBackup(
   dest: Destination,
   manifest: Manifest,
   keys: DecryptKeys | undefined,
-  options: { decode?: boolean } = {},
+  options: { decode?: boolean; signal?: AbortSignal } = {},
 ): Promise<VerifyResult> {
   const id = manifestId(manifest);
   const key = manifest.object.key;
@@ -68,8 +68,12 @@ export async function verifyBackup(
   const input = await dest.read(key, info.etag ? { ifMatch: info.etag } : {});
   const stages = canDecode ? [...decodeStages(manifest, keys), raw] : [];
   try {
-    await pipeline([input, stored, ...stages, discard()]);
+    await pipeline(
+      [input, stored, ...stages, discard()],
+      ...(options.signal ? [{ signal: options.signal }] : []),
+    );
   } catch (err) {
+    if (options.signal?.aborted) throw options.signal.reason;
     if (stored.bytes === manifest.object.bytes && stored.sha256() !== manifest.object.sha256) {
       throw checksumError(key, manifest);
     }

@@ -91,13 +91,14 @@ export async function restoreCommand(
     ? { kind: 'connection', connection: targetConn, drop: Boolean(flags.drop) }
     : { kind: 'scratch' };
   if (!out.isJson) out.line(`restore ${ctx.job.name} ${selector ?? 'latest'}`);
-  const result = await runRestore(ctx, {
+  const interrupts = io.interrupts?.();
+  const result = await runRestore(interrupts ? { ...ctx, signal: interrupts.signal } : ctx, {
     manifest,
     from,
     target,
     keys,
     skipVerify: Boolean(flags['skip-verify']),
-  });
+  }).finally(() => interrupts?.dispose());
   printRestore(out, result);
   return 0;
 }
@@ -224,7 +225,14 @@ export async function drillCommand(
   const from = ctx.destinations[0]!;
   const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, 'latest');
   if (!out.isJson) out.line(`drill ${ctx.job.name}`);
-  const result = await runRestore(ctx, { manifest, from, target: { kind: 'scratch' }, keys, kind: 'drill' });
+  const interrupts = io.interrupts?.();
+  const result = await runRestore(interrupts ? { ...ctx, signal: interrupts.signal } : ctx, {
+    manifest,
+    from,
+    target: { kind: 'scratch' },
+    keys,
+    kind: 'drill',
+  }).finally(() => interrupts?.dispose());
   printRestore(out, result);
   return 0;
 }

@@ -73,14 +73,15 @@ async function pendingOf(job: string): Promise<string[]> {
   return (await s3.pendingUploads('backups')).filter((key) => key.startsWith(`${job}/`));
 }
 
-/** `dumpvault backup <job>` as a process of its own; resolves with its exit code and stderr. */
-function startBackup(job: string): {
+/** `dumpvault <args>` as a process of its own; `done` resolves with its exit code and output. */
+function startCli(args: readonly string[]): {
   child: ChildProcess;
+  stdout: () => string;
   done: Promise<{ code: number | null; stderr: string }>;
 } {
   const child = spawn(
     process.execPath,
-    [path.join(ws.dir, 'dumpvault.mjs'), 'backup', job, '--config', ws.configFile],
+    [path.join(ws.dir, 'dumpvault.mjs'), ...args, '--config', ws.configFile],
     {
       cwd: ws.dir,
       env: {
@@ -91,15 +92,16 @@ function startBackup(job: string): {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => {
-    stderr += `OUT:${chunk.toString()}`;
+    stdout += chunk.toString();
   });
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   const done = once(child, 'exit').then(([code]) => ({ code: code as number | null, stderr }));
-  return { child, done };
+  return { child, stdout: () => stdout, done };
 }
 
 describe('a backup interrupted by a signal', () => {
@@ -108,7 +110,7 @@ describe('a backup interrupted by a signal', () => {
       // Parts are held at the store, so the signal surely arrives while the upload is open.
       const hold = s3.holdPartUploads();
       const job = signal.toLowerCase();
-      const { child, done } = startBackup(job);
+      const { child, done } = startCli(['backup', job]);
       try {
         while ((await pendingOf(job)).length === 0) {
           if (child.exitCode !== null) throw new Error(`the backup ended early: ${(await done).stderr}`);
@@ -139,4 +141,44 @@ describe('a backup interrupted by a signal', () => {
       expect(alerts[0]).toContain(`stopped by ${signal}`);
     });
   }
+});
+
+describe('a restore interrupted by a signal', () => {
+  it('stops the restore tool, records FAILED with the cause and exits 1', async () => {
+    const backup = startCli(['backup', 'sigint']);
+    expect((await backup.done).code).toBe(0);
+    const restore = startCli(['restore', 'sigint', 'latest', '--key', ws.privateKey]);
+    // Interrupt as soon as the restore pass starts (after the verify pass).
+    await new Promise<void>((resolve, reject) => {
+      const look = () => {
+        if (restore.stdout().includes('restoring into')) {
+          restore.child.kill('SIGINT');
+          resolve();
+        } else if (restore.child.exitCode !== null) {
+          reject(new Error(`the restore ended early: ${restore.stdout()}`));
+        } else setTimeout(look, 5);
+      };
+      look();
+    });
+    const { code, stderr } = await restore.done;
+
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^error: .*stopped by SIGINT before it finished/m);
+    const scratch = restore.stdout().match(/created scratch target postgres:\/\/\S+\/(\w+)/)?.[1];
+    expect(scratch).toBeTruthy();
+    try {
+      // No restore tool left working on the scratch database.
+      const tools = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((line) => line.includes(scratch!) && !line.includes('ps -eo'));
+      expect(tools).toEqual([]);
+      const items = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('sigint');
+      expect(items.find((i) => i.kind === 'restore')).toMatchObject({
+        status: 'FAILED',
+        error: 'stopped by SIGINT before it finished',
+      });
+    } finally {
+      dropPostgresDb(scratch!);
+    }
+  });
 });

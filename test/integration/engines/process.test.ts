@@ -49,6 +49,17 @@ describe('processInput', () => {
     await expect(running).rejects.toThrow('decryption failed: MDC mismatch');
   });
 
+  it('does not start the tool when its input was destroyed before (an abort), and rejects with the input error', async () => {
+    const input = new Readable({ read() {} });
+    input.on('error', () => {});
+    input.destroy(new Error('stopped by SIGINT before it finished'));
+
+    // `cat` would wait for stdin forever if it were started on this input.
+    await expect(processInput({ command: 'cat', args: [] }, input)).rejects.toThrow(
+      'stopped by SIGINT before it finished',
+    );
+  });
+
   it('drains the rest of the input when the tool exits 0 early, so later input failures still surface', async () => {
     let sent = 0;
     const input = new Readable({
