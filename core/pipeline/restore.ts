@@ -77,6 +77,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
   await ctx.history.save(item);
   let target: Connection | undefined;
   let created = false;
+  let restoring: Promise<unknown> | undefined;
   const { signal } = ctx;
   try {
     signal?.throwIfAborted();
@@ -107,7 +108,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     const input = await request.from.read(manifest.object.key, verify?.etag ? { ifMatch: verify.etag } : {});
     const raw = new Meter();
     const out = new PassThrough({ highWaterMark: 1 << 20 });
-    const restoring = ctx.engine.restore(target, out, {
+    restoring = ctx.engine.restore(target, out, {
       drop: request.target.kind === 'connection' && request.target.drop,
       dumpFormat: manifest.dumpFormat,
     });
@@ -170,6 +171,8 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
   } catch (thrown) {
     // Aborted: the signal's reason (which signal, which timeout) is the cause, not the stages' AbortError.
     const err: unknown = signal?.aborted ? signal.reason : thrown;
+    // The restore tool is being stopped; it must be gone before its database can be dropped.
+    await restoring?.catch(() => {});
     if (kind === 'drill' && created && target) await ctx.engine.dropScratch(target).catch(() => {});
     const finished = now();
     const error = redact(messageOf(err)).split('\n')[0]!;

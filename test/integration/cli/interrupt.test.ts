@@ -143,23 +143,27 @@ describe('a backup interrupted by a signal', () => {
   }
 });
 
+/** Sends SIGINT as soon as the restore pass starts (after the verify pass). */
+function interruptRestorePass(run: ReturnType<typeof startCli>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const look = () => {
+      if (run.stdout().includes('restoring into')) {
+        run.child.kill('SIGINT');
+        resolve();
+      } else if (run.child.exitCode !== null) {
+        reject(new Error(`the run ended early: ${run.stdout()}`));
+      } else setTimeout(look, 5);
+    };
+    look();
+  });
+}
+
 describe('a restore interrupted by a signal', () => {
   it('stops the restore tool, records FAILED with the cause and exits 1', async () => {
     const backup = startCli(['backup', 'sigint']);
     expect((await backup.done).code).toBe(0);
     const restore = startCli(['restore', 'sigint', 'latest', '--key', ws.privateKey]);
-    // Interrupt as soon as the restore pass starts (after the verify pass).
-    await new Promise<void>((resolve, reject) => {
-      const look = () => {
-        if (restore.stdout().includes('restoring into')) {
-          restore.child.kill('SIGINT');
-          resolve();
-        } else if (restore.child.exitCode !== null) {
-          reject(new Error(`the restore ended early: ${restore.stdout()}`));
-        } else setTimeout(look, 5);
-      };
-      look();
-    });
+    await interruptRestorePass(restore);
     const { code, stderr } = await restore.done;
 
     expect(code).toBe(1);
@@ -180,5 +184,17 @@ describe('a restore interrupted by a signal', () => {
     } finally {
       dropPostgresDb(scratch!);
     }
+  });
+
+  it('drops the scratch database of a drill once the restore tool has stopped', async () => {
+    const drill = startCli(['drill', 'sigint', '--key', ws.privateKey]);
+    await interruptRestorePass(drill);
+    const { code, stderr } = await drill.done;
+
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^error: .*stopped by SIGINT before it finished/m);
+    const scratch = drill.stdout().match(/created scratch target postgres:\/\/\S+\/(\w+)/)?.[1];
+    expect(scratch).toBeTruthy();
+    expect(psql('postgres', `SELECT count(*) FROM pg_database WHERE datname = '${scratch}'`).trim()).toBe('0');
   });
 });
