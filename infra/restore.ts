@@ -358,6 +358,8 @@ export class DumpVaultRestore extends Construct {
       command: ['restore'],
       essential: true,
       readonlyRootFilesystem: true,
+      // StopTask's SIGTERM ends the restore as a failure (recorded, alerted) before SIGKILL.
+      stopTimeout: Duration.seconds(120),
       logging: ecs.LogDrivers.awsLogs({
         logGroup: props.taskLogGroup,
         streamPrefix: sidecar ? 'drill' : 'restore',

@@ -388,6 +388,7 @@ describe('restore and drill tasks', () => {
       Command: ['restore'],
       ReadonlyRootFilesystem: true,
       Essential: true,
+      StopTimeout: 120,
     });
     for (const major of ['13', '14', '15', '16', '17']) {
       const containers = containersOf(logicalId(`DumpVault/Restore/Drillpostgres${major}/Resource`));

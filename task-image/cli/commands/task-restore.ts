@@ -324,6 +324,8 @@ export async function taskRestoreCommand(
 
   let cleanup: (() => Promise<void>) | undefined;
   let backupKey: string | undefined;
+  // SIGTERM (StopTask: the state machine's timeout or an aborted execution) ends the restore as a failure.
+  const interrupts = deps.interrupts?.();
   try {
     const task = await loadTaskConfig(env);
     cleanup = task.cleanup;
@@ -360,7 +362,13 @@ export async function taskRestoreCommand(
     }
     const manifest = await readManifest(from, backupKey);
     const keys = await decryptKeysFor(loaded, job, env, fetchSecret);
-    const result = await runRestore(ctx, { manifest, from, target, keys, kind });
+    const result = await runRestore(interrupts ? { ...ctx, signal: interrupts.signal } : ctx, {
+      manifest,
+      from,
+      target,
+      keys,
+      kind,
+    });
     print(
       redact(
         JSON.stringify({
@@ -408,6 +416,7 @@ export async function taskRestoreCommand(
     );
     return err.exitCode;
   } finally {
+    interrupts?.dispose();
     await cleanup?.();
   }
 }

@@ -9,7 +9,7 @@ import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/cl
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
-import { taskCommand } from '../../../task-image/cli/commands/task.ts';
+import { type TaskDeps, taskCommand } from '../../../task-image/cli/commands/task.ts';
 import { Output } from '../../../task-image/cli/output.ts';
 import { PG } from '../../support/databases.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
@@ -175,6 +175,7 @@ export async function runTaskAction(
   world: TaskWorld,
   action: 'backup' | 'restore',
   env: Record<string, string>,
+  extra: Pick<TaskDeps, 'interrupts'> = {},
 ): Promise<TaskRun> {
   const fullEnv: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env };
   let output = '';
@@ -189,6 +190,7 @@ export async function runTaskAction(
   let code: number;
   try {
     code = await taskCommand(action, out, fullEnv, {
+      ...extra,
       history: world.history,
       notifier: new SnsNotifier({ client: new SNSClient({ region: REGION }), topicArn: TOPIC_ARN }),
       ...(action === 'restore' ? { print: (line: string) => lines.push(line) } : {}),

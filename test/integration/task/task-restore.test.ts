@@ -7,8 +7,10 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ToolError } from '../../../core/errors.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { clearSecrets } from '../../../core/redact.ts';
+import type { TaskDeps } from '../../../task-image/cli/commands/task.ts';
 import type { TaskRestoreResult } from '../../../task-image/cli/commands/task-restore.ts';
 import {
   createPostgresDb,
@@ -88,23 +90,29 @@ async function restore(
     target: string;
     drop?: boolean;
     passwordSecret?: string;
+    interrupts?: TaskDeps['interrupts'];
   },
 ) {
   const kind = settings.kind ?? 'restore';
   const startedAt = await resolved(job, runId, kind);
-  const run = await runTaskAction(world, 'restore', {
-    ...(await taskDefinitionEnv(world)),
-    DUMPVAULT_JOB: job.name,
-    DUMPVAULT_RUN_ID: runId,
-    DUMPVAULT_STARTED_AT: startedAt,
-    DUMPVAULT_TRIGGER: 'manual',
-    DUMPVAULT_JOB_JSON: jobJson(world, job),
-    DUMPVAULT_RESTORE_KIND: kind,
-    DUMPVAULT_BACKUP_KEY: settings.backupKey,
-    DUMPVAULT_RESTORE_TARGET: settings.target,
-    DUMPVAULT_DROP: settings.drop ? 'true' : 'false',
-    ...(settings.passwordSecret ? { DUMPVAULT_TARGET_PASSWORD_SECRET: settings.passwordSecret } : {}),
-  });
+  const run = await runTaskAction(
+    world,
+    'restore',
+    {
+      ...(await taskDefinitionEnv(world)),
+      DUMPVAULT_JOB: job.name,
+      DUMPVAULT_RUN_ID: runId,
+      DUMPVAULT_STARTED_AT: startedAt,
+      DUMPVAULT_TRIGGER: 'manual',
+      DUMPVAULT_JOB_JSON: jobJson(world, job),
+      DUMPVAULT_RESTORE_KIND: kind,
+      DUMPVAULT_BACKUP_KEY: settings.backupKey,
+      DUMPVAULT_RESTORE_TARGET: settings.target,
+      DUMPVAULT_DROP: settings.drop ? 'true' : 'false',
+      ...(settings.passwordSecret ? { DUMPVAULT_TARGET_PASSWORD_SECRET: settings.passwordSecret } : {}),
+    },
+    settings.interrupts ? { interrupts: settings.interrupts } : {},
+  );
   const items = (await world.history.list(job.name)).filter((i) => i.runId === runId);
   const result = run.lines.length === 1 ? (JSON.parse(run.lines[0]!) as TaskRestoreResult) : undefined;
   return { ...run, items, item: items[0] as HistoryItem, result, startedAt };
@@ -290,5 +298,24 @@ describe('dumpvault task restore', () => {
     expect(run.item.error).toContain(
       `encryption.ops.privateKeySecret: secret ${PRIVATE_KEY_ARN} does not hold an armored OpenPGP private key`,
     );
+  });
+
+  it('ends as FAILED with the cause when StopTask sends SIGTERM', async () => {
+    const stopped = new AbortController();
+    stopped.abort(new ToolError('stopped by SIGTERM before it finished'));
+
+    const run = await restore(VAULT(), 'c1000009', {
+      backupKey: vaultManifest,
+      target: 'scratch',
+      interrupts: () => ({ signal: stopped.signal, dispose: () => {} }),
+    });
+
+    expect(run.code).toBe(1);
+    expect(run.item).toMatchObject({
+      kind: 'restore',
+      status: 'FAILED',
+      error: 'stopped by SIGTERM before it finished',
+    });
+    expect(run.result).toMatchObject({ status: 'FAILED', error: 'stopped by SIGTERM before it finished' });
   });
 });
