@@ -195,6 +195,8 @@ describe('a restore interrupted by a signal', () => {
     expect(stderr).toMatch(/^error: .*stopped by SIGINT before it finished/m);
     const scratch = drill.stdout().match(/created scratch target postgres:\/\/\S+\/(\w+)/)?.[1];
     expect(scratch).toBeTruthy();
-    expect(psql('postgres', `SELECT count(*) FROM pg_database WHERE datname = '${scratch}'`).trim()).toBe('0');
+    expect(psql('postgres', `SELECT count(*) FROM pg_database WHERE datname = '${scratch}'`).trim()).toBe(
+      '0',
+    );
   });
 });
