@@ -425,6 +425,10 @@ export class DumpVault extends Construct {
       // StopTask sends SIGTERM, then SIGKILL after this long: the task aborts its upload and
       // records FAILED in between (Fargate's maximum; the abort retries for up to ~15 s).
       stopTimeout: Duration.seconds(120),
+      // An init process as PID 1 forwards SIGTERM to node and reaps the dump tools' orphans.
+      linuxParameters: new ecs.LinuxParameters(this.taskDefinition, 'LinuxParameters', {
+        initProcessEnabled: true,
+      }),
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.taskLogGroup, streamPrefix: 'task' }),
       environment: {
         DUMPVAULT_HISTORY_TABLE: this.table.tableName,

@@ -360,6 +360,7 @@ export class DumpVaultRestore extends Construct {
       readonlyRootFilesystem: true,
       // StopTask's SIGTERM ends the restore as a failure (recorded, alerted) before SIGKILL.
       stopTimeout: Duration.seconds(120),
+      linuxParameters: new ecs.LinuxParameters(definition, 'LinuxParameters', { initProcessEnabled: true }),
       logging: ecs.LogDrivers.awsLogs({
         logGroup: props.taskLogGroup,
         streamPrefix: sidecar ? 'drill' : 'restore',

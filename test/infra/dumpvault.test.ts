@@ -138,6 +138,7 @@ describe('DumpVault with the README example config', () => {
           Essential: true,
           ReadonlyRootFilesystem: true,
           StopTimeout: 120,
+          LinuxParameters: Match.objectLike({ InitProcessEnabled: true }),
           MountPoints: [{ ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'tmp' }],
           Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
           Environment: [

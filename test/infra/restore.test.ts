@@ -389,6 +389,7 @@ describe('restore and drill tasks', () => {
       ReadonlyRootFilesystem: true,
       Essential: true,
       StopTimeout: 120,
+      LinuxParameters: expect.objectContaining({ InitProcessEnabled: true }),
     });
     for (const major of ['13', '14', '15', '16', '17']) {
       const containers = containersOf(logicalId(`DumpVault/Restore/Drillpostgres${major}/Resource`));
