@@ -60,7 +60,7 @@ export const S3DestinationSchema = z
       .max(5120)
       .default(8)
       .describe(
-        'Size of the first multipart parts in MiB; it doubles every 2,000 parts (10,000 parts from 8 MiB hold 484 GiB), and a write starts bigger when the previous backup was so big that 10,000 parts would not hold 4 times it.',
+        'Size of the first multipart parts in MiB; it doubles every 2,000 parts (10,000 parts from 8 MiB hold 484 GiB), and a write starts bigger when the previous backup was so big that such an upload would not hold 4 times it.',
       ),
     queueSize: wholeNumber(1).max(16).default(2).describe('Parts uploaded in parallel.'),
   })

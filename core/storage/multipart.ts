@@ -29,6 +29,39 @@ export const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
 /** Parts after which the part size doubles (see {@link MultipartWriterParams.growEvery}). */
 export const GROW_EVERY = 2_000;
 
+/** The size of part `partNumber` (1-based) of an upload whose parts start at `partSize`. */
+function sizeOfPart(partNumber: number, partSize: number, growEvery: number): number {
+  const doublings = Math.floor((partNumber - 1) / growEvery);
+  return Math.min(partSize * 2 ** doublings, MAX_PART_BYTES);
+}
+
+/** The most bytes an upload holds whose parts start at `partSize` and double every `growEvery`. */
+export function uploadCapacity(partSize: number, growEvery = GROW_EVERY, maxParts = MAX_PARTS): number {
+  let bytes = 0;
+  for (let part = 1; part <= maxParts; part += growEvery) {
+    bytes += sizeOfPart(part, partSize, growEvery) * Math.min(growEvery, maxParts - part + 1);
+  }
+  return bytes;
+}
+
+/**
+ * The smallest first-part size, `minimum` or a whole number of MiB above it, of an upload that
+ * holds `bytes`; S3's 5 GiB when none does.
+ */
+export function firstPartSizeFor(bytes: number, minimum: number, growEvery = GROW_EVERY): number {
+  const MiB = 1024 * 1024;
+  if (uploadCapacity(minimum, growEvery) >= bytes) return minimum;
+  let low = Math.ceil(minimum / MiB);
+  let high = MAX_PART_BYTES / MiB;
+  if (uploadCapacity(high * MiB, growEvery) < bytes) return MAX_PART_BYTES;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    if (uploadCapacity(middle * MiB, growEvery) >= bytes) high = middle;
+    else low = middle + 1;
+  }
+  return low * MiB;
+}
+
 export interface MultipartWriterParams {
   readonly client: S3Client;
   readonly bucket: string;
@@ -131,17 +164,12 @@ export class MultipartWriter {
 
   /** The size of part `partNumber` (1-based). */
   sizeOfPart(partNumber: number): number {
-    const doublings = Math.floor((partNumber - 1) / this.growEvery);
-    return Math.min(this.params.partSize * 2 ** doublings, MAX_PART_BYTES);
+    return sizeOfPart(partNumber, this.params.partSize, this.growEvery);
   }
 
   /** The most bytes an upload of this writer can hold. */
   get capacity(): number {
-    let bytes = 0;
-    for (let part = 1; part <= this.maxParts; part += this.growEvery) {
-      bytes += this.sizeOfPart(part) * Math.min(this.growEvery, this.maxParts - part + 1);
-    }
-    return bytes;
+    return uploadCapacity(this.params.partSize, this.growEvery, this.maxParts);
   }
 
   /**

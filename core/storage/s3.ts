@@ -28,7 +28,7 @@ import { IntegrityError, NotFoundError, StorageError, UserError } from '../error
 import { redact, redactUrl } from '../redact.ts';
 import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
-import { MAX_PART_BYTES, MAX_PARTS, MultipartWriter, TooManyPartsError } from './multipart.ts';
+import { firstPartSizeFor, MAX_PARTS, MultipartWriter, TooManyPartsError } from './multipart.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 
 /** Static credentials resolved by the caller (env variables or Secrets Manager) and registered with redact. */
@@ -268,13 +268,13 @@ export class S3Destination implements Destination {
   }
 
   /**
-   * The part size of a write: the configured one, or larger when the object is expected to be
-   * so big that 10,000 parts of the configured size would not hold four times it.
+   * The first part size of a write: the configured one, or larger when the object is expected
+   * to be so big that an upload starting at the configured size (its parts doubling every
+   * 2,000) would not hold four times it.
    */
   partSizeFor(expectedBytes: number | undefined): number {
     if (!expectedBytes || expectedBytes <= 0) return this.partSize;
-    const needed = Math.ceil((expectedBytes * PART_HEADROOM) / MAX_PARTS / MiB) * MiB;
-    return Math.min(Math.max(this.partSize, needed), MAX_PART_BYTES);
+    return firstPartSizeFor(expectedBytes * PART_HEADROOM, this.partSize);
   }
 
   /** One PutObject with a Content-MD5, so the store rejects a body damaged on the way. */

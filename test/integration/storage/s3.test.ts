@@ -232,7 +232,7 @@ describe('S3Destination', () => {
     });
   });
 
-  it('sizes parts up when the expected object would need more than 10,000 parts of the configured size', async () => {
+  it('starts with bigger parts when the upload would not hold four times the expected object', async () => {
     const bucket = await freshBucket();
     const sent: string[] = [];
     const client = new Proxy(s3.client, {
@@ -250,15 +250,16 @@ describe('S3Destination', () => {
     await dest.write('job/small-parts.dump', body());
     const configuredParts = sent.filter((c) => c === 'UploadPartCommand').length;
     sent.length = 0;
-    // Four times 40 GB in 10,000 parts: 16 MiB parts, so 12 MiB goes up in one request.
-    const sized = await dest.write('job/sized-parts.dump', body(), { expectedBytes: 40e9 });
+    // Four times 200 GB in 10,000 parts doubling every 2,000: 13 MiB first parts, so 12 MiB goes up in one request.
+    const sized = await dest.write('job/sized-parts.dump', body(), { expectedBytes: 200e9 });
 
     expect(configuredParts).toBe(3);
     expect(sent).toEqual(['PutObjectCommand']);
     expect(sized.bytes).toBe(12 * MiB);
     expect(dest.partSizeFor(undefined)).toBe(5 * MiB);
     expect(dest.partSizeFor(1e9)).toBe(5 * MiB);
-    expect(dest.partSizeFor(40e9)).toBe(16 * MiB);
+    expect(dest.partSizeFor(40e9)).toBe(5 * MiB);
+    expect(dest.partSizeFor(200e9)).toBe(13 * MiB);
     expect(dest.partSizeFor(1e15)).toBe(5 * 1024 * MiB);
   });
 

@@ -15,7 +15,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MultipartWriter, TooManyPartsError } from '../../../core/storage/multipart.ts';
+import {
+  firstPartSizeFor,
+  MultipartWriter,
+  TooManyPartsError,
+  uploadCapacity,
+} from '../../../core/storage/multipart.ts';
 import { s3ClientConfig } from '../../../core/storage/s3.ts';
 
 const MiB = 1024 * 1024;
@@ -282,6 +287,16 @@ describe('MultipartWriter', () => {
     ]);
     expect(w.capacity).toBe(2000 * 8 * MiB * (1 + 2 + 4 + 8 + 16));
     expect(writer(storeClient, { partSize: 3 * 1024 * MiB }).sizeOfPart(2001)).toBe(5 * 1024 * MiB);
+  });
+
+  it('finds the smallest first part size whose upload holds a size', () => {
+    const MiB8 = 8 * MiB;
+    expect(uploadCapacity(MiB8)).toBe(2000 * MiB8 * 31);
+    expect(firstPartSizeFor(1e9, MiB8)).toBe(MiB8);
+    expect(firstPartSizeFor(uploadCapacity(MiB8), MiB8)).toBe(MiB8);
+    expect(firstPartSizeFor(uploadCapacity(MiB8) + 1, MiB8)).toBe(9 * MiB);
+    expect(firstPartSizeFor(8e11, 5 * MiB)).toBe(13 * MiB);
+    expect(firstPartSizeFor(1e16, MiB8)).toBe(5 * 1024 * MiB);
   });
 
   it('refuses a part size or queue size that is not a positive integer', () => {
