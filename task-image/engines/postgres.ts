@@ -26,6 +26,7 @@ import {
   majorFromVersionNum,
   type PgToolName,
   type PgToolSearch,
+  type PgVersion,
   pgToolVersion,
 } from './pgTools.ts';
 import { abandonInput } from './restoreInput.ts';
@@ -173,6 +174,8 @@ export interface PostgresEngineOptions {
 export class PostgresEngine implements Engine {
   readonly name = 'postgres' as const;
   private readonly search: PgToolSearch;
+  /** `--version` of each tool binary, asked once per engine (inspect and dump both need pg_dump's). */
+  private readonly toolVersions = new Map<string, Promise<PgVersion>>();
 
   constructor(options: PostgresEngineOptions = {}) {
     this.search = { libRoots: options.libRoots ?? DEFAULT_PG_LIB_ROOTS, env: options.env ?? process.env };
@@ -197,7 +200,7 @@ export class PostgresEngine implements Engine {
     const { num, text } = await this.serverVersion(target);
     const serverMajor = majorFromVersionNum(num);
     const pgDump = await this.locate('pg_dump', serverMajor);
-    const tool = await pgToolVersion(pgDump);
+    const tool = await this.toolVersion(pgDump);
     checkPgDumpCanDump(tool, serverMajor, target.where);
     return { serverVersion: text, tool: { name: 'pg_dump', version: tool.text }, database: target.database };
   }
@@ -227,7 +230,7 @@ export class PostgresEngine implements Engine {
         signal.throwIfAborted();
         const serverMajor = majorFromVersionNum(session.serverVersionNum);
         const pgDump = await this.locate('pg_dump', serverMajor);
-        checkPgDumpCanDump(await pgToolVersion(pgDump), serverMajor, target.where);
+        checkPgDumpCanDump(await this.toolVersion(pgDump), serverMajor, target.where);
         signal.throwIfAborted();
         const open = session;
         // Counting runs next to pg_dump, in the same snapshot: neither waits for the other.
@@ -350,6 +353,17 @@ export class PostgresEngine implements Engine {
       "SELECT format('DROP DATABASE IF EXISTS %I', :'name') || CASE WHEN current_setting('server_version_num')::int >= 130000 THEN ' WITH (FORCE)' ELSE '' END \\gexec";
     await this.onMaintenanceDb(t, (maintenance) => this.psql(maintenance, sql, ['-v', `name=${t.database}`]));
     forgetScratch(this.name, t.url);
+  }
+
+  private toolVersion(file: string): Promise<PgVersion> {
+    let version = this.toolVersions.get(file);
+    if (!version) {
+      version = pgToolVersion(file);
+      // A failed ask is not remembered: the next caller asks again (and reports the failure).
+      version.catch(() => this.toolVersions.delete(file));
+      this.toolVersions.set(file, version);
+    }
+    return version;
   }
 
   private async locate(tool: PgToolName, minMajor: number | undefined): Promise<string> {
