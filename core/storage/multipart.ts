@@ -135,6 +135,11 @@ export class MultipartWriter {
    * have made the upload (the answer lost on the way): the caller looks for it by key.
    */
   createFailure: { error: unknown } | undefined;
+  /**
+   * Attempts the SDK needed for CreateMultipartUpload. More than one means an earlier attempt
+   * may have made an upload whose answer was lost: the caller looks for it by key.
+   */
+  createAttempts = 0;
   /** The object exists: CompleteMultipartUpload or PutObject succeeded. */
   completed = false;
   /** Bytes read from the body so far. */
@@ -305,6 +310,7 @@ export class MultipartWriter {
         throw error;
       }
       this.uploadId = created.UploadId;
+      this.createAttempts = created.$metadata?.attempts ?? 1;
     }
     // At most queueSize parts on the wire: a full buffer waits here for a slot (backpressure).
     while (this.inFlight.size >= this.params.queueSize) await Promise.race(this.inFlight);

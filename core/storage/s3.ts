@@ -256,6 +256,9 @@ export class S3Destination implements Destination {
       const output = await writer.write(body);
       // The signal may have fired while the completing request was in flight.
       if (failure) throw failure.error;
+      // A retried Create may have left an upload of this key behind; the object is complete, so
+      // this is tidying only (the bucket's lifecycle rule is the fallback).
+      if (writer.createAttempts > 1) await this.abortUploadsOf(key).catch(() => {});
       return { bytes: writer.bytes, etag: output.etag, versionId: output.versionId };
     } catch (err) {
       fail(err, err instanceof TooManyPartsError);
@@ -428,6 +431,7 @@ export class S3Destination implements Destination {
         );
       } else if (writer.uploadId !== undefined) {
         await this.abortMultipartUpload(key, writer.uploadId);
+        if (writer.createAttempts > 1) await this.abortUploadsOf(key);
       } else if (writer.createFailure && this.mayHaveCreated(writer.createFailure.error)) {
         await this.abortUploadsOf(key);
       }
@@ -455,8 +459,9 @@ export class S3Destination implements Destination {
 
   /**
    * Aborts every pending multipart upload of exactly `key` (ListMultipartUploads by prefix):
-   * after a CreateMultipartUpload whose answer was lost, the store may hold uploads the writer
-   * never learnt the id of. Keys are unique per run, so every upload of the key is this write's.
+   * after a CreateMultipartUpload whose answer was lost (the Create failed, or the SDK retried
+   * it), the store may hold uploads the writer never learnt the id of. Keys are unique per run,
+   * so every upload of the key is this write's.
    */
   private async abortUploadsOf(key: string): Promise<void> {
     const objectKey = this.objectKey(key);

@@ -77,11 +77,11 @@ export interface S3rverHandle {
    */
   holdPartUploads(): { release(): void };
   /**
-   * From now until `restore()`, every CreateMultipartUpload is carried out and then its
-   * connection dropped before the answer is sent: the store has the upload, the client never
-   * learns its id (an answer lost in an outage).
+   * From now until `restore()` (or for the next `count` only), every CreateMultipartUpload is
+   * carried out and then its connection dropped before the answer is sent: the store has the
+   * upload, the client never learns its id (an answer lost in an outage).
    */
-  loseCreateAnswers(): { restore(): void };
+  loseCreateAnswers(count?: number): { restore(): void };
   /** Keys of the multipart uploads started and neither completed nor aborted, via ListMultipartUploads. */
   pendingUploads(bucket: string): Promise<string[]>;
   /** Stops the server and deletes its directory. */
@@ -176,13 +176,15 @@ class PartGate {
 
 /** Drops the connection of each CreateMultipartUpload after s3rver made the upload, while `on`. */
 class LostCreateAnswers {
-  on = false;
+  /** How many more answers to lose. */
+  remaining = 0;
 
   middleware(): KoaMiddleware {
     return async (ctx, next) => {
       await next();
       const [, ...keyParts] = ctx.path.split('/').filter(Boolean);
-      if (this.on && ctx.method === 'POST' && keyParts.length > 0 && 'uploads' in ctx.query) {
+      if (this.remaining > 0 && ctx.method === 'POST' && keyParts.length > 0 && 'uploads' in ctx.query) {
+        this.remaining -= 1;
         ctx.res.socket?.destroy();
       }
     };
@@ -268,11 +270,11 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       await listen(port);
     },
     holdPartUploads: () => gate.hold(),
-    loseCreateAnswers() {
-      lostCreates.on = true;
+    loseCreateAnswers(count = Number.POSITIVE_INFINITY) {
+      lostCreates.remaining = count;
       return {
         restore: () => {
-          lostCreates.on = false;
+          lostCreates.remaining = 0;
         },
       };
     },

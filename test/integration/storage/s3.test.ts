@@ -171,6 +171,25 @@ describe('S3Destination', () => {
     client.destroy();
   });
 
+  it('aborts the upload a retried CreateMultipartUpload left behind once the object is complete', async () => {
+    const bucket = await freshBucket();
+    const client = s3rverClient(s3.endpoint, { maxAttempts: 2 });
+    const dest = s3Destination(bucket, { client });
+    const lost = s3.loseCreateAnswers(1);
+    const { body, sha256 } = randomBody(12 * MiB);
+
+    const result = await dest.write('job/retried.dump', body).finally(() => lost.restore());
+
+    expect(result.bytes).toBe(12 * MiB);
+    const creates = s3.requests.filter(
+      (r) => r.path === `/${bucket}/job/retried.dump` && r.method === 'POST' && 'uploads' in r.query,
+    );
+    expect(creates).toHaveLength(2); // the one whose answer was lost, and the SDK's retry
+    expect(await s3.pendingUploads(bucket)).toEqual([]);
+    expect(await digest(await dest.read('job/retried.dump'))).toEqual({ sha256: sha256(), bytes: 12 * MiB });
+    client.destroy();
+  });
+
   it('stores an object whose parts grew on the way byte for byte', async () => {
     const bucket = await freshBucket();
     const { body, sha256 } = randomBody(33 * MiB);
