@@ -94,7 +94,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     let verify: VerifyResult | undefined;
     if (!request.skipVerify) {
       step(`verifying ${manifest.object.key} (size, sha256, decryption)`);
-      verify = await verifyBackup(request.from, manifest, request.keys, signal ? { signal } : {});
+      verify = await verifyBackup(request.from, manifest, request.keys, { signal });
     }
     signal?.throwIfAborted();
     if (request.target.kind === 'scratch') {
@@ -115,7 +115,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     restoring.catch(() => {});
     // An abort destroys the stages; the restore tool, its input gone, is stopped (processInput).
     await Promise.all([
-      pipeline([input, ...decodeStages(manifest, request.keys), raw, out], ...(signal ? [{ signal }] : [])),
+      pipeline([input, ...decodeStages(manifest, request.keys), raw, out], { signal }),
       restoring,
     ]);
     step('comparing tables and row counts with the manifest');

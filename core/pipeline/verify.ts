@@ -68,10 +68,7 @@ export async function verifyBackup(
   const input = await dest.read(key, info.etag ? { ifMatch: info.etag } : {});
   const stages = canDecode ? [...decodeStages(manifest, keys), raw] : [];
   try {
-    await pipeline(
-      [input, stored, ...stages, discard()],
-      ...(options.signal ? [{ signal: options.signal }] : []),
-    );
+    await pipeline([input, stored, ...stages, discard()], { signal: options.signal });
   } catch (err) {
     if (options.signal?.aborted) throw options.signal.reason;
     if (stored.bytes === manifest.object.bytes && stored.sha256() !== manifest.object.sha256) {

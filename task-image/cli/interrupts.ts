@@ -38,3 +38,20 @@ export function processInterrupts(proc: NodeJS.Process = process): Interrupts {
     },
   };
 }
+
+/**
+ * Runs `run` with a context whose signal aborts at SIGINT/SIGTERM (when `start` is given, as
+ * the real process's Io does), and gives the signals back their default action afterwards.
+ */
+export async function withInterrupts<C extends { readonly signal?: AbortSignal }, T>(
+  start: (() => Interrupts) | undefined,
+  ctx: C,
+  run: (ctx: C) => Promise<T>,
+): Promise<T> {
+  const interrupts = start?.();
+  try {
+    return await run(interrupts ? { ...ctx, signal: interrupts.signal } : ctx);
+  } finally {
+    interrupts?.dispose();
+  }
+}

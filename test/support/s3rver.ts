@@ -18,6 +18,29 @@ import { ListMultipartUploadsCommand, S3Client, type S3ClientConfig } from '@aws
 /** s3rver's credentials (its built-in dummy account). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
+/** The environment a CLI run reads s3rver's credentials from, under the names {@link s3rverDestination} names. */
+export const S3RVER_ENV = {
+  DV_S3_KEY: S3RVER_CREDENTIALS.accessKeyId,
+  DV_S3_SECRET: S3RVER_CREDENTIALS.secretAccessKey,
+} as const;
+
+/** A dumpvault `s3` destination on `bucket` of `s3`: credentials from {@link S3RVER_ENV}, 5 MiB parts. */
+export function s3rverDestination(
+  s3: { readonly endpoint: string },
+  bucket: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    type: 's3',
+    bucket,
+    endpoint: s3.endpoint,
+    accessKeyIdEnv: 'DV_S3_KEY',
+    secretAccessKeyEnv: 'DV_S3_SECRET',
+    partSizeMiB: 5,
+    ...extra,
+  };
+}
+
 /** The part of a Koa context the added calls use. */
 interface KoaContext {
   readonly method: string;

@@ -4,6 +4,7 @@ import { runBackup } from '../../../core/pipeline/backup.ts';
 import { DEFAULT_LEVEL, probeZstd } from '../../../core/pipeline/compress.ts';
 import { redact } from '../../../core/redact.ts';
 import type { Flags } from '../args.ts';
+import { withInterrupts } from '../interrupts.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
 import { openJob } from '../resolve.ts';
 
@@ -61,10 +62,7 @@ export async function backupCommand(
     out.warn(`job ${ctx.job.name} is not encrypted: anyone who can read the destination can read the dump`);
   if (!out.isJson) out.line(`backup ${ctx.job.name}`);
   // Ctrl-C or SIGTERM stops the run the way any failure does: upload aborted, FAILED recorded.
-  const interrupts = io.interrupts?.();
-  const result = await runBackup(interrupts ? { ...ctx, signal: interrupts.signal } : ctx).finally(() =>
-    interrupts?.dispose(),
-  );
+  const result = await withInterrupts(io.interrupts, ctx, runBackup);
   const m = result.manifest;
   const deleted = result.prune.flatMap((p) => p.deleted);
   const pruneErrors = result.prune.flatMap((p) => p.errors);

@@ -19,6 +19,7 @@ import { redact, registerSecret } from '../../../core/redact.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
 import { createDestination } from '../../../core/storage/index.ts';
 import type { Flags } from '../args.ts';
+import { withInterrupts } from '../interrupts.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
 import { openDestination, openJob, resolveDecryptKeys } from '../resolve.ts';
 
@@ -91,14 +92,9 @@ export async function restoreCommand(
     ? { kind: 'connection', connection: targetConn, drop: Boolean(flags.drop) }
     : { kind: 'scratch' };
   if (!out.isJson) out.line(`restore ${ctx.job.name} ${selector ?? 'latest'}`);
-  const interrupts = io.interrupts?.();
-  const result = await runRestore(interrupts ? { ...ctx, signal: interrupts.signal } : ctx, {
-    manifest,
-    from,
-    target,
-    keys,
-    skipVerify: Boolean(flags['skip-verify']),
-  }).finally(() => interrupts?.dispose());
+  const result = await withInterrupts(io.interrupts, ctx, (run) =>
+    runRestore(run, { manifest, from, target, keys, skipVerify: Boolean(flags['skip-verify']) }),
+  );
   printRestore(out, result);
   return 0;
 }
@@ -225,14 +221,9 @@ export async function drillCommand(
   const from = ctx.destinations[0]!;
   const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, 'latest');
   if (!out.isJson) out.line(`drill ${ctx.job.name}`);
-  const interrupts = io.interrupts?.();
-  const result = await runRestore(interrupts ? { ...ctx, signal: interrupts.signal } : ctx, {
-    manifest,
-    from,
-    target: { kind: 'scratch' },
-    keys,
-    kind: 'drill',
-  }).finally(() => interrupts?.dispose());
+  const result = await withInterrupts(io.interrupts, ctx, (run) =>
+    runRestore(run, { manifest, from, target: { kind: 'scratch' }, keys, kind: 'drill' }),
+  );
   printRestore(out, result);
   return 0;
 }

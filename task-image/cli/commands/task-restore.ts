@@ -66,6 +66,7 @@ import type { JobContext } from '../../../core/pipeline/context.ts';
 import type { DecryptKeys } from '../../../core/pipeline/decode.ts';
 import { type RestoreTarget, runRestore } from '../../../core/pipeline/restore.ts';
 import { redact, registerSecret } from '../../../core/redact.ts';
+import { withInterrupts } from '../interrupts.ts';
 import type { Output } from '../output.ts';
 import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
 import { resolveSecret, type SecretFetcher, secretsManagerFetcher } from '../secrets.ts';
@@ -324,8 +325,6 @@ export async function taskRestoreCommand(
 
   let cleanup: (() => Promise<void>) | undefined;
   let backupKey: string | undefined;
-  // SIGTERM (StopTask: the state machine's timeout or an aborted execution) ends the restore as a failure.
-  const interrupts = deps.interrupts?.();
   try {
     const task = await loadTaskConfig(env);
     cleanup = task.cleanup;
@@ -362,13 +361,10 @@ export async function taskRestoreCommand(
     }
     const manifest = await readManifest(from, backupKey);
     const keys = await decryptKeysFor(loaded, job, env, fetchSecret);
-    const result = await runRestore(interrupts ? { ...ctx, signal: interrupts.signal } : ctx, {
-      manifest,
-      from,
-      target,
-      keys,
-      kind,
-    });
+    // SIGTERM (StopTask: the state machine's timeout or an aborted execution) ends the restore as a failure.
+    const result = await withInterrupts(deps.interrupts, ctx, (run) =>
+      runRestore(run, { manifest, from, target, keys, kind }),
+    );
     print(
       redact(
         JSON.stringify({
@@ -416,7 +412,6 @@ export async function taskRestoreCommand(
     );
     return err.exitCode;
   } finally {
-    interrupts?.dispose();
     await cleanup?.();
   }
 }

@@ -17,7 +17,7 @@ import {
   sqlite,
   uniqueName,
 } from '../../support/databases.ts';
-import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { S3RVER_ENV, type S3rverHandle, s3rverDestination, startS3rver } from '../../support/s3rver.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const PASSWORD = 'Sup3r-Secret-Pa55word-7f3a';
@@ -28,8 +28,7 @@ let s3: S3rverHandle;
 let pgDb: string;
 
 const env = () => ({
-  DV_S3_KEY: S3RVER_CREDENTIALS.accessKeyId,
-  DV_S3_SECRET: S3RVER_CREDENTIALS.secretAccessKey,
+  ...S3RVER_ENV,
   DV_PG_PASSWORD: PASSWORD,
   DV_PASSPHRASE: PASSPHRASE,
 });
@@ -38,14 +37,7 @@ function baseConfig(overrides: { jobs: unknown[] }) {
   return {
     destinations: {
       local: { type: 'file', path: './backups' },
-      s3: {
-        type: 's3',
-        bucket: 'backups',
-        endpoint: s3.endpoint,
-        accessKeyIdEnv: 'DV_S3_KEY',
-        secretAccessKeyEnv: 'DV_S3_SECRET',
-        partSizeMiB: 5,
-      },
+      s3: s3rverDestination(s3, 'backups'),
     },
     encryption: {
       ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] },

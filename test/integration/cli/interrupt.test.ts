@@ -14,7 +14,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
 import { createPostgresDb, dropPostgresDb, PG, psql } from '../../support/databases.ts';
-import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { S3RVER_ENV, type S3rverHandle, s3rverDestination, startS3rver } from '../../support/s3rver.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -38,14 +38,7 @@ beforeAll(async () => {
   );
   await ws.writeConfig({
     destinations: {
-      s3: {
-        type: 's3',
-        bucket: 'backups',
-        endpoint: s3.endpoint,
-        accessKeyIdEnv: 'DV_S3_KEY',
-        secretAccessKeyEnv: 'DV_S3_SECRET',
-        partSizeMiB: 5,
-      },
+      s3: s3rverDestination(s3, 'backups'),
     },
     encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
     // One job per signal: alerts go out once per failing streak of a job.
@@ -86,8 +79,7 @@ function startCli(args: readonly string[]): {
       cwd: ws.dir,
       env: {
         ...process.env,
-        DV_S3_KEY: S3RVER_CREDENTIALS.accessKeyId,
-        DV_S3_SECRET: S3RVER_CREDENTIALS.secretAccessKey,
+        ...S3RVER_ENV,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -158,6 +150,13 @@ function interruptRestorePass(run: ReturnType<typeof startCli>): Promise<void> {
   });
 }
 
+/** The scratch database a restore or drill said it created. */
+function scratchOf(run: ReturnType<typeof startCli>): string {
+  const name = run.stdout().match(/created scratch target postgres:\/\/\S+\/(\w+)/)?.[1];
+  expect(name).toBeTruthy();
+  return name!;
+}
+
 describe('a restore interrupted by a signal', () => {
   it('stops the restore tool, records FAILED with the cause and exits 1', async () => {
     const backup = startCli(['backup', 'sigint']);
@@ -168,13 +167,12 @@ describe('a restore interrupted by a signal', () => {
 
     expect(code).toBe(1);
     expect(stderr).toMatch(/^error: .*stopped by SIGINT before it finished/m);
-    const scratch = restore.stdout().match(/created scratch target postgres:\/\/\S+\/(\w+)/)?.[1];
-    expect(scratch).toBeTruthy();
+    const scratch = scratchOf(restore);
     try {
       // No restore tool left working on the scratch database.
       const tools = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
         .split('\n')
-        .filter((line) => line.includes(scratch!) && !line.includes('ps -eo'));
+        .filter((line) => line.includes(scratch) && !line.includes('ps -eo'));
       expect(tools).toEqual([]);
       const items = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('sigint');
       expect(items.find((i) => i.kind === 'restore')).toMatchObject({
@@ -182,7 +180,7 @@ describe('a restore interrupted by a signal', () => {
         error: 'stopped by SIGINT before it finished',
       });
     } finally {
-      dropPostgresDb(scratch!);
+      dropPostgresDb(scratch);
     }
   });
 
@@ -193,8 +191,7 @@ describe('a restore interrupted by a signal', () => {
 
     expect(code).toBe(1);
     expect(stderr).toMatch(/^error: .*stopped by SIGINT before it finished/m);
-    const scratch = drill.stdout().match(/created scratch target postgres:\/\/\S+\/(\w+)/)?.[1];
-    expect(scratch).toBeTruthy();
+    const scratch = scratchOf(drill);
     expect(psql('postgres', `SELECT count(*) FROM pg_database WHERE datname = '${scratch}'`).trim()).toBe(
       '0',
     );

@@ -21,7 +21,7 @@ import {
   sqliteFingerprint,
   uniqueName,
 } from '../../support/databases.ts';
-import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { S3RVER_ENV, type S3rverHandle, s3rverDestination, startS3rver } from '../../support/s3rver.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 type Engine = 'postgres' | 'mysql' | 'sqlite';
@@ -75,15 +75,7 @@ beforeAll(async () => {
   await ws.writeConfig({
     destinations: {
       local: { type: 'file', path: './backups' },
-      s3: {
-        type: 's3',
-        bucket: 'backups',
-        prefix: 'dv/',
-        endpoint: s3.endpoint,
-        accessKeyIdEnv: 'DV_S3_KEY',
-        secretAccessKeyEnv: 'DV_S3_SECRET',
-        partSizeMiB: 5,
-      },
+      s3: s3rverDestination(s3, 'backups', { prefix: 'dv/' }),
     },
     encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
     jobs: CASES.map((c, i) => ({
@@ -111,8 +103,7 @@ afterAll(async () => {
 });
 
 const env = () => ({
-  DV_S3_KEY: S3RVER_CREDENTIALS.accessKeyId,
-  DV_S3_SECRET: S3RVER_CREDENTIALS.secretAccessKey,
+  ...S3RVER_ENV,
   DUMPVAULT_PRIVATE_KEY: ws.privateKey,
 });
 
