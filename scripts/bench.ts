@@ -30,6 +30,7 @@ import { type BenchOptions, parseBenchOptions, USAGE } from './bench/options.ts'
 import {
   type BenchReport,
   checkTargets,
+  cpuBudget,
   MB,
   markdownTable,
   type RunRecord,
@@ -177,6 +178,7 @@ async function runBench(options: BenchOptions): Promise<void> {
           storedBytes: await scenario.storedBytes?.(run),
           cpuMs: {
             command: run.cpuMs,
+            self: run.selfCpuMs,
             server: serverMs,
             // s3rver runs in this process: its work is part of every upload and download.
             s3rver: (bench.user + bench.system) / 1000,
@@ -219,6 +221,7 @@ async function runBench(options: BenchOptions): Promise<void> {
         'MB = 10^6 bytes of raw dump (pg_dump --format=custom --compress=0 / mariadb-dump output); wall time of the whole command, process start to exit.',
         `Default codec (schema): ${env.defaultCodec}. Shell peers run gpg with --compress-algo none (gpg's own compression off: the fastest the peer can be).`,
         'dumpvault restore = verify pass (size, sha256, decrypt, decompress) + restore pass.',
+        ...[cpuBudget(results, cpuCount)].filter((n) => n !== undefined),
         noisy.length
           ? `Runs that started while other processes kept ≥ 0.3 cores busy: ${noisy.length} (${[...new Set(noisy)].join(', ')}).`
           : 'No run started while other processes kept ≥ 0.3 cores busy.',

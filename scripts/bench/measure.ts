@@ -42,6 +42,11 @@ export interface Measurement {
   readonly peakTreeRssBytes: number;
   /** CPU time (user + system) of the command and every descendant it waited for, when GNU time is installed. */
   readonly cpuMs: number | undefined;
+  /**
+   * CPU time (user + system) of the measured process itself, without its children, as last
+   * sampled from /proc (up to one sampling interval short); undefined when not sampled.
+   */
+  readonly selfCpuMs: number | undefined;
   readonly stdout: string;
 }
 
@@ -54,6 +59,28 @@ async function memoryOf(pid: number): Promise<{ hwm: number; rss: number }> {
   } catch {
     return { hwm: 0, rss: 0 };
   }
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * A process's name and the fields of /proc/<pid>/stat after it (the name may hold spaces):
+ * index 0 is the state (field 3), 11/12 utime/stime, 13/14 cutime/cstime, in clock ticks.
+ */
+async function procStat(pid: number | string): Promise<{ name: string; fields: string[] } | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  if (!text) return undefined;
+  const close = text.lastIndexOf(')');
+  return { name: text.slice(text.indexOf('(') + 1, close), fields: text.slice(close + 2).split(' ') };
+}
+
+const ticksToMs = (...ticks: (string | undefined)[]) =>
+  (ticks.reduce((sum, t) => sum + Number(t), 0) * 1000) / CLOCK_TICKS_PER_SECOND;
+
+/** utime + stime of one process (not its children), in ms; undefined once it is gone. */
+async function ownCpuMsOf(pid: number): Promise<number | undefined> {
+  const stat = await procStat(pid);
+  return stat && ticksToMs(stat.fields[11], stat.fields[12]);
 }
 
 /** The pids below `pid`, from /proc/<pid>/task/<tid>/children (every thread can have children). */
@@ -134,6 +161,7 @@ export async function measure(
   });
   let peakRss = 0;
   let peakTree = 0;
+  let selfCpuMs: number | undefined;
   let sampling = Boolean(options.sampleMemory);
   const sampler = (async () => {
     const pid = child.pid;
@@ -148,6 +176,7 @@ export async function measure(
         sum += memory.rss;
         if (p === own && memory.hwm > peakRss) peakRss = memory.hwm;
       }
+      if (own !== undefined) selfCpuMs = (await ownCpuMsOf(own)) ?? selfCpuMs;
       if (sum > peakTree) peakTree = sum;
       // VmHWM misses nothing between samples; a slower poll only disturbs the run less.
       await new Promise((r) => setTimeout(r, 100));
@@ -184,7 +213,7 @@ export async function measure(
   const shown = `${command} ${args.join(' ')}`.slice(0, 300);
   if (timedOut) throw new CommandError(`${shown}: killed after ${options.timeoutMs / 1000} s\n${stderr}`);
   if (code !== 0) throw new CommandError(`${shown}: exited ${code ?? signal}\n${stderr}`);
-  return { wallMs, peakRssBytes: peakRss, peakTreeRssBytes: peakTree, cpuMs, stdout };
+  return { wallMs, peakRssBytes: peakRss, peakTreeRssBytes: peakTree, cpuMs, selfCpuMs, stdout };
 }
 
 /** Busy CPU, in cores, over an interval: from /proc/stat's first line. */
@@ -223,24 +252,18 @@ export async function waitForQuiet(cpus: number, maxWaitMs: number, threshold = 
   }
 }
 
-const CLOCK_TICKS_PER_SECOND = 100;
-
 /**
  * CPU time so far of the database servers (processes named `postgres` or `mariadbd`), in ms:
  * their own time plus that of their reaped children, so a backend that served one dump and
  * exited is still counted (in its postmaster's total).
  */
 export async function serverCpuMs(): Promise<number> {
-  let ticks = 0;
+  let ms = 0;
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const text = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const close = text.lastIndexOf(')');
-    const name = text.slice(text.indexOf('(') + 1, close);
-    if (name !== 'postgres' && name !== 'mariadbd') continue;
-    // Fields after the name: state is field 3, utime/stime 14/15, cutime/cstime 16/17.
-    const fields = text.slice(close + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    const stat = await procStat(entry);
+    if (stat?.name !== 'postgres' && stat?.name !== 'mariadbd') continue;
+    ms += ticksToMs(...stat.fields.slice(11, 15));
   }
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  return ms;
 }

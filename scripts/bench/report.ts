@@ -19,9 +19,15 @@ export interface RunRecord {
   readonly storedBytes: number | undefined;
   /**
    * CPU time of the run, in ms: the command's process tree (GNU time), the database server's
-   * processes, and s3rver (in the bench's own process).
+   * processes, and s3rver (in the bench's own process); `self` is the measured process alone,
+   * without its children (sampled from /proc, up to 0.1 s short).
    */
-  readonly cpuMs: { readonly command: number | undefined; readonly server: number; readonly s3rver: number };
+  readonly cpuMs: {
+    readonly command: number | undefined;
+    readonly self?: number | undefined;
+    readonly server: number;
+    readonly s3rver: number;
+  };
   /** Cores other processes kept busy in the second before the run. */
   readonly backgroundCores: number;
   /** Cores busy machine-wide during the run (ours included). */
@@ -129,10 +135,10 @@ export function summarize(
 
 const MiB = 1024 * 1024;
 
-/** The issue's targets, for the default-settings rows (PostgreSQL, encrypted, s3rver). */
 /** A peak RSS in both units: MiB as every table shows it, MB (10^6) as the targets are stated. */
 const rss = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB = ${(bytes / MB).toFixed(0)} MB`;
 
+/** The issue's targets, for the default-settings rows (PostgreSQL, encrypted, s3rver). */
 export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const backup = results.find((r) => r.engine === 'postgres' && r.direction === 'backup' && r.isDefault);
@@ -168,6 +174,35 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] 
     });
   }
   return checks;
+}
+
+/**
+ * Where the default PostgreSQL backup's CPU time goes (medians over its runs), and the
+ * shortest wall time that much work allows on `cores` cores even if every core were busy all
+ * the time, as a ratio to the tool alone: a bound no tuning of the scheduling can beat.
+ */
+export function cpuBudget(results: readonly ScenarioResult[], cores: number): string | undefined {
+  const backup = results.find((r) => r.engine === 'postgres' && r.direction === 'backup' && r.isDefault);
+  const tool = results.find((r) => r.id === 'pg/backup/tool');
+  if (!backup || !tool || backup.runs.length === 0 || tool.runs.length === 0) return undefined;
+  const runs = backup.runs;
+  const part = (pick: (run: RunRecord) => number | undefined) =>
+    median(runs.map((r) => pick(r) ?? Number.NaN)) / 1000;
+  const tree = part((r) => r.cpuMs.command);
+  const self = part((r) => r.cpuMs.self);
+  const server = part((r) => r.cpuMs.server);
+  const s3rver = part((r) => r.cpuMs.s3rver);
+  const total = median(runs.map((r) => (r.cpuMs.command ?? 0) + r.cpuMs.server + r.cpuMs.s3rver)) / 1000;
+  const toolWall = median(tool.runs.map((r) => r.wallMs)) / 1000;
+  const floor = total / cores;
+  const s = (x: number) => `${x.toFixed(2)} s`;
+  return (
+    `CPU of the default PostgreSQL backup (medians): dumpvault process ${Number.isNaN(self) ? '?' : s(self)}, ` +
+    `its children (pg_dump, psql, zstd) ${Number.isNaN(self) ? '?' : s(tree - self)}, database server ${s(server)}, ` +
+    `s3rver and the bench's sampling ${s(s3rver)}: ${s(total)} in all. On ${cores} cores that work needs at least ` +
+    `${s(floor)} even with every core busy all the time, ${(toolWall / floor).toFixed(2)}× the tool alone's ` +
+    `${s(toolWall)}; the runs kept ${fmt(median(runs.map((r) => r.busyCores)), 2)} cores busy.`
+  );
 }
 
 const fmt = (n: number | undefined, digits = 1) =>
