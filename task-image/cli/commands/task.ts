@@ -33,6 +33,11 @@ export interface TaskDeps {
    * @default - signals keep their default action
    */
   readonly interrupts?: () => Interrupts;
+  /**
+   * How long `task.timeoutMinutes` counts a minute, in ms (tests shorten it).
+   * @default 60_000
+   */
+  readonly minuteMs?: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -125,7 +130,7 @@ export async function taskCommand(
       controller.abort(
         new ToolError(`the backup did not finish within task.timeoutMinutes (${timeoutMinutes} min)`),
       ),
-    timeoutMinutes * 60_000,
+    timeoutMinutes * (deps.minuteMs ?? 60_000),
   );
   timer.unref();
   const interrupts = deps.interrupts?.();

@@ -58,7 +58,7 @@ afterEach(() => {
   sns.reset();
 });
 
-function jobJson(database: string) {
+function jobJson(database: string, job: Record<string, unknown> = {}) {
   return JSON.stringify({
     prefix: 'dumpvault/',
     destinations: {
@@ -82,12 +82,18 @@ function jobJson(database: string) {
         destinations: ['offsite'],
         compression: 'gzip',
         encryption: 'ops',
+        ...job,
       },
     ],
   });
 }
 
-async function runTask(database: string, runId: string, extra: Pick<TaskDeps, 'interrupts'> = {}) {
+async function runTask(
+  database: string,
+  runId: string,
+  extra: Pick<TaskDeps, 'interrupts' | 'minuteMs'> = {},
+  job: Record<string, unknown> = {},
+) {
   const startedAt = new Date().toISOString();
   // What start-backup did before RunTask: the lease and the RUNNING item.
   expect((await history.acquireLease('prod', runId, 3_600_000)).acquired).toBe(true);
@@ -106,7 +112,7 @@ async function runTask(database: string, runId: string, extra: Pick<TaskDeps, 'i
     DUMPVAULT_RUN_ID: runId,
     DUMPVAULT_STARTED_AT: startedAt,
     DUMPVAULT_TRIGGER: 'schedule',
-    DUMPVAULT_JOB_JSON: jobJson(database),
+    DUMPVAULT_JOB_JSON: jobJson(database, job),
     DUMPVAULT_PUBLIC_KEYS_JSON: JSON.stringify({ 'keys/ops.pub.asc': publicKey }),
     DUMPVAULT_HISTORY_TABLE: table,
     DUMPVAULT_TOPIC_ARN: TOPIC_ARN,
@@ -141,6 +147,26 @@ function mockSecrets(): void {
   secrets
     .on(GetSecretValueCommand, { SecretId: S3_ARN })
     .resolves({ SecretString: JSON.stringify(S3RVER_CREDENTIALS) });
+}
+
+/**
+ * A run stopped mid-upload: exit 1, FAILED with `cause`, no pending upload and no object of the
+ * run, exactly one alert naming the cause, the lease released.
+ */
+async function expectStopped(run: { code: number }, runId: string, cause: string): Promise<void> {
+  expect(run.code).toBe(1);
+  const [item] = await history.list('prod');
+  expect(item).toMatchObject({ runId, status: 'FAILED', error: cause });
+  expect((await s3.pendingUploads('offsite')).filter((k) => k.startsWith('dumpvault/prod/'))).toEqual([]);
+  const objects = await s3.client.send(
+    new ListObjectsV2Command({ Bucket: 'offsite', Prefix: 'dumpvault/prod/' }),
+  );
+  expect((objects.Contents ?? []).map((o) => o.Key)).not.toContainEqual(expect.stringContaining(runId));
+  const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+  expect(published).toHaveLength(1);
+  expect(published[0]?.Message).toContain(cause);
+  expect((await history.acquireLease('prod', 'other', 1000)).acquired).toBe(true); // lease released
+  await history.releaseLease('prod', 'other');
 }
 
 describe('dumpvault task backup', () => {
@@ -224,27 +250,34 @@ describe('dumpvault task backup', () => {
       } finally {
         hold.release();
       }
-      const { code } = await running;
+      await expectStopped(await running, 'c0000003', 'stopped by SIGTERM before it finished');
+    } finally {
+      dropPostgresDb(bigDb);
+    }
+  });
 
-      expect(code).toBe(1);
-      const [item] = await history.list('prod');
-      expect(item).toMatchObject({
-        runId: 'c0000003',
-        status: 'FAILED',
-        error: 'stopped by SIGTERM before it finished',
-      });
-      expect((await s3.pendingUploads('offsite')).filter((k) => k.startsWith('dumpvault/prod/'))).toEqual([]);
-      const objects = await s3.client.send(
-        new ListObjectsV2Command({ Bucket: 'offsite', Prefix: 'dumpvault/prod/' }),
+  it('task.timeoutMinutes passed mid-upload: upload aborted, FAILED naming the timeout, one alert, exit 1', async () => {
+    mockSecrets();
+    sns.on(PublishCommand).resolves({ MessageId: 'm4' });
+    const bigDb = createPostgresDb();
+    try {
+      psql(
+        bigDb,
+        'CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS t FROM generate_series(1, 300000) AS i',
       );
-      expect((objects.Contents ?? []).map((o) => o.Key)).not.toContainEqual(
-        expect.stringContaining('c0000003'),
-      );
-      const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
-      expect(published).toHaveLength(1);
-      expect(published[0]?.Message).toContain('stopped by SIGTERM');
-      expect((await history.acquireLease('prod', 'other', 1000)).acquired).toBe(true); // lease released
-      await history.releaseLease('prod', 'other');
+      // A success first ends the failing streak of the test before: this failure alerts again.
+      expect((await runTask(pgDb, 'c0000004')).code).toBe(0);
+      sns.resetHistory();
+      // The store takes no part until the run has ended: only the task's own timer can end it.
+      const hold = s3.holdPartUploads();
+      let run: { code: number };
+      try {
+        // timeoutMinutes: 1, with a minute of 1.5 s.
+        run = await runTask(bigDb, 'c0000005', { minuteMs: 1500 }, { task: { timeoutMinutes: 1 } });
+      } finally {
+        hold.release();
+      }
+      await expectStopped(run, 'c0000005', 'the backup did not finish within task.timeoutMinutes (1 min)');
     } finally {
       dropPostgresDb(bigDb);
     }
