@@ -157,7 +157,7 @@ async function runBench(options: BenchOptions): Promise<void> {
         const background = await waitForQuiet(cpuCount, options.quietWaitMs);
         const load1 = loadavg()[0] ?? 0;
         const before = await cpuSample();
-        const serverBefore = await serverCpuMs();
+        const serverBefore = serverCpuMs();
         const benchBefore = process.cpuUsage();
         const run = await measure(scenario.argv[0]!, scenario.argv.slice(1), {
           timeoutMs: timeoutFor(scenario.engine),
@@ -167,7 +167,7 @@ async function runBench(options: BenchOptions): Promise<void> {
         });
         const busy = busyCores(before, await cpuSample(), cpuCount);
         const bench = process.cpuUsage(benchBefore);
-        const serverMs = (await serverCpuMs()) - serverBefore;
+        const serverMs = serverCpuMs() - serverBefore;
         const bytes = rawBytes.get(scenario.engine) ?? 0;
         const record: RunRecord = {
           round,

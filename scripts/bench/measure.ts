@@ -268,7 +268,7 @@ export async function waitForQuiet(cpus: number, maxWaitMs: number, threshold = 
  * their own time plus that of their reaped children, so a backend that served one dump and
  * exited is still counted (in its postmaster's total).
  */
-export async function serverCpuMs(): Promise<number> {
+export function serverCpuMs(): number {
   let ms = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -150,6 +150,28 @@ function mockSecrets(): void {
 }
 
 /**
+ * Runs `body` with a database big enough to be stopped mid-upload, secrets and SNS mocked, after
+ * one successful run (`successRunId`) that ends the failing streak of the tests before, so a
+ * failure in `body` alerts again; SNS calls are counted from `body` on.
+ */
+async function withBigDatabase(successRunId: string, body: (bigDb: string) => Promise<void>): Promise<void> {
+  mockSecrets();
+  sns.on(PublishCommand).resolves({ MessageId: successRunId });
+  const bigDb = createPostgresDb();
+  try {
+    psql(
+      bigDb,
+      'CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS t FROM generate_series(1, 300000) AS i',
+    );
+    expect((await runTask(pgDb, successRunId)).code).toBe(0);
+    sns.resetHistory();
+    await body(bigDb);
+  } finally {
+    dropPostgresDb(bigDb);
+  }
+}
+
+/**
  * A run stopped mid-upload: exit 1, FAILED with `cause`, no pending upload and no object of the
  * run, exactly one alert naming the cause, the lease released.
  */
@@ -225,17 +247,7 @@ describe('dumpvault task backup', () => {
   });
 
   it('stopped by SIGTERM (ECS StopTask) mid-upload: upload aborted, FAILED with the cause, one alert, exit 1', async () => {
-    mockSecrets();
-    sns.on(PublishCommand).resolves({ MessageId: 'm3' });
-    const bigDb = createPostgresDb();
-    try {
-      psql(
-        bigDb,
-        'CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS t FROM generate_series(1, 300000) AS i',
-      );
-      // A success first ends the failing streak of the test before: this failure alerts again.
-      expect((await runTask(pgDb, 'c0000002')).code).toBe(0);
-      sns.resetHistory();
+    await withBigDatabase('c0000002', async (bigDb) => {
       const stop = new AbortController();
       const interrupts = () => ({ signal: stop.signal, dispose: () => {} });
       const hold = s3.holdPartUploads();
@@ -251,23 +263,11 @@ describe('dumpvault task backup', () => {
         hold.release();
       }
       await expectStopped(await running, 'c0000003', 'stopped by SIGTERM before it finished');
-    } finally {
-      dropPostgresDb(bigDb);
-    }
+    });
   });
 
   it('task.timeoutMinutes passed mid-upload: upload aborted, FAILED naming the timeout, one alert, exit 1', async () => {
-    mockSecrets();
-    sns.on(PublishCommand).resolves({ MessageId: 'm4' });
-    const bigDb = createPostgresDb();
-    try {
-      psql(
-        bigDb,
-        'CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS t FROM generate_series(1, 300000) AS i',
-      );
-      // A success first ends the failing streak of the test before: this failure alerts again.
-      expect((await runTask(pgDb, 'c0000004')).code).toBe(0);
-      sns.resetHistory();
+    await withBigDatabase('c0000004', async (bigDb) => {
       // The store takes no part until the run has ended: only the task's own timer can end it.
       const hold = s3.holdPartUploads();
       let run: { code: number };
@@ -278,9 +278,7 @@ describe('dumpvault task backup', () => {
         hold.release();
       }
       await expectStopped(run, 'c0000005', 'the backup did not finish within task.timeoutMinutes (1 min)');
-    } finally {
-      dropPostgresDb(bigDb);
-    }
+    });
   });
 
   it('refuses to run without the environment start-backup sets, naming the variable', async () => {
