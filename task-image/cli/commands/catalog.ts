@@ -12,7 +12,7 @@ export async function listCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { ctx } = await openJob(job, flags, io, { forReading: true });
+  const { ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
   const dest = ctx.destinations[0]!;
   const { manifests, problems } = await listBackups(dest, ctx.prefix, ctx.job.name);
   for (const p of problems) out.warn(p);
@@ -57,7 +57,7 @@ export async function verifyCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { loaded, ctx } = await openJob(job, flags, io, { forReading: true });
+  const { loaded, ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const dest = ctx.destinations[0]!;
   const manifest = await resolveBackup(dest, ctx.prefix, ctx.job.name, selector ?? 'latest');
@@ -80,7 +80,7 @@ export async function historyCommand(
   io: Io,
 ): Promise<number> {
   const limit = limitFlag(flags);
-  const { ctx } = await openJob(job, flags, io, { forReading: true });
+  const { ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
   const items = await ctx.history.list(ctx.job.name, limit ? { limit } : {});
   if (flags.csv) {
     io.stdout.write(historyToCsv(items));
