@@ -1,3 +1,4 @@
+import { isFailedStatus } from '../../../core/history/history.ts';
 import { pruneJob } from '../../../core/pipeline/prune.ts';
 import { formatPlan } from '../../../core/retention/plan.ts';
 import type { Flags } from '../args.ts';
@@ -15,7 +16,8 @@ export async function pruneCommand(
   const last = (await ctx.history.list(ctx.job.name)).find(
     (i) => i.kind === 'backup' && i.status !== 'RUNNING',
   );
-  const lastRunFailed = last?.status === 'FAILED';
+  // PARTIAL counts: a destination is missing the newest copy, so the older ones still matter.
+  const lastRunFailed = last !== undefined && isFailedStatus(last.status);
   const dryRun = Boolean(flags['dry-run']);
   const results = await pruneJob(ctx, { dryRun, lastRunFailed });
   if (out.isJson) {
