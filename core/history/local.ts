@@ -3,6 +3,7 @@
  *   history/{job}.jsonl   one JSON line per save; the last line for a run wins
  *   locks/{job}.lock      the job's lease, created with O_EXCL so two runs cannot both hold it
  *   alerts/{job}.json     alert de-duplication state
+ * Files are created 0600 and folders 0700: history holds causes, keys and sizes of backups.
  */
 import { appendFile, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -48,7 +49,7 @@ export class LocalHistoryStore implements HistoryStore {
 
   async save(item: HistoryItem): Promise<void> {
     const file = this.file('history', item.job, 'jsonl');
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     await appendFile(file, `${JSON.stringify(item)}\n`, { mode: 0o600 });
   }
 
@@ -76,7 +77,7 @@ export class LocalHistoryStore implements HistoryStore {
 
   async acquireLease(job: string, runId: string, ttlMs: number, now = new Date()): Promise<LeaseResult> {
     const file = this.file('locks', job, 'lock');
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const lease: Lease & { pid: number } = {
       job,
       runId,
@@ -123,7 +124,7 @@ export class LocalHistoryStore implements HistoryStore {
 
   async setAlertState(state: AlertState): Promise<void> {
     const file = this.file('alerts', state.job, 'json');
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
     await rename(tmp, file);
