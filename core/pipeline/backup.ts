@@ -14,14 +14,14 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { encryptStage } from '../crypto/openpgp.ts';
-import { LeaseHeldError, messageOf, ToolError } from '../errors.ts';
+import { killedBy, LeaseHeldError, messageOf, ToolError } from '../errors.ts';
 import type { HistoryItem } from '../history/history.ts';
 import { FORMAT_VERSION, type Manifest, newRunId, objectKeys } from '../manifest.ts';
 import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
-import { fanOut } from './fanout.ts';
+import { DestinationClosedError, fanOut } from './fanout.ts';
 import { Meter } from './meter.ts';
 import { type PruneResult, pruneJob } from './prune.ts';
 import { asDuplex, coalesce } from './stages.ts';
@@ -244,7 +244,7 @@ async function dumpAndStore(
         settled[i + 1]?.status === 'fulfilled' ? d.remove(keys.dataKey).catch(() => {}) : Promise.resolve(),
       ),
     );
-    throw rootCause(firstFailure, settled);
+    throw stoppedBy(ctx.signal, firstFailure) ?? rootCause(firstFailure, settled);
   }
   let stats: Awaited<typeof session.stats>;
   try {
@@ -252,7 +252,7 @@ async function dumpAndStore(
   } catch (err) {
     // Without row counts there is no manifest, and a data object without one must not stay.
     await Promise.all(ctx.destinations.map((d) => d.remove(keys.dataKey).catch(() => {})));
-    throw err;
+    throw stoppedBy(ctx.signal, err) ?? err;
   }
   const finished = now();
   const manifest: Manifest = {
@@ -300,10 +300,24 @@ async function dumpAndStore(
   };
 }
 
-/** The error that explains a failed run: the first real failure, not the aborts it caused. */
+/**
+ * The run's own stop reason when it was stopped (a signal, its timeout) and `failure` is a tool
+ * killed by a signal: a signal sent to the whole process group (`timeout`, `kill -TERM -<pgid>`)
+ * reaches the tools in the same instant, and their death may be seen before the run's handler
+ * runs. Undefined otherwise: a tool that failed on its own before the stop is the cause.
+ */
+function stoppedBy(signal: AbortSignal | undefined, failure: unknown): unknown {
+  return signal?.aborted && killedBy(failure) !== undefined ? signal.reason : undefined;
+}
+
+/**
+ * The error that explains a failed run: the first real failure, not the aborts it caused, nor
+ * the sink noticing a destination had closed (that destination's write rejects with why).
+ */
 function rootCause(first: unknown, settled: PromiseSettledResult<unknown>[]): unknown {
   const isAbort = (e: unknown) =>
-    e instanceof Error && (e.name === 'AbortError' || /aborted/i.test(e.message));
+    e instanceof DestinationClosedError ||
+    (e instanceof Error && (e.name === 'AbortError' || /aborted/i.test(e.message)));
   if (first && !isAbort(first)) return first;
   for (const s of settled) if (s.status === 'rejected' && !isAbort(s.reason)) return s.reason;
   return first ?? new Error('backup failed');

@@ -6,6 +6,17 @@
 import { PassThrough, Writable } from 'node:stream';
 import type { Destination, WriteResult } from '../storage/destination.ts';
 
+/**
+ * The sink could not hand bytes to a destination whose stream was closed: a consequence of that
+ * destination's failure (its write rejects with the cause), never a cause itself.
+ */
+export class DestinationClosedError extends Error {
+  override readonly name = 'DestinationClosedError';
+  constructor() {
+    super('a destination stopped accepting data');
+  }
+}
+
 export interface FanOut {
   /** The sink to pipe the stored bytes into. */
   readonly sink: Writable;
@@ -63,7 +74,7 @@ export function fanOut(
       for (const out of outs) {
         if (out.destroyed) {
           settled = true;
-          callback(new Error('a destination stopped accepting data'));
+          callback(new DestinationClosedError());
           return;
         }
         if (!out.write(chunk)) {
@@ -74,7 +85,7 @@ export function fanOut(
           };
           const onClose = () => {
             out.off('drain', onDrain);
-            done(new Error('a destination stopped accepting data'));
+            done(new DestinationClosedError());
           };
           out.once('drain', onDrain);
           out.once('close', onClose);

@@ -94,13 +94,14 @@ describe('S3Destination.write against a store that stops answering', () => {
     const bucket = await freshBucket();
     const hold = s3.holdRequests(S3_CALLS.completeMultipartUpload);
     try {
+      // Long enough that the parts are surely stored first on a busy machine.
       const { error, seconds } = await timedWrite(
-        s3Destination(bucket, { stallTimeoutMs: 1000 }),
+        s3Destination(bucket, { stallTimeoutMs: 4000 }),
         'job/complete.dump',
         7 * MiB,
       );
 
-      expect((error as Error).message).toBe('destination offsite: no progress for 1 s');
+      expect((error as Error).message).toBe('destination offsite: no progress for 4 s');
       expect(seconds).toBeLessThan(15);
     } finally {
       hold.release();
