@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Readable, type Writable } from 'node:stream';
+import { childEnvironment } from './childEnv.ts';
 import { ToolError } from './errors.ts';
 import { redact } from './redact.ts';
 
@@ -12,7 +13,10 @@ const STDERR_LIMIT = 64 * 1024;
 export interface SpawnSpec {
   readonly command: string;
   readonly args: readonly string[];
-  /** Extra environment (e.g. PGPASSWORD); merged over process.env. Never logged. */
+  /**
+   * The child's own environment (e.g. PGPASSWORD), over the allowed part of process.env
+   * (core/childEnv.ts): a child never sees the rest. Never logged.
+   */
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
 }
@@ -61,7 +65,7 @@ function spawnChecked(spec: SpawnSpec, stdio: ['ignore' | 'pipe', 'pipe' | 'igno
   return spawn(spec.command, [...spec.args], {
     stdio,
     cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
+    env: childEnvironment(spec.env),
   });
 }
 
@@ -149,7 +153,7 @@ export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: Throu
     const child = spawn(through.command, [...through.args], {
       stdio: [tool.child.stdout as Readable, 'pipe', 'pipe'],
       cwd: through.cwd,
-      env: { ...process.env, ...through.env },
+      env: childEnvironment(through.env),
     });
     // Only the filter holds the pipe's read end now: if it dies, the tool gets a broken pipe
     // instead of blocking on a pipe nobody reads.

@@ -78,7 +78,7 @@ interface PgTarget {
   readonly database: string;
   /** `host:port`, for messages. */
   readonly where: string;
-  /** PGPASSWORD and friends; merged over process.env by the spawner. */
+  /** PGPASSWORD and friends: the child environment beyond the allow-list of core/childEnv.ts. */
   readonly env: Record<string, string | undefined>;
 }
 

@@ -12,7 +12,7 @@ export async function listCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { ctx } = await openJob(job, flags, io, { forReading: true });
+  const { ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
   const dest = ctx.destinations[0]!;
   const { manifests, problems } = await listBackups(dest, ctx.prefix, ctx.job.name);
   for (const p of problems) out.warn(p);
@@ -57,7 +57,7 @@ export async function verifyCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { loaded, ctx } = await openJob(job, flags, io, { forReading: true });
+  const { loaded, ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
   const dest = ctx.destinations[0]!;
   const manifest = await resolveBackup(dest, ctx.prefix, ctx.job.name, selector ?? 'latest');
@@ -79,7 +79,7 @@ export async function historyCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { ctx } = await openJob(job, flags, io, { forReading: true });
+  const { ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
   const limit = flags.limit ? Number(flags.limit) : undefined;
   const items = await ctx.history.list(ctx.job.name, limit ? { limit } : {});
   if (flags.csv) {
