@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { stripJsonComments } from './jsonc.ts';
+import { parseJsonc } from './jsonc.ts';
 import { type Config, type ConfigInput, ConfigSchema, type Job } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'dumpvault.config.json';
@@ -202,12 +202,7 @@ export function loadConfig(file: string, stateDirOverride?: string): LoadedConfi
         : `cannot read config file ${abs}: ${code ?? String(err)}`,
     );
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stripJsonComments(text));
-  } catch (err) {
-    throw new ConfigError(`${abs} is not valid JSON: ${(err as Error).message}`);
-  }
+  const parsed = parseJsonc(text, abs);
   let config: Config;
   try {
     config = validateConfig(parsed);

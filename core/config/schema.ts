@@ -10,8 +10,17 @@ import {
   S3_REQUEST_TIMEOUT_SECONDS,
   S3_STALL_TIMEOUT_SECONDS,
 } from '../contracts/timeouts.ts';
+import { cronProblem, rateProblem, timeZoneProblem } from '../schedule/index.ts';
 
 const show = (value: unknown): string => (value === undefined ? 'nothing' : JSON.stringify(value));
+
+/** A string checked by a function that says what is wrong with it (the schedule module's checks). */
+const checkedString = (problem: (value: string) => string | undefined) =>
+  z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+const timeZone = checkedString(timeZoneProblem);
 
 /** A whole number ≥ min whose errors read `expected a whole number ≥ 0, got -1`. */
 const wholeNumber = (min: number) => {
@@ -139,9 +148,11 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 export const ScheduleSchema = z
   .strictObject({
-    cron: z.string().optional().describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
-    rate: z.string().optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
-    timezone: z.string().default('UTC').describe('IANA time zone of the cron expression.'),
+    cron: checkedString(cronProblem)
+      .optional()
+      .describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
+    rate: checkedString(rateProblem).optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
+    timezone: timeZone.default('UTC').describe('IANA time zone of the cron expression.'),
   })
   .refine((s) => Boolean(s.cron) !== Boolean(s.rate), { error: 'expected exactly one of "cron" or "rate"' });
 
@@ -157,7 +168,7 @@ export const RetentionSchema = z
       .describe(
         'Delete backups older than this, whatever the other rules say (the newest is never deleted).',
       ),
-    timezone: z.string().default('UTC').describe('Time zone in which days, weeks and months are counted.'),
+    timezone: timeZone.default('UTC').describe('Time zone in which days, weeks and months are counted.'),
   })
   .describe('Retention; applied after every successful backup.');
 
