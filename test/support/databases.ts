@@ -37,6 +37,13 @@ export function sqlite(file: string, sql: string): string {
 
 export const uniqueName = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
 
+/**
+ * A run id (8 lowercase hex characters) no other test run uses. Scratch and drill databases are
+ * named after the run (`{job}_{kind}_{runId}`), and two `npm test` may share the servers: a
+ * hard-coded run id makes them create and drop each other's databases.
+ */
+export const uniqueRunId = () => randomBytes(4).toString('hex');
+
 const SAMPLE_ROWS = 500;
 
 /** Creates a PostgreSQL database with sample data; returns its name. */

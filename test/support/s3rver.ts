@@ -8,6 +8,7 @@
  * ListMultipartUploads is empty afterwards. The two added calls check the access key id
  * only (s3rver's own V4 signature check is incomplete anyway).
  */
+import { EventEmitter } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import type { Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -90,6 +91,13 @@ export interface S3rverHandle {
   readonly client: S3Client;
   /** Every request received since start (across restarts), oldest first. */
   readonly requests: RecordedRequest[];
+  /**
+   * The first request `which` matches, received already or still to come; `which` is asked
+   * again when a response is sent, so `(r) => … && r.status === 200` waits for the answer. A
+   * request held by {@link holdPartUploads} or {@link holdRequests} is received (no status
+   * yet). For awaiting a moment of an upload instead of polling for it.
+   */
+  nextRequest(which: (request: RecordedRequest) => boolean): Promise<RecordedRequest>;
   /** Stops serving at once (open connections are dropped); the data stays for {@link restart}. */
   interrupt(): Promise<void>;
   /** Serves again on the same port from the same directory (after {@link interrupt}). */
@@ -261,16 +269,36 @@ class LostCreateAnswers {
   }
 }
 
-function recorder(requests: RecordedRequest[]): KoaMiddleware {
+function recorder(requests: RecordedRequest[], recorded: EventEmitter): KoaMiddleware {
   return async (ctx, next) => {
     const entry: RecordedRequest = { method: ctx.method, path: ctx.path, query: { ...ctx.query } };
     requests.push(entry);
+    recorded.emit('change');
     // Errors are turned into responses after the middleware chain, so read the status as sent.
     ctx.res.once('finish', () => {
       entry.status = ctx.res.statusCode;
+      recorded.emit('change');
     });
     await next();
   };
+}
+
+/** The first of `requests` that `which` matches, now or after one of `recorded`'s changes. */
+function nextRequest(
+  requests: readonly RecordedRequest[],
+  recorded: EventEmitter,
+  which: (request: RecordedRequest) => boolean,
+): Promise<RecordedRequest> {
+  return new Promise((resolve) => {
+    const look = () => {
+      const found = requests.find(which);
+      if (!found) return;
+      recorded.off('change', look);
+      resolve(found);
+    };
+    recorded.on('change', look);
+    look();
+  });
 }
 
 /**
@@ -309,6 +337,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
   const directory = await mkdtemp(join(tmpdir(), 'dumpvault-s3rver-'));
   const buckets = (options.buckets ?? ['test']).map((name) => ({ name }));
   const requests: RecordedRequest[] = [];
+  const recorded = new EventEmitter().setMaxListeners(0);
   const gate = new PartGate();
   const requestGate = new RequestGate();
   const lostCreates = new LostCreateAnswers();
@@ -324,7 +353,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
     });
     // Koa composes its middleware when the server starts: insert before s3rver's router (the last one).
     instance.middleware.unshift(
-      recorder(requests),
+      recorder(requests, recorded),
       gate.middleware(),
       requestGate.middleware(),
       lostCreates.middleware(),
@@ -353,6 +382,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
     directory,
     client,
     requests,
+    nextRequest: (which) => nextRequest(requests, recorded, which),
     interrupt: halt,
     async restart() {
       if (server) throw new Error('s3rver is still running: interrupt() it first');

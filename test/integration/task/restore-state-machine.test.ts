@@ -30,7 +30,9 @@ import {
   postgresFingerprint,
   psql,
   uniqueName,
+  uniqueRunId,
 } from '../../support/databases.ts';
+import { TIMEOUT } from '../../support/timeouts.ts';
 import {
   backUp,
   jobJson,
@@ -255,7 +257,8 @@ beforeAll(async () => {
   world.mockSecrets();
   sourceDb = createPostgresDb();
   // An older backup whose manifest disagrees with its object (orders counted one too many)…
-  const tamperedKey = await backUp(world, JOB(), 'd0a0000f');
+  const now = Date.now();
+  const tamperedKey = await backUp(world, JOB(), uniqueRunId(), new Date(now - 60_000));
   const manifest = JSON.parse(
     await (
       await world.s3.client.send(new GetObjectCommand({ Bucket: 'offsite', Key: tamperedKey }))
@@ -266,9 +269,8 @@ beforeAll(async () => {
     new PutObjectCommand({ Bucket: 'offsite', Key: tamperedKey, Body: JSON.stringify(manifest) }),
   );
   tamperedId = path.basename(tamperedKey).replace('.manifest.json', '');
-  // …and the latest one, a second later (ids have second precision).
-  await new Promise((resolve) => setTimeout(resolve, 1100));
-  await backUp(world, JOB(), 'd0a00001');
+  // …and the latest one, started a minute later (keys have second precision).
+  await backUp(world, JOB(), uniqueRunId(), new Date(now));
 
   const dir = mkdtempSync(path.join(tmpdir(), 'dumpvault-sfn-'));
   const config = deployedConfig();
@@ -307,7 +309,7 @@ beforeAll(async () => {
     verify: await load('restore-verify'),
     record: await load('restore-record'),
   };
-});
+}, TIMEOUT.setup);
 
 afterAll(async () => {
   for (const db of [sourceDb, ...created]) if (db) dropPostgresDb(db);
@@ -334,7 +336,7 @@ const databasesLike = (part: string) =>
 
 const SUCCESS_PATH = ['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record', 'Notify', 'Restored'];
 
-describe('the restore state machine, executed locally', () => {
+describe('the restore state machine, executed locally', { timeout: TIMEOUT.roundTrips }, () => {
   it('restores into scratch: runs the restore task definition, records SUCCEEDED with rows compared, announces the restore', async () => {
     const run = await execute({ job: 'pg' });
 
@@ -373,8 +375,6 @@ describe('the restore state machine, executed locally', () => {
   });
 
   it('drills into the sidecar of the backup server major, records kind drill, publishes DrillSucceeded 1, alerts nothing', async () => {
-    const drillsBefore = databasesLike('pg_drill_');
-
     const run = await execute({ job: 'pg', target: 'ephemeral', trigger: 'schedule' });
 
     expect(run.status).toBe('SUCCEEDED');
@@ -384,7 +384,9 @@ describe('the restore state machine, executed locally', () => {
       new RegExp(`^DumpVaultRestoreDrillpostgres${major}`),
     );
     expect(run.item).toMatchObject({ kind: 'drill', status: 'SUCCEEDED', trigger: 'schedule' });
-    expect(databasesLike('pg_drill_')).toEqual(drillsBefore);
+    const drillDb = `pg_drill_${run.item?.runId}`;
+    expect(String(run.item?.details?.['target'])).toMatch(new RegExp(`/${drillDb}$`));
+    expect(databasesLike(drillDb)).toEqual([]);
     expect(run.published).toEqual([]);
     expect(run.metrics.join()).toMatch(/"DrillSucceeded":1/);
   });

@@ -204,10 +204,16 @@ export async function runTaskAction(
 
 /**
  * Makes a backup of `job` the way start-backup and `task backup` do (lease, RUNNING item, task)
- * and returns the key of its manifest.
+ * and returns the key of its manifest. `startedAt` (start-backup's clock) names the objects:
+ * keys have second precision, so backups meant to sort in order are given distinct times.
  */
-export async function backUp(world: TaskWorld, job: TaskJob, runId: string): Promise<string> {
-  const startedAt = new Date().toISOString();
+export async function backUp(
+  world: TaskWorld,
+  job: TaskJob,
+  runId: string,
+  started: Date = new Date(),
+): Promise<string> {
+  const startedAt = started.toISOString();
   const lease = await world.history.acquireLease(job.name, runId, 3_600_000);
   if (!lease.acquired) throw new Error(`lease of ${job.name} is held`);
   await world.history.save({

@@ -20,7 +20,8 @@ import { Output } from '../../../task-image/cli/output.ts';
 import { runCli } from '../../support/cli.ts';
 import { createPostgresDb, dropPostgresDb, PG, psql } from '../../support/databases.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
-import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { S3_CALLS, S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { TIMEOUT } from '../../support/timeouts.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const PASSWORD_ARN = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-db-AbCdEf';
@@ -44,7 +45,7 @@ beforeAll(async () => {
   pgDb = createPostgresDb();
   table = await dynamo.createHistoryTable();
   history = new DynamoHistoryStore({ tableName: table, client: createHistoryDocumentClient(dynamo.client) });
-});
+}, TIMEOUT.setup);
 
 afterAll(async () => {
   dropPostgresDb(pgDb);
@@ -191,7 +192,7 @@ async function expectStopped(run: { code: number }, runId: string, cause: string
   await history.releaseLease('prod', 'other');
 }
 
-describe('dumpvault task backup', () => {
+describe('dumpvault task backup', { timeout: TIMEOUT.roundTrips }, () => {
   it('records SUCCEEDED with bytes, sha256 and key equal to the object in S3', async () => {
     mockSecrets();
     const { code, stdout, startedAt } = await runTask(pgDb, 'a0000001');
@@ -253,11 +254,13 @@ describe('dumpvault task backup', () => {
       const hold = s3.holdPartUploads();
       const running = runTask(bigDb, 'c0000003', { interrupts });
       try {
-        while (
-          (await s3.pendingUploads('offsite')).filter((k) => k.startsWith('dumpvault/prod/')).length === 0
-        ) {
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        // The first part is held at the store: the upload is open, the dump mid-way.
+        await Promise.race([
+          s3.nextRequest((r) => S3_CALLS.uploadPart(r) && r.path.startsWith('/offsite/dumpvault/prod/')),
+          running.then((run) => {
+            throw new Error(`the backup ended before its first part: ${run.stdout}`);
+          }),
+        ]);
         stop.abort(new ToolError('stopped by SIGTERM before it finished'));
       } finally {
         hold.release();

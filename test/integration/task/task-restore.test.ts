@@ -19,7 +19,9 @@ import {
   postgresFingerprint,
   psql,
   uniqueName,
+  uniqueRunId,
 } from '../../support/databases.ts';
+import { TIMEOUT } from '../../support/timeouts.ts';
 import {
   backUp,
   jobJson,
@@ -44,6 +46,7 @@ const VAULT: () => TaskJob = () => ({ name: 'pg-vault', database: sourceDb, encr
 const OPS: () => TaskJob = () => ({ name: 'pg-ops', database: sourceDb, encryption: 'ops' });
 let vaultManifest: string;
 let opsManifest: string;
+const vaultRunId = uniqueRunId();
 
 /** Databases of the local server whose names contain `part` (other test files run concurrently). */
 const databasesLike = (part: string) =>
@@ -56,9 +59,9 @@ beforeAll(async () => {
   world = await startTaskWorld();
   world.mockSecrets();
   sourceDb = createPostgresDb();
-  vaultManifest = await backUp(world, VAULT(), 'b0a00001');
-  opsManifest = await backUp(world, OPS(), 'b0b00001');
-});
+  vaultManifest = await backUp(world, VAULT(), vaultRunId);
+  opsManifest = await backUp(world, OPS(), uniqueRunId());
+}, TIMEOUT.setup);
 
 beforeEach(() => {
   world.sns.resetHistory();
@@ -129,10 +132,9 @@ function expectNoSecrets(text: string): void {
   expect(text).not.toContain('PRIVATE KEY BLOCK');
 }
 
-describe('dumpvault task restore', () => {
+describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
   it('restores into a scratch database on the source server and completes the RUNNING item Resolve wrote', async () => {
-    const runId = 'c1000001';
-    const before = databasesLike('restore_c1000001');
+    const runId = uniqueRunId();
 
     const run = await restore(VAULT(), runId, { backupKey: vaultManifest, target: 'scratch' });
 
@@ -158,7 +160,7 @@ describe('dumpvault task restore', () => {
       differences: [],
       restoredTables: stats,
     });
-    const [scratch] = databasesLike('restore_c1000001').filter((d) => !before.includes(d));
+    const [scratch] = databasesLike(`pg_vault_restore_${runId}`);
     expect(scratch).toBeDefined();
     created.push(scratch!);
     expect(postgresFingerprint(scratch!)).toBe(postgresFingerprint(sourceDb));
@@ -170,9 +172,9 @@ describe('dumpvault task restore', () => {
   });
 
   it('drills into the ephemeral database with the private key from Secrets Manager and drops what it created', async () => {
-    const before = databasesLike('pg_ops_drill_');
+    const runId = uniqueRunId();
 
-    const run = await restore(OPS(), 'c2000002', {
+    const run = await restore(OPS(), runId, {
       kind: 'drill',
       backupKey: opsManifest,
       target: 'ephemeral',
@@ -182,9 +184,9 @@ describe('dumpvault task restore', () => {
     expect(run.code).toBe(0);
     expect(run.item).toMatchObject({ kind: 'drill', status: 'SUCCEEDED', details: { differences: [] } });
     expect(run.item.details?.['target']).toMatch(
-      /^postgres:\/\/postgres@127\.0\.0\.1:5432\/pg_ops_drill_c2000002/,
+      new RegExp(`^postgres://postgres@127\\.0\\.0\\.1:5432/pg_ops_drill_${runId}`),
     );
-    expect(databasesLike('pg_ops_drill_')).toEqual(before);
+    expect(databasesLike(`pg_ops_drill_${runId}`)).toEqual([]);
     expect(world.secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toContain(
       PRIVATE_KEY_ARN,
     );
@@ -198,7 +200,7 @@ describe('dumpvault task restore', () => {
     const fingerprint = postgresFingerprint(target);
     const url = `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`;
 
-    const run = await restore(VAULT(), 'c3000003', {
+    const run = await restore(VAULT(), uniqueRunId(), {
       backupKey: vaultManifest,
       target: url,
       passwordSecret: TARGET_PASSWORD_ARN,
@@ -224,7 +226,7 @@ describe('dumpvault task restore', () => {
     psql(target, 'DELETE FROM orders WHERE id <= 10; UPDATE customers SET city = NULL;');
     expect(postgresFingerprint(target)).not.toBe(postgresFingerprint(sourceDb));
 
-    const run = await restore(VAULT(), 'c4000004', {
+    const run = await restore(VAULT(), uniqueRunId(), {
       backupKey: vaultManifest,
       target: `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`,
       passwordSecret: TARGET_PASSWORD_ARN,
@@ -248,13 +250,16 @@ describe('dumpvault task restore', () => {
       ).Body!.transformToString(),
     ) as { stats: { tables: Record<string, number> } };
     manifest.stats.tables['public.orders'] = (manifest.stats.tables['public.orders'] ?? 0) + 1;
-    const tamperedKey = vaultManifest.replace(/-b0a00001\.manifest\.json$/, '-b0a0000f.manifest.json');
+    const tamperedKey = vaultManifest.replace(
+      `-${vaultRunId}.manifest.json`,
+      `-${uniqueRunId()}.manifest.json`,
+    );
     await world.s3.client.send(
       new PutObjectCommand({ Bucket: 'offsite', Key: tamperedKey, Body: JSON.stringify(manifest) }),
     );
-    const before = databasesLike('pg_vault_drill_');
+    const runId = uniqueRunId();
 
-    const run = await restore(VAULT(), 'c5000005', {
+    const run = await restore(VAULT(), runId, {
       kind: 'drill',
       backupKey: tamperedKey,
       target: 'ephemeral',
@@ -265,19 +270,20 @@ describe('dumpvault task restore', () => {
     expect(run.item.error).toMatch(/public\.orders: expected 2001 rows, found 2000/);
     expect(run.result?.differences).toEqual(['public.orders: expected 2001 rows, found 2000']);
     expect(run.result?.restoredTables?.['public.orders']).toBe(2000);
-    expect(databasesLike('pg_vault_drill_')).toEqual(before);
+    expect(databasesLike(`pg_vault_drill_${runId}`)).toEqual([]);
     const published = world.published();
     expect(published).toHaveLength(1);
     expect(published[0]?.Message).toMatch(/public\.orders/);
   });
 
   it('records FAILED itself when it cannot start the restore (a backup of another job)', async () => {
-    const run = await restore(VAULT(), 'c6000006', { backupKey: opsManifest, target: 'scratch' });
+    const runId = uniqueRunId();
+    const run = await restore(VAULT(), runId, { backupKey: opsManifest, target: 'scratch' });
 
     expect(run.code).toBe(2);
     expect(run.item).toMatchObject({ status: 'FAILED', taskArn: TASK_ARN });
     expect(run.item.error).toMatch(/is not a backup of job pg-vault/);
-    expect(run.result).toMatchObject({ status: 'FAILED', runId: 'c6000006' });
+    expect(run.result).toMatchObject({ status: 'FAILED', runId });
     const published = world.published();
     expect(published).toHaveLength(1);
     expect(published[0]?.Message).toMatch(/is not a backup of job pg-vault/);
@@ -288,7 +294,7 @@ describe('dumpvault task restore', () => {
       .on(GetSecretValueCommand, { SecretId: PRIVATE_KEY_ARN })
       .resolvesOnce({ SecretString: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n...' });
 
-    const run = await restore(OPS(), 'c7000007', {
+    const run = await restore(OPS(), uniqueRunId(), {
       kind: 'drill',
       backupKey: opsManifest,
       target: 'ephemeral',
@@ -304,7 +310,7 @@ describe('dumpvault task restore', () => {
     const stopped = new AbortController();
     stopped.abort(new ToolError('stopped by SIGTERM before it finished'));
 
-    const run = await restore(VAULT(), 'c1000009', {
+    const run = await restore(VAULT(), uniqueRunId(), {
       backupKey: vaultManifest,
       target: 'scratch',
       interrupts: () => ({ signal: stopped.signal, dispose: () => {} }),

@@ -1,0 +1,12 @@
+/**
+ * How long a phase of a test may take, by the work it does. The suite must pass on a busy
+ * 2-core machine (load 10–20, two `npm test` at once), where a backup that takes 2 s on an idle
+ * machine was seen taking 90 s: a timeout is there to end a hang, not to measure speed, so
+ * each budget is a few times the slowest run seen under that load.
+ */
+export const TIMEOUT = {
+  /** A test that runs a few backups or restores through real tools, servers and emulators. */
+  roundTrips: 5 * 60_000,
+  /** A `beforeAll` that makes backups, synthesizes a stack or builds a bundle before the tests. */
+  setup: 10 * 60_000,
+} as const;
