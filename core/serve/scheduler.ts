@@ -67,11 +67,19 @@ export class ServeStateFile {
     }
   }
 
-  async save(state: ServeState): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-    await rename(tmp, this.file);
+  private saving: Promise<void> = Promise.resolve();
+
+  /** Writes the state; saves are queued, so the newest one always lands last. */
+  save(state: ServeState): Promise<void> {
+    const text = `${JSON.stringify(state, null, 2)}\n`;
+    const write = async () => {
+      await mkdir(path.dirname(this.file), { recursive: true });
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      await writeFile(tmp, text, { mode: 0o600 });
+      await rename(tmp, this.file);
+    };
+    this.saving = this.saving.then(write, write);
+    return this.saving;
   }
 }
 
@@ -188,7 +196,12 @@ export class Scheduler {
   private async fire(task: ScheduledTask, scheduledAt: Date, now: number): Promise<void> {
     this.state.lastFired[task.id] = scheduledAt.toISOString();
     this.due.set(task.id, task.schedule.next(new Date(Math.max(now, scheduledAt.getTime())), scheduledAt));
-    await this.options.state.save(this.state);
+    try {
+      await this.options.state.save(this.state);
+    } catch (err) {
+      // The run goes ahead; a restart may then run this firing again as "missed".
+      this.options.log(`could not save the serve state: ${(err as Error).message}`);
+    }
     this.options.log(`${task.kind} ${task.job}: firing scheduled for ${scheduledAt.toISOString()}`);
     const running: Promise<void> = this.options
       .run(task, scheduledAt, this.stopping.signal)
