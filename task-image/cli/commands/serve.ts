@@ -43,7 +43,7 @@ export interface ServeDeps {
 function listenAddress(text: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(text);
   const port = Number(m?.[2]);
-  if (!m || !m[1] || port > 65_535) {
+  if (!m?.[1] || port > 65_535) {
     throw new UsageError(`--listen: expected host:port like 127.0.0.1:9464, got ${JSON.stringify(text)}`);
   }
   return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
