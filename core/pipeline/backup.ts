@@ -125,7 +125,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
     if (sent.error) step(`could not send the recovery alert: ${redact(messageOf(sent.error))}`);
 
     step('applying retention');
-    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, runId });
+    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, current: result.id });
     if (prune.some((p) => p.deleted.length > 0)) {
       await history.save({ ...succeeded, pruned: prune.flatMap((p) => p.deleted) });
     }

@@ -66,6 +66,9 @@ export async function backupCommand(
   const m = result.manifest;
   const deleted = result.prune.flatMap((p) => p.deleted);
   const pruneErrors = result.prune.flatMap((p) => p.errors);
+  const pruneProblems = result.prune.flatMap((p) =>
+    p.problems.map((x) => ({ destination: p.destination, ...x })),
+  );
   if (out.isJson) {
     out.result({
       status: 'SUCCEEDED',
@@ -81,6 +84,7 @@ export async function backupCommand(
       tables: m.stats.tables,
       pruned: deleted,
       pruneErrors,
+      pruneProblems,
     });
   } else {
     out.line(
@@ -93,6 +97,8 @@ export async function backupCommand(
     );
     out.line(`  pruned  ${deleted.length ? deleted.join(', ') : 'nothing'}`);
     for (const e of pruneErrors) out.warn(`retention could not delete ${e}`);
+    for (const p of pruneProblems)
+      out.warn(`retention left alone ${p.key} in ${p.destination}: ${p.problem}`);
   }
   return pruneErrors.length ? 1 : 0;
 }

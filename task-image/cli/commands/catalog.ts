@@ -1,6 +1,7 @@
 import { historyToCsv } from '../../../core/history/local.ts';
 import { listBackups, manifestId, resolveBackup } from '../../../core/pipeline/catalog.ts';
 import { verifyBackup } from '../../../core/pipeline/verify.ts';
+import { FUTURE_TOLERANCE_MS } from '../../../core/retention/plan.ts';
 import type { Flags } from '../args.ts';
 import { formatBytes, formatDuration, historyLines, type Io, type Output } from '../output.ts';
 import { openJob, resolveDecryptKeys } from '../resolve.ts';
@@ -16,6 +17,14 @@ export async function listCommand(
   const dest = ctx.destinations[0]!;
   const { manifests, problems } = await listBackups(dest, ctx.prefix, ctx.job.name);
   for (const p of problems) out.warn(p);
+  const believable = Date.now() + FUTURE_TOLERANCE_MS;
+  for (const m of manifests) {
+    if (Date.parse(m.startedAt) > believable) {
+      out.warn(
+        `${manifestId(m)} is stamped ${m.startedAt}, in the future: check the clock of the machine that wrote it (retention never counts it as the newest backup)`,
+      );
+    }
+  }
   if (out.isJson) {
     out.result(
       manifests.map((m) => ({
