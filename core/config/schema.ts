@@ -4,8 +4,17 @@
  */
 import { z } from 'zod';
 import { DEFAULT_RETENTION, RETENTION_FOREVER } from '../contracts/retention.ts';
+import { cronProblem, rateProblem, timeZoneProblem } from '../schedule/index.ts';
 
 const show = (value: unknown): string => (value === undefined ? 'nothing' : JSON.stringify(value));
+
+/** A string checked by a function that says what is wrong with it (the schedule module's checks). */
+const checkedString = (problem: (value: string) => string | undefined) =>
+  z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+const timeZone = checkedString(timeZoneProblem);
 
 /** A whole number ≥ min whose errors read `expected a whole number ≥ 0, got -1`. */
 const wholeNumber = (min: number) => {
@@ -116,9 +125,11 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 export const ScheduleSchema = z
   .strictObject({
-    cron: z.string().optional().describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
-    rate: z.string().optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
-    timezone: z.string().default('UTC').describe('IANA time zone of the cron expression.'),
+    cron: checkedString(cronProblem)
+      .optional()
+      .describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
+    rate: checkedString(rateProblem).optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
+    timezone: timeZone.default('UTC').describe('IANA time zone of the cron expression.'),
   })
   .refine((s) => Boolean(s.cron) !== Boolean(s.rate), { error: 'expected exactly one of "cron" or "rate"' });
 
@@ -134,7 +145,7 @@ export const RetentionRulesSchema = z
       .describe(
         'With a count above: delete backups older than this, whatever the counts say. Alone: keep every backup younger than this. The newest is never deleted.',
       ),
-    timezone: z.string().default('UTC').describe('Time zone in which days, weeks and months are counted.'),
+    timezone: timeZone.default('UTC').describe('Time zone in which days, weeks and months are counted.'),
   })
   .describe('Retention rules; applied after every successful backup. The newest backup is always kept.');
 

@@ -52,6 +52,16 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   return { command, positionals, flags: parsed.values as Flags };
 }
 
+/** `--limit N` as a number: a whole number ≥ 1, undefined when the flag is absent. */
+export function limitFlag(flags: Flags): number | undefined {
+  const text = flags.limit;
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new UsageError(`--limit: expected a whole number ≥ 1, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
 export const USAGE = `dumpvault — streaming, encrypted database backups
 
 Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or --config <file>)

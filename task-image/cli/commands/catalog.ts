@@ -2,7 +2,7 @@ import { historyToCsv } from '../../../core/history/local.ts';
 import { listBackups, manifestId, resolveBackup } from '../../../core/pipeline/catalog.ts';
 import { verifyBackup } from '../../../core/pipeline/verify.ts';
 import { FUTURE_TOLERANCE_MS } from '../../../core/retention/plan.ts';
-import type { Flags } from '../args.ts';
+import { type Flags, limitFlag } from '../args.ts';
 import { formatBytes, formatDuration, historyLines, type Io, type Output } from '../output.ts';
 import { openJob, resolveDecryptKeys } from '../resolve.ts';
 
@@ -88,8 +88,8 @@ export async function historyCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
+  const limit = limitFlag(flags);
   const { ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
-  const limit = flags.limit ? Number(flags.limit) : undefined;
   const items = await ctx.history.list(ctx.job.name, limit ? { limit } : {});
   if (flags.csv) {
     io.stdout.write(historyToCsv(items));

@@ -21,7 +21,7 @@ import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/h
 import type { HistoryStore } from '../../../core/history/history.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
 import { HOURS_SINCE_LAST_SUCCESS, METRIC_NAMESPACE, SERVICE_NAME } from '../../../core/metrics.ts';
-import type { Flags } from '../args.ts';
+import { type Flags, limitFlag } from '../args.ts';
 import { historyLines, type Io, type Output } from '../output.ts';
 
 /** AWS clients of the remote commands (tests hand in mocked ones). */
@@ -101,10 +101,11 @@ export async function remoteHistoryCommand(
   io: Io,
   clients?: RemoteClients,
 ): Promise<number> {
+  const limit = limitFlag(flags);
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
   const name = findJob(loaded.config, job).name;
   const history = await remoteHistory(loaded, io.env, clients ?? defaultClients(loaded));
-  const items = await history.list(name, flags.limit ? { limit: Number(flags.limit) } : {});
+  const items = await history.list(name, limit ? { limit } : {});
   if (flags.csv) io.stdout.write(historyToCsv(items));
   else if (out.isJson) out.result(items);
   else for (const line of historyLines(items)) out.line(line);
