@@ -4,6 +4,13 @@
  */
 import { z } from 'zod';
 import { DEFAULT_RETENTION, RETENTION_FOREVER } from '../contracts/retention.ts';
+import {
+  LOCK_WAIT_TIMEOUT_SECONDS,
+  RUN_TIMEOUT_MINUTES,
+  S3_CONNECT_TIMEOUT_SECONDS,
+  S3_REQUEST_TIMEOUT_SECONDS,
+  S3_STALL_TIMEOUT_SECONDS,
+} from '../contracts/timeouts.ts';
 import { cronProblem, rateProblem, timeZoneProblem } from '../schedule/index.ts';
 
 const show = (value: unknown): string => (value === undefined ? 'nothing' : JSON.stringify(value));
@@ -73,6 +80,23 @@ export const S3DestinationSchema = z
         'Size of the first multipart parts in MiB; it doubles every 2,000 parts (10,000 parts from 8 MiB hold 484 GiB), and a write starts bigger when the previous backup was so big that such an upload would not hold 4 times it.',
       ),
     queueSize: wholeNumber(1).max(16).default(2).describe('Parts uploaded in parallel.'),
+    // Optional rather than defaulted: typed configs built in code need not spell them out; the
+    // defaults live in core/contracts/timeouts.ts and are applied where the client is built.
+    connectTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `A connection to the store that takes longer to open fails (and is retried); default ${S3_CONNECT_TIMEOUT_SECONDS}.`,
+      ),
+    requestTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `A request that sends and receives nothing for this long fails (and is retried); default ${S3_REQUEST_TIMEOUT_SECONDS}.`,
+      ),
+    stallTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `An upload fails when no request to the store completes for this long while one is waiting (each part must be stored within it); default ${S3_STALL_TIMEOUT_SECONDS}.`,
+      ),
   })
   .describe('Any S3 or S3-compatible bucket.');
 
@@ -192,6 +216,11 @@ export const JobSchema = z.strictObject({
     .default('custom')
     .describe('PostgreSQL only: pg_dump --format; the others have one format.'),
   encryption: z.string().optional().describe('Name of an entry in "encryption"; omitted = not encrypted.'),
+  lockWaitTimeoutSeconds: wholeNumber(1)
+    .optional()
+    .describe(
+      `How long the dump and its helper sessions (row counts, probes) wait for a table lock before the run fails; default ${LOCK_WAIT_TIMEOUT_SECONDS}.`,
+    ),
   retention: RetentionSchema.optional(),
   alarmAfterHours: z
     .number()
@@ -204,7 +233,7 @@ export const JobSchema = z.strictObject({
         .union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)])
         .default(1024),
       memoryMiB: wholeNumber(512).default(2048),
-      timeoutMinutes: wholeNumber(1).default(720),
+      timeoutMinutes: wholeNumber(1).default(RUN_TIMEOUT_MINUTES),
     })
     .optional()
     .describe('Fargate size of this job.'),
