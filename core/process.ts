@@ -130,7 +130,9 @@ async function failureOf(p: Running): Promise<Error | undefined> {
   }
   return exit.code === 0
     ? undefined
-    : new ToolError(describeExit(p.spec.command, exit.code, exit.signal, p.stderr()));
+    : new ToolError(describeExit(p.spec.command, exit.code, exit.signal, p.stderr()), {
+        signal: exit.signal,
+      });
 }
 
 /**
@@ -264,7 +266,9 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
   if (inputError !== undefined) throw inputError;
   if (result.code !== 0) {
     input.unpipe(sink);
-    const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()));
+    const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()), {
+      signal: result.signal,
+    });
     if (!inputEnded) input.destroy(failure);
     throw failure;
   }

@@ -20,7 +20,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { encryptStage } from '../crypto/openpgp.ts';
-import { LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
+import { killedBy, LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
 import type { DestinationOutcome, HistoryItem } from '../history/history.ts';
 import { FORMAT_VERSION, type Manifest, newRunId, objectKeys } from '../manifest.ts';
 import { notifyOutcome } from '../notify/alerts.ts';
@@ -162,7 +162,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
     }
 
     step('applying retention');
-    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, runId });
+    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, current: result.id });
     if (prune.some((p) => p.deleted.length > 0)) {
       await history.save({ ...finishedItem, pruned: prune.flatMap((p) => p.deleted) });
     }
@@ -291,7 +291,7 @@ async function dumpAndStore(
         ctx.destinations.map((dest, i) => ({ dest, err: lostDuringStream.get(i) })),
       );
     }
-    throw rootCause(firstFailure, settled);
+    throw stoppedBy(ctx.signal, firstFailure) ?? rootCause(firstFailure, settled);
   }
   const failures: { dest: Destination; err: unknown }[] = [];
   for (const { dest, write } of copies) {
@@ -313,7 +313,7 @@ async function dumpAndStore(
   } catch (err) {
     // Without row counts there is no manifest, and a data object without one must not stay.
     await discardAll();
-    throw err;
+    throw stoppedBy(ctx.signal, err) ?? err;
   }
   const finished = now();
   const manifest: Manifest = {
@@ -382,6 +382,16 @@ function everyDestinationFailed(failures: readonly { dest: Destination; err: unk
   return new StorageError(failures.map((f) => destinationCause(f.dest.name, f.err)).join('; '), {
     cause: failures[0]?.err,
   });
+}
+
+/**
+ * The run's own stop reason when it was stopped (a signal, its timeout) and `failure` is a tool
+ * killed by a signal: a signal sent to the whole process group (`timeout`, `kill -TERM -<pgid>`)
+ * reaches the tools in the same instant, and their death may be seen before the run's handler
+ * runs. Undefined otherwise: a tool that failed on its own before the stop is the cause.
+ */
+function stoppedBy(signal: AbortSignal | undefined, failure: unknown): unknown {
+  return signal?.aborted && killedBy(failure) !== undefined ? signal.reason : undefined;
 }
 
 /** The error that explains a failed run: the first real failure, not the aborts it caused. */

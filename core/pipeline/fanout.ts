@@ -64,12 +64,17 @@ export function fanOut(
   for (const w of writes) w.catch(() => {}); // observed by the caller; avoid unhandled rejections
   const alive = () => outs.filter((out, i) => !failed[i] && !out.destroyed);
   const noneLeft = () => asError(firstFailure ?? new Error('every destination stopped accepting data'));
+  // A destination closes its stream before its write rejects with why (it cleans up first): the
+  // sink fails only once every write has settled, so its error is that cause, not the closing.
+  const failWhenSettled = (callback: (err: Error) => void) => {
+    void Promise.allSettled(writes).then(() => callback(noneLeft()));
+  };
   const sink: Writable = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _enc, callback) {
       const targets = alive();
       if (targets.length === 0) {
-        callback(noneLeft());
+        failWhenSettled(callback);
         return;
       }
       let waiting = 0;
@@ -80,7 +85,8 @@ export function fanOut(
         if (waiting === 0) {
           settled = true;
           // The destinations we waited for may all have failed meanwhile.
-          callback(alive().length === 0 ? noneLeft() : undefined);
+          if (alive().length === 0) failWhenSettled(callback);
+          else callback();
         }
       };
       for (const out of targets) {
@@ -113,7 +119,7 @@ export function fanOut(
       }
       const targets = alive();
       if (targets.length === 0) {
-        callback(noneLeft());
+        failWhenSettled(callback);
         return;
       }
       for (const out of targets) out.end();
