@@ -123,9 +123,14 @@ interface TocEntry {
 
 type Phase = 'header' | 'count' | 'toc' | 'data' | 'failed';
 
-/** Streaming parser states of the data section. */
-const Data = { BlockType: 0, BlockId: 1, ChunkLength: 2, ChunkBytes: 3, BlobOid: 4, End: 5 } as const;
-type DataState = (typeof Data)[keyof typeof Data];
+/** Streaming parser states of the data section (plain numbers: the hot loop compares them). */
+const BLOCK_TYPE = 0;
+const BLOCK_ID = 1;
+const CHUNK_LENGTH = 2;
+const CHUNK_BYTES = 3;
+const BLOB_OID = 4;
+const END = 5;
+type DataState = 0 | 1 | 2 | 3 | 4 | 5;
 
 /** Checks a custom-format archive; see the file comment for the layout it expects. */
 export class PgCustomChecker implements DumpChecker {
@@ -146,13 +151,15 @@ export class PgCustomChecker implements DumpChecker {
   /** How many pending bytes the next parse attempt needs at least. */
   private needed = 0;
 
-  private state: DataState = Data.BlockType;
+  private state: DataState = BLOCK_TYPE;
   private blockType = 0;
   private block: TocEntry | undefined;
   private intPos = 0;
   private intNegative = false;
   private intValue = 0;
   private chunkLeft = 0;
+  /** Where {@link skipChunks} left a chunk cut by the end of a buffer. */
+  private readonly cut = { left: 0 };
 
   write(chunk: Buffer): void {
     if (this.phase === 'failed' || chunk.length === 0) return;
@@ -199,10 +206,10 @@ export class PgCustomChecker implements DumpChecker {
       case 'data':
         break;
     }
-    if (this.state === Data.BlockId) {
+    if (this.state === BLOCK_ID) {
       return { complete: false, missing: 'it ends inside the header of a data block' };
     }
-    if (this.state !== Data.BlockType && this.state !== Data.End) {
+    if (this.state !== BLOCK_TYPE && this.state !== END) {
       return { complete: false, missing: `it ends inside the data of ${describe(this.block)}` };
     }
     if (this.awaited.size > 0) {
@@ -254,7 +261,7 @@ export class PgCustomChecker implements DumpChecker {
       }
       this.phase = 'data';
       this.needed = 0;
-      this.state = this.awaited.size === 0 ? Data.End : Data.BlockType;
+      this.state = this.awaited.size === 0 ? END : BLOCK_TYPE;
     } catch (err) {
       if (err instanceof NeedMore) this.needed = err.upTo - committed;
       else if (err instanceof Malformed)
@@ -339,45 +346,64 @@ export class PgCustomChecker implements DumpChecker {
    */
   private scanData(buf: Buffer): void {
     const length = buf.length;
-    const intBytes = 1 + this.intSize;
     let i = 0;
     while (i < length) {
-      switch (this.state) {
-        case Data.ChunkBytes: {
-          const n = Math.min(this.chunkLeft, length - i);
-          i += n;
-          this.chunkLeft -= n;
-          if (this.chunkLeft === 0) this.expectInt(Data.ChunkLength);
-          break;
-        }
-        case Data.BlockType: {
-          const type = buf[i++]!;
-          if (type !== BLK_DATA && type !== BLK_BLOBS) {
-            this.fail(
-              `it is not a complete pg_dump custom-format archive: byte ${type} where a data block should start`,
-            );
-            return;
-          }
-          this.blockType = type;
-          this.expectInt(Data.BlockId);
-          break;
-        }
-        case Data.End:
-          this.fail(`it continues after the last data block its table of contents announces`);
-          return;
-        default: {
-          // An int field: sign byte, then intSize bytes, least significant first.
-          while (this.intPos < intBytes && i < length) {
-            const b = buf[i++]!;
-            if (this.intPos === 0) this.intNegative = b !== 0;
-            else this.intValue += b * BYTE_WEIGHT[this.intPos - 1]!;
-            this.intPos++;
-          }
-          if (this.intPos === intBytes && !this.takeInt(this.intNegative ? -this.intValue : this.intValue))
-            return;
-        }
+      if (this.state === CHUNK_BYTES) {
+        const n = Math.min(this.chunkLeft, length - i);
+        i += n;
+        this.chunkLeft -= n;
+        if (this.chunkLeft > 0) return;
+        this.state = CHUNK_LENGTH;
       }
+      if (this.state === CHUNK_LENGTH && this.intPos === 0) {
+        i = skipChunks(buf, i, this.intSize, this.cut);
+        if (this.cut.left > 0) {
+          this.chunkLeft = this.cut.left;
+          this.state = CHUNK_BYTES;
+          return;
+        }
+        if (i >= length) return;
+      }
+      i = this.step(buf, i);
+      if (i < 0) return;
     }
+  }
+
+  /**
+   * One step of the data section off the hot path: a block header, an int cut by a buffer
+   * boundary, a zero length, a large object's oid. Returns the next offset, or -1 once the
+   * archive turned out malformed.
+   */
+  private step(buf: Buffer, from: number): number {
+    let i = from;
+    const state = this.state;
+    if (state === BLOCK_TYPE) {
+      const type = buf[i++]!;
+      if (type !== BLK_DATA && type !== BLK_BLOBS) {
+        this.fail(
+          `it is not a complete pg_dump custom-format archive: byte ${type} where a data block should start`,
+        );
+        return -1;
+      }
+      this.blockType = type;
+      this.expectInt(BLOCK_ID);
+      return i;
+    }
+    if (state === END) {
+      this.fail('it continues after the last data block its table of contents announces');
+      return -1;
+    }
+    // An int field: sign byte, then intSize bytes, least significant first.
+    const intBytes = 1 + this.intSize;
+    while (this.intPos < intBytes && i < buf.length) {
+      const b = buf[i++]!;
+      if (this.intPos === 0) this.intNegative = b !== 0;
+      else this.intValue += b * BYTE_WEIGHT[this.intPos - 1]!;
+      this.intPos++;
+    }
+    if (this.intPos === intBytes && !this.takeInt(this.intNegative ? -this.intValue : this.intValue))
+      return -1;
+    return i;
   }
 
   private expectInt(state: DataState): void {
@@ -389,8 +415,12 @@ export class PgCustomChecker implements DumpChecker {
 
   /** Acts on a whole int of the data section; false when the archive turned out malformed. */
   private takeInt(value: number): boolean {
+    // The accumulator is free again whatever comes next (the hot path reads lengths itself).
+    this.intPos = 0;
+    this.intNegative = false;
+    this.intValue = 0;
     switch (this.state) {
-      case Data.BlockId: {
+      case BLOCK_ID: {
         const entry = this.byId.get(value);
         if (!entry?.hasData || !this.awaited.has(value)) {
           const why = !entry
@@ -404,10 +434,10 @@ export class PgCustomChecker implements DumpChecker {
           return false;
         }
         this.block = entry;
-        this.expectInt(this.blockType === BLK_BLOBS ? Data.BlobOid : Data.ChunkLength);
+        this.expectInt(this.blockType === BLK_BLOBS ? BLOB_OID : CHUNK_LENGTH);
         return true;
       }
-      case Data.ChunkLength:
+      case CHUNK_LENGTH:
         if (value < 0) {
           this.fail(
             `it is not a complete pg_dump custom-format archive: a chunk of ${value} bytes in ${describe(this.block)}`,
@@ -416,13 +446,13 @@ export class PgCustomChecker implements DumpChecker {
         }
         if (value > 0) {
           this.chunkLeft = value;
-          this.state = Data.ChunkBytes;
-        } else if (this.blockType === BLK_BLOBS) this.expectInt(Data.BlobOid);
+          this.state = CHUNK_BYTES;
+        } else if (this.blockType === BLK_BLOBS) this.expectInt(BLOB_OID);
         else this.endBlock();
         return true;
-      case Data.BlobOid:
+      case BLOB_OID:
         if (value === 0) this.endBlock();
-        else this.expectInt(Data.ChunkLength);
+        else this.expectInt(CHUNK_LENGTH);
         return true;
       default:
         return true;
@@ -432,8 +462,35 @@ export class PgCustomChecker implements DumpChecker {
   private endBlock(): void {
     if (this.block) this.awaited.delete(this.block.dumpId);
     this.block = undefined;
-    this.state = this.awaited.size === 0 ? Data.End : Data.BlockType;
+    this.state = this.awaited.size === 0 ? END : BLOCK_TYPE;
   }
+}
+
+/**
+ * Skips whole chunks (an int length, then that many bytes) from `from`, the hot path of the
+ * data section: one chunk per row. A plain function, so its type feedback is its own from the
+ * first call. Stops before a length that is not positive (the end of a block: the caller's
+ * state machine handles it) or that the buffer cuts; a chunk the buffer cuts leaves its
+ * missing byte count in `cut.left`. Returns the offset reached.
+ */
+function skipChunks(buf: Buffer, from: number, intSize: number, cut: { left: number }): number {
+  const length = buf.length;
+  const intBytes = 1 + intSize;
+  let i = from;
+  cut.left = 0;
+  while (i + intBytes <= length) {
+    if (buf[i] !== 0) return i;
+    let value = 0;
+    for (let b = 0; b < intSize; b++) value += buf[i + 1 + b]! * BYTE_WEIGHT[b]!;
+    if (value === 0) return i;
+    i += intBytes;
+    if (value > length - i) {
+      cut.left = value - (length - i);
+      return length;
+    }
+    i += value;
+  }
+  return i;
 }
 
 function describe(entry: TocEntry | undefined): string {
