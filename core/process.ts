@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
+import { childEnvironment } from './childEnv.ts';
 import { ToolError } from './errors.ts';
 import { redact } from './redact.ts';
 
@@ -13,7 +14,10 @@ const STDERR_LIMIT = 64 * 1024;
 export interface SpawnSpec {
   readonly command: string;
   readonly args: readonly string[];
-  /** Extra environment (e.g. PGPASSWORD); merged over process.env. Never logged. */
+  /**
+   * The child's own environment (e.g. PGPASSWORD), over the allowed part of process.env
+   * (core/childEnv.ts): a child never sees the rest. Never logged.
+   */
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
   /**
@@ -91,7 +95,7 @@ function spawnChecked(spec: SpawnSpec, stdio: ['ignore' | 'pipe', 'pipe' | 'igno
   return spawn(spec.command, [...spec.args], {
     stdio,
     cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
+    env: childEnvironment(spec.env),
   });
 }
 
@@ -169,7 +173,9 @@ async function failureOf(p: Running): Promise<Error | undefined> {
     return notFound(p.spec, err);
   }
   if (exit.code !== 0) {
-    return new ToolError(describeExit(p.spec.command, exit.code, exit.signal, p.stderr.text()));
+    return new ToolError(describeExit(p.spec.command, exit.code, exit.signal, p.stderr.text()), {
+      signal: exit.signal,
+    });
   }
   const line = p.stderr.errorLine();
   if (line === undefined) return undefined;
@@ -216,7 +222,7 @@ export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: Throu
     const child = spawn(through.command, [...through.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: through.cwd,
-      env: { ...process.env, ...through.env },
+      env: childEnvironment(through.env),
     });
     relay(tool.child.stdout as Readable, child.stdin as Writable, through.tap);
     filter = running(through, child);
@@ -224,7 +230,7 @@ export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: Throu
     const child = spawn(through.command, [...through.args], {
       stdio: [tool.child.stdout as Readable, 'pipe', 'pipe'],
       cwd: through.cwd,
-      env: { ...process.env, ...through.env },
+      env: childEnvironment(through.env),
     });
     // Only the filter holds the pipe's read end now: if it dies, the tool gets a broken pipe
     // instead of blocking on a pipe nobody reads.
@@ -339,7 +345,9 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
   if (inputError !== undefined) throw inputError;
   if (result.code !== 0) {
     input.unpipe(sink);
-    const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()));
+    const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()), {
+      signal: result.signal,
+    });
     if (!inputEnded) input.destroy(failure);
     throw failure;
   }

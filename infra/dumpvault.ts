@@ -8,7 +8,16 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Annotations, Duration, Fn, RemovalPolicy, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import {
+  Annotations,
+  ArnFormat,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  TimeZone,
+  Validations,
+} from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -137,6 +146,21 @@ export interface DumpVaultProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Confused-deputy guard: only CloudWatch alarms of this account and region. */
+function alarmSourceConditions(stack: Stack): Record<string, Record<string, string>> {
+  return {
+    StringEquals: { 'aws:SourceAccount': stack.account },
+    ArnLike: {
+      'aws:SourceArn': stack.formatArn({
+        service: 'cloudwatch',
+        resource: 'alarm',
+        resourceName: '*',
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    },
+  };
 }
 
 /** The subset of a config a Lambda needs: no deployment settings (e-mail addresses). */
@@ -268,12 +292,14 @@ export class DumpVault extends Construct {
       enableKeyRotation: true,
       removalPolicy,
     });
-    // CloudWatch alarms publish to the encrypted topic.
+    // CloudWatch alarms of this account publish to the encrypted topic: they need the key too.
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
+        sid: 'AlarmsUseTopicKey',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: alarmSourceConditions(stack),
       }),
     );
 
@@ -352,6 +378,17 @@ export class DumpVault extends Construct {
       masterKey: this.key,
       enforceSSL: true,
     });
+    // Without this statement SNS refuses every alarm notification ("no resource-based policy
+    // allows the SNS:Publish action"): the alarms would go to ALARM in silence.
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: alarmSourceConditions(stack),
+      }),
+    );
     for (const email of config.aws?.alerts?.emails ?? []) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     }

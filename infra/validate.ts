@@ -4,7 +4,9 @@
  * the value received and what is allowed.
  */
 import type { Config, Job, Retention } from '../core/config/schema.ts';
-import { type ScheduleGaps, scheduleGaps } from './schedule-gaps.ts';
+import { scheduleGaps } from './schedule-gaps.ts';
+
+export { alarmThresholdHours } from '../core/schedule/index.ts';
 
 /** Memory (MiB) Fargate accepts for each CPU value. */
 export const FARGATE_MEMORY: Readonly<Record<number, readonly number[]>> = {
@@ -14,13 +16,6 @@ export const FARGATE_MEMORY: Readonly<Record<number, readonly number[]>> = {
   2048: Array.from({ length: 13 }, (_, i) => 4096 + i * 1024),
   4096: Array.from({ length: 23 }, (_, i) => 8192 + i * 1024),
 };
-
-/** Hours without a success after which a job's alarm fires: `alarmAfterHours`, or 1.5 × the longest gap + 2 h. */
-export function alarmThresholdHours(job: Job, gaps: ScheduleGaps | undefined): number | undefined {
-  if (job.alarmAfterHours !== undefined) return job.alarmAfterHours;
-  if (!gaps) return undefined;
-  return Math.round((1.5 * gaps.maxHours + 2) * 100) / 100;
-}
 
 /**
  * A lower bound, in hours, on the age at which retention may delete a backup of a job that
@@ -67,7 +62,7 @@ export function deploymentProblems(config: Config): string[] {
     if (job.schedule && !gaps && job.alarmAfterHours === undefined) {
       const expr = job.schedule.cron ?? job.schedule.rate;
       problems.push(
-        `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (L, W, # and fixed years are not modelled); set ${at}.alarmAfterHours`,
+        `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (it does not fire twice within two years from 2025 on); set ${at}.alarmAfterHours`,
       );
     }
     if (job.restoreDrill) problems.push(...drillProblems(config, job, `${at}.restoreDrill`));
@@ -99,7 +94,7 @@ function drillProblems(config: Config, job: Job, at: string): string[] {
   if (!scheduleGaps(drill.schedule)) {
     const expr = drill.schedule.cron ?? drill.schedule.rate;
     problems.push(
-      `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (L, W, # and fixed years are not modelled), and the drill alarm needs it; use a plainer expression`,
+      `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (it does not fire twice within two years from 2025 on), and the drill alarm needs it; give it a schedule that repeats`,
     );
   }
   const firstName = job.destinations[0] ?? '';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { stripJsonComments } from './jsonc.ts';
+import { parseJsonc } from './jsonc.ts';
 import { type Config, type ConfigInput, ConfigSchema, type Job } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'dumpvault.config.json';
@@ -44,7 +44,57 @@ const URL_SCHEMES: Record<Job['engine'], readonly string[]> = {
   sqlite: ['sqlite:'],
 };
 
-/** Checks a source URL for an engine; returns a problem sentence or undefined. */
+const USE_PASSWORD_SETTING = 'use "passwordEnv" (local) or "passwordSecret" (AWS)';
+
+/**
+ * A query parameter that carries a secret: libpq's `password` / `sslpassword`, MongoDB's
+ * `tlsCertificateKeyFilePassword`, any `…secret…` / `…token…`, and MongoDB's
+ * `authMechanismProperties` when it holds a session token. URLs reach tool command lines
+ * (`mongodump --uri=…`) and messages, so a secret in one would show in `ps` and in logs.
+ */
+function secretParameter(params: URLSearchParams): string | undefined {
+  for (const [name, value] of params) {
+    if (/password|secret|token/i.test(name)) return name;
+    if (/^authMechanismProperties$/i.test(name) && /TOKEN|SECRET|PASSWORD/i.test(value)) return name;
+  }
+  return undefined;
+}
+
+/**
+ * libpq URL parameters that re-point a connection the URL itself names (a `dbname` in the query
+ * wins over the database in the path): the restore Guard, messages and the engine would
+ * disagree about which database is meant.
+ */
+const PG_REDIRECTING_PARAMETERS = ['dbname', 'host', 'hostaddr', 'port', 'user', 'service'];
+
+/**
+ * A name from a URL that starts with `-`: passed to a tool it could be read as an option (a
+ * database named `--database=other` made the mysql client restore into `other`). The engines
+ * pass names in forms no tool reads as an option; refusing them as well gives one clear
+ * sentence where the name was written.
+ */
+function optionShaped(engine: Job['engine'], url: string, parsed: URL): string | undefined {
+  const shaped = (what: string, value: string) =>
+    value.startsWith('-')
+      ? `the ${what} ${JSON.stringify(value)} starts with "-", which a database tool could take for an option: use a ${what} that starts with a letter, digit, "_" or "."`
+      : undefined;
+  if (engine === 'sqlite') return shaped('file path', sqlitePath(url));
+  return (
+    shaped('host name', parsed.hostname) ??
+    shaped('user name', safeDecode(parsed.username)) ??
+    shaped('database name', safeDecode(parsed.pathname.replace(/^\//, '')))
+  );
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Checks a source (or restore target) URL for an engine; returns a problem sentence or undefined. */
 export function checkSourceUrl(engine: Job['engine'], url: string): string | undefined {
   let parsed: URL;
   try {
@@ -56,12 +106,24 @@ export function checkSourceUrl(engine: Job['engine'], url: string): string | und
     return `expected a URL starting with ${URL_SCHEMES[engine].map((s) => `${s}//`).join(' or ')} for engine "${engine}", got "${parsed.protocol}"`;
   }
   if (parsed.password) {
-    return 'contains a password: remove it from the URL and use "passwordEnv" (local) or "passwordSecret" (AWS)';
+    return `contains a password: remove it from the URL and ${USE_PASSWORD_SETTING}`;
+  }
+  if (engine !== 'sqlite') {
+    const secret = secretParameter(parsed.searchParams);
+    if (secret) {
+      return `has the secret parameter "${secret}" in its query string: remove it from the URL and ${USE_PASSWORD_SETTING}`;
+    }
+  }
+  if (engine === 'postgres') {
+    const redirecting = [...parsed.searchParams.keys()].find((k) => PG_REDIRECTING_PARAMETERS.includes(k));
+    if (redirecting) {
+      return `sets "${redirecting}" in its query string, which would override the URL's own host, user or database: write it in the URL itself, like ${example(engine)}`;
+    }
   }
   if (engine !== 'sqlite' && !parsed.hostname)
     return `expected a host name in the URL, like ${example(engine)}`;
   if (engine === 'sqlite' && !sqlitePath(url)) return `expected a file path, like ${example(engine)}`;
-  return undefined;
+  return optionShaped(engine, url, parsed);
 }
 
 function example(engine: Job['engine']): string {
@@ -140,12 +202,7 @@ export function loadConfig(file: string, stateDirOverride?: string): LoadedConfi
         : `cannot read config file ${abs}: ${code ?? String(err)}`,
     );
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stripJsonComments(text));
-  } catch (err) {
-    throw new ConfigError(`${abs} is not valid JSON: ${(err as Error).message}`);
-  }
+  const parsed = parseJsonc(text, abs);
   let config: Config;
   try {
     config = validateConfig(parsed);

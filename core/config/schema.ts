@@ -3,8 +3,24 @@
  * the CDK app, also emitted as `dumpvault.schema.json` for editors.
  */
 import { z } from 'zod';
+import {
+  LOCK_WAIT_TIMEOUT_SECONDS,
+  RUN_TIMEOUT_MINUTES,
+  S3_CONNECT_TIMEOUT_SECONDS,
+  S3_REQUEST_TIMEOUT_SECONDS,
+  S3_STALL_TIMEOUT_SECONDS,
+} from '../contracts/timeouts.ts';
+import { cronProblem, rateProblem, timeZoneProblem } from '../schedule/index.ts';
 
 const show = (value: unknown): string => (value === undefined ? 'nothing' : JSON.stringify(value));
+
+/** A string checked by a function that says what is wrong with it (the schedule module's checks). */
+const checkedString = (problem: (value: string) => string | undefined) =>
+  z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+const timeZone = checkedString(timeZoneProblem);
 
 /** A whole number ≥ min whose errors read `expected a whole number ≥ 0, got -1`. */
 const wholeNumber = (min: number) => {
@@ -63,6 +79,23 @@ export const S3DestinationSchema = z
         'Size of the first multipart parts in MiB; it doubles every 2,000 parts (10,000 parts from 8 MiB hold 484 GiB), and a write starts bigger when the previous backup was so big that such an upload would not hold 4 times it.',
       ),
     queueSize: wholeNumber(1).max(16).default(2).describe('Parts uploaded in parallel.'),
+    // Optional rather than defaulted: typed configs built in code need not spell them out; the
+    // defaults live in core/contracts/timeouts.ts and are applied where the client is built.
+    connectTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `A connection to the store that takes longer to open fails (and is retried); default ${S3_CONNECT_TIMEOUT_SECONDS}.`,
+      ),
+    requestTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `A request that sends and receives nothing for this long fails (and is retried); default ${S3_REQUEST_TIMEOUT_SECONDS}.`,
+      ),
+    stallTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `An upload fails when no request to the store completes for this long while one is waiting (each part must be stored within it); default ${S3_STALL_TIMEOUT_SECONDS}.`,
+      ),
   })
   .describe('Any S3 or S3-compatible bucket.');
 
@@ -115,9 +148,11 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 export const ScheduleSchema = z
   .strictObject({
-    cron: z.string().optional().describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
-    rate: z.string().optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
-    timezone: z.string().default('UTC').describe('IANA time zone of the cron expression.'),
+    cron: checkedString(cronProblem)
+      .optional()
+      .describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
+    rate: checkedString(rateProblem).optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
+    timezone: timeZone.default('UTC').describe('IANA time zone of the cron expression.'),
   })
   .refine((s) => Boolean(s.cron) !== Boolean(s.rate), { error: 'expected exactly one of "cron" or "rate"' });
 
@@ -133,7 +168,7 @@ export const RetentionSchema = z
       .describe(
         'Delete backups older than this, whatever the other rules say (the newest is never deleted).',
       ),
-    timezone: z.string().default('UTC').describe('Time zone in which days, weeks and months are counted.'),
+    timezone: timeZone.default('UTC').describe('Time zone in which days, weeks and months are counted.'),
   })
   .describe('Retention; applied after every successful backup.');
 
@@ -170,6 +205,11 @@ export const JobSchema = z.strictObject({
     .default('custom')
     .describe('PostgreSQL only: pg_dump --format; the others have one format.'),
   encryption: z.string().optional().describe('Name of an entry in "encryption"; omitted = not encrypted.'),
+  lockWaitTimeoutSeconds: wholeNumber(1)
+    .optional()
+    .describe(
+      `How long the dump and its helper sessions (row counts, probes) wait for a table lock before the run fails; default ${LOCK_WAIT_TIMEOUT_SECONDS}.`,
+    ),
   retention: RetentionSchema.default({
     keepLast: 1,
     daily: 0,
@@ -189,7 +229,7 @@ export const JobSchema = z.strictObject({
         .union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)])
         .default(1024),
       memoryMiB: wholeNumber(512).default(2048),
-      timeoutMinutes: wholeNumber(1).default(720),
+      timeoutMinutes: wholeNumber(1).default(RUN_TIMEOUT_MINUTES),
     })
     .optional()
     .describe('Fargate size of this job.'),

@@ -3,10 +3,18 @@
  *   history/{job}.jsonl   one JSON line per save; the last line for a run wins
  *   locks/{job}.lock      the job's lease, created with O_EXCL so two runs cannot both hold it
  *   alerts/{job}.json     alert de-duplication state
+ * Files are created 0600 and folders 0700: history holds causes, keys and sizes of backups.
  */
 import { appendFile, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AlertState, HistoryItem, HistoryStore, Lease, LeaseResult } from './history.ts';
+import type {
+  AlertState,
+  DestinationOutcome,
+  HistoryItem,
+  HistoryStore,
+  Lease,
+  LeaseResult,
+} from './history.ts';
 
 function itemKey(item: HistoryItem): string {
   return `${item.startedAt}#${item.runId}`;
@@ -41,7 +49,7 @@ export class LocalHistoryStore implements HistoryStore {
 
   async save(item: HistoryItem): Promise<void> {
     const file = this.file('history', item.job, 'jsonl');
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     await appendFile(file, `${JSON.stringify(item)}\n`, { mode: 0o600 });
   }
 
@@ -69,7 +77,7 @@ export class LocalHistoryStore implements HistoryStore {
 
   async acquireLease(job: string, runId: string, ttlMs: number, now = new Date()): Promise<LeaseResult> {
     const file = this.file('locks', job, 'lock');
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const lease: Lease & { pid: number } = {
       job,
       runId,
@@ -116,11 +124,24 @@ export class LocalHistoryStore implements HistoryStore {
 
   async setAlertState(state: AlertState): Promise<void> {
     const file = this.file('alerts', state.job, 'json');
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
     await rename(tmp, file);
   }
+}
+
+/**
+ * A backup's per-destination outcome in one cell: `local:ok offsite:failed` (the causes are in
+ * `error`). Empty for runs that record none.
+ */
+export function destinationsSummary(item: HistoryItem): string {
+  const outcomes = item.details?.['destinations'];
+  if (!Array.isArray(outcomes)) return '';
+  return (outcomes as DestinationOutcome[])
+    .filter((o) => typeof o?.name === 'string')
+    .map((o) => `${o.name}:${o.status}`)
+    .join(' ');
 }
 
 /** Renders history items as CSV (RFC 4180 quoting) for `dumpvault history --csv`. */
@@ -147,6 +168,8 @@ export function historyToCsv(items: readonly HistoryItem[]): string {
     const s = Array.isArray(v) ? v.join(' ') : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  const rows = items.map((item) => columns.map((c) => quote(item[c])).join(','));
-  return `${[columns.join(','), ...rows].join('\n')}\n`;
+  const rows = items.map((item) =>
+    [...columns.map((c) => quote(item[c])), quote(destinationsSummary(item))].join(','),
+  );
+  return `${[[...columns, 'destinations'].join(','), ...rows].join('\n')}\n`;
 }

@@ -13,7 +13,7 @@ export class LocalNotifier implements Notifier {
   ) {}
 
   async publish(alert: Alert): Promise<void> {
-    await mkdir(this.stateDir, { recursive: true });
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
     const entry = { at: new Date().toISOString(), ...alert };
     await appendFile(path.join(this.stateDir, 'alerts.log'), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
     this.print(`ALERT ${alert.subject}`);

@@ -4,6 +4,7 @@
  * orphan data object (cleaned up later), never a manifest pointing at nothing.
  */
 import { messageOf } from '../errors.ts';
+import { type HistoryItem, RunKind, RunStatus } from '../history/history.ts';
 import { MANIFEST_SUFFIX } from '../manifest.ts';
 import { redact } from '../redact.ts';
 import { planRetention, type RetentionCandidate, type RetentionPlan } from '../retention/plan.ts';
@@ -15,6 +16,20 @@ export interface PruneResult {
   readonly plan: RetentionPlan;
   readonly deleted: string[];
   readonly errors: string[];
+}
+
+/**
+ * The job's last finished backup run when it did not succeed: the run that forbids pruning.
+ * SKIPPED runs (a start while another run held the lease) and RUNNING ones (a run in progress
+ * elsewhere, or one a crash left behind) say nothing about whether the newest backup is good,
+ * so they are looked past; any other outcome than SUCCEEDED (FAILED, PARTIAL) blocks retention.
+ * `items` are the job's history, newest first.
+ */
+export function blockingBackupRun(items: readonly HistoryItem[]): HistoryItem | undefined {
+  const last = items.find(
+    (i) => i.kind === RunKind.backup && i.status !== RunStatus.skipped && i.status !== RunStatus.running,
+  );
+  return last && last.status !== RunStatus.succeeded ? last : undefined;
 }
 
 /**

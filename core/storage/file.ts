@@ -16,8 +16,10 @@ import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
 /** Temp files are `.<name>.partial-<random hex>`; list() hides them and keys may not look like them. */
 const TEMP_FILE = /^\..+\.partial-[0-9a-f]+$/;
 
-/** Objects may hold database contents: readable by the owner only. */
+/** Objects may hold database contents: readable by the owner only, whatever the umask. */
 const FILE_MODE = 0o600;
+/** Folders this destination creates: even the names in them (jobs, times) are the owner's. */
+const DIR_MODE = 0o700;
 
 function errnoCode(err: unknown): string | undefined {
   if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code;
@@ -219,7 +221,7 @@ export class FileDestination implements Destination {
     const temp = join(folder, `.${basename(path)}.partial-${randomBytes(8).toString('hex')}`);
     let created: string | undefined;
     try {
-      created = await mkdir(folder, { recursive: true });
+      created = await mkdir(folder, { recursive: true, mode: DIR_MODE });
     } catch (err) {
       throw this.mapError(err, key, 'write');
     }

@@ -5,7 +5,7 @@
  * `drop` only makes sense for such a target. The restore task checks emptiness again before it
  * writes (defence in depth: the target may change between the two looks).
  */
-import { findJob } from '../../core/config/load.ts';
+import { checkSourceUrl, findJob } from '../../core/config/load.ts';
 import type { Config, EngineName } from '../../core/config/schema.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { redact, registerSecret } from '../../core/redact.ts';
@@ -122,6 +122,9 @@ export async function guardRestore(deps: GuardDeps, event: RestoreStepEvent): Pr
   }
   const job = findJob(deps.config, run.job);
   const { url, passwordSecret } = request.target;
+  // The rules a job's source URL obeys: no secret in it, no name a tool could read as an option.
+  const problem = job.engine === 'sqlite' ? undefined : checkSourceUrl(job.engine, url);
+  if (problem) throw new RestoreInputError(redact(`target.url: ${problem}`));
   const password = passwordSecret
     ? await readTargetPassword(deps.fetchSecret, passwordSecret, deps.restoreTargetTag)
     : undefined;

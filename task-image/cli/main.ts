@@ -115,12 +115,26 @@ export function reportError(err: unknown, io: Io, out?: Output): number {
   return ExitCode.failed;
 }
 
+/**
+ * `stream` with a reader that may go away (`dumpvault list | head -1`): EPIPE then means nobody
+ * reads any more, and what is still written is dropped. Without this the write error is an
+ * uncaught exception that kills the process, a backup half-way through its upload included; with
+ * it a backup finishes (or records its failure) and a read command exits 0 without a trace.
+ */
+export function quietWhenReaderLeaves<T extends NodeJS.WritableStream>(stream: T): T {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return;
+    throw err;
+  });
+  return stream;
+}
+
 /** The real process's Io. */
 export function processIo(): Io {
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: quietWhenReaderLeaves(process.stdout),
+    stderr: quietWhenReaderLeaves(process.stderr),
     env: process.env,
     interrupts: () => processInterrupts(),
     ...(interactive

@@ -42,6 +42,13 @@ export interface ResolveOptions {
   readonly managedBucket?: string;
   /** Skip loading recipients / secrets not needed by read-only commands. */
   readonly forReading?: boolean;
+  /**
+   * The command never connects to the job's database (list, history, verify, prune): the
+   * source password is not resolved, so its env variable or secret may be absent, and
+   * `ctx.source` carries no password.
+   * @default false - the password is resolved (a missing env variable is a ConfigError)
+   */
+  readonly offline?: boolean;
 }
 
 function jobIndex(loaded: LoadedConfig, job: Job): number {
@@ -181,16 +188,18 @@ export async function resolveJobContext(
 ): Promise<JobContext> {
   const job = findJob(loaded.config, jobName);
   const i = jobIndex(loaded, job);
-  const password = await resolveSecret(
-    {
-      env: job.source.passwordEnv,
-      arn: job.source.passwordSecret,
-      path: `jobs[${i}].source`,
-      field: 'password',
-    },
-    options.env,
-    options.fetchSecret,
-  );
+  const password = options.offline
+    ? undefined
+    : await resolveSecret(
+        {
+          env: job.source.passwordEnv,
+          arn: job.source.passwordSecret,
+          path: `jobs[${i}].source`,
+          field: 'password',
+        },
+        options.env,
+        options.fetchSecret,
+      );
   const source: Connection = { url: sourceUrl(loaded, job), ...(password ? { password } : {}) };
   const destinations = await openDestinations(loaded, job, options);
   const encryption = options.forReading ? undefined : await resolveEncryption(loaded, job, options);

@@ -138,6 +138,28 @@ function mongoUri(t: MongoTarget, options: { database: string | null; withPasswo
   return `${t.scheme}://${credentials}${t.hosts}/${db}${query ? `?${query}` : ''}`;
 }
 
+/**
+ * The AWS credentials of this process, for MONGODB-AWS authentication only: the tools read them
+ * from their environment, and no other child is given them (core/childEnv.ts).
+ */
+const AWS_CREDENTIAL_ENV = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_REGION',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_ARN',
+] as const;
+
+/** The environment the tools need beyond the common allow-list: AWS credentials for MONGODB-AWS. */
+function toolEnv(t: MongoTarget): Record<string, string | undefined> {
+  if (t.params.get('authMechanism')?.toUpperCase() !== 'MONGODB-AWS') return {};
+  return Object.fromEntries(AWS_CREDENTIAL_ENV.map((name) => [name, process.env[name]]));
+}
+
 /** A temporary `--config` file holding the password, removed by `remove()`. */
 interface ToolConfig {
   readonly args: readonly string[];
@@ -240,6 +262,7 @@ export class MongodbEngine implements Engine {
               `--uri=${mongoUri(t, { database: t.database, withPassword: false })}`,
               ...config.args,
             ],
+            env: toolEnv(t),
             errorLines: MONGODUMP_ERROR_LINES,
           },
           undefined,
@@ -291,6 +314,7 @@ export class MongodbEngine implements Engine {
             '--stopOnError',
             ...(options.drop ? ['--drop'] : []),
           ],
+          env: toolEnv(t),
         },
         input,
       );
@@ -342,7 +366,7 @@ export class MongodbEngine implements Engine {
       const out = await runCommand({
         command: 'mongosh',
         args: ['--nodb', '--quiet', '--eval', script],
-        env: { [MONGOSH_URI_ENV]: mongoUri(t, { database: t.database, withPassword: true }) },
+        env: { ...toolEnv(t), [MONGOSH_URI_ENV]: mongoUri(t, { database: t.database, withPassword: true }) },
       });
       return lastJsonObject(out, 'mongosh');
     } catch (err) {

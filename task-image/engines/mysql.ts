@@ -1,7 +1,8 @@
 /**
  * The MySQL / MariaDB engine: mariadb-dump (or mysqldump) in one consistent InnoDB
  * transaction, restored through the mariadb (or mysql) client. The password travels in
- * MYSQL_PWD, never on a command line.
+ * MYSQL_PWD, never on a command line. Names from the URL reach the tools only as option values
+ * (`--host=…`, `--user=…`, `--database=…`) or after `--`, so none can be read as an option.
  */
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -219,6 +220,8 @@ export class MysqlEngine implements Engine {
               // Oracle's mysqldump would write SET @@GLOBAL.GTID_PURGED, which fails on any
               // target that already has GTIDs; MariaDB's tool has no such option.
               ...(mariadb ? [] : ['--set-gtid-purged=OFF']),
+              // After `--`, a database name is never read as an option (`--database=other`).
+              '--',
               t.database,
             ],
             env: t.env,
@@ -270,7 +273,7 @@ export class MysqlEngine implements Engine {
             '--batch',
             '--default-character-set=utf8mb4',
             '--max-allowed-packet=1G',
-            t.database,
+            `--database=${t.database}`,
           ],
           env: t.env,
         },
@@ -340,7 +343,7 @@ export class MysqlEngine implements Engine {
             '--raw',
             '--default-character-set=utf8mb4',
             '--connect-timeout=15',
-            ...(database === null ? [] : [database]),
+            ...(database === null ? [] : [`--database=${database}`]),
           ],
           env: t.env,
         },

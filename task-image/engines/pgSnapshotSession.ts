@@ -13,6 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { childEnvironment } from '../../core/childEnv.ts';
 import { ToolError } from '../../core/errors.ts';
 import { type SpawnSpec, summarizeStderr } from '../../core/process.ts';
 
@@ -58,7 +59,7 @@ export class PgSnapshotSession {
   static async open(spec: SpawnSpec): Promise<PgSnapshotSession> {
     const child = spawn(spec.command, [...spec.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...spec.env },
+      env: childEnvironment(spec.env),
     });
     const session = new PgSnapshotSession(child, spec.command);
     try {
@@ -135,6 +136,6 @@ export class PgSnapshotSession {
   private describe(exit: Exit): ToolError {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const why = summarizeStderr(this.stderr);
-    return new ToolError(`${this.name} ${how}${why ? `: ${why}` : ''}`);
+    return new ToolError(`${this.name} ${how}${why ? `: ${why}` : ''}`, { signal: exit.signal });
   }
 }

@@ -78,6 +78,31 @@ const explain = (err: unknown): Error => explainFailure(err, HINTS);
 /** pg_dump's own error lines: a run that printed one failed, whatever its exit code. */
 const PG_DUMP_ERROR_LINES = [/^pg_dump: error: /];
 
+/** How long a failed pg_dump waits for its snapshot session to tell why the snapshot went away. */
+const SESSION_CAUSE_WAIT_MS = 5_000;
+
+/**
+ * The real cause of a pg_dump failure. "invalid snapshot identifier" means the session that
+ * exported the snapshot ended before pg_dump imported it — because that session failed (its
+ * row count hit "permission denied for table x", say): that failure is the cause to report.
+ */
+async function dumpFailureCause(err: unknown, counted: Promise<void>): Promise<unknown> {
+  if (!(err instanceof Error) || !/invalid snapshot identifier/i.test(err.message)) return err;
+  let timer: NodeJS.Timeout | undefined;
+  const sessionError = await Promise.race([
+    counted.then(
+      () => undefined,
+      (sessionErr: unknown) => sessionErr,
+    ),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), SESSION_CAUSE_WAIT_MS);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+  return sessionError ?? err;
+}
+
 /** A parsed connection: what the tools are given, and how to name it in messages. */
 interface PgTarget {
   /** libpq URL (no password) for --dbname. */
@@ -85,7 +110,7 @@ interface PgTarget {
   readonly database: string;
   /** `host:port`, for messages. */
   readonly where: string;
-  /** PGPASSWORD and friends; merged over process.env by the spawner. */
+  /** PGPASSWORD and friends: the child environment beyond the allow-list of core/childEnv.ts. */
   readonly env: Record<string, string | undefined>;
 }
 
@@ -281,7 +306,7 @@ export class PostgresEngine implements Engine {
           if (error) stats.reject(error);
           await session?.abort();
         },
-        mapError: explain,
+        mapError: async (err) => explain(await dumpFailureCause(err, counted)),
       },
     );
     return { output, stats: stats.promise, piped: options.through !== undefined };

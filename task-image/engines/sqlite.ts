@@ -279,6 +279,9 @@ export class SqliteEngine implements Engine {
         path.dirname(file),
         `.${path.basename(file)}.restoring-${randomBytes(6).toString('hex')}`,
       );
+      // sqlite3 would create the file with the umask's mode (0644 under umask 022); a restored
+      // database is as private as the backup it came from. An empty file is an empty database.
+      await (await open(temp, 'wx', 0o600)).close();
       // -safe: a dump is a script, and a tampered one must not be able to run .shell or write files.
       await processInput({ command: SQLITE3, args: ['-safe', '-bail', temp] }, input);
       await removeSidecars(file);

@@ -3,120 +3,27 @@
  * cdk-nag: a new VPC with gateway endpoints, an Object Lock bucket, OpenPGP recipients, an
  * existing bucket with its own KMS key; plus the construct's grant and metric methods.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig } from '../../core/config/load.ts';
-import { DumpVault } from '../../infra/dumpvault.ts';
+import { KMS_KEY_ARN as KEY_ARN, PUBLIC_KEY } from './support/fixtures.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synthesized } from './support/synthesized.ts';
 
-const PUBLIC_KEY =
-  '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZstandin\n-----END PGP PUBLIC KEY BLOCK-----\n';
-const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-
+let synth: Synthesized;
 let newVpc: Template;
 let existing: Template;
-let vault: DumpVault;
 let operatorPolicy: Template;
-let synthError: unknown;
-let outdir: string;
 
-beforeAll(() => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'dumpvault-variants-'));
-  writeFileSync(path.join(dir, 'ops.pub.asc'), PUBLIC_KEY);
-  const taskBundle = path.join(dir, 'dumpvault.mjs');
-  writeFileSync(taskBundle, '// stand-in\n');
-  outdir = path.join(dir, 'cdk.out');
-  const app = new App({ outdir });
-
-  const lockedStack = new Stack(app, 'NewVpc', { env: { account: '123456789012', region: 'eu-west-1' } });
-  vault = new DumpVault(lockedStack, 'Vault', {
-    configDir: dir,
-    taskBundle,
-    config: validateConfig({
-      prefix: 'db/',
-      destinations: { vault: { type: 's3', bucket: 'managed', prefix: 'backups' } },
-      encryption: { ops: { type: 'openpgp', recipients: ['ops.pub.asc'] } },
-      jobs: [
-        {
-          name: 'orders',
-          engine: 'postgres',
-          source: {
-            url: 'postgres://app@orders:5432/orders',
-            passwordSecret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders',
-          },
-          schedule: { cron: '15 2 * * ? *', timezone: 'America/New_York' },
-          destinations: ['vault'],
-          encryption: 'ops',
-          retention: { keepLast: 3, daily: 35, monthly: 12 },
-          alarmAfterHours: 30,
-        },
-        {
-          name: 'manual',
-          engine: 'sqlite',
-          source: { url: 'sqlite:/data/app.db' },
-          destinations: ['vault'],
-          retention: { keepLast: 60, maxAgeDays: 60 },
-        },
-      ],
-      aws: { bucket: { noncurrentVersionExpirationDays: 45, objectLock: { mode: 'COMPLIANCE', days: 30 } } },
-    }),
-  });
-  const operator = new iam.Role(lockedStack, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });
-  vault.grantStartBackup(operator);
-  vault.grantReadHistory(operator);
-  Validations.of(operator).acknowledge({
-    id: `AwsSolutions-IAM5[Resource::<${lockedStack.getLogicalId(vault.startBackupFunction.node.defaultChild as never)}.Arn>:*]`,
-    reason: 'test operator role',
-  });
-
-  const existingStack = new Stack(app, 'Existing', { env: { account: '123456789012', region: 'eu-west-1' } });
-  new DumpVault(existingStack, 'Vault', {
-    taskBundle,
-    config: validateConfig({
-      destinations: { primary: { type: 's3', bucket: 'managed' } },
-      jobs: [
-        {
-          name: 'crm',
-          engine: 'mysql',
-          source: { url: 'mysql://app@crm:3306/crm' },
-          schedule: { rate: '12 hours' },
-          destinations: ['primary'],
-        },
-      ],
-      aws: {
-        bucket: { existingBucketName: 'acme-existing-backups', existingBucketKeyArn: KEY_ARN },
-        vpc: {
-          vpcId: 'vpc-0123456789abcdef0',
-          privateSubnetIds: [
-            'subnet-0aaaaaaaaaaaaaaa1',
-            'subnet-0aaaaaaaaaaaaaaa2',
-            'subnet-0aaaaaaaaaaaaaaa3',
-          ],
-        },
-      },
-    }),
-  });
-
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  try {
-    app.synth();
-  } catch (err) {
-    synthError = err;
-  }
-  newVpc = Template.fromStack(lockedStack);
-  existing = Template.fromStack(existingStack);
+beforeAll(async () => {
+  synth = await synthesized('variants');
+  newVpc = Template.fromJSON(synth.stacks['NewVpc']!.template as never);
+  existing = Template.fromJSON(synth.stacks['Existing']!.template as never);
   operatorPolicy = newVpc;
-});
+}, SYNTH_TIMEOUT_MS);
 
 describe('DumpVault variants', () => {
   it('has zero unacknowledged cdk-nag findings in every variant', () => {
-    const report = synthError ? readFileSync(path.join(outdir, 'validation-report.json'), 'utf8') : '';
-    expect(report).toBe('');
+    expect(synth.nagReport).toBe('');
+    expect(synth.synthError).toBeUndefined();
   });
 
   it('creates a VPC with S3 and DynamoDB gateway endpoints, one NAT gateway and flow logs', () => {
@@ -184,7 +91,7 @@ describe('DumpVault variants', () => {
       ],
       Threshold: 30,
     });
-    expect(Object.keys(vault.freshnessAlarms)).toEqual(['orders']);
+    expect(synth.extras['freshnessAlarmJobs']).toEqual(['orders']);
   });
 
   it('uses an existing bucket and its KMS key without creating a bucket, and existing subnets', () => {
@@ -241,23 +148,17 @@ describe('DumpVault variants', () => {
   });
 
   it('exposes the per-job metrics the alarms and the dashboard use', () => {
-    const metric = vault.metricHoursSinceLastSuccess('orders');
+    const metrics = synth.extras['metrics'] as Record<string, { metricName: string }>;
 
-    expect({
-      namespace: metric.namespace,
-      metricName: metric.metricName,
-      dimensions: metric.dimensions,
-      statistic: metric.statistic,
-      period: metric.period.toSeconds(),
-    }).toEqual({
+    expect(metrics['hoursSinceLastSuccess']).toEqual({
       namespace: 'DumpVault',
       metricName: 'HoursSinceLastSuccess',
       dimensions: { service: 'dumpvault', Job: 'orders' },
       statistic: 'Maximum',
       period: 3600,
     });
-    expect(vault.metricLastBackupBytes('orders').metricName).toBe('LastBackupBytes');
-    expect(vault.metricLastBackupDuration('orders').metricName).toBe('LastBackupDurationSeconds');
-    expect(vault.metricFailuresLast24Hours('orders').metricName).toBe('FailedRunsLast24Hours');
+    expect(metrics['lastBackupBytes']?.metricName).toBe('LastBackupBytes');
+    expect(metrics['lastBackupDuration']?.metricName).toBe('LastBackupDurationSeconds');
+    expect(metrics['failuresLast24Hours']?.metricName).toBe('FailedRunsLast24Hours');
   });
 });

@@ -29,6 +29,10 @@ export async function startDynalite(): Promise<LocalDynamo> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
+  // Keep idle connections open far longer than Node's 5 s: a test that blocks the event loop
+  // (spawnSync psql building a big table) would otherwise reuse a socket the server closed
+  // meanwhile and fail with ECONNRESET, which the client below does not retry.
+  server.keepAliveTimeout = 120_000;
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({

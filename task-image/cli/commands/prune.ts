@@ -1,21 +1,27 @@
-import { pruneJob } from '../../../core/pipeline/prune.ts';
+import { blockingBackupRun, pruneJob } from '../../../core/pipeline/prune.ts';
 import { formatPlan } from '../../../core/retention/plan.ts';
 import type { Flags } from '../args.ts';
 import type { Io, Output } from '../output.ts';
 import { openJob } from '../resolve.ts';
 
-/** `dumpvault prune <job> [--dry-run]`. Refuses to run when the job's last backup failed. */
+/**
+ * `dumpvault prune <job> [--dry-run]`. Refuses to run when the job's last finished backup run
+ * did not succeed (later SKIPPED runs do not count as finished).
+ */
 export async function pruneCommand(
   job: string | undefined,
   flags: Flags,
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { ctx } = await openJob(job, flags, io, { forReading: true });
-  const last = (await ctx.history.list(ctx.job.name)).find(
-    (i) => i.kind === 'backup' && i.status !== 'RUNNING',
-  );
-  const lastRunFailed = last?.status === 'FAILED';
+  const { ctx } = await openJob(job, flags, io, { forReading: true, offline: true });
+  const blocking = blockingBackupRun(await ctx.history.list(ctx.job.name));
+  const lastRunFailed = blocking !== undefined;
+  if (blocking) {
+    out.warn(
+      `the last finished backup run of ${ctx.job.name} (${blocking.runId}, ${blocking.startedAt}) is ${blocking.status}${blocking.error ? `: ${blocking.error}` : ''}; retention runs only after a successful backup`,
+    );
+  }
   const dryRun = Boolean(flags['dry-run']);
   const results = await pruneJob(ctx, { dryRun, lastRunFailed });
   if (out.isJson) {

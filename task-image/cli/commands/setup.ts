@@ -35,7 +35,7 @@ export async function writeKeyPair(
       throw new UsageError(`${f} already exists; refusing to overwrite a key (choose another --out)`);
   }
   const pair = await generateKeyPair({ name: options.name, email: options.email });
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(publicFile, pair.publicKey, { mode: 0o644, flag: 'wx' });
   await writeFile(privateFile, pair.privateKey, { mode: 0o600, flag: 'wx' });
   await chmod(privateFile, 0o600);

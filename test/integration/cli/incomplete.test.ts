@@ -130,6 +130,8 @@ describe('dumpvault backup (CLI bundle) with a dump tool that stops half-way and
         ...c.env,
         PATH: `${TRUNCATING}${path.delimiter}${c.env.PATH ?? PATH}`,
         PG_DUMP_PATH: path.join(TRUNCATING, 'pg_dump'),
+        // Children get an allow-list of variables: let the stand-ins' controls through.
+        DUMPVAULT_CHILD_ENV: Object.keys(c.tamper).join(' '),
         ...c.tamper,
       });
 

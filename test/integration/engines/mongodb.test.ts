@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CHILD_ENV_EXTRA } from '../../../core/childEnv.ts';
 import { ToolError, UserError } from '../../../core/errors.ts';
 import { redact } from '../../../core/redact.ts';
 import { MONGOSH_URI_ENV, MongodbEngine } from '../../../task-image/engines/mongodb.ts';
@@ -63,6 +64,10 @@ beforeEach(async () => {
   process.env.PATH = `${STANDIN_BIN}${path.delimiter}${savedEnv.PATH}`;
   process.env.STANDIN_LOG = log;
   process.env.STANDIN_ARCHIVE_BYTES = String(3 << 20);
+  // Child processes see only an allow-list of this process's environment; the stand-in's
+  // controls are added to it the way an operator would add a variable a tool needs.
+  process.env[CHILD_ENV_EXTRA] =
+    'STANDIN_LOG STANDIN_ARCHIVE_BYTES STANDIN_FAIL_AFTER STANDIN_MONGOSH_REPLIES STANDIN_MONGOSH_FAIL';
 });
 
 afterEach(() => {
@@ -93,6 +98,22 @@ describe('mongodb engine against a stand-in executable — no MongoDB server her
     expect(dumpCall.sha256).toBe(sha256(dump));
     expect(existsSync(dumpCall.config!.file)).toBe(false);
     for (const call of calls) expect(call.argv.join(' ')).not.toContain(PASSWORD);
+  });
+
+  it('gives the tools the AWS credentials of this process only for MONGODB-AWS authentication', async () => {
+    process.env.AWS_ACCESS_KEY_ID = 'AKIAMONGOTEST0000000';
+    process.env.AWS_SECRET_ACCESS_KEY = 'mongo-aws-secret-value';
+
+    await collect(engine.dump(src, { format: 'custom' }).output);
+    const awsUrl = 'mongodb://127.0.0.1:27017/shop?authMechanism=MONGODB-AWS&authSource=%24external';
+    await collect(engine.dump({ url: awsUrl }, { format: 'custom' }).output);
+
+    const [plainCount, plainDump, awsCount, awsDump] = await invocations();
+    expect(plainCount!.env.AWS_SECRET_ACCESS_KEY).toBeUndefined();
+    expect(plainDump!.env.AWS_SECRET_ACCESS_KEY).toBeUndefined();
+    expect(awsCount!.env.AWS_SECRET_ACCESS_KEY).toBe('mongo-aws-secret-value');
+    expect(awsDump!.env.AWS_SECRET_ACCESS_KEY).toBe('mongo-aws-secret-value');
+    expect(awsDump!.env.AWS_ACCESS_KEY_ID).toBe('AKIAMONGOTEST0000000');
   });
 
   it('gives mongosh the connection string in its environment and asks for exact counts', async () => {

@@ -32,6 +32,8 @@ import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../suppor
 const TRUNCATING = fileURLToPath(new URL('../../fixtures/truncating', import.meta.url));
 const MONGO_STANDIN = fileURLToPath(new URL('../../fixtures/bin', import.meta.url));
 const BUCKET = 'incomplete';
+/** The stand-ins' controls, let through to the tools (children get an allow-list of variables). */
+const STANDIN_CONTROLS = 'DV_KEEP_BYTES DV_DROP_LAST DV_STDERR_LINE DV_STANDIN_LOG STANDIN_CUT_AFTER';
 
 let s3: S3rverHandle;
 let work: string;
@@ -196,7 +198,11 @@ describe('runBackup with a dump tool that stops half-way (or reports an error) a
       const log = path.join(work, `${job}.standin.log`);
       process.env.PATH = `${TRUNCATING}${path.delimiter}${process.env.PATH}`;
       process.env.PG_DUMP_PATH = path.join(TRUNCATING, 'pg_dump');
-      Object.assign(process.env, { DV_STANDIN_LOG: log }, c.tamper(good.manifest.rawBytes));
+      Object.assign(
+        process.env,
+        { DV_STANDIN_LOG: log, DUMPVAULT_CHILD_ENV: STANDIN_CONTROLS },
+        c.tamper(good.manifest.rawBytes),
+      );
       const ctx = context(c, job, alerts);
       const run = runBackup(ctx);
 

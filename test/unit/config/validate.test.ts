@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { stripJsonComments } from '../../../core/config/jsonc.ts';
+import { parseJsonc } from '../../../core/config/jsonc.ts';
 import { loadConfig, validateConfig } from '../../../core/config/load.ts';
 import { ConfigError } from '../../../core/errors.ts';
 
@@ -79,10 +79,112 @@ describe('validateConfig', () => {
     expect(message).not.toContain('hunter2hunter2');
   });
 
+  it.each([
+    ['postgres', 'postgres://app@db:5432/app?password=hunter2hunter2', 'password'],
+    ['postgres', 'postgres://app@db:5432/app?sslmode=require&sslpassword=hunter2hunter2', 'sslpassword'],
+    ['mysql', 'mysql://app@db:3306/app?password=hunter2hunter2', 'password'],
+    [
+      'mongodb',
+      'mongodb://app@db:27017/app?tlsCertificateKeyFilePassword=hunter2hunter2',
+      'tlsCertificateKeyFilePassword',
+    ],
+    [
+      'mongodb',
+      'mongodb://db:27017/app?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:hunter2hunter2',
+      'authMechanismProperties',
+    ],
+  ])(
+    'refuses a %s URL with a secret in its query string (it would show in ps), without echoing it',
+    (engine, url, parameter) => {
+      const input = valid();
+      Object.assign(input.jobs[0]!, { engine, source: { url } });
+
+      const message = errorOf(input);
+
+      expect(message).toBe(
+        `jobs[0].source.url: has the secret parameter "${parameter}" in its query string: remove it from the URL and use "passwordEnv" (local) or "passwordSecret" (AWS)`,
+      );
+    },
+  );
+
+  it('refuses libpq query parameters that would override the host, user or database the URL names', () => {
+    const input = valid();
+    input.jobs[0]!.source.url = 'postgres://app@db:5432/app?dbname=other';
+
+    expect(errorOf(input)).toBe(
+      'jobs[0].source.url: sets "dbname" in its query string, which would override the URL\'s own host, user or database: write it in the URL itself, like postgres://app@db.internal:5432/app',
+    );
+  });
+
+  it('keeps query parameters that only tune the connection (sslmode, connect_timeout, authSource, passfile)', () => {
+    const input = valid();
+    input.jobs[0]!.source.url =
+      'postgres://app@db:5432/app?sslmode=verify-full&connect_timeout=5&passfile=/etc/pgpass';
+    input.jobs.push({
+      ...input.jobs[0]!,
+      name: 'mongo',
+      engine: 'mongodb',
+      source: { url: 'mongodb://app@db:27017/app?authSource=admin&tls=true' },
+    });
+
+    expect(() => validateConfig(input)).not.toThrow();
+  });
+
+  it.each([
+    ['mysql', 'mysql://root@db:3306/--database=victim', 'database name', '--database=victim'],
+    ['mysql', 'mysql://root@db:3306/-Bvictim', 'database name', '-Bvictim'],
+    ['postgres', 'postgres://--username@db:5432/app', 'user name', '--username'],
+    ['mysql', 'mysql://root@-hvictim:3306/app', 'host name', '-hvictim'],
+    ['mongodb', 'mongodb://app@db:27017/--eval', 'database name', '--eval'],
+    ['sqlite', 'sqlite:-x.db', 'file path', '-x.db'],
+  ])('refuses a %s URL whose %s could be read as a tool option (%s)', (engine, url, what, value) => {
+    const input = valid();
+    Object.assign(input.jobs[0]!, { engine, source: { url } });
+
+    expect(errorOf(input)).toBe(
+      `jobs[0].source.url: the ${what} ${JSON.stringify(value)} starts with "-", which a database tool could take for an option: use a ${what} that starts with a letter, digit, "_" or "."`,
+    );
+  });
+
+  it('accepts a SQLite path whose file name starts with "-" below a directory (the engine passes it as an absolute path)', () => {
+    const input = valid();
+    Object.assign(input.jobs[0]!, { engine: 'sqlite', source: { url: 'sqlite:./--help' } });
+
+    expect(() => validateConfig(input)).not.toThrow();
+  });
+
   it('requires a schedule to have exactly one of cron and rate', () => {
     const input = valid();
     Object.assign(input.jobs[0]!, { schedule: { cron: '0 3 * * ? *', rate: '1 day' } });
     expect(errorOf(input)).toMatch(/jobs\[0\]\.schedule: expected exactly one of "cron" or "rate"/);
+  });
+
+  it('refuses "not a cron", a bad rate and unknown time zones by JSON path, all at once', () => {
+    const input = valid();
+    Object.assign(input.jobs[0]!, {
+      schedule: { cron: 'not a cron', timezone: 'Europe/Berlinn' },
+      restoreDrill: { schedule: { rate: 'every day' } },
+      retention: { timezone: 'Mars/Olympus' },
+    });
+    const message = errorOf(input);
+    expect(message).toMatch(
+      /jobs\[0\]\.schedule\.cron: expected 6 fields .* got 3 fields \(got "not a cron"\)/,
+    );
+    expect(message).toContain(
+      'jobs[0].schedule.timezone: expected an IANA time zone such as "Europe/Berlin" or "UTC", got "Europe/Berlinn"',
+    );
+    expect(message).toMatch(
+      /jobs\[0\]\.restoreDrill\.schedule\.rate: expected "<whole number> minutes\|hours\|days"/,
+    );
+    expect(message).toContain('jobs[0].retention.timezone: expected an IANA time zone');
+  });
+
+  it('refuses a cron with both day fields set, naming the field rule', () => {
+    const input = valid();
+    Object.assign(input.jobs[0]!, { schedule: { cron: '0 3 * * MON *' } });
+    expect(errorOf(input)).toMatch(
+      /jobs\[0\]\.schedule\.cron: exactly one of day-of-month \("\*"\) and day-of-week \("MON"\) must be "\?"/,
+    );
   });
 });
 
@@ -105,22 +207,36 @@ describe('loadConfig', () => {
     );
   });
 
-  it('reports invalid JSON with the file name', async () => {
+  it('reports invalid JSON with the file name, line and column', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dv-cfg-'));
     const file = path.join(dir, 'c.json');
-    await writeFile(file, '{ "jobs": [ }');
-    expect(() => loadConfig(file)).toThrow(/c\.json is not valid JSON/);
+    await writeFile(file, '{\n  "jobs": [ }');
+    expect(() => loadConfig(file)).toThrow(/c\.json is not valid JSON: line 2, column 13: expected a value$/);
   });
 });
 
-describe('stripJsonComments', () => {
+describe('parseJsonc', () => {
   it('keeps comment-like text inside strings', () => {
-    expect(
-      JSON.parse(stripJsonComments('{"url": "http://x//y", /* c */ "a": "/* no */", // end\n "b": 1,}')),
-    ).toEqual({
-      url: 'http://x//y',
-      a: '/* no */',
-      b: 1,
-    });
+    expect(parseJsonc('{"url": "http://x//y", /* c */ "a": "/* no */", // end\n "b": 1,}', 'c.json')).toEqual(
+      {
+        url: 'http://x//y',
+        a: '/* no */',
+        b: 1,
+      },
+    );
+  });
+
+  it('leaves ",}" and ",]" inside strings alone (the old stripper turned "a,}.db" into "a}.db")', () => {
+    const text = '{ "source": { "url": "sqlite:./a,}.db" }, "list": ["x,]y", ], }';
+    expect(parseJsonc(text, 'c.json')).toEqual({ source: { url: 'sqlite:./a,}.db' }, list: ['x,]y'] });
+  });
+
+  it('names the syntax error by line and column', () => {
+    expect(() => parseJsonc('{\n  "a": 1\n  "b": 2,\n}', 'c.json')).toThrow(
+      'c.json is not valid JSON: line 3, column 3: expected ","',
+    );
+    expect(() => parseJsonc('{\n  "c": 1 /* open\n}', 'c.json')).toThrow(
+      'c.json is not valid JSON: line 2, column 10: a /* comment is not closed',
+    );
   });
 });

@@ -12,6 +12,7 @@ import { ConfigError } from '../../../core/errors.ts';
 import { clearSecrets } from '../../../core/redact.ts';
 import {
   GuardRefusedError,
+  RestoreInputError,
   type RestoreRun,
   RetryableError,
   runStep,
@@ -215,6 +216,28 @@ describe('guardRestore: a target that already has data', () => {
 
     expect(w.secretsRead).toEqual([]);
     expect(w.probed).toEqual([{ engine: 'mysql', target: { url } }]);
+  });
+
+  it.each([
+    [
+      'mysql://restore@shop-copy:3306/--database=shop',
+      'target.url: the database name "--database=shop" starts with "-", which a database tool could take for an option: use a database name that starts with a letter, digit, "_" or "."',
+    ],
+    [
+      'mysql://restore@shop-copy:3306/shop?password=Gu4rd-Secret',
+      'target.url: has the secret parameter "password" in its query string: remove it from the URL and use "passwordEnv" (local) or "passwordSecret" (AWS)',
+    ],
+  ])('refuses %s before reading a secret or connecting', async (url, message) => {
+    const w = world();
+
+    await expect(
+      guardRestore(w.deps, {
+        state: { job: 'shop', target: { url }, confirm: 'shop', drop: true, run: run('connection', 'shop') },
+        execution: EXECUTION,
+      }),
+    ).rejects.toThrow(new RestoreInputError(message));
+    expect(w.secretsRead).toEqual([]);
+    expect(w.probed).toEqual([]);
   });
 
   it('logs what it found without the password', async () => {

@@ -1,0 +1,133 @@
+/**
+ * Synthesizes each infra fixture once per test run and shares the result between test files
+ * (issue 18: infra synth in every file's `beforeAll` hit 60 s hook timeouts on a busy machine).
+ *
+ * The first test process that asks for a fixture takes a lock (an exclusive mkdir) in the run's
+ * directory (provided by test/infra/support/global-setup.ts, else a per-process one), builds and
+ * synthesizes it with cdk-nag, and writes what tests read: each stack's template, the logical
+ * id of every construct path, cdk-nag's report, and the fixture's extras. The others wait for
+ * that file with a generous deadline.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CfnElement, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { inject } from 'vitest';
+import { type FixtureName, fixtures } from './fixtures.ts';
+import type { CfnTemplate } from './resolve.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    infraSynthDir: string;
+  }
+}
+
+/** How long a test file may wait for a synth (a busy 2-core machine needs minutes, not seconds). */
+export const SYNTH_TIMEOUT_MS = 8 * 60_000;
+
+export interface SynthesizedStack {
+  readonly template: CfnTemplate;
+  /** Construct path below the stack (`DumpVault/Key/Resource`) → logical id. */
+  readonly logicalIds: Readonly<Record<string, string>>;
+}
+
+export interface Synthesized {
+  readonly stacks: Readonly<Record<string, SynthesizedStack>>;
+  /** cdk-nag's validation report when synth failed on findings, else empty. */
+  readonly nagReport: string;
+  /** The synth error's message, if any. */
+  readonly synthError?: string;
+  /** Whatever the fixture recorded from its construct objects (metric names, ARNs…). */
+  readonly extras: Readonly<Record<string, unknown>>;
+}
+
+/** What a fixture builder returns. */
+export interface FixtureBuild {
+  readonly stacks: Stack[];
+  readonly extras?: () => Record<string, unknown>;
+}
+
+function runDir(): string {
+  let dir: string | undefined;
+  try {
+    dir = inject('infraSynthDir');
+  } catch {
+    dir = undefined;
+  }
+  return dir ?? mkdtempSync(path.join(tmpdir(), 'dumpvault-synth-'));
+}
+
+let dirOfProcess: string | undefined;
+const memo = new Map<FixtureName, Promise<Synthesized>>();
+
+/** The synthesized fixture, built by whichever test process asked first. */
+export function synthesized(name: FixtureName): Promise<Synthesized> {
+  let result = memo.get(name);
+  if (!result) {
+    dirOfProcess ??= runDir();
+    result = loadOrBuild(dirOfProcess, name);
+    memo.set(name, result);
+  }
+  return result;
+}
+
+async function loadOrBuild(dir: string, name: FixtureName): Promise<Synthesized> {
+  const file = path.join(dir, `${name}.json`);
+  const failed = path.join(dir, `${name}.failed`);
+  try {
+    mkdirSync(path.join(dir, `${name}.lock`));
+  } catch {
+    const deadline = Date.now() + SYNTH_TIMEOUT_MS;
+    while (!existsSync(file)) {
+      if (existsSync(failed)) throw new Error(`synth of ${name} failed: ${readFileSync(failed, 'utf8')}`);
+      if (Date.now() > deadline) throw new Error(`synth of ${name} by another test file did not finish`);
+      await sleep(250);
+    }
+    return JSON.parse(readFileSync(file, 'utf8')) as Synthesized;
+  }
+  try {
+    const result = build(dir, name);
+    writeFileSync(`${file}.tmp`, JSON.stringify(result));
+    renameSync(`${file}.tmp`, file);
+    return result;
+  } catch (err) {
+    writeFileSync(failed, err instanceof Error ? (err.stack ?? err.message) : String(err));
+    throw err;
+  }
+}
+
+function build(dir: string, name: FixtureName): Synthesized {
+  const work = mkdtempSync(path.join(dir, `${name}-`));
+  const outdir = path.join(work, 'cdk.out');
+  const { app, build: made } = fixtures[name](work, outdir);
+  let synthError: string | undefined;
+  try {
+    app.synth();
+  } catch (err) {
+    synthError = err instanceof Error ? err.message : String(err);
+  }
+  const report = path.join(outdir, 'validation-report.json');
+  const nagReport = synthError && existsSync(report) ? readFileSync(report, 'utf8') : '';
+  const stacks: Record<string, SynthesizedStack> = {};
+  for (const stack of made.stacks) stacks[stack.node.id] = describeStack(stack);
+  return { stacks, nagReport, ...(synthError ? { synthError } : {}), extras: made.extras?.() ?? {} };
+}
+
+function describeStack(stack: Stack): SynthesizedStack {
+  const template = Template.fromStack(stack).toJSON() as unknown as CfnTemplate;
+  const logicalIds: Record<string, string> = {};
+  for (const node of stack.node.findAll()) {
+    if (!(node instanceof CfnElement) || Stack.of(node) !== stack) continue;
+    logicalIds[node.node.path.slice(stack.node.path.length + 1)] = stack.getLogicalId(node);
+  }
+  return { template, logicalIds };
+}
+
+/** The logical id of the construct at `constructPath` (below the stack); throws when there is none. */
+export function logicalIdIn(stack: SynthesizedStack, constructPath: string): string {
+  const id = stack.logicalIds[constructPath];
+  if (!id) throw new Error(`no construct at ${constructPath}`);
+  return id;
+}
