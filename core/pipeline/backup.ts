@@ -165,7 +165,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
     }
 
     step('applying retention');
-    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, runId });
+    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, current: result.id });
     if (prune.some((p) => p.deleted.length > 0)) {
       await history.save({ ...finishedItem, pruned: prune.flatMap((p) => p.deleted) });
     }

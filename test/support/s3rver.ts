@@ -290,6 +290,18 @@ export function s3rverClient(endpoint: string, overrides: Partial<S3ClientConfig
 }
 
 /**
+ * Keeps idle keep-alive connections open for as long as a test may pause between requests.
+ * Node closes them after 5 s by default; a client that reuses such a socket in the instant the
+ * server closes it gets `read ECONNRESET` (seen when the machine is busy: the client's event
+ * loop notices the close too late). Real S3 keeps idle connections open far longer.
+ */
+export function holdIdleConnections(server: import('node:http').Server | undefined): void {
+  if (!server) return;
+  server.keepAliveTimeout = 10 * 60_000;
+  server.headersTimeout = 10 * 60_000 + 1_000;
+}
+
+/**
  * Starts s3rver on 127.0.0.1 with a free port and a fresh temp directory, with `buckets`
  * created. Call `stop()` when done.
  */
@@ -319,6 +331,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
     );
     instance.middleware.splice(instance.middleware.length - 1, 0, multipartExtensions(directory));
     const address = await instance.run();
+    holdIdleConnections(instance.httpServer);
     server = instance;
     return address.port;
   };
