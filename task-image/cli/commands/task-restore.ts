@@ -166,6 +166,7 @@ function countingEngine(engine: Engine, onStats: (stats: TableStats) => void): E
     name: engine.name,
     dumpExtension: (options) => engine.dumpExtension(options),
     dumpFormat: (options) => engine.dumpFormat(options),
+    dumpChecker: (options) => engine.dumpChecker(options),
     inspect: (conn) => engine.inspect(conn),
     stats: async (conn) => {
       const stats = await engine.stats(conn);
