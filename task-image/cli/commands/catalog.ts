@@ -11,6 +11,7 @@ import {
 import type { DecryptKeys } from '../../../core/pipeline/decode.ts';
 import { verifyBackup } from '../../../core/pipeline/verify.ts';
 import { redact } from '../../../core/redact.ts';
+import { FUTURE_TOLERANCE_MS } from '../../../core/retention/plan.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
 import { type Flags, limitFlag } from '../args.ts';
 import { formatBytes, formatDuration, historyLines, type Io, type Output } from '../output.ts';
@@ -55,6 +56,14 @@ export async function listCommand(
   for (const p of problems) out.warn(p);
   for (const s of skipped) out.warn(`${s.reason}; listing the other destinations`);
   const several = destinations.length > 1;
+  const believable = Date.now() + FUTURE_TOLERANCE_MS;
+  for (const { manifest: m } of backups) {
+    if (Date.parse(m.startedAt) > believable) {
+      out.warn(
+        `${manifestId(m)} is stamped ${m.startedAt}, in the future: check the clock of the machine that wrote it (retention never counts it as the newest backup)`,
+      );
+    }
+  }
   if (out.isJson) {
     out.result(
       backups.map(({ manifest: m, destinations: holding }) => ({
