@@ -87,9 +87,9 @@ async function resolved(job: TaskJob, runId: string, kind: 'restore' | 'drill'):
   return startedAt;
 }
 
+/** Runs the restore task for `job` under a fresh run id (scratch and drill databases are named after it). */
 async function restore(
   job: TaskJob,
-  runId: string,
   settings: {
     kind?: 'restore' | 'drill';
     backupKey: string;
@@ -104,6 +104,7 @@ async function restore(
   },
 ) {
   const kind = settings.kind ?? 'restore';
+  const runId = uniqueRunId();
   const startedAt = await resolved(job, runId, kind);
   const run = await runTaskAction(
     world,
@@ -126,7 +127,7 @@ async function restore(
   );
   const items = (await world.history.list(job.name)).filter((i) => i.runId === runId);
   const result = run.lines.length === 1 ? (JSON.parse(run.lines[0]!) as TaskRestoreResult) : undefined;
-  return { ...run, items, item: items[0] as HistoryItem, result, startedAt };
+  return { ...run, runId, items, item: items[0] as HistoryItem, result, startedAt };
 }
 
 async function manifestStats(key: string): Promise<Record<string, number>> {
@@ -142,9 +143,7 @@ function expectNoSecrets(text: string): void {
 
 describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
   it('restores into a scratch database on the source server and completes the RUNNING item Resolve wrote', async () => {
-    const runId = uniqueRunId();
-
-    const run = await restore(VAULT(), runId, { backupKey: vaultManifest, target: 'scratch' });
+    const run = await restore(VAULT(), { backupKey: vaultManifest, target: 'scratch' });
 
     expect(run.output).not.toMatch(/^error/m);
     expect(run.code).toBe(0);
@@ -161,14 +160,14 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     expect(run.result).toMatchObject({
       status: 'SUCCEEDED',
       job: 'pg-vault',
-      runId,
+      runId: run.runId,
       kind: 'restore',
       tablesCompared: 3,
       rowsCompared: 2550,
       differences: [],
       restoredTables: stats,
     });
-    const [scratch] = databasesLike(`pg_vault_restore_${runId}`);
+    const [scratch] = databasesLike(`pg_vault_restore_${run.runId}`);
     expect(scratch).toBeDefined();
     created.push(scratch!);
     expect(postgresFingerprint(scratch!)).toBe(postgresFingerprint(sourceDb));
@@ -187,9 +186,8 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     };
     config.destinations['primary'] = { type: 'file', path: await mkdtemp(path.join(tmpdir(), 'dv-empty-')) };
     config.jobs[0]!.destinations = ['primary', 'offsite'];
-    const before = databasesLike('restore_c1500001');
 
-    const run = await restore(VAULT(), 'c1500001', {
+    const run = await restore(VAULT(), {
       backupKey: vaultManifest,
       target: 'scratch',
       jobJson: JSON.stringify(config),
@@ -199,15 +197,13 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     expect(run.output).not.toMatch(/^error/m);
     expect(run.code).toBe(0);
     expect(run.item).toMatchObject({ status: 'SUCCEEDED', details: { tablesCompared: 3, differences: [] } });
-    const [scratch] = databasesLike('restore_c1500001').filter((d) => !before.includes(d));
+    const [scratch] = databasesLike(`pg_vault_restore_${run.runId}`);
     created.push(scratch!);
     expect(postgresFingerprint(scratch!)).toBe(postgresFingerprint(sourceDb));
   });
 
   it('drills into the ephemeral database with the private key from Secrets Manager and drops what it created', async () => {
-    const runId = uniqueRunId();
-
-    const run = await restore(OPS(), runId, {
+    const run = await restore(OPS(), {
       kind: 'drill',
       backupKey: opsManifest,
       target: 'ephemeral',
@@ -217,9 +213,9 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     expect(run.code).toBe(0);
     expect(run.item).toMatchObject({ kind: 'drill', status: 'SUCCEEDED', details: { differences: [] } });
     expect(run.item.details?.['target']).toMatch(
-      new RegExp(`^postgres://postgres@127\\.0\\.0\\.1:5432/pg_ops_drill_${runId}`),
+      new RegExp(`^postgres://postgres@127\\.0\\.0\\.1:5432/pg_ops_drill_${run.runId}`),
     );
-    expect(databasesLike(`pg_ops_drill_${runId}`)).toEqual([]);
+    expect(databasesLike(`pg_ops_drill_${run.runId}`)).toEqual([]);
     expect(world.secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toContain(
       PRIVATE_KEY_ARN,
     );
@@ -233,7 +229,7 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     const fingerprint = postgresFingerprint(target);
     const url = `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`;
 
-    const run = await restore(VAULT(), uniqueRunId(), {
+    const run = await restore(VAULT(), {
       backupKey: vaultManifest,
       target: url,
       passwordSecret: TARGET_PASSWORD_ARN,
@@ -259,7 +255,7 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     psql(target, 'DELETE FROM orders WHERE id <= 10; UPDATE customers SET city = NULL;');
     expect(postgresFingerprint(target)).not.toBe(postgresFingerprint(sourceDb));
 
-    const run = await restore(VAULT(), uniqueRunId(), {
+    const run = await restore(VAULT(), {
       backupKey: vaultManifest,
       target: `postgres://${PG.user}@${PG.host}:${PG.port}/${target}`,
       passwordSecret: TARGET_PASSWORD_ARN,
@@ -290,9 +286,7 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     await world.s3.client.send(
       new PutObjectCommand({ Bucket: 'offsite', Key: tamperedKey, Body: JSON.stringify(manifest) }),
     );
-    const runId = uniqueRunId();
-
-    const run = await restore(VAULT(), runId, {
+    const run = await restore(VAULT(), {
       kind: 'drill',
       backupKey: tamperedKey,
       target: 'ephemeral',
@@ -303,20 +297,19 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     expect(run.item.error).toMatch(/public\.orders: expected 2001 rows, found 2000/);
     expect(run.result?.differences).toEqual(['public.orders: expected 2001 rows, found 2000']);
     expect(run.result?.restoredTables?.['public.orders']).toBe(2000);
-    expect(databasesLike(`pg_vault_drill_${runId}`)).toEqual([]);
+    expect(databasesLike(`pg_vault_drill_${run.runId}`)).toEqual([]);
     const published = world.published();
     expect(published).toHaveLength(1);
     expect(published[0]?.Message).toMatch(/public\.orders/);
   });
 
   it('records FAILED itself when it cannot start the restore (a backup of another job)', async () => {
-    const runId = uniqueRunId();
-    const run = await restore(VAULT(), runId, { backupKey: opsManifest, target: 'scratch' });
+    const run = await restore(VAULT(), { backupKey: opsManifest, target: 'scratch' });
 
     expect(run.code).toBe(2);
     expect(run.item).toMatchObject({ status: 'FAILED', taskArn: TASK_ARN });
     expect(run.item.error).toMatch(/is not a backup of job pg-vault/);
-    expect(run.result).toMatchObject({ status: 'FAILED', runId });
+    expect(run.result).toMatchObject({ status: 'FAILED', runId: run.runId });
     const published = world.published();
     expect(published).toHaveLength(1);
     expect(published[0]?.Message).toMatch(/is not a backup of job pg-vault/);
@@ -327,7 +320,7 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
       .on(GetSecretValueCommand, { SecretId: PRIVATE_KEY_ARN })
       .resolvesOnce({ SecretString: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n...' });
 
-    const run = await restore(OPS(), uniqueRunId(), {
+    const run = await restore(OPS(), {
       kind: 'drill',
       backupKey: opsManifest,
       target: 'ephemeral',
@@ -343,7 +336,7 @@ describe('dumpvault task restore', { timeout: TIMEOUT.roundTrips }, () => {
     const stopped = new AbortController();
     stopped.abort(new ToolError('stopped by SIGTERM before it finished'));
 
-    const run = await restore(VAULT(), uniqueRunId(), {
+    const run = await restore(VAULT(), {
       backupKey: vaultManifest,
       target: 'scratch',
       interrupts: () => ({ signal: stopped.signal, dispose: () => {} }),
