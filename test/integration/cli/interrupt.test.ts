@@ -9,12 +9,18 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
 import { createPostgresDb, dropPostgresDb, PG, psql } from '../../support/databases.ts';
-import { S3RVER_ENV, type S3rverHandle, s3rverDestination, startS3rver } from '../../support/s3rver.ts';
+import {
+  S3_CALLS,
+  S3RVER_ENV,
+  type S3rverHandle,
+  s3rverDestination,
+  startS3rver,
+} from '../../support/s3rver.ts';
+import { TIMEOUT } from '../../support/timeouts.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -50,7 +56,7 @@ beforeAll(async () => {
       encryption: 'ops',
     })),
   });
-});
+}, TIMEOUT.setup);
 
 afterAll(async () => {
   dropPostgresDb(pgDb);
@@ -96,7 +102,7 @@ function startCli(args: readonly string[]): {
   return { child, stdout: () => stdout, done };
 }
 
-describe('a backup interrupted by a signal', () => {
+describe('a backup interrupted by a signal', { timeout: TIMEOUT.roundTrips }, () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`aborts the upload, records FAILED with the cause, alerts and exits 1 on ${signal}`, async () => {
       // Parts are held at the store, so the signal surely arrives while the upload is open.
@@ -104,10 +110,13 @@ describe('a backup interrupted by a signal', () => {
       const job = signal.toLowerCase();
       const { child, done } = startCli(['backup', job]);
       try {
-        while ((await pendingOf(job)).length === 0) {
-          if (child.exitCode !== null) throw new Error(`the backup ended early: ${(await done).stderr}`);
-          await sleep(50);
-        }
+        // The first part is held at the store: the upload is open.
+        await Promise.race([
+          s3.nextRequest((r) => S3_CALLS.uploadPart(r) && r.path.startsWith(`/backups/${job}/`)),
+          done.then((exit) => {
+            throw new Error(`the backup ended before its first part: ${exit.stderr}`);
+          }),
+        ]);
         child.kill(signal);
         const { code, stderr } = await done;
 

@@ -6,6 +6,11 @@
  * and the psql snapshot session are alive and blocked when the signal comes. Each way must end
  * the same: FAILED "stopped by SIGTERM", one alert, the job's lock released, no temp file in the
  * file destination, no pending upload, no tool left running, exit 1.
+ *
+ * `timeout` is not left to its own clock: on a busy machine any duration can run out before the
+ * upload opened. It is given ten minutes and sent SIGTERM once the first part is held; GNU
+ * timeout delivers a signal it receives exactly as it delivers its own on expiry (to the
+ * command, then to the group unless --foreground), and --preserve-status keeps the exit code.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,7 +21,14 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
 import { createPostgresDb, dropPostgresDb, PG, psql } from '../../support/databases.ts';
-import { S3RVER_ENV, type S3rverHandle, s3rverDestination, startS3rver } from '../../support/s3rver.ts';
+import {
+  S3_CALLS,
+  S3RVER_ENV,
+  type S3rverHandle,
+  s3rverDestination,
+  startS3rver,
+} from '../../support/s3rver.ts';
+import { TIMEOUT } from '../../support/timeouts.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -54,7 +66,7 @@ beforeAll(async () => {
       encryption: 'ops',
     })),
   });
-});
+}, TIMEOUT.setup);
 
 afterAll(async () => {
   dropPostgresDb(pgDb);
@@ -127,50 +139,31 @@ async function expectStoppedCleanly(job: string, exit: Exit): Promise<void> {
   expect(await pendingOf(job)).toEqual([]);
   const objects = await s3.client.send(new ListObjectsV2Command({ Bucket: 'backups', Prefix: `${job}/` }));
   expect(objects.Contents ?? []).toEqual([]);
-  // pg_dump and psql may take a moment to notice their session ended.
-  const deadline = Date.now() + 15_000;
+  // pg_dump and psql may take a moment to notice their session ended (longer on a busy machine).
+  const deadline = Date.now() + 60_000;
   while (toolsOnDatabase().length > 0 && Date.now() < deadline) await sleep(100);
   expect(toolsOnDatabase()).toEqual([]);
 }
 
-describe('a backup stopped mid-dump', () => {
-  it('by GNU timeout (SIGTERM to the process, then to its group) records FAILED "stopped by SIGTERM" and cleans up', async () => {
+describe('a backup stopped mid-dump', { timeout: TIMEOUT.roundTrips }, () => {
+  /**
+   * Starts `job` under `command` and calls `stop` with the command's pid once the upload is open
+   * (its first part held at the store: the dump is then mid-way).
+   */
+  async function stopMidUpload(
+    job: string,
+    stop: (pid: number) => Promise<void>,
+    command: readonly string[] = ['env'],
+  ): Promise<Exit> {
     const hold = s3.holdPartUploads();
-    let exit: Exit;
+    const { child, done } = start(command, job);
     try {
-      // --preserve-status: timeout exits with dumpvault's own status instead of 124.
-      exit = await start(['timeout', '--preserve-status', '8'], 'gnu-timeout').done;
-    } finally {
-      hold.release();
-    }
-
-    expect(exit.code).toBe(1);
-    await expectStoppedCleanly('gnu-timeout', exit);
-  });
-
-  it('by GNU timeout --foreground (SIGTERM to the process only) records FAILED and stops the tools itself', async () => {
-    const hold = s3.holdPartUploads();
-    let exit: Exit;
-    try {
-      exit = await start(['timeout', '--foreground', '--preserve-status', '8'], 'gnu-timeout-foreground')
-        .done;
-    } finally {
-      hold.release();
-    }
-
-    expect(exit.code).toBe(1);
-    await expectStoppedCleanly('gnu-timeout-foreground', exit);
-  });
-
-  /** Starts `job` and calls `stop` with its pid once its upload is open (the dump is then mid-way). */
-  async function stopMidUpload(job: string, stop: (pid: number) => Promise<void>): Promise<Exit> {
-    const hold = s3.holdPartUploads();
-    const { child, done } = start(['env'], job);
-    try {
-      while ((await pendingOf(job)).length === 0) {
-        if (child.exitCode !== null) throw new Error(`the backup ended early: ${(await done).stderr}`);
-        await sleep(50);
-      }
+      await Promise.race([
+        s3.nextRequest((r) => S3_CALLS.uploadPart(r) && r.path.startsWith(`/backups/${job}/`)),
+        done.then((exit) => {
+          throw new Error(`the backup ended before its first part: ${exit.stderr}`);
+        }),
+      ]);
       await stop(child.pid!);
       return await done;
     } finally {
@@ -178,6 +171,28 @@ describe('a backup stopped mid-dump', () => {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
   }
+
+  it('by GNU timeout (SIGTERM to the process, then to its group) records FAILED "stopped by SIGTERM" and cleans up', async () => {
+    const exit = await stopMidUpload('gnu-timeout', async (pid) => void process.kill(pid, 'SIGTERM'), [
+      'timeout',
+      '--preserve-status',
+      '600',
+    ]);
+
+    expect(exit.code).toBe(1);
+    await expectStoppedCleanly('gnu-timeout', exit);
+  });
+
+  it('by GNU timeout --foreground (SIGTERM to the process only) records FAILED and stops the tools itself', async () => {
+    const exit = await stopMidUpload(
+      'gnu-timeout-foreground',
+      async (pid) => void process.kill(pid, 'SIGTERM'),
+      ['timeout', '--foreground', '--preserve-status', '600'],
+    );
+
+    expect(exit.code).toBe(1);
+    await expectStoppedCleanly('gnu-timeout-foreground', exit);
+  });
 
   it('by SIGTERM to its whole process group (pg_dump and zstd die of it too) records FAILED "stopped by SIGTERM"', async () => {
     const exit = await stopMidUpload('group-kill', async (pid) => {

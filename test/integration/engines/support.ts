@@ -52,8 +52,11 @@ export function childPids(name: string): number[] {
     .map(([pid]) => Number(pid));
 }
 
-/** Waits until `predicate` holds (polling), failing after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+/**
+ * Waits until `predicate` holds (polling: process tables and row counts send no events),
+ * failing after `timeoutMs`, which is generous: a busy machine starts a tool in seconds, not ms.
+ */
+export async function waitFor(predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > until) throw new Error('condition not met in time');

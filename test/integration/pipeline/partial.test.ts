@@ -20,8 +20,15 @@ import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
 import { createDestination, S3Destination } from '../../../core/storage/index.ts';
-import { S3RVER_CREDENTIALS, type S3rverHandle, s3rverClient, startS3rver } from '../../support/s3rver.ts';
+import {
+  S3_CALLS,
+  S3RVER_CREDENTIALS,
+  type S3rverHandle,
+  s3rverClient,
+  startS3rver,
+} from '../../support/s3rver.ts';
 import { standInEngine } from '../../support/stand-in-engine.ts';
+import { TIMEOUT } from '../../support/timeouts.ts';
 
 const MiB = 1024 * 1024;
 let s3: S3rverHandle | undefined;
@@ -70,7 +77,7 @@ async function setup(
     retry: { attempts: 1, baseDelayMs: 1 },
   });
   // One attempt per S3 request (an outage fails the upload at once), but a patient abort: the
-  // store comes back while the failed upload is still being aborted.
+  // store comes back while the failed upload is still being aborted (minutes, on a busy machine).
   const remote: Destination = new S3Destination({
     name: 's3',
     bucket: 'b',
@@ -78,7 +85,8 @@ async function setup(
     endpoint: s3.endpoint,
     partSizeBytes: 5 * MiB,
     queueSize: 2,
-    abortRetry: { attempts: 120, baseDelayMs: 100, maxDelayMs: 250 },
+    abortRetry: { attempts: 1200, baseDelayMs: 100, maxDelayMs: 250 },
+    cleanupTimeoutMs: TIMEOUT.roundTrips,
   });
   const alerts: Alert[] = [];
   const steps: string[] = [];
@@ -120,7 +128,8 @@ async function newest(ctx: JobContext): Promise<HistoryItem> {
   return item!;
 }
 
-async function until(predicate: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+/** Polls `predicate` (a state on disk, which sends no event) until it holds. */
+async function until(predicate: () => Promise<boolean>, what: string, timeoutMs = 4 * 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -128,7 +137,7 @@ async function until(predicate: () => Promise<boolean>, what: string, timeoutMs 
   }
 }
 
-describe('a backup to a file directory and s3rver', () => {
+describe('a backup to a file directory and s3rver', { timeout: TIMEOUT.roundTrips }, () => {
   it('keeps the file copy and records PARTIAL naming s3 when s3rver stops mid-upload (the other upload is not aborted, no retention)', async () => {
     const { ctx, alerts, steps, s3: store } = await setup(standInEngine('head -c 30000000 /dev/urandom'));
     const first = await runBackup({ ...ctx, engine: standInEngine('head -c 2000000 /dev/urandom') });
@@ -140,10 +149,7 @@ describe('a backup to a file directory and s3rver', () => {
     const held = store.holdPartUploads();
     const run = runBackup(ctx);
     run.catch(() => {});
-    await until(
-      async () => store.requests.some((r) => r.method === 'PUT' && 'partNumber' in r.query),
-      'the first UploadPart',
-    );
+    await store.nextRequest(S3_CALLS.uploadPart);
     await store.interrupt();
     held.release();
     // The file copy can only complete once the fan-out dropped the failed S3 upload.
@@ -187,7 +193,7 @@ describe('a backup to a file directory and s3rver', () => {
     expect(alerts.map((a) => a.status)).toEqual(['PARTIAL']);
     expect(alerts[0]!.body).toContain(`Cause:     ${item.error}`);
     expect(steps.some((s) => /^destination s3: .*the other destinations go on$/.test(s))).toBe(true);
-  }, 120_000);
+  });
 
   it('keeps the S3 copy when the file destination cannot be written (its parent is a regular file)', async () => {
     const {
@@ -221,7 +227,7 @@ describe('a backup to a file directory and s3rver', () => {
       { name: 's3', status: 'ok' },
     ]);
     expect(alerts.map((a) => a.status)).toEqual(['PARTIAL']);
-  }, 60_000);
+  });
 
   it('removes the data object of the destination whose manifest cannot be written; the other keeps its copy (PARTIAL)', async () => {
     const startedAt = new Date('2030-01-02T03:04:05.000Z');
@@ -248,7 +254,7 @@ describe('a backup to a file directory and s3rver', () => {
     expect(await readdir(manifestPath)).toEqual([]); // still the folder we made: no manifest file
     expect(await s3Keys(store)).toEqual([key, manifestKeyOf(key)].sort());
     expect((await newest(ctx)).status).toBe('PARTIAL');
-  }, 60_000);
+  });
 
   it('records FAILED naming every destination when none can store the backup', async () => {
     const {
@@ -268,7 +274,7 @@ describe('a backup to a file directory and s3rver', () => {
     expect(item.status).toBe('FAILED');
     expect(item.error).toMatch(/^destination local: .*; destination s3: [^\n]*$/);
     expect(alerts.map((a) => a.status)).toEqual(['FAILED']);
-  }, 60_000);
+  });
 
   it('keeps nothing anywhere when the dump tool fails after every destination received data', async () => {
     const {
@@ -284,10 +290,10 @@ describe('a backup to a file directory and s3rver', () => {
     expect(await store.pendingUploads('b')).toEqual([]);
     expect(await newest(ctx)).toMatchObject({ status: 'FAILED', error: expect.stringContaining('lost') });
     expect(alerts.map((a) => a.status)).toEqual(['FAILED']);
-  }, 60_000);
+  });
 });
 
-describe('alerts of PARTIAL backups', () => {
+describe('alerts of PARTIAL backups', { timeout: TIMEOUT.roundTrips }, () => {
   it('a PARTIAL run inside an outage sends nothing and does not end it; the next success sends RECOVERED', async () => {
     const { ctx, alerts } = await setup(standInEngine('head -c 1000000 /dev/urandom'), {
       localPath: './blocker/out',
@@ -304,5 +310,5 @@ describe('alerts of PARTIAL backups', () => {
     expect(alerts.map((a) => a.status)).toEqual(['RECOVERED']);
     // Credentials the S3 client used are s3rver's; nothing else to check for secrets here.
     expect(JSON.stringify(alerts)).not.toContain(S3RVER_CREDENTIALS.secretAccessKey);
-  }, 60_000);
+  });
 });

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, StorageError } from '../../../core/errors.ts';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
@@ -20,6 +21,23 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3.stop();
 });
+
+/** Emits 'failed' each time a `command` request of `client` fails (one attempt each with maxAttempts 1). */
+function failedAttemptsOf(client: S3Client, command: string): EventEmitter {
+  const attempts = new EventEmitter();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (context.commandName === command) attempts.emit('failed', err);
+        throw err;
+      }
+    },
+    { step: 'initialize', name: `failedAttemptsOf${command}` },
+  );
+  return attempts;
+}
 
 async function freshBucket(): Promise<string> {
   const bucket = `bucket-${++buckets}`;
@@ -67,7 +85,9 @@ describe('S3Destination', () => {
     writing.catch(() => {});
     const requestsFor = () => s3.requests.filter((r) => r.path === `/${bucket}/job/x.sql.gz`);
     await feed(body, 6 * MiB);
-    while (!requestsFor().some((r) => r.query['partNumber'] === '1' && r.status === 200)) await sleep(20);
+    await s3.nextRequest(
+      (r) => r.path === `/${bucket}/job/x.sql.gz` && r.query['partNumber'] === '1' && r.status === 200,
+    );
     const boom = new Error('mysqldump: Got error 2013');
 
     body.destroy(boom);
@@ -100,22 +120,20 @@ describe('S3Destination', () => {
       client,
       abortRetry: { attempts: 40, baseDelayMs: 100, maxDelayMs: 500 },
     });
+    const abortAttempts = failedAttemptsOf(client, 'AbortMultipartUploadCommand');
     const body = new PassThrough();
     const writing = dest.write('job/outage.dump', body);
     writing.catch(() => {});
-    const partDone = () =>
-      s3.requests.some(
-        (r) => r.path === `/${bucket}/job/outage.dump` && r.query['partNumber'] === '1' && r.status === 200,
-      );
 
     await feed(body, 6 * MiB);
-    while (!partDone()) await sleep(20);
+    await s3.nextRequest(
+      (r) => r.path === `/${bucket}/job/outage.dump` && r.query['partNumber'] === '1' && r.status === 200,
+    );
     await s3.interrupt();
     const feeding = feed(body, 6 * MiB);
-    // The write destroys its body once part 2 failed; the store stays away a while longer, so
-    // the first AbortMultipartUpload attempts fail too and must be retried.
-    while (!body.destroyed) await sleep(20);
-    await sleep(1000);
+    // The write destroys its body once part 2 failed; the store stays away until an
+    // AbortMultipartUpload attempt has failed too, so the abort must be retried.
+    await once(abortAttempts, 'failed');
     await s3.restart();
 
     const error = await writing.then(

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { coalesce } from '../../../core/pipeline/stages.ts';
 import { generatorStage } from '../../../core/stage.ts';
@@ -57,15 +58,17 @@ describe('generatorStage', () => {
       for await (const chunk of source) yield chunk;
     });
     stage.on('error', () => {});
-    stage.resume();
+    const passedThrough = once(stage, 'data'); // (and flowing from now on)
     stage.write(Buffer.from('first'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Once 'first' came out, the generator waits for the next chunk.
+    await passedThrough;
 
     stage.destroy(new Error('aborted'));
 
+    // A bound far above a busy machine's stalls: without the fix, 'close' never comes.
     const closed = await Promise.race([
-      new Promise((resolve) => stage.once('close', () => resolve(true))),
-      new Promise((resolve) => setTimeout(() => resolve(false), 1000)),
+      new Promise<boolean>((resolve) => stage.once('close', () => resolve(true))),
+      sleep(30_000, false, { ref: false }),
     ]);
     expect(closed).toBe(true);
   });

@@ -94,10 +94,15 @@ describe('MultipartWriter', () => {
   it('never has more than queueSize parts on the wire, and reads no further ahead than its buffers', async () => {
     let onWire = 0;
     let most = 0;
+    // The first parts stay on the wire until three are (however slowly the machine fills the
+    // buffers), then each takes 20 ms: a writer allowing more would send a fourth meanwhile.
+    let threeOnWire!: () => void;
+    const filled = new Promise<void>((resolve) => (threeOnWire = resolve));
     s3.on(UploadPartCommand).callsFake(async () => {
       onWire++;
       most = Math.max(most, onWire);
-      await sleep(20);
+      if (onWire === 3) threeOnWire();
+      await Promise.all([filled, sleep(20)]);
       onWire--;
       return { ETag: '"p"' };
     });
@@ -227,9 +232,12 @@ describe('MultipartWriter', () => {
   it('reports the first failed request at once and sends nothing more; settled() waits for the parts still out', async () => {
     const reported: unknown[] = [];
     let slowPartDone = false;
+    // Part 1 stays on the wire until the test lets it go, after the failure was reported.
+    let releasePartOne!: () => void;
+    const partOneReleased = new Promise<void>((resolve) => (releasePartOne = resolve));
     s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number }) => {
       if (input.PartNumber === 2) throw Object.assign(new Error('slow down'), { name: 'SlowDown' });
-      await sleep(100);
+      await partOneReleased;
       slowPartDone = true;
       return { ETag: '"p"' };
     });
@@ -237,10 +245,17 @@ describe('MultipartWriter', () => {
     const w = writer(storeClient, { onRequestFailed: (err) => reported.push(err) });
 
     const error = await w.write(stream).catch((err: unknown) => err);
-    await w.settled();
+    const reportedBeforePartOne = [...reported];
+    let settled = false;
+    const settling = w.settled().then(() => (settled = true));
+    await sleep(0);
+    const settledBeforePartOne = settled;
+    releasePartOne();
+    await settling;
 
     expect(error).toMatchObject({ name: 'SlowDown' });
-    expect(reported).toEqual([error]);
+    expect(reportedBeforePartOne).toEqual([error]);
+    expect(settledBeforePartOne).toBe(false);
     expect(slowPartDone).toBe(true);
     expect(s3.commandCalls(UploadPartCommand).length).toBeLessThanOrEqual(3);
     expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);

@@ -127,7 +127,11 @@ describe('S3Destination.write', () => {
 
   it('sends AbortMultipartUpload only after the parts in flight have settled', async () => {
     const order: string[] = [];
+    let partOneSent!: () => void;
+    const partOneOnWire = new Promise<void>((resolve) => (partOneSent = resolve));
     s3.on(UploadPartCommand).callsFake(async (input: { PartNumber?: number }) => {
+      if (input.PartNumber === 1) partOneSent();
+      // Part 1 is slow: an abort sent without waiting for it would come first.
       await new Promise((resolve) => setTimeout(resolve, input.PartNumber === 1 ? 200 : 1));
       order.push(`part ${input.PartNumber} settled`);
       return { ETag: '"p"' };
@@ -139,7 +143,7 @@ describe('S3Destination.write', () => {
     const controller = new AbortController();
     const { body } = countingBody(200 * MiB);
     const writing = destination().write('job/a.dump', body, { signal: controller.signal });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await partOneOnWire;
 
     controller.abort();
 
