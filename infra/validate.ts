@@ -3,7 +3,8 @@
  * alarm thresholds, and Object Lock versus retention. Messages are lowercase, name the JSON path,
  * the value received and what is allowed.
  */
-import type { Config, Job, Retention } from '../core/config/schema.ts';
+import { type Config, type Job, jobRetention, type Retention } from '../core/config/schema.ts';
+import { isAgeOnly } from '../core/retention/plan.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 
 export { alarmThresholdHours } from '../core/schedule/index.ts';
@@ -23,6 +24,8 @@ export const FARGATE_MEMORY: Readonly<Record<number, readonly number[]>> = {
  * calendar rule protects every backup only when there is at most one run per calendar period.
  */
 export function earliestDeletionHours(retention: Retention, minGapHours: number): number {
+  // maxAgeDays alone keeps every backup younger than it.
+  if (isAgeOnly(retention)) return retention.maxAgeDays! * 24;
   let bound = retention.keepLast * minGapHours;
   if (minGapHours >= 24) bound = Math.max(bound, retention.daily * 24);
   if (minGapHours >= 7 * 24) bound = Math.max(bound, retention.weekly * 7 * 24);
@@ -66,9 +69,10 @@ export function deploymentProblems(config: Config): string[] {
       );
     }
     if (job.restoreDrill) problems.push(...drillProblems(config, job, `${at}.restoreDrill`));
-    if (lock && usesManagedBucket(config, job)) {
+    const r = jobRetention(job);
+    // "forever" deletes nothing, so it can never collide with a lock.
+    if (lock && r !== 'forever' && usesManagedBucket(config, job)) {
       const lockHours = lock.days * 24;
-      const r = job.retention;
       if (r.maxAgeDays !== undefined && r.maxAgeDays < lock.days) {
         problems.push(
           `${at}.retention.maxAgeDays: ${r.maxAgeDays} would delete backups that the bucket's ${lock.mode.toLowerCase()} object lock keeps for ${lock.days} days; set it to at least ${lock.days} or lower aws.bucket.objectLock.days`,

@@ -1,14 +1,16 @@
 /**
  * One backup run (DESIGN.md §1, §4, §6):
  *
- *   dump tool stdout ─> meter(raw) ─> compress ─> meter ─> 512 KiB chunks ─> encrypt ─> meter(sha256) ─> every destination
+ *   dump tool stdout ─> completeness check ─> meter(raw) ─> compress ─> meter ─> 512 KiB chunks ─> encrypt ─> meter(sha256) ─> every destination
  *
- * With zstd, the engine pipes its dump tool straight into the `zstd` process (`pg_dump | zstd`)
- * where it can, so the raw dump never passes through Node; zstd then reports the raw byte count.
+ * With zstd, the engine relays its dump tool's output to the `zstd` process through the
+ * completeness check (`pg_dump | check | zstd`) where it can; zstd then reports the raw byte
+ * count.
  *
- * Ordering invariants: the data object is completed only after the dump tool exited 0 and the
- * stream ended; the manifest is written after the data object; history after the manifests;
- * retention only after a run every destination completed.
+ * Ordering invariants: the data object is completed only after the dump tool exited 0, printed
+ * no error line, and the stream was checked complete in-stream (the format's trailer or archive
+ * structure, core/formats); the manifest is written after the data object; history after the
+ * manifests; retention only after a run every destination completed.
  *
  * Failures: when the dump itself fails (tool, compression, encryption, completeness, row
  * counts) every destination's upload is aborted and copies already completed are removed:
@@ -20,13 +22,14 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { encryptStage } from '../crypto/openpgp.ts';
-import { LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
+import { killedBy, LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
 import type { DestinationOutcome, HistoryItem } from '../history/history.ts';
 import { FORMAT_VERSION, jobPrefix, type Manifest, newRunId, objectKeys } from '../manifest.ts';
 import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
 import { nameDestinationError } from '../storage/named.ts';
+import { completenessStage, completenessTap } from './complete.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
@@ -163,7 +166,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
     }
 
     step('applying retention');
-    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, runId });
+    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, current: result.id });
     if (prune.some((p) => p.deleted.length > 0)) {
       await history.save({ ...finishedItem, pruned: prune.flatMap((p) => p.deleted) });
     }
@@ -237,10 +240,17 @@ async function dumpAndStore(
   if (ctx.signal?.aborted) onAbort();
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   let pipedRawBytes = 0;
+  // One check of the raw dump: in the relay to zstd when the engine pipes, else a stage below.
+  const complete = completenessTap(engine.dumpChecker({ format }), server.tool.name);
   const session = engine.dump(ctx.source, {
     format,
     ...(job.compression === 'zstd'
-      ? { through: zstdThrough(job.compressionLevel, (bytes) => (pipedRawBytes = bytes)) }
+      ? {
+          through: {
+            ...zstdThrough(job.compressionLevel, (bytes) => (pipedRawBytes = bytes)),
+            tap: complete,
+          },
+        }
       : {}),
   });
   const rawBytes = () => (session.piped ? pipedRawBytes : raw.bytes);
@@ -269,7 +279,9 @@ async function dumpAndStore(
     : undefined;
   const stages = [
     session.output,
-    ...(session.piped ? [] : [raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
+    ...(session.piped
+      ? []
+      : [completenessStage(complete), raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
     compressed,
     coalesce(COALESCE_BYTES),
     ...(encrypt ? [asDuplex(encrypt)] : []),
@@ -297,7 +309,7 @@ async function dumpAndStore(
         ...destinations.map((dest, i) => ({ dest, err: lostDuringStream.get(i) })),
       ]);
     }
-    throw rootCause(firstFailure, settled);
+    throw stoppedBy(ctx.signal, firstFailure) ?? rootCause(firstFailure, settled);
   }
   const failures: { dest: Destination; err: unknown }[] = [...refused];
   for (const { dest, write } of copies) {
@@ -319,7 +331,7 @@ async function dumpAndStore(
   } catch (err) {
     // Without row counts there is no manifest, and a data object without one must not stay.
     await discardAll();
-    throw err;
+    throw stoppedBy(ctx.signal, err) ?? err;
   }
   const finished = now();
   const manifest: Manifest = {
@@ -410,6 +422,16 @@ function everyDestinationFailed(failures: readonly { dest: Destination; err: unk
   return new StorageError(failures.map((f) => destinationCause(f.dest.name, f.err)).join('; '), {
     cause: failures[0]?.err,
   });
+}
+
+/**
+ * The run's own stop reason when it was stopped (a signal, its timeout) and `failure` is a tool
+ * killed by a signal: a signal sent to the whole process group (`timeout`, `kill -TERM -<pgid>`)
+ * reaches the tools in the same instant, and their death may be seen before the run's handler
+ * runs. Undefined otherwise: a tool that failed on its own before the stop is the cause.
+ */
+function stoppedBy(signal: AbortSignal | undefined, failure: unknown): unknown {
+  return signal?.aborted && killedBy(failure) !== undefined ? signal.reason : undefined;
 }
 
 /** The error that explains a failed run: the first real failure, not the aborts it caused. */

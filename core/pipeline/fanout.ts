@@ -57,35 +57,24 @@ export function fanOut(
         // Stop feeding it (this also releases a write of the sink waiting for it to drain).
         outs[i]!.destroy(err instanceof Error ? err : new Error(String(err)));
         onDestinationFailure?.(i, err);
-        if (failed.every(Boolean) && !sink.destroyed) sink.destroy(asError(firstFailure));
+        if (failed.every(Boolean) && !sink.destroyed) sink.destroy(noneLeft());
         throw err;
       }),
   );
   for (const w of writes) w.catch(() => {}); // observed by the caller; avoid unhandled rejections
   const alive = () => outs.filter((out, i) => !failed[i] && !out.destroyed);
-  /**
-   * Fails `callback` with why no destination is left: the first destination's own error. A
-   * destination may stop reading (destroy its input) before its write rejects, so that error
-   * can still be on its way; it is waited for (every write settles once its input is gone).
-   */
-  const noneLeft = (callback: (err: Error) => void): void => {
-    if (firstFailure !== undefined) {
-      callback(asError(firstFailure));
-      return;
-    }
-    const known = new Promise<void>((resolve) => {
-      for (const w of writes) w.catch(() => resolve());
-    });
-    void Promise.race([known, Promise.allSettled(writes)]).then(() =>
-      callback(asError(firstFailure ?? new Error('every destination stopped accepting data'))),
-    );
+  const noneLeft = () => asError(firstFailure ?? new Error('every destination stopped accepting data'));
+  // A destination closes its stream before its write rejects with why (it cleans up first): the
+  // sink fails only once every write has settled, so its error is that cause, not the closing.
+  const failWhenSettled = (callback: (err: Error) => void) => {
+    void Promise.allSettled(writes).then(() => callback(noneLeft()));
   };
   const sink: Writable = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _enc, callback) {
       const targets = alive();
       if (targets.length === 0) {
-        noneLeft(callback);
+        failWhenSettled(callback);
         return;
       }
       let waiting = 0;
@@ -96,7 +85,7 @@ export function fanOut(
         if (waiting === 0) {
           settled = true;
           // The destinations we waited for may all have failed meanwhile.
-          if (alive().length === 0) noneLeft(callback);
+          if (alive().length === 0) failWhenSettled(callback);
           else callback();
         }
       };
@@ -130,7 +119,7 @@ export function fanOut(
       }
       const targets = alive();
       if (targets.length === 0) {
-        noneLeft(callback);
+        failWhenSettled(callback);
         return;
       }
       for (const out of targets) out.end();

@@ -66,6 +66,9 @@ export async function backupCommand(
   const m = result.manifest;
   const deleted = result.prune.flatMap((p) => p.deleted);
   const pruneErrors = result.prune.flatMap((p) => p.errors);
+  const pruneProblems = result.prune.flatMap((p) =>
+    p.problems.map((x) => ({ destination: p.destination, ...x })),
+  );
   const partial = result.status === 'PARTIAL';
   if (out.isJson) {
     out.result({
@@ -83,6 +86,7 @@ export async function backupCommand(
       tables: m.stats.tables,
       pruned: deleted,
       pruneErrors,
+      pruneProblems,
     });
   } else {
     out.line(
@@ -98,6 +102,8 @@ export async function backupCommand(
       `  pruned  ${partial ? 'nothing: retention does not run after a PARTIAL backup' : deleted.length ? deleted.join(', ') : 'nothing'}`,
     );
     for (const e of pruneErrors) out.warn(`retention could not delete ${e}`);
+    for (const p of pruneProblems)
+      out.warn(`retention left alone ${p.key} in ${p.destination}: ${p.problem}`);
   }
   if (partial) {
     // stderr too, so cron mail and scripts that only keep errors see which copy is missing.

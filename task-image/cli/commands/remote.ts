@@ -18,7 +18,7 @@ import {
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
-import type { HistoryStore } from '../../../core/history/history.ts';
+import { type HistoryStore, isFailedStatus } from '../../../core/history/history.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
 import { HOURS_SINCE_LAST_SUCCESS, METRIC_NAMESPACE, SERVICE_NAME } from '../../../core/metrics.ts';
 import { type Flags, limitFlag } from '../args.ts';
@@ -175,7 +175,7 @@ export async function remoteStatusCommand(
     const items = await history.list(job.name, { limit: 50 });
     const backups = items.filter((i) => i.kind === 'backup');
     const success = backups.find((i) => i.status === 'SUCCEEDED');
-    const failure = backups.find((i) => i.status === 'FAILED');
+    const failure = backups.find((i) => isFailedStatus(i.status));
     const alarms = await c.cloudWatch.send(
       new DescribeAlarmsForMetricCommand({
         Namespace: METRIC_NAMESPACE,
