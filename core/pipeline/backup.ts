@@ -1,14 +1,16 @@
 /**
  * One backup run (DESIGN.md §1, §4, §6):
  *
- *   dump tool stdout ─> meter(raw) ─> compress ─> meter ─> 512 KiB chunks ─> encrypt ─> meter(sha256) ─> every destination
+ *   dump tool stdout ─> completeness check ─> meter(raw) ─> compress ─> meter ─> 512 KiB chunks ─> encrypt ─> meter(sha256) ─> every destination
  *
- * With zstd, the engine pipes its dump tool straight into the `zstd` process (`pg_dump | zstd`)
- * where it can, so the raw dump never passes through Node; zstd then reports the raw byte count.
+ * With zstd, the engine relays its dump tool's output to the `zstd` process through the
+ * completeness check (`pg_dump | check | zstd`) where it can; zstd then reports the raw byte
+ * count.
  *
- * Ordering invariants: the data object is completed only after the dump tool exited 0 and the
- * stream ended; the manifest is written after the data object; history after the manifests;
- * retention only after a run every destination completed.
+ * Ordering invariants: the data object is completed only after the dump tool exited 0, printed
+ * no error line, and the stream was checked complete in-stream (the format's trailer or archive
+ * structure, core/formats); the manifest is written after the data object; history after the
+ * manifests; retention only after a run every destination completed.
  *
  * Failures: when the dump itself fails (tool, compression, encryption, completeness, row
  * counts) every destination's upload is aborted and copies already completed are removed:
@@ -26,6 +28,7 @@ import { FORMAT_VERSION, type Manifest, newRunId, objectKeys } from '../manifest
 import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
+import { completenessStage, completenessTap } from './complete.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
@@ -232,10 +235,17 @@ async function dumpAndStore(
   if (ctx.signal?.aborted) onAbort();
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   let pipedRawBytes = 0;
+  // One check of the raw dump: in the relay to zstd when the engine pipes, else a stage below.
+  const complete = completenessTap(engine.dumpChecker({ format }), server.tool.name);
   const session = engine.dump(ctx.source, {
     format,
     ...(job.compression === 'zstd'
-      ? { through: zstdThrough(job.compressionLevel, (bytes) => (pipedRawBytes = bytes)) }
+      ? {
+          through: {
+            ...zstdThrough(job.compressionLevel, (bytes) => (pipedRawBytes = bytes)),
+            tap: complete,
+          },
+        }
       : {}),
   });
   const rawBytes = () => (session.piped ? pipedRawBytes : raw.bytes);
@@ -264,7 +274,9 @@ async function dumpAndStore(
     : undefined;
   const stages = [
     session.output,
-    ...(session.piped ? [] : [raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
+    ...(session.piped
+      ? []
+      : [completenessStage(complete), raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
     compressed,
     coalesce(COALESCE_BYTES),
     ...(encrypt ? [asDuplex(encrypt)] : []),

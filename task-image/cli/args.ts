@@ -28,6 +28,10 @@ export const OPTIONS = {
   target: { type: 'string' },
   confirm: { type: 'string' },
   'password-secret': { type: 'string' },
+  // serve and status
+  listen: { type: 'string' },
+  textfile: { type: 'string' },
+  'skip-missed': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -83,6 +87,10 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
   keygen --out <dir>            new OpenPGP keypair (prints the fingerprint)
   decrypt <file> --key <private.asc> [-o <out>]   decrypt a backup object (like gpg --decrypt)
   schema                        print the config's JSON schema
+  serve [--listen 127.0.0.1:9464] [--skip-missed]
+                                run every schedule and restore drill in the foreground; /metrics, /healthz
+  status [--json] [--textfile <file.prom>]
+                                per job: last success age, last failure, next run; exit 1 when overdue
 
 Against the deployed stack (AWS credentials; names from the stack's outputs):
   run <job> --remote            start a backup now (invokes start-backup), prints the run id

@@ -79,7 +79,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'run':
         return await (await remote()).remoteRunCommand(first, flags, out, io);
       case 'status':
-        return await (await remote()).remoteStatusCommand(flags, out, io);
+        return flags.remote
+          ? await (await remote()).remoteStatusCommand(flags, out, io)
+          : await (await import('./commands/serve.ts')).statusCommand(flags, out, io);
+      case 'serve':
+        return await (await import('./commands/serve.ts')).serveCommand(flags, out, io);
       case 'decrypt':
         return await (await import('./commands/restore.ts')).decryptCommand(first, flags, out, io);
       case 'task':

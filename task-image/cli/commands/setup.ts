@@ -83,6 +83,8 @@ export const EXAMPLE_CONFIG = `{
       "name": "app-sqlite",
       "engine": "sqlite",                              // postgres | mysql | sqlite | mongodb
       "source": { "url": "sqlite:./data/app.db" },
+      // Run by "dumpvault serve" (and by EventBridge Scheduler in AWS): EventBridge cron syntax.
+      "schedule": { "cron": "30 2 * * ? *", "timezone": "UTC" },
       "destinations": ["local"],
       "compression": "gzip",                           // gzip | zstd | none
       "encryption": "ops",                             // omit = not encrypted (a warning is printed)
@@ -96,7 +98,7 @@ export const EXAMPLE_CONFIG = `{
       "engine": "postgres",
       // No password in the URL: it comes from the environment variable named here.
       "source": { "url": "postgres://app@127.0.0.1:5432/app", "passwordEnv": "DUMPVAULT_PG_PASSWORD" },
-      "schedule": { "cron": "0 3 * * ? *", "timezone": "Europe/Berlin" },   // used by the AWS deployment
+      "schedule": { "cron": "0 3 * * ? *", "timezone": "Europe/Berlin" },   // serve and AWS alike
       "destinations": ["local"],
       "compression": "gzip",
       "encryption": "ops",
