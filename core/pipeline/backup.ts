@@ -124,6 +124,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
     });
     if (sent.error) step(`could not send the recovery alert: ${redact(messageOf(sent.error))}`);
 
+    if (ctx.pruneAfterBackup === false) return { ...result, prune: [] };
     step('applying retention');
     const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, runId });
     if (prune.some((p) => p.deleted.length > 0)) {

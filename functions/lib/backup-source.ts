@@ -3,7 +3,7 @@
  * reads it. The manifests there are the source of truth (DESIGN.md §5), so the state machine
  * finds backups even after the history table was lost.
  */
-import type { Config, Job } from '../../core/config/schema.ts';
+import type { Config, Job, S3DestinationConfig } from '../../core/config/schema.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { registerSecret } from '../../core/redact.ts';
 import { createDestination, type Destination } from '../../core/storage/index.ts';
@@ -34,6 +34,15 @@ export async function openBackupSource(
       `job ${job.name} restores from its first destination "${name}", a ${destination.type} destination that AWS cannot reach; list an S3 destination first`,
     );
   }
+  return openS3Destination(name, destination, options);
+}
+
+/** Opens an S3 destination of the config: the managed bucket, or a foreign store with its `credentialsSecret`. */
+export async function openS3Destination(
+  name: string,
+  destination: S3DestinationConfig,
+  options: BackupSourceOptions,
+): Promise<Destination> {
   let s3Credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   if (destination.credentialsSecret) {
     const text = await options.fetchSecret(destination.credentialsSecret);
