@@ -188,8 +188,10 @@ describe('the restore state machine', () => {
       },
     ]);
     const all = JSON.stringify(statements);
-    expect(all).not.toContain(logicalId('DumpVault/TaskDefinition/Resource'));
-    expect(all).not.toContain(logicalId('DumpVault/TaskRole/Resource'));
+    for (const job of ['app', 'shop', 'notes', 'legacy']) {
+      expect(all).not.toContain(logicalId(`DumpVault/BackupTasks/Task-${job}/Resource`));
+      expect(all).not.toContain(logicalId(`DumpVault/BackupTasks/Role-${job}/Resource`));
+    }
     expect(statements.find((s) => s['Sid'] === 'FollowRestoreTasks')).toMatchObject({
       Action: ['ecs:StopTask', 'ecs:DescribeTasks'],
     });
@@ -346,8 +348,8 @@ describe('restore and drill tasks', () => {
       Image: 'registry.example.com/mariadb:10.11-custom',
       Environment: [{ Name: 'MARIADB_ALLOW_EMPTY_ROOT_PASSWORD', Value: '1' }],
     });
-    // postgres 13-17, the shop image, the restore task, the backup task; none for sqlite or legacy.
-    expect(Object.keys(definitions)).toHaveLength(8);
+    // postgres 13-17, the shop image, the restore task, one backup task per job; no drill for sqlite or legacy.
+    expect(Object.keys(definitions)).toHaveLength(11);
   });
 
   it('may read backups and the private key, never write or delete objects; the backup task may not read the private key', () => {
@@ -358,8 +360,10 @@ describe('restore and drill tasks', () => {
     expect(restore.find((s) => s['Sid'] === 'ReadTaggedRestoreTargetSecrets')).toMatchObject({
       Condition: { StringEquals: { 'secretsmanager:ResourceTag/dumpvault-restore-target': 'Restore' } },
     });
-    const backup = statementsOf(logicalId('DumpVault/TaskRole/Resource'));
-    expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
+    for (const job of ['app', 'shop', 'notes', 'legacy']) {
+      const backup = statementsOf(logicalId(`DumpVault/BackupTasks/Role-${job}/Resource`));
+      expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
+    }
   });
 
   it("may write the jobs' history items and the restore and drill alert streaks, nothing else", () => {
@@ -491,7 +495,13 @@ describe('the restore-ended Lambda', () => {
           DUMPVAULT_TOPIC_ARN: ref(logicalId('DumpVault/Alerts/Resource')),
         }),
       },
-      DeadLetterConfig: { TargetArn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: ref(logicalId('DumpVault/RestoreEnded/Resource')),
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: { Destination: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+      },
     });
   });
 
@@ -506,7 +516,7 @@ describe('the restore-ended Lambda', () => {
       },
       {
         Effect: 'Allow',
-        Action: 'sqs:SendMessage',
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
         Resource: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')),
       },
       {

@@ -22,6 +22,8 @@ import { ACCOUNT, REGION } from './resolve.ts';
 import type { FixtureBuild } from './synthesized.ts';
 
 export const README_FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/aws.config.json');
+export const BREAK_GLASS_ARN = 'arn:aws:iam::123456789012:role/break-glass';
+export const REPLICA_KEY_ARN = 'arn:aws:kms:us-east-1:210987654321:key/0000aaaa-11bb-22cc-33dd-444444eeeeee';
 export const KMS_KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 export const PUBLIC_KEY =
@@ -52,6 +54,7 @@ export const RESTORE_CONFIG: ConfigInput = {
       schedule: { cron: '0 3 * * ? *', timezone: 'Europe/Berlin' },
       destinations: ['primary', 'offsite'],
       encryption: 'ops',
+      retention: { keepLast: 3, daily: 7 },
       restoreDrill: { schedule: { cron: '0 5 ? * SUN *', timezone: 'Europe/Berlin' } },
     },
     {
@@ -68,6 +71,7 @@ export const RESTORE_CONFIG: ConfigInput = {
       source: { url: 'sqlite:/data/notes.db' },
       schedule: { rate: '1 day' },
       destinations: ['primary'],
+      retention: { keepLast: 7 },
       restoreDrill: { schedule: { rate: '7 days' } },
     },
     {
@@ -76,6 +80,7 @@ export const RESTORE_CONFIG: ConfigInput = {
       source: { url: 'postgres://backup@legacy.internal:5432/legacy' },
       schedule: { rate: '1 day' },
       destinations: ['primary'],
+      retention: { keepLast: 7 },
     },
   ],
 };
@@ -152,7 +157,11 @@ function variants(dir: string, outdir: string): { app: App; build: FixtureBuild 
           retention: { keepLast: 60, maxAgeDays: 60 },
         },
       ],
-      aws: { bucket: { noncurrentVersionExpirationDays: 45, objectLock: { mode: 'COMPLIANCE', days: 30 } } },
+      aws: {
+        bucket: { noncurrentVersionExpirationDays: 45, objectLock: { mode: 'COMPLIANCE', days: 30 } },
+        breakGlassPrincipalArn: BREAK_GLASS_ARN,
+        replication: { bucket: 'acme-replica', kmsKeyArn: REPLICA_KEY_ARN, account: '210987654321' },
+      },
     }),
   });
   const operator = new iam.Role(lockedStack, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });
