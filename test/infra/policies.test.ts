@@ -5,7 +5,7 @@
  * Every allowed request has a denied counterpart.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BREAK_GLASS_ARN, KMS_KEY_ARN, PRIVATE_KEY_ARN, REPLICA_KEY_ARN } from './support/fixtures.ts';
+import { BREAK_GLASS_ARN, PRIVATE_KEY_ARN, REPLICA_KEY_ARN } from './support/fixtures.ts';
 import { TemplatePolicies } from './support/policies.ts';
 import { ACCOUNT, arnOf, physicalName, REGION, resolvedProperties } from './support/resolve.ts';
 import { logicalIdIn, SYNTH_TIMEOUT_MS, type SynthesizedStack, synthesized } from './support/synthesized.ts';
@@ -294,19 +294,43 @@ describe('the key and the replica (variants fixture)', () => {
     }
   });
 
-  it('lets the replication role replicate into the replica bucket with the replica key, and nowhere else', async () => {
+  it('lets the replication role replicate into the replica bucket with the replica key (given their grants), and nowhere else', async () => {
     const role = {
       role: Object.entries(stack.logicalIds).find(([p]) =>
         /Vault\/Bucket\/ReplicationRole\/Resource$/.test(p),
       )![1],
     };
-    const replicate = (resource: string) =>
-      policies.decide({ principal: role, action: 's3:ReplicateObject', resource });
-    expect(await replicate('arn:aws:s3:::acme-replica/backups/db/orders/x.dump')).toBe('Allowed');
-    expect(await replicate('arn:aws:s3:::someone-elses-bucket/x.dump')).toBe('ImplicitlyDenied');
-    const encrypt = (resource: string) =>
-      policies.decide({ principal: role, action: 'kms:Encrypt', resource });
-    expect(await encrypt(REPLICA_KEY_ARN)).toBe('Allowed');
-    expect(await encrypt(KMS_KEY_ARN)).toBe('ImplicitlyDenied');
+    const roleArn = policies.roleArn(role.role);
+    // What the replica account grants (README, "Replication"): its bucket and key policies.
+    const grant = (action: string, resource: string) => ({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: roleArn }, Action: action, Resource: resource }],
+    });
+    const ask = (action: string, resource: string, granted: string) =>
+      policies.decide({
+        principal: role,
+        action,
+        resource,
+        resourceAccount: '210987654321',
+        resourcePolicy: grant(action, granted),
+      });
+    expect(
+      await ask(
+        's3:ReplicateObject',
+        'arn:aws:s3:::acme-replica/db/orders/x.dump',
+        'arn:aws:s3:::acme-replica/*',
+      ),
+    ).toBe('Allowed');
+    expect(
+      await ask('s3:ReplicateObject', 'arn:aws:s3:::other-bucket/x.dump', 'arn:aws:s3:::other-bucket/*'),
+    ).not.toBe('Allowed');
+    expect(await ask('kms:Encrypt', REPLICA_KEY_ARN, '*')).toBe('Allowed');
+    expect(
+      await ask(
+        'kms:Encrypt',
+        'arn:aws:kms:us-east-1:210987654321:key/ffffffff-1111-2222-3333-444444444444',
+        '*',
+      ),
+    ).not.toBe('Allowed');
   });
 });

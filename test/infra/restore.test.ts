@@ -170,7 +170,8 @@ describe('the restore state machine', () => {
         Sid: 'RunRestoreTasks',
         Effect: 'Allow',
         Action: 'ecs:RunTask',
-        Resource: [logicalId('DumpVault/Restore/TaskDefinition/Resource'), ...drillIds()].map(ref),
+        // cdk.json's minimizePolicies sorts resources.
+        Resource: [logicalId('DumpVault/Restore/TaskDefinition/Resource'), ...drillIds()].sort().map(ref),
         Condition: { ArnEquals: { 'ecs:cluster': arnOf(logicalId('DumpVault/Cluster/Resource')) } },
       },
     ]);
@@ -181,8 +182,8 @@ describe('the restore state machine', () => {
         Effect: 'Allow',
         Action: 'iam:PassRole',
         Resource: [
-          arnOf(logicalId('DumpVault/Restore/TaskRole/Resource')),
           arnOf(logicalId('DumpVault/Restore/ExecutionRole/Resource')),
+          arnOf(logicalId('DumpVault/Restore/TaskRole/Resource')),
         ],
         Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       },
@@ -516,7 +517,7 @@ describe('the restore-ended Lambda', () => {
       },
       {
         Effect: 'Allow',
-        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
         Resource: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')),
       },
       {

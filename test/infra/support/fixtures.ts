@@ -7,7 +7,7 @@
  *   bucket with its own KMS key in existing subnets, plus an operator role.
  * Every app runs cdk-nag AwsSolutions.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -85,6 +85,13 @@ export const RESTORE_CONFIG: ConfigInput = {
   ],
 };
 
+/** The feature flags of cdk.json: the fixtures are synthesized as `cdk deploy` would. */
+const CDK_CONTEXT = (
+  JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../../cdk.json'), 'utf8')) as {
+    context: Record<string, unknown>;
+  }
+).context;
+
 /** A stand-in for dist/dumpvault.mjs (the task image is only staged, never built, in tests). */
 function standInBundle(dir: string): string {
   const file = path.join(dir, 'dumpvault.mjs');
@@ -98,7 +105,7 @@ function withNag(app: App): App {
 }
 
 function readme(dir: string, outdir: string): { app: App; build: FixtureBuild } {
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: CDK_CONTEXT });
   const stack = buildApp(app, README_FIXTURE, { taskBundle: standInBundle(dir) });
   withNag(app);
   return { app, build: { stacks: [stack] } };
@@ -106,7 +113,7 @@ function readme(dir: string, outdir: string): { app: App; build: FixtureBuild } 
 
 function restore(dir: string, outdir: string): { app: App; build: FixtureBuild } {
   writeFileSync(path.join(dir, 'ops.pub.asc'), PUBLIC_KEY);
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: CDK_CONTEXT });
   const stack = new DumpVaultStack(app, 'Restore', {
     env: { account: ACCOUNT, region: REGION },
     config: validateConfig(RESTORE_CONFIG),
@@ -126,7 +133,7 @@ function restore(dir: string, outdir: string): { app: App; build: FixtureBuild }
 function variants(dir: string, outdir: string): { app: App; build: FixtureBuild } {
   writeFileSync(path.join(dir, 'ops.pub.asc'), PUBLIC_KEY);
   const taskBundle = standInBundle(dir);
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: CDK_CONTEXT });
   const lockedStack = new Stack(app, 'NewVpc', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vault = new DumpVault(lockedStack, 'Vault', {
     configDir: dir,

@@ -22,7 +22,7 @@ import {
 
 export type Decision = EvaluationResult;
 
-interface PolicyDocument {
+export interface PolicyDocument {
   Version?: string;
   Statement: Array<Record<string, unknown>>;
 }
@@ -40,6 +40,10 @@ export interface PolicyRequest {
   readonly action: string;
   readonly resource: string;
   readonly context?: Readonly<Record<string, string | string[]>>;
+  /** The account that owns the resource, when not the template's. @default ACCOUNT */
+  readonly resourceAccount?: string;
+  /** The resource policy, for a resource outside the template (another account's key). */
+  readonly resourcePolicy?: PolicyDocument;
 }
 
 const toList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -117,13 +121,13 @@ export class TemplatePolicies {
       ...(isRole ? { 'aws:PrincipalArn': principal, 'aws:PrincipalAccount': ACCOUNT } : {}),
       ...request.context,
     };
-    const resourcePolicy = this.resourcePolicy(request.resource);
+    const resourcePolicy = request.resourcePolicy ?? this.resourcePolicy(request.resource);
     const result = await runSimulation(
       {
         request: {
           principal,
           action: request.action,
-          resource: { resource: request.resource, accountId: ACCOUNT },
+          resource: { resource: request.resource, accountId: request.resourceAccount ?? ACCOUNT },
           contextVariables: context,
         },
         identityPolicies: 'role' in p ? this.identityPolicies(p.role) : 'arn' in p ? p.policies : [],
