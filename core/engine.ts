@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { EngineName } from './config/schema.ts';
+import type { DumpChecker } from './formats/checker.ts';
 import type { ThroughSpec } from './process.ts';
 
 /** A database to dump from or restore into, with its secret already resolved. */
@@ -57,6 +58,11 @@ export interface Engine {
   dumpExtension(options: DumpOptions): string;
   /** The manifest's `dumpFormat` value (`pg_dump-custom`, `pg_dump-plain`, `mysqldump-sql`, …). */
   dumpFormat(options: DumpOptions): string;
+  /**
+   * A new completeness checker for the raw dump `dump(options)` writes (core/formats): a
+   * backup is stored only when it finds the dump complete.
+   */
+  dumpChecker(options: DumpOptions): DumpChecker;
   /**
    * Connects, reads the server version and checks the local dump tool can dump it.
    * Throws a UserError whose message says what to fix (e.g. install pg_dump 16).

@@ -46,10 +46,25 @@ export class UsageError extends UserError {
 
 /** A dump or restore tool exited non-zero, was killed, or produced nothing. */
 export class ToolError extends UserError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The signal that killed the tool, when it was killed. */
+  readonly signal: NodeJS.Signals | undefined;
+  constructor(message: string, options?: { cause?: unknown; signal?: NodeJS.Signals | null }) {
     super(message, options);
     this.name = 'ToolError';
+    this.signal = options?.signal ?? undefined;
   }
+}
+
+/**
+ * The signal that killed the tool behind `err` (looked for along its causes, which hints wrap),
+ * or undefined when no tool was killed: a run stopped by a signal sent to its whole process
+ * group sees its tools die of the same signal, and that death is not the cause.
+ */
+export function killedBy(err: unknown): NodeJS.Signals | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof ToolError && e.signal) return e.signal;
+  }
+  return undefined;
 }
 
 /** A stored object is missing, truncated, tampered with, or not a dumpvault object. */

@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { COMPRESSIONS, ENGINES } from './config/schema.ts';
-import { IntegrityError } from './errors.ts';
+import { COMPRESSIONS, ENGINES, prefixProblem } from './config/schema.ts';
+import { ConfigError, IntegrityError } from './errors.ts';
 
 export const MANIFEST_SUFFIX = '.manifest.json';
 export const FORMAT_VERSION = 1;
@@ -49,8 +49,14 @@ export function backupId(startedAt: Date, runId: string): string {
   return `${formatStamp(startedAt)}-${runId}`;
 }
 
-/** The folder of a job's objects: `{prefix}{job}/`. */
+/**
+ * The folder of a job's objects: `{prefix}{job}/`, always with the trailing "/" so job `app`
+ * never lists the objects of `app-2`. A prefix that does not end with "/" is refused (config
+ * validation refuses it first): `team` + `app` would be the folder of job `teamapp`.
+ */
 export function jobPrefix(prefix: string, job: string): string {
+  const problem = prefixProblem(prefix);
+  if (problem) throw new ConfigError(`prefix: ${problem}`);
   return `${prefix}${job}/`;
 }
 

@@ -3,6 +3,7 @@
  * checked, never assumed, and its stderr is kept (bounded) for a one-line cause.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { childEnvironment } from './childEnv.ts';
 import { ToolError } from './errors.ts';
@@ -19,17 +20,46 @@ export interface SpawnSpec {
    */
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
+  /**
+   * Lines on stderr that mean the tool failed even when it exits 0 (mariadb-dump reports a
+   * lost connection half-way through a table this way). Honoured by {@link processOutput}.
+   */
+  readonly errorLines?: readonly RegExp[];
 }
 
-/** Keeps the last 64 KiB of a process's stderr. */
-function captureStderr(child: ChildProcess): () => string {
+/** Longest stderr line kept for matching {@link SpawnSpec.errorLines}. */
+const LINE_LIMIT = 4096;
+
+/** A process's stderr as it is kept: the last 64 KiB, and the first line marking an error. */
+interface CapturedStderr {
+  readonly text: () => string;
+  /** The first line matching one of `errorLines` (looked at as the lines arrive, so none scroll away). */
+  readonly errorLine: () => string | undefined;
+}
+
+function captureStderr(child: ChildProcess, errorLines: readonly RegExp[] = []): CapturedStderr {
   let buf = '';
+  let partial = '';
+  let found: string | undefined;
+  const look = (line: string) => {
+    if (found === undefined && errorLines.some((pattern) => pattern.test(line))) found = line.trim();
+  };
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
     buf += chunk;
     if (buf.length > STDERR_LIMIT) buf = buf.slice(-STDERR_LIMIT);
+    if (errorLines.length === 0) return;
+    const lines = (partial + chunk).split('\n');
+    partial = (lines.pop() ?? '').slice(0, LINE_LIMIT);
+    for (const line of lines) look(line);
   });
-  return () => buf;
+  return {
+    text: () => buf,
+    errorLine: () => {
+      if (partial) look(partial);
+      return found;
+    },
+  };
 }
 
 /** The useful part of a tool's stderr as one redacted line (at most ~300 characters). */
@@ -101,6 +131,20 @@ export interface ThroughSpec extends SpawnSpec {
    * throw fails the output (e.g. a summary line that cannot be read).
    */
   readonly onSuccess?: (stderr: string) => void;
+  /**
+   * Sees the first process's output on its way to this one. The bytes then pass through Node
+   * (a relay instead of a shared pipe); `end` runs once both processes exited 0, before
+   * `onSuccess`, and a rejection fails the output (e.g. a dump that is incomplete).
+   */
+  readonly tap?: RawTap;
+}
+
+/** An observer of a process's raw output (see {@link ThroughSpec.tap}). */
+export interface RawTap {
+  /** The next bytes; must not throw. */
+  write(chunk: Buffer): void;
+  /** After both processes exited 0; a rejection fails the output. */
+  end(): void | Promise<void>;
 }
 
 type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | null };
@@ -109,18 +153,18 @@ type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | nu
 interface Running {
   readonly spec: SpawnSpec;
   readonly child: ChildProcess;
-  readonly stderr: () => string;
+  readonly stderr: CapturedStderr;
   readonly exited: Promise<Exit>;
 }
 
 function running(spec: SpawnSpec, child: ChildProcess): Running {
-  const stderr = captureStderr(child);
+  const stderr = captureStderr(child, spec.errorLines);
   const exited = exitPromise(child);
   exited.catch(() => {}); // settled below; a spawn failure must not be an unhandled rejection
   return { spec, child, stderr, exited };
 }
 
-/** Why a process failed, or undefined when it exited 0. */
+/** Why a process failed, or undefined when it exited 0 and printed no error line. */
 async function failureOf(p: Running): Promise<Error | undefined> {
   let exit: Exit;
   try {
@@ -128,9 +172,36 @@ async function failureOf(p: Running): Promise<Error | undefined> {
   } catch (err) {
     return notFound(p.spec, err);
   }
-  return exit.code === 0
-    ? undefined
-    : new ToolError(describeExit(p.spec.command, exit.code, exit.signal, p.stderr()));
+  if (exit.code !== 0) {
+    return new ToolError(describeExit(p.spec.command, exit.code, exit.signal, p.stderr.text()), {
+      signal: exit.signal,
+    });
+  }
+  const line = p.stderr.errorLine();
+  if (line === undefined) return undefined;
+  const shown = redact(line);
+  return new ToolError(
+    `${path.basename(p.spec.command)} exited 0 but reported an error: ${shown.length > 300 ? `${shown.slice(0, 297)}...` : shown}`,
+  );
+}
+
+/**
+ * Relays `source` into `sink` through `tap`, with backpressure. When the sink goes away (the
+ * filter died), the source is destroyed so the process writing it gets a broken pipe.
+ */
+function relay(source: Readable, sink: Writable, tap: RawTap): void {
+  sink.on('error', () => {}); // EPIPE when the filter dies: its exit code says why
+  source.on('data', (chunk: Buffer) => {
+    tap.write(chunk);
+    if (!sink.write(chunk)) {
+      source.pause();
+      sink.once('drain', () => source.resume());
+    }
+  });
+  source.once('end', () => sink.end());
+  sink.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
 }
 
 /**
@@ -147,7 +218,15 @@ async function failureOf(p: Running): Promise<Error | undefined> {
 export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: ThroughSpec): Readable {
   const tool = running(spec, spawnChecked(spec, [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']));
   let filter: Running | undefined;
-  if (through) {
+  if (through?.tap) {
+    const child = spawn(through.command, [...through.args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: through.cwd,
+      env: childEnvironment(through.env),
+    });
+    relay(tool.child.stdout as Readable, child.stdin as Writable, through.tap);
+    filter = running(through, child);
+  } else if (through) {
     const child = spawn(through.command, [...through.args], {
       stdio: [tool.child.stdout as Readable, 'pipe', 'pipe'],
       cwd: through.cwd,
@@ -193,7 +272,9 @@ export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: Throu
     const failure = filterFailure ?? toolFailure;
     if (failure) return fail(failure);
     try {
-      if (filter && through?.onSuccess) through.onSuccess(filter.stderr());
+      await through?.tap?.end();
+      if (out.destroyed) return;
+      if (filter && through?.onSuccess) through.onSuccess(filter.stderr.text());
     } catch (err) {
       return fail(err instanceof Error ? err : new ToolError(String(err)));
     }
@@ -224,7 +305,7 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
     throw input.errored ?? new ToolError(`${spec.command} was not started: its input was closed before it`);
   }
   const child = spawnChecked(spec, ['pipe', 'pipe', 'pipe']);
-  const stderr = captureStderr(child);
+  const stderr = captureStderr(child).text;
   let stdout = '';
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (c: string) => {
@@ -264,7 +345,9 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
   if (inputError !== undefined) throw inputError;
   if (result.code !== 0) {
     input.unpipe(sink);
-    const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()));
+    const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()), {
+      signal: result.signal,
+    });
     if (!inputEnded) input.destroy(failure);
     throw failure;
   }

@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
 import type { Destination } from '../core/storage/destination.ts';
-import { openS3Destination, secretsManagerFetcher } from './lib/backup-source.ts';
+import { openS3Source, secretsManagerFetcher } from './lib/backup-source.ts';
 import { deployedHistory } from './lib/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
 import { type PruneDeps, type PruneOutcome, parsePruneRequest, pruneAfterBackup } from './lib/prune.ts';
@@ -33,7 +33,7 @@ const deps = once((): PruneDeps => {
       const out: Destination[] = [];
       for (const name of job.destinations) {
         const destination = config.destinations[name];
-        if (destination?.type === 's3') out.push(await openS3Destination(name, destination, options));
+        if (destination?.type === 's3') out.push(await openS3Source(config, job, name, options));
         else
           logger.warn('retention of this destination is not applied in AWS', {
             job: job.name,

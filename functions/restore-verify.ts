@@ -8,7 +8,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { openBackupSource, secretsManagerFetcher } from './lib/backup-source.ts';
+import { openBackupSources, secretsManagerFetcher } from './lib/backup-source.ts';
 import { deployedHistory } from './lib/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
 import { type RestoreStepEvent, runStep } from './lib/restore-contract.ts';
@@ -24,7 +24,7 @@ const deps = once((): VerifyDeps => {
   return {
     config,
     history: deployedHistory(dynamodb),
-    openSource: (job) => openBackupSource(config, job, { managedBucket, fetchSecret }),
+    openSources: (job) => openBackupSources(config, job, { managedBucket, fetchSecret }),
   };
 });
 

@@ -69,6 +69,8 @@ function bundle(name: FunctionName): string {
     sourcemap: 'external',
     legalComments: 'none',
     external: [...DRIVER_OPTIONAL_MODULES],
+    // jsonc-parser's UMD "main" requires its parts in a way esbuild cannot follow; use its ESM build.
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     // ESM bundles of CommonJS dependencies need a require().
     banner: {
       js: "import { createRequire as __dvCreateRequire } from 'node:module'; const require = __dvCreateRequire(import.meta.url);",

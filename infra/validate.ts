@@ -3,8 +3,11 @@
  * alarm thresholds, and Object Lock versus retention. Messages are lowercase, name the JSON path,
  * the value received and what is allowed.
  */
-import type { Config, Job, Retention } from '../core/config/schema.ts';
-import { type ScheduleGaps, scheduleGaps } from './schedule-gaps.ts';
+import { type Config, type Job, jobRetention, type Retention } from '../core/config/schema.ts';
+import { isAgeOnly } from '../core/retention/plan.ts';
+import { scheduleGaps } from './schedule-gaps.ts';
+
+export { alarmThresholdHours } from '../core/schedule/index.ts';
 
 /** Memory (MiB) Fargate accepts for each CPU value. */
 export const FARGATE_MEMORY: Readonly<Record<number, readonly number[]>> = {
@@ -41,19 +44,14 @@ export function abortIncompleteUploadDays(config: Config): number {
   return Math.max(1, Math.ceil((longestTaskTimeoutMinutes(config) + 60) / (24 * 60)));
 }
 
-/** Hours without a success after which a job's alarm fires: `alarmAfterHours`, or 1.5 × the longest gap + 2 h. */
-export function alarmThresholdHours(job: Job, gaps: ScheduleGaps | undefined): number | undefined {
-  if (job.alarmAfterHours !== undefined) return job.alarmAfterHours;
-  if (!gaps) return undefined;
-  return Math.round((1.5 * gaps.maxHours + 2) * 100) / 100;
-}
-
 /**
  * A lower bound, in hours, on the age at which retention may delete a backup of a job that
  * runs at least `minGapHours` apart: a backup leaves `keepLast` after that many runs, and a
  * calendar rule protects every backup only when there is at most one run per calendar period.
  */
 export function earliestDeletionHours(retention: Retention, minGapHours: number): number {
+  // maxAgeDays alone keeps every backup younger than it.
+  if (isAgeOnly(retention)) return retention.maxAgeDays! * 24;
   let bound = retention.keepLast * minGapHours;
   if (minGapHours >= 24) bound = Math.max(bound, retention.daily * 24);
   if (minGapHours >= 7 * 24) bound = Math.max(bound, retention.weekly * 7 * 24);
@@ -101,13 +99,14 @@ export function deploymentProblems(
     if (job.schedule && !gaps && job.alarmAfterHours === undefined) {
       const expr = job.schedule.cron ?? job.schedule.rate;
       problems.push(
-        `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (L, W, # and fixed years are not modelled); set ${at}.alarmAfterHours`,
+        `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (it does not fire twice within two years from 2025 on); set ${at}.alarmAfterHours`,
       );
     }
     if (job.restoreDrill) problems.push(...drillProblems(config, job, `${at}.restoreDrill`));
-    if (lock && usesManagedBucket(config, job)) {
+    const r = jobRetention(job);
+    // "forever" deletes nothing, so it can never collide with a lock.
+    if (lock && r !== 'forever' && usesManagedBucket(config, job)) {
       const lockHours = lock.days * 24;
-      const r = job.retention;
       if (r.maxAgeDays !== undefined && r.maxAgeDays < lock.days) {
         problems.push(
           `${at}.retention.maxAgeDays: ${r.maxAgeDays} would delete backups that the bucket's ${lock.mode.toLowerCase()} object lock keeps for ${lock.days} days; set it to at least ${lock.days} or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
@@ -133,7 +132,7 @@ function drillProblems(config: Config, job: Job, at: string): string[] {
   if (!scheduleGaps(drill.schedule)) {
     const expr = drill.schedule.cron ?? drill.schedule.rate;
     problems.push(
-      `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (L, W, # and fixed years are not modelled), and the drill alarm needs it; use a plainer expression`,
+      `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (it does not fire twice within two years from 2025 on), and the drill alarm needs it; give it a schedule that repeats`,
     );
   }
   const firstName = job.destinations[0] ?? '';

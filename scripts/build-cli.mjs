@@ -20,6 +20,9 @@ await build({
   // non-Latin-1 characters of comments, which make V8 keep the whole source two bytes per char.
   minifyWhitespace: true,
   define: { DUMPVAULT_VERSION: JSON.stringify(pkg.version) },
+  // jsonc-parser's "main" is a UMD build whose inner require() calls esbuild cannot follow
+  // (the bundle fails with "Cannot find module './impl/format'"); its ESM build bundles.
+  alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   // ESM bundles of CommonJS dependencies need a require().
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __dvCreateRequire } from 'node:module'; const require = __dvCreateRequire(import.meta.url);",

@@ -1,28 +1,56 @@
 /**
  * Comments in the config file: `dumpvault init` writes a commented example, so the loader
- * accepts `//` and `/* *\/` comments (outside strings) and trailing commas.
+ * accepts `//` and `/* *\/` comments and trailing commas. jsonc-parser (the parser of VS Code's
+ * settings files) reads them; a hand-written stripper once rewrote strings that held `,}`.
  */
+import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
+import { ConfigError } from '../errors.ts';
 
-/** Removes comments and trailing commas from JSONC text, leaving strings untouched. */
-export function stripJsonComments(text: string): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i]!;
-    if (c === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-    } else if (c === '/' && text[i + 1] === '/') {
-      while (i < text.length && text[i] !== '\n') i++;
-    } else if (c === '/' && text[i + 1] === '*') {
-      const end = text.indexOf('*/', i + 2);
-      i = end === -1 ? text.length : end + 2;
-    } else {
-      out += c;
-      i++;
-    }
+const MESSAGES: Record<ReturnType<typeof printParseErrorCode>, string> = {
+  InvalidSymbol: 'unexpected character',
+  InvalidNumberFormat: 'malformed number',
+  PropertyNameExpected: 'expected a property name in double quotes',
+  ValueExpected: 'expected a value',
+  ColonExpected: 'expected ":"',
+  CommaExpected: 'expected ","',
+  CloseBraceExpected: 'expected "}"',
+  CloseBracketExpected: 'expected "]"',
+  EndOfFileExpected: 'expected the end of the file',
+  InvalidCommentToken: 'malformed comment',
+  UnexpectedEndOfComment: 'a /* comment is not closed',
+  UnexpectedEndOfString: 'a string is not closed',
+  UnexpectedEndOfNumber: 'a number ends too early',
+  InvalidUnicode: 'malformed \\u escape',
+  InvalidEscapeCharacter: 'unknown escape sequence',
+  InvalidCharacter: 'control character inside a string',
+  '<unknown ParseErrorCode>': 'malformed JSON',
+};
+
+/** Line and column (both from 1) of a character offset. */
+function position(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return { line, column: offset - before.lastIndexOf('\n') };
+}
+
+/**
+ * Parses JSON with comments and trailing commas. Throws a {@link ConfigError} naming the first
+ * syntax error as `line L, column C: what`, prefixed by `source` (the file name); the errors
+ * after it are mostly echoes of the first.
+ */
+export function parseJsonc(text: string, source: string): unknown {
+  const errors: ParseError[] = [];
+  const value: unknown = parse(text, errors, {
+    allowTrailingComma: true,
+    disallowComments: false,
+    allowEmptyContent: false,
+  });
+  const first = errors[0];
+  if (first) {
+    const at = position(text, first.offset);
+    throw new ConfigError(
+      `${source} is not valid JSON: line ${at.line}, column ${at.column}: ${MESSAGES[printParseErrorCode(first.error)]}`,
+    );
   }
-  return out.replace(/,(\s*[}\]])/g, '$1');
+  return value;
 }

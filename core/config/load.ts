@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { stripJsonComments } from './jsonc.ts';
+import { parseJsonc } from './jsonc.ts';
 import { type Config, type ConfigInput, ConfigSchema, type Job } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'dumpvault.config.json';
@@ -30,11 +30,23 @@ export function formatPath(segments: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
+function formatIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === 'unrecognized_keys') {
-    return `${formatPath(issue.path)}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return [
+      `${formatPath(issue.path)}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
+    ];
   }
-  return `${formatPath(issue.path)}: ${issue.message}`;
+  if (issue.code === 'invalid_union') {
+    // A value of the right shape for one option (`"retention": { "daily": -1 }`) is reported by
+    // that option's own messages, not as "none of the options matched".
+    const wrongShape = (errors: readonly z.core.$ZodIssue[]) =>
+      errors.every((e) => e.path.length === 0 && (e.code === 'invalid_type' || e.code === 'invalid_value'));
+    const matching = issue.errors.filter((errors) => !wrongShape(errors));
+    if (matching.length === 1) {
+      return matching[0]!.flatMap((e) => formatIssue({ ...e, path: [...issue.path, ...e.path] }));
+    }
+  }
+  return [`${formatPath(issue.path)}: ${issue.message}`];
 }
 
 const URL_SCHEMES: Record<Job['engine'], readonly string[]> = {
@@ -150,7 +162,7 @@ export function sqliteUrl(file: string): string {
 export function validateConfig(input: unknown): Config {
   const result = ConfigSchema.safeParse(input, { reportInput: true });
   if (!result.success) {
-    throw new ConfigError(result.error.issues.map(formatIssue).join('\n'));
+    throw new ConfigError(result.error.issues.flatMap(formatIssue).join('\n'));
   }
   const config = result.data;
   const problems: string[] = [];
@@ -202,12 +214,7 @@ export function loadConfig(file: string, stateDirOverride?: string): LoadedConfi
         : `cannot read config file ${abs}: ${code ?? String(err)}`,
     );
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stripJsonComments(text));
-  } catch (err) {
-    throw new ConfigError(`${abs} is not valid JSON: ${(err as Error).message}`);
-  }
+  const parsed = parseJsonc(text, abs);
   let config: Config;
   try {
     config = validateConfig(parsed);

@@ -3,8 +3,25 @@
  * the CDK app, also emitted as `dumpvault.schema.json` for editors.
  */
 import { z } from 'zod';
+import { DEFAULT_RETENTION, RETENTION_FOREVER } from '../contracts/retention.ts';
+import {
+  LOCK_WAIT_TIMEOUT_SECONDS,
+  RUN_TIMEOUT_MINUTES,
+  S3_CONNECT_TIMEOUT_SECONDS,
+  S3_REQUEST_TIMEOUT_SECONDS,
+  S3_STALL_TIMEOUT_SECONDS,
+} from '../contracts/timeouts.ts';
+import { cronProblem, rateProblem, timeZoneProblem } from '../schedule/index.ts';
 
 const show = (value: unknown): string => (value === undefined ? 'nothing' : JSON.stringify(value));
+
+/** A string checked by a function that says what is wrong with it (the schedule module's checks). */
+const checkedString = (problem: (value: string) => string | undefined) =>
+  z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+const timeZone = checkedString(timeZoneProblem);
 
 /** A whole number ≥ min whose errors read `expected a whole number ≥ 0, got -1`. */
 const wholeNumber = (min: number) => {
@@ -63,6 +80,23 @@ export const S3DestinationSchema = z
         'Size of the first multipart parts in MiB; it doubles every 2,000 parts (10,000 parts from 8 MiB hold 484 GiB), and a write starts bigger when the previous backup was so big that such an upload would not hold 4 times it.',
       ),
     queueSize: wholeNumber(1).max(16).default(2).describe('Parts uploaded in parallel.'),
+    // Optional rather than defaulted: typed configs built in code need not spell them out; the
+    // defaults live in core/contracts/timeouts.ts and are applied where the client is built.
+    connectTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `A connection to the store that takes longer to open fails (and is retried); default ${S3_CONNECT_TIMEOUT_SECONDS}.`,
+      ),
+    requestTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `A request that sends and receives nothing for this long fails (and is retried); default ${S3_REQUEST_TIMEOUT_SECONDS}.`,
+      ),
+    stallTimeoutSeconds: wholeNumber(1)
+      .optional()
+      .describe(
+        `An upload fails when no request to the store completes for this long while one is waiting (each part must be stored within it); default ${S3_STALL_TIMEOUT_SECONDS}.`,
+      ),
   })
   .describe('Any S3 or S3-compatible bucket.');
 
@@ -115,15 +149,17 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 export const ScheduleSchema = z
   .strictObject({
-    cron: z.string().optional().describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
-    rate: z.string().optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
-    timezone: z.string().default('UTC').describe('IANA time zone of the cron expression.'),
+    cron: checkedString(cronProblem)
+      .optional()
+      .describe('EventBridge Scheduler cron body, e.g. "0 3 * * ? *".'),
+    rate: checkedString(rateProblem).optional().describe('EventBridge Scheduler rate body, e.g. "6 hours".'),
+    timezone: timeZone.default('UTC').describe('IANA time zone of the cron expression.'),
   })
   .refine((s) => Boolean(s.cron) !== Boolean(s.rate), { error: 'expected exactly one of "cron" or "rate"' });
 
-export const RetentionSchema = z
+export const RetentionRulesSchema = z
   .strictObject({
-    keepLast: wholeNumber(0).default(1).describe('Always keep the newest N successful backups.'),
+    keepLast: wholeNumber(0).default(0).describe('Keep the newest N successful backups.'),
     daily: wholeNumber(0).default(0).describe('Keep the newest backup of each of the last N days.'),
     weekly: wholeNumber(0).default(0).describe('Keep the newest backup of each of the last N ISO weeks.'),
     monthly: wholeNumber(0).default(0).describe('Keep the newest backup of each of the last N months.'),
@@ -131,11 +167,21 @@ export const RetentionSchema = z
     maxAgeDays: wholeNumber(1)
       .optional()
       .describe(
-        'Delete backups older than this, whatever the other rules say (the newest is never deleted).',
+        'With a count above: delete backups older than this, whatever the counts say. Alone: keep every backup younger than this. The newest is never deleted.',
       ),
-    timezone: z.string().default('UTC').describe('Time zone in which days, weeks and months are counted.'),
+    timezone: timeZone.default('UTC').describe('Time zone in which days, weeks and months are counted.'),
   })
-  .describe('Retention; applied after every successful backup.');
+  .describe('Retention rules; applied after every successful backup. The newest backup is always kept.');
+
+/** A job's retention: rules, or "forever" (retention never deletes anything). */
+export const RetentionSchema = z
+  .union([z.literal(RETENTION_FOREVER), RetentionRulesSchema], {
+    error: (iss) =>
+      `expected "forever" or an object of rules like { "keepLast": 3, "daily": 7 }, got ${show(iss.input)}`,
+  })
+  .describe(
+    'Which backups retention keeps: rules ({ "keepLast", "daily", "weekly", "monthly", "yearly", "maxAgeDays", "timezone" }) or "forever". Omitted = { "keepLast": 1 }: only the newest backup is kept.',
+  );
 
 export const SourceSchema = z.strictObject({
   url: nonEmpty('a database URL').describe(
@@ -170,14 +216,12 @@ export const JobSchema = z.strictObject({
     .default('custom')
     .describe('PostgreSQL only: pg_dump --format; the others have one format.'),
   encryption: z.string().optional().describe('Name of an entry in "encryption"; omitted = not encrypted.'),
-  retention: RetentionSchema.default({
-    keepLast: 1,
-    daily: 0,
-    weekly: 0,
-    monthly: 0,
-    yearly: 0,
-    timezone: 'UTC',
-  }),
+  lockWaitTimeoutSeconds: wholeNumber(1)
+    .optional()
+    .describe(
+      `How long the dump and its helper sessions (row counts, probes) wait for a table lock before the run fails; default ${LOCK_WAIT_TIMEOUT_SECONDS}.`,
+    ),
+  retention: RetentionSchema.optional(),
   alarmAfterHours: z
     .number()
     .positive()
@@ -189,7 +233,7 @@ export const JobSchema = z.strictObject({
         .union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)])
         .default(1024),
       memoryMiB: wholeNumber(512).default(2048),
-      timeoutMinutes: wholeNumber(1).default(720),
+      timeoutMinutes: wholeNumber(1).default(RUN_TIMEOUT_MINUTES),
     })
     .optional()
     .describe('Fargate size of this job.'),
@@ -277,9 +321,39 @@ export const AwsSchema = z
   })
   .describe('Deployment settings for `cdk deploy`.');
 
+/**
+ * Why a config `prefix` is unusable, or undefined when it is fine. Keys are
+ * `{prefix}{job}/…`, so a prefix must end with "/": "team" + job "app" would be "teamapp/", the
+ * folder of job "teamapp" in a config without a prefix, and each would list, prune and restore
+ * the other's backups.
+ */
+export function prefixProblem(prefix: string): string | undefined {
+  if (prefix === '') return undefined;
+  const segments = prefix.split('/');
+  if (!prefix.endsWith('/')) {
+    const job = 'app';
+    return `expected "" or a key prefix ending with "/" like ${JSON.stringify(`${prefix}/`)}, got ${JSON.stringify(prefix)}: keys are {prefix}{job}/…, so without the "/" job "${job}" would be stored under "${prefix}${job}/", the folder of a job named "${prefix}${job}" in a config without a prefix`;
+  }
+  segments.pop();
+  if (
+    prefix.startsWith('/') ||
+    segments.some((seg) => seg === '' || seg === '.' || seg === '..' || seg.includes('\\'))
+  ) {
+    return `expected a relative key prefix of folder names separated by "/" (no leading "/", no empty, "." or ".." folders, no backslash), got ${JSON.stringify(prefix)}`;
+  }
+  return undefined;
+}
+
 export const ConfigSchema = z.strictObject({
   $schema: z.string().optional(),
-  prefix: z.string().default('').describe('Key prefix for every destination, e.g. "dumpvault/".'),
+  prefix: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = prefixProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default('')
+    .describe('Key prefix for every destination: "" or folder names ending with "/", e.g. "dumpvault/".'),
   stateDir: z
     .string()
     .optional()
@@ -297,5 +371,13 @@ export type Destination = z.output<typeof DestinationSchema>;
 export type S3DestinationConfig = z.output<typeof S3DestinationSchema>;
 export type FileDestinationConfig = z.output<typeof FileDestinationSchema>;
 export type Encryption = z.output<typeof EncryptionSchema>;
-export type Retention = z.output<typeof RetentionSchema>;
+/** Retention rules (counts, maxAgeDays, time zone). */
+export type Retention = z.output<typeof RetentionRulesSchema>;
+/** What a job says about retention: rules or "forever". */
+export type JobRetention = z.output<typeof RetentionSchema>;
+
+/** The retention a job runs with: its own, or {@link DEFAULT_RETENTION} when it sets none. */
+export function jobRetention(job: Pick<Job, 'retention'>): JobRetention {
+  return job.retention ?? DEFAULT_RETENTION;
+}
 export type Schedule = z.output<typeof ScheduleSchema>;

@@ -9,10 +9,29 @@ export type RunKind = (typeof RunKind)[keyof typeof RunKind];
 export const RunStatus = {
   running: 'RUNNING',
   succeeded: 'SUCCEEDED',
+  /** Some destinations hold a complete copy, at least one does not (DESIGN.md §6). */
+  partial: 'PARTIAL',
   failed: 'FAILED',
   skipped: 'SKIPPED',
 } as const;
 export type RunStatus = (typeof RunStatus)[keyof typeof RunStatus];
+
+/**
+ * Whether a finished run counts as a failure: for alert de-duplication, for "did the last backup
+ * fail" (retention refuses after it) and for failure metrics. A PARTIAL run is one: a copy is
+ * missing. It is not a success either: "last success" and freshness read SUCCEEDED only.
+ */
+export function isFailedStatus(status: RunStatus): boolean {
+  return status === RunStatus.failed || status === RunStatus.partial;
+}
+
+/** What one destination did in a backup run (`details.destinations` of the history item, config order). */
+export interface DestinationOutcome {
+  readonly name: string;
+  readonly status: 'ok' | 'failed';
+  /** One line naming the destination and the cause (`destination offsite: …`), when it failed. */
+  readonly error?: string;
+}
 
 export type Trigger = 'schedule' | 'manual';
 
@@ -32,12 +51,15 @@ export interface HistoryItem {
   bytes?: number;
   rawBytes?: number;
   sha256?: string;
-  /** One-line cause of a FAILED or SKIPPED run. */
+  /** One-line cause of a FAILED, PARTIAL or SKIPPED run (PARTIAL: `destination <name>: <cause>`). */
   error?: string;
   taskArn?: string;
   /** Keys deleted by retention after this run. */
   pruned?: string[];
-  /** Destinations written, restore target, table comparison summary… */
+  /**
+   * Backups: `destinations` ({@link DestinationOutcome}[], config order) and `tables`; restores:
+   * target, table comparison summary…
+   */
   details?: Record<string, unknown>;
 }
 

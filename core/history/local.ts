@@ -7,7 +7,14 @@
  */
 import { appendFile, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AlertState, HistoryItem, HistoryStore, Lease, LeaseResult } from './history.ts';
+import type {
+  AlertState,
+  DestinationOutcome,
+  HistoryItem,
+  HistoryStore,
+  Lease,
+  LeaseResult,
+} from './history.ts';
 
 function itemKey(item: HistoryItem): string {
   return `${item.startedAt}#${item.runId}`;
@@ -124,6 +131,19 @@ export class LocalHistoryStore implements HistoryStore {
   }
 }
 
+/**
+ * A backup's per-destination outcome in one cell: `local:ok offsite:failed` (the causes are in
+ * `error`). Empty for runs that record none.
+ */
+export function destinationsSummary(item: HistoryItem): string {
+  const outcomes = item.details?.['destinations'];
+  if (!Array.isArray(outcomes)) return '';
+  return (outcomes as DestinationOutcome[])
+    .filter((o) => typeof o?.name === 'string')
+    .map((o) => `${o.name}:${o.status}`)
+    .join(' ');
+}
+
 /** Renders history items as CSV (RFC 4180 quoting) for `dumpvault history --csv`. */
 export function historyToCsv(items: readonly HistoryItem[]): string {
   const columns = [
@@ -148,6 +168,8 @@ export function historyToCsv(items: readonly HistoryItem[]): string {
     const s = Array.isArray(v) ? v.join(' ') : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  const rows = items.map((item) => columns.map((c) => quote(item[c])).join(','));
-  return `${[columns.join(','), ...rows].join('\n')}\n`;
+  const rows = items.map((item) =>
+    [...columns.map((c) => quote(item[c])), quote(destinationsSummary(item))].join(','),
+  );
+  return `${[[...columns, 'destinations'].join(','), ...rows].join('\n')}\n`;
 }

@@ -1,8 +1,10 @@
 /**
  * Alert de-duplication (DESIGN.md §6): one FAILED alert per job until it recovers, then one
  * RECOVERED; one SKIPPED alert per overlap streak. Shared by the CLI, the task and the Lambdas.
+ * A PARTIAL backup (a destination lost its copy) is a failure here: it opens an outage with a
+ * PARTIAL alert, and inside one it neither alerts again nor counts as the recovery.
  */
-import type { HistoryStore, RunKind } from '../history/history.ts';
+import { type HistoryStore, isFailedStatus, type RunKind } from '../history/history.ts';
 import { redact } from '../redact.ts';
 import type { Alert, AlertStatus, Notifier } from './notifier.ts';
 
@@ -10,7 +12,7 @@ export interface RunOutcome {
   readonly job: string;
   readonly kind: RunKind;
   readonly runId: string;
-  readonly status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED';
+  readonly status: 'SUCCEEDED' | 'PARTIAL' | 'FAILED' | 'SKIPPED';
   readonly error?: string;
   readonly durationMs?: number;
   readonly key?: string;
@@ -26,7 +28,7 @@ export function decideAlert(
   skipping: boolean,
   status: RunOutcome['status'],
 ): AlertStatus | undefined {
-  if (status === 'FAILED') return failing ? undefined : 'FAILED';
+  if (status === 'FAILED' || status === 'PARTIAL') return failing ? undefined : status;
   if (status === 'SKIPPED') return skipping ? undefined : 'SKIPPED';
   return failing ? 'RECOVERED' : undefined;
 }
@@ -39,9 +41,13 @@ function formatDuration(ms: number | undefined): string {
 
 /** Builds the human-readable alert for an outcome. Subject ≤ 100 chars (the SNS limit). */
 export function buildAlert(outcome: RunOutcome, status: AlertStatus): Alert {
-  const verb = { FAILED: 'FAILED', RECOVERED: 'recovered', SKIPPED: 'skipped', SUCCEEDED: 'succeeded' }[
-    status
-  ];
+  const verb = {
+    FAILED: 'FAILED',
+    PARTIAL: 'PARTIAL (a destination has no copy)',
+    RECOVERED: 'recovered',
+    SKIPPED: 'skipped',
+    SUCCEEDED: 'succeeded',
+  }[status];
   const subject = `dumpvault: ${outcome.kind} of ${outcome.job} ${verb}`.slice(0, 100);
   const lines = [
     `Job:       ${outcome.job}`,
@@ -80,18 +86,18 @@ export async function notifyOutcome(
   const skipping = state?.skipping ?? false;
   const status = decideAlert(failing, skipping, outcome.status);
   const now = (outcome.now ?? new Date()).toISOString();
+  const failed = isFailedStatus(outcome.status);
   const next = {
     job: stateKey,
-    failing: outcome.status === 'FAILED' ? true : outcome.status === 'SUCCEEDED' ? false : failing,
+    failing: failed ? true : outcome.status === 'SUCCEEDED' ? false : failing,
     skipping: outcome.status === 'SKIPPED',
-    since:
-      outcome.status === 'FAILED'
-        ? failing
-          ? state?.since
-          : now
-        : outcome.status === 'SUCCEEDED'
-          ? undefined
-          : state?.since,
+    since: failed
+      ? failing
+        ? state?.since
+        : now
+      : outcome.status === 'SUCCEEDED'
+        ? undefined
+        : state?.since,
     lastRunId: outcome.runId,
   };
   if (!status) {

@@ -5,7 +5,8 @@
  */
 import type { RunKind } from '../history/history.ts';
 
-export type AlertStatus = 'FAILED' | 'RECOVERED' | 'SKIPPED' | 'SUCCEEDED';
+/** PARTIAL: a backup whose copies some destinations hold and at least one does not. */
+export type AlertStatus = 'FAILED' | 'PARTIAL' | 'RECOVERED' | 'SKIPPED' | 'SUCCEEDED';
 
 export interface Alert {
   readonly job: string;

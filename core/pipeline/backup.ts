@@ -1,24 +1,34 @@
 /**
  * One backup run (DESIGN.md §1, §4, §6):
  *
- *   dump tool stdout ─> meter(raw) ─> compress ─> meter ─> 512 KiB chunks ─> encrypt ─> meter(sha256) ─> every destination
+ *   dump tool stdout ─> completeness check ─> meter(raw) ─> compress ─> meter ─> 512 KiB chunks ─> encrypt ─> meter(sha256) ─> every destination
  *
- * With zstd, the engine pipes its dump tool straight into the `zstd` process (`pg_dump | zstd`)
- * where it can, so the raw dump never passes through Node; zstd then reports the raw byte count.
+ * With zstd, the engine relays its dump tool's output to the `zstd` process through the
+ * completeness check (`pg_dump | check | zstd`) where it can; zstd then reports the raw byte
+ * count.
  *
- * Ordering invariants: the data object is completed only after the dump tool exited 0 and the
- * stream ended; the manifest is written after the data object; history SUCCEEDED after the
- * manifest; retention only after all of that. On any failure every destination's upload is
- * aborted (and objects already completed elsewhere are removed), history says FAILED with a
- * one-line cause, an alert goes out, and the error is rethrown for a non-zero exit.
+ * Ordering invariants: the data object is completed only after the dump tool exited 0, printed
+ * no error line, and the stream was checked complete in-stream (the format's trailer or archive
+ * structure, core/formats); the manifest is written after the data object; history after the
+ * manifests; retention only after a run every destination completed.
+ *
+ * Failures: when the dump itself fails (tool, compression, encryption, completeness, row
+ * counts) every destination's upload is aborted and copies already completed are removed:
+ * history FAILED with a one-line cause, an alert, the error rethrown for a non-zero exit. When
+ * only some destinations fail (their upload or their manifest), the others keep their complete
+ * copies with manifests, the failed ones keep nothing, and the run is PARTIAL: history names
+ * each failed destination and why, one alert, no retention, and the caller exits 1. When every
+ * destination fails, the run is FAILED.
  */
 import { pipeline } from 'node:stream/promises';
 import { encryptStage } from '../crypto/openpgp.ts';
-import { LeaseHeldError, messageOf, ToolError } from '../errors.ts';
-import type { HistoryItem } from '../history/history.ts';
+import { killedBy, LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
+import type { DestinationOutcome, HistoryItem } from '../history/history.ts';
 import { FORMAT_VERSION, type Manifest, newRunId, objectKeys } from '../manifest.ts';
 import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
+import type { Destination } from '../storage/destination.ts';
+import { completenessStage, completenessTap } from './complete.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
@@ -27,13 +37,25 @@ import { type PruneResult, pruneJob } from './prune.ts';
 import { asDuplex, coalesce } from './stages.ts';
 
 export interface BackupResult {
+  /** PARTIAL: some destinations have no copy (see `failures`); the caller must exit non-zero. */
+  readonly status: 'SUCCEEDED' | 'PARTIAL';
   readonly job: string;
   readonly runId: string;
   readonly id: string;
   readonly manifest: Manifest;
+  /** The destinations that hold the complete backup (data object and manifest), config order. */
   readonly destinations: string[];
+  /** The destinations that do not, each with a one-line cause naming it. */
+  readonly failures: DestinationFailure[];
   readonly durationMs: number;
+  /** Retention results; empty after a PARTIAL run (retention does not run then). */
   readonly prune: PruneResult[];
+}
+
+export interface DestinationFailure {
+  readonly destination: string;
+  /** `destination <name>: <cause>`, one line, redacted. */
+  readonly error: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -74,7 +96,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
 
   try {
     await history.save(item);
-    let result: Omit<BackupResult, 'prune'>;
+    let result: Omit<BackupResult, 'prune' | 'status'>;
     try {
       result = await dumpAndStore(ctx, runId, started, step);
     } catch (err) {
@@ -100,37 +122,55 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
       throw err;
     }
     const m = result.manifest;
-    const succeeded: HistoryItem = {
+    const status = result.failures.length > 0 ? 'PARTIAL' : 'SUCCEEDED';
+    const error = result.failures.map((f) => f.error).join('; ');
+    const outcomes: DestinationOutcome[] = ctx.destinations.map((d) => {
+      const failure = result.failures.find((f) => f.destination === d.name);
+      return failure
+        ? { name: d.name, status: 'failed', error: failure.error }
+        : { name: d.name, status: 'ok' };
+    });
+    const finishedItem: HistoryItem = {
       ...item,
-      status: 'SUCCEEDED',
+      status,
       finishedAt: m.finishedAt,
       durationMs: result.durationMs,
       key: m.object.key,
       bytes: m.object.bytes,
       rawBytes: m.rawBytes,
       sha256: m.object.sha256,
-      details: { destinations: result.destinations, tables: Object.keys(m.stats.tables).length },
+      ...(status === 'PARTIAL' ? { error } : {}),
+      details: { destinations: outcomes, tables: Object.keys(m.stats.tables).length },
     };
-    await history.save(succeeded);
+    await history.save(finishedItem);
     const sent = await notifyOutcome(history, ctx.notifier, {
       job: job.name,
       kind: 'backup',
       runId,
-      status: 'SUCCEEDED',
+      status,
+      ...(status === 'PARTIAL' ? { error } : {}),
       durationMs: result.durationMs,
       key: m.object.key,
       bytes: m.object.bytes,
       investigate: ctx.investigate(runId),
     });
-    if (sent.error) step(`could not send the recovery alert: ${redact(messageOf(sent.error))}`);
-
-    if (ctx.pruneAfterBackup === false) return { ...result, prune: [] };
-    step('applying retention');
-    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, runId });
-    if (prune.some((p) => p.deleted.length > 0)) {
-      await history.save({ ...succeeded, pruned: prune.flatMap((p) => p.deleted) });
+    if (sent.error)
+      step(
+        `could not send the ${status === 'PARTIAL' ? 'PARTIAL' : 'recovery'} alert: ${redact(messageOf(sent.error))}`,
+      );
+    if (status === 'PARTIAL') {
+      // A missing copy is a failed run: retention must not thin out what the other copies protect.
+      step(`retention not applied: ${error}`);
+      return { ...result, status, prune: [] };
     }
-    return { ...result, prune };
+
+    if (ctx.pruneAfterBackup === false) return { ...result, status, prune: [] };
+    step('applying retention');
+    const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, current: result.id });
+    if (prune.some((p) => p.deleted.length > 0)) {
+      await history.save({ ...finishedItem, pruned: prune.flatMap((p) => p.deleted) });
+    }
+    return { ...result, status, prune };
   } finally {
     await history.releaseLease(job.name, runId);
   }
@@ -147,7 +187,7 @@ async function dumpAndStore(
   runId: string,
   started: Date,
   step: (message: string) => void,
-): Promise<Omit<BackupResult, 'prune'>> {
+): Promise<Omit<BackupResult, 'prune' | 'status'>> {
   const now = ctx.now ?? (() => new Date());
   const { job, engine } = ctx;
   const format = job.dumpFormat;
@@ -196,25 +236,36 @@ async function dumpAndStore(
   if (ctx.signal?.aborted) onAbort();
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   let pipedRawBytes = 0;
+  // One check of the raw dump: in the relay to zstd when the engine pipes, else a stage below.
+  const complete = completenessTap(engine.dumpChecker({ format }), server.tool.name);
   const session = engine.dump(ctx.source, {
     format,
     ...(job.compression === 'zstd'
-      ? { through: zstdThrough(job.compressionLevel, (bytes) => (pipedRawBytes = bytes)) }
+      ? {
+          through: {
+            ...zstdThrough(job.compressionLevel, (bytes) => (pipedRawBytes = bytes)),
+            tap: complete,
+          },
+        }
       : {}),
   });
   const rawBytes = () => (session.piped ? pipedRawBytes : raw.bytes);
   session.stats.catch(() => {}); // awaited below; a dump failure is the better cause
-  const { sink, writes } = fanOut(
-    ctx.destinations,
-    keys.dataKey,
-    controller.signal,
-    fail,
-    () =>
+  /** Destinations whose write failed on its own (not because the run failed), by index. */
+  const lostDuringStream = new Map<number, unknown>();
+  const { sink, writes } = fanOut(ctx.destinations, keys.dataKey, controller.signal, {
+    beforeEnd: () =>
       rawBytes() === 0
         ? new ToolError(`${engine.name} dump produced no output; nothing was stored`)
         : undefined,
-    expectedBytes,
-  );
+    ...(expectedBytes ? { expectedBytes } : {}),
+    onDestinationFailure: (i, err) => {
+      if (controller.signal.aborted) return; // the run failed first: not this destination's fault
+      lostDuringStream.set(i, err);
+      if (lostDuringStream.size < ctx.destinations.length)
+        step(`${destinationCause(ctx.destinations[i]!.name, err)}; the other destinations go on`);
+    },
+  });
   const encrypt = ctx.encryption
     ? encryptStage(
         ctx.encryption.type === 'openpgp'
@@ -224,7 +275,9 @@ async function dumpAndStore(
     : undefined;
   const stages = [
     session.output,
-    ...(session.piped ? [] : [raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
+    ...(session.piped
+      ? []
+      : [completenessStage(complete), raw, asDuplex(compressStage(job.compression, job.compressionLevel))]),
     compressed,
     coalesce(COALESCE_BYTES),
     ...(encrypt ? [asDuplex(encrypt)] : []),
@@ -237,23 +290,43 @@ async function dumpAndStore(
   });
   const settled = await Promise.allSettled([streamed, ...writes]);
   ctx.signal?.removeEventListener('abort', onAbort);
-  const failed = settled.some((s) => s.status === 'rejected');
-  if (failed || firstFailure) {
-    // Objects that completed on some destinations must not survive a failed run.
-    await Promise.all(
-      ctx.destinations.map((d, i) =>
-        settled[i + 1]?.status === 'fulfilled' ? d.remove(keys.dataKey).catch(() => {}) : Promise.resolve(),
-      ),
-    );
-    throw rootCause(firstFailure, settled);
+  const writeResults = await Promise.allSettled(writes); // already settled: typed per destination
+  const copies = ctx.destinations.map((dest, i) => ({ dest, write: writeResults[i]! }));
+  // Destinations that completed the data object and have not lost it since.
+  let holding = copies.filter((c) => c.write.status === 'fulfilled').map((c) => c.dest);
+  const discardAll = () => Promise.all(holding.map((d) => d.remove(keys.dataKey).catch(() => {})));
+  if (settled[0]!.status === 'rejected' || firstFailure) {
+    // The dump, compression or encryption failed, or the run was stopped: no copy is complete,
+    // even where a destination finished its object.
+    await discardAll();
+    if (lostDuringStream.size === ctx.destinations.length) {
+      throw everyDestinationFailed(
+        ctx.destinations.map((dest, i) => ({ dest, err: lostDuringStream.get(i) })),
+      );
+    }
+    throw stoppedBy(ctx.signal, firstFailure) ?? rootCause(firstFailure, settled);
   }
+  const failures: { dest: Destination; err: unknown }[] = [];
+  for (const { dest, write } of copies) {
+    if (write.status === 'rejected') failures.push({ dest, err: write.reason });
+    else if (write.value.bytes !== stored.bytes) {
+      // A destination that took fewer bytes than the stream carried must not pass for a copy.
+      failures.push({
+        dest,
+        err: new StorageError(`stored ${write.value.bytes} of the ${stored.bytes} bytes written`),
+      });
+      holding = holding.filter((d) => d !== dest);
+      await dest.remove(keys.dataKey).catch(() => {});
+    }
+  }
+  if (holding.length === 0) throw everyDestinationFailed(failures);
   let stats: Awaited<typeof session.stats>;
   try {
     stats = await session.stats;
   } catch (err) {
     // Without row counts there is no manifest, and a data object without one must not stay.
-    await Promise.all(ctx.destinations.map((d) => d.remove(keys.dataKey).catch(() => {})));
-    throw err;
+    await discardAll();
+    throw stoppedBy(ctx.signal, err) ?? err;
   }
   const finished = now();
   const manifest: Manifest = {
@@ -278,27 +351,60 @@ async function dumpAndStore(
   };
   step(`writing manifest ${keys.manifestKey}`);
   const body = `${JSON.stringify(manifest, null, 2)}\n`;
-  try {
-    await Promise.all(
-      ctx.destinations.map((d) => d.put(keys.manifestKey, body, { contentType: 'application/json' })),
-    );
-  } catch (err) {
-    await Promise.all(
-      ctx.destinations.flatMap((d) => [
-        d.remove(keys.manifestKey).catch(() => {}),
-        d.remove(keys.dataKey).catch(() => {}),
-      ]),
-    );
-    throw err;
+  const written = await Promise.allSettled(
+    holding.map((d) => d.put(keys.manifestKey, body, { contentType: 'application/json' })),
+  );
+  const lost = holding.filter((_, i) => written[i]!.status === 'rejected');
+  for (const [i, dest] of holding.entries()) {
+    const w = written[i]!;
+    if (w.status === 'rejected') failures.push({ dest, err: w.reason });
   }
+  // A data object whose manifest could not be written is not a backup: remove both halves.
+  await Promise.all(
+    lost.flatMap((d) => [d.remove(keys.manifestKey).catch(() => {}), d.remove(keys.dataKey).catch(() => {})]),
+  );
+  holding = holding.filter((d) => !lost.includes(d));
+  if (holding.length === 0) throw everyDestinationFailed(failures);
   return {
     job: job.name,
     runId,
     id: keys.id,
     manifest,
-    destinations: ctx.destinations.map((d) => d.name),
+    destinations: holding.map((d) => d.name),
+    failures: ctx.destinations.flatMap((d) => {
+      const f = failures.find((x) => x.dest === d);
+      return f ? [{ destination: d.name, error: destinationCause(d.name, f.err) }] : [];
+    }),
     durationMs: finished.getTime() - started.getTime(),
   };
+}
+
+/**
+ * One line naming the destination and the cause: `destination offsite: <cause>`. A cause that
+ * already names its destination that way is kept as it is.
+ */
+export function destinationCause(name: string, err: unknown): string {
+  const cause = redact(messageOf(err)).split('\n')[0]!;
+  const prefix = `destination ${name}:`;
+  return cause.startsWith(prefix) ? cause : `${prefix} ${cause}`;
+}
+
+/** The error of a run no destination could store: the destination's own error when there is one. */
+function everyDestinationFailed(failures: readonly { dest: Destination; err: unknown }[]): unknown {
+  if (failures.length === 1) return failures[0]!.err;
+  return new StorageError(failures.map((f) => destinationCause(f.dest.name, f.err)).join('; '), {
+    cause: failures[0]?.err,
+  });
+}
+
+/**
+ * The run's own stop reason when it was stopped (a signal, its timeout) and `failure` is a tool
+ * killed by a signal: a signal sent to the whole process group (`timeout`, `kill -TERM -<pgid>`)
+ * reaches the tools in the same instant, and their death may be seen before the run's handler
+ * runs. Undefined otherwise: a tool that failed on its own before the stop is the cause.
+ */
+function stoppedBy(signal: AbortSignal | undefined, failure: unknown): unknown {
+  return signal?.aborted && killedBy(failure) !== undefined ? signal.reason : undefined;
 }
 
 /** The error that explains a failed run: the first real failure, not the aborts it caused. */

@@ -21,15 +21,33 @@ export interface CatalogEntry {
   readonly dataObjects: ObjectInfo[];
 }
 
-/** Groups a job's objects by backup id, newest first; foreign keys are ignored. */
-export async function listCatalog(dest: Destination, prefix: string, job: string): Promise<CatalogEntry[]> {
+/** An object in a job's folder that is not part of any backup of the job, and why. */
+export interface CatalogProblem {
+  readonly key: string;
+  readonly problem: string;
+}
+
+/** Groups a job's objects by backup id, newest first; `strays` are manifest-named keys that are no backup id. */
+async function groupCatalog(
+  dest: Destination,
+  prefix: string,
+  job: string,
+): Promise<{ entries: CatalogEntry[]; strays: CatalogProblem[] }> {
   const folder = jobPrefix(prefix, job);
   const objects = await dest.list(folder);
   const byId = new Map<string, { manifestKey?: string; dataObjects: ObjectInfo[] }>();
+  const strays: CatalogProblem[] = [];
   for (const obj of objects) {
     const name = obj.key.slice(folder.length);
     if (name.includes('/')) continue;
     const manifestId = idOfManifestKey(obj.key);
+    if (!manifestId && name.endsWith(MANIFEST_SUFFIX)) {
+      strays.push({
+        key: obj.key,
+        problem: 'named like a manifest but not {timestamp}-{runId}; not a backup of this job',
+      });
+      continue;
+    }
     const id = manifestId ?? name.split('.')[0]!;
     if (!parseBackupId(id)) continue;
     const entry = byId.get(id) ?? { dataObjects: [] };
@@ -37,12 +55,18 @@ export async function listCatalog(dest: Destination, prefix: string, job: string
     else entry.dataObjects.push(obj);
     byId.set(id, entry);
   }
-  return [...byId.entries()]
+  const entries = [...byId.entries()]
     .map(([id, e]) => ({ id, startedAt: parseBackupId(id)!.startedAt, ...e }))
     .sort((a, b) => (a.id < b.id ? 1 : -1));
+  return { entries, strays };
 }
 
-/** Reads and validates one manifest. */
+/** Groups a job's objects by backup id, newest first; foreign keys are ignored. */
+export async function listCatalog(dest: Destination, prefix: string, job: string): Promise<CatalogEntry[]> {
+  return (await groupCatalog(dest, prefix, job)).entries;
+}
+
+/** Reads and parses one manifest (schema only: see {@link manifestProblem} for whose it is). */
 export async function readManifest(dest: Destination, key: string): Promise<Manifest> {
   const stream = await dest.read(key);
   const chunks: Buffer[] = [];
@@ -55,24 +79,99 @@ export async function readManifest(dest: Destination, key: string): Promise<Mani
   return parseManifest(key, Buffer.concat(chunks).toString('utf8'));
 }
 
-/** Every complete backup of a job (manifest present and valid), newest first. */
+/**
+ * Why a manifest that parsed does not count as a backup of `job`, or undefined when it does: it
+ * must name the job, and point at an object in the job's folder carrying the manifest's own id
+ * (`{timestamp}-{runId}`, the stem of its key) and run id. A copied, foreign or forged manifest
+ * could otherwise protect a backup that is not there, or get a real one deleted.
+ */
+export function manifestProblem(
+  manifest: Manifest,
+  manifestKey: string,
+  prefix: string,
+  job: string,
+): string | undefined {
+  const folder = jobPrefix(prefix, job);
+  const id = idOfManifestKey(manifestKey);
+  if (manifest.job !== job) return `names job ${JSON.stringify(manifest.job)}, not ${JSON.stringify(job)}`;
+  const key = manifest.object.key;
+  if (!key.startsWith(folder) || key.slice(folder.length).includes('/')) {
+    return `points at ${JSON.stringify(key)}, outside the job's folder ${folder}`;
+  }
+  if (!id || key.slice(folder.length).split('.')[0] !== id) {
+    return `points at ${JSON.stringify(key)}, which is not backup ${id ?? manifestKey}`;
+  }
+  if (manifest.runId !== parseBackupId(id)?.runId) {
+    return `has run id ${JSON.stringify(manifest.runId)}, not the ${parseBackupId(id)?.runId} of its key`;
+  }
+  return undefined;
+}
+
+/**
+ * Reads a manifest and checks it is one of `job`'s backups; throws an IntegrityError naming
+ * the key and the problem otherwise (garbage, another job's, another object's).
+ */
+export async function readJobManifest(
+  dest: Destination,
+  key: string,
+  prefix: string,
+  job: string,
+): Promise<Manifest> {
+  const manifest = await readManifest(dest, key);
+  const problem = manifestProblem(manifest, key, prefix, job);
+  if (problem) throw new IntegrityError(`${key} is not a backup of job ${job}: it ${problem}`);
+  return manifest;
+}
+
+/** A catalog entry with its manifest read and judged. */
+export interface ScannedEntry extends CatalogEntry {
+  /** The manifest, when it parsed and belongs to this entry. */
+  readonly manifest?: Manifest;
+  /** Why the entry's manifest does not count (it exists but is invalid or foreign). */
+  readonly problem?: string;
+}
+
+/**
+ * Every entry of a job's folder with its manifest read and validated, newest first, plus the
+ * objects that are no backup at all. Read errors other than a bad manifest propagate.
+ */
+export async function scanCatalog(
+  dest: Destination,
+  prefix: string,
+  job: string,
+): Promise<{ entries: ScannedEntry[]; strays: CatalogProblem[] }> {
+  const { entries, strays } = await groupCatalog(dest, prefix, job);
+  const scanned: ScannedEntry[] = [];
+  for (const entry of entries) {
+    if (!entry.manifestKey) {
+      scanned.push(entry);
+      continue;
+    }
+    try {
+      scanned.push({ ...entry, manifest: await readJobManifest(dest, entry.manifestKey, prefix, job) });
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      scanned.push({ ...entry, problem: err.message });
+    }
+  }
+  return { entries: scanned, strays };
+}
+
+/**
+ * Every complete backup of a job (a manifest that parses, validates and is the job's own),
+ * newest first; `problems` name every manifest that does not count and why.
+ */
 export async function listBackups(
   dest: Destination,
   prefix: string,
   job: string,
 ): Promise<{ manifests: Manifest[]; problems: string[] }> {
-  const entries = await listCatalog(dest, prefix, job);
-  const manifests: Manifest[] = [];
-  const problems: string[] = [];
-  for (const entry of entries) {
-    if (!entry.manifestKey) continue;
-    try {
-      manifests.push(await readManifest(dest, entry.manifestKey));
-    } catch (err) {
-      if (err instanceof IntegrityError) problems.push(err.message);
-      else throw err;
-    }
-  }
+  const { entries, strays } = await scanCatalog(dest, prefix, job);
+  const manifests = entries.flatMap((e) => (e.manifest ? [e.manifest] : []));
+  const problems = [
+    ...entries.flatMap((e) => (e.problem ? [e.problem] : [])),
+    ...strays.map((s) => `${s.key} is ${s.problem}`),
+  ];
   // Newest first by the recorded start time (millisecond precision), then by id.
   manifests.sort(
     (a, b) => b.startedAt.localeCompare(a.startedAt) || manifestId(b).localeCompare(manifestId(a)),

@@ -3,12 +3,13 @@
  * then delete — each data object before its manifest, so an interrupted prune leaves an
  * orphan data object (cleaned up later), never a manifest pointing at nothing.
  */
+import { jobRetention } from '../config/schema.ts';
 import { messageOf } from '../errors.ts';
 import { type HistoryItem, RunKind, RunStatus } from '../history/history.ts';
-import { MANIFEST_SUFFIX } from '../manifest.ts';
+import { jobPrefix, MANIFEST_SUFFIX } from '../manifest.ts';
 import { redact } from '../redact.ts';
 import { planRetention, type RetentionCandidate, type RetentionPlan } from '../retention/plan.ts';
-import { listCatalog } from './catalog.ts';
+import { type CatalogProblem, scanCatalog } from './catalog.ts';
 import type { JobContext } from './context.ts';
 
 export interface PruneResult {
@@ -16,6 +17,11 @@ export interface PruneResult {
   readonly plan: RetentionPlan;
   readonly deleted: string[];
   readonly errors: string[];
+  /**
+   * Objects in the job's folder retention left alone and a human should look at: invalid or
+   * foreign manifests, future-dated backups, manifest-named files that are no backup.
+   */
+  readonly problems: CatalogProblem[];
 }
 
 /**
@@ -38,31 +44,47 @@ export function blockingBackupRun(items: readonly HistoryItem[]): HistoryItem | 
  */
 export async function pruneJob(
   ctx: Pick<JobContext, 'job' | 'prefix' | 'destinations' | 'now' | 'progress'>,
-  options: { dryRun: boolean; lastRunFailed: boolean; runId?: string },
+  options: {
+    dryRun: boolean;
+    lastRunFailed: boolean;
+    /** The backup id the running job just wrote: never deleted, whatever the rules say. */
+    current?: string;
+  },
 ): Promise<PruneResult[]> {
   const now = (ctx.now ?? (() => new Date()))();
   const results: PruneResult[] = [];
   for (const dest of ctx.destinations) {
-    const catalog = await listCatalog(dest, ctx.prefix, ctx.job.name);
-    const backups: RetentionCandidate[] = catalog.flatMap((entry): RetentionCandidate[] => {
-      const manifestKey = entry.manifestKey ?? `${ctx.prefix}${ctx.job.name}/${entry.id}${MANIFEST_SUFFIX}`;
+    const { entries, strays } = await scanCatalog(dest, ctx.prefix, ctx.job.name);
+    const folder = jobPrefix(ctx.prefix, ctx.job.name);
+    const backups = entries.flatMap((entry): RetentionCandidate[] => {
+      const manifestKey = entry.manifestKey ?? `${folder}${entry.id}${MANIFEST_SUFFIX}`;
+      const base = { id: entry.id, startedAt: entry.startedAt, manifestKey };
+      if (entry.manifest) {
+        // Only the object the manifest names is this backup's data.
+        const data = entry.dataObjects.find((d) => d.key === entry.manifest!.object.key);
+        return [
+          data
+            ? { ...base, dataKey: data.key, status: 'complete' }
+            : { ...base, dataKey: manifestKey, status: 'incomplete' },
+        ];
+      }
+      if (entry.problem !== undefined) {
+        // Garbage or someone else's: it neither protects anything nor is deleted.
+        const dataKey = entry.dataObjects[0]?.key ?? manifestKey;
+        const problem = entry.problem.startsWith(`${manifestKey} is `)
+          ? entry.problem.slice(manifestKey.length + 4)
+          : entry.problem;
+        return [{ ...base, dataKey, status: 'invalid', problem }];
+      }
       const data = entry.dataObjects[0];
-      if (!data && !entry.manifestKey) return [];
-      return [
-        {
-          id: entry.id,
-          startedAt: entry.startedAt,
-          dataKey: data?.key ?? manifestKey,
-          manifestKey,
-          status: entry.manifestKey && data ? 'complete' : 'incomplete',
-        },
-      ];
+      return data ? [{ ...base, dataKey: data.key, status: 'incomplete' }] : [];
     });
     const plan = planRetention({
       backups,
-      policy: ctx.job.retention,
+      policy: jobRetention(ctx.job),
       now,
       lastRunFailed: options.lastRunFailed,
+      ...(options.current ? { current: options.current } : {}),
     });
     const deleted: string[] = [];
     const errors: string[] = [];
@@ -77,7 +99,12 @@ export async function pruneJob(
         }
       }
     }
-    results.push({ destination: dest.name, plan, deleted, errors });
+    const keyOf = new Map(backups.map((b) => [b.id, b.manifestKey]));
+    const problems = [
+      ...plan.anomalies.map((a) => ({ key: keyOf.get(a.id) ?? a.id, problem: a.problem })),
+      ...strays,
+    ];
+    results.push({ destination: dest.name, plan, deleted, errors, problems });
   }
   return results;
 }

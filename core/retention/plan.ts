@@ -8,19 +8,29 @@
  *   local calendar periods (days, ISO weeks, months, years in `policy.timezone`) that hold a
  *   complete backup — periods without a backup do not use up a slot;
  * - maxAgeDays deletes every backup that started more than maxAgeDays × 24 h before `now`,
- *   whatever the rules above say.
- * Whatever the rules say, the plan never deletes the newest complete backup, never deletes
- * anything under Object Lock, and deletes nothing at all after a failed run.
+ *   whatever the rules above say; on its own (every count 0) it keeps every backup younger
+ *   than that instead ("keep what is younger", not "keep the newest only");
+ * - "forever" keeps everything and deletes nothing.
+ * Whatever the rules say, the plan never deletes the newest complete backup, the backup the
+ * running job just wrote, or anything under Object Lock, and deletes nothing at all after a
+ * failed run.
  *
  * Incomplete backups (a data object without a manifest: a crash between the two writes, or
  * an upload still running) never count for any rule; they are deleted once older than 24 h.
+ * Invalid ones (a manifest that does not validate, names another job or another object) and
+ * future-dated ones (stamped later than `now` + {@link FUTURE_TOLERANCE_MS}: a skewed clock)
+ * never count for any rule either, are never "the newest", are never deleted, and are
+ * reported in {@link RetentionPlan.anomalies}.
  */
-import type { Retention } from '../config/schema.ts';
+import type { JobRetention, Retention } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { assertTimeZone, type CalendarPeriods, calendarPeriods } from './calendar.ts';
 
-/** Whether a backup's manifest exists: only complete backups are restorable and counted. */
-export const BackupStatus = { complete: 'complete', incomplete: 'incomplete' } as const;
+/**
+ * Whether a backup's manifest exists and is valid: only complete backups are restorable and
+ * counted; `invalid` ones (a manifest that is garbage or belongs elsewhere) are left alone.
+ */
+export const BackupStatus = { complete: 'complete', incomplete: 'incomplete', invalid: 'invalid' } as const;
 export type BackupStatus = (typeof BackupStatus)[keyof typeof BackupStatus];
 
 /** What the plan does with one backup. */
@@ -35,8 +45,13 @@ export interface RetentionCandidate {
   readonly dataKey: string;
   /** Where the manifest is, or would be for an incomplete backup. */
   readonly manifestKey: string;
-  /** `complete` = the manifest exists; `incomplete` = only the data object does. */
+  /**
+   * `complete` = a valid manifest exists; `incomplete` = only the data object does; `invalid` =
+   * a manifest exists but does not validate for this job (see `problem`).
+   */
   readonly status: BackupStatus;
+  /** Why an `invalid` backup's manifest does not count, for the report. */
+  readonly problem?: string;
 }
 
 /** The verdict on one backup and the rules that led to it. */
@@ -63,16 +78,27 @@ export interface RetentionPlan {
    * manifest (an incomplete backup has only its data object).
    */
   readonly deletions: readonly { readonly key: string }[];
+  /**
+   * Backups that need a human: invalid manifests and future-dated backups (which the plan
+   * keeps, but which also never count as the newest). Reported even when the plan is not runnable.
+   */
+  readonly anomalies: readonly { readonly id: string; readonly problem: string }[];
 }
 
 /** What {@link planRetention} plans over. */
 export interface RetentionInput {
   /** All backups of one job in one destination, in any order. */
   readonly backups: readonly RetentionCandidate[];
-  readonly policy: Retention;
+  readonly policy: JobRetention;
   readonly now: Date;
   /** True when the run that triggers pruning failed: then nothing is deleted. */
   readonly lastRunFailed: boolean;
+  /**
+   * The id of the backup the running job just wrote: kept whatever the rules say (a skewed
+   * clock or a tiny maxAgeDays must never delete the copy that was just made).
+   * @default - no run is in progress (`dumpvault prune`)
+   */
+  readonly current?: string;
   /**
    * The Object Lock retain-until date of a backup's objects.
    * @default - nothing is locked
@@ -82,6 +108,13 @@ export interface RetentionInput {
 
 /** How long a data object without a manifest may be an upload still in progress. */
 export const INCOMPLETE_GRACE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How far in the future a backup may be stamped before it counts as future-dated: enough for
+ * ordinary drift between the machine that wrote it and the one that prunes, far less than
+ * any schedule period.
+ */
+export const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -106,6 +139,8 @@ const REASON = {
   incompleteYoung: 'incomplete (no manifest), at most 24h old',
   lastRunFailed: 'not pruned: the last run failed',
   noComplete: 'not pruned: no complete backup',
+  current: 'current run',
+  forever: 'retention forever',
 } as const;
 
 /** `2027-01-01T00:00:00Z`: an instant in rule texts, without noise milliseconds. */
@@ -118,8 +153,22 @@ function newestFirst(a: RetentionCandidate, b: RetentionCandidate): number {
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
+/**
+ * True when a policy is maxAgeDays alone (every count 0): it then keeps every backup younger
+ * than maxAgeDays, instead of only the newest one the counts would select.
+ */
+export function isAgeOnly(policy: Retention): boolean {
+  return policy.maxAgeDays !== undefined && COUNTS.every((field) => policy[field] === 0);
+}
+
 /** Rejects a policy the schema would have rejected, so a hand-built one cannot widen deletion. */
-function validatePolicy(policy: Retention): void {
+function validatePolicy(policy: JobRetention): void {
+  if (policy === 'forever') return;
+  if (typeof policy !== 'object' || policy === null) {
+    throw new ConfigError(
+      `retention: expected "forever" or an object of rules, got ${JSON.stringify(policy)}`,
+    );
+  }
   for (const field of COUNTS) {
     const value = policy[field];
     if (!Number.isInteger(value) || value < 0) {
@@ -148,12 +197,18 @@ function validateInput(input: RetentionInput): void {
 }
 
 /** A plan that deletes nothing and says why, for the cases where pruning must not run. */
-function refuse(ordered: readonly RetentionCandidate[], reason: string, rule: string): RetentionPlan {
+function refuse(
+  ordered: readonly RetentionCandidate[],
+  reason: string,
+  rule: string,
+  anomalies: RetentionPlan['anomalies'],
+): RetentionPlan {
   return {
     runnable: false,
     reason,
     decisions: ordered.map((backup) => ({ backup, action: RetentionAction.keep, rules: [rule] })),
     deletions: [],
+    anomalies,
   };
 }
 
@@ -191,10 +246,12 @@ function selectByRules(complete: readonly RetentionCandidate[], policy: Retentio
 /**
  * Decides which backups to keep and which objects to delete; pure and deterministic.
  *
- * Guarantees, whatever the policy: the newest complete backup is kept; nothing under Object
- * Lock (retain-until after `now`) is deleted; after a failed run, or when no complete backup
- * exists, the plan is not runnable and deletes nothing. Raising any count (or maxAgeDays)
- * never deletes more, and re-planning after applying a plan deletes nothing further.
+ * Guarantees, whatever the policy: the newest complete backup (not future-dated) and the
+ * `current` one are kept; nothing under Object Lock (retain-until after `now`), nothing
+ * invalid and nothing future-dated is deleted; after a failed run, or when no complete backup
+ * with a believable date exists, the plan is not runnable and deletes nothing. Raising any
+ * count (or maxAgeDays) of a policy with a count set never deletes more, and re-planning after
+ * applying a plan deletes nothing further.
  * Throws a ConfigError for an invalid policy (unknown time zone, negative count).
  */
 export function planRetention(input: RetentionInput): RetentionPlan {
@@ -202,35 +259,68 @@ export function planRetention(input: RetentionInput): RetentionPlan {
   validatePolicy(policy);
   validateInput(input);
   const ordered = [...input.backups].sort(newestFirst);
+  const latestBelievable = now.getTime() + FUTURE_TOLERANCE_MS;
+  const isFuture = (b: RetentionCandidate): boolean =>
+    b.status === BackupStatus.complete && b.startedAt.getTime() > latestBelievable;
+  const futureRule = (b: RetentionCandidate): string =>
+    `future-dated: started ${isoSeconds(b.startedAt)}, after now (${isoSeconds(now)}); check the clock of the machine that wrote it`;
+  const invalidRule = (b: RetentionCandidate): string =>
+    `invalid manifest, left alone: ${b.problem ?? 'it does not validate'}`;
+  const anomalies = ordered.flatMap((b) =>
+    b.status === BackupStatus.invalid
+      ? [{ id: b.id, problem: invalidRule(b) }]
+      : isFuture(b)
+        ? [{ id: b.id, problem: futureRule(b) }]
+        : [],
+  );
 
   if (input.lastRunFailed) {
     return refuse(
       ordered,
       'the run that triggers pruning failed; retention only runs after a successful backup, so nothing is deleted',
       REASON.lastRunFailed,
+      anomalies,
     );
   }
-  const complete = ordered.filter((b) => b.status === BackupStatus.complete);
-  const newest = complete[0];
+  if (policy === 'forever') {
+    return {
+      runnable: true,
+      decisions: ordered.map((backup) => ({ backup, action: RetentionAction.keep, rules: [REASON.forever] })),
+      deletions: [],
+      anomalies,
+    };
+  }
+  // Only complete backups with a believable date count for the rules and as the newest: a
+  // future-dated one would otherwise outrank, and so expose, the real newest backup.
+  const trusted = ordered.filter((b) => b.status === BackupStatus.complete && !isFuture(b));
+  const newest = trusted[0];
   if (!newest) {
     // A data object without a manifest may still be restored with `--from`; while it is all
     // there is, deleting it could destroy the only copy of the data.
     return refuse(
       ordered,
-      'no complete backup (with a manifest) exists; pruning is refused so the only copies are not deleted',
+      'no complete backup (with a valid manifest and a believable date) exists; pruning is refused so the only copies are not deleted',
       REASON.noComplete,
+      anomalies,
     );
   }
 
-  const selected = selectByRules(complete, policy);
+  const selected = selectByRules(trusted, policy);
   const maxAge = policy.maxAgeDays;
   const cutoff = maxAge === undefined ? undefined : now.getTime() - maxAge * DAY_MS;
+  const ageOnly = isAgeOnly(policy);
 
   const decisions = ordered.map((backup): RetentionDecision => {
     const started = backup.startedAt.getTime();
     let keepRules: string[];
     let deleteReason: string;
-    if (backup.status === BackupStatus.incomplete) {
+    if (backup.status === BackupStatus.invalid) {
+      keepRules = [invalidRule(backup)];
+      deleteReason = REASON.notSelected;
+    } else if (isFuture(backup)) {
+      keepRules = [futureRule(backup)];
+      deleteReason = REASON.notSelected;
+    } else if (backup.status === BackupStatus.incomplete) {
       const old = now.getTime() - started > INCOMPLETE_GRACE_MS;
       keepRules = old ? [] : [REASON.incompleteYoung];
       deleteReason = REASON.incompleteOld;
@@ -239,9 +329,14 @@ export function planRetention(input: RetentionInput): RetentionPlan {
       keepRules = backup === newest ? ['newest'] : [];
       deleteReason = `older than maxAgeDays ${maxAge}`;
     } else {
-      keepRules = [...(backup === newest ? ['newest'] : []), ...(selected.get(backup.id) ?? [])];
+      keepRules = [
+        ...(backup === newest ? ['newest'] : []),
+        ...(selected.get(backup.id) ?? []),
+        ...(ageOnly ? [`within maxAgeDays ${maxAge}`] : []),
+      ];
       deleteReason = REASON.notSelected;
     }
+    if (backup.id === input.current) keepRules.push(REASON.current);
     const lockedUntil = input.lockedUntil?.(backup);
     if (lockedUntil !== undefined) {
       if (Number.isNaN(lockedUntil.getTime())) {
@@ -264,7 +359,7 @@ export function planRetention(input: RetentionInput): RetentionPlan {
     deletions.push({ key: backup.dataKey });
     if (backup.status === BackupStatus.complete) deletions.push({ key: backup.manifestKey });
   }
-  return { runnable: true, decisions, deletions };
+  return { runnable: true, decisions, deletions, anomalies };
 }
 
 /**

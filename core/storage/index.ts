@@ -95,6 +95,8 @@ export function createBareDestination(
       region: config.region,
       forcePathStyle: config.forcePathStyle,
       credentials: options.s3Credentials,
+      ...(config.connectTimeoutSeconds ? { connectTimeoutMs: config.connectTimeoutSeconds * 1000 } : {}),
+      ...(config.requestTimeoutSeconds ? { requestTimeoutMs: config.requestTimeoutSeconds * 1000 } : {}),
     });
   return new S3Destination({
     name,
@@ -104,6 +106,7 @@ export function createBareDestination(
     endpoint: config.endpoint,
     partSizeBytes: config.partSizeMiB * MiB,
     queueSize: config.queueSize,
+    ...(config.stallTimeoutSeconds ? { stallTimeoutMs: config.stallTimeoutSeconds * 1000 } : {}),
   });
 }
 

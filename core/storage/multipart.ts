@@ -12,6 +12,11 @@
  *
  * The writer sends requests and reports what it knows (`uploadId`, `completed`, `settled()`);
  * deciding what to clean up after a failure is the caller's (S3Destination).
+ *
+ * Every wait on the store is bounded: when requests are outstanding and none of them completes
+ * for `stallMs`, the write fails with an {@link UploadStalledError} and every request still on
+ * the wire is cancelled, Create and Complete included (their outcome is then unknown, which the
+ * writer reports so the caller can look for what they may have left).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -100,6 +105,20 @@ export interface MultipartWriterParams {
    * stop the body at once instead of after the rest of it.
    */
   readonly onRequestFailed?: (err: unknown) => void;
+  /**
+   * How long requests may be outstanding with none of them completing before the write fails
+   * with an {@link UploadStalledError} and cancels them.
+   * @default - no limit
+   */
+  readonly stallMs?: number;
+}
+
+/** Requests to the store were outstanding and none completed for `seconds`. */
+export class UploadStalledError extends Error {
+  override readonly name = 'UploadStalledError';
+  constructor(readonly seconds: number) {
+    super(`no request to the store completed for ${seconds} s`);
+  }
 }
 
 /** The body needs more parts than an upload may have: the part size is too small for it. */
@@ -144,6 +163,11 @@ export class MultipartWriter {
   completed = false;
   /** Bytes read from the body so far. */
   bytes = 0;
+  /**
+   * A CompleteMultipartUpload was cancelled (the upload stalled) before it answered: the object
+   * may exist although {@link completed} is false.
+   */
+  completeUncertain = false;
 
   private readonly params: MultipartWriterParams;
   private readonly maxParts: number;
@@ -154,6 +178,13 @@ export class MultipartWriter {
   private readonly parts: CompletedPart[] = [];
   private failure: { error: unknown } | undefined;
   private checksums: boolean | undefined;
+  /** Cancels every request of the upload once it stalled. */
+  private readonly cancel = new AbortController();
+  /** Requests sent and not yet settled. */
+  private outstanding = 0;
+  /** When a request last completed, or the first of the outstanding ones was sent. */
+  private lastProgress = 0;
+  private stallWatch: NodeJS.Timeout | undefined;
 
   constructor(params: MultipartWriterParams) {
     if (!Number.isInteger(params.partSize) || params.partSize < 1) {
@@ -184,6 +215,7 @@ export class MultipartWriter {
    * upload is left for the caller to abort once {@link settled}.
    */
   async write(body: AsyncIterable<Uint8Array>): Promise<MultipartWriteOutput> {
+    this.watchForStalls();
     let current: Buffer | undefined;
     let filled = 0;
     let partNumber = 0;
@@ -221,6 +253,28 @@ export class MultipartWriter {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Stops watching for stalls; call it once the write and its clean-up are over. */
+  close(): void {
+    clearInterval(this.stallWatch);
+    this.stallWatch = undefined;
+  }
+
+  private watchForStalls(): void {
+    const stallMs = this.params.stallMs;
+    if (stallMs === undefined || this.stallWatch) return;
+    this.stallWatch = setInterval(
+      () => {
+        if (this.outstanding === 0 || Date.now() - this.lastProgress < stallMs) return;
+        this.recordFailure(new UploadStalledError(Number((stallMs / 1000).toFixed(1))));
+        this.cancel.abort(this.failure?.error);
+        this.close();
+      },
+      Math.min(1000, Math.max(10, stallMs / 4)),
+    );
+    // The watch bounds waits; it must never be what keeps the process alive.
+    this.stallWatch.unref();
+  }
+
   private throwIfFailed(): void {
     if (this.failure) throw this.failure.error;
   }
@@ -232,18 +286,34 @@ export class MultipartWriter {
     this.params.onRequestFailed?.(err);
   }
 
-  /** Every request goes through here, so its failure is recorded before anyone awaits it. */
+  /**
+   * Every request goes through here, so its failure is recorded before anyone awaits it, and
+   * the stall watch knows what is outstanding and when something last completed.
+   */
   private async send<T>(request: () => Promise<T>): Promise<T> {
+    if (this.outstanding === 0) this.lastProgress = Date.now();
+    this.outstanding += 1;
     try {
-      return await request();
+      const output = await request();
+      this.lastProgress = Date.now();
+      return output;
     } catch (err) {
       this.recordFailure(err);
       throw err;
+    } finally {
+      this.outstanding -= 1;
     }
   }
 
-  private get partSendOptions(): { abortSignal?: AbortSignal } {
-    return this.params.signal ? { abortSignal: this.params.signal } : {};
+  /** Part uploads stop at the caller's signal and at a stall. */
+  private get partSendOptions(): { abortSignal: AbortSignal } {
+    const { signal } = this.params;
+    return { abortSignal: signal ? AbortSignal.any([signal, this.cancel.signal]) : this.cancel.signal };
+  }
+
+  /** Create, Complete and PutObject stop only at a stall (see {@link MultipartWriterParams.signal}). */
+  private get wholeSendOptions(): { abortSignal: AbortSignal } {
+    return { abortSignal: this.cancel.signal };
   }
 
   /**
@@ -299,6 +369,7 @@ export class MultipartWriter {
             ContentType: this.params.contentType,
             ...(checksums && { ChecksumAlgorithm: 'CRC32' }),
           }),
+          this.wholeSendOptions,
         ),
       ).catch((err: unknown) => {
         this.createFailure = { error: err };
@@ -363,8 +434,12 @@ export class MultipartWriter {
           UploadId: this.uploadId,
           MultipartUpload: { Parts: parts },
         }),
+        this.wholeSendOptions,
       ),
-    );
+    ).catch((err: unknown) => {
+      if (this.cancel.signal.aborted) this.completeUncertain = true;
+      throw err;
+    });
     this.completed = true;
     return { etag: output.ETag, versionId: output.VersionId };
   }
@@ -381,8 +456,12 @@ export class MultipartWriter {
           ContentMD5: createHash('md5').update(data).digest('base64'),
           ContentType: this.params.contentType,
         }),
+        this.wholeSendOptions,
       ),
-    );
+    ).catch((err: unknown) => {
+      if (this.cancel.signal.aborted) this.completeUncertain = true;
+      throw err;
+    });
     this.completed = true;
     return { etag: output.ETag, versionId: output.VersionId };
   }

@@ -26,6 +26,12 @@ export interface RetryOptions {
    * @default - a timer
    */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * A deadline: once aborted, no further attempt is made (a wait between attempts ends at once)
+   * and the last error is thrown.
+   * @default - attempts are limited by their number only
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -46,6 +52,19 @@ export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: n
 
 const timer = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Waits `ms`, or less when `signal` aborts first. */
+function sleepUnless(sleep: (ms: number) => Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    sleep(ms).then(done, done);
+  });
+}
+
 /**
  * Runs `fn` up to `options.attempts` times, waiting with backoff between attempts, and stops
  * at the first permanent error ({@link isPermanentError}). `fn` must be safe to call again.
@@ -61,10 +80,13 @@ export async function retrying<T>(
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= attempts || isPermanentError(error)) throw error;
+      if (attempt >= attempts || isPermanentError(error) || options.signal?.aborted) throw error;
       const delayMs = backoffDelay(attempt, options.baseDelayMs, options.maxDelayMs ?? 30_000);
       options.onRetry?.({ operation, attempt, delayMs, error });
-      await sleep(delayMs);
+      if (options.signal) {
+        await sleepUnless(sleep, delayMs, options.signal);
+        if (options.signal.aborted) throw error;
+      } else await sleep(delayMs);
     }
   }
 }

@@ -8,6 +8,11 @@
  * store is unreachable), so no partial object and no orphaned parts remain. A CreateMultipartUpload
  * that got no answer may still have made an upload: the failed write then looks for the
  * uploads of its key (ListMultipartUploads) and aborts them.
+ *
+ * Every wait is bounded: each request by a connect and an inactivity timeout (then retried by
+ * the SDK), the upload as a whole by its stall timeout (no request completing for that long
+ * fails the write), and the clean-up after a failure by a deadline of its own, after which what
+ * could not be removed is named in the error.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -24,11 +29,23 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import {
+  S3_CLEANUP_TIMEOUT_SECONDS,
+  S3_CONNECT_TIMEOUT_SECONDS,
+  S3_REQUEST_TIMEOUT_SECONDS,
+  S3_STALL_TIMEOUT_SECONDS,
+} from '../contracts/timeouts.ts';
 import { IntegrityError, NotFoundError, StorageError, UserError } from '../errors.ts';
 import { redact, redactUrl } from '../redact.ts';
 import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
-import { firstPartSizeFor, MAX_PARTS, MultipartWriter, TooManyPartsError } from './multipart.ts';
+import {
+  firstPartSizeFor,
+  MAX_PARTS,
+  MultipartWriter,
+  TooManyPartsError,
+  UploadStalledError,
+} from './multipart.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 
 /** Static credentials resolved by the caller (env variables or Secrets Manager) and registered with redact. */
@@ -60,6 +77,17 @@ export interface S3ClientSettings {
    * @default - the SDK's default chain (task role, environment, profile)
    */
   readonly credentials?: S3Credentials;
+  /**
+   * How long opening a connection may take before the request fails (and is retried).
+   * @default 10 s
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long a request may send and receive nothing before it fails (and is retried): a store
+   * that accepts connections and never answers costs this, times the SDK's attempts.
+   * @default 120 s
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 /**
@@ -71,8 +99,13 @@ export function s3ClientConfig(settings: S3ClientSettings): S3ClientConfig {
   const custom = settings.endpoint !== undefined;
   const config: S3ClientConfig = {
     forcePathStyle: settings.forcePathStyle ?? custom,
-    // A connection that cannot be opened should fail over to the retry logic, not hang a backup.
-    requestHandler: { connectionTimeout: 10_000 },
+    // A connection that cannot be opened, or a store that stops answering, fails the request
+    // over to the retry logic instead of hanging a backup. The inactivity timeout, not a total
+    // one: a big part on a slow link may take long, but never goes silent.
+    requestHandler: {
+      connectionTimeout: settings.connectTimeoutMs ?? S3_CONNECT_TIMEOUT_SECONDS * 1000,
+      socketTimeout: settings.requestTimeoutMs ?? S3_REQUEST_TIMEOUT_SECONDS * 1000,
+    },
   };
   const region = settings.region ?? (custom ? 'us-east-1' : undefined);
   if (region !== undefined) config.region = region;
@@ -130,6 +163,18 @@ export interface S3DestinationOptions {
    * @default 1000
    */
   readonly listPageSize?: number;
+  /**
+   * How long a write may wait on the store with no request completing before it fails with
+   * `destination <name>: no progress for N s` and its upload is aborted.
+   * @default 300 s
+   */
+  readonly stallTimeoutMs?: number;
+  /**
+   * The longest the clean-up of a failed write (aborting its upload, deleting an object it
+   * completed) may take; what is left then is named in the error.
+   * @default the stall timeout, at most 60 s
+   */
+  readonly cleanupTimeoutMs?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -202,6 +247,8 @@ export class S3Destination implements Destination {
   private readonly maxParts: number;
   private readonly abortRetry: RetryOptions;
   private readonly listPageSize: number;
+  private readonly stallTimeoutMs: number;
+  private readonly cleanupTimeoutMs: number;
 
   /** See {@link S3DestinationOptions}; nothing is sent until the first call. */
   constructor(options: S3DestinationOptions) {
@@ -218,6 +265,9 @@ export class S3Destination implements Destination {
     this.maxParts = options.maxParts ?? MAX_PARTS;
     this.abortRetry = options.abortRetry ?? { attempts: 6, baseDelayMs: 500 };
     this.listPageSize = options.listPageSize ?? 1000;
+    this.stallTimeoutMs = options.stallTimeoutMs ?? S3_STALL_TIMEOUT_SECONDS * 1000;
+    this.cleanupTimeoutMs =
+      options.cleanupTimeoutMs ?? Math.min(this.stallTimeoutMs, S3_CLEANUP_TIMEOUT_SECONDS * 1000);
     this.description = `s3://${this.bucket}/${this.root}${this.endpoint ? ` at ${this.endpoint}` : ''}`;
   }
 
@@ -246,6 +296,7 @@ export class S3Destination implements Destination {
       signal,
       maxParts: this.maxParts,
       onRequestFailed: (err) => fail(err, true),
+      stallMs: this.stallTimeoutMs,
     });
     const onAbort = () => {
       if (signal) fail(abortReason(signal), false);
@@ -258,7 +309,9 @@ export class S3Destination implements Destination {
       if (failure) throw failure.error;
       // A retried Create may have left an upload of this key behind; the object is complete, so
       // this is tidying only (the bucket's lifecycle rule is the fallback).
-      if (writer.createAttempts > 1) await this.abortUploadsOf(key).catch(() => {});
+      if (writer.createAttempts > 1) {
+        await this.abortUploadsOf(key, AbortSignal.timeout(this.cleanupTimeoutMs)).catch(() => {});
+      }
       return { bytes: writer.bytes, etag: output.etag, versionId: output.versionId };
     } catch (err) {
       fail(err, err instanceof TooManyPartsError);
@@ -267,6 +320,7 @@ export class S3Destination implements Destination {
       throw this.writeError(cause.error, cause.fromStore, key, leftover);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      writer.close();
     }
   }
 
@@ -416,34 +470,47 @@ export class S3Destination implements Destination {
 
   /**
    * After a failed write: waits for the writer's requests to settle (so the abort cannot race
-   * an UploadPart), then makes sure nothing is left. Returns what could not be cleaned up, if anything.
+   * an UploadPart), then makes sure nothing is left, within the clean-up deadline. Returns what
+   * could not be cleaned up, if anything.
    */
   private async cleanUpFailedWrite(key: string, writer: MultipartWriter): Promise<string | undefined> {
     const objectKey = this.objectKey(key);
     await writer.settled();
+    const deadline = AbortSignal.timeout(this.cleanupTimeoutMs);
+    const retry = { ...this.abortRetry, signal: deadline };
+    const deleteObject = () =>
+      retrying('delete', retry, () =>
+        this.client
+          .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: deadline })
+          .catch((err: unknown) => Promise.reject(this.mapError(err, 'remove', key))),
+      );
     try {
       if (writer.completed) {
         // The object was completed before the failure was noticed (an abort racing the last request).
-        await retrying('delete', this.abortRetry, () =>
-          this.client
-            .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }))
-            .catch((err: unknown) => Promise.reject(this.mapError(err, 'remove', key))),
-        );
+        await deleteObject();
       } else if (writer.uploadId !== undefined) {
-        await this.abortMultipartUpload(key, writer.uploadId);
-        if (writer.createAttempts > 1) await this.abortUploadsOf(key);
+        await this.abortMultipartUpload(key, writer.uploadId, deadline);
+        if (writer.createAttempts > 1) await this.abortUploadsOf(key, deadline);
+        // A Complete cancelled on the wire may still have made the object (keys are unique per run).
+        if (writer.completeUncertain) await deleteObject();
+      } else if (writer.completeUncertain) {
+        await deleteObject();
       } else if (writer.createFailure && this.mayHaveCreated(writer.createFailure.error)) {
-        await this.abortUploadsOf(key);
+        await this.abortUploadsOf(key, deadline);
       }
       return undefined;
     } catch (err) {
       const lifecycle = "(the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts)";
-      const what = writer.completed
-        ? `the completed object ${this.urlOf(key)} could not be deleted`
-        : writer.uploadId !== undefined
-          ? `multipart upload ${writer.uploadId} could not be aborted ${lifecycle}`
-          : `CreateMultipartUpload got no answer, so an upload the store may have made could not be looked for ${lifecycle}`;
-      return `${what}: ${redact(describeFailure(err).message)}`;
+      const what =
+        writer.completed || (writer.completeUncertain && writer.uploadId === undefined)
+          ? `the object ${this.urlOf(key)} it may have completed could not be deleted`
+          : writer.uploadId !== undefined
+            ? `multipart upload ${writer.uploadId} could not be aborted ${lifecycle}`
+            : `CreateMultipartUpload got no answer, so an upload the store may have made could not be looked for ${lifecycle}`;
+      const why = deadline.aborted
+        ? `the store did not answer within ${Number((this.cleanupTimeoutMs / 1000).toFixed(1))} s`
+        : redact(describeFailure(err).message);
+      return `${what}: ${why}`;
     }
   }
 
@@ -463,12 +530,12 @@ export class S3Destination implements Destination {
    * it), the store may hold uploads the writer never learnt the id of. Keys are unique per run,
    * so every upload of the key is this write's.
    */
-  private async abortUploadsOf(key: string): Promise<void> {
+  private async abortUploadsOf(key: string, deadline: AbortSignal): Promise<void> {
     const objectKey = this.objectKey(key);
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
-      const page = await retrying('list multipart uploads', this.abortRetry, () =>
+      const page = await retrying('list multipart uploads', { ...this.abortRetry, signal: deadline }, () =>
         this.client
           .send(
             new ListMultipartUploadsCommand({
@@ -477,25 +544,30 @@ export class S3Destination implements Destination {
               KeyMarker: keyMarker,
               UploadIdMarker: uploadIdMarker,
             }),
+            { abortSignal: deadline },
           )
           .catch((err: unknown) => Promise.reject(this.mapError(err, 'list the uploads of', key))),
       );
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === objectKey && upload.UploadId)
-          await this.abortMultipartUpload(key, upload.UploadId);
+          await this.abortMultipartUpload(key, upload.UploadId, deadline);
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
     } while (keyMarker !== undefined);
   }
 
-  /** AbortMultipartUpload, retried while the store is unreachable; NoSuchUpload means already done. */
-  private async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+  /**
+   * AbortMultipartUpload, retried while the store is unreachable until `deadline`; NoSuchUpload
+   * means already done.
+   */
+  private async abortMultipartUpload(key: string, uploadId: string, deadline: AbortSignal): Promise<void> {
     const objectKey = this.objectKey(key);
-    await retrying('abort multipart upload', this.abortRetry, async () => {
+    await retrying('abort multipart upload', { ...this.abortRetry, signal: deadline }, async () => {
       try {
         await this.client.send(
           new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }),
+          { abortSignal: deadline },
         );
       } catch (err) {
         if (describeFailure(err).name === 'NoSuchUpload') return;
@@ -555,6 +627,22 @@ export class S3Destination implements Destination {
         );
       case 'PreconditionFailed':
         return new IntegrityError(`object ${url} changed since it was verified`, { cause: err });
+    }
+    if (err instanceof UploadStalledError) {
+      return new StorageError(`destination ${this.name}: no progress for ${err.seconds} s`, { cause: err });
+    }
+    // The SDK names a reset connection (ECONNRESET, EPIPE) a TimeoutError too; only a code-less
+    // one or ETIMEDOUT is a timer that fired.
+    if (failed.name === 'TimeoutError' && (failed.code === undefined || failed.code === 'ETIMEDOUT')) {
+      const connecting = /without establishing a connection/i.test(failed.message);
+      const what = connecting ? 'could not be connected to in time' : 'stopped answering';
+      const knob = connecting ? 'connectTimeoutSeconds' : 'requestTimeoutSeconds';
+      return new StorageError(
+        redact(
+          `destination ${this.name}: the store at ${this.where} ${what} (${operation} of ${url} timed out); check that it is up and reachable, or raise ${config}.${knob}`,
+        ),
+        { cause: err },
+      );
     }
     if (err instanceof TooManyPartsError) {
       const partMiB = Math.round(err.partSize / MiB);

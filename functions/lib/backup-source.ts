@@ -1,9 +1,11 @@
 /**
- * Where the restore steps read manifests: the job's first destination, as the restore task
- * reads it. The manifests there are the source of truth (DESIGN.md §5), so the state machine
- * finds backups even after the history table was lost.
+ * Where the restore steps read manifests: the job's S3 destinations, in config order, as the
+ * restore task reads them. The manifests there are the source of truth (DESIGN.md §5), so the
+ * state machine finds backups even after the history table was lost; Resolve takes the first
+ * destination with a valid copy (core/pipeline/copies.ts), so one store that lost a copy or is
+ * down does not stop a restore.
  */
-import type { Config, Job, S3DestinationConfig } from '../../core/config/schema.ts';
+import type { Config, Job } from '../../core/config/schema.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { registerSecret } from '../../core/redact.ts';
 import { createDestination, type Destination } from '../../core/storage/index.ts';
@@ -18,31 +20,34 @@ export interface BackupSourceOptions {
 }
 
 /**
- * Opens the job's first destination. Only S3 destinations can be read from AWS; a foreign
- * store's credentials come from its `credentialsSecret`.
+ * Opens the job's S3 destinations in config order (AWS cannot reach the others; they are left
+ * out). Throws a ConfigError when the job has none. A foreign store's credentials come from
+ * its `credentialsSecret`.
  */
-export async function openBackupSource(
+export async function openBackupSources(
   config: Config,
   job: Job,
   options: BackupSourceOptions,
-): Promise<Destination> {
-  const name = job.destinations[0];
-  const destination = name !== undefined ? config.destinations[name] : undefined;
-  if (!name || !destination) throw new ConfigError(`job ${job.name} has no destination to restore from`);
-  if (destination.type !== 's3') {
+): Promise<Destination[]> {
+  const reachable = job.destinations.filter((name) => config.destinations[name]?.type === 's3');
+  if (reachable.length === 0) {
     throw new ConfigError(
-      `job ${job.name} restores from its first destination "${name}", a ${destination.type} destination that AWS cannot reach; list an S3 destination first`,
+      `job ${job.name} has no S3 destination to restore from in AWS (${job.destinations.join(', ') || 'none'}); add one`,
     );
   }
-  return openS3Destination(name, destination, options);
+  return Promise.all(reachable.map((name) => openS3Source(config, job, name, options)));
 }
 
-/** Opens an S3 destination of the config: the managed bucket, or a foreign store with its `credentialsSecret`. */
-export async function openS3Destination(
+/** Opens one S3 destination of a job: the managed bucket, or a foreign store with its `credentialsSecret`. */
+export async function openS3Source(
+  config: Config,
+  job: Job,
   name: string,
-  destination: S3DestinationConfig,
   options: BackupSourceOptions,
 ): Promise<Destination> {
+  const destination = config.destinations[name];
+  if (destination?.type !== 's3')
+    throw new ConfigError(`job ${job.name}: destination ${name} is not an S3 destination`);
   let s3Credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   if (destination.credentialsSecret) {
     const text = await options.fetchSecret(destination.credentialsSecret);

@@ -57,7 +57,7 @@ export async function pruneAfterBackup(deps: PruneDeps, request: PruneRequest): 
   const destinations = await deps.openDestinations(job);
   const results = await pruneJob(
     { job, prefix: deps.config.prefix, destinations, ...(deps.now ? { now: deps.now } : {}) },
-    { dryRun: false, lastRunFailed: false, runId: request.runId },
+    { dryRun: false, lastRunFailed: false },
   );
   const deleted = results.flatMap((r) => r.deleted);
   if (deleted.length) await deps.history.save({ ...run, pruned: [...(run.pruned ?? []), ...deleted] });

@@ -69,6 +69,11 @@ export interface RestoreRun {
   readonly backup: string;
   readonly manifestKey: string;
   readonly objectKey: string;
+  /**
+   * The job destination the backup is read from: the first, in config order, with a valid copy.
+   * Absent in runs resolved before destinations were recorded: the job's first destination.
+   */
+  readonly destination?: string;
   /** The server version the backup was made from (the manifest's `serverVersion`). */
   readonly serverVersion: string;
   readonly targetKind: 'scratch' | 'ephemeral' | 'connection';
@@ -110,21 +115,8 @@ export interface ResolveEvent extends RestoreStepEvent {
   readonly deployment: RestoreDeployment;
 }
 
-/** Environment variables of `dumpvault task restore` (task-image/cli/commands/task-restore.ts). */
-export const RestoreTaskEnv = {
-  job: 'DUMPVAULT_JOB',
-  runId: 'DUMPVAULT_RUN_ID',
-  startedAt: 'DUMPVAULT_STARTED_AT',
-  trigger: 'DUMPVAULT_TRIGGER',
-  jobJson: 'DUMPVAULT_JOB_JSON',
-  kind: 'DUMPVAULT_RESTORE_KIND',
-  backupKey: 'DUMPVAULT_BACKUP_KEY',
-  target: 'DUMPVAULT_RESTORE_TARGET',
-  targetPasswordSecret: 'DUMPVAULT_TARGET_PASSWORD_SECRET',
-  drop: 'DUMPVAULT_DROP',
-  /** Drill task definitions: the sidecar database. */
-  ephemeralUrl: 'DUMPVAULT_EPHEMERAL_URL',
-} as const;
+/** Environment variables of `dumpvault task restore` (the contract lives in core/contracts). */
+export { RestoreTaskEnv } from '../../core/contracts/restore-task.ts';
 
 /** Where each step stores its result in the state (JSONPath `$.<key>`). */
 export const StateKey = {

@@ -1,7 +1,7 @@
 /**
  * The Resolve step: validates the execution input, records the run RUNNING, finds the backup
- * in the manifests of the job's first destination (not in history: it works after the table
- * is lost), checks the manifest and the target, and prepares the restore task's RunTask
+ * in the manifests of the job's S3 destinations (not in history: it works after the table is
+ * lost; the first destination, in config order, with a valid copy is read, like the CLI does), checks the manifest and the target, and prepares the restore task's RunTask
  * parameters — task definition, size, and the environment of `dumpvault task restore`.
  */
 import { checkSourceUrl, findJob } from '../../core/config/load.ts';
@@ -10,7 +10,8 @@ import { UserError } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../core/history/history.ts';
 import type { Manifest } from '../../core/manifest.ts';
-import { MANIFEST_SUFFIX, manifestId, resolveBackup } from '../../core/pipeline/catalog.ts';
+import { MANIFEST_SUFFIX, manifestId } from '../../core/pipeline/catalog.ts';
+import { resolveCopy } from '../../core/pipeline/copies.ts';
 import { redact } from '../../core/redact.ts';
 import type { Destination } from '../../core/storage/destination.ts';
 import { chooseDrillTaskDefinition } from './drill-sidecar.ts';
@@ -32,8 +33,8 @@ import { MAX_OVERRIDE_BYTES, singleJobConfig, startedByOf } from './task-contrac
 export interface ResolveDeps {
   readonly config: Config;
   readonly history: DynamoHistoryStore;
-  /** Opens the job's first destination (see backup-source.ts). */
-  readonly openSource: (job: Job) => Promise<Destination>;
+  /** Opens the job's destinations AWS can read, in config order (see backup-source.ts). */
+  readonly openSources: (job: Job) => Promise<readonly Destination[]>;
   readonly log: RunLog;
 }
 
@@ -113,7 +114,7 @@ function checkManifest(config: Config, job: Job, manifest: Manifest): void {
 function taskEnvironment(
   config: Config,
   job: Job,
-  run: Pick<RestoreRun, 'runId' | 'startedAt' | 'trigger' | 'kind' | 'manifestKey' | 'drop'>,
+  run: Pick<RestoreRun, 'runId' | 'startedAt' | 'trigger' | 'kind' | 'manifestKey' | 'drop' | 'destination'>,
   target: { kind: 'scratch' | 'ephemeral' | 'connection'; url?: string; passwordSecret?: string },
 ): TaskEnvironmentEntry[] {
   const env: TaskEnvironmentEntry[] = [
@@ -123,6 +124,7 @@ function taskEnvironment(
     { Name: RestoreTaskEnv.trigger, Value: run.trigger },
     { Name: RestoreTaskEnv.kind, Value: run.kind },
     { Name: RestoreTaskEnv.backupKey, Value: run.manifestKey },
+    ...(run.destination ? [{ Name: RestoreTaskEnv.backupDestination, Value: run.destination }] : []),
     { Name: RestoreTaskEnv.target, Value: target.kind === 'connection' ? target.url! : target.kind },
     { Name: RestoreTaskEnv.drop, Value: String(run.drop) },
     { Name: RestoreTaskEnv.jobJson, Value: JSON.stringify(singleJobConfig(config, job)) },
@@ -150,8 +152,18 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
   await deps.history.save(base);
 
   const target = checkTarget(request, job);
-  const source = await deps.openSource(job);
-  const manifest = await resolveBackup(source, deps.config.prefix, job.name, request.backup);
+  const { manifest, from, skipped } = await resolveCopy(
+    await deps.openSources(job),
+    deps.config.prefix,
+    job.name,
+    request.backup,
+  );
+  for (const s of skipped)
+    deps.log.warn('a destination has no valid copy of the backup', {
+      job: job.name,
+      runId,
+      reason: s.reason,
+    });
   checkManifest(deps.config, job, manifest);
   const id = manifestId(manifest);
   const manifestKey = `${manifest.object.key.slice(0, manifest.object.key.lastIndexOf('/') + 1)}${id}${MANIFEST_SUFFIX}`;
@@ -179,6 +191,7 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
     backup: id,
     manifestKey,
     objectKey: manifest.object.key,
+    destination: from.name,
     serverVersion: manifest.serverVersion,
     targetKind: target.kind,
     target: described,
@@ -204,8 +217,15 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
   await deps.history.save({
     ...base,
     key: manifest.object.key,
-    details: { ...base.details, backup: id, target: described },
+    details: { ...base.details, backup: id, target: described, destination: from.name },
   });
-  deps.log.info('restore resolved', { job: job.name, runId, kind, backup: id, target: described });
+  deps.log.info('restore resolved', {
+    job: job.name,
+    runId,
+    kind,
+    backup: id,
+    destination: from.name,
+    target: described,
+  });
   return { ...run, environment };
 }

@@ -11,13 +11,15 @@ import type { TableStats } from '../../core/engine.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { readManifest } from '../../core/pipeline/catalog.ts';
 import { compareStats } from '../../core/pipeline/compare.ts';
+import { destinationNamed } from '../../core/pipeline/copies.ts';
 import type { Destination } from '../../core/storage/destination.ts';
 import { asStepState, type RestoreStepEvent, requireRun, VerifyFailedError } from './restore-contract.ts';
 
 export interface VerifyDeps {
   readonly config: Config;
   readonly history: DynamoHistoryStore;
-  readonly openSource: (job: Job) => Promise<Destination>;
+  /** Opens the job's destinations AWS can read, in config order (see backup-source.ts). */
+  readonly openSources: (job: Job) => Promise<readonly Destination[]>;
 }
 
 /** What Verify stores at `$.verify`. */
@@ -54,7 +56,10 @@ export async function verifyRestore(deps: VerifyDeps, event: RestoreStepEvent): 
       `the restore task exited 0 but recorded no restored row counts (run ${run.runId} is ${item.status}); see its log stream`,
     );
   }
-  const manifest = await readManifest(await deps.openSource(job), run.manifestKey);
+  // The manifest of the copy Resolve chose (older runs name none: the first destination).
+  const sources = await deps.openSources(job);
+  const from = run.destination ? destinationNamed(sources, run.destination, job.name) : sources[0]!;
+  const manifest = await readManifest(from, run.manifestKey);
   const comparison = compareStats(manifest.stats.tables, restored);
   if (!comparison.matches) {
     const shown = comparison.differences.slice(0, 3).join('; ');

@@ -1,7 +1,8 @@
 /**
  * Reacting to "ECS Task State Change" STOPPED: a run whose task died without recording a result
  * (OOM, crash, spot/capacity stop, timeout) is marked FAILED with the stop reason and exit code.
- * Safe for duplicate and out-of-order events: only a RUNNING item is ever changed.
+ * Safe for duplicate and out-of-order events: only a RUNNING item is ever changed (a run the task
+ * recorded SUCCEEDED, PARTIAL or FAILED keeps what the task wrote).
  */
 import type { PruneRequest } from '../../core/contracts/prune.ts';
 import { messageOf } from '../../core/errors.ts';
@@ -182,12 +183,14 @@ export async function handleTaskStopped(
  * (a late duplicate event must not announce an outdated recovery).
  */
 async function retryMissedAlert(deps: TaskStoppedDeps, run: HistoryItem): Promise<string | undefined> {
-  if (run.status !== 'SUCCEEDED' && run.status !== 'FAILED') return undefined;
+  // PARTIAL too: a backup that kept some copies alerted (or failed to) like a failed one.
+  if (run.status !== 'SUCCEEDED' && run.status !== 'FAILED' && run.status !== 'PARTIAL') return undefined;
   // Backups and restores/drills keep separate alert streaks (core/notify/alerts.ts).
   const state = await deps.history.getAlertState(run.kind === 'backup' ? run.job : `${run.job}:${run.kind}`);
   if (state?.lastRunId === run.runId) return undefined;
   const newest = (await deps.history.list(run.job, { limit: 20 })).find(
-    (r) => r.kind === run.kind && (r.status === 'SUCCEEDED' || r.status === 'FAILED'),
+    (r) =>
+      r.kind === run.kind && (r.status === 'SUCCEEDED' || r.status === 'FAILED' || r.status === 'PARTIAL'),
   );
   if (newest?.runId !== run.runId) return undefined;
   const outcome = {

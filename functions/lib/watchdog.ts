@@ -7,6 +7,7 @@ import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
 import type { Config } from '../../core/config/schema.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
+import { isFailedStatus } from '../../core/history/history.ts';
 import { redact } from '../../core/redact.ts';
 import type { RunLog } from './log.ts';
 import { DEFAULT_TASK } from './start-backup.ts';
@@ -29,7 +30,7 @@ export interface JobFreshness {
   readonly lastSuccessAt?: string;
   readonly lastBackupDurationSeconds?: number;
   readonly lastBackupBytes?: number;
-  /** FAILED backups among the job's backups started in the last 24 hours. */
+  /** FAILED and PARTIAL backups among the job's backups started in the last 24 hours. */
   readonly failedRunsLast24Hours: number;
   /** Jobs with `restoreDrill` only; undefined when no drill ever succeeded (missing data breaches). */
   readonly hoursSinceLastDrillSuccess?: number;
@@ -53,7 +54,8 @@ export async function measureFreshness(
       const recent = (await history.list(job.name, { limit: 100 })).filter(
         (r) => r.kind === 'backup' && r.startedAt >= dayAgo,
       );
-      const failedRunsLast24Hours = recent.filter((r) => r.status === 'FAILED').length;
+      // A PARTIAL run lost a copy: it counts as a failure here and never as the last success.
+      const failedRunsLast24Hours = recent.filter((r) => isFailedStatus(r.status)).length;
       const drill = job.restoreDrill ? await history.lastSuccess(job.name, 'drill') : undefined;
       const drillAt = drill?.finishedAt ?? drill?.startedAt;
       const drillHours = drillAt ? { hoursSinceLastDrillSuccess: hoursSince(drillAt, now) } : {};

@@ -41,6 +41,8 @@ function generatedEngine(bytes: number): Engine {
     name: 'postgres',
     dumpExtension: () => 'pgdump',
     dumpFormat: () => 'pg_dump-custom',
+    // Generated rows are no dump format: nothing to judge, but the bytes still pass the tap.
+    dumpChecker: () => ({ write: () => {}, finish: () => ({ complete: true }) }),
     inspect: async () => ({
       serverVersion: '15.0',
       tool: { name: 'generate-dump (stand-in)', version: '1' },

@@ -22,10 +22,16 @@ export const OPTIONS = {
   email: { type: 'string' },
   force: { type: 'boolean' },
   limit: { type: 'string' },
+  destination: { type: 'string' },
+  all: { type: 'boolean' },
   remote: { type: 'boolean' },
   target: { type: 'string' },
   confirm: { type: 'string' },
   'password-secret': { type: 'string' },
+  // serve and status
+  listen: { type: 'string' },
+  textfile: { type: 'string' },
+  'skip-missed': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -52,6 +58,16 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   return { command, positionals, flags: parsed.values as Flags };
 }
 
+/** `--limit N` as a number: a whole number ≥ 1, undefined when the flag is absent. */
+export function limitFlag(flags: Flags): number | undefined {
+  const text = flags.limit;
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new UsageError(`--limit: expected a whole number ≥ 1, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
 export const USAGE = `dumpvault — streaming, encrypted database backups
 
 Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or --config <file>)
@@ -60,8 +76,9 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
   validate                      check the config; every error with its JSON path (exit 2)
   check <job>                   connect; server and dump tool versions; destinations writable; zstd works; keys readable
   backup <job> [--json]         one run: dump -> compress -> encrypt -> every destination -> retention
-  list <job> [--json]           backups, from the manifests in the job's first destination
+  list <job> [--json]           backups, from the manifests in every destination of the job (which hold each)
   verify <job> [<id>|latest]    re-read the object: size, sha256, and (with --key) decryption
+  verify <job> [<id>] --all     verify every destination's copy of the backup; exit 1 if any is bad
   restore <job> [<id>|latest|<ISO time>] [--to <url>] [--drop] [--yes] [--skip-verify] [--key <file>]
   restore <job> --from <file|s3://bucket/key> [--to <url>] ...   restore a file without a manifest
   drill <job>                   restore the latest backup into a scratch database, compare, drop it
@@ -70,6 +87,10 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
   keygen --out <dir>            new OpenPGP keypair (prints the fingerprint)
   decrypt <file> --key <private.asc> [-o <out>]   decrypt a backup object (like gpg --decrypt)
   schema                        print the config's JSON schema
+  serve [--listen 127.0.0.1:9464] [--skip-missed]
+                                run every schedule and restore drill in the foreground; /metrics, /healthz
+  status [--json] [--textfile <file.prom>]
+                                per job: last success age, last failure, next run; exit 1 when overdue
 
 Against the deployed stack (AWS credentials; names from the stack's outputs):
   run <job> --remote            start a backup now (invokes start-backup), prints the run id
@@ -80,6 +101,9 @@ Against the deployed stack (AWS credentials; names from the stack's outputs):
   drill <job> --remote          restore drill into a throw-away database in the drill task
 
 Options: --config <file>  --state-dir <dir>  --json  --key <private.asc>  --help  --version
+  --destination <name>   list/verify/restore/drill: read only this destination of the job
+                         (default: the backup is chosen among all of them and read from the
+                         first, in config order, that holds a valid copy)
 Secrets come from environment variables named in the config (passwordEnv, passphraseEnv);
 a private key for restores from --key or DUMPVAULT_PRIVATE_KEY (+ DUMPVAULT_KEY_PASSPHRASE).
 Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error.

@@ -3,7 +3,9 @@
  * is interrupted aborts its multipart upload, records FAILED with the cause and alerts, instead
  * of dying mid-write. On ECS, StopTask sends SIGTERM (and SIGKILL after the container's
  * stopTimeout); in a terminal, Ctrl-C sends SIGINT. A second signal ends the process at once,
- * as the default action would have.
+ * as the default action would have — unless it comes within {@link REPEAT_WINDOW_MS} of the
+ * first: GNU `timeout` sends its signal to the process and then to the whole process group, so
+ * the same signal arrives twice in one instant, and that is one request to stop, not two.
  */
 import { constants } from 'node:os';
 import { ToolError } from '../../core/errors.ts';
@@ -17,15 +19,27 @@ export interface Interrupts {
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
+/** A signal this soon after the first is the first one delivered again, not a second request. */
+export const REPEAT_WINDOW_MS = 2000;
+
+/** The parts of a process the handlers use (tests hand in a stand-in). */
+export type SignalledProcess = Pick<NodeJS.Process, 'on' | 'off' | 'exit'>;
+
 /** Handles SIGINT and SIGTERM of `proc` until `dispose()`. */
-export function processInterrupts(proc: NodeJS.Process = process): Interrupts {
+export function processInterrupts(
+  proc: SignalledProcess = process,
+  now: () => number = Date.now,
+): Interrupts {
   const controller = new AbortController();
+  let firstAt = 0;
   const handlers = SIGNALS.map((name) => {
     const handler = () => {
       if (controller.signal.aborted) {
+        if (now() - firstAt < REPEAT_WINDOW_MS) return;
         proc.exit(128 + constants.signals[name]);
         return;
       }
+      firstAt = now();
       controller.abort(new ToolError(`stopped by ${name} before it finished`));
     };
     proc.on(name, handler);

@@ -79,7 +79,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'run':
         return await (await remote()).remoteRunCommand(first, flags, out, io);
       case 'status':
-        return await (await remote()).remoteStatusCommand(flags, out, io);
+        return flags.remote
+          ? await (await remote()).remoteStatusCommand(flags, out, io)
+          : await (await import('./commands/serve.ts')).statusCommand(flags, out, io);
+      case 'serve':
+        return await (await import('./commands/serve.ts')).serveCommand(flags, out, io);
       case 'decrypt':
         return await (await import('./commands/restore.ts')).decryptCommand(first, flags, out, io);
       case 'task':
@@ -115,12 +119,26 @@ export function reportError(err: unknown, io: Io, out?: Output): number {
   return ExitCode.failed;
 }
 
+/**
+ * `stream` with a reader that may go away (`dumpvault list | head -1`): EPIPE then means nobody
+ * reads any more, and what is still written is dropped. Without this the write error is an
+ * uncaught exception that kills the process, a backup half-way through its upload included; with
+ * it a backup finishes (or records its failure) and a read command exits 0 without a trace.
+ */
+export function quietWhenReaderLeaves<T extends NodeJS.WritableStream>(stream: T): T {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return;
+    throw err;
+  });
+  return stream;
+}
+
 /** The real process's Io. */
 export function processIo(): Io {
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: quietWhenReaderLeaves(process.stdout),
+    stderr: quietWhenReaderLeaves(process.stderr),
     env: process.env,
     interrupts: () => processInterrupts(),
     ...(interactive

@@ -15,8 +15,11 @@ export interface DeferredOutputOptions {
    * the place to end sessions and remove temporary files. Its own failures are ignored.
    */
   readonly onSettled?: (error: Error | undefined) => void | Promise<void>;
-  /** Turns a failure into the error the consumer sees (e.g. adds what to fix). */
-  readonly mapError?: (error: unknown) => Error;
+  /**
+   * Turns a failure into the error the consumer sees (e.g. adds what to fix, or finds the
+   * failure that caused this one); the output fails once it settled.
+   */
+  readonly mapError?: (error: unknown) => Error | Promise<Error>;
 }
 
 function asError(err: unknown): Error {
@@ -59,8 +62,12 @@ export function deferredOutput(
     },
   });
   const fail = (err: unknown): void => {
-    const error = options.mapError ? options.mapError(err) : asError(err);
-    void settle(error).then(() => out.destroy(error));
+    void (async () => {
+      const map = async (): Promise<Error> => (options.mapError ? options.mapError(err) : asError(err));
+      const error = await map().catch(asError);
+      await settle(error);
+      out.destroy(error);
+    })();
   };
   opened.then((stream) => {
     if (out.destroyed) {

@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
 import type {
   Connection,
   DumpOptions,
@@ -20,6 +21,8 @@ import type {
   TableStats,
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
+import type { DumpChecker } from '../../core/formats/checker.ts';
+import { MongoArchiveChecker } from '../../core/formats/mongoArchive.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
 import { deferred, deferredOutput } from './deferredOutput.ts';
@@ -29,7 +32,7 @@ import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from 
 import { lastJsonObject, parseTableCounts } from './tableCounts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
-export const MONGODB_DUMP_FORMAT = 'mongodump-archive';
+export const MONGODB_DUMP_FORMAT = DUMP_FORMATS.mongodb;
 
 /** MongoDB's limit on database name length (64 bytes, including the terminator). */
 const MAX_IDENTIFIER = 63;
@@ -60,6 +63,9 @@ const HINTS: readonly FailureHint[] = [
 ];
 
 const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/** mongodump's log lines that report a failure (`<timestamp>\tFailed: …`), even with exit 0. */
+const MONGODUMP_ERROR_LINES = [/(?:^|\t)Failed: /];
 
 /** A parsed mongodb:// or mongodb+srv:// URL. WHATWG URL cannot parse multi-host strings. */
 interface MongoTarget {
@@ -214,6 +220,11 @@ export class MongodbEngine implements Engine {
     return MONGODB_DUMP_FORMAT;
   }
 
+  /** The archive's structure: prelude, segments, and an end for every collection. */
+  dumpChecker(_options: DumpOptions): DumpChecker {
+    return new MongoArchiveChecker();
+  }
+
   /** Connects with mongosh for the server version and reads `mongodump --version`. */
   async inspect(conn: Connection): Promise<ServerInfo> {
     const t = mongoTarget(conn);
@@ -252,6 +263,7 @@ export class MongodbEngine implements Engine {
               ...config.args,
             ],
             env: toolEnv(t),
+            errorLines: MONGODUMP_ERROR_LINES,
           },
           undefined,
           options.through,

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
 import type {
   Connection,
   DumpOptions,
@@ -16,6 +17,8 @@ import type {
   TableStats,
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
+import type { DumpChecker } from '../../core/formats/checker.ts';
+import { MysqldumpChecker } from '../../core/formats/mysqldump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
 import { deferred, deferredOutput } from './deferredOutput.ts';
@@ -26,7 +29,7 @@ import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from 
 import { lastJsonObject, parseTableCounts } from './tableCounts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
-export const MYSQL_DUMP_FORMAT = 'mysqldump-sql';
+export const MYSQL_DUMP_FORMAT = DUMP_FORMATS.mysql;
 
 /** MySQL's limit on database name length. */
 const MAX_IDENTIFIER = 64;
@@ -52,6 +55,13 @@ const HINTS: readonly FailureHint[] = [
 ];
 
 const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/**
+ * What mariadb-dump / mysqldump print when a statement failed; with some failures (a lost
+ * connection while dumping a table: `Error 2013: Lost connection to server during query when
+ * dumping table …`) they still exit 0.
+ */
+const DUMP_ERROR_LINES = [/^(?:\S*\/)?(?:mysqldump|mariadb-dump): (?:Error|Couldn't execute|Got error)/i];
 
 interface MyTarget {
   readonly database: string;
@@ -149,6 +159,11 @@ export class MysqlEngine implements Engine {
     return MYSQL_DUMP_FORMAT;
   }
 
+  /** The dump's closing `-- Dump completed` line. */
+  dumpChecker(_options: DumpOptions): DumpChecker {
+    return new MysqldumpChecker();
+  }
+
   /** Connects to the database (so a wrong name or password fails here) and reads both versions. */
   async inspect(conn: Connection): Promise<ServerInfo> {
     const t = myTarget(conn);
@@ -210,6 +225,7 @@ export class MysqlEngine implements Engine {
               t.database,
             ],
             env: t.env,
+            errorLines: DUMP_ERROR_LINES,
           },
           undefined,
           options.through,

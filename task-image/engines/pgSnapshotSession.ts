@@ -136,6 +136,6 @@ export class PgSnapshotSession {
   private describe(exit: Exit): ToolError {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const why = summarizeStderr(this.stderr);
-    return new ToolError(`${this.name} ${how}${why ? `: ${why}` : ''}`);
+    return new ToolError(`${this.name} ${how}${why ? `: ${why}` : ''}`, { signal: exit.signal });
   }
 }

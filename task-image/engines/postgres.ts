@@ -4,6 +4,7 @@
  * password; the password travels in PGPASSWORD, never on a command line.
  */
 import type { Readable } from 'node:stream';
+import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
 import type {
   Connection,
   DumpOptions,
@@ -14,6 +15,9 @@ import type {
   TableStats,
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
+import type { DumpChecker } from '../../core/formats/checker.ts';
+import { PgCustomChecker } from '../../core/formats/pgCustom.ts';
+import { PgPlainChecker } from '../../core/formats/pgPlain.ts';
 import { processInput, processOutput, runCommand, type SpawnSpec } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
 import { deferred, deferredOutput } from './deferredOutput.ts';
@@ -34,7 +38,7 @@ import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from 
 import { parseTableCounts } from './tableCounts.ts';
 
 /** The manifest's `dumpFormat` values this engine writes and restores. */
-export const PG_DUMP_FORMATS = { custom: 'pg_dump-custom', plain: 'pg_dump-plain' } as const;
+export const PG_DUMP_FORMATS = { custom: DUMP_FORMATS.pgCustom, plain: DUMP_FORMATS.pgPlain } as const;
 
 /** PostgreSQL's limit on identifier length (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER = 63;
@@ -70,6 +74,34 @@ const HINTS: readonly FailureHint[] = [
 ];
 
 const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/** pg_dump's own error lines: a run that printed one failed, whatever its exit code. */
+const PG_DUMP_ERROR_LINES = [/^pg_dump: error: /];
+
+/** How long a failed pg_dump waits for its snapshot session to tell why the snapshot went away. */
+const SESSION_CAUSE_WAIT_MS = 5_000;
+
+/**
+ * The real cause of a pg_dump failure. "invalid snapshot identifier" means the session that
+ * exported the snapshot ended before pg_dump imported it — because that session failed (its
+ * row count hit "permission denied for table x", say): that failure is the cause to report.
+ */
+async function dumpFailureCause(err: unknown, counted: Promise<void>): Promise<unknown> {
+  if (!(err instanceof Error) || !/invalid snapshot identifier/i.test(err.message)) return err;
+  let timer: NodeJS.Timeout | undefined;
+  const sessionError = await Promise.race([
+    counted.then(
+      () => undefined,
+      (sessionErr: unknown) => sessionErr,
+    ),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), SESSION_CAUSE_WAIT_MS);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+  return sessionError ?? err;
+}
 
 /** A parsed connection: what the tools are given, and how to name it in messages. */
 interface PgTarget {
@@ -191,6 +223,11 @@ export class PostgresEngine implements Engine {
     return options.format === 'plain' ? PG_DUMP_FORMATS.plain : PG_DUMP_FORMATS.custom;
   }
 
+  /** The custom-format archive's structure, or the plain script's completion trailer. */
+  dumpChecker(options: DumpOptions): DumpChecker {
+    return options.format === 'plain' ? new PgPlainChecker() : new PgCustomChecker();
+  }
+
   /**
    * Reads the server version, then refuses (UserError naming the package to install) when the
    * pg_dump that would be used is older than the server.
@@ -254,6 +291,7 @@ export class PostgresEngine implements Engine {
             command: pgDump,
             args: [...format, `--snapshot=${open.snapshotId}`, '--no-password', '--dbname', target.url],
             env: target.env,
+            errorLines: PG_DUMP_ERROR_LINES,
           },
           undefined,
           options.through,
@@ -268,7 +306,7 @@ export class PostgresEngine implements Engine {
           if (error) stats.reject(error);
           await session?.abort();
         },
-        mapError: explain,
+        mapError: async (err) => explain(await dumpFailureCause(err, counted)),
       },
     );
     return { output, stats: stats.promise, piped: options.through !== undefined };

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sqlitePath } from '../../core/config/load.ts';
+import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
 import type {
   Connection,
   DumpOptions,
@@ -23,6 +24,8 @@ import type {
   TableStats,
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
+import type { DumpChecker } from '../../core/formats/checker.ts';
+import { SqliteDumpChecker } from '../../core/formats/sqliteDump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { deferred, deferredOutput } from './deferredOutput.ts';
 import { explainFailure, type FailureHint } from './failureHints.ts';
@@ -31,7 +34,7 @@ import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from 
 import { parseTableCounts } from './tableCounts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
-export const SQLITE_DUMP_FORMAT = 'sqlite3-sql';
+export const SQLITE_DUMP_FORMAT = DUMP_FORMATS.sqlite;
 
 const SQLITE3 = 'sqlite3';
 
@@ -51,6 +54,9 @@ const HINTS: readonly FailureHint[] = [
 ];
 
 const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/** sqlite3's error lines (`Error: …`, `Parse error near line 3: …`). */
+const SQLITE3_ERROR_LINES = [/^(?:Parse |Runtime )?[Ee]rror(?: near line \d+)?: /];
 
 /**
  * The absolute file of a `sqlite:` URL. The CLI resolves paths relative to the config file
@@ -126,13 +132,13 @@ async function listTables(file: string): Promise<string[]> {
 }
 
 /**
- * Splits sqlite3's output into the stats line (the first line) and the dump (the rest), and
- * checks the dump's last statement: `.dump` reports errors it meets half-way by writing
- * `ROLLBACK; -- due to errors` instead of `COMMIT;` and still exits 0.
+ * Splits sqlite3's output into the stats line (the first line) and the dump (the rest). Whether
+ * the dump is complete (`.dump` reports errors it meets half-way by writing `ROLLBACK; -- due
+ * to errors` instead of `COMMIT;` and still exits 0) is the dump checker's to judge
+ * (core/formats/sqliteDump.ts).
  */
 export class StatsLineSplitter extends Transform {
   private head: Buffer | undefined = Buffer.alloc(0);
-  private tail = '';
 
   constructor(
     private readonly onStats: (line: string) => void,
@@ -155,24 +161,13 @@ export class StatsLineSplitter extends Transform {
       this.head = undefined;
       rest = joined.subarray(newline + 1);
     }
-    if (rest.length) {
-      this.tail = (this.tail + rest.subarray(-64).toString('latin1')).slice(-64);
-      this.push(rest);
-    }
+    if (rest.length) this.push(rest);
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
     if (this.head) {
       callback(new ToolError(`sqlite3 printed no row counts for ${this.file}`));
-      return;
-    }
-    if (!this.tail.endsWith('COMMIT;\n')) {
-      callback(
-        new ToolError(
-          `sqlite3 .dump of ${this.file} hit errors and did not finish; the file may be damaged: run PRAGMA integrity_check on it`,
-        ),
-      );
       return;
     }
     callback();
@@ -191,6 +186,11 @@ export class SqliteEngine implements Engine {
   /** Always `sqlite3-sql`. */
   dumpFormat(_options: DumpOptions): string {
     return SQLITE_DUMP_FORMAT;
+  }
+
+  /** The dump's closing `COMMIT;`. */
+  dumpChecker(_options: DumpOptions): DumpChecker {
+    return new SqliteDumpChecker();
   }
 
   /** Checks the file exists and is a database; server and tool version are both the sqlite3 library's. */
@@ -230,7 +230,7 @@ export class SqliteEngine implements Engine {
           '',
         ].join('\n');
         const tool = processOutput(
-          { command: SQLITE3, args: ['-readonly', '-safe', '-bail', file] },
+          { command: SQLITE3, args: ['-readonly', '-safe', '-bail', file], errorLines: SQLITE3_ERROR_LINES },
           Readable.from([Buffer.from(script)]),
         );
         const splitter = new StatsLineSplitter((line) => {

@@ -135,19 +135,17 @@ describe('other deployment checks', () => {
   });
 
   it('fails when the schedule period cannot be worked out and no alarmAfterHours is set', () => {
-    const c = config({ schedule: { cron: '0 3 L * ? *' } });
+    const c = config({ schedule: { cron: '0 3 1 1 ? 2024' } });
 
     expect(() => construct(c)).toThrow(
-      /jobs\[0\]\.schedule: cannot work out how often "0 3 L \* \? \*" runs .*; set jobs\[0\]\.alarmAfterHours/,
+      /jobs\[0\]\.schedule: cannot work out how often "0 3 1 1 \? 2024" runs .*; set jobs\[0\]\.alarmAfterHours/,
     );
+    const unlocked = { bucket: { objectLock: false as const } };
     expect(
-      deploymentProblems(
-        config(
-          { schedule: { cron: '0 3 L * ? *' }, alarmAfterHours: 800 },
-          { bucket: { objectLock: false } },
-        ),
-      ),
+      deploymentProblems(config({ schedule: { cron: '0 3 1 1 ? 2024' }, alarmAfterHours: 800 }, unlocked)),
     ).toEqual([]);
+    // L, W and # are measured (they once were "not modelled" and needed alarmAfterHours).
+    expect(deploymentProblems(config({ schedule: { cron: '0 3 L * ? *' } }))).toEqual([]);
   });
 
   it('fails when a recipient key file is missing or holds a private key', () => {
@@ -197,10 +195,14 @@ describe('scheduleGaps', () => {
     expect(scheduleGaps({ timezone: 'UTC', ...schedule })).toEqual({ minHours: min, maxHours: max });
   });
 
-  it('gives up on L, W, # and fixed years', () => {
-    for (const cron of ['0 3 L * ? *', '0 3 15W * ? *', '0 3 ? * 2#1 *', '0 3 * * ? 2027']) {
-      expect(scheduleGaps({ timezone: 'UTC', cron })).toBeUndefined();
-    }
+  it('measures L, W, # and year-limited crons, in the time zone of the schedule', () => {
+    expect(scheduleGaps({ timezone: 'UTC', cron: '0 3 L * ? *' })).toEqual({ minHours: 672, maxHours: 744 });
+    expect(scheduleGaps({ timezone: 'UTC', cron: '0 3 * * ? 2027' })).toEqual({ minHours: 24, maxHours: 24 });
+    expect(scheduleGaps({ timezone: 'Europe/Berlin', cron: '0 3 * * ? *' })).toEqual({
+      minHours: 23,
+      maxHours: 25,
+    });
+    expect(scheduleGaps({ timezone: 'UTC', cron: '0 3 * * ? 2024' })).toBeUndefined();
   });
 });
 

@@ -100,6 +100,12 @@ export interface S3rverHandle {
    */
   holdPartUploads(): { release(): void };
   /**
+   * Holds every request `which` matches (before s3rver sees it) until `release()`: a store that
+   * accepts the connection and the request and never answers. Released requests go on to
+   * s3rver (a client that gave up meanwhile has closed its end).
+   */
+  holdRequests(which: RequestMatcher): { release(): void };
+  /**
    * From now until `restore()` (or for the next `count` only), every CreateMultipartUpload is
    * carried out and then its connection dropped before the answer is sent: the store has the
    * upload, the client never learns its id (an answer lost in an outage).
@@ -170,6 +176,47 @@ function multipartExtensions(directory: string): KoaMiddleware {
       },
     };
   };
+}
+
+/** Which requests a hold applies to (see {@link S3rverHandle.holdRequests}). */
+export type RequestMatcher = (request: {
+  method: string;
+  path: string;
+  query: RecordedRequest['query'];
+}) => boolean;
+
+/** Matchers for the multipart calls, by their HTTP shape. */
+export const S3_CALLS = {
+  uploadPart: (r) => r.method === 'PUT' && 'partNumber' in r.query,
+  abortMultipartUpload: (r) => r.method === 'DELETE' && 'uploadId' in r.query,
+  completeMultipartUpload: (r) => r.method === 'POST' && 'uploadId' in r.query,
+  any: () => true,
+} as const satisfies Record<string, RequestMatcher>;
+
+/** Keeps matching requests waiting while their hold is in place. */
+class RequestGate {
+  private readonly holds = new Set<{ which: RequestMatcher; released: Promise<void> }>();
+
+  hold(which: RequestMatcher): { release(): void } {
+    let release!: () => void;
+    const entry = { which, released: new Promise<void>((resolve) => (release = resolve)) };
+    this.holds.add(entry);
+    return {
+      release: () => {
+        this.holds.delete(entry);
+        release();
+      },
+    };
+  }
+
+  middleware(): KoaMiddleware {
+    return async (ctx, next) => {
+      for (const entry of [...this.holds]) {
+        if (entry.which({ method: ctx.method, path: ctx.path, query: ctx.query })) await entry.released;
+      }
+      await next();
+    };
+  }
 }
 
 /** Keeps UploadPart requests waiting while a hold is in place. */
@@ -243,6 +290,18 @@ export function s3rverClient(endpoint: string, overrides: Partial<S3ClientConfig
 }
 
 /**
+ * Keeps idle keep-alive connections open for as long as a test may pause between requests.
+ * Node closes them after 5 s by default; a client that reuses such a socket in the instant the
+ * server closes it gets `read ECONNRESET` (seen when the machine is busy: the client's event
+ * loop notices the close too late). Real S3 keeps idle connections open far longer.
+ */
+export function holdIdleConnections(server: import('node:http').Server | undefined): void {
+  if (!server) return;
+  server.keepAliveTimeout = 10 * 60_000;
+  server.headersTimeout = 10 * 60_000 + 1_000;
+}
+
+/**
  * Starts s3rver on 127.0.0.1 with a free port and a fresh temp directory, with `buckets`
  * created. Call `stop()` when done.
  */
@@ -251,6 +310,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
   const buckets = (options.buckets ?? ['test']).map((name) => ({ name }));
   const requests: RecordedRequest[] = [];
   const gate = new PartGate();
+  const requestGate = new RequestGate();
   const lostCreates = new LostCreateAnswers();
   let server: S3rverInstance | undefined;
 
@@ -263,9 +323,15 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       configureBuckets: buckets,
     });
     // Koa composes its middleware when the server starts: insert before s3rver's router (the last one).
-    instance.middleware.unshift(recorder(requests), gate.middleware(), lostCreates.middleware());
+    instance.middleware.unshift(
+      recorder(requests),
+      gate.middleware(),
+      requestGate.middleware(),
+      lostCreates.middleware(),
+    );
     instance.middleware.splice(instance.middleware.length - 1, 0, multipartExtensions(directory));
     const address = await instance.run();
+    holdIdleConnections(instance.httpServer);
     server = instance;
     return address.port;
   };
@@ -293,6 +359,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       await listen(port);
     },
     holdPartUploads: () => gate.hold(),
+    holdRequests: (which) => requestGate.hold(which),
     loseCreateAnswers(count = Number.POSITIVE_INFINITY) {
       lostCreates.remaining = count;
       return {

@@ -5,17 +5,26 @@
  */
 import type { Readable } from 'node:stream';
 import type { DumpSession, Engine } from '../../core/engine.ts';
+import type { DumpChecker } from '../../core/formats/checker.ts';
 import { processOutput } from '../../core/process.ts';
 
-/** An engine whose dump runs `sh -c <script>` and whose stats are `stats`. */
+/** A checker for stand-in output, which is no dump format: it finds every stream complete. */
+const acceptAnything = (): DumpChecker => ({ write: () => {}, finish: () => ({ complete: true }) });
+
+/**
+ * An engine whose dump runs `sh -c <script>` and whose stats are `stats`; its output is judged
+ * by `checker` (by default: not at all, the scripts write random bytes).
+ */
 export function standInEngine(
   script: string | (() => Readable),
   stats: Record<string, number> = { 't.rows': 1 },
+  checker: () => DumpChecker = acceptAnything,
 ): Engine {
   return {
     name: 'postgres',
     dumpExtension: () => 'pgdump',
     dumpFormat: () => 'pg_dump-custom',
+    dumpChecker: checker,
     inspect: async () => ({
       serverVersion: '15.0',
       tool: { name: 'stand-in', version: '1' },

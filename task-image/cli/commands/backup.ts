@@ -66,9 +66,13 @@ export async function backupCommand(
   const m = result.manifest;
   const deleted = result.prune.flatMap((p) => p.deleted);
   const pruneErrors = result.prune.flatMap((p) => p.errors);
+  const pruneProblems = result.prune.flatMap((p) =>
+    p.problems.map((x) => ({ destination: p.destination, ...x })),
+  );
+  const partial = result.status === 'PARTIAL';
   if (out.isJson) {
     out.result({
-      status: 'SUCCEEDED',
+      status: result.status,
       job: m.job,
       runId: m.runId,
       id: result.id,
@@ -78,21 +82,33 @@ export async function backupCommand(
       sha256: m.object.sha256,
       durationMs: result.durationMs,
       destinations: result.destinations,
+      ...(partial ? { failures: result.failures } : {}),
       tables: m.stats.tables,
       pruned: deleted,
       pruneErrors,
+      pruneProblems,
     });
   } else {
     out.line(
-      `SUCCEEDED ${result.id}: ${formatBytes(m.rawBytes)} dumped, ${formatBytes(m.object.bytes)} stored in ${formatDuration(result.durationMs)} -> ${result.destinations.join(', ')}`,
+      `${result.status} ${result.id}: ${formatBytes(m.rawBytes)} dumped, ${formatBytes(m.object.bytes)} stored in ${formatDuration(result.durationMs)} -> ${result.destinations.join(', ')}`,
     );
+    for (const f of result.failures) out.line(`  FAILED  ${f.error}`);
     out.line(`  object  ${m.object.key}`);
     out.line(`  sha256  ${m.object.sha256}`);
     out.line(
       `  tables  ${Object.keys(m.stats.tables).length} (${Object.values(m.stats.tables).reduce((a, b) => a + b, 0)} rows)`,
     );
-    out.line(`  pruned  ${deleted.length ? deleted.join(', ') : 'nothing'}`);
+    out.line(
+      `  pruned  ${partial ? 'nothing: retention does not run after a PARTIAL backup' : deleted.length ? deleted.join(', ') : 'nothing'}`,
+    );
     for (const e of pruneErrors) out.warn(`retention could not delete ${e}`);
+    for (const p of pruneProblems)
+      out.warn(`retention left alone ${p.key} in ${p.destination}: ${p.problem}`);
+  }
+  if (partial) {
+    // stderr too, so cron mail and scripts that only keep errors see which copy is missing.
+    for (const f of result.failures) io.stderr.write(`error: ${redact(f.error)}\n`);
+    return 1;
   }
   return pruneErrors.length ? 1 : 0;
 }

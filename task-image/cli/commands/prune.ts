@@ -33,6 +33,7 @@ export async function pruneCommand(
         decisions: r.plan.decisions.map((d) => ({ id: d.backup.id, action: d.action, rules: d.rules })),
         deleted: r.deleted,
         errors: r.errors,
+        problems: r.problems,
       })),
     );
   } else {
@@ -41,6 +42,7 @@ export async function pruneCommand(
       if (!r.plan.runnable) out.line(`  not run: ${r.plan.reason}`);
       for (const line of formatPlan(r.plan)) out.line(`  ${line}`);
       if (!dryRun) out.line(`  deleted ${r.deleted.length} object(s)`);
+      for (const p of r.problems) out.line(`  left alone ${p.key}: ${p.problem}`);
       for (const e of r.errors) out.warn(`could not delete ${e}`);
     }
   }

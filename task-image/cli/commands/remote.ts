@@ -18,10 +18,10 @@ import {
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
-import type { HistoryStore } from '../../../core/history/history.ts';
+import { type HistoryStore, isFailedStatus } from '../../../core/history/history.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
 import { HOURS_SINCE_LAST_SUCCESS, METRIC_NAMESPACE, SERVICE_NAME } from '../../../core/metrics.ts';
-import type { Flags } from '../args.ts';
+import { type Flags, limitFlag } from '../args.ts';
 import { historyLines, type Io, type Output } from '../output.ts';
 
 /** AWS clients of the remote commands (tests hand in mocked ones). */
@@ -101,10 +101,11 @@ export async function remoteHistoryCommand(
   io: Io,
   clients?: RemoteClients,
 ): Promise<number> {
+  const limit = limitFlag(flags);
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
   const name = findJob(loaded.config, job).name;
   const history = await remoteHistory(loaded, io.env, clients ?? defaultClients(loaded));
-  const items = await history.list(name, flags.limit ? { limit: Number(flags.limit) } : {});
+  const items = await history.list(name, limit ? { limit } : {});
   if (flags.csv) io.stdout.write(historyToCsv(items));
   else if (out.isJson) out.result(items);
   else for (const line of historyLines(items)) out.line(line);
@@ -174,7 +175,7 @@ export async function remoteStatusCommand(
     const items = await history.list(job.name, { limit: 50 });
     const backups = items.filter((i) => i.kind === 'backup');
     const success = backups.find((i) => i.status === 'SUCCEEDED');
-    const failure = backups.find((i) => i.status === 'FAILED');
+    const failure = backups.find((i) => isFailedStatus(i.status));
     const alarms = await c.cloudWatch.send(
       new DescribeAlarmsForMetricCommand({
         Namespace: METRIC_NAMESPACE,

@@ -9,7 +9,6 @@ import type { Destination as DestinationConfig } from '../../../core/config/sche
 import { decryptStage, readPrivateKey } from '../../../core/crypto/openpgp.ts';
 import type { Connection } from '../../../core/engine.ts';
 import { UsageError, UserError } from '../../../core/errors.ts';
-import { resolveBackup } from '../../../core/pipeline/catalog.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { type DecryptKeys, openForeign } from '../../../core/pipeline/decode.ts';
 import { Meter } from '../../../core/pipeline/meter.ts';
@@ -22,6 +21,7 @@ import type { Flags } from '../args.ts';
 import { withInterrupts } from '../interrupts.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
 import { openDestination, openJob, resolveDecryptKeys } from '../resolve.ts';
+import { findCopy } from './catalog.ts';
 
 /** Parses `--to`: a URL of the job's engine; a password in it is lifted out and kept secret. */
 function targetConnection(ctx: JobContext, url: string, io: Io): Connection {
@@ -60,12 +60,14 @@ async function confirmDrop(ctx: JobContext, target: Connection, flags: Flags, io
   if (answer.trim() !== ctx.job.name) throw new UsageError('not confirmed; nothing was changed');
 }
 
-function printRestore(out: Output, result: RestoreResult): void {
+function printRestore(out: Output, result: RestoreResult, from: Destination): void {
   if (out.isJson) {
-    out.result({ status: 'SUCCEEDED', ...result });
+    out.result({ status: 'SUCCEEDED', ...result, destination: from.name });
     return;
   }
-  out.line(`SUCCEEDED restored ${result.id} into ${result.target} in ${formatDuration(result.durationMs)}`);
+  out.line(
+    `SUCCEEDED restored ${result.id} from destination ${from.name} into ${result.target} in ${formatDuration(result.durationMs)}`,
+  );
   out.line(
     `  verified: ${result.comparison.tablesCompared} tables, ${result.comparison.rowsCompared} rows match the manifest${result.dropped ? '; scratch database dropped' : ''}`,
   );
@@ -85,9 +87,12 @@ export async function restoreCommand(
   if (flags.drop && !targetConn)
     throw new UsageError('--drop only applies with --to <url>; scratch restores never drop');
   if (targetConn) await confirmDrop(ctx, targetConn, flags, io);
-  if (flags.from) return restoreForeign(loaded, ctx, flags.from, targetConn, keys, flags, out, io);
-  const from = ctx.destinations[0]!;
-  const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, selector ?? 'latest');
+  if (flags.from) {
+    if (flags.destination !== undefined)
+      throw new UsageError('--from reads the file it names; leave out --destination');
+    return restoreForeign(loaded, ctx, flags.from, targetConn, keys, flags, out, io);
+  }
+  const { manifest, from } = await findCopy(ctx, flags, selector ?? 'latest', out);
   const target: RestoreTarget = targetConn
     ? { kind: 'connection', connection: targetConn, drop: Boolean(flags.drop) }
     : { kind: 'scratch' };
@@ -95,7 +100,7 @@ export async function restoreCommand(
   const result = await withInterrupts(io.interrupts, ctx, (run) =>
     runRestore(run, { manifest, from, target, keys, skipVerify: Boolean(flags['skip-verify']) }),
   );
-  printRestore(out, result);
+  printRestore(out, result, from);
   return 0;
 }
 
@@ -218,13 +223,12 @@ export async function drillCommand(
 ): Promise<number> {
   const { loaded, ctx } = await openJob(job, flags, io, { forReading: true, progress: out.progress });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
-  const from = ctx.destinations[0]!;
-  const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, 'latest');
+  const { manifest, from } = await findCopy(ctx, flags, 'latest', out);
   if (!out.isJson) out.line(`drill ${ctx.job.name}`);
   const result = await withInterrupts(io.interrupts, ctx, (run) =>
     runRestore(run, { manifest, from, target: { kind: 'scratch' }, keys, kind: 'drill' }),
   );
-  printRestore(out, result);
+  printRestore(out, result, from);
   return 0;
 }
 

@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
 import { ConfigSchema } from '../../../core/config/schema.ts';
 import { generateKeyPair, loadRecipients } from '../../../core/crypto/openpgp.ts';
 import { UsageError } from '../../../core/errors.ts';
+import { describeRetention } from '../../../core/retention/describe.ts';
 import type { Flags } from '../args.ts';
 import type { Output } from '../output.ts';
 
@@ -82,9 +83,14 @@ export const EXAMPLE_CONFIG = `{
       "name": "app-sqlite",
       "engine": "sqlite",                              // postgres | mysql | sqlite | mongodb
       "source": { "url": "sqlite:./data/app.db" },
+      // Run by "dumpvault serve" (and by EventBridge Scheduler in AWS): EventBridge cron syntax.
+      "schedule": { "cron": "30 2 * * ? *", "timezone": "UTC" },
       "destinations": ["local"],
       "compression": "gzip",                           // gzip | zstd | none
       "encryption": "ops",                             // omit = not encrypted (a warning is printed)
+      // Which backups retention keeps (the newest is always kept). Also possible:
+      // { "maxAgeDays": 30 } = everything younger than 30 days; "forever" = never delete.
+      // Without "retention" only the newest backup is kept ("dumpvault validate" says so).
       "retention": { "keepLast": 3, "daily": 7, "weekly": 4, "monthly": 12 }
     },
     {
@@ -92,10 +98,11 @@ export const EXAMPLE_CONFIG = `{
       "engine": "postgres",
       // No password in the URL: it comes from the environment variable named here.
       "source": { "url": "postgres://app@127.0.0.1:5432/app", "passwordEnv": "DUMPVAULT_PG_PASSWORD" },
-      "schedule": { "cron": "0 3 * * ? *", "timezone": "Europe/Berlin" },   // used by the AWS deployment
+      "schedule": { "cron": "0 3 * * ? *", "timezone": "Europe/Berlin" },   // serve and AWS alike
       "destinations": ["local"],
       "compression": "gzip",
       "encryption": "ops",
+      // With counts, maxAgeDays is a cap: nothing older than 400 days stays (except the newest).
       "retention": { "keepLast": 3, "daily": 7, "weekly": 4, "monthly": 12, "maxAgeDays": 400 }
     }
   ]
@@ -150,11 +157,16 @@ export async function validateCommand(flags: Flags, out: Output): Promise<number
   if (unencrypted.length) {
     out.warn(`not encrypted (only storage-side encryption protects them): ${unencrypted.join(', ')}`);
   }
-  if (out.isJson) out.result({ valid: true, file: loaded.file, jobs: loaded.config.jobs.map((j) => j.name) });
-  else {
+  const retention = Object.fromEntries(
+    loaded.config.jobs.map((j) => [j.name, describeRetention(j.retention)]),
+  );
+  if (out.isJson) {
+    out.result({ valid: true, file: loaded.file, jobs: loaded.config.jobs.map((j) => j.name), retention });
+  } else {
     out.line(
       `${loaded.file} is valid: ${loaded.config.jobs.length} job(s) (${loaded.config.jobs.map((j) => j.name).join(', ')}), ${Object.keys(loaded.config.destinations).length} destination(s)`,
     );
+    for (const [job, text] of Object.entries(retention)) out.line(`  retention of ${job}: ${text}`);
   }
   return 0;
 }

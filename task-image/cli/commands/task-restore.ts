@@ -13,7 +13,9 @@
  *                               updates that item (`RUN#{startedAt}#{runId}`), never a new one.
  * - `DUMPVAULT_RESTORE_KIND`    `restore` or `drill`.
  * - `DUMPVAULT_BACKUP_KEY`      the manifest key of the backup to restore (`…/{id}.manifest.json`),
- *                               read from the job's first destination.
+ *                               read from the destination below.
+ * - `DUMPVAULT_BACKUP_DESTINATION`  the job destination holding the copy Resolve chose (the first,
+ *                               in config order, with a valid copy); absent: the first destination.
  * - `DUMPVAULT_RESTORE_TARGET`  `scratch` (a new database next to the source, kept),
  *                               `ephemeral` (a new database in the drill sidecar, dropped), or a
  *                               URL of the job's engine without a password.
@@ -47,6 +49,7 @@ import { decryptKey, type PrivateKey, readPrivateKey as readOpenpgpPrivateKey } 
 import type { LoadedConfig } from '../../../core/config/load.ts';
 import { checkSourceUrl, findJob } from '../../../core/config/load.ts';
 import type { Job } from '../../../core/config/schema.ts';
+import { RestoreTaskEnv } from '../../../core/contracts/restore-task.ts';
 import type { Connection, Engine, TableStats } from '../../../core/engine.ts';
 import { ConfigError, CryptoError, ExitCode, messageOf, UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
@@ -63,6 +66,7 @@ import type { Notifier } from '../../../core/notify/notifier.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { readManifest } from '../../../core/pipeline/catalog.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
+import { destinationNamed } from '../../../core/pipeline/copies.ts';
 import type { DecryptKeys } from '../../../core/pipeline/decode.ts';
 import { type RestoreTarget, runRestore } from '../../../core/pipeline/restore.ts';
 import { redact, registerSecret } from '../../../core/redact.ts';
@@ -72,15 +76,8 @@ import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
 import { resolveSecret, type SecretFetcher, secretsManagerFetcher } from '../secrets.ts';
 import { currentTaskArn, loadTaskConfig, type TaskDeps } from './task.ts';
 
-/** Environment variables of the restore task (besides those it shares with `task backup`). */
-export const RestoreTaskEnv = {
-  kind: 'DUMPVAULT_RESTORE_KIND',
-  backupKey: 'DUMPVAULT_BACKUP_KEY',
-  target: 'DUMPVAULT_RESTORE_TARGET',
-  targetPasswordSecret: 'DUMPVAULT_TARGET_PASSWORD_SECRET',
-  drop: 'DUMPVAULT_DROP',
-  ephemeralUrl: 'DUMPVAULT_EPHEMERAL_URL',
-} as const;
+/** Environment variables of the restore task (the contract lives in core/contracts). */
+export { RestoreTaskEnv };
 
 /** What the restore task needs besides its environment; tests inject local stand-ins. */
 export interface TaskRestoreDeps extends TaskDeps {
@@ -169,6 +166,7 @@ function countingEngine(engine: Engine, onStats: (stats: TableStats) => void): E
     name: engine.name,
     dumpExtension: (options) => engine.dumpExtension(options),
     dumpFormat: (options) => engine.dumpFormat(options),
+    dumpChecker: (options) => engine.dumpChecker(options),
     inspect: (conn) => engine.inspect(conn),
     stats: async (conn) => {
       const stats = await engine.stats(conn);
@@ -351,7 +349,8 @@ export async function taskRestoreCommand(
       }),
       investigate,
     };
-    const from = ctx.destinations[0];
+    const named = env[RestoreTaskEnv.backupDestination];
+    const from = named ? destinationNamed(ctx.destinations, named, job.name) : ctx.destinations[0];
     if (!from) throw new ConfigError(`job ${job.name} has no destination to restore from`);
     backupKey = required(env, RestoreTaskEnv.backupKey);
     if (!backupKey.startsWith(jobPrefix(ctx.prefix, job.name))) {

@@ -158,15 +158,18 @@ export async function taskCommand(
       investigate: (id) => `dumpvault history ${job} --remote   (run ${id})`,
     });
     out.result({
-      status: 'SUCCEEDED',
+      status: result.status,
       job,
       runId,
       key: result.manifest.object.key,
       bytes: result.manifest.object.bytes,
       sha256: result.manifest.object.sha256,
+      destinations: result.destinations,
+      ...(result.status === 'PARTIAL' ? { failures: result.failures } : {}),
       pruned: result.prune.flatMap((p) => p.deleted),
     });
-    return 0;
+    // PARTIAL is recorded and alerted by runBackup; the exit code tells ECS the run failed.
+    return result.status === 'PARTIAL' ? 1 : 0;
   } finally {
     clearTimeout(timer);
     interrupts?.dispose();

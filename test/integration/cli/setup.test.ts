@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../core/config/load.ts';
+import { tasksOf } from '../../../core/serve/scheduler.ts';
 import { runCli } from '../../support/cli.ts';
 import { createSqliteDb } from '../../support/databases.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
@@ -31,6 +33,11 @@ describe('dumpvault init', () => {
     expect(validate.stderr).toBe('');
     expect(validate.code).toBe(0);
     expect(validate.stdout).toMatch(/is valid: 2 job\(s\) \(app-sqlite, app-postgres\)/);
+    // Both example jobs carry a schedule that "dumpvault serve" runs as written.
+    expect(tasksOf(loadConfig(config).config.jobs).map((t) => t.id)).toEqual([
+      'backup:app-sqlite',
+      'backup:app-postgres',
+    ]);
 
     const before = await readFile(config, 'utf8');
     const again = await runCli(['init', '--config', config]);

@@ -87,6 +87,36 @@ describe('DynamoHistoryStore runs', () => {
     expect((await store.lastSuccess('prod', 'restore'))?.runId).toBe('eeee0003');
   });
 
+  it('stores a PARTIAL backup with its per-destination details, never as the last success, and keeps it from a late FAILED', async () => {
+    const error = 'destination offsite: cannot write s3://x/prod/y: ECONNREFUSED';
+    const partial = run({
+      runId: 'ffff0002',
+      startedAt: '2026-03-02T03:00:00.000Z',
+      status: 'PARTIAL',
+      error,
+      key: 'prod/2026-03-02T030000Z-ffff0002.pgdump.gz',
+      details: {
+        destinations: [
+          { name: 'primary', status: 'ok' },
+          { name: 'offsite', status: 'failed', error },
+        ],
+        tables: 3,
+      },
+    });
+    await store.save(run({ runId: 'ffff0001', startedAt: '2026-03-01T03:00:00.000Z' }));
+    await store.save(partial);
+
+    const changed = await store.saveIfRunning({
+      ...partial,
+      status: 'FAILED',
+      error: 'the task exited with code 1',
+    });
+
+    expect(changed).toBe(false);
+    expect(await store.findRun('prod', 'ffff0002')).toEqual(partial);
+    expect((await store.lastSuccess('prod'))?.runId).toBe('ffff0001');
+  });
+
   it('lists every job that wrote history', async () => {
     await store.save(run({ job: 'zeta', runId: 'eeee0001', startedAt: '2026-03-01T03:00:00.000Z' }));
     await store.save(run({ job: 'alpha', runId: 'eeee0002', startedAt: '2026-03-01T03:00:00.000Z' }));

@@ -58,7 +58,11 @@ afterEach(() => {
   sns.reset();
 });
 
-function jobJson(database: string, job: Record<string, unknown> = {}) {
+function jobJson(
+  database: string,
+  job: Record<string, unknown> = {},
+  destinations: Record<string, unknown> = {},
+) {
   return JSON.stringify({
     prefix: 'dumpvault/',
     destinations: {
@@ -69,6 +73,7 @@ function jobJson(database: string, job: Record<string, unknown> = {}) {
         credentialsSecret: S3_ARN,
         partSizeMiB: 5,
       },
+      ...destinations,
     },
     encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
     jobs: [
@@ -93,6 +98,7 @@ async function runTask(
   runId: string,
   extra: Pick<TaskDeps, 'interrupts' | 'minuteMs'> = {},
   job: Record<string, unknown> = {},
+  destinations: Record<string, unknown> = {},
 ) {
   const startedAt = new Date().toISOString();
   // What start-backup did before RunTask: the lease and the RUNNING item.
@@ -112,7 +118,7 @@ async function runTask(
     DUMPVAULT_RUN_ID: runId,
     DUMPVAULT_STARTED_AT: startedAt,
     DUMPVAULT_TRIGGER: 'schedule',
-    DUMPVAULT_JOB_JSON: jobJson(database, job),
+    DUMPVAULT_JOB_JSON: jobJson(database, job, destinations),
     DUMPVAULT_PUBLIC_KEYS_JSON: JSON.stringify({ 'keys/ops.pub.asc': publicKey }),
     DUMPVAULT_HISTORY_TABLE: table,
     DUMPVAULT_TOPIC_ARN: TOPIC_ARN,
@@ -244,6 +250,47 @@ describe('dumpvault task backup', () => {
     });
     expect(published[0]?.Message).toContain('no_such_database_dv');
     expect(published[0]?.Message).not.toContain(DB_PASSWORD);
+  });
+
+  it('records PARTIAL when its second destination has no bucket: the offsite copy is kept, one PARTIAL alert, exit 1', async () => {
+    mockSecrets();
+    sns.on(PublishCommand).resolves({ MessageId: 'm1' });
+    await history.setAlertState({ job: 'prod', failing: false }); // earlier tests of this file failed runs
+    const missing = {
+      type: 's3',
+      bucket: 'no-such-bucket',
+      endpoint: s3.endpoint,
+      credentialsSecret: S3_ARN,
+      partSizeMiB: 5,
+    };
+
+    const { code, stdout } = await runTask(
+      pgDb,
+      'p0000003',
+      {},
+      { destinations: ['offsite', 'gone'] },
+      { gone: missing },
+    );
+
+    expect(code).toBe(1);
+    const [item] = await history.list('prod');
+    expect(item).toMatchObject({
+      runId: 'p0000003',
+      status: 'PARTIAL',
+      error: expect.stringMatching(/^destination gone: /),
+    });
+    expect(item?.details?.['destinations']).toEqual([
+      { name: 'offsite', status: 'ok' },
+      { name: 'gone', status: 'failed', error: item?.error },
+    ]);
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: 'offsite', Key: item!.key! }));
+    const bytes = Buffer.from(await object.Body!.transformToByteArray());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(item?.sha256);
+    expect(stdout).toContain('"status": "PARTIAL"');
+    const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+    expect(published.map((p) => p.MessageAttributes?.['status']?.StringValue)).toEqual(['PARTIAL']);
+    expect((await history.acquireLease('prod', 'other', 1000)).acquired).toBe(true); // lease released
+    await history.releaseLease('prod', 'other');
   });
 
   it('stopped by SIGTERM (ECS StopTask) mid-upload: upload aborted, FAILED with the cause, one alert, exit 1', async () => {

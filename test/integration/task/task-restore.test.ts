@@ -4,6 +4,9 @@
  * Secrets Manager (passwords, passphrase, private key) and SNS mocked, a real PostgreSQL server
  * as source, scratch host, target, and stand-in for the drill sidecar.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -91,6 +94,10 @@ async function restore(
     drop?: boolean;
     passwordSecret?: string;
     interrupts?: TaskDeps['interrupts'];
+    /** Replaces the job's config (DUMPVAULT_JOB_JSON). */
+    jobJson?: string;
+    /** The destination Resolve chose (DUMPVAULT_BACKUP_DESTINATION). */
+    destination?: string;
   },
 ) {
   const kind = settings.kind ?? 'restore';
@@ -104,7 +111,8 @@ async function restore(
       DUMPVAULT_RUN_ID: runId,
       DUMPVAULT_STARTED_AT: startedAt,
       DUMPVAULT_TRIGGER: 'manual',
-      DUMPVAULT_JOB_JSON: jobJson(world, job),
+      DUMPVAULT_JOB_JSON: settings.jobJson ?? jobJson(world, job),
+      ...(settings.destination ? { DUMPVAULT_BACKUP_DESTINATION: settings.destination } : {}),
       DUMPVAULT_RESTORE_KIND: kind,
       DUMPVAULT_BACKUP_KEY: settings.backupKey,
       DUMPVAULT_RESTORE_TARGET: settings.target,
@@ -167,6 +175,31 @@ describe('dumpvault task restore', () => {
     );
     expect([...read].sort()).toEqual([PASSPHRASE_ARN, PASSWORD_ARN, S3_ARN].sort());
     expectNoSecrets(run.output + run.lines.join('\n') + JSON.stringify(run.items));
+  });
+
+  it('reads the backup from the destination Resolve chose, not from the first one, which has no copy', async () => {
+    // The job's first destination is an empty folder (it lost its copy in a PARTIAL run).
+    const config = JSON.parse(jobJson(world, VAULT())) as {
+      destinations: Record<string, unknown>;
+      jobs: Array<{ destinations: string[] }>;
+    };
+    config.destinations['primary'] = { type: 'file', path: await mkdtemp(path.join(tmpdir(), 'dv-empty-')) };
+    config.jobs[0]!.destinations = ['primary', 'offsite'];
+    const before = databasesLike('restore_c1500001');
+
+    const run = await restore(VAULT(), 'c1500001', {
+      backupKey: vaultManifest,
+      target: 'scratch',
+      jobJson: JSON.stringify(config),
+      destination: 'offsite',
+    });
+
+    expect(run.output).not.toMatch(/^error/m);
+    expect(run.code).toBe(0);
+    expect(run.item).toMatchObject({ status: 'SUCCEEDED', details: { tablesCompared: 3, differences: [] } });
+    const [scratch] = databasesLike('restore_c1500001').filter((d) => !before.includes(d));
+    created.push(scratch!);
+    expect(postgresFingerprint(scratch!)).toBe(postgresFingerprint(sourceDb));
   });
 
   it('drills into the ephemeral database with the private key from Secrets Manager and drops what it created', async () => {

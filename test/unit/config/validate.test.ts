@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { stripJsonComments } from '../../../core/config/jsonc.ts';
+import { parseJsonc } from '../../../core/config/jsonc.ts';
 import { loadConfig, validateConfig } from '../../../core/config/load.ts';
 import { ConfigError } from '../../../core/errors.ts';
 
@@ -35,7 +35,8 @@ describe('validateConfig', () => {
     const config = validateConfig(valid());
     expect(config.jobs[0]!.compression).toBe('zstd');
     expect(config.jobs[0]!.dumpFormat).toBe('custom');
-    expect(config.jobs[0]!.retention.keepLast).toBe(1);
+    // No retention given: none is filled in, so validate can say the default applies.
+    expect(config.jobs[0]!.retention).toBeUndefined();
     expect(config.prefix).toBe('');
   });
 
@@ -158,6 +159,34 @@ describe('validateConfig', () => {
     Object.assign(input.jobs[0]!, { schedule: { cron: '0 3 * * ? *', rate: '1 day' } });
     expect(errorOf(input)).toMatch(/jobs\[0\]\.schedule: expected exactly one of "cron" or "rate"/);
   });
+
+  it('refuses "not a cron", a bad rate and unknown time zones by JSON path, all at once', () => {
+    const input = valid();
+    Object.assign(input.jobs[0]!, {
+      schedule: { cron: 'not a cron', timezone: 'Europe/Berlinn' },
+      restoreDrill: { schedule: { rate: 'every day' } },
+      retention: { timezone: 'Mars/Olympus' },
+    });
+    const message = errorOf(input);
+    expect(message).toMatch(
+      /jobs\[0\]\.schedule\.cron: expected 6 fields .* got 3 fields \(got "not a cron"\)/,
+    );
+    expect(message).toContain(
+      'jobs[0].schedule.timezone: expected an IANA time zone such as "Europe/Berlin" or "UTC", got "Europe/Berlinn"',
+    );
+    expect(message).toMatch(
+      /jobs\[0\]\.restoreDrill\.schedule\.rate: expected "<whole number> minutes\|hours\|days"/,
+    );
+    expect(message).toContain('jobs[0].retention.timezone: expected an IANA time zone');
+  });
+
+  it('refuses a cron with both day fields set, naming the field rule', () => {
+    const input = valid();
+    Object.assign(input.jobs[0]!, { schedule: { cron: '0 3 * * MON *' } });
+    expect(errorOf(input)).toMatch(
+      /jobs\[0\]\.schedule\.cron: exactly one of day-of-month \("\*"\) and day-of-week \("MON"\) must be "\?"/,
+    );
+  });
 });
 
 describe('loadConfig', () => {
@@ -179,22 +208,36 @@ describe('loadConfig', () => {
     );
   });
 
-  it('reports invalid JSON with the file name', async () => {
+  it('reports invalid JSON with the file name, line and column', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dv-cfg-'));
     const file = path.join(dir, 'c.json');
-    await writeFile(file, '{ "jobs": [ }');
-    expect(() => loadConfig(file)).toThrow(/c\.json is not valid JSON/);
+    await writeFile(file, '{\n  "jobs": [ }');
+    expect(() => loadConfig(file)).toThrow(/c\.json is not valid JSON: line 2, column 13: expected a value$/);
   });
 });
 
-describe('stripJsonComments', () => {
+describe('parseJsonc', () => {
   it('keeps comment-like text inside strings', () => {
-    expect(
-      JSON.parse(stripJsonComments('{"url": "http://x//y", /* c */ "a": "/* no */", // end\n "b": 1,}')),
-    ).toEqual({
-      url: 'http://x//y',
-      a: '/* no */',
-      b: 1,
-    });
+    expect(parseJsonc('{"url": "http://x//y", /* c */ "a": "/* no */", // end\n "b": 1,}', 'c.json')).toEqual(
+      {
+        url: 'http://x//y',
+        a: '/* no */',
+        b: 1,
+      },
+    );
+  });
+
+  it('leaves ",}" and ",]" inside strings alone (the old stripper turned "a,}.db" into "a}.db")', () => {
+    const text = '{ "source": { "url": "sqlite:./a,}.db" }, "list": ["x,]y", ], }';
+    expect(parseJsonc(text, 'c.json')).toEqual({ source: { url: 'sqlite:./a,}.db' }, list: ['x,]y'] });
+  });
+
+  it('names the syntax error by line and column', () => {
+    expect(() => parseJsonc('{\n  "a": 1\n  "b": 2,\n}', 'c.json')).toThrow(
+      'c.json is not valid JSON: line 3, column 3: expected ","',
+    );
+    expect(() => parseJsonc('{\n  "c": 1 /* open\n}', 'c.json')).toThrow(
+      'c.json is not valid JSON: line 2, column 10: a /* comment is not closed',
+    );
   });
 });

@@ -31,6 +31,7 @@ import {
   recordRestoreFailed,
 } from '../../../functions/lib/restore-record.ts';
 import { ephemeralStorageGiB, resolveRestore } from '../../../functions/lib/restore-resolve.ts';
+import { verifyRestore } from '../../../functions/lib/restore-verify.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { freshHistory, recordingLog, TOPIC_ARN } from './support.ts';
 
@@ -110,18 +111,18 @@ beforeEach(async () => {
 });
 afterEach(() => snsMock.reset());
 
-async function storeManifest(m: Manifest): Promise<void> {
-  const file = path.join(dir, m.object.key.replace(/\.pgdump\.gz\.gpg$/, '.manifest.json'));
+async function storeManifest(m: Manifest, root = dir): Promise<void> {
+  const file = path.join(root, m.object.key.replace(/\.pgdump\.gz\.gpg$/, '.manifest.json'));
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify(m));
-  await writeFile(path.join(dir, m.object.key), 'x'.repeat(10));
+  await writeFile(path.join(root, m.object.key), 'x'.repeat(10));
 }
 
 function resolveDeps(c = config()) {
   return {
     config: c,
     history,
-    openSource: async () => new FileDestination('local', dir),
+    openSources: async () => [new FileDestination('local', dir)],
     log: recordingLog(),
   };
 }
@@ -226,6 +227,57 @@ describe('resolveRestore', () => {
     expect(JSON.parse(env['DUMPVAULT_JOB_JSON']!).encryption.ops.privateKeySecret).toBe(KEY_ARN);
     const [item] = await history.list('app');
     expect(item).toMatchObject({ runId: run.runId, status: 'RUNNING', kind: 'drill', key: run.objectKey });
+  });
+
+  it('falls back to the second destination when the first has no copy of the backup, and the task and Verify read that one', async () => {
+    // Prepare: the newest backup exists only in the second destination (the first lost that copy: a PARTIAL run).
+    const second = path.join(dir, 'second');
+    await storeManifest(manifest('app', '2026-11-20T030000Z-aaaa0001'));
+    await storeManifest(manifest('app', '2026-11-20T030000Z-aaaa0001'), second);
+    await storeManifest(manifest('app', '2026-11-21T030000Z-aaaa0002'), second);
+    const deps = {
+      ...resolveDeps(),
+      openSources: async () => [new FileDestination('primary', dir), new FileDestination('offsite', second)],
+    };
+
+    // Act
+    const run = await resolveRestore(deps, {
+      state: { job: 'app' },
+      execution: EXECUTION,
+      deployment: DEPLOYMENT,
+    });
+    const older = await resolveRestore(deps, {
+      state: { job: 'app', backup: '2026-11-20T030000Z-aaaa0001' },
+      execution: { ...EXECUTION, id: `${EXECUTION.id}-older` },
+      deployment: DEPLOYMENT,
+    });
+
+    // Assess
+    expect(run).toMatchObject({ backup: '2026-11-21T030000Z-aaaa0002', destination: 'offsite' });
+    const env = Object.fromEntries(run.environment.map((e) => [e.Name, e.Value]));
+    expect(env['DUMPVAULT_BACKUP_DESTINATION']).toBe('offsite');
+    expect(
+      deps.log.records.some((e) =>
+        JSON.stringify(e).includes('destination primary: has no copy of backup 2026-11-21T030000Z-aaaa0002'),
+      ),
+    ).toBe(true);
+    expect(older).toMatchObject({ backup: '2026-11-20T030000Z-aaaa0001', destination: 'primary' });
+    // Verify compares the restored counts with the manifest of the copy the task restored.
+    await history.save({
+      job: 'app',
+      runId: run.runId,
+      kind: 'restore',
+      status: 'SUCCEEDED',
+      trigger: 'manual',
+      startedAt: run.startedAt,
+      details: { restoredTables: { 'public.orders': 3 } },
+    });
+    await expect(
+      verifyRestore(
+        { config: deps.config, history, openSources: deps.openSources },
+        { state: { run }, execution: EXECUTION },
+      ),
+    ).resolves.toEqual({ matches: true, tablesCompared: 1, rowsCompared: 3 });
   });
 
   it('records RUNNING before it looks for the backup, so a missing one is recorded against the run', async () => {

@@ -199,6 +199,40 @@ describe('handleTaskStopped', () => {
     expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
   });
 
+  it('keeps a run the task recorded PARTIAL (exit code 1) and sends the PARTIAL alert the task could not publish', async () => {
+    // Prepare: the task kept one copy, recorded PARTIAL, exited 1; its SNS publish had failed.
+    const error = 'destination offsite: cannot write s3://x/prod/y.gz: ECONNREFUSED';
+    await history.save({
+      ...running(),
+      status: 'PARTIAL',
+      finishedAt: STOPPED_AT,
+      key: 'dumpvault/prod/x.gz',
+      error,
+      details: {
+        destinations: [
+          { name: 'primary', status: 'ok' },
+          { name: 'offsite', status: 'failed', error },
+        ],
+      },
+    });
+    await history.acquireLease('prod', 'a1b2c3d4', 3_600_000, new Date(STARTED_AT));
+    const exitedOne = { ...oomEvent(), containers: [{ name: 'dumpvault', exitCode: 1 }] };
+
+    // Act
+    const result = await handleTaskStopped(deps(), exitedOne);
+    const again = await handleTaskStopped(deps(), exitedOne);
+
+    // Assess
+    expect(result).toEqual({ action: 'already-finished', job: 'prod', runId: 'a1b2c3d4', alert: 'PARTIAL' });
+    expect(again).toEqual({ action: 'already-finished', job: 'prod', runId: 'a1b2c3d4' });
+    expect(await history.findRun('prod', 'a1b2c3d4')).toMatchObject({ status: 'PARTIAL', error });
+    expect(await history.getLease('prod')).toBeUndefined();
+    const published = snsMock.commandCalls(PublishCommand).map((c) => c.args[0].input);
+    expect(published).toHaveLength(1);
+    expect(published[0]?.MessageAttributes?.['status']?.StringValue).toBe('PARTIAL');
+    expect(published[0]?.Message).toContain(`Cause:     ${error}`);
+  });
+
   it('sends the recovered alert the task could not publish, once', async () => {
     // Prepare: the job was failing; the task recorded SUCCEEDED but its publish failed, so the
     // alert state still points at the failed run.

@@ -75,6 +75,46 @@ describe('measureFreshness', () => {
   });
 });
 
+describe('measureFreshness with a PARTIAL backup', () => {
+  it('counts a PARTIAL backup as a failure and never as the last success, even when it is the newest', async () => {
+    // Prepare: the newest backup kept only some copies.
+    await history.save(
+      item({
+        runId: 'r1',
+        startedAt: '2026-11-21T03:00:00.000Z',
+        finishedAt: '2026-11-21T03:30:00.000Z',
+        durationMs: 1_800_000,
+        bytes: 4096,
+        status: 'SUCCEEDED',
+      }),
+    );
+    await history.save(
+      item({
+        runId: 'r2',
+        startedAt: '2026-11-22T03:00:00.000Z',
+        finishedAt: '2026-11-22T03:10:00.000Z',
+        durationMs: 600_000,
+        bytes: 8192,
+        status: 'PARTIAL',
+        error: 'destination offsite: ECONNREFUSED',
+      }),
+    );
+
+    // Act
+    const [prod] = await measureFreshness(history, testConfig(), NOW);
+
+    // Assess
+    expect(prod).toEqual({
+      job: 'prod',
+      hoursSinceLastSuccess: 32.5,
+      lastSuccessAt: '2026-11-21T03:30:00.000Z',
+      lastBackupDurationSeconds: 1800,
+      lastBackupBytes: 4096,
+      failedRunsLast24Hours: 1,
+    });
+  });
+});
+
 describe('measureFreshness with restores and drills', () => {
   it('keeps restores and drills out of the backup measures and measures the last successful drill of drill jobs', async () => {
     // Prepare

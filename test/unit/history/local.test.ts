@@ -52,4 +52,25 @@ describe('LocalHistoryStore', () => {
     const csv = historyToCsv([item({ status: 'FAILED', error: 'pg_dump: "x", failed' })]);
     expect(csv.split('\n')[1]).toContain('"pg_dump: ""x"", failed"');
   });
+
+  it('exports a PARTIAL backup with its status, the failed destination and the outcome of each destination', () => {
+    const error = 'destination offsite: cannot write s3://b/app/x: ECONNREFUSED';
+    const csv = historyToCsv([
+      item({
+        status: 'PARTIAL',
+        error,
+        details: {
+          destinations: [
+            { name: 'local', status: 'ok' },
+            { name: 'offsite', status: 'failed', error },
+          ],
+        },
+      }),
+    ]);
+    const [header, row] = csv.split('\n');
+    expect(header!.split(',').slice(-1)).toEqual(['destinations']);
+    expect(row!.split(',')[3]).toBe('PARTIAL');
+    expect(row).toContain(error);
+    expect(row!.endsWith(',local:ok offsite:failed')).toBe(true);
+  });
 });

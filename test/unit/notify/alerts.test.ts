@@ -24,6 +24,8 @@ describe('decideAlert', () => {
     [false, false, 'SUCCEEDED', undefined],
     [false, false, 'SKIPPED', 'SKIPPED'],
     [false, true, 'SKIPPED', undefined],
+    [false, false, 'PARTIAL', 'PARTIAL'],
+    [true, false, 'PARTIAL', undefined],
   ] as const)('failing=%s skipping=%s %s -> %s', (failing, skipping, status, expected) => {
     expect(decideAlert(failing, skipping, status)).toBe(expected);
   });
@@ -47,6 +49,21 @@ describe('notifyOutcome', () => {
     expect(sent[0]!.body).toContain('Cause:     pg_dump exited with code 1');
     expect(sent[0]!.body).toContain('Investigate: dumpvault history app');
     expect(sent[0]!.subject.length).toBeLessThanOrEqual(100);
+  });
+
+  it('treats PARTIAL as a failure: it opens an outage, does not end one, and a later success recovers it', async () => {
+    const history = new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-alerts-')));
+    const sent: Alert[] = [];
+    const notifier = { publish: async (a: Alert) => void sent.push(a) };
+    const error = 'destination offsite: ECONNREFUSED';
+    await notifyOutcome(history, notifier, outcome('PARTIAL', { error }));
+    await notifyOutcome(history, notifier, outcome('FAILED'));
+    await notifyOutcome(history, notifier, outcome('PARTIAL', { error }));
+    expect(await history.getAlertState('app')).toMatchObject({ failing: true });
+    await notifyOutcome(history, notifier, outcome('SUCCEEDED'));
+    expect(sent.map((a) => a.status)).toEqual(['PARTIAL', 'RECOVERED']);
+    expect(sent[0]!.subject).toBe('dumpvault: backup of app PARTIAL (a destination has no copy)');
+    expect(sent[0]!.body).toContain(`Cause:     ${error}`);
   });
 
   it('retries the alert on the next run when publishing failed', async () => {

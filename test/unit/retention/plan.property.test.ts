@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Retention } from '../../../core/config/schema.ts';
 import {
+  FUTURE_TOLERANCE_MS,
+  isAgeOnly,
   planRetention,
   type RetentionCandidate,
   type RetentionInput,
@@ -22,17 +24,25 @@ const ZONES = [
 const RUNS = { numRuns: 400 } as const;
 
 // Ages mix whole days (exact maxAgeDays and 24 h boundaries, equal start times), the last
-// few days at minute precision (several backups per local day, DST nights) and years back.
+// few days at minute precision (several backups per local day, DST nights, a few minutes in
+// the future within the clock tolerance), years back, and now and then a backup stamped far
+// in the future (a skewed clock).
 const age = fc.oneof(
-  fc.integer({ min: 0, max: 800 }).map((days) => days * DAY_MS),
-  fc.integer({ min: -60, max: 4 * 24 * 60 }).map((minutes) => minutes * 60_000),
-  fc.integer({ min: 0, max: 1200 * DAY_MS }),
+  { arbitrary: fc.integer({ min: 0, max: 800 }).map((days) => days * DAY_MS), weight: 4 },
+  { arbitrary: fc.integer({ min: -60, max: 4 * 24 * 60 }).map((minutes) => minutes * 60_000), weight: 4 },
+  { arbitrary: fc.integer({ min: 0, max: 1200 * DAY_MS }), weight: 4 },
+  { arbitrary: fc.integer({ min: -400 * DAY_MS, max: 0 }), weight: 1 },
 );
 
 const backupSpec = fc.record({
   age,
   runId: fc.stringMatching(/^[0-9a-f]{8}$/),
-  incomplete: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+  // Mostly complete; sometimes a data object without a manifest, sometimes an invalid manifest.
+  status: fc.constantFrom<RetentionCandidate['status']>(
+    ...Array(6).fill('complete'),
+    'incomplete',
+    'invalid',
+  ),
   lockOffset: fc.option(fc.integer({ min: -10 * DAY_MS, max: 10 * DAY_MS }), { freq: 4, nil: undefined }),
 });
 
@@ -46,8 +56,14 @@ const policyArb: fc.Arbitrary<Retention> = fc.record({
   timezone: fc.constantFrom(...ZONES),
 });
 
-/** A random job: backups (stamps at second precision, as parsed from keys), locks, a policy. */
-const scenario: fc.Arbitrary<RetentionInput> = fc
+/** A planner input whose policy is rules (not "forever"), as the scenarios generate. */
+type RulesInput = Omit<RetentionInput, 'policy'> & { readonly policy: Retention };
+
+/**
+ * A random job: backups (stamps at second precision, as parsed from keys), locks, a policy,
+ * and sometimes the id of the backup the running job just wrote.
+ */
+const scenario: fc.Arbitrary<RulesInput> = fc
   .record({
     now: fc.date({
       min: new Date('2019-01-01T00:00:00Z'),
@@ -56,30 +72,44 @@ const scenario: fc.Arbitrary<RetentionInput> = fc
     }),
     specs: fc.uniqueArray(backupSpec, { selector: (s) => s.runId, maxLength: 40 }),
     policy: policyArb,
+    currentIndex: fc.option(fc.nat(), { freq: 2, nil: undefined }),
   })
-  .map(({ now, specs, policy }) => {
+  .map(({ now, specs, policy, currentIndex }) => {
     const locks = new Map<string, Date>();
     const backups = specs.map((s) => {
       const startedAt = new Date(Math.floor((now.getTime() - s.age) / 1000) * 1000);
-      const backup = candidateAt(startedAt, s.runId, s.incomplete ? 'incomplete' : 'complete');
+      const backup = {
+        ...candidateAt(startedAt, s.runId, s.status),
+        ...(s.status === 'invalid' ? { problem: 'job: expected "app", got "other"' } : {}),
+      };
       if (s.lockOffset !== undefined) locks.set(backup.id, new Date(now.getTime() + s.lockOffset));
       return backup;
     });
+    const current =
+      currentIndex !== undefined && backups.length > 0
+        ? backups[currentIndex % backups.length]!.id
+        : undefined;
     return {
       backups,
       policy,
       now,
       lastRunFailed: false,
       lockedUntil: (b: RetentionCandidate) => locks.get(b.id),
+      ...(current ? { current } : {}),
     };
   });
+
+/** Stamped later than the planner believes a clock can drift: never the newest, never deleted. */
+const isFutureDated = (b: RetentionCandidate, now: Date): boolean =>
+  b.status === 'complete' && b.startedAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS;
 
 const deletedIdSet = (plan: RetentionPlan): Set<string> =>
   new Set(plan.decisions.filter((d) => d.action === 'delete').map((d) => d.backup.id));
 
-const newestComplete = (backups: readonly RetentionCandidate[]): RetentionCandidate | undefined =>
+/** The newest complete backup with a believable date: the one the planner must keep. */
+const newestComplete = (backups: readonly RetentionCandidate[], now: Date): RetentionCandidate | undefined =>
   backups
-    .filter((b) => b.status === 'complete')
+    .filter((b) => b.status === 'complete' && !isFutureDated(b, now))
     .reduce<RetentionCandidate | undefined>(
       (best, b) => (!best || b.startedAt > best.startedAt ? b : best),
       undefined,
@@ -89,7 +119,7 @@ describe('planRetention invariants', () => {
   it('never deletes the newest complete backup', () => {
     fc.assert(
       fc.property(scenario, (input) => {
-        const newest = newestComplete(input.backups);
+        const newest = newestComplete(input.backups, input.now);
         fc.pre(newest !== undefined);
         // Several may share the newest start time; at least the one that sorts first is kept,
         // and the latest start time is always represented among the kept backups.
@@ -119,7 +149,7 @@ describe('planRetention invariants', () => {
           maxAgeDays: 1,
           timezone,
         };
-        const newest = newestComplete(input.backups);
+        const newest = newestComplete(input.backups, input.now);
         fc.pre(newest !== undefined);
         const plan = planRetention({ ...input, policy: harsh });
         const kept = plan.decisions.filter((d) => d.action === 'keep' && d.backup.status === 'complete');
@@ -212,6 +242,9 @@ describe('planRetention invariants', () => {
     fc.assert(
       fc.property(scenario, raise, (input, { field, by }) => {
         const before = input.policy;
+        // maxAgeDays alone keeps everything younger; a first count switches to counting, which
+        // is a different policy, not a raised one (its own property is below).
+        fc.pre(!isAgeOnly(before) || field === 'maxAgeDays');
         const after: Retention =
           field === 'noMaxAge'
             ? { ...before, maxAgeDays: undefined }
@@ -264,7 +297,7 @@ describe('planRetention invariants', () => {
     );
   });
 
-  it('does not let incomplete backups change any decision about complete ones', () => {
+  it('does not let incomplete or invalid backups change any decision about complete ones', () => {
     fc.assert(
       fc.property(scenario, (input) => {
         const completeOnly = input.backups.filter((b) => b.status === 'complete');
@@ -278,12 +311,19 @@ describe('planRetention invariants', () => {
     );
   });
 
-  it('keeps no more complete backups than the rules allow, unless locked', () => {
+  it('keeps no more complete backups than the rules allow, unless locked, future-dated or the current run', () => {
     fc.assert(
       fc.property(scenario, (input) => {
+        fc.pre(!isAgeOnly(input.policy));
         const { keepLast, daily, weekly, monthly, yearly } = input.policy;
         const plan = planRetention({ ...input, lockedUntil: undefined });
-        const kept = plan.decisions.filter((d) => d.action === 'keep' && d.backup.status === 'complete');
+        const kept = plan.decisions.filter(
+          (d) =>
+            d.action === 'keep' &&
+            d.backup.status === 'complete' &&
+            !isFutureDated(d.backup, input.now) &&
+            d.backup.id !== input.current,
+        );
         expect(kept.length).toBeLessThanOrEqual(1 + keepLast + daily + weekly + monthly + yearly);
       }),
       RUNS,
@@ -294,7 +334,9 @@ describe('planRetention invariants', () => {
     fc.assert(
       fc.property(scenario, (input) => {
         const plan = planRetention({ ...input, lockedUntil: undefined });
-        const complete = plan.decisions.filter((d) => d.backup.status === 'complete');
+        const complete = plan.decisions.filter(
+          (d) => d.backup.status === 'complete' && !isFutureDated(d.backup, input.now),
+        );
         const cutoff =
           input.policy.maxAgeDays === undefined
             ? -Infinity
@@ -302,6 +344,116 @@ describe('planRetention invariants', () => {
         for (const d of complete.slice(0, input.policy.keepLast)) {
           if (d.backup.startedAt.getTime() >= cutoff) expect(d.action).toBe('keep');
         }
+      }),
+      RUNS,
+    );
+  });
+  it('never counts a future-dated backup as the newest, never deletes one, and reports it', () => {
+    fc.assert(
+      fc.property(scenario, (input) => {
+        const plan = planRetention(input);
+        const future = input.backups.filter((b) => isFutureDated(b, input.now));
+        for (const d of plan.decisions) {
+          if (!isFutureDated(d.backup, input.now)) continue;
+          expect(d.action).toBe('keep');
+          expect(d.rules).not.toContain('newest');
+        }
+        expect(
+          plan.anomalies
+            .filter((a) => a.problem.startsWith('future-dated'))
+            .map((a) => a.id)
+            .sort(),
+        ).toEqual(future.map((b) => b.id).sort());
+        // The real newest keeps its protection: with a harsh policy it is still kept as "newest".
+        const newest = newestComplete(input.backups, input.now);
+        fc.pre(newest !== undefined);
+        const harsh = planRetention({
+          ...input,
+          policy: { ...input.policy, keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, maxAgeDays: 1 },
+        });
+        expect(harsh.decisions.find((d) => d.rules.includes('newest'))?.backup.startedAt).toEqual(
+          newest.startedAt,
+        );
+      }),
+      RUNS,
+    );
+  });
+
+  it('never deletes the backup of the current run, whatever the policy and the clocks say', () => {
+    const harsh = fc.record({
+      keepLast: fc.constant(0),
+      daily: fc.constant(0),
+      weekly: fc.constant(0),
+      monthly: fc.constant(0),
+      yearly: fc.constant(0),
+      maxAgeDays: fc.constant(1),
+      timezone: fc.constantFrom(...ZONES),
+    });
+    fc.assert(
+      fc.property(scenario, fc.option(harsh, { nil: undefined }), (input, policy) => {
+        fc.pre(input.current !== undefined);
+        const plan = planRetention(policy ? { ...input, policy } : input);
+        const current = plan.decisions.find((d) => d.backup.id === input.current);
+        expect(current?.action).toBe('keep');
+        expect(plan.deletions.map((k) => k.key)).not.toContain(current?.backup.dataKey);
+      }),
+      RUNS,
+    );
+  });
+
+  it('never deletes a backup whose manifest is invalid, never counts it as the newest, and reports it', () => {
+    fc.assert(
+      fc.property(scenario, (input) => {
+        const plan = planRetention(input);
+        const invalid = plan.decisions.filter((d) => d.backup.status === 'invalid');
+        for (const d of invalid) {
+          expect(d.action).toBe('keep');
+          expect(d.rules).not.toContain('newest');
+          expect(plan.deletions.map((k) => k.key)).not.toContain(d.backup.dataKey);
+          expect(plan.deletions.map((k) => k.key)).not.toContain(d.backup.manifestKey);
+        }
+        expect(
+          plan.anomalies
+            .filter((a) => a.problem.startsWith('invalid manifest'))
+            .map((a) => a.id)
+            .sort(),
+        ).toEqual(invalid.map((d) => d.backup.id).sort());
+      }),
+      RUNS,
+    );
+  });
+
+  it('with maxAgeDays alone keeps every backup younger than it, and deletes only older ones', () => {
+    fc.assert(
+      fc.property(scenario, fc.integer({ min: 1, max: 1000 }), (input, maxAgeDays) => {
+        const policy: Retention = {
+          keepLast: 0,
+          daily: 0,
+          weekly: 0,
+          monthly: 0,
+          yearly: 0,
+          maxAgeDays,
+          timezone: 'UTC',
+        };
+        const plan = planRetention({ ...input, policy, lockedUntil: undefined });
+        fc.pre(plan.runnable);
+        const cutoff = input.now.getTime() - maxAgeDays * DAY_MS;
+        for (const d of plan.decisions) {
+          if (d.backup.status !== 'complete') continue;
+          if (d.backup.startedAt.getTime() >= cutoff) expect(d.action).toBe('keep');
+          else if (d.action === 'delete') expect(d.rules).toEqual([`older than maxAgeDays ${maxAgeDays}`]);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('deletes nothing at all with "forever"', () => {
+    fc.assert(
+      fc.property(scenario, (input) => {
+        const plan = planRetention({ ...input, policy: 'forever' });
+        expect(plan.deletions).toEqual([]);
+        expect(plan.decisions.every((d) => d.action === 'keep')).toBe(true);
       }),
       RUNS,
     );

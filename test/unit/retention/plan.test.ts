@@ -112,8 +112,14 @@ describe('planRetention rules', () => {
 });
 
 describe('planRetention calendar edges', () => {
+  // Later than every backup below: a backup stamped after `now` would be future-dated.
   const plan = (backups: RetentionCandidate[], overrides: Parameters<typeof policy>[0]) =>
-    planRetention({ backups, policy: policy(overrides), now: NOW, lastRunFailed: false });
+    planRetention({
+      backups,
+      policy: policy(overrides),
+      now: new Date('2027-01-01T00:00:00Z'),
+      lastRunFailed: false,
+    });
 
   it('starts a new ISO week on Monday: Sunday and Saturday share one, Monday has its own', () => {
     const monday = candidate('2026-11-23T03:00:00Z', '00000001');

@@ -1,0 +1,25 @@
+/**
+ * The environment of `dumpvault task restore` (task-image/cli/commands/task-restore.ts), which
+ * the restore state machine's Resolve step (functions/lib/restore-resolve.ts) builds: both sides
+ * read the names from here. Values are never secrets, only ARNs and names.
+ */
+export const RestoreTaskEnv = {
+  job: 'DUMPVAULT_JOB',
+  runId: 'DUMPVAULT_RUN_ID',
+  startedAt: 'DUMPVAULT_STARTED_AT',
+  trigger: 'DUMPVAULT_TRIGGER',
+  jobJson: 'DUMPVAULT_JOB_JSON',
+  kind: 'DUMPVAULT_RESTORE_KIND',
+  /** The manifest key of the backup to restore (`…/{id}.manifest.json`). */
+  backupKey: 'DUMPVAULT_BACKUP_KEY',
+  /**
+   * The job destination Resolve found a valid copy in (the first one, in config order, that
+   * holds the backup). Absent: the job's first destination.
+   */
+  backupDestination: 'DUMPVAULT_BACKUP_DESTINATION',
+  target: 'DUMPVAULT_RESTORE_TARGET',
+  targetPasswordSecret: 'DUMPVAULT_TARGET_PASSWORD_SECRET',
+  drop: 'DUMPVAULT_DROP',
+  /** Drill task definitions: the sidecar database. */
+  ephemeralUrl: 'DUMPVAULT_EPHEMERAL_URL',
+} as const;
