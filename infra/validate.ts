@@ -53,6 +53,8 @@ export function earliestDeletionHours(retention: Retention, minGapHours: number)
   // maxAgeDays alone keeps every backup younger than it.
   if (isAgeOnly(retention)) return retention.maxAgeDays! * 24;
   let bound = retention.keepLast * minGapHours;
+  // A daylight-saving change shortens a calendar day to 23 h without adding a run to it.
+  minGapHours += 1;
   if (minGapHours >= 24) bound = Math.max(bound, retention.daily * 24);
   if (minGapHours >= 7 * 24) bound = Math.max(bound, retention.weekly * 7 * 24);
   if (minGapHours >= 31 * 24) bound = Math.max(bound, retention.monthly * 28 * 24);
