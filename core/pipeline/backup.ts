@@ -165,6 +165,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
       return { ...result, status, prune: [] };
     }
 
+    if (ctx.pruneAfterBackup === false) return { ...result, status, prune: [] };
     step('applying retention');
     const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, current: result.id });
     if (prune.some((p) => p.deleted.length > 0)) {

@@ -170,7 +170,8 @@ describe('the restore state machine', () => {
         Sid: 'RunRestoreTasks',
         Effect: 'Allow',
         Action: 'ecs:RunTask',
-        Resource: [logicalId('DumpVault/Restore/TaskDefinition/Resource'), ...drillIds()].map(ref),
+        // cdk.json's minimizePolicies sorts resources.
+        Resource: [logicalId('DumpVault/Restore/TaskDefinition/Resource'), ...drillIds()].sort().map(ref),
         Condition: { ArnEquals: { 'ecs:cluster': arnOf(logicalId('DumpVault/Cluster/Resource')) } },
       },
     ]);
@@ -181,15 +182,17 @@ describe('the restore state machine', () => {
         Effect: 'Allow',
         Action: 'iam:PassRole',
         Resource: [
-          arnOf(logicalId('DumpVault/Restore/TaskRole/Resource')),
           arnOf(logicalId('DumpVault/Restore/ExecutionRole/Resource')),
+          arnOf(logicalId('DumpVault/Restore/TaskRole/Resource')),
         ],
         Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       },
     ]);
     const all = JSON.stringify(statements);
-    expect(all).not.toContain(logicalId('DumpVault/TaskDefinition/Resource'));
-    expect(all).not.toContain(logicalId('DumpVault/TaskRole/Resource'));
+    for (const job of ['app', 'shop', 'notes', 'legacy']) {
+      expect(all).not.toContain(logicalId(`DumpVault/BackupTasks/Task-${job}/Resource`));
+      expect(all).not.toContain(logicalId(`DumpVault/BackupTasks/Role-${job}/Resource`));
+    }
     expect(statements.find((s) => s['Sid'] === 'FollowRestoreTasks')).toMatchObject({
       Action: ['ecs:StopTask', 'ecs:DescribeTasks'],
     });
@@ -346,8 +349,8 @@ describe('restore and drill tasks', () => {
       Image: 'registry.example.com/mariadb:10.11-custom',
       Environment: [{ Name: 'MARIADB_ALLOW_EMPTY_ROOT_PASSWORD', Value: '1' }],
     });
-    // postgres 13-17, the shop image, the restore task, the backup task; none for sqlite or legacy.
-    expect(Object.keys(definitions)).toHaveLength(8);
+    // postgres 13-17, the shop image, the restore task, one backup task per job; no drill for sqlite or legacy.
+    expect(Object.keys(definitions)).toHaveLength(11);
   });
 
   it('may read backups and the private key, never write or delete objects; the backup task may not read the private key', () => {
@@ -358,8 +361,10 @@ describe('restore and drill tasks', () => {
     expect(restore.find((s) => s['Sid'] === 'ReadTaggedRestoreTargetSecrets')).toMatchObject({
       Condition: { StringEquals: { 'secretsmanager:ResourceTag/dumpvault-restore-target': 'Restore' } },
     });
-    const backup = statementsOf(logicalId('DumpVault/TaskRole/Resource'));
-    expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
+    for (const job of ['app', 'shop', 'notes', 'legacy']) {
+      const backup = statementsOf(logicalId(`DumpVault/BackupTasks/Role-${job}/Resource`));
+      expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
+    }
   });
 
   it("may write the jobs' history items and the restore and drill alert streaks, nothing else", () => {
@@ -492,7 +497,13 @@ describe('the restore-ended Lambda', () => {
           DUMPVAULT_TOPIC_ARN: ref(logicalId('DumpVault/Alerts/Resource')),
         }),
       },
-      DeadLetterConfig: { TargetArn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: ref(logicalId('DumpVault/RestoreEnded/Resource')),
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: { Destination: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+      },
     });
   });
 
@@ -507,7 +518,7 @@ describe('the restore-ended Lambda', () => {
       },
       {
         Effect: 'Allow',
-        Action: 'sqs:SendMessage',
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
         Resource: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')),
       },
       {
