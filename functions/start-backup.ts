@@ -1,6 +1,8 @@
 /**
- * Lambda "start-backup": invoked by a job's EventBridge Scheduler schedule with `{"job": name}`
- * or by `dumpvault run <job> --remote` with `{"job": name, "trigger": "manual"}`.
+ * Lambda "start-backup": invoked by a job's EventBridge Scheduler schedule with
+ * `{"job": name, "scheduledTime": "<aws.scheduler.scheduled-time>"}` (the run id derives from
+ * job and scheduled time, so a redelivered start is a no-op) or by `dumpvault run <job> --remote`
+ * with `{"job": name, "trigger": "manual"}`.
  *
  * It takes the job's lease, records the run RUNNING and starts the Fargate task.
  *
@@ -50,7 +52,12 @@ import { UsageError } from '../core/errors.ts';
 import type { Trigger } from '../core/history/history.ts';
 import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv, requireEnvList } from './lib/environment.ts';
-import { type StartBackupDeps, type StartBackupResult, startBackup } from './lib/start-backup.ts';
+import {
+  type StartBackupDeps,
+  type StartBackupRequest,
+  type StartBackupResult,
+  startBackup,
+} from './lib/start-backup.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
@@ -66,7 +73,7 @@ const deps = once(
     ecs,
     launch: {
       cluster: requireEnv(FunctionEnv.cluster),
-      taskDefinition: requireEnv(FunctionEnv.taskDefinition),
+      taskFamilyPrefix: requireEnv(FunctionEnv.taskFamilyPrefix),
       containerName: requireEnv(FunctionEnv.containerName),
       subnets: requireEnvList(FunctionEnv.subnets),
       securityGroups: requireEnvList(FunctionEnv.securityGroups),
@@ -75,16 +82,31 @@ const deps = once(
   }),
 );
 
-/** Reads `{job, trigger?}`; anything else is a usage error (and lands in the DLQ after retries). */
-export function parseStartRequest(event: unknown): { job: string; trigger: Trigger } {
-  const e = (event ?? {}) as { job?: unknown; trigger?: unknown };
+/**
+ * Reads `{job, trigger?, scheduledTime?}`; anything else is a usage error (and lands in the DLQ
+ * after retries).
+ */
+export function parseStartRequest(event: unknown): StartBackupRequest & { trigger: Trigger } {
+  const e = (event ?? {}) as { job?: unknown; trigger?: unknown; scheduledTime?: unknown };
   if (typeof e.job !== 'string' || !e.job) {
     throw new UsageError('expected an event like {"job": "<name>"}, got no job name');
   }
   if (e.trigger !== undefined && e.trigger !== 'schedule' && e.trigger !== 'manual') {
     throw new UsageError(`expected "trigger" to be "schedule" or "manual", got ${JSON.stringify(e.trigger)}`);
   }
-  return { job: e.job, trigger: e.trigger ?? 'schedule' };
+  if (
+    e.scheduledTime !== undefined &&
+    (typeof e.scheduledTime !== 'string' || Number.isNaN(Date.parse(e.scheduledTime)))
+  ) {
+    throw new UsageError(
+      `expected "scheduledTime" to be an ISO time, got ${JSON.stringify(e.scheduledTime)}`,
+    );
+  }
+  return {
+    job: e.job,
+    trigger: e.trigger ?? 'schedule',
+    ...(typeof e.scheduledTime === 'string' ? { scheduledTime: e.scheduledTime } : {}),
+  };
 }
 
 export const handler = middy(async (event: unknown): Promise<StartBackupResult> => {
@@ -96,7 +118,9 @@ export const handler = middy(async (event: unknown): Promise<StartBackupResult> 
       ? 'RunsStarted'
       : result.status === 'SKIPPED'
         ? 'RunsSkipped'
-        : 'StartFailures',
+        : result.status === 'DUPLICATE'
+          ? 'DuplicateStarts'
+          : 'StartFailures',
     MetricUnit.Count,
     1,
   );

@@ -9,9 +9,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
+import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
+import { ConfigError } from '../core/errors.ts';
 import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
 import { FunctionEnv, once, requireEnv } from './lib/environment.ts';
 import {
@@ -25,6 +28,7 @@ const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
+const lambda = new LambdaClient({});
 
 const deps = once(
   (): TaskStoppedDeps => ({
@@ -32,6 +36,18 @@ const deps = once(
     notifier: deployedNotifier(sns),
     containerName: requireEnv(FunctionEnv.containerName),
     log: logger,
+    startPrune: async (request) => {
+      const functions = JSON.parse(requireEnv(PRUNE_FUNCTIONS_ENV)) as Record<string, string>;
+      const functionName = functions[request.job];
+      if (!functionName) throw new ConfigError(`no prune function is deployed for job ${request.job}`);
+      await lambda.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'Event',
+          Payload: JSON.stringify(request),
+        }),
+      );
+    },
   }),
 );
 

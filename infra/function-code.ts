@@ -20,6 +20,7 @@ export type FunctionName =
   | 'start-backup'
   | 'task-stopped'
   | 'watchdog'
+  | 'prune'
   | 'restore-resolve'
   | 'restore-guard'
   | 'restore-verify'

@@ -4,7 +4,7 @@
  */
 import { Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { Config } from '../core/config/schema.ts';
+import type { Config, Job } from '../core/config/schema.ts';
 
 /**
  * How cdk-nag names a resource in a finding id (`<Bucket1234.Arn>/prefix/*`): acknowledgements
@@ -71,4 +71,9 @@ export function restoreSecretArnsOf(config: Config): string[] {
     if (enc?.type === 'openpgp' && enc.privateKeySecret) arns.add(secretResourceArn(enc.privateKeySecret));
   }
   return [...arns].sort();
+}
+
+/** The config as one job sees it: the same destinations and keys, only that job. */
+export function jobConfig(config: Config, job: Job): Config {
+  return { ...config, jobs: [job] };
 }

@@ -38,9 +38,9 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { Config, Schedule } from '../core/config/schema.ts';
 import { type DrillSidecar, drillSidecarsOfConfig, SIDECAR_SETTINGS } from './drill-sidecars.ts';
-import type { FunctionOptions } from './dumpvault.ts';
 import { DUMP_TASK_SHAPE, mountTmp } from './fargate.ts';
 import type { FunctionName } from './function-code.ts';
+import type { FunctionOptions } from './functions.ts';
 import { managedKeyPrefixes, nagResource, restoreSecretArnsOf, secretResourceArn } from './iam.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 
@@ -254,7 +254,7 @@ export class DumpVaultRestore extends Construct {
       config,
       logRetention: props.logRetention,
       timeout: Duration.seconds(30),
-      deadLetterQueue: props.deadLetterQueue,
+      async: { onFailure: props.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.hours(6) },
       environment: {
         DUMPVAULT_HISTORY_TABLE: props.table.tableName,
         DUMPVAULT_TOPIC_ARN: props.topic.topicArn,

@@ -18,6 +18,32 @@ export const FARGATE_MEMORY: Readonly<Record<number, readonly number[]>> = {
   4096: Array.from({ length: 23 }, (_, i) => 8192 + i * 1024),
 };
 
+/** The Object Lock of a bucket created without an `objectLock` setting: short, and GOVERNANCE. */
+export const DEFAULT_OBJECT_LOCK = { mode: 'GOVERNANCE', days: 7 } as const;
+
+/** The object lock default retention of the bucket the deployment creates, or undefined for none. */
+export function effectiveObjectLock(
+  config: Config,
+  options: { readonly bucketProvided?: boolean } = {},
+): { readonly mode: 'GOVERNANCE' | 'COMPLIANCE'; readonly days: number } | undefined {
+  const bucket = config.aws?.bucket;
+  if (options.bucketProvided || bucket?.existingBucketName || bucket?.objectLock === false) return undefined;
+  return bucket?.objectLock ?? DEFAULT_OBJECT_LOCK;
+}
+
+/** The longest `task.timeoutMinutes` of the config's jobs (720 for a job without a `task` section). */
+export function longestTaskTimeoutMinutes(config: Config): number {
+  return Math.max(...config.jobs.map((job) => job.task?.timeoutMinutes ?? 720));
+}
+
+/**
+ * Days after which S3 aborts an incomplete multipart upload: longer than the longest task
+ * may run, so no upload of a running backup is ever aborted under it.
+ */
+export function abortIncompleteUploadDays(config: Config): number {
+  return Math.max(1, Math.ceil((longestTaskTimeoutMinutes(config) + 60) / (24 * 60)));
+}
+
 /**
  * A lower bound, in hours, on the age at which retention may delete a backup of a job that
  * runs at least `minGapHours` apart: a backup leaves `keepLast` after that many runs, and a
@@ -27,6 +53,8 @@ export function earliestDeletionHours(retention: Retention, minGapHours: number)
   // maxAgeDays alone keeps every backup younger than it.
   if (isAgeOnly(retention)) return retention.maxAgeDays! * 24;
   let bound = retention.keepLast * minGapHours;
+  // A daylight-saving change shortens a calendar day to 23 h without adding a run to it.
+  minGapHours += 1;
   if (minGapHours >= 24) bound = Math.max(bound, retention.daily * 24);
   if (minGapHours >= 7 * 24) bound = Math.max(bound, retention.weekly * 7 * 24);
   if (minGapHours >= 31 * 24) bound = Math.max(bound, retention.monthly * 28 * 24);
@@ -48,9 +76,17 @@ const duration = (hours: number): string =>
   hours < 48 ? `${Math.round(hours * 100) / 100} h` : `${Math.round((hours / 24) * 10) / 10} days`;
 
 /** Every problem of a config for deployment, as `path: message` lines (empty = deployable). */
-export function deploymentProblems(config: Config): string[] {
+export function deploymentProblems(
+  config: Config,
+  options: { readonly bucketProvided?: boolean } = {},
+): string[] {
   const problems: string[] = [];
-  const lock = config.aws?.bucket?.objectLock;
+  const lock = effectiveObjectLock(config, options);
+  if (abortIncompleteUploadDays(config) * 24 * 60 <= longestTaskTimeoutMinutes(config)) {
+    problems.push(
+      `jobs: the bucket aborts incomplete uploads after ${abortIncompleteUploadDays(config)} days, not longer than the longest task.timeoutMinutes (${longestTaskTimeoutMinutes(config)})`,
+    );
+  }
   config.jobs.forEach((job, i) => {
     const at = `jobs[${i}]`;
     if (job.task) {
@@ -75,14 +111,14 @@ export function deploymentProblems(config: Config): string[] {
       const lockHours = lock.days * 24;
       if (r.maxAgeDays !== undefined && r.maxAgeDays < lock.days) {
         problems.push(
-          `${at}.retention.maxAgeDays: ${r.maxAgeDays} would delete backups that the bucket's ${lock.mode.toLowerCase()} object lock keeps for ${lock.days} days; set it to at least ${lock.days} or lower aws.bucket.objectLock.days`,
+          `${at}.retention.maxAgeDays: ${r.maxAgeDays} would delete backups that the bucket's ${lock.mode.toLowerCase()} object lock keeps for ${lock.days} days; set it to at least ${lock.days} or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
         );
       } else if (job.schedule) {
         const minGap = gaps?.minHours ?? 0;
         const earliest = earliestDeletionHours(r, minGap);
         if (earliest < lockHours) {
           problems.push(
-            `${at}.retention: keepLast ${r.keepLast}, daily ${r.daily}, weekly ${r.weekly}, monthly ${r.monthly} with a run every ${gaps ? duration(minGap) : 'unknown interval'} may delete a backup after ${duration(earliest)}, but the bucket's ${lock.mode.toLowerCase()} object lock keeps every object ${lock.days} days; keep backups at least ${lock.days} days (e.g. "daily": ${lock.days} for a daily job) or lower aws.bucket.objectLock.days`,
+            `${at}.retention: keepLast ${r.keepLast}, daily ${r.daily}, weekly ${r.weekly}, monthly ${r.monthly} with a run every ${gaps ? duration(minGap) : 'unknown interval'} may delete a backup after ${duration(earliest)}, but the bucket's ${lock.mode.toLowerCase()} object lock keeps every object ${lock.days} days; keep backups at least ${lock.days} days (e.g. "daily": ${lock.days} for a daily job) or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
           );
         }
       }

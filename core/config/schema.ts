@@ -273,16 +273,47 @@ export const AwsSchema = z
           .default(30)
           .describe('Days a replaced or deleted object version is kept before it expires.'),
         objectLock: z
-          .strictObject({
-            mode: z.enum(['GOVERNANCE', 'COMPLIANCE'], {
-              error: (iss) => `expected "GOVERNANCE" or "COMPLIANCE", got ${show(iss.input)}`,
+          .union([
+            z.literal(false),
+            z.strictObject({
+              mode: z.enum(['GOVERNANCE', 'COMPLIANCE'], {
+                error: (iss) => `expected "GOVERNANCE" or "COMPLIANCE", got ${show(iss.input)}`,
+              }),
+              days: wholeNumber(1),
             }),
-            days: wholeNumber(1),
-          })
+          ])
           .optional()
-          .describe('Object Lock default retention of the new bucket (set only at creation).'),
+          .describe(
+            'Object Lock default retention of the new bucket (set only at creation); omitted = GOVERNANCE for 7 days, false = no lock.',
+          ),
       })
       .optional(),
+    breakGlassPrincipalArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/, {
+        error: (iss) => `expected an IAM role or user ARN, got ${show(iss.input)}`,
+      })
+      .optional()
+      .describe('The only principal that may schedule the deletion of the KMS key or disable it.'),
+    replication: z
+      .strictObject({
+        bucket: z.string().min(3).describe('Name of the replica bucket (another region or account).'),
+        kmsKeyArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/.+$/, {
+            error: (iss) => `expected a KMS key ARN, got ${show(iss.input)}`,
+          })
+          .describe('KMS key that encrypts the replicas.'),
+        account: z
+          .string()
+          .regex(/^\d{12}$/, { error: (iss) => `expected a 12-digit account id, got ${show(iss.input)}` })
+          .optional()
+          .describe('Account of the replica bucket; replicas are then owned by it.'),
+      })
+      .optional()
+      .describe(
+        'Replicate every backup to a bucket in another region or account (deletions are not replicated).',
+      ),
     alerts: z
       .strictObject({ emails: z.array(z.email()).default([]), successDigest: z.boolean().default(false) })
       .optional(),

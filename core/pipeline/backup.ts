@@ -24,10 +24,11 @@ import { pipeline } from 'node:stream/promises';
 import { encryptStage } from '../crypto/openpgp.ts';
 import { killedBy, LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
 import type { DestinationOutcome, HistoryItem } from '../history/history.ts';
-import { FORMAT_VERSION, type Manifest, newRunId, objectKeys } from '../manifest.ts';
+import { FORMAT_VERSION, jobPrefix, type Manifest, newRunId, objectKeys } from '../manifest.ts';
 import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
+import { nameDestinationError } from '../storage/named.ts';
 import { completenessStage, completenessTap } from './complete.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
@@ -164,6 +165,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
       return { ...result, status, prune: [] };
     }
 
+    if (ctx.pruneAfterBackup === false) return { ...result, status, prune: [] };
     step('applying retention');
     const prune = await pruneJob(ctx, { dryRun: false, lastRunFailed: false, current: result.id });
     if (prune.some((p) => p.deleted.length > 0)) {
@@ -190,6 +192,10 @@ async function dumpAndStore(
   const now = ctx.now ?? (() => new Date());
   const { job, engine } = ctx;
   const format = job.dumpFormat;
+  // A store that is down, full or refuses us fails here, before the dump tool starts.
+  const refused = await checkDestinations(ctx, step);
+  if (refused.length === ctx.destinations.length) throw everyDestinationFailed(refused);
+  const destinations = ctx.destinations.filter((d) => !refused.some((r) => r.dest === d));
   step(`inspecting ${redact(ctx.source.url)}`);
   const server = await engine.inspect(ctx.source);
   const keys = objectKeys({
@@ -202,7 +208,7 @@ async function dumpAndStore(
     encrypted: ctx.encryption !== undefined,
   });
   step(
-    `dumping ${server.database} (${engine.name} ${server.serverVersion}, ${server.tool.name} ${server.tool.version}) to ${ctx.destinations.map((d) => d.description).join(', ')}`,
+    `dumping ${server.database} (${engine.name} ${server.serverVersion}, ${server.tool.name} ${server.tool.version}) to ${destinations.map((d) => d.description).join(', ')}`,
   );
 
   const expectedBytes = await previousBackupBytes(ctx);
@@ -252,7 +258,7 @@ async function dumpAndStore(
   session.stats.catch(() => {}); // awaited below; a dump failure is the better cause
   /** Destinations whose write failed on its own (not because the run failed), by index. */
   const lostDuringStream = new Map<number, unknown>();
-  const { sink, writes } = fanOut(ctx.destinations, keys.dataKey, controller.signal, {
+  const { sink, writes } = fanOut(destinations, keys.dataKey, controller.signal, {
     beforeEnd: () =>
       rawBytes() === 0
         ? new ToolError(`${engine.name} dump produced no output; nothing was stored`)
@@ -261,8 +267,8 @@ async function dumpAndStore(
     onDestinationFailure: (i, err) => {
       if (controller.signal.aborted) return; // the run failed first: not this destination's fault
       lostDuringStream.set(i, err);
-      if (lostDuringStream.size < ctx.destinations.length)
-        step(`${destinationCause(ctx.destinations[i]!.name, err)}; the other destinations go on`);
+      if (lostDuringStream.size < destinations.length)
+        step(`${destinationCause(destinations[i]!.name, err)}; the other destinations go on`);
     },
   });
   const encrypt = ctx.encryption
@@ -290,7 +296,7 @@ async function dumpAndStore(
   const settled = await Promise.allSettled([streamed, ...writes]);
   ctx.signal?.removeEventListener('abort', onAbort);
   const writeResults = await Promise.allSettled(writes); // already settled: typed per destination
-  const copies = ctx.destinations.map((dest, i) => ({ dest, write: writeResults[i]! }));
+  const copies = destinations.map((dest, i) => ({ dest, write: writeResults[i]! }));
   // Destinations that completed the data object and have not lost it since.
   let holding = copies.filter((c) => c.write.status === 'fulfilled').map((c) => c.dest);
   const discardAll = () => Promise.all(holding.map((d) => d.remove(keys.dataKey).catch(() => {})));
@@ -298,14 +304,15 @@ async function dumpAndStore(
     // The dump, compression or encryption failed, or the run was stopped: no copy is complete,
     // even where a destination finished its object.
     await discardAll();
-    if (lostDuringStream.size === ctx.destinations.length) {
-      throw everyDestinationFailed(
-        ctx.destinations.map((dest, i) => ({ dest, err: lostDuringStream.get(i) })),
-      );
+    if (lostDuringStream.size === destinations.length) {
+      throw everyDestinationFailed([
+        ...refused,
+        ...destinations.map((dest, i) => ({ dest, err: lostDuringStream.get(i) })),
+      ]);
     }
     throw stoppedBy(ctx.signal, firstFailure) ?? rootCause(firstFailure, settled);
   }
-  const failures: { dest: Destination; err: unknown }[] = [];
+  const failures: { dest: Destination; err: unknown }[] = [...refused];
   for (const { dest, write } of copies) {
     if (write.status === 'rejected') failures.push({ dest, err: write.reason });
     else if (write.value.bytes !== stored.bytes) {
@@ -379,6 +386,28 @@ async function dumpAndStore(
 }
 
 /**
+ * Asks every destination to prove it can take the backup (Destination.checkWritable: a cheap
+ * probe that leaves nothing behind), all at once. Returns the ones that cannot, with why; the
+ * others go on without them.
+ */
+async function checkDestinations(
+  ctx: JobContext,
+  step: (message: string) => void,
+): Promise<{ dest: Destination; err: unknown }[]> {
+  step(`checking ${ctx.destinations.map((d) => d.name).join(', ')}`);
+  const prefix = jobPrefix(ctx.prefix, ctx.job.name);
+  const checked = await Promise.allSettled(ctx.destinations.map((d) => d.checkWritable(prefix)));
+  const refused = ctx.destinations.flatMap((dest, i) => {
+    const result = checked[i]!;
+    return result.status === 'rejected' ? [{ dest, err: result.reason as unknown }] : [];
+  });
+  if (refused.length < ctx.destinations.length) {
+    for (const r of refused) step(`${destinationCause(r.dest.name, r.err)}; the other destinations go on`);
+  }
+  return refused;
+}
+
+/**
  * One line naming the destination and the cause: `destination offsite: <cause>`. A cause that
  * already names its destination that way is kept as it is.
  */
@@ -388,9 +417,9 @@ export function destinationCause(name: string, err: unknown): string {
   return cause.startsWith(prefix) ? cause : `${prefix} ${cause}`;
 }
 
-/** The error of a run no destination could store: the destination's own error when there is one. */
+/** The error of a run no destination could store: the destination's own error (naming it) when there is one. */
 function everyDestinationFailed(failures: readonly { dest: Destination; err: unknown }[]): unknown {
-  if (failures.length === 1) return failures[0]!.err;
+  if (failures.length === 1) return nameDestinationError(failures[0]!.dest.name, 'write', failures[0]!.err);
   return new StorageError(failures.map((f) => destinationCause(f.dest.name, f.err)).join('; '), {
     cause: failures[0]?.err,
   });

@@ -179,9 +179,124 @@ export async function listBackups(
   return { manifests, problems };
 }
 
+/** What a restore/verify selector asks for (see {@link parseBackupSelector}). */
+export type BackupSelector =
+  | { readonly kind: 'latest' }
+  | { readonly kind: 'id'; readonly prefix: string }
+  | { readonly kind: 'time'; readonly at: Date }
+  | { readonly kind: 'run'; readonly prefix: string };
+
+/** A backup id, or its stamp followed by a prefix of its run id: `2026-11-21T030000Z[-a1b2…]`. */
+const ID_SELECTOR = /^\d{4}-\d{2}-\d{2}T\d{6}Z(?:-[0-9a-z]*)?$/;
 /**
- * Finds a backup by `latest`, by id (`2026-11-21T030000Z-a1b2c3d4`, or a unique prefix of
- * one), or by an ISO time (the newest backup started at or before it).
+ * ISO 8601 date, or date and time (extended `03:00[:00[.000]]` or basic `0300[00]`), with an
+ * optional `Z` or `±hh[:mm]` offset.
+ */
+const TIME_SELECTOR =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+
+/** The instant an ISO date or time names; a date alone is 00:00 UTC, a time without offset is UTC. */
+function parseInstant(selector: string): Date | undefined {
+  const m = TIME_SELECTOR.exec(selector);
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', zone = 'Z'] = m;
+  if (m[4] !== undefined && m[5] === undefined) return undefined; // `T03` alone: an hour is too vague
+  const ms = Number(frac.padEnd(3, '0').slice(0, 3));
+  const utc = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms);
+  const check = new Date(utc);
+  // Date.UTC rolls 2026-02-30 over into March: a date that does not exist is not a time.
+  if (
+    check.getUTCFullYear() !== Number(y) ||
+    check.getUTCMonth() !== Number(mo) - 1 ||
+    check.getUTCDate() !== Number(d) ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(sec) > 59
+  ) {
+    return undefined;
+  }
+  let offsetMinutes = 0;
+  if (zone !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    offsetMinutes =
+      (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || '0')) * (zone[0] === '-' ? -1 : 1);
+  }
+  return new Date(utc - offsetMinutes * 60_000);
+}
+
+/**
+ * Reads a selector: `latest`; a backup id, or its stamp with a prefix of its run id
+ * (`2026-11-21T030000Z-a1b2`); any other ISO date or time (`2026-11-21`, `2026-11-21T03:00`,
+ * `2026-11-21T03:00:00+01:00`): the newest backup started at or before it — a date alone is
+ * that day's 00:00 UTC, so it never selects a backup taken during the day it names, and a time
+ * without an offset is UTC like the ids; otherwise a run id as alerts show it (`a1b2c3d4`), or
+ * a prefix of one. Throws a UsageError for something that starts like a date but is not one.
+ */
+export function parseBackupSelector(selector: string): BackupSelector {
+  if (selector === 'latest') return { kind: 'latest' };
+  if (ID_SELECTOR.test(selector)) return { kind: 'id', prefix: selector };
+  if (/^\d{4}-\d{2}-\d{2}/.test(selector)) {
+    const at = parseInstant(selector);
+    if (!at) {
+      throw new UsageError(
+        `"${selector}" is neither a backup id nor an ISO date or time; give a time like 2026-11-21T03:00Z (UTC unless it has an offset), a date, or an id from "dumpvault list"`,
+      );
+    }
+    return { kind: 'time', at };
+  }
+  if (/^[0-9a-z]+$/.test(selector)) return { kind: 'run', prefix: selector };
+  throw new UsageError(
+    `"${selector}" is not a backup selector: give latest, an id or run id from "dumpvault list", or an ISO date or time`,
+  );
+}
+
+/** How many candidates an ambiguous selector's error lists before "and N more". */
+const CANDIDATES_SHOWN = 10;
+
+/**
+ * Picks one of `manifests` (newest first) by `selector`. Throws a NotFoundError when nothing
+ * matches and a UsageError naming the candidates when an id or run id prefix is ambiguous.
+ */
+export function selectBackup(
+  manifests: readonly Manifest[],
+  selector: string,
+  job: string,
+  where: string,
+): Manifest {
+  const wanted = parseBackupSelector(selector);
+  if (manifests.length === 0) {
+    throw new NotFoundError(
+      `job ${job} has no complete backups in ${where}; run "dumpvault backup ${job}" first`,
+    );
+  }
+  if (wanted.kind === 'latest') return manifests[0]!;
+  if (wanted.kind === 'time') {
+    const at = wanted.at.getTime();
+    const found = manifests.find((m) => Date.parse(m.startedAt) <= at);
+    if (found) return found;
+    throw new NotFoundError(
+      `job ${job} has no backup in ${where} started at or before ${wanted.at.toISOString()} ("${selector}"${/^\d{4}-\d{2}-\d{2}$/.test(selector) ? ': a date alone means 00:00 UTC that day' : ''})`,
+    );
+  }
+  const matches = manifests.filter((m) =>
+    wanted.kind === 'id' ? manifestId(m).startsWith(wanted.prefix) : m.runId.startsWith(wanted.prefix),
+  );
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    const shown = matches.slice(0, CANDIDATES_SHOWN).map(manifestId);
+    const more = matches.length > shown.length ? `, and ${matches.length - shown.length} more` : '';
+    throw new UsageError(
+      `"${selector}" matches ${matches.length} backups of ${job}: ${shown.join(', ')}${more}; give more of the id`,
+    );
+  }
+  throw new NotFoundError(
+    `no backup "${selector}" for job ${job} in ${where}; "dumpvault list ${job}" shows the ids`,
+  );
+}
+
+/**
+ * Finds a backup of `job` in `dest` by a selector (see {@link parseBackupSelector}); only
+ * manifests that validate for the job are candidates.
  */
 export async function resolveBackup(
   dest: Destination,
@@ -189,28 +304,9 @@ export async function resolveBackup(
   job: string,
   selector = 'latest',
 ): Promise<Manifest> {
+  parseBackupSelector(selector); // a malformed selector is refused before any listing
   const { manifests } = await listBackups(dest, prefix, job);
-  if (manifests.length === 0) {
-    throw new NotFoundError(
-      `job ${job} has no complete backups in ${dest.description}; run "dumpvault backup ${job}" first`,
-    );
-  }
-  const idOf = (m: Manifest) => m.object.key.slice(m.object.key.lastIndexOf('/') + 1).split('.')[0]!;
-  if (selector === 'latest') return manifests[0]!;
-  const exact = manifests.filter((m) => idOf(m).startsWith(selector));
-  if (exact.length === 1) return exact[0]!;
-  if (exact.length > 1) {
-    throw new UsageError(`"${selector}" matches ${exact.length} backups of ${job}; give more of the id`);
-  }
-  const time = Date.parse(selector);
-  if (!Number.isNaN(time) && /^\d{4}-\d{2}-\d{2}/.test(selector)) {
-    const found = manifests.find((m) => Date.parse(m.startedAt) <= time);
-    if (found) return found;
-    throw new NotFoundError(`job ${job} has no backup started at or before ${selector}`);
-  }
-  throw new NotFoundError(
-    `no backup "${selector}" for job ${job} in ${dest.description}; "dumpvault list ${job}" shows the ids`,
-  );
+  return selectBackup(manifests, selector, job, dest.description);
 }
 
 /** The backup id (`{stamp}-{runId}`) of a manifest. */

@@ -49,6 +49,12 @@ export interface JobContext {
   /** Task mode: when the orchestrator recorded the run RUNNING (the history item's key). */
   readonly startedAt?: Date;
   readonly taskArn?: string;
+  /**
+   * Whether the backup applies retention itself. In AWS the task cannot delete: a separate,
+   * per-job identity prunes after it (core/contracts/prune.ts).
+   * @default true
+   */
+  readonly pruneAfterBackup?: boolean;
   /** Aborts the run (task timeout); the run fails with the signal's reason. */
   readonly signal?: AbortSignal;
 }

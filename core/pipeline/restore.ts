@@ -1,6 +1,8 @@
 /**
  * Restore (and the local restore drill). Order of operations, each a promise to the operator:
- *   1. resolve the backup and check the target is allowed (scratch, empty, or --drop);
+ *   1. resolve the backup and check the target is allowed (scratch, empty, or --drop) — the run
+ *      is recorded RUNNING first, so every refusal (backup not found or ambiguous, wrong engine,
+ *      no key, target has data) ends FAILED with its reason and one alert, like every failure;
  *   2. verify pass: size, sha256, decryption, decompression — before the target is touched;
  *   3. restore pass: a second streaming read pinned to the verified object (If-Match);
  *   4. compare table names and row counts with the manifest; record and notify.
@@ -25,16 +27,25 @@ export type RestoreTarget =
   | { readonly kind: 'scratch' }
   | { readonly kind: 'connection'; readonly connection: Connection; readonly drop: boolean };
 
-export interface RestoreRequest {
+/** The backup to restore and where to read it from (normally the job's first destination). */
+export interface RestoreSource {
   readonly manifest: Manifest;
-  /** Where the backup is read from (normally the job's first destination). */
   readonly from: Destination;
+}
+
+export type RestoreRequest = (
+  | RestoreSource
+  | {
+      /** Finds the backup inside the run, so a selector that finds nothing is recorded too. */
+      readonly resolve: () => Promise<RestoreSource>;
+    }
+) & {
   readonly target: RestoreTarget;
   readonly keys: DecryptKeys | undefined;
   readonly skipVerify?: boolean;
   /** 'drill' drops the scratch database afterwards. */
   readonly kind?: Extract<RunKind, 'restore' | 'drill'>;
-}
+};
 
 export interface RestoreResult {
   readonly runId: string;
@@ -55,31 +66,32 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
   const now = ctx.now ?? (() => new Date());
   const step = (message: string) => ctx.progress?.({ type: 'step', message });
   const kind = request.kind ?? 'restore';
-  const { manifest } = request;
-  const id = manifestId(manifest);
   const started = now();
   const runId = ctx.runId ?? newRunId(started);
-  const item: HistoryItem = {
+  let item: HistoryItem = {
     job: ctx.job.name,
     runId,
     kind,
     status: 'RUNNING',
     trigger: ctx.trigger,
     startedAt: started.toISOString(),
-    key: manifest.object.key,
   };
-  if (manifest.engine !== ctx.engine.name) {
-    throw new UserError(
-      `backup ${id} was made by the ${manifest.engine} engine; job ${ctx.job.name} uses ${ctx.engine.name}`,
-    );
-  }
-  requireKeysFor(manifest, request.keys, id);
   await ctx.history.save(item);
   let target: Connection | undefined;
   let created = false;
   let restoring: Promise<unknown> | undefined;
+  let id: string | undefined;
   const { signal } = ctx;
   try {
+    const { manifest, from } = 'resolve' in request ? await request.resolve() : request;
+    id = manifestId(manifest);
+    item = { ...item, key: manifest.object.key };
+    if (manifest.engine !== ctx.engine.name) {
+      throw new UserError(
+        `backup ${id} was made by the ${manifest.engine} engine; job ${ctx.job.name} uses ${ctx.engine.name}`,
+      );
+    }
+    requireKeysFor(manifest, request.keys, id);
     signal?.throwIfAborted();
     if (request.target.kind === 'connection') {
       target = request.target.connection;
@@ -94,7 +106,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     let verify: VerifyResult | undefined;
     if (!request.skipVerify) {
       step(`verifying ${manifest.object.key} (size, sha256, decryption)`);
-      verify = await verifyBackup(request.from, manifest, request.keys, { signal });
+      verify = await verifyBackup(from, manifest, request.keys, { signal });
     }
     signal?.throwIfAborted();
     if (request.target.kind === 'scratch') {
@@ -105,7 +117,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     }
     if (!target) throw new Error('restore target was not resolved');
     step(`restoring into ${redact(target.url)}`);
-    const input = await request.from.read(manifest.object.key, verify?.etag ? { ifMatch: verify.etag } : {});
+    const input = await from.read(manifest.object.key, verify?.etag ? { ifMatch: verify.etag } : {});
     const raw = new Meter();
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     restoring = ctx.engine.restore(target, out, {
@@ -183,7 +195,11 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
       finishedAt: finished.toISOString(),
       durationMs: finished.getTime() - started.getTime(),
       error,
-      ...(details ? { details } : target ? { details: { backup: id, target: redact(target.url) } } : {}),
+      ...(details
+        ? { details }
+        : id
+          ? { details: { backup: id, ...(target ? { target: redact(target.url) } : {}) } }
+          : {}),
     });
     await notifyOutcome(ctx.history, ctx.notifier, {
       job: ctx.job.name,
@@ -192,7 +208,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
       status: 'FAILED',
       error,
       durationMs: finished.getTime() - started.getTime(),
-      key: manifest.object.key,
+      ...(item.key ? { key: item.key } : {}),
       investigate: ctx.investigate(runId),
     });
     throw err;

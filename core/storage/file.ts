@@ -31,6 +31,36 @@ function fileEtag(info: { ino: bigint; size: bigint; mtimeNs: bigint }): string 
   return `${info.ino.toString(16)}-${info.size.toString(16)}-${info.mtimeNs.toString(16)}`;
 }
 
+/**
+ * `mkdir -p` (folders 0700) that reports the real reason it fails: Node's recursive mkdir
+ * answers ENOENT where a level cannot be made for another reason (EROFS on a read-only file
+ * system), so on ENOENT the missing levels are made one by one, which fails with the real
+ * code. Returns the first folder it created, like `mkdir(…, { recursive: true })`.
+ */
+async function makeFolders(folder: string): Promise<string | undefined> {
+  try {
+    return await mkdir(folder, { recursive: true, mode: DIR_MODE });
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const missing: string[] = [];
+  for (let dir = folder; ; dir = dirname(dir)) {
+    try {
+      await stat(dir);
+      break;
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT' || dirname(dir) === dir) throw err;
+      missing.unshift(dir);
+    }
+  }
+  for (const dir of missing) {
+    await mkdir(dir, { mode: DIR_MODE }).catch((err: unknown) => {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    });
+  }
+  return missing[0];
+}
+
 /** Opens a directory and fsyncs it, making a rename or unlink inside it durable. */
 async function fsyncDirectory(path: string): Promise<void> {
   const handle = await open(path, 'r');
@@ -221,7 +251,7 @@ export class FileDestination implements Destination {
     const temp = join(folder, `.${basename(path)}.partial-${randomBytes(8).toString('hex')}`);
     let created: string | undefined;
     try {
-      created = await mkdir(folder, { recursive: true, mode: DIR_MODE });
+      created = await makeFolders(folder);
     } catch (err) {
       throw this.mapError(err, key, 'write');
     }
@@ -305,7 +335,7 @@ export class FileDestination implements Destination {
         );
       case 'EROFS':
         return new StorageError(
-          `cannot ${operation} ${where}: the file system is read-only; point destinations.${this.name}.path at a writable directory`,
+          `cannot ${operation} ${where}: the file system is read-only (EROFS); point destinations.${this.name}.path at a writable directory`,
           { cause: err, permanent: true },
         );
       case 'ENOTDIR':

@@ -8,11 +8,13 @@ import type { Destination as DestinationConfig } from '../config/schema.ts';
 import { StorageError } from '../errors.ts';
 import type { Destination } from './destination.ts';
 import { FileDestination } from './file.ts';
+import { withDestinationName } from './named.ts';
 import { type RetryOptions, withRetry } from './retry.ts';
 import { createS3Client, type S3Credentials, S3Destination } from './s3.ts';
 
 export type { Destination, ObjectInfo, WriteResult } from './destination.ts';
 export { FileDestination } from './file.ts';
+export { destinationPrefix, nameDestinationError, withDestinationName } from './named.ts';
 export { isPermanentError, type RetryOptions, withRetry } from './retry.ts';
 export { createS3Client, type S3Credentials, S3Destination, s3ClientConfig } from './s3.ts';
 
@@ -56,15 +58,18 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 4, baseDelayMs: 500 };
 const MiB = 1024 * 1024;
 
 /**
- * The destination `name` described by `config`, wrapped with retries. Throws a permanent
- * StorageError for a "managed" bucket when no `bucketOverride` is known.
+ * The destination `name` described by `config`, wrapped with retries and with errors that name
+ * it (`destination <name>: <cause>`). Throws a permanent StorageError for a "managed" bucket
+ * when no `bucketOverride` is known.
  */
 export function createDestination(
   name: string,
   config: DestinationConfig,
   options: CreateDestinationOptions,
 ): Destination {
-  return withRetry(createBareDestination(name, config, options), options.retry ?? DEFAULT_RETRY);
+  return withDestinationName(
+    withRetry(createBareDestination(name, config, options), options.retry ?? DEFAULT_RETRY),
+  );
 }
 
 /** Like {@link createDestination}, without the retry wrapper (for tests and for callers composing their own wrappers). */

@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
@@ -227,6 +228,9 @@ function abortReason(signal: AbortSignal): Error {
   if (reason instanceof Error) return reason;
   return Object.assign(new Error('the write was aborted'), { name: 'AbortError', cause: reason });
 }
+
+/** What removes an incomplete multipart upload dumpvault could not abort (the stack sets it; README for foreign stores). */
+const LIFECYCLE_REMOVES_IT = "the bucket's AbortIncompleteMultipartUpload lifecycle rule removes it";
 
 /** Strips the quotes S3 puts around ETags, so ETags from different calls compare equal. */
 function bareEtag(etag: string | undefined): string | undefined {
@@ -446,13 +450,47 @@ export class S3Destination implements Destination {
     }
   }
 
-  /** Lists, puts and deletes a probe object under `prefix`: the three permissions a backup needs. */
+  /**
+   * Proves what a backup needs without leaving anything behind: lists under `prefix`
+   * (s3:ListBucket), then starts and aborts a multipart upload of a probe key (s3:PutObject, the
+   * bucket's KMS key, s3:AbortMultipartUpload). No object is written, so nothing needs deleting
+   * (the backup identity need not be allowed to), and nothing stays as a noncurrent version or
+   * under Object Lock. An upload it cannot abort is named in the error.
+   */
   async checkWritable(prefix: string): Promise<void> {
     assertKeyPrefix(this.name, prefix);
     await this.list(`${prefix}.dumpvault-probe-`);
     const key = `${prefix}.dumpvault-probe-${randomBytes(6).toString('hex')}`;
-    await this.put(key, 'dumpvault write probe\n', { contentType: 'text/plain' });
-    await this.remove(key);
+    let uploadId: string | undefined;
+    try {
+      const created = await this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          ContentType: 'text/plain',
+        }),
+      );
+      uploadId = created.UploadId;
+    } catch (err) {
+      throw this.mapError(err, 'start an upload of', key);
+    }
+    if (!uploadId) {
+      throw new StorageError(
+        `the store at ${this.where} started an upload of ${this.urlOf(key)} without an upload id`,
+      );
+    }
+    const deadline = AbortSignal.timeout(this.cleanupTimeoutMs);
+    try {
+      await this.abortMultipartUpload(key, uploadId, deadline);
+    } catch (err) {
+      const cause = deadline.aborted
+        ? `the store did not answer within ${Number((this.cleanupTimeoutMs / 1000).toFixed(1))} s`
+        : redact(describeFailure(err).message);
+      throw new StorageError(this.orphanedUpload(key, uploadId, cause), {
+        cause: err,
+        permanent: err instanceof StorageError && err.permanent,
+      });
+    }
   }
 
   private objectKey(key: string): string {
@@ -500,18 +538,20 @@ export class S3Destination implements Destination {
       }
       return undefined;
     } catch (err) {
-      const lifecycle = "(the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts)";
-      const what =
-        writer.completed || (writer.completeUncertain && writer.uploadId === undefined)
-          ? `the object ${this.urlOf(key)} it may have completed could not be deleted`
-          : writer.uploadId !== undefined
-            ? `multipart upload ${writer.uploadId} could not be aborted ${lifecycle}`
-            : `CreateMultipartUpload got no answer, so an upload the store may have made could not be looked for ${lifecycle}`;
-      const why = deadline.aborted
+      const cause = deadline.aborted
         ? `the store did not answer within ${Number((this.cleanupTimeoutMs / 1000).toFixed(1))} s`
         : redact(describeFailure(err).message);
-      return `${what}: ${why}`;
+      if (writer.completed || (writer.completeUncertain && writer.uploadId === undefined)) {
+        return `the object ${this.urlOf(key)} it may have completed could not be deleted: ${cause}`;
+      }
+      if (writer.uploadId !== undefined) return this.orphanedUpload(key, writer.uploadId, cause);
+      return `an upload of ${this.urlOf(key)} the store may have made (CreateMultipartUpload got no answer) could not be looked for: ${cause}; ${LIFECYCLE_REMOVES_IT}`;
     }
+  }
+
+  /** The sentence naming an upload left behind: its key, its id, why, and what removes it. */
+  private orphanedUpload(key: string, uploadId: string, cause: string): string {
+    return `upload ${this.urlOf(key)} (upload id ${uploadId}) could not be aborted: ${cause}; ${LIFECYCLE_REMOVES_IT}`;
   }
 
   /**
@@ -599,21 +639,24 @@ export class S3Destination implements Destination {
     const url = this.urlOf(key);
     const config = `destinations.${this.name}`;
     const permanent = (message: string) => new StorageError(redact(message), { cause: err, permanent: true });
+    /** What the store answered, as operators look it up: `403 AccessDenied`, `404 NoSuchBucket`. */
+    const answer = (status: number | undefined) =>
+      [failed.status ?? status, failed.code ?? failed.name].filter((part) => part !== undefined).join(' ');
     switch (failed.name) {
       case 'NoSuchBucket':
         return permanent(
-          `bucket ${this.bucket} does not exist at ${this.where}: create it or fix ${config}.bucket`,
+          `bucket ${this.bucket} does not exist at ${this.where} (${answer(404)}): create it or fix ${config}.bucket`,
         );
       case 'NoSuchKey':
       case 'NoSuchUpload':
         return new NotFoundError(`${url} does not exist`, { cause: err });
       case 'InvalidAccessKeyId':
         return permanent(
-          `the access key id of ${config} is not known at ${this.where}: fix the credentials of ${config} (accessKeyIdEnv, credentialsSecret or the task role)`,
+          `the access key id of ${config} is not known at ${this.where} (${answer(403)}): fix the credentials of ${config} (accessKeyIdEnv, credentialsSecret or the task role)`,
         );
       case 'SignatureDoesNotMatch':
         return permanent(
-          `the secret access key of ${config} does not match its access key id at ${this.where}: fix the credentials of ${config}`,
+          `the secret access key of ${config} does not match its access key id at ${this.where} (${answer(403)}): fix the credentials of ${config}`,
         );
       case 'PermanentRedirect':
       case 'AuthorizationHeaderMalformed':
@@ -666,18 +709,17 @@ export class S3Destination implements Destination {
       case 401:
       case 403:
         return permanent(
-          `access to s3://${this.bucket}/${this.root} at ${this.where} was denied (${operation} ${key}): grant the role s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on it, or fix the credentials of ${config}`,
+          `access to s3://${this.bucket}/${this.root} at ${this.where} was denied (${answer(failed.status)} when asked to ${operation} ${key}): grant the role s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on it, or fix the credentials of ${config}`,
         );
       case 301:
       case 400:
         if (TRANSIENT_400.has(failed.name)) break;
         return permanent(
-          `the store at ${this.where} refused ${operation} of ${url} (${failed.name}: ${failed.message}); check ${config}`,
+          `the store at ${this.where} refused to ${operation} ${url} (${answer(failed.status)}: ${failed.message}); check ${config}`,
         );
     }
-    const detail = failed.code ?? failed.name;
     return new StorageError(
-      redact(`${operation} of ${url} at ${this.where} failed (${detail}): ${failed.message}`),
+      redact(`could not ${operation} ${url} at ${this.where} (${answer(undefined)}): ${failed.message}`),
       {
         cause: err,
       },

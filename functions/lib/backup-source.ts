@@ -38,7 +38,8 @@ export async function openBackupSources(
   return Promise.all(reachable.map((name) => openS3Source(config, job, name, options)));
 }
 
-async function openS3Source(
+/** Opens one S3 destination of a job: the managed bucket, or a foreign store with its `credentialsSecret`. */
+export async function openS3Source(
   config: Config,
   job: Job,
   name: string,

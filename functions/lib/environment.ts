@@ -13,7 +13,8 @@ export const FunctionEnv = {
   historyTable: 'DUMPVAULT_HISTORY_TABLE',
   topicArn: 'DUMPVAULT_TOPIC_ARN',
   cluster: 'DUMPVAULT_CLUSTER',
-  taskDefinition: 'DUMPVAULT_TASK_DEFINITION',
+  /** Each job's task definition family is this prefix followed by the job's name. */
+  taskFamilyPrefix: 'DUMPVAULT_TASK_FAMILY_PREFIX',
   containerName: 'DUMPVAULT_CONTAINER_NAME',
   /** Comma-separated private subnet ids. */
   subnets: 'DUMPVAULT_SUBNETS',

@@ -2,6 +2,7 @@
  * Starting one backup run: lease, history RUNNING, Fargate RunTask, task ARN. Every way this
  * can end is recorded in history and, where it deserves one, alerted.
  */
+import { createHash } from 'node:crypto';
 import { type ECSClient, RunTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import { findJob } from '../../core/config/load.ts';
 import type { Config, Job } from '../../core/config/schema.ts';
@@ -18,7 +19,11 @@ import { MAX_OVERRIDE_BYTES, singleJobConfig, startedByOf, TaskEnv } from './tas
 /** Where and how tasks run; fixed per deployment (Lambda environment). */
 export interface TaskLaunchSettings {
   readonly cluster: string;
-  readonly taskDefinition: string;
+  /**
+   * Each job has its own task definition (its own role: its secrets, its prefix, its history
+   * partition); its family is this prefix followed by the job's name.
+   */
+  readonly taskFamilyPrefix: string;
   readonly containerName: string;
   readonly subnets: readonly string[];
   readonly securityGroups: readonly string[];
@@ -39,19 +44,47 @@ export interface StartBackupDeps {
   readonly log: RunLog;
   readonly now?: () => Date;
   readonly newRunId?: () => string;
+  /**
+   * Waits between RunTask attempts (tests pass one that does not wait).
+   * @default setTimeout
+   */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
-/** The event: what the schedule sends (`{"job": name}`) or what `dumpvault run --remote` sends. */
+/** Waits before the 2nd, 3rd and 4th RunTask attempt after a transient failure. */
+export const RUN_TASK_BACKOFF_MS = [2_000, 5_000, 12_000] as const;
+
+/**
+ * The event: what the schedule sends (`{"job", "scheduledTime"}`, the time Scheduler fills in
+ * from `<aws.scheduler.scheduled-time>`) or what `dumpvault run --remote` sends.
+ */
 export interface StartBackupRequest {
   readonly job: string;
   /** @default 'schedule' */
   readonly trigger?: Trigger;
+  /** The schedule's time of this start: the run id derives from it, so a redelivery is a no-op. */
+  readonly scheduledTime?: string;
 }
 
 export type StartBackupResult =
   | { readonly status: 'STARTED'; readonly job: string; readonly runId: string; readonly taskArn: string }
+  /** The same scheduled start was delivered again (Scheduler delivers at least once): nothing done. */
+  | { readonly status: 'DUPLICATE'; readonly job: string; readonly runId: string }
   | { readonly status: 'SKIPPED'; readonly job: string; readonly runId: string; readonly heldBy: Lease }
   | { readonly status: 'FAILED'; readonly job: string; readonly runId: string; readonly error: string };
+
+/**
+ * The run id of a scheduled start: 8 hex characters of SHA-256 over job and scheduled time, so
+ * every delivery of one scheduled start names the same run.
+ */
+export function scheduledRunId(job: string, scheduledTime: string): string {
+  return createHash('sha256').update(`${job}\n${scheduledTime}`).digest('hex').slice(0, 8);
+}
+
+/** The task definition family of a job. */
+export function taskFamilyOf(launch: TaskLaunchSettings, job: string): string {
+  return `${launch.taskFamilyPrefix}${job}`;
+}
 
 /** How long a run may hold its job's lease. */
 export function leaseTtlMs(job: Job): number {
@@ -67,7 +100,7 @@ export function buildRunTaskInput(
 ): RunTaskCommandInput {
   const input: RunTaskCommandInput = {
     cluster: launch.cluster,
-    taskDefinition: launch.taskDefinition,
+    taskDefinition: taskFamilyOf(launch, job.name),
     launchType: 'FARGATE',
     count: 1,
     startedBy: startedByOf(job.name, run.runId),
@@ -118,11 +151,19 @@ export async function startBackup(
   request: StartBackupRequest,
 ): Promise<StartBackupResult> {
   const job = findJob(deps.config, request.job);
-  const now = (deps.now ?? (() => new Date()))();
-  const runId = (deps.newRunId ?? newRunId)();
+  const clock = deps.now ?? (() => new Date());
+  const now = clock();
+  const runId = request.scheduledTime
+    ? scheduledRunId(job.name, request.scheduledTime)
+    : (deps.newRunId ?? newRunId)();
   const trigger: Trigger = request.trigger ?? 'schedule';
   const startedAt = now.toISOString();
   const base: HistoryItem = { job: job.name, runId, kind: 'backup', status: 'RUNNING', trigger, startedAt };
+
+  if (request.scheduledTime && (await isDuplicate(deps, job.name, runId))) {
+    deps.log.info('duplicate delivery of a scheduled start: nothing to do', { job: job.name, runId });
+    return { status: 'DUPLICATE', job: job.name, runId };
+  }
 
   const lease = await deps.history.acquireLease(job.name, runId, leaseTtlMs(job), now);
   if (!lease.acquired) {
@@ -133,24 +174,30 @@ export async function startBackup(
     return { status: 'SKIPPED', job: job.name, runId, heldBy: lease.heldBy };
   }
 
-  await deps.history.save(base);
   let taskArn: string;
   try {
+    await deps.history.save(base);
     taskArn = await runTask(
       deps,
       buildRunTaskInput(deps.config, job, { runId, startedAt, trigger }, deps.launch),
     );
   } catch (err) {
+    // No task started: the lease must not hold the job for the task's whole timeout.
     const error = redact(`the task could not be started: ${messageOf(err)}`);
-    const finished = (deps.now ?? (() => new Date()))();
+    const finished = clock();
     const durationMs = finished.getTime() - now.getTime();
-    await deps.history.save({
-      ...base,
-      status: 'FAILED',
-      finishedAt: finished.toISOString(),
-      durationMs,
-      error,
-    });
+    try {
+      await deps.history.save({
+        ...base,
+        status: 'FAILED',
+        finishedAt: finished.toISOString(),
+        durationMs,
+        error,
+      });
+    } catch (saveError) {
+      await deps.history.releaseLease(job.name, runId);
+      throw saveError;
+    }
     await deps.history.releaseLease(job.name, runId);
     deps.log.warn('run failed to start', { job: job.name, runId, error });
     await report(deps, { job: job.name, runId, status: 'FAILED', error, durationMs });
@@ -162,16 +209,74 @@ export async function startBackup(
   return { status: 'STARTED', job: job.name, runId, taskArn };
 }
 
-/** RunTask, turning `failures[]` (capacity, missing image, …) into a thrown error. */
-async function runTask(deps: StartBackupDeps, input: RunTaskCommandInput): Promise<string> {
-  const result = await deps.ecs.send(new RunTaskCommand(input));
-  const failure = result.failures?.[0];
-  if (failure) {
-    throw new Error(`${failure.reason ?? 'unknown reason'}${failure.detail ? ` (${failure.detail})` : ''}`);
+/** A scheduled start seen before: its run holds the lease or is already in history. */
+async function isDuplicate(deps: StartBackupDeps, job: string, runId: string): Promise<boolean> {
+  const lease = await deps.history.getLease(job);
+  if (lease?.runId === runId) return true;
+  return (await deps.history.findRun(job, runId)) !== undefined;
+}
+
+/** ECS `failures[].reason`s that a later attempt may not meet: capacity, ENIs, the agent. */
+const TRANSIENT_FAILURE = /^(RESOURCE:|AGENT)|capacity|network interface|ENI|throttl|rate exceeded|timeout/i;
+/** SDK errors worth another attempt (throttling, service errors). */
+const TRANSIENT_ERROR =
+  /Throttl|TooManyRequests|ServerException|ServiceUnavailable|InternalError|RequestLimitExceeded|TimeoutError|ECONNRESET|ETIMEDOUT/;
+
+class RunTaskFailure extends Error {
+  constructor(
+    message: string,
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = 'RunTaskFailure';
   }
-  const taskArn = result.tasks?.[0]?.taskArn;
-  if (!taskArn) throw new Error('ECS returned neither a task nor a failure');
-  return taskArn;
+}
+
+function isTransient(err: unknown): boolean {
+  if (err instanceof RunTaskFailure) return err.transient;
+  const e = err as { name?: unknown; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (e?.$retryable) return true;
+  if ((e?.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  return TRANSIENT_ERROR.test(String(e?.name ?? '')) || TRANSIENT_ERROR.test(messageOf(err));
+}
+
+/**
+ * RunTask with a client token (ECS starts one task per token, so a request whose answer was
+ * lost does not start a second task when repeated), retried with backoff while the failure is
+ * transient (capacity, ENI, throttling). A reported failure started nothing, so the next
+ * attempt gets a new token; an unanswered request keeps its token.
+ */
+async function runTask(deps: StartBackupDeps, input: RunTaskCommandInput): Promise<string> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let token = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const clientToken = createHash('sha256')
+        .update(`${input.startedBy}#${token}`)
+        .digest('hex')
+        .slice(0, 32);
+      const result = await deps.ecs.send(new RunTaskCommand({ ...input, clientToken }));
+      const failure = result.failures?.[0];
+      if (failure) {
+        const reason = `${failure.reason ?? 'unknown reason'}${failure.detail ? ` (${failure.detail})` : ''}`;
+        token++;
+        throw new RunTaskFailure(reason, TRANSIENT_FAILURE.test(reason));
+      }
+      const taskArn = result.tasks?.[0]?.taskArn;
+      if (!taskArn) throw new RunTaskFailure('ECS returned neither a task nor a failure', false);
+      return taskArn;
+    } catch (err) {
+      const delay = RUN_TASK_BACKOFF_MS[attempt];
+      if (delay === undefined || !isTransient(err)) {
+        throw attempt > 0 ? new Error(`${messageOf(err)} (after ${attempt + 1} attempts)`) : err;
+      }
+      deps.log.warn('RunTask failed transiently; retrying', {
+        attempt: attempt + 1,
+        error: redact(messageOf(err)),
+      });
+      await sleep(delay);
+    }
+  }
 }
 
 async function report(

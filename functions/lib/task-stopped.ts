@@ -4,6 +4,7 @@
  * Safe for duplicate and out-of-order events: only a RUNNING item is ever changed (a run the task
  * recorded SUCCEEDED, PARTIAL or FAILED keeps what the task wrote).
  */
+import type { PruneRequest } from '../../core/contracts/prune.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../core/history/history.ts';
@@ -41,6 +42,12 @@ export interface TaskStoppedDeps {
   readonly containerName: string;
   readonly log: RunLog;
   readonly now?: () => Date;
+  /**
+   * Hands a SUCCEEDED backup to its job's prune function (an asynchronous invocation): the
+   * task cannot delete, so retention starts here once its task stopped.
+   * @default - retention is not started (local tests of the failure path)
+   */
+  readonly startPrune?: (request: PruneRequest) => Promise<void>;
 }
 
 export type TaskStoppedResult =
@@ -54,6 +61,8 @@ export type TaskStoppedResult =
       readonly job: string;
       readonly runId: string;
       readonly alert?: string;
+      /** Retention was handed to the job's prune function. */
+      readonly pruneStarted?: boolean;
     }
   /** The run was RUNNING and is now FAILED. */
   | {
@@ -122,9 +131,17 @@ export async function handleTaskStopped(
   if (run.status !== 'RUNNING') {
     await deps.history.releaseLease(job, runId);
     const alert = await retryMissedAlert(deps, run);
-    return alert
-      ? { action: 'already-finished', job, runId, alert }
-      : { action: 'already-finished', job, runId };
+    // Only a SUCCEEDED backup is pruned after (never a FAILED or PARTIAL one); a failed
+    // invocation throws, so EventBridge retries the event (pruning is idempotent).
+    const prune = run.kind === 'backup' && run.status === 'SUCCEEDED' && deps.startPrune !== undefined;
+    if (prune) await deps.startPrune!({ job, runId });
+    return {
+      action: 'already-finished',
+      job,
+      runId,
+      ...(alert ? { alert } : {}),
+      ...(prune ? { pruneStarted: true } : {}),
+    };
   }
 
   const now = (deps.now ?? (() => new Date()))();

@@ -5,8 +5,9 @@
  * Every allowed request has a denied counterpart.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BREAK_GLASS_ARN, PRIVATE_KEY_ARN, REPLICA_KEY_ARN } from './support/fixtures.ts';
 import { TemplatePolicies } from './support/policies.ts';
-import { ACCOUNT, arnOf, REGION } from './support/resolve.ts';
+import { ACCOUNT, arnOf, physicalName, REGION, resolvedProperties } from './support/resolve.ts';
 import { logicalIdIn, SYNTH_TIMEOUT_MS, type SynthesizedStack, synthesized } from './support/synthesized.ts';
 
 let readme: SynthesizedStack;
@@ -113,5 +114,223 @@ describe('the schedules', () => {
         resource: taskStopped,
       }),
     ).toBe('ImplicitlyDenied');
+  });
+});
+
+/** A task definition revision ARN of a family, as RunTask presents it. */
+const revisionOf = (family: string) => `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${family}:7`;
+const secret = (name: string) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}`;
+const familyOf = (stack: SynthesizedStack, job: string) =>
+  String(
+    resolvedProperties(stack.template, logicalIdIn(stack, `DumpVault/BackupTasks/Task-${job}/Resource`))[
+      'Family'
+    ],
+  );
+
+describe('one task role per job (README example: app-prod and shop-mysql)', () => {
+  const role = () => ({ role: logicalIdIn(readme, 'DumpVault/BackupTasks/Role-app-prod/Resource') });
+  const object = (prefix: string) =>
+    `arn:aws:s3:::${physicalName(logicalIdIn(readme, 'DumpVault/Bucket/Resource'))}/${prefix}2026-11-22T030000Z-a1b2c3d4.dump.zst.gpg`;
+
+  it("lets job A's task write under A's prefix only, never under B's", async () => {
+    const put = (resource: string) =>
+      readmePolicies.decide({ principal: role(), action: 's3:PutObject', resource });
+    expect(await put(object('dumpvault/app-prod/'))).toBe('Allowed');
+    expect(await put(object('dumpvault/shop-mysql/'))).toBe('ImplicitlyDenied');
+  });
+
+  it("never lets a backup task delete a backup, not even its own job's", async () => {
+    expect(
+      await readmePolicies.decide({
+        principal: role(),
+        action: 's3:DeleteObject',
+        resource: object('dumpvault/app-prod/'),
+      }),
+    ).toBe('ImplicitlyDenied');
+  });
+
+  it("lets job A read A's secrets only, never B's", async () => {
+    const read = (resource: string) =>
+      readmePolicies.decide({ principal: role(), action: 'secretsmanager:GetSecretValue', resource });
+    expect(await read(secret('rds!cluster-1a2b3c4d-Zx98Cv'))).toBe('Allowed');
+    expect(await read(secret('dumpvault/passphrase-Qw34Er'))).toBe('Allowed');
+    expect(await read(secret('dumpvault/shop-mysql-Lk56Mn'))).toBe('ImplicitlyDenied');
+  });
+
+  it("lets job A write A's history partition only", async () => {
+    const table = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/History/Resource'));
+    const put = (partition: string) =>
+      readmePolicies.decide({
+        principal: role(),
+        action: 'dynamodb:PutItem',
+        resource: table,
+        context: { 'dynamodb:LeadingKeys': [partition] },
+      });
+    expect(await put('JOB#app-prod')).toBe('Allowed');
+    expect(await put('JOB#shop-mysql')).toBe('ImplicitlyDenied');
+  });
+
+  it("lets start-backup run only the jobs' backup task definitions on this cluster, and pass only their roles", async () => {
+    const startBackup = { role: logicalIdIn(readme, 'DumpVault/StartBackupRole/Resource') };
+    const cluster = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/Cluster/Resource'));
+    const run = (resource: string, onCluster = cluster) =>
+      readmePolicies.decide({
+        principal: startBackup,
+        action: 'ecs:RunTask',
+        resource,
+        context: { 'ecs:cluster': onCluster },
+      });
+    expect(await run(revisionOf(familyOf(readme, 'app-prod')))).toBe('Allowed');
+    expect(await run(revisionOf(familyOf(readme, 'shop-mysql')))).toBe('Allowed');
+    const restoreTask = arnOf(
+      readme.template,
+      logicalIdIn(readme, 'DumpVault/Restore/TaskDefinition/Resource'),
+    );
+    expect(await run(restoreTask)).toBe('ImplicitlyDenied');
+    expect(await run(revisionOf(familyOf(readme, 'app-prod')), `${cluster}-other`)).toBe('ImplicitlyDenied');
+    const pass = (roleId: string) =>
+      readmePolicies.decide({
+        principal: startBackup,
+        action: 'iam:PassRole',
+        resource: arnOf(readme.template, roleId),
+        context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+      });
+    expect(await pass(logicalIdIn(readme, 'DumpVault/BackupTasks/Role-app-prod/Resource'))).toBe('Allowed');
+    expect(await pass(logicalIdIn(readme, 'DumpVault/BackupTasks/ExecutionRole/Resource'))).toBe('Allowed');
+    expect(await pass(logicalIdIn(readme, 'DumpVault/Restore/TaskRole/Resource'))).toBe('ImplicitlyDenied');
+  });
+
+  it("lets only job A's prune function delete under A's prefix, and task-stopped start it", async () => {
+    const prune = { role: logicalIdIn(readme, 'DumpVault/Pruning/Prune-app-prodRole/Resource') };
+    const remove = (resource: string) =>
+      readmePolicies.decide({ principal: prune, action: 's3:DeleteObject', resource });
+    expect(await remove(object('dumpvault/app-prod/'))).toBe('Allowed');
+    expect(await remove(object('dumpvault/shop-mysql/'))).toBe('ImplicitlyDenied');
+    const pruneFn = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/Pruning/Prune-app-prod/Resource'));
+    const invoke = (roleId: string) =>
+      readmePolicies.decide({
+        principal: { role: roleId },
+        action: 'lambda:InvokeFunction',
+        resource: pruneFn,
+      });
+    expect(await invoke(logicalIdIn(readme, 'DumpVault/TaskStoppedRole/Resource'))).toBe('Allowed');
+    expect(await invoke(logicalIdIn(readme, 'DumpVault/StartBackupRole/Resource'))).toBe('ImplicitlyDenied');
+  });
+});
+
+describe('restores (restore fixture)', () => {
+  let restore: SynthesizedStack;
+  let policies: TemplatePolicies;
+  beforeAll(async () => {
+    restore = (await synthesized('restore')).stacks['Restore']!;
+    policies = new TemplatePolicies(restore.template);
+  }, SYNTH_TIMEOUT_MS);
+
+  it('lets the restore task read the private key, and no backup task', async () => {
+    const read = (path: string) =>
+      policies.decide({
+        principal: { role: logicalIdIn(restore, path) },
+        action: 'secretsmanager:GetSecretValue',
+        resource: PRIVATE_KEY_ARN,
+      });
+    expect(await read('DumpVault/Restore/TaskRole/Resource')).toBe('Allowed');
+    expect(await read('DumpVault/BackupTasks/Role-app/Resource')).toBe('ImplicitlyDenied');
+  });
+
+  it('lets the state machine run only the restore and drill task definitions', async () => {
+    const machine = { role: logicalIdIn(restore, 'DumpVault/Restore/StateMachine/Role/Resource') };
+    const cluster = arnOf(restore.template, logicalIdIn(restore, 'DumpVault/Cluster/Resource'));
+    const run = (resource: string) =>
+      policies.decide({
+        principal: machine,
+        action: 'ecs:RunTask',
+        resource,
+        context: { 'ecs:cluster': cluster },
+      });
+    const restoreTask = arnOf(
+      restore.template,
+      logicalIdIn(restore, 'DumpVault/Restore/TaskDefinition/Resource'),
+    );
+    const drillTask = arnOf(
+      restore.template,
+      logicalIdIn(restore, 'DumpVault/Restore/Drillpostgres16/Resource'),
+    );
+    expect(await run(restoreTask)).toBe('Allowed');
+    expect(await run(drillTask)).toBe('Allowed');
+    expect(await run(revisionOf(familyOf(restore, 'app')))).toBe('ImplicitlyDenied');
+  });
+});
+
+describe('the key and the replica (variants fixture)', () => {
+  let stack: SynthesizedStack;
+  let policies: TemplatePolicies;
+  const admin = (arn: string) => ({
+    arn,
+    policies: [
+      {
+        name: 'admin',
+        policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] },
+      },
+    ],
+  });
+  beforeAll(async () => {
+    stack = (await synthesized('variants')).stacks['NewVpc']!;
+    policies = new TemplatePolicies(stack.template);
+  }, SYNTH_TIMEOUT_MS);
+
+  it('refuses kms:ScheduleKeyDeletion and kms:DisableKey to an administrator, and allows them to the break-glass principal', async () => {
+    const key = arnOf(stack.template, logicalIdIn(stack, 'Vault/Key/Resource'));
+    for (const action of ['kms:ScheduleKeyDeletion', 'kms:DisableKey']) {
+      expect(
+        await policies.decide({
+          principal: admin(`arn:aws:iam::${ACCOUNT}:role/admin`),
+          action,
+          resource: key,
+        }),
+      ).toBe('ExplicitlyDenied');
+      expect(await policies.decide({ principal: admin(BREAK_GLASS_ARN), action, resource: key })).toBe(
+        'Allowed',
+      );
+    }
+  });
+
+  it('lets the replication role replicate into the replica bucket with the replica key (given their grants), and nowhere else', async () => {
+    const role = {
+      role: Object.entries(stack.logicalIds).find(([p]) =>
+        /Vault\/Bucket\/ReplicationRole\/Resource$/.test(p),
+      )![1],
+    };
+    const roleArn = policies.roleArn(role.role);
+    // What the replica account grants (README, "Replication"): its bucket and key policies.
+    const grant = (action: string, resource: string) => ({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: roleArn }, Action: action, Resource: resource }],
+    });
+    const ask = (action: string, resource: string, granted: string) =>
+      policies.decide({
+        principal: role,
+        action,
+        resource,
+        resourceAccount: '210987654321',
+        resourcePolicy: grant(action, granted),
+      });
+    expect(
+      await ask(
+        's3:ReplicateObject',
+        'arn:aws:s3:::acme-replica/db/orders/x.dump',
+        'arn:aws:s3:::acme-replica/*',
+      ),
+    ).toBe('Allowed');
+    expect(
+      await ask('s3:ReplicateObject', 'arn:aws:s3:::other-bucket/x.dump', 'arn:aws:s3:::other-bucket/*'),
+    ).not.toBe('Allowed');
+    expect(await ask('kms:Encrypt', REPLICA_KEY_ARN, '*')).toBe('Allowed');
+    expect(
+      await ask(
+        'kms:Encrypt',
+        'arn:aws:kms:us-east-1:210987654321:key/ffffffff-1111-2222-3333-444444444444',
+        '*',
+      ),
+    ).not.toBe('Allowed');
   });
 });

@@ -63,6 +63,16 @@ function statementsOf(roleId: string): Array<Record<string, unknown>> {
     .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Array<Record<string, unknown>>);
 }
 
+/**
+ * A statement with its Action and Resource lists in a fixed order: the order carries no
+ * meaning, and cdk.json's minimizePolicies reorders them.
+ */
+function unordered(statement: Record<string, unknown>): Record<string, unknown> {
+  const sorted = (v: unknown) =>
+    Array.isArray(v) ? [...v].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : v;
+  return { ...statement, Action: sorted(statement['Action']), Resource: sorted(statement['Resource']) };
+}
+
 const DRILL_KEYS = ['postgres:13', 'postgres:14', 'postgres:15', 'postgres:16', 'postgres:17', 'job:shop'];
 const drillIds = () =>
   [
@@ -165,33 +175,35 @@ describe('the restore state machine', () => {
     )['Fn::GetAtt'][0]!;
     const statements = statementsOf(roleId);
     const runTask = statements.filter((s) => JSON.stringify(s['Action']).includes('ecs:RunTask'));
-    expect(runTask).toEqual([
-      {
+    expect(runTask.map(unordered)).toEqual([
+      unordered({
         Sid: 'RunRestoreTasks',
         Effect: 'Allow',
         Action: 'ecs:RunTask',
         Resource: [logicalId('DumpVault/Restore/TaskDefinition/Resource'), ...drillIds()].map(ref),
         Condition: { ArnEquals: { 'ecs:cluster': arnOf(logicalId('DumpVault/Cluster/Resource')) } },
-      },
+      }),
     ]);
     const passRole = statements.filter((s) => JSON.stringify(s['Action']).includes('iam:PassRole'));
-    expect(passRole).toEqual([
-      {
+    expect(passRole.map(unordered)).toEqual([
+      unordered({
         Sid: 'PassRestoreTaskRoles',
         Effect: 'Allow',
         Action: 'iam:PassRole',
         Resource: [
-          arnOf(logicalId('DumpVault/Restore/TaskRole/Resource')),
           arnOf(logicalId('DumpVault/Restore/ExecutionRole/Resource')),
+          arnOf(logicalId('DumpVault/Restore/TaskRole/Resource')),
         ],
         Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      },
+      }),
     ]);
     const all = JSON.stringify(statements);
-    expect(all).not.toContain(logicalId('DumpVault/TaskDefinition/Resource'));
-    expect(all).not.toContain(logicalId('DumpVault/TaskRole/Resource'));
-    expect(statements.find((s) => s['Sid'] === 'FollowRestoreTasks')).toMatchObject({
-      Action: ['ecs:StopTask', 'ecs:DescribeTasks'],
+    for (const job of ['app', 'shop', 'notes', 'legacy']) {
+      expect(all).not.toContain(logicalId(`DumpVault/BackupTasks/Task-${job}/Resource`));
+      expect(all).not.toContain(logicalId(`DumpVault/BackupTasks/Role-${job}/Resource`));
+    }
+    expect(unordered(statements.find((s) => s['Sid'] === 'FollowRestoreTasks')!)).toMatchObject({
+      Action: ['ecs:DescribeTasks', 'ecs:StopTask'],
     });
   });
 
@@ -346,8 +358,8 @@ describe('restore and drill tasks', () => {
       Image: 'registry.example.com/mariadb:10.11-custom',
       Environment: [{ Name: 'MARIADB_ALLOW_EMPTY_ROOT_PASSWORD', Value: '1' }],
     });
-    // postgres 13-17, the shop image, the restore task, the backup task; none for sqlite or legacy.
-    expect(Object.keys(definitions)).toHaveLength(8);
+    // postgres 13-17, the shop image, the restore task, one backup task per job; no drill for sqlite or legacy.
+    expect(Object.keys(definitions)).toHaveLength(11);
   });
 
   it('may read backups and the private key, never write or delete objects; the backup task may not read the private key', () => {
@@ -358,8 +370,10 @@ describe('restore and drill tasks', () => {
     expect(restore.find((s) => s['Sid'] === 'ReadTaggedRestoreTargetSecrets')).toMatchObject({
       Condition: { StringEquals: { 'secretsmanager:ResourceTag/dumpvault-restore-target': 'Restore' } },
     });
-    const backup = statementsOf(logicalId('DumpVault/TaskRole/Resource'));
-    expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
+    for (const job of ['app', 'shop', 'notes', 'legacy']) {
+      const backup = statementsOf(logicalId(`DumpVault/BackupTasks/Role-${job}/Resource`));
+      expect(JSON.stringify(backup)).not.toContain(PRIVATE_KEY_ARN);
+    }
   });
 
   it("may write the jobs' history items and the restore and drill alert streaks, nothing else", () => {
@@ -492,7 +506,13 @@ describe('the restore-ended Lambda', () => {
           DUMPVAULT_TOPIC_ARN: ref(logicalId('DumpVault/Alerts/Resource')),
         }),
       },
-      DeadLetterConfig: { TargetArn: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: ref(logicalId('DumpVault/RestoreEnded/Resource')),
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: { Destination: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')) },
+      },
     });
   });
 
@@ -507,7 +527,7 @@ describe('the restore-ended Lambda', () => {
       },
       {
         Effect: 'Allow',
-        Action: 'sqs:SendMessage',
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
         Resource: arnOf(logicalId('DumpVault/DeadLetterQueue/Resource')),
       },
       {

@@ -12,7 +12,13 @@ import { validateConfig } from '../../core/config/load.ts';
 import type { Config, ConfigInput } from '../../core/config/schema.ts';
 import { DumpVault } from '../../infra/dumpvault.ts';
 import { scheduleGaps } from '../../infra/schedule-gaps.ts';
-import { alarmThresholdHours, deploymentProblems, earliestDeletionHours } from '../../infra/validate.ts';
+import {
+  abortIncompleteUploadDays,
+  alarmThresholdHours,
+  deploymentProblems,
+  earliestDeletionHours,
+  effectiveObjectLock,
+} from '../../infra/validate.ts';
 
 type JobInput = ConfigInput['jobs'][number];
 
@@ -26,6 +32,8 @@ function config(job: Partial<JobInput>, aws?: ConfigInput['aws']): Config {
         source: { url: 'postgres://app@db:5432/app' },
         destinations: ['primary'],
         schedule: { cron: '0 3 * * ? *' },
+        // A week of daily backups: what the default 7-day GOVERNANCE lock keeps anyway.
+        retention: { keepLast: 7 },
         ...job,
       },
     ],
@@ -89,6 +97,28 @@ describe('Object Lock versus retention', () => {
   });
 });
 
+describe('the default Object Lock and the multipart-abort lifecycle', () => {
+  it('fails when retention would delete a backup the default 7-day GOVERNANCE lock keeps; objectLock false turns it off', () => {
+    const c = config({ retention: { keepLast: 2 } });
+
+    expect(effectiveObjectLock(c)).toEqual({ mode: 'GOVERNANCE', days: 7 });
+    expect(deploymentProblems(c).join('\n')).toMatch(
+      /jobs\[0\]\.retention: keepLast 2.* may delete a backup after 2 days, but the bucket's governance object lock keeps every object 7 days/,
+    );
+    const off = config({ retention: { keepLast: 2 } }, { bucket: { objectLock: false } });
+    expect(effectiveObjectLock(off)).toBeUndefined();
+    expect(deploymentProblems(off)).toEqual([]);
+    expect(deploymentProblems(c, { bucketProvided: true })).toEqual([]);
+  });
+
+  it('aborts incomplete uploads only after the longest task may have run', () => {
+    expect(abortIncompleteUploadDays(config({}))).toBe(1);
+    expect(
+      abortIncompleteUploadDays(config({ task: { cpu: 1024, memoryMiB: 2048, timeoutMinutes: 1500 } })),
+    ).toBe(2);
+  });
+});
+
 describe('other deployment checks', () => {
   it('fails when a job asks for memory Fargate does not offer for its CPU', () => {
     const c = config({ task: { cpu: 256, memoryMiB: 4096 } });
@@ -110,8 +140,9 @@ describe('other deployment checks', () => {
     expect(() => construct(c)).toThrow(
       /jobs\[0\]\.schedule: cannot work out how often "0 3 1 1 \? 2024" runs .*; set jobs\[0\]\.alarmAfterHours/,
     );
+    const unlocked = { bucket: { objectLock: false as const } };
     expect(
-      deploymentProblems(config({ schedule: { cron: '0 3 1 1 ? 2024' }, alarmAfterHours: 800 })),
+      deploymentProblems(config({ schedule: { cron: '0 3 1 1 ? 2024' }, alarmAfterHours: 800 }, unlocked)),
     ).toEqual([]);
     // L, W and # are measured (they once were "not modelled" and needed alarmAfterHours).
     expect(deploymentProblems(config({ schedule: { cron: '0 3 L * ? *' } }))).toEqual([]);

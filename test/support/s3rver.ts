@@ -119,6 +119,16 @@ export interface S3rverHandle {
    * upload, the client never learns its id (an answer lost in an outage).
    */
   loseCreateAnswers(count?: number): { restore(): void };
+  /**
+   * From now until `restore()` (or for the next `count` matching requests only), answers every
+   * request that `match` accepts with an S3 error instead of carrying it out: a store that
+   * denies access (403 AccessDenied), fails (500 InternalError) and so on.
+   */
+  failRequests(
+    match: (request: FailedRequestMatch) => boolean,
+    answer: { readonly status: number; readonly code: string; readonly message?: string },
+    count?: number,
+  ): { restore(): void };
   /** Keys of the multipart uploads started and neither completed nor aborted, via ListMultipartUploads. */
   pendingUploads(bucket: string): Promise<string[]>;
   /** Stops the server and deletes its directory. */
@@ -252,6 +262,59 @@ class PartGate {
   }
 }
 
+/** What {@link S3rverHandle.failRequests} matches on. */
+export interface FailedRequestMatch {
+  readonly method: string;
+  /** `/bucket/key…`, as received (percent-encoded). */
+  readonly path: string;
+  readonly query: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** Answers matching requests with an S3 error while a rule is in place. */
+class InjectedFailures {
+  private rule:
+    | {
+        match: (request: FailedRequestMatch) => boolean;
+        answer: { status: number; code: string; message?: string };
+        remaining: number;
+      }
+    | undefined;
+
+  set(
+    match: (request: FailedRequestMatch) => boolean,
+    answer: { status: number; code: string; message?: string },
+    count: number,
+  ): { restore(): void } {
+    const rule = { match, answer, remaining: count };
+    this.rule = rule;
+    return {
+      restore: () => {
+        if (this.rule === rule) this.rule = undefined;
+      },
+    };
+  }
+
+  middleware(): KoaMiddleware {
+    return async (ctx, next) => {
+      const rule = this.rule;
+      if (
+        !rule ||
+        rule.remaining <= 0 ||
+        !rule.match({ method: ctx.method, path: ctx.path, query: ctx.query })
+      ) {
+        return next();
+      }
+      rule.remaining -= 1;
+      s3Error(
+        ctx,
+        rule.answer.status,
+        rule.answer.code,
+        rule.answer.message ?? `injected ${rule.answer.code}`,
+      );
+    };
+  }
+}
+
 /** Drops the connection of each CreateMultipartUpload after s3rver made the upload, while `on`. */
 class LostCreateAnswers {
   /** How many more answers to lose. */
@@ -341,6 +404,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
   const gate = new PartGate();
   const requestGate = new RequestGate();
   const lostCreates = new LostCreateAnswers();
+  const injected = new InjectedFailures();
   let server: S3rverInstance | undefined;
 
   const listen = async (port: number): Promise<number> => {
@@ -358,7 +422,12 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       requestGate.middleware(),
       lostCreates.middleware(),
     );
-    instance.middleware.splice(instance.middleware.length - 1, 0, multipartExtensions(directory));
+    instance.middleware.splice(
+      instance.middleware.length - 1,
+      0,
+      injected.middleware(),
+      multipartExtensions(directory),
+    );
     const address = await instance.run();
     holdIdleConnections(instance.httpServer);
     server = instance;
@@ -398,6 +467,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
         },
       };
     },
+    failRequests: (match, answer, count = Number.POSITIVE_INFINITY) => injected.set(match, answer, count),
     async pendingUploads(bucket) {
       const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       return (out.Uploads ?? []).map((u) => u.Key ?? '');

@@ -8,7 +8,11 @@ import { checkSourceUrl, type LoadedConfig, sqlitePath, sqliteUrl } from '../../
 import type { Destination as DestinationConfig } from '../../../core/config/schema.ts';
 import { decryptStage, readPrivateKey } from '../../../core/crypto/openpgp.ts';
 import type { Connection } from '../../../core/engine.ts';
-import { UsageError, UserError } from '../../../core/errors.ts';
+import { messageOf, UsageError, UserError } from '../../../core/errors.ts';
+import type { HistoryItem } from '../../../core/history/history.ts';
+import { newRunId } from '../../../core/manifest.ts';
+import { notifyOutcome } from '../../../core/notify/alerts.ts';
+import { manifestId, parseBackupSelector } from '../../../core/pipeline/catalog.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { type DecryptKeys, openForeign } from '../../../core/pipeline/decode.ts';
 import { Meter } from '../../../core/pipeline/meter.ts';
@@ -21,7 +25,7 @@ import type { Flags } from '../args.ts';
 import { withInterrupts } from '../interrupts.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
 import { openDestination, openJob, resolveDecryptKeys } from '../resolve.ts';
-import { findCopy } from './catalog.ts';
+import { findCopy, readableDestinations } from './catalog.ts';
 
 /** Parses `--to`: a URL of the job's engine; a password in it is lifted out and kept secret. */
 function targetConnection(ctx: JobContext, url: string, io: Io): Connection {
@@ -92,15 +96,27 @@ export async function restoreCommand(
       throw new UsageError('--from reads the file it names; leave out --destination');
     return restoreForeign(loaded, ctx, flags.from, targetConn, keys, flags, out, io);
   }
-  const { manifest, from } = await findCopy(ctx, flags, selector ?? 'latest', out);
+  // Command-line mistakes are refused before the run starts (and are not recorded as runs).
+  readableDestinations(ctx, flags);
+  parseBackupSelector(selector ?? 'latest');
   const target: RestoreTarget = targetConn
     ? { kind: 'connection', connection: targetConn, drop: Boolean(flags.drop) }
     : { kind: 'scratch' };
   if (!out.isJson) out.line(`restore ${ctx.job.name} ${selector ?? 'latest'}`);
+  // The backup is found inside the run: one that is missing or ambiguous is recorded FAILED
+  // like every other refusal.
+  let from: Destination | undefined;
+  const resolve = async () => {
+    const copy = await findCopy(ctx, flags, selector ?? 'latest', out);
+    from = copy.from;
+    if (!out.isJson)
+      out.line(`  selected backup ${manifestId(copy.manifest)} (started ${copy.manifest.startedAt})`);
+    return copy;
+  };
   const result = await withInterrupts(io.interrupts, ctx, (run) =>
-    runRestore(run, { manifest, from, target, keys, skipVerify: Boolean(flags['skip-verify']) }),
+    runRestore(run, { resolve, target, keys, skipVerify: Boolean(flags['skip-verify']) }),
   );
-  printRestore(out, result, from);
+  printRestore(out, result, from!);
   return 0;
 }
 
@@ -154,52 +170,121 @@ async function restoreForeign(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { dest, key } = await foreignSource(loaded, location, io);
-  const info = await dest.stat(key);
-  const step = (m: string) => ctx.progress?.({ type: 'step', message: m });
-  if (!flags['skip-verify']) {
-    step(`verifying ${location} decodes completely`);
-    const { raw, layers } = await openForeign(
-      await dest.read(key, info.etag ? { ifMatch: info.etag } : {}),
-      keys,
-    );
-    const meter = new Meter();
-    await pipeline(raw, meter, discard());
-    if (meter.bytes === 0)
-      throw new UserError(`${location} decodes to nothing; it is not a ${ctx.engine.name} dump`);
-    step(`layers: ${layers.join(' -> ') || 'none'}; ${formatBytes(meter.bytes)} of dump`);
-  }
-  let target = targetConn;
-  if (target) {
-    if (!flags.drop && !(await ctx.engine.isEmpty(target))) {
-      throw new UserError(`the target ${redact(target.url)} already has data: pass --drop to replace it`, {
-        exitCode: 2,
-      });
+  const restored = await recordedRestore(ctx, location, async () => {
+    const { dest, key } = await foreignSource(loaded, location, io);
+    const info = await dest.stat(key);
+    const step = (m: string) => ctx.progress?.({ type: 'step', message: m });
+    if (!flags['skip-verify']) {
+      step(`verifying ${location} decodes completely`);
+      const { raw, layers } = await openForeign(
+        await dest.read(key, info.etag ? { ifMatch: info.etag } : {}),
+        keys,
+      );
+      const meter = new Meter();
+      await pipeline(raw, meter, discard());
+      if (meter.bytes === 0)
+        throw new UserError(`${location} decodes to nothing; it is not a ${ctx.engine.name} dump`);
+      step(`layers: ${layers.join(' -> ') || 'none'}; ${formatBytes(meter.bytes)} of dump`);
     }
-  } else {
-    target = await ctx.engine.createScratch(
-      ctx.source,
-      `${ctx.job.name}_restore_foreign_${Date.now().toString(36)}`.replace(/-/g, '_'),
-    );
-  }
-  const { raw } = await openForeign(await dest.read(key, info.etag ? { ifMatch: info.etag } : {}), keys);
-  const feed = new PassThrough({ highWaterMark: 1 << 20 });
-  const dumpFormat = ctx.engine.dumpFormat({ format: ctx.job.dumpFormat });
-  const restoring = ctx.engine.restore(target, feed, {
-    drop: Boolean(flags.drop),
-    dumpFormat: await sniffFormat(ctx, raw, dumpFormat),
+    let target = targetConn;
+    if (target) {
+      if (!flags.drop && !(await ctx.engine.isEmpty(target))) {
+        throw new UserError(`the target ${redact(target.url)} already has data: pass --drop to replace it`, {
+          exitCode: 2,
+        });
+      }
+    } else {
+      target = await ctx.engine.createScratch(
+        ctx.source,
+        `${ctx.job.name}_restore_foreign_${Date.now().toString(36)}`.replace(/-/g, '_'),
+      );
+    }
+    const { raw } = await openForeign(await dest.read(key, info.etag ? { ifMatch: info.etag } : {}), keys);
+    const feed = new PassThrough({ highWaterMark: 1 << 20 });
+    const dumpFormat = ctx.engine.dumpFormat({ format: ctx.job.dumpFormat });
+    const restoring = ctx.engine.restore(target, feed, {
+      drop: Boolean(flags.drop),
+      dumpFormat: await sniffFormat(ctx, raw, dumpFormat),
+    });
+    restoring.catch(() => {});
+    await Promise.all([pipeline(raw, feed), restoring]);
+    const stats = await ctx.engine.stats(target);
+    const rows = Object.values(stats).reduce((a, b) => a + b, 0);
+    return { stats, rows, target: redact(target.url) };
   });
-  restoring.catch(() => {});
-  await Promise.all([pipeline(raw, feed), restoring]);
-  const stats = await ctx.engine.stats(target);
-  const rows = Object.values(stats).reduce((a, b) => a + b, 0);
   if (out.isJson)
-    out.result({ status: 'SUCCEEDED', from: location, target: redact(target.url), tables: stats });
+    out.result({ status: 'SUCCEEDED', from: location, target: restored.target, tables: restored.stats });
   else
     out.line(
-      `SUCCEEDED restored ${location} into ${redact(target.url)}: ${Object.keys(stats).length} tables, ${rows} rows (no manifest to compare with)`,
+      `SUCCEEDED restored ${location} into ${restored.target}: ${Object.keys(restored.stats).length} tables, ${restored.rows} rows (no manifest to compare with)`,
     );
   return 0;
+}
+
+/**
+ * Runs a restore that has no manifest as a recorded run: RUNNING first, then SUCCEEDED, or
+ * FAILED with its one-line cause and one alert — the same record every refusal and failure of
+ * a manifest restore gets (runRestore).
+ */
+async function recordedRestore<T extends { target: string }>(
+  ctx: JobContext,
+  source: string,
+  body: () => Promise<T>,
+): Promise<T> {
+  const started = new Date();
+  const runId = newRunId(started);
+  const item: HistoryItem = {
+    job: ctx.job.name,
+    runId,
+    kind: 'restore',
+    status: 'RUNNING',
+    trigger: ctx.trigger,
+    startedAt: started.toISOString(),
+    key: redact(source),
+  };
+  await ctx.history.save(item);
+  try {
+    const result = await body();
+    const finished = new Date();
+    const durationMs = finished.getTime() - started.getTime();
+    await ctx.history.save({
+      ...item,
+      status: 'SUCCEEDED',
+      finishedAt: finished.toISOString(),
+      durationMs,
+      details: { from: redact(source), target: result.target },
+    });
+    await notifyOutcome(ctx.history, ctx.notifier, {
+      job: ctx.job.name,
+      kind: 'restore',
+      runId,
+      status: 'SUCCEEDED',
+      durationMs,
+      investigate: ctx.investigate(runId),
+    });
+    return result;
+  } catch (err) {
+    const finished = new Date();
+    const durationMs = finished.getTime() - started.getTime();
+    const error = redact(messageOf(err)).split('\n')[0]!;
+    await ctx.history.save({
+      ...item,
+      status: 'FAILED',
+      finishedAt: finished.toISOString(),
+      durationMs,
+      error,
+    });
+    await notifyOutcome(ctx.history, ctx.notifier, {
+      job: ctx.job.name,
+      kind: 'restore',
+      runId,
+      status: 'FAILED',
+      error,
+      durationMs,
+      investigate: ctx.investigate(runId),
+    });
+    throw err;
+  }
 }
 
 /** PostgreSQL dumps may be custom or plain; a foreign file says which by its first bytes. */
@@ -223,12 +308,18 @@ export async function drillCommand(
 ): Promise<number> {
   const { loaded, ctx } = await openJob(job, flags, io, { forReading: true, progress: out.progress });
   const keys = await resolveDecryptKeys(loaded, ctx.job, flags.key, { env: io.env });
-  const { manifest, from } = await findCopy(ctx, flags, 'latest', out);
+  readableDestinations(ctx, flags);
   if (!out.isJson) out.line(`drill ${ctx.job.name}`);
+  let from: Destination | undefined;
+  const resolve = async () => {
+    const copy = await findCopy(ctx, flags, 'latest', out);
+    from = copy.from;
+    return copy;
+  };
   const result = await withInterrupts(io.interrupts, ctx, (run) =>
-    runRestore(run, { manifest, from, target: { kind: 'scratch' }, keys, kind: 'drill' }),
+    runRestore(run, { resolve, target: { kind: 'scratch' }, keys, kind: 'drill' }),
   );
-  printRestore(out, result, from);
+  printRestore(out, result, from!);
   return 0;
 }
 

@@ -196,11 +196,15 @@ async function scheduledDrill(
   });
   const keys = await resolveDecryptKeys(loaded, ctx.job, undefined, { env: io.env });
   const from = ctx.destinations[0]!;
-  const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, 'latest');
-  log(`drill ${job}: restoring ${manifest.object.key}`);
+  // Resolved inside the run: a job without a backup to drill is recorded FAILED and alerted.
+  const resolve = async () => {
+    const manifest = await resolveBackup(from, ctx.prefix, ctx.job.name, 'latest');
+    log(`drill ${job}: restoring ${manifest.object.key}`);
+    return { manifest, from };
+  };
   const result = await runRestore(
     { ...ctx, signal },
-    { manifest, from, target: { kind: 'scratch' }, keys, kind: 'drill' },
+    { resolve, target: { kind: 'scratch' }, keys, kind: 'drill' },
   );
   log(`drill ${job}: SUCCEEDED ${result.id}`);
 }

@@ -11,6 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type { LoadedConfig } from '../../../core/config/load.ts';
 import { validateConfig } from '../../../core/config/load.ts';
+import { prunesSeparately } from '../../../core/contracts/prune.ts';
 import { ConfigError, ToolError, UsageError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryStore, Trigger } from '../../../core/history/history.ts';
@@ -151,6 +152,8 @@ export async function taskCommand(
     const result = await runBackup({
       ...ctx,
       startedAt,
+      // In AWS retention runs under the job's prune function, never under the task's role.
+      pruneAfterBackup: !prunesSeparately(env),
       signal,
       investigate: (id) => `dumpvault history ${job} --remote   (run ${id})`,
     });

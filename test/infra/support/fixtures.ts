@@ -7,7 +7,7 @@
  *   bucket with its own KMS key in existing subnets, plus an operator role.
  * Every app runs cdk-nag AwsSolutions.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -22,6 +22,8 @@ import { ACCOUNT, REGION } from './resolve.ts';
 import type { FixtureBuild } from './synthesized.ts';
 
 export const README_FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/aws.config.json');
+export const BREAK_GLASS_ARN = 'arn:aws:iam::123456789012:role/break-glass';
+export const REPLICA_KEY_ARN = 'arn:aws:kms:us-east-1:210987654321:key/0000aaaa-11bb-22cc-33dd-444444eeeeee';
 export const KMS_KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 export const PUBLIC_KEY =
@@ -52,6 +54,7 @@ export const RESTORE_CONFIG: ConfigInput = {
       schedule: { cron: '0 3 * * ? *', timezone: 'Europe/Berlin' },
       destinations: ['primary', 'offsite'],
       encryption: 'ops',
+      retention: { keepLast: 3, daily: 7 },
       restoreDrill: { schedule: { cron: '0 5 ? * SUN *', timezone: 'Europe/Berlin' } },
     },
     {
@@ -68,6 +71,7 @@ export const RESTORE_CONFIG: ConfigInput = {
       source: { url: 'sqlite:/data/notes.db' },
       schedule: { rate: '1 day' },
       destinations: ['primary'],
+      retention: { keepLast: 7 },
       restoreDrill: { schedule: { rate: '7 days' } },
     },
     {
@@ -76,9 +80,17 @@ export const RESTORE_CONFIG: ConfigInput = {
       source: { url: 'postgres://backup@legacy.internal:5432/legacy' },
       schedule: { rate: '1 day' },
       destinations: ['primary'],
+      retention: { keepLast: 7 },
     },
   ],
 };
+
+/** The feature flags of cdk.json: the fixtures are synthesized as `cdk deploy` would. */
+const CDK_CONTEXT = (
+  JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../../cdk.json'), 'utf8')) as {
+    context: Record<string, unknown>;
+  }
+).context;
 
 /** A stand-in for dist/dumpvault.mjs (the task image is only staged, never built, in tests). */
 function standInBundle(dir: string): string {
@@ -93,7 +105,7 @@ function withNag(app: App): App {
 }
 
 function readme(dir: string, outdir: string): { app: App; build: FixtureBuild } {
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: CDK_CONTEXT });
   const stack = buildApp(app, README_FIXTURE, { taskBundle: standInBundle(dir) });
   withNag(app);
   return { app, build: { stacks: [stack] } };
@@ -101,7 +113,7 @@ function readme(dir: string, outdir: string): { app: App; build: FixtureBuild } 
 
 function restore(dir: string, outdir: string): { app: App; build: FixtureBuild } {
   writeFileSync(path.join(dir, 'ops.pub.asc'), PUBLIC_KEY);
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: CDK_CONTEXT });
   const stack = new DumpVaultStack(app, 'Restore', {
     env: { account: ACCOUNT, region: REGION },
     config: validateConfig(RESTORE_CONFIG),
@@ -121,7 +133,7 @@ function restore(dir: string, outdir: string): { app: App; build: FixtureBuild }
 function variants(dir: string, outdir: string): { app: App; build: FixtureBuild } {
   writeFileSync(path.join(dir, 'ops.pub.asc'), PUBLIC_KEY);
   const taskBundle = standInBundle(dir);
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: CDK_CONTEXT });
   const lockedStack = new Stack(app, 'NewVpc', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vault = new DumpVault(lockedStack, 'Vault', {
     configDir: dir,
@@ -152,7 +164,11 @@ function variants(dir: string, outdir: string): { app: App; build: FixtureBuild 
           retention: { keepLast: 60, maxAgeDays: 60 },
         },
       ],
-      aws: { bucket: { noncurrentVersionExpirationDays: 45, objectLock: { mode: 'COMPLIANCE', days: 30 } } },
+      aws: {
+        bucket: { noncurrentVersionExpirationDays: 45, objectLock: { mode: 'COMPLIANCE', days: 30 } },
+        breakGlassPrincipalArn: BREAK_GLASS_ARN,
+        replication: { bucket: 'acme-replica', kmsKeyArn: REPLICA_KEY_ARN, account: '210987654321' },
+      },
     }),
   });
   const operator = new iam.Role(lockedStack, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });

@@ -22,18 +22,28 @@ import {
 
 export type Decision = EvaluationResult;
 
-interface PolicyDocument {
+export interface PolicyDocument {
   Version?: string;
   Statement: Array<Record<string, unknown>>;
 }
 
 /** One request: who (a role's logical id or a service principal), what, on which ARN, with which context. */
 export interface PolicyRequest {
-  /** `{ role: '<logical id>' }` or `{ service: 'cloudwatch.amazonaws.com' }`. */
-  readonly principal: { readonly role: string } | { readonly service: string };
+  /**
+   * `{ role: '<logical id>' }`, `{ service: 'cloudwatch.amazonaws.com' }`, or a principal from
+   * outside the template with the identity policies it would have.
+   */
+  readonly principal:
+    | { readonly role: string }
+    | { readonly service: string }
+    | { readonly arn: string; readonly policies: SimulationIdentityPolicy[] };
   readonly action: string;
   readonly resource: string;
   readonly context?: Readonly<Record<string, string | string[]>>;
+  /** The account that owns the resource, when not the template's. @default ACCOUNT */
+  readonly resourceAccount?: string;
+  /** The resource policy, for a resource outside the template (another account's key). */
+  readonly resourcePolicy?: PolicyDocument;
 }
 
 const toList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -103,24 +113,24 @@ export class TemplatePolicies {
 
   /** What AWS would decide for the request. */
   async decide(request: PolicyRequest): Promise<Decision> {
-    const isRole = 'role' in request.principal;
-    const principal =
-      'role' in request.principal ? this.roleArn(request.principal.role) : request.principal.service;
+    const p = request.principal;
+    const isRole = !('service' in p);
+    const principal = 'role' in p ? this.roleArn(p.role) : 'arn' in p ? p.arn : p.service;
     const context: Record<string, string | string[]> = {
       'aws:SecureTransport': 'true',
       ...(isRole ? { 'aws:PrincipalArn': principal, 'aws:PrincipalAccount': ACCOUNT } : {}),
       ...request.context,
     };
-    const resourcePolicy = this.resourcePolicy(request.resource);
+    const resourcePolicy = request.resourcePolicy ?? this.resourcePolicy(request.resource);
     const result = await runSimulation(
       {
         request: {
           principal,
           action: request.action,
-          resource: { resource: request.resource, accountId: ACCOUNT },
+          resource: { resource: request.resource, accountId: request.resourceAccount ?? ACCOUNT },
           contextVariables: context,
         },
-        identityPolicies: 'role' in request.principal ? this.identityPolicies(request.principal.role) : [],
+        identityPolicies: 'role' in p ? this.identityPolicies(p.role) : 'arn' in p ? p.policies : [],
         serviceControlPolicies: [],
         resourceControlPolicies: [],
         ...(resourcePolicy ? { resourcePolicy } : {}),

@@ -124,7 +124,7 @@ describe('S3Destination.write against a store that stops answering', () => {
       );
 
       expect((error as Error).message).toMatch(
-        /^destination offsite: no progress for 1 s; multipart upload \S+ could not be aborted \(the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts\): the store did not answer within 1\.5 s$/,
+        /^destination offsite: no progress for 1 s; upload s3:\/\/\S+\/job\/deaf\.dump \(upload id \S+\) could not be aborted: the store did not answer within 1\.5 s; the bucket's AbortIncompleteMultipartUpload lifecycle rule removes it$/,
       );
       expect(seconds).toBeLessThan(15);
     } finally {
@@ -194,7 +194,7 @@ describe('S3 requests to a store that accepts connections and never answers', ()
     const { error, seconds } = await timedWrite(dest, 'job/deaf.dump', 7 * MiB);
 
     expect((error as Error).message).toMatch(
-      /^destination offsite: the store at \S+ stopped answering \(write of s3:\/\/b\/job\/deaf\.dump timed out\).*; CreateMultipartUpload got no answer, so an upload the store may have made could not be looked for .*: the store did not answer within 3 s$/,
+      /^destination offsite: the store at \S+ stopped answering \(write of s3:\/\/b\/job\/deaf\.dump timed out\).*; an upload of s3:\/\/b\/job\/deaf\.dump the store may have made \(CreateMultipartUpload got no answer\) could not be looked for: the store did not answer within 3 s; the bucket's AbortIncompleteMultipartUpload lifecycle rule removes it$/,
     );
     // Two attempts of 0.8 s, then a clean-up that looks for the upload until its 3 s deadline.
     expect(seconds).toBeLessThan(20);

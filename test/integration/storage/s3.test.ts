@@ -77,6 +77,53 @@ describeDestination('S3Destination from createDestination (root prefix, retry wr
 });
 
 describe('S3Destination', () => {
+  it('checks writability without writing or deleting an object: list, start and abort a multipart upload', async () => {
+    const bucket = await freshBucket();
+    const dest = s3Destination(bucket);
+    const before = s3.requests.length;
+
+    await dest.checkWritable('job/');
+
+    const sent = s3.requests.slice(before).map((r) => {
+      const kind =
+        'uploads' in r.query
+          ? 'CreateMultipartUpload'
+          : 'uploadId' in r.query
+            ? 'AbortMultipartUpload'
+            : 'list-type' in r.query
+              ? 'ListObjectsV2'
+              : `${r.method}`;
+      return `${kind} ${r.status}`;
+    });
+    expect(sent).toEqual(['ListObjectsV2 200', 'CreateMultipartUpload 200', 'AbortMultipartUpload 204']);
+    expect(await s3.pendingUploads(bucket)).toEqual([]);
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    expect(listed.Contents ?? []).toEqual([]);
+  });
+
+  it('names the probe upload it could not abort, with its id, when the abort is refused', async () => {
+    const bucket = await freshBucket();
+    const dest = s3Destination(bucket);
+    const refusal = s3.failRequests((r) => r.method === 'DELETE' && 'uploadId' in r.query, {
+      status: 403,
+      code: 'AccessDenied',
+    });
+
+    const error = (await dest.checkWritable('job/').then(
+      () => undefined,
+      (err: unknown) => err,
+    )) as Error;
+    refusal.restore();
+
+    const [pending] = await s3.pendingUploads(bucket);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toMatch(
+      new RegExp(
+        `^upload s3://${bucket}/${pending} \\(upload id [^)]+\\) could not be aborted: access to s3://${bucket}/ at http:\\S+ was denied \\(403 AccessDenied when asked to abort the upload of ${pending}\\): .*; the bucket's AbortIncompleteMultipartUpload lifecycle rule removes it$`,
+      ),
+    );
+  });
+
   it('sends AbortMultipartUpload for the started upload when the body fails after a part was stored', async () => {
     const bucket = await freshBucket();
     const dest = s3Destination(bucket);
@@ -144,7 +191,7 @@ describe('S3Destination', () => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).permanent).toBe(false);
     expect((error as StorageError).message).toMatch(
-      /^write of s3:\/\/bucket-\d+\/job\/outage\.dump at http:\S+ failed/,
+      /^could not write s3:\/\/bucket-\d+\/job\/outage\.dump at http:\S+ \(/,
     );
     const aborts = s3.requests.filter(
       (r) => r.path === `/${bucket}/job/outage.dump` && r.method === 'DELETE',
@@ -175,7 +222,7 @@ describe('S3Destination', () => {
 
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).message).toMatch(
-      /^write of s3:\/\/bucket-\d+\/job\/lost\.dump at http:\S+ failed/,
+      /^could not write s3:\/\/bucket-\d+\/job\/lost\.dump at http:\S+ \(/,
     );
     expect((error as StorageError).message).not.toMatch(/could not be/);
     const creates = s3.requests.filter(
@@ -307,7 +354,7 @@ describe('S3Destination', () => {
         credentials: { accessKeyId: 'AKIAWRONGKEY', secretAccessKey: 'not-the-secret' },
       });
       const dest = s3Destination(bucket, { client });
-      const expected = `the access key id of destinations.offsite is not known at ${s3.endpoint}: fix the credentials of destinations.offsite (accessKeyIdEnv, credentialsSecret or the task role)`;
+      const expected = `the access key id of destinations.offsite is not known at ${s3.endpoint} (403 InvalidAccessKeyId): fix the credentials of destinations.offsite (accessKeyIdEnv, credentialsSecret or the task role)`;
 
       for (const attempt of [
         () => dest.put('job/m.json', '{}'),
@@ -348,7 +395,7 @@ describe('S3Destination', () => {
 
     it('fails with a permanent StorageError naming the bucket setting when the bucket does not exist', async () => {
       const dest = s3Destination('no-such-bucket');
-      const expected = `bucket no-such-bucket does not exist at ${s3.endpoint}: create it or fix destinations.offsite.bucket`;
+      const expected = `bucket no-such-bucket does not exist at ${s3.endpoint} (404 NoSuchBucket): create it or fix destinations.offsite.bucket`;
 
       for (const attempt of [
         () => dest.checkWritable('job/'),

@@ -7,7 +7,7 @@ import { validateConfig } from '../../../core/config/load.ts';
 import { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
-import { type StartBackupDeps, startBackup } from '../../../functions/lib/start-backup.ts';
+import { type StartBackupDeps, scheduledRunId, startBackup } from '../../../functions/lib/start-backup.ts';
 import { parseStartRequest } from '../../../functions/start-backup.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import {
@@ -31,6 +31,8 @@ const STARTED_AT = NOW.toISOString();
 let dynamo: LocalDynamo;
 let history: DynamoHistoryStore;
 let log: RecordingLog;
+/** The waits between RunTask attempts that startBackup asked for. */
+let waits: number[];
 const ecs = new ECSClient({ region: 'eu-central-1' });
 const sns = new SNSClient({ region: 'eu-central-1' });
 const ecsMock = mockClient(ecs);
@@ -45,6 +47,7 @@ afterAll(async () => {
 beforeEach(async () => {
   history = await freshHistory(dynamo);
   log = recordingLog();
+  waits = [];
   snsMock.on(PublishCommand).resolves({ MessageId: 'm-1' });
 });
 afterEach(() => {
@@ -64,6 +67,9 @@ function deps(runIds: string[] = ['a1b2c3d4']): StartBackupDeps {
     log,
     now: () => NOW,
     newRunId: () => ids.shift() ?? 'ffffffff',
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
   };
 }
 
@@ -120,6 +126,7 @@ describe('startBackup', () => {
       launchType: 'FARGATE',
       count: 1,
       startedBy: 'dumpvault/prod/a1b2c3d4',
+      clientToken: expect.stringMatching(/^[0-9a-f]{32}$/),
       networkConfiguration: {
         awsvpcConfiguration: {
           subnets: ['subnet-aaa', 'subnet-bbb'],
@@ -249,7 +256,8 @@ describe('startBackup', () => {
     const result = await startBackup(deps(), { job: 'prod' });
 
     // Assess
-    const error = 'the task could not be started: RESOURCE:ENI';
+    const error = 'the task could not be started: RESOURCE:ENI (after 4 attempts)';
+    expect(waits).toEqual([2_000, 5_000, 12_000]);
     expect(result).toEqual({ status: 'FAILED', job: 'prod', runId: 'a1b2c3d4', error });
     expect(await history.list('prod')).toEqual([
       {
@@ -320,6 +328,95 @@ describe('startBackup', () => {
       'alert could not be published; it will be retried by the next outcome',
     );
     expect(await history.getAlertState('prod')).toBeUndefined();
+  });
+
+  it('treats a redelivered scheduled start as a no-op, not a SKIPPED alert (Scheduler delivers at least once)', async () => {
+    // Prepare
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const scheduled = { job: 'prod', scheduledTime: '2026-11-22T02:00:00Z' };
+
+    // Act
+    const first = await startBackup(deps(['random01']), scheduled);
+    const again = await startBackup(deps(['random02']), scheduled);
+    await history.save({ ...(await history.findRun('prod', first.runId))!, status: 'SUCCEEDED' });
+    await history.releaseLease('prod', first.runId);
+    const late = await startBackup(deps(['random03']), scheduled);
+
+    // Assess
+    const runId = scheduledRunId('prod', '2026-11-22T02:00:00Z');
+    expect(first).toEqual({ status: 'STARTED', job: 'prod', runId, taskArn: TASK_ARN });
+    expect(again).toEqual({ status: 'DUPLICATE', job: 'prod', runId });
+    expect(late).toEqual({ status: 'DUPLICATE', job: 'prod', runId });
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
+    expect((await history.list('prod')).map((r) => r.runId)).toEqual([runId]);
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(scheduledRunId('prod', '2026-11-23T02:00:00Z')).not.toBe(runId);
+  });
+
+  it('retries RunTask after a capacity failure with backoff and a new client token, then starts the task', async () => {
+    ecsMock
+      .on(RunTaskCommand)
+      .resolvesOnce({
+        failures: [{ reason: 'Capacity is unavailable at this time. Please try again later.' }],
+      })
+      .resolves({ tasks: [{ taskArn: TASK_ARN }] });
+
+    const result = await startBackup(deps(), { job: 'prod' });
+
+    expect(result.status).toBe('STARTED');
+    expect(waits).toEqual([2_000]);
+    const tokens = ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input.clientToken);
+    expect(tokens).toHaveLength(2);
+    expect(tokens[0]).not.toBe(tokens[1]);
+    expect((await history.findRun('prod', 'a1b2c3d4'))?.status).toBe('RUNNING');
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  it('retries a throttled RunTask with the same client token, so a lost answer never starts two tasks', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    ecsMock
+      .on(RunTaskCommand)
+      .rejectsOnce(throttled)
+      .resolves({ tasks: [{ taskArn: TASK_ARN }] });
+
+    const result = await startBackup(deps(), { job: 'prod' });
+
+    expect(result.status).toBe('STARTED');
+    const tokens = ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input.clientToken);
+    expect(tokens).toHaveLength(2);
+    expect(tokens[0]).toBe(tokens[1]);
+  });
+
+  it('does not retry a failure that another attempt cannot fix', async () => {
+    ecsMock
+      .on(RunTaskCommand)
+      .resolves({ failures: [{ reason: 'MISSING', detail: 'task definition inactive' }] });
+
+    const result = await startBackup(deps(), { job: 'prod' });
+
+    expect(result).toMatchObject({
+      status: 'FAILED',
+      error: 'the task could not be started: MISSING (task definition inactive)',
+    });
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
+    expect(waits).toEqual([]);
+  });
+
+  it('releases the lease when the RUNNING item cannot be written, instead of holding the job for 12.5 h', async () => {
+    // Prepare
+    const failing = Object.create(history) as DynamoHistoryStore;
+    failing.save = async () => {
+      throw new Error('ProvisionedThroughputExceededException: throughput exceeded');
+    };
+    const broken = { ...deps(), history: failing };
+
+    // Act
+    const attempt = startBackup(broken, { job: 'prod' });
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/throughput exceeded/);
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
+    expect(await history.getLease('prod')).toBeUndefined();
   });
 
   it('fails for a job that is not in the config', async () => {
@@ -415,6 +512,14 @@ describe('parseStartRequest', () => {
   it('reads the schedule input and defaults the trigger to schedule', () => {
     expect(parseStartRequest({ job: 'prod' })).toEqual({ job: 'prod', trigger: 'schedule' });
     expect(parseStartRequest({ job: 'prod', trigger: 'manual' })).toEqual({ job: 'prod', trigger: 'manual' });
+    expect(parseStartRequest({ job: 'prod', scheduledTime: '2026-11-22T02:00:00Z' })).toEqual({
+      job: 'prod',
+      trigger: 'schedule',
+      scheduledTime: '2026-11-22T02:00:00Z',
+    });
+    expect(() => parseStartRequest({ job: 'prod', scheduledTime: 'soon' })).toThrow(
+      /"scheduledTime" to be an ISO time/,
+    );
   });
 
   it('fails when the event names no job or an unknown trigger', () => {

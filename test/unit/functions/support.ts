@@ -15,13 +15,14 @@ export const PASSPHRASE_ARN = 'arn:aws:secretsmanager:eu-central-1:123456789012:
 export const SECRET_VALUE = 'hunter2-very-secret';
 
 export const CLUSTER = 'arn:aws:ecs:eu-central-1:123456789012:cluster/dumpvault';
-export const TASK_DEFINITION = 'arn:aws:ecs:eu-central-1:123456789012:task-definition/dumpvault-task:3';
+/** The task definition family of job `prod` (each job has its own). */
+export const TASK_DEFINITION = 'DumpVault-backup-prod';
 export const TASK_ARN = 'arn:aws:ecs:eu-central-1:123456789012:task/dumpvault/0123456789abcdef';
 export const TOPIC_ARN = 'arn:aws:sns:eu-central-1:123456789012:dumpvault-alerts';
 
 export const launch = {
   cluster: CLUSTER,
-  taskDefinition: TASK_DEFINITION,
+  taskFamilyPrefix: 'DumpVault-backup-',
   containerName: 'dumpvault',
   subnets: ['subnet-aaa', 'subnet-bbb'],
   securityGroups: ['sg-123'],

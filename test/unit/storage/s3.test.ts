@@ -114,7 +114,7 @@ describe('S3Destination.write', () => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).permanent).toBe(false);
     expect((error as Error).message).toBe(
-      'write of s3://b/root/job/a.dump at AWS failed (SlowDown): SlowDown happened',
+      'could not write s3://b/root/job/a.dump at AWS (503 SlowDown): SlowDown happened',
     );
     expect(state.pulled).toBeLessThan(40 * MiB);
     expect(body.destroyed).toBe(true);
@@ -191,7 +191,7 @@ describe('S3Destination.write', () => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).cause).toBe(boom);
     expect((error as Error).message).toMatch(
-      /^write of s3:\/\/b\/root\/job\/a\.dump failed \(pg_dump exited with code 1\); multipart upload upload-1 could not be aborted \(the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts\): /,
+      /^write of s3:\/\/b\/root\/job\/a\.dump failed \(pg_dump exited with code 1\); upload s3:\/\/b\/root\/job\/a\.dump \(upload id upload-1\) could not be aborted: .*; the bucket's AbortIncompleteMultipartUpload lifecycle rule removes it$/,
     );
     expect(s3.commandCalls(AbortMultipartUploadCommand).length).toBeGreaterThanOrEqual(3);
   });
@@ -234,7 +234,7 @@ describe('S3Destination.write', () => {
       .catch((err: unknown) => err);
 
     expect((error as Error).message).toBe(
-      'write of s3://b/root/job/a.dump at AWS failed (ECONNRESET): connect ECONNRESET 10.0.0.1:443',
+      'could not write s3://b/root/job/a.dump at AWS (ECONNRESET): connect ECONNRESET 10.0.0.1:443',
     );
     expect(s3.commandCalls(ListMultipartUploadsCommand).map((c) => c.args[0].input)).toEqual([
       { Bucket: 'b', Prefix: 'root/job/a.dump', KeyMarker: undefined, UploadIdMarker: undefined },
@@ -256,7 +256,7 @@ describe('S3Destination.write', () => {
 
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toMatch(
-      /^write of s3:\/\/b\/root\/job\/a\.dump at AWS failed \(ECONNRESET\): connect ECONNRESET 10\.0\.0\.1:443; CreateMultipartUpload got no answer, so an upload the store may have made could not be looked for \(the bucket's AbortIncompleteMultipartUpload lifecycle rule will remove its parts\): access to s3:\/\/b\/root\/ at AWS was denied/,
+      /^could not write s3:\/\/b\/root\/job\/a\.dump at AWS \(ECONNRESET\): connect ECONNRESET 10\.0\.0\.1:443; an upload of s3:\/\/b\/root\/job\/a\.dump the store may have made \(CreateMultipartUpload got no answer\) could not be looked for: access to s3:\/\/b\/root\/ at AWS was denied/,
     );
   });
 
@@ -269,7 +269,7 @@ describe('S3Destination.write', () => {
 
     expect((error as StorageError).permanent).toBe(true);
     expect((error as Error).message).toMatch(
-      /^access to s3:\/\/b\/root\/ at AWS was denied \(write job\/a\.dump\)/,
+      /^access to s3:\/\/b\/root\/ at AWS was denied \(403 AccessDenied when asked to write job\/a\.dump\)/,
     );
     expect(s3.commandCalls(ListMultipartUploadsCommand)).toHaveLength(0);
     expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
@@ -360,7 +360,7 @@ describe('S3Destination error mapping', () => {
       (e) =>
         e instanceof StorageError &&
         e.permanent &&
-        /^access to s3:\/\/b\/root\/ at AWS was denied \(stat job\/x\): grant the role .* or fix the credentials of destinations\.offsite$/.test(
+        /^access to s3:\/\/b\/root\/ at AWS was denied \(403 \S+ when asked to stat job\/x\): grant the role .* or fix the credentials of destinations\.offsite$/.test(
           e.message,
         ),
     ],
