@@ -100,7 +100,7 @@ beforeAll(async () => {
     DUMPVAULT_HISTORY_TABLE: table,
     DUMPVAULT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
     DUMPVAULT_CLUSTER: 'arn:aws:ecs:eu-west-1:123456789012:cluster/dumpvault',
-    DUMPVAULT_TASK_DEFINITION: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/dumpvault:1',
+    DUMPVAULT_TASK_FAMILY_PREFIX: 'DumpVault-backup-',
     DUMPVAULT_CONTAINER_NAME: 'dumpvault',
     DUMPVAULT_SUBNETS: 'subnet-a,subnet-b',
     DUMPVAULT_SECURITY_GROUPS: 'sg-1',
