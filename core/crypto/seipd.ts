@@ -6,8 +6,8 @@
  * openpgp.js writes the same bytes but spends several times the CPU of GnuPG doing it (its CFB
  * and SHA-1 run in JavaScript over Web Streams); OpenSSL's AES-CFB and SHA-1 do the same work for
  * a fraction. openpgp.js still chooses the session key and writes the key packets (PKESK/SKESK),
- * where the cost is per message, not per byte. Measured in `npm run bench` (docs: README
- * Performance); proved by the interop tests: GnuPG and openpgp.js decrypt what this writes.
+ * where the cost is per message, not per byte. Measured in `npm run bench` (docs/performance.md);
+ * proved by the interop tests: GnuPG and openpgp.js decrypt what this writes.
  */
 import {
   type Cipher,

@@ -57,7 +57,7 @@ const HINTS: readonly FailureHint[] = [
   },
   {
     when: /you need (at least one of )?the .* privilege|command denied/i,
-    fix: 'grant the backup user the privilege named above (the README lists the grants a complete dump needs)',
+    fix: 'grant the backup user the privilege named above (docs/configuration.md, "Database privileges", lists the grants a complete dump needs)',
   },
 ];
 
