@@ -8,6 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
@@ -22,7 +23,7 @@ import {
 } from './logic/restore-ended.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 
@@ -41,8 +42,8 @@ export const handler = middy(
   ): Promise<RestoreEndedResult> => {
     const result = await handleRestoreEnded(deps(), event.detail);
     if (result.action === 'marked-failed') {
-      metrics.addDimension('Job', result.job);
-      metrics.addMetric('RestoresEndedUnrecorded', MetricUnit.Count, 1);
+      metrics.addDimension(JOB_DIMENSION, result.job);
+      metrics.addMetric(METRICS.restoresEndedUnrecorded, MetricUnit.Count, 1);
     }
     return result;
   },

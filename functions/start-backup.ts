@@ -44,6 +44,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -60,7 +61,7 @@ import {
 } from './logic/start-backup.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const ecs = new ECSClient({});
 const sns = new SNSClient({});
@@ -112,15 +113,15 @@ export function parseStartRequest(event: unknown): StartBackupRequest & { trigge
 export const handler = middy(async (event: unknown): Promise<StartBackupResult> => {
   const request = parseStartRequest(event);
   const result = await startBackup(deps(), request);
-  metrics.addDimension('Job', result.job);
+  metrics.addDimension(JOB_DIMENSION, result.job);
   metrics.addMetric(
     result.status === 'STARTED'
-      ? 'RunsStarted'
+      ? METRICS.runsStarted
       : result.status === 'SKIPPED'
-        ? 'RunsSkipped'
+        ? METRICS.runsSkipped
         : result.status === 'DUPLICATE'
-          ? 'DuplicateStarts'
-          : 'StartFailures',
+          ? METRICS.duplicateStarts
+          : METRICS.startFailures,
     MetricUnit.Count,
     1,
   );

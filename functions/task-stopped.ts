@@ -8,6 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -25,7 +26,7 @@ import {
 } from './logic/task-stopped.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 const lambda = new LambdaClient({});
@@ -57,8 +58,8 @@ export const handler = middy(
   ): Promise<TaskStoppedResult> => {
     const result = await handleTaskStopped(deps(), event.detail);
     if (result.action === 'marked-failed') {
-      metrics.addDimension('Job', result.job);
-      metrics.addMetric('TasksDiedUnrecorded', MetricUnit.Count, 1);
+      metrics.addDimension(JOB_DIMENSION, result.job);
+      metrics.addMetric(METRICS.tasksDiedUnrecorded, MetricUnit.Count, 1);
     }
     return result;
   },
