@@ -174,6 +174,7 @@ async function scheduledBackup(
     env: io.env,
     trigger: 'schedule',
     alertStream: io.stderr,
+    notifyLog: log,
   });
   log(`backup ${job}: started`);
   const result = await runBackup({ ...ctx, signal });
@@ -193,6 +194,7 @@ async function scheduledDrill(
     trigger: 'schedule',
     forReading: true,
     alertStream: io.stderr,
+    notifyLog: log,
   });
   const keys = await resolveDecryptKeys(loaded, ctx.job, undefined, { env: io.env });
   const from = ctx.destinations[0]!;
