@@ -9,7 +9,14 @@
  * where the cost is per message, not per byte. Measured in `npm run bench` (docs: README
  * Performance); proved by the interop tests: GnuPG and openpgp.js decrypt what this writes.
  */
-import { type Cipher, createCipheriv, createHash, type Hash, randomBytes } from 'node:crypto';
+import {
+  type Cipher,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  type Hash,
+  randomBytes,
+} from 'node:crypto';
 
 const TAG_LITERAL = 11;
 const TAG_SEIPD = 18;
@@ -154,5 +161,273 @@ export async function* seipdV1(
   const tail = cipher.final();
   if (tail.length) seipd.push(tail);
   seipd.end();
+  yield* out.splice(0);
+}
+
+/** Why a SEIPD packet could not be read; the caller turns it into an IntegrityError. */
+export class SeipdError extends Error {}
+
+/**
+ * Reads a packet's body through new-format length headers (partial or definite), chunk by
+ * chunk: `push` hands each run of body octets to `body`; `ended` tells whether the final
+ * length has been consumed.
+ */
+class PartialReader {
+  private header: number[] = [];
+  private left = 0;
+  private last = false;
+  private started = false;
+  ended = false;
+
+  constructor(private readonly body: (bytes: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.ended) throw new SeipdError(`${chunk.length - at} octets follow the encrypted packet`);
+      if (this.left === 0) {
+        this.header.push(chunk[at++]!);
+        this.readLength();
+        continue;
+      }
+      const take = Math.min(this.left, chunk.length - at);
+      this.body(chunk.subarray(at, at + take));
+      at += take;
+      this.left -= take;
+      if (this.left === 0 && this.last) this.ended = true;
+    }
+  }
+
+  /** Parses `header` (packet tag first, then length octets) once it is complete. */
+  private readLength(): void {
+    const h = this.header;
+    if (!this.started) {
+      if (h[0] !== (0xc0 | TAG_SEIPD))
+        throw new SeipdError('the message does not continue with its SEIPD packet');
+      this.started = true;
+      this.header = [];
+      return;
+    }
+    const l0 = h[0]!;
+    if (l0 < 192) this.set(l0, true);
+    else if (l0 < 224) {
+      if (h.length < 2) return;
+      this.set(((l0 - 192) << 8) + h[1]! + 192, true);
+    } else if (l0 < 255) this.set(1 << (l0 & 0x1f), false);
+    else {
+      if (h.length < 5) return;
+      this.set(Buffer.from(h.slice(1)).readUInt32BE(0), true);
+    }
+  }
+
+  private set(length: number, last: boolean): void {
+    this.header = [];
+    this.left = length;
+    this.last = last;
+    if (length === 0 && last) this.ended = true;
+  }
+}
+
+/** Octets of the MDC packet at the end of the plaintext: tag, length 20, SHA-1. */
+const MDC_BYTES = 22;
+
+/**
+ * The plaintext of a SEIPD v1 packet: strips the random prefix, the literal data packet's
+ * framing and header, and checks the MDC at the end. Data is released as it is decrypted; a
+ * modified or truncated packet fails after the last chunk (the MDC covers everything).
+ */
+class LiteralReader {
+  private readonly mdc: Hash = createHash('sha1');
+  private prefixLeft = BLOCK + 2;
+  /** The last MDC_BYTES of plaintext seen, held back until the end. */
+  private tail: Buffer = Buffer.alloc(0);
+  private header: number[] = [];
+  private inPacket = false;
+  private left = 0;
+  private last = false;
+  private literalEnded = false;
+  private literalHeader: number[] | undefined = [];
+  private literalSkip = 0;
+
+  constructor(private readonly out: (data: Buffer) => void) {}
+
+  push(plain: Buffer): void {
+    // Everything but the last MDC_BYTES octets seen so far is data; those are held back.
+    if (plain.length >= MDC_BYTES) {
+      if (this.tail.length) this.data(this.tail);
+      this.tail = Buffer.from(plain.subarray(plain.length - MDC_BYTES));
+      this.data(plain.subarray(0, plain.length - MDC_BYTES));
+      return;
+    }
+    const all = Buffer.concat([this.tail, plain]);
+    const cut = Math.max(0, all.length - MDC_BYTES);
+    this.tail = all.subarray(cut);
+    if (cut > 0) this.data(all.subarray(0, cut));
+  }
+
+  end(): void {
+    const tail = this.tail;
+    if (tail.length < MDC_BYTES || tail[0] !== (0xc0 | TAG_MDC) || tail[1] !== 20)
+      throw new SeipdError('the message ends without its integrity check (MDC): it is truncated');
+    if (!this.literalEnded)
+      throw new SeipdError('the literal data packet is cut short: the message is truncated');
+    this.mdc.update(tail.subarray(0, 2));
+    if (!this.mdc.digest().equals(tail.subarray(2)))
+      throw new SeipdError('Modification detected: the MDC does not match the message');
+  }
+
+  private data(bytes: Buffer): void {
+    this.mdc.update(bytes);
+    let at = 0;
+    if (this.prefixLeft > 0) {
+      at = Math.min(this.prefixLeft, bytes.length);
+      this.prefixLeft -= at;
+    }
+    while (at < bytes.length) {
+      if (this.literalEnded) throw new SeipdError('data follows the literal data packet');
+      if (!this.inPacket || this.left === 0) {
+        this.header.push(bytes[at++]!);
+        this.readHeader();
+        continue;
+      }
+      const take = Math.min(this.left, bytes.length - at);
+      this.body(bytes.subarray(at, at + take));
+      at += take;
+      this.left -= take;
+      if (this.left === 0 && this.last) this.literalEnded = true;
+    }
+  }
+
+  /** The literal packet's tag (first time), then each of its length headers. */
+  private readHeader(): void {
+    const h = this.header;
+    if (!this.inPacket) {
+      const first = h[0]!;
+      if ((first & 0xc0) === 0xc0) {
+        if ((first & 0x3f) !== TAG_LITERAL)
+          throw new SeipdError(`inner packet ${first & 0x3f} is not literal data`);
+        this.inPacket = true;
+        this.header = [];
+        return;
+      }
+      // Old format: tag in bits 5-2, length type in bits 1-0.
+      if ((first & 0x80) === 0 || ((first >> 2) & 0x0f) !== TAG_LITERAL)
+        throw new SeipdError('the inner packet is not literal data');
+      const type = first & 0x03;
+      if (type === 3) {
+        this.inPacket = true;
+        this.header = [];
+        this.set(Number.POSITIVE_INFINITY, true);
+        return;
+      }
+      const octets = [1, 2, 4][type]!;
+      if (h.length < 1 + octets) return;
+      this.inPacket = true;
+      this.set(Buffer.from(h.slice(1)).readUIntBE(0, octets), true);
+      return;
+    }
+    const l0 = h[0]!;
+    if (l0 < 192) this.set(l0, true);
+    else if (l0 < 224) {
+      if (h.length < 2) return;
+      this.set(((l0 - 192) << 8) + h[1]! + 192, true);
+    } else if (l0 < 255) this.set(1 << (l0 & 0x1f), false);
+    else {
+      if (h.length < 5) return;
+      this.set(Buffer.from(h.slice(1)).readUInt32BE(0), true);
+    }
+  }
+
+  private set(length: number, last: boolean): void {
+    this.header = [];
+    this.left = length;
+    this.last = last;
+    if (length === 0 && last) this.literalEnded = true;
+  }
+
+  /** Literal packet body: format, file name length and name, date, then the data. */
+  private body(bytes: Buffer): void {
+    let at = 0;
+    if (this.literalHeader) {
+      while (this.literalHeader.length < 2 && at < bytes.length) this.literalHeader.push(bytes[at++]!);
+      if (this.literalHeader.length < 2) return;
+      if (this.literalSkip === 0) this.literalSkip = this.literalHeader[1]! + 4;
+      const skip = Math.min(this.literalSkip, bytes.length - at);
+      at += skip;
+      this.literalSkip -= skip;
+      if (this.literalSkip > 0) return;
+      this.literalHeader = undefined;
+    }
+    if (at < bytes.length) this.out(at === 0 ? bytes : bytes.subarray(at));
+  }
+}
+
+/**
+ * Whether `head` (the message's first bytes, from its SEIPD packet on) decrypts under
+ * `sessionKey` to a literal data packet right after the prefix: what openSeipdV1 reads. A
+ * compressed packet (gpg's default) or anything else is left to openpgp.js.
+ */
+export function opensNatively(seipd: Buffer, sessionKey: { data: Uint8Array; algorithm: string }): boolean {
+  const spec = CFB[sessionKey.algorithm];
+  if (!spec || sessionKey.data.length !== spec.keyBytes) return false;
+  // Tag octet, one length octet of a partial (≥ 512) or two/five of a definite length, version.
+  const l0 = seipd[1];
+  if (seipd[0] !== (0xc0 | TAG_SEIPD) || l0 === undefined) return false;
+  const lengthOctets = l0 < 192 ? 1 : l0 < 224 ? 2 : l0 < 255 ? 1 : 5;
+  const body = 1 + lengthOctets;
+  const firstRun =
+    l0 < 192
+      ? l0
+      : l0 < 224
+        ? ((l0 - 192) << 8) + (seipd[2] ?? 0) + 192
+        : l0 < 255
+          ? 1 << (l0 & 0x1f)
+          : seipd.readUInt32BE(2);
+  const need = 1 + BLOCK + 2 + 1;
+  if (firstRun < need || seipd.length < body + need || seipd[body] !== 1) return false;
+  const decipher = createDecipheriv(spec.cipher, sessionKey.data, Buffer.alloc(BLOCK));
+  const first = decipher.update(seipd.subarray(body + 1, body + need))[BLOCK + 2]!;
+  const tag = (first & 0xc0) === 0xc0 ? first & 0x3f : (first & 0x80) !== 0 ? (first >> 2) & 0x0f : -1;
+  return tag === TAG_LITERAL;
+}
+
+/**
+ * Decrypts a SEIPD v1 packet (from its first octet on, `head` then the rest from `rest`) with
+ * node:crypto and yields the literal data. Throws SeipdError for a modified or truncated
+ * packet (at the end, when the MDC is checked, unless the framing breaks earlier); a failure of
+ * `rest` passes through unchanged.
+ */
+export async function* openSeipdV1(
+  head: Buffer,
+  rest: AsyncIterator<Uint8Array>,
+  sessionKey: { readonly data: Uint8Array; readonly algorithm: string },
+): AsyncGenerator<Buffer> {
+  const spec = CFB[sessionKey.algorithm];
+  if (!spec) throw new SeipdError(`no native SEIPD reader for a ${sessionKey.algorithm} session key`);
+  const decipher = createDecipheriv(spec.cipher, sessionKey.data, Buffer.alloc(BLOCK));
+  const out: Buffer[] = [];
+  const literal = new LiteralReader((data) => out.push(data));
+  let version = true;
+  const packet = new PartialReader((bytes) => {
+    let body = bytes;
+    if (version) {
+      version = false;
+      body = body.subarray(1);
+    }
+    if (body.length) literal.push(decipher.update(body));
+  });
+  packet.push(head);
+  if (out.length) yield* out.splice(0);
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) break;
+    const chunk = next.value;
+    packet.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (out.length) yield* out.splice(0);
+  }
+  if (!packet.ended) throw new SeipdError('the encrypted packet is cut short: the message is truncated');
+  const tail = decipher.final();
+  if (tail.length) literal.push(tail);
+  literal.end();
   yield* out.splice(0);
 }
