@@ -4,13 +4,14 @@
  * for a new cause and the "recovered" message; a 500 is retried; a channel that is down is
  * logged and does not fail the backup, and its alert goes out with the next run.
  */
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
 import { runCli } from '../../support/cli.ts';
 import { createSqliteDb } from '../../support/databases.ts';
+import { type SmtpReceiver, startSmtpReceiver } from '../../support/smtp-receiver.ts';
 import { TIMEOUT } from '../../support/timeouts.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../support/webhook-receiver.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
@@ -154,6 +155,157 @@ describe('webhook channel', () => {
       expect((await backup('downstream')).code).toBe(0);
       expect((await backup('downstream')).code).toBe(0);
       expect(hooks.delivered('/pager').map((e) => e['status'])).toEqual(['FAILED', 'RECOVERED']);
+    },
+    TIMEOUT.roundTrips,
+  );
+});
+
+describe('smtp channel', () => {
+  const SMTP_PASSWORD = 'smtp-Pa55word-9c1e-secret';
+  let smtp: SmtpReceiver;
+  beforeAll(async () => {
+    smtp = await startSmtpReceiver({ user: 'dumpvault', password: SMTP_PASSWORD });
+  });
+  afterAll(async () => {
+    await smtp?.stop();
+  });
+
+  const config = (extra: Record<string, unknown> = {}) => ({
+    destinations: { local: { type: 'file', path: './backups' } },
+    notify: {
+      channels: [
+        {
+          type: 'smtp',
+          name: 'mail',
+          host: '127.0.0.1',
+          port: smtp.port,
+          tls: 'starttls',
+          caFile: smtp.caFile,
+          user: 'dumpvault',
+          passwordEnv: 'DV_SMTP_PASSWORD',
+          from: 'dumpvault@example.com',
+          to: ['ops@example.com', 'dba@example.com'],
+          ...extra,
+        },
+      ],
+    },
+    jobs: [job('mailed')],
+  });
+
+  it(
+    'mails over STARTTLS with the password from the environment: the alert, a new cause, "recovered"',
+    async () => {
+      await ws.writeConfig(config());
+      const env = { DV_SMTP_PASSWORD: SMTP_PASSWORD };
+      const runs = [];
+      runs.push(await backup('mailed', env));
+      runs.push(await backup('mailed', env));
+      await copyFile(path.join(ws.dir, 'good.db'), path.join(ws.dir, 'mailed.db'));
+      await rm(path.join(ws.dir, 'backups'), { recursive: true, force: true });
+      await writeFile(path.join(ws.dir, 'backups'), 'not a folder');
+      runs.push(await backup('mailed', env));
+      await rm(path.join(ws.dir, 'backups'));
+      await mkdir(path.join(ws.dir, 'backups'));
+      runs.push(await backup('mailed', env));
+      expect(runs.map((r) => r.code)).toEqual([1, 1, 1, 0]);
+
+      expect(smtp.mails.map((m) => m.subject)).toEqual([
+        'dumpvault: backup of mailed FAILED',
+        'dumpvault: backup of mailed FAILED',
+        'dumpvault: backup of mailed recovered',
+      ]);
+      const [first, second] = smtp.mails;
+      expect(first).toMatchObject({
+        from: 'dumpvault@example.com',
+        to: ['ops@example.com', 'dba@example.com'],
+        secure: true,
+        user: 'dumpvault',
+      });
+      expect(first!.headers['x-dumpvault-status']).toBe('FAILED');
+      expect(first!.text).toContain('Job:       mailed');
+      expect(second!.text).toMatch(/Cause: .*backups/);
+      // The password reached the server and nothing else.
+      expect(smtp.refusedLogins).toBe(0);
+      expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain(SMTP_PASSWORD);
+      expect(await ws.everything()).not.toContain(SMTP_PASSWORD);
+    },
+    TIMEOUT.roundTrips,
+  );
+
+  it(
+    'a refused login is logged without the password, not retried, and does not fail the backup',
+    async () => {
+      await ws.writeConfig(config());
+      const wrong = 'wrong-Pa55word-77aa';
+      const before = smtp.mails.length;
+      const run = await backup('mailed', { DV_SMTP_PASSWORD: wrong });
+      expect(run.code).toBe(0);
+      // `mailed` recovered in the test before: nothing to send. Fail it to get an alert out.
+      await rm(path.join(ws.dir, 'mailed.db'));
+      const failed = await backup('mailed', { DV_SMTP_PASSWORD: wrong });
+      expect(failed.code).toBe(1);
+      expect(smtp.mails.length).toBe(before);
+      expect(smtp.refusedLogins).toBe(1);
+      expect(failed.stderr).toMatch(
+        /notify smtp mail \(127\.0\.0\.1\): could not deliver .*EAUTH.*gave up after 1 attempt/,
+      );
+      expect(failed.stderr + failed.stdout).not.toContain(wrong);
+    },
+    TIMEOUT.roundTrips,
+  );
+});
+
+describe('command channel', () => {
+  it(
+    'hands the event as JSON on stdin to a program that gets only the env it names, retrying a failed exit',
+    async () => {
+      const hook = path.join(ws.dir, 'hook.mjs');
+      const out = path.join(ws.dir, 'hook-events.jsonl');
+      // Fails its first call (exit 3), then appends {event, env names} per call.
+      await writeFile(
+        hook,
+        `import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+const marker = process.argv[3] + '.first';
+let input = '';
+for await (const chunk of process.stdin) input += chunk;
+if (!existsSync(marker)) { writeFileSync(marker, ''); process.exit(3); }
+appendFileSync(process.argv[2], JSON.stringify({ event: JSON.parse(input), env: Object.keys(process.env), token: process.env.DV_HOOK_TOKEN }) + '\\n');
+`,
+      );
+      await ws.writeConfig({
+        destinations: { local: { type: 'file', path: './backups' } },
+        jobs: [
+          job('hooked', {
+            notify: {
+              channels: [
+                {
+                  type: 'command',
+                  name: 'pager',
+                  command: [process.execPath, hook, out, out],
+                  env: ['DV_HOOK_TOKEN'],
+                },
+              ],
+            },
+          }),
+        ],
+      });
+      const run = await backup('hooked', {
+        DV_HOOK_TOKEN: 'tok-123',
+        DV_DB_PASSWORD: 'not-for-hooks-5f2a',
+        DUMPVAULT_PASSPHRASE: 'not-for-hooks-either-77',
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(
+        /notify command pager \(node\): attempt 1 of 4 failed \(.* exited with code 3\)/,
+      );
+      const lines = (await readFile(out, 'utf8')).trim().split('\n');
+      expect(lines).toHaveLength(1);
+      const got = JSON.parse(lines[0]!) as { event: Record<string, unknown>; env: string[]; token: string };
+      expect(got.event).toMatchObject({ type: 'alert', job: 'hooked', status: 'FAILED', kind: 'backup' });
+      expect(got.token).toBe('tok-123');
+      expect(got.env).not.toContain('DV_DB_PASSWORD');
+      expect(got.env).not.toContain('DUMPVAULT_PASSPHRASE');
+      expect(got.env.filter((n) => n.startsWith('AWS_') || n.startsWith('DUMPVAULT_'))).toEqual([]);
     },
     TIMEOUT.roundTrips,
   );
