@@ -326,8 +326,8 @@ export const JobSchema = z.strictObject({
     .enum(COMPRESSIONS, {
       error: (iss) => `expected one of ${COMPRESSIONS.join(', ')}, got ${show(iss.input)}`,
     })
-    // zstd: on 2 cores it keeps up with pg_dump where gzip caps a backup at ~50 MB/s, and its
-    // output is smaller (README.md, Performance, has the numbers).
+    // zstd: it keeps up with pg_dump where gzip caps a backup far below it, and its output is
+    // smaller (docs/performance.md has the numbers).
     .default('zstd'),
   compressionLevel: wholeNumber(1).max(19).optional().describe('Codec level; gzip 1-9, zstd 1-19.'),
   dumpFormat: z

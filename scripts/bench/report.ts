@@ -208,7 +208,7 @@ export function cpuBudget(results: readonly ScenarioResult[], cores: number): st
 const fmt = (n: number | undefined, digits = 1) =>
   n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits);
 
-/** The results as a Markdown table (printed, and pasted into the README's Performance section). */
+/** The results as a Markdown table (printed, and pasted into docs/performance.md). */
 export function markdownTable(results: readonly ScenarioResult[]): string {
   const lines = [
     '| scenario | MB/s (median; min–max) | × tool alone | × shell gzip | stored / raw | peak RSS, dumpvault | peak RSS, whole tree | CPU s per GB |',

@@ -57,7 +57,7 @@ const HINTS: readonly FailureHint[] = [
   },
   {
     when: /you need (at least one of )?the .* privilege|command denied/i,
-    fix: 'grant the backup user the privilege named above (the README lists the grants a complete dump needs)',
+    fix: 'grant the backup user the privilege named above (docs/configuration.md, "Database privileges", lists the grants a complete dump needs)',
   },
 ];
 
@@ -134,6 +134,19 @@ function identifier(name: string): string {
 /** Base tables (and MariaDB system-versioned ones) of the current database. */
 const LIST_TABLES_SQL =
   "SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED');";
+
+/**
+ * The objects of database `db` (an SQL literal), one JSON array a line: views, tables (base,
+ * system-versioned and sequences), routines as [type, name], events.
+ */
+function listObjectsSql(db: string): string {
+  return [
+    `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE = 'VIEW';`,
+    `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE <> 'VIEW';`,
+    `SELECT COALESCE(JSON_ARRAYAGG(JSON_ARRAY(ROUTINE_TYPE, ROUTINE_NAME)), '[]') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db};`,
+    `SELECT COALESCE(JSON_ARRAYAGG(EVENT_NAME), '[]') FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${db};`,
+  ].join('\n');
+}
 
 /**
  * What the user sees but cannot read: views without their definition (no SHOW VIEW) and
@@ -281,9 +294,12 @@ export class MysqlEngine implements Engine {
   }
 
   /**
-   * Feeds the dump to the mariadb / mysql client, which stops at the first error. The dump
-   * drops and recreates each table it contains; `drop` only lifts the refusal to restore
-   * into a database that already has objects. A missing database is created first.
+   * Feeds the dump to the mariadb / mysql client, which stops at the first error. A missing
+   * database is created first. With `drop`, every table, view, sequence, routine and event
+   * the database has is dropped before the dump goes in (triggers go with their tables), so
+   * afterwards it holds exactly the backup's objects; the database itself, its character set
+   * and the grants on it stay. MySQL cannot roll DDL back: a restore that fails after the
+   * drops leaves the target partly restored (and the run FAILED).
    */
   async restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void> {
     try {
@@ -295,10 +311,13 @@ export class MysqlEngine implements Engine {
       }
       const objects = await this.countObjects(t);
       if (objects === undefined) await this.query(t, `CREATE DATABASE ${identifier(t.database)};`, null);
-      else if (objects > 0 && !options.drop) {
-        throw new UserError(
-          `${t.database} at ${t.where} already has tables: restore with --drop to replace them, or into an empty database`,
-        );
+      else if (objects > 0) {
+        if (!options.drop) {
+          throw new UserError(
+            `${t.database} at ${t.where} already has tables: restore with --drop to replace them, or into an empty database`,
+          );
+        }
+        await this.dropObjects(t);
       }
       const client = await requireTool(CLIENTS, INSTALL);
       await processInput(
@@ -433,6 +452,35 @@ export class MysqlEngine implements Engine {
     }
     const out = await this.query(t, countRowsSql(listed), t.database);
     return parseTableCounts(out, 'mysql client');
+  }
+
+  /**
+   * Drops every table, view, sequence, routine and event of the database (the `drop` restore):
+   * lists them, then drops them in one session with foreign key checks off, views first.
+   */
+  private async dropObjects(t: MyTarget): Promise<void> {
+    const db = literal(t.database);
+    const lists = (await this.query(t, listObjectsSql(db), null))
+      .trim()
+      .split('\n')
+      .map((line): unknown => JSON.parse(line || '[]'));
+    if (lists.length !== 4 || !lists.every((l) => Array.isArray(l))) {
+      throw new ToolError(`the mysql client listed the objects of ${t.database} as ${JSON.stringify(lists)}`);
+    }
+    const [views, tables, routines, events] = lists as [string[], string[], [string, string][], string[]];
+    const name = (object: string) => `${identifier(t.database)}.${identifier(object)}`;
+    const statements = ['SET FOREIGN_KEY_CHECKS = 0;'];
+    if (views.length) statements.push(`DROP VIEW IF EXISTS ${views.map(name).join(', ')};`);
+    if (tables.length) statements.push(`DROP TABLE IF EXISTS ${tables.map(name).join(', ')};`);
+    for (const [kind, routine] of routines) {
+      // A package body goes with its package (MariaDB's Oracle mode).
+      if (kind === 'PACKAGE BODY') continue;
+      statements.push(
+        `DROP ${kind === 'PACKAGE' ? 'PACKAGE' : kind === 'FUNCTION' ? 'FUNCTION' : 'PROCEDURE'} IF EXISTS ${name(routine)};`,
+      );
+    }
+    for (const event of events) statements.push(`DROP EVENT IF EXISTS ${name(event)};`);
+    await this.query(t, statements.join('\n'), null);
   }
 
   /** Tables, views, routines and events in the database; undefined when it does not exist. */

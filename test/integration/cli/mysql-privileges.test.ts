@@ -3,8 +3,8 @@
  * 0 for, the stored procedures and functions it may not read (the README's former grant list
  * did exactly that), the triggers of tables it holds no TRIGGER privilege on and the tables it
  * holds no privilege on at all. `check` must name what the user cannot read and the grant to
- * add; `backup` must fail before anything is uploaded. The README's grants, read from the
- * README itself so the two cannot drift, must give a complete dump, routines included.
+ * add; `backup` must fail before anything is uploaded. The documented grants (docs/configuration.md), read from the
+ * file itself so the two cannot drift, must give a complete dump, routines included.
  * Real MariaDB, real users (unique names, dropped afterwards).
  */
 import { readFile } from 'node:fs/promises';
@@ -26,11 +26,11 @@ const users = {
   someTables: uniqueName('dvt_some'),
 };
 
-/** The MariaDB GRANT statements of the README, for `database` and `user`. */
+/** The MariaDB GRANT statements of docs/configuration.md (the README links there), for `database` and `user`. */
 async function readmeGrants(database: string, user: string): Promise<string[]> {
-  const readme = await readFile(path.join(import.meta.dirname, '../../../README.md'), 'utf8');
+  const readme = await readFile(path.join(import.meta.dirname, '../../../docs/configuration.md'), 'utf8');
   const section = /MariaDB up to 11\.2[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme);
-  if (!section) throw new Error('README.md has no "MariaDB up to 11.2" ```sql block of grants');
+  if (!section) throw new Error('docs/configuration.md has no "MariaDB up to 11.2" ```sql block of grants');
   return section[1]!
     .split('\n')
     .map((l) => l.trim())
