@@ -13,7 +13,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { generateKeyPair } from '../core/crypto/openpgp.ts';
-import { startS3rver } from '../test/support/s3rver.ts';
 import { ensureMariadbDataset, ensurePostgresDataset } from './bench/dataset.ts';
 import { type BenchEngine, type BenchEnvironment, createEnvironment } from './bench/environment.ts';
 import {
@@ -39,6 +38,7 @@ import {
   svgChart,
 } from './bench/report.ts';
 import { dropRestoreTargets, type Scenario, scenariosFor, writeRawDump } from './bench/scenarios.ts';
+import { startS3rver } from './emulators/s3rver.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const log = (line: string) => process.stderr.write(`${line}\n`);
