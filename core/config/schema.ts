@@ -295,21 +295,9 @@ export const JobNotifySchema = z
 export const NotifySchema = z
   .strictObject({
     channels,
-    digest: z
-      .strictObject({
-        at: z
-          .string()
-          .regex(/^([01]\d|2[0-3]):[0-5]\d$/, {
-            error: (iss) => `expected a time of day like "08:00", got ${show(iss.input)}`,
-          })
-          .describe('Time of day (24 h) at which serve sends the digest.'),
-        timezone: timeZone.default('UTC'),
-      })
-      .optional()
-      .describe('Once a day `dumpvault serve` sends one message summarising every job.'),
   })
   .describe(
-    'Local mode (CLI and serve): where alerts (one per outage and per new cause, then one "recovered") and digests go, besides .dumpvault/alerts.log. In AWS alerts go to the SNS topic.',
+    'Local mode (CLI and serve): where alerts (one per outage and per new cause, then one "recovered") go, besides .dumpvault/alerts.log. In AWS alerts go to the SNS topic.',
   );
 
 export const JobSchema = z.strictObject({
@@ -437,12 +425,7 @@ export const AwsSchema = z
     alerts: z
       .strictObject({
         emails: z.array(z.email()).default([]),
-        successDigest: z
-          .boolean()
-          .default(false)
-          .describe(
-            "Publish one digest of every job to the alerts topic each day (the watchdog's first pass after 00:00 UTC).",
-          ),
+        successDigest: z.boolean().default(false),
       })
       .optional(),
     logRetentionDays: wholeNumber(1).default(90),
