@@ -33,14 +33,14 @@ import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
 import { nameDestinationError } from '../storage/named.ts';
+import { Meter } from '../streams/meter.ts';
+import { asDuplex, coalesce } from '../streams/stages.ts';
 import { failAbandonedRuns } from './abandoned.ts';
 import { completenessStage, completenessTap } from './complete.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
-import { Meter } from './meter.ts';
 import { type PruneResult, pruneJob } from './prune.ts';
-import { asDuplex, coalesce } from './stages.ts';
 
 export interface BackupResult {
   /** PARTIAL: some destinations have no copy (see `failures`); the caller must exit non-zero. */
