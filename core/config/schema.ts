@@ -295,9 +295,21 @@ export const JobNotifySchema = z
 export const NotifySchema = z
   .strictObject({
     channels,
+    digest: z
+      .strictObject({
+        at: z
+          .string()
+          .regex(/^([01]\d|2[0-3]):[0-5]\d$/, {
+            error: (iss) => `expected a time of day like "08:00", got ${show(iss.input)}`,
+          })
+          .describe('Time of day (24 h) at which serve sends the digest.'),
+        timezone: timeZone.default('UTC'),
+      })
+      .optional()
+      .describe('Once a day `dumpvault serve` sends one message summarising every job.'),
   })
   .describe(
-    'Local mode (CLI and serve): where alerts (one per outage and per new cause, then one "recovered") go, besides .dumpvault/alerts.log. In AWS alerts go to the SNS topic.',
+    'Local mode (CLI and serve): where alerts (one per outage and per new cause, then one "recovered") and digests go, besides .dumpvault/alerts.log. In AWS alerts go to the SNS topic.',
   );
 
 export const JobSchema = z.strictObject({

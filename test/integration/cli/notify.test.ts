@@ -4,13 +4,19 @@
  * for a new cause and the "recovered" message; a 500 is retried; a channel that is down is
  * logged and does not fail the backup, and its alert goes out with the next run.
  */
+import { EventEmitter } from 'node:events';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
+import type { Scheduler } from '../../../core/serve/scheduler.ts';
+import { serveCommand } from '../../../task-image/cli/commands/serve.ts';
+import { type Io, Output } from '../../../task-image/cli/output.ts';
 import { runCli } from '../../support/cli.ts';
 import { createSqliteDb } from '../../support/databases.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 import { type SmtpReceiver, startSmtpReceiver } from '../../support/smtp-receiver.ts';
 import { TIMEOUT } from '../../support/timeouts.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../support/webhook-receiver.ts';
@@ -18,6 +24,7 @@ import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 let ws: Workspace;
 let hooks: WebhookReceiver;
+const DAY = 24 * 3_600_000;
 const SLACK_TOKEN_PATH = '/services/T000/B000/XyZ-sl4ck-t0ken-secret';
 
 beforeAll(async () => {
@@ -306,6 +313,133 @@ appendFileSync(process.argv[2], JSON.stringify({ event: JSON.parse(input), env: 
       expect(got.env).not.toContain('DV_DB_PASSWORD');
       expect(got.env).not.toContain('DUMPVAULT_PASSPHRASE');
       expect(got.env.filter((n) => n.startsWith('AWS_') || n.startsWith('DUMPVAULT_'))).toEqual([]);
+    },
+    TIMEOUT.roundTrips,
+  );
+});
+
+describe('daily digest from dumpvault serve', () => {
+  const SMTP_PASSWORD = 'digest-Pa55word-31b7';
+  let smtp: SmtpReceiver;
+  beforeAll(async () => {
+    smtp = await startSmtpReceiver({ user: 'dumpvault', password: SMTP_PASSWORD });
+  });
+  afterAll(async () => {
+    await smtp?.stop();
+  });
+
+  /** serve in-process on `clock`, its log captured, signals from an emitter the test owns. */
+  function startServe(clock: ManualClock) {
+    const log: string[] = [];
+    const stderr = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        log.push(chunk.toString());
+        cb();
+      },
+    });
+    const io: Io = { stdout: stderr, stderr, env: { ...process.env, DV_SMTP_PASSWORD: SMTP_PASSWORD } };
+    const signals = new EventEmitter();
+    let scheduler: Scheduler | undefined;
+    const exit = serveCommand({ config: ws.configFile }, new Output(io, false), io, {
+      clock,
+      signals,
+      onStarted: (s) => {
+        scheduler = s;
+      },
+    });
+    return {
+      exit,
+      signals,
+      log: () => log.join(''),
+      /** Every firing has ended and the scheduler waits again. */
+      idle: async () => {
+        const deadline = Date.now() + 120_000;
+        while ((scheduler?.activeRuns ?? 1) > 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 25));
+        await clock.sleeping();
+      },
+    };
+  }
+
+  it(
+    'sends one digest a day at its time to the webhook and by mail, summarising every job',
+    async () => {
+      // Due two hours from now, on the minute.
+      const due = new Date(Math.floor((Date.now() + 2 * 3_600_000) / 60_000) * 60_000);
+      const at = due.toISOString().slice(11, 16);
+      await ws.writeConfig({
+        destinations: { local: { type: 'file', path: './backups' } },
+        notify: {
+          channels: [
+            { type: 'webhook', name: 'ops', url: hooks.url('/digest') },
+            {
+              type: 'smtp',
+              name: 'mail',
+              host: '127.0.0.1',
+              port: smtp.port,
+              caFile: smtp.caFile,
+              user: 'dumpvault',
+              passwordEnv: 'DV_SMTP_PASSWORD',
+              from: 'dumpvault@example.com',
+              to: ['ops@example.com'],
+            },
+          ],
+          digest: { at, timezone: 'UTC' },
+        },
+        jobs: [job('daily-ok', { source: { url: 'sqlite:./good.db' } }), job('daily-bad')],
+      });
+      // History holds wall-clock times: the backups run now, the digest is due within 24 h.
+      expect((await backup('daily-ok')).code).toBe(0);
+      expect((await backup('daily-bad')).code).toBe(1);
+      const clock = new ManualClock(Date.now());
+      const serve = startServe(clock);
+      await clock.sleeping();
+      const digests = () => hooks.delivered('/digest').filter((e) => e['type'] === 'digest');
+      expect(clock.nextWake).toBe(due.getTime());
+      await clock.set(due.getTime() - 60_000);
+      await serve.idle();
+      expect(digests()).toHaveLength(0);
+      await clock.set(due.getTime());
+      await serve.idle();
+      expect(digests()).toHaveLength(1);
+      const [digest] = digests();
+      const subject = `dumpvault digest ${due.toISOString().slice(0, 10)}: 2 job(s), 1 not succeeding`;
+      expect(digest).toMatchObject({
+        type: 'digest',
+        from: new Date(due.getTime() - DAY).toISOString(),
+        to: due.toISOString(),
+        subject,
+      });
+      const jobs = digest!['jobs'] as Array<Record<string, unknown>>;
+      expect(jobs.find((j) => j['job'] === 'daily-ok')).toMatchObject({
+        lastStatus: 'SUCCEEDED',
+        runs: { SUCCEEDED: 1 },
+      });
+      expect(jobs.find((j) => j['job'] === 'daily-bad')).toMatchObject({
+        lastStatus: 'FAILED',
+        runs: { FAILED: 1 },
+      });
+      expect(String(jobs.find((j) => j['job'] === 'daily-bad')!['lastError'])).toContain('daily-bad.db');
+      const mailed = smtp.mails.filter((m) => m.subject.startsWith('dumpvault digest'));
+      expect(mailed.map((m) => m.subject)).toEqual([subject]);
+      expect(mailed[0]!.text).toMatch(/daily-ok: SUCCEEDED; 1 SUCCEEDED in 24 h/);
+      expect(mailed[0]!.text).toMatch(/daily-bad: FAILED; 1 FAILED in 24 h; never succeeded/);
+
+      // Later the same day: nothing more. The next day at 08:00: the next digest.
+      await clock.set(due.getTime() + DAY / 2);
+      await serve.idle();
+      expect(digests()).toHaveLength(1);
+      await clock.set(due.getTime() + DAY);
+      await serve.idle();
+      expect(digests().map((d) => d['to'])).toEqual([
+        due.toISOString(),
+        new Date(due.getTime() + DAY).toISOString(),
+      ]);
+      expect(smtp.mails.filter((m) => m.subject.startsWith('dumpvault digest'))).toHaveLength(2);
+
+      serve.signals.emit('SIGTERM');
+      expect(await serve.exit).toBe(0);
+      expect(serve.log()).toContain(`digest: "${subject}" sent to 2 channel(s)`);
     },
     TIMEOUT.roundTrips,
   );
