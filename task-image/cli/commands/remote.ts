@@ -16,11 +16,11 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
+import { METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../../../core/contracts/cloudwatch.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { type HistoryStore, isFailedStatus } from '../../../core/history/history.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
-import { METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../../../core/contracts/cloudwatch.ts';
 import { type Flags, limitFlag } from '../args.ts';
 import { historyLines, type Io, type Output } from '../output.ts';
 
