@@ -37,7 +37,10 @@ export interface DumpOptions {
 }
 
 export interface RestoreOptions {
-  /** Drop existing objects in the target first (pg_restore --clean --if-exists, mongorestore --drop). */
+  /**
+   * Replace what the target holds: afterwards it has exactly the backup's objects, none of its
+   * own (each engine's README section says how; PostgreSQL does it in one transaction).
+   */
   readonly drop: boolean;
   /** The dump format recorded in the manifest. */
   readonly dumpFormat: string;

@@ -67,6 +67,19 @@ export function killedBy(err: unknown): NodeJS.Signals | undefined {
   return undefined;
 }
 
+/**
+ * The source database's user cannot read everything a dump must contain, so the dump would be
+ * incomplete. `problems` holds one sentence per kind of object, each naming the grant to add.
+ */
+export class SourceAccessError extends UserError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join(' '));
+    this.name = 'SourceAccessError';
+    this.problems = problems;
+  }
+}
+
 /** A stored object is missing, truncated, tampered with, or not a dumpvault object. */
 export class IntegrityError extends UserError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,5 +1,5 @@
 /**
- * Object layout and manifest v1 (DESIGN.md §4, docs in README "Backup format").
+ * Object layout and manifest v1 (DESIGN.md §4; docs/format.md).
  *
  *   {prefix}{job}/{yyyy-mm-ddTHHMMSSZ}-{runId}.{dump-ext}[.gz|.zst][.gpg]
  *   {prefix}{job}/{yyyy-mm-ddTHHMMSSZ}-{runId}.manifest.json
@@ -140,6 +140,12 @@ export const ManifestSchema = z.object({
       .optional(),
   }),
 });
+
+/** The JSON Schema of manifest v1 (docs/manifest.schema.json is this text). */
+export function manifestJsonSchema(): string {
+  const schema = z.toJSONSchema(ManifestSchema, { io: 'output' });
+  return `${JSON.stringify({ title: `dumpvault manifest v${FORMAT_VERSION}`, ...schema }, null, 2)}\n`;
+}
 
 /** Manifest format version 1. Not encrypted; holds no secrets. */
 export type Manifest = z.infer<typeof ManifestSchema>;

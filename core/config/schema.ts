@@ -3,7 +3,7 @@
  * the CDK app, also emitted as `dumpvault.schema.json` for editors.
  */
 import { z } from 'zod';
-import { DEFAULT_RETENTION, RETENTION_FOREVER } from '../contracts/retention.ts';
+import { DEFAULT_RETENTION, RETENTION_FOREVER, type RetentionRules } from '../contracts/retention.ts';
 import {
   LOCK_WAIT_TIMEOUT_SECONDS,
   RUN_TIMEOUT_MINUTES,
@@ -171,7 +171,9 @@ export const RetentionRulesSchema = z
       ),
     timezone: timeZone.default('UTC').describe('Time zone in which days, weeks and months are counted.'),
   })
-  .describe('Retention rules; applied after every successful backup. The newest backup is always kept.');
+  .describe(
+    'Retention rules; applied after every successful backup. The newest backup is always kept.',
+  ) satisfies z.ZodType<RetentionRules>;
 
 /** A job's retention: rules, or "forever" (retention never deletes anything). */
 export const RetentionSchema = z
@@ -207,8 +209,8 @@ export const JobSchema = z.strictObject({
     .enum(COMPRESSIONS, {
       error: (iss) => `expected one of ${COMPRESSIONS.join(', ')}, got ${show(iss.input)}`,
     })
-    // zstd: on 2 cores it keeps up with pg_dump where gzip caps a backup at ~50 MB/s, and its
-    // output is smaller (README.md, Performance, has the numbers).
+    // zstd: it keeps up with pg_dump where gzip caps a backup far below it, and its output is
+    // smaller (docs/performance.md has the numbers).
     .default('zstd'),
   compressionLevel: wholeNumber(1).max(19).optional().describe('Codec level; gzip 1-9, zstd 1-19.'),
   dumpFormat: z

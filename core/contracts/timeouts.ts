@@ -1,6 +1,6 @@
 /**
  * The defaults of every bound on a wait (DESIGN.md §6: store requests, upload progress,
- * database locks, the whole run). The config schema, the CLI, the task and the README agree
+ * database locks, the whole run). The config schema, the CLI, the task and the docs agree
  * on these numbers through this file.
  */
 

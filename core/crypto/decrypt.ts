@@ -19,12 +19,13 @@ import {
   type SessionKey,
 } from 'openpgp';
 import { CryptoError, IntegrityError, messageOf } from '../errors.ts';
-import { detectFormat } from '../pipeline/detect.ts';
-import { generatorStage } from '../stage.ts';
+import { detectFormat } from '../formats/detect.ts';
+import { generatorStage } from '../streams/generator-stage.ts';
+import { fromWebStream, toWebStream } from '../streams/web-streams.ts';
 import { STREAMING_DECRYPT } from './config.ts';
 import { fingerprintOf } from './keys.ts';
-import { quickCheck } from './packets.ts';
-import { fromWebStream, toWebStream } from './webstreams.ts';
+import { quickCheck, seipdV1Offset } from './packets.ts';
+import { openSeipdV1, opensNatively, SeipdError } from './seipd.ts';
 
 /** What to decrypt with: private keys (already decrypted, see readPrivateKey), a passphrase, or both. */
 export interface DecryptOptions {
@@ -69,6 +70,9 @@ function notOpenPgp(head: Buffer): IntegrityError {
   return new IntegrityError(`the object is not an OpenPGP message${looks}`);
 }
 
+/** A message as far as its key packets go: all that choosing and decrypting the session key reads. */
+type KeyPackets = Message<ReadableStream<Uint8Array>> | Message<Uint8Array>;
+
 const upper = (ids: readonly string[]): string => ids.map((id) => id.toUpperCase()).join(', ');
 
 /** How the session key will be recovered: openpgp.js tries passwords *or* keys, never both. */
@@ -80,7 +84,7 @@ type Unlock =
  * Chooses between the passphrase and the private keys for this message, failing with one
  * sentence when neither can be for it (wrong key, passphrase given for a key-encrypted object…).
  */
-function chooseUnlock(message: Message<ReadableStream<Uint8Array>>, options: DecryptOptions): Unlock {
+function chooseUnlock(message: KeyPackets, options: DecryptOptions): Unlock {
   const keys = [...(options.privateKeys ?? [])];
   const recipientIds = message.getEncryptionKeyIDs().map((id) => id.toHex());
   const hasPassphrasePacket = message.packets.filterByTag(enums.packet.symEncryptedSessionKey).length > 0;
@@ -106,11 +110,7 @@ function chooseUnlock(message: Message<ReadableStream<Uint8Array>>, options: Dec
 }
 
 /** The session key, checked against the ciphertext (quick check) before any plaintext is released. */
-async function findSessionKey(
-  message: Message<ReadableStream<Uint8Array>>,
-  unlock: Unlock,
-  head: Buffer,
-): Promise<SessionKey> {
+async function findSessionKey(message: KeyPackets, unlock: Unlock, head: Buffer): Promise<SessionKey> {
   const wrong = (cause?: unknown): CryptoError =>
     unlock.by === 'passphrase'
       ? new CryptoError('wrong passphrase: it does not decrypt this object', { cause })
@@ -166,6 +166,31 @@ export function decryptStage(options: DecryptOptions): Duplex {
         'the object is an ASCII-armored OpenPGP message; dearmor it first (gpg --dearmor) or decrypt it with gpg',
       );
     }
+    // The key packets are read by openpgp.js; the SEIPD packet after them, when it holds a
+    // literal data packet under an AES key (what dumpvault and `gpg --compress-algo none`
+    // write), is decrypted with node:crypto (seipd.ts), else by openpgp.js.
+    let sessionKey: SessionKey | undefined;
+    const offset = seipdV1Offset(head);
+    if (offset !== undefined) {
+      const keyPackets = await readMessage({ binaryMessage: head.subarray(0, offset) }).catch(
+        () => undefined,
+      );
+      if (keyPackets) {
+        sessionKey = await findSessionKey(keyPackets, chooseUnlock(keyPackets, options), head);
+        if (opensNatively(head.subarray(offset), sessionKey as { data: Uint8Array; algorithm: string })) {
+          try {
+            yield* openSeipdV1(
+              head.subarray(offset),
+              iterator,
+              sessionKey as { data: Uint8Array; algorithm: string },
+            );
+          } catch (err) {
+            throw err instanceof SeipdError ? corrupted(err) : err;
+          }
+          return;
+        }
+      }
+    }
     const input = toWebStream(iterator, head);
     let message: Message<ReadableStream<Uint8Array>>;
     try {
@@ -181,7 +206,7 @@ export function decryptStage(options: DecryptOptions): Duplex {
         'the object uses OpenPGP encryption without integrity protection (no MDC), which cannot be trusted; decrypt it with gpg --ignore-mdc-error only if you know where it came from',
       );
     }
-    const sessionKey = await findSessionKey(message, chooseUnlock(message, options), head);
+    sessionKey ??= await findSessionKey(message, chooseUnlock(message, options), head);
     let plaintext: ReadableStream<Uint8Array>;
     try {
       const result = await decrypt({

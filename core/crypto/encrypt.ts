@@ -2,15 +2,19 @@
  * Streaming OpenPGP encryption as a pipeline stage. The output is a binary OpenPGP message
  * GnuPG 2.2 decrypts: PKESK v3 and/or SKESK v4, then one SEIPD v1 packet (with MDC) holding an
  * uncompressed literal data packet, both written with partial body lengths as data arrives.
+ * openpgp.js chooses the session key and writes the key packets; the SEIPD packet is written
+ * with node:crypto (seipd.ts) when the session key is AES, which it is unless a recipient's key
+ * refuses every AES cipher (then openpgp.js writes the whole message).
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { createMessage, encrypt, generateSessionKey, type SessionKey } from 'openpgp';
+import { createMessage, encrypt, encryptSessionKey, generateSessionKey, type SessionKey } from 'openpgp';
 import { CryptoError, ExitCode, messageOf } from '../errors.ts';
-import { generatorStage } from '../stage.ts';
+import { generatorStage } from '../streams/generator-stage.ts';
+import { fromWebStream, toWebStream } from '../streams/web-streams.ts';
 import { GNUPG22_COMPATIBLE } from './config.ts';
 import type { Recipients } from './keys.ts';
-import { fromWebStream, toWebStream } from './webstreams.ts';
+import { nativeSeipdSupports, seipdV1 } from './seipd.ts';
 
 /** What to encrypt to: recipients' public keys, a passphrase, or both (either then decrypts). */
 export interface EncryptOptions {
@@ -46,6 +50,26 @@ export function encryptStage(options: EncryptOptions): Duplex {
     });
   }
   return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const sessionKey = await sessionKeyFor(options);
+    if (nativeSeipdSupports(sessionKey.algorithm)) {
+      let keyPackets: Uint8Array;
+      try {
+        keyPackets = await encryptSessionKey({
+          data: sessionKey.data,
+          algorithm: sessionKey.algorithm,
+          ...(keys.length ? { encryptionKeys: [...keys] } : {}),
+          ...(passphrase ? { passwords: [passphrase] } : {}),
+          format: 'binary',
+          config: GNUPG22_COMPATIBLE,
+        });
+      } catch (err) {
+        throw new CryptoError(`OpenPGP encryption failed: ${messageOf(err)}`, { cause: err });
+      }
+      yield Buffer.from(keyPackets.buffer, keyPackets.byteOffset, keyPackets.byteLength);
+      // A failure of the source surfaces here unchanged (it is read directly).
+      yield* seipdV1(source, sessionKey);
+      return;
+    }
     const input = toWebStream(source[Symbol.asyncIterator]());
     try {
       const message = await createMessage({ binary: input.stream, format: 'binary' });
@@ -53,7 +77,7 @@ export function encryptStage(options: EncryptOptions): Duplex {
         message,
         ...(keys.length ? { encryptionKeys: [...keys] } : {}),
         ...(passphrase ? { passwords: [passphrase] } : {}),
-        sessionKey: await sessionKeyFor(options),
+        sessionKey,
         format: 'binary',
         config: GNUPG22_COMPATIBLE,
       })) as unknown as ReadableStream<Uint8Array>;

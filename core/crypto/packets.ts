@@ -46,6 +46,24 @@ function readHeader(buf: Buffer, at: number): PacketHeader | undefined {
 }
 
 /**
+ * Where a message's SEIPD v1 packet starts in its first bytes (after the key and marker
+ * packets), or undefined when `head` does not show one (another layout, SEIPD v2, a head too
+ * short).
+ */
+export function seipdV1Offset(head: Buffer): number | undefined {
+  let at = 0;
+  while (at < head.length) {
+    const header = readHeader(head, at);
+    if (!header) return undefined;
+    if (header.tag === TAG_SEIPD) return head[at + header.headerLength] === 1 ? at : undefined;
+    const skippable = header.tag === TAG_PKESK || header.tag === TAG_SKESK || header.tag === TAG_MARKER;
+    if (!skippable || header.partial || header.bodyLength === undefined) return undefined;
+    at += header.headerLength + header.bodyLength;
+  }
+  return undefined;
+}
+
+/**
  * The first `count` octets of the encrypted body of a message's SEIPD v1 packet, found in the
  * message's first bytes, or undefined when `head` does not show them (another layout, SEIPD v2,
  * or a head too short).

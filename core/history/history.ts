@@ -96,4 +96,17 @@ export interface HistoryStore {
   releaseLease(job: string, runId: string): Promise<void>;
   getAlertState(job: string): Promise<AlertState | undefined>;
   setAlertState(state: AlertState): Promise<void>;
+  /**
+   * Runs of `job` left RUNNING by a process that has ended (killed, crashed, its machine
+   * rebooted), other than `currentRunId`; the caller holds the job's lease. Only the local store
+   * implements it: on AWS the task-stopped function fails a run whose task stopped.
+   */
+  abandonedRuns?(job: string, currentRunId: string): Promise<AbandonedRun[]>;
+}
+
+/** A run left RUNNING by a process that ended without recording its result. */
+export interface AbandonedRun {
+  readonly item: HistoryItem;
+  /** The process that ran it, when recorded. */
+  readonly pid?: number;
 }

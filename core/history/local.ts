@@ -1,13 +1,16 @@
 /**
  * History in the local state directory (`.dumpvault/` beside the config):
  *   history/{job}.jsonl   one JSON line per save; the last line for a run wins
- *   locks/{job}.lock      the job's lease, created with O_EXCL so two runs cannot both hold it
+ *   locks/{job}.lock      the job's lease, created with O_EXCL so two runs cannot both hold it;
+ *                         it names its owner (PID, boot id, process start time, host) and is
+ *                         taken over once expired or once that process has ended
  *   alerts/{job}.json     alert de-duplication state
  * Files are created 0600 and folders 0700: history holds causes, keys and sizes of backups.
  */
 import { appendFile, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type {
+  AbandonedRun,
   AlertState,
   DestinationOutcome,
   HistoryItem,
@@ -15,18 +18,10 @@ import type {
   Lease,
   LeaseResult,
 } from './history.ts';
+import { asProcessOwner, currentProcessOwner, isOwnerGone, type ProcessOwner } from './processOwner.ts';
 
 function itemKey(item: HistoryItem): string {
   return `${item.startedAt}#${item.runId}`;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {
@@ -41,16 +36,32 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 
 /** The local-mode {@link HistoryStore}: plain files, safe against two concurrent runs of a job. */
 export class LocalHistoryStore implements HistoryStore {
+  private owner: Promise<ProcessOwner> | undefined;
+
   constructor(readonly stateDir: string) {}
+
+  /** This process as locks and RUNNING runs record it (read once). */
+  private currentOwner(): Promise<ProcessOwner> {
+    this.owner ??= currentProcessOwner();
+    return this.owner;
+  }
 
   private file(kind: 'history' | 'locks' | 'alerts', job: string, ext: string): string {
     return path.join(this.stateDir, kind, `${job}.${ext}`);
   }
 
+  /**
+   * Appends the item. A RUNNING item is stamped with this process (`details.owner`), so a later
+   * run can tell a run still in progress from one whose process ended ({@link abandonedRuns}).
+   */
   async save(item: HistoryItem): Promise<void> {
     const file = this.file('history', item.job, 'jsonl');
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await appendFile(file, `${JSON.stringify(item)}\n`, { mode: 0o600 });
+    const saved =
+      item.status === 'RUNNING' && item.details?.['owner'] === undefined
+        ? { ...item, details: { ...item.details, owner: await this.currentOwner() } }
+        : item;
+    await appendFile(file, `${JSON.stringify(saved)}\n`, { mode: 0o600 });
   }
 
   async list(job: string, options?: { limit?: number }): Promise<HistoryItem[]> {
@@ -78,11 +89,11 @@ export class LocalHistoryStore implements HistoryStore {
   async acquireLease(job: string, runId: string, ttlMs: number, now = new Date()): Promise<LeaseResult> {
     const file = this.file('locks', job, 'lock');
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    const lease: Lease & { pid: number } = {
+    const lease: Lease & ProcessOwner = {
       job,
       runId,
       expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
-      pid: process.pid,
+      ...(await this.currentOwner()),
     };
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -93,16 +104,17 @@ export class LocalHistoryStore implements HistoryStore {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const held = await readJson<Lease & { pid?: number }>(file);
+      const held = await readJson<Lease & Record<string, unknown>>(file);
       if (held?.runId === runId) {
         // The orchestrator took the lease for this very run: extend it.
         await writeFile(file, JSON.stringify(lease), { mode: 0o600 });
         return { acquired: true };
       }
+      const holder = asProcessOwner(held);
       const stale =
         !held ||
-        new Date(held.expiresAt).getTime() <= now.getTime() ||
-        (held.pid !== undefined && held.pid !== process.pid && !isAlive(held.pid));
+        !(new Date(held.expiresAt).getTime() > now.getTime()) ||
+        (holder !== undefined && (await isOwnerGone(holder)));
       if (!stale) return { acquired: false, heldBy: { job, runId: held.runId, expiresAt: held.expiresAt } };
       // Move the stale lock aside atomically; whoever renames it first retries the O_EXCL create.
       await rename(file, `${file}.stale-${runId}`).catch(() => {});
@@ -116,6 +128,25 @@ export class LocalHistoryStore implements HistoryStore {
     const file = this.file('locks', job, 'lock');
     const held = await readJson<Lease>(file);
     if (held?.runId === runId) await unlink(file).catch(() => {});
+  }
+
+  /**
+   * RUNNING runs of `job` (other than `currentRunId`) whose recorded process has ended. A
+   * RUNNING backup that names no process (written before owners were recorded) counts as
+   * abandoned too: the caller holds the lease, which a live backup would hold.
+   */
+  async abandonedRuns(job: string, currentRunId: string): Promise<AbandonedRun[]> {
+    const abandoned: AbandonedRun[] = [];
+    for (const item of await this.list(job)) {
+      if (item.status !== 'RUNNING' || item.runId === currentRunId) continue;
+      const owner = asProcessOwner(item.details?.['owner']);
+      if (owner === undefined) {
+        if (item.kind === 'backup') abandoned.push({ item });
+      } else if (await isOwnerGone(owner)) {
+        abandoned.push({ item, pid: owner.pid });
+      }
+    }
+    return abandoned;
   }
 
   async getAlertState(job: string): Promise<AlertState | undefined> {

@@ -12,6 +12,10 @@
  * structure, core/formats); the manifest is written after the data object; history after the
  * manifests; retention only after a run every destination completed.
  *
+ * A run of the job left RUNNING by a process that ended without recording a result is marked
+ * FAILED (abandoned) first, with its alert, and what it left in the destinations is removed
+ * (abandoned.ts).
+ *
  * Failures: when the dump itself fails (tool, compression, encryption, completeness, row
  * counts) every destination's upload is aborted and copies already completed are removed:
  * history FAILED with a one-line cause, an alert, the error rethrown for a non-zero exit. When
@@ -29,13 +33,14 @@ import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
 import { nameDestinationError } from '../storage/named.ts';
+import { Meter } from '../streams/meter.ts';
+import { asDuplex, coalesce } from '../streams/stages.ts';
+import { failAbandonedRuns } from './abandoned.ts';
 import { completenessStage, completenessTap } from './complete.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
-import { Meter } from './meter.ts';
 import { type PruneResult, pruneJob } from './prune.ts';
-import { asDuplex, coalesce } from './stages.ts';
 
 export interface BackupResult {
   /** PARTIAL: some destinations have no copy (see `failures`); the caller must exit non-zero. */
@@ -96,6 +101,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
   }
 
   try {
+    await failAbandonedRuns(ctx, runId, step);
     await history.save(item);
     let result: Omit<BackupResult, 'prune' | 'status'>;
     try {

@@ -89,12 +89,19 @@ export async function pruneJob(
     const deleted: string[] = [];
     const errors: string[] = [];
     if (!options.dryRun && plan.runnable) {
+      const dataOf = new Map(backups.map((b) => [b.manifestKey, b.dataKey]));
+      const refused = new Set<string>();
       for (const { key } of plan.deletions) {
+        // A backup whose data object stays (Object Lock, permissions) keeps its manifest too:
+        // without it the object left behind would be unfindable for restores.
+        const data = dataOf.get(key);
+        if (data !== undefined && data !== key && refused.has(data)) continue;
         try {
           await dest.remove(key);
           deleted.push(key);
         } catch (err) {
           // Object Lock or a permission problem: keep going, report, never hide it.
+          refused.add(key);
           errors.push(`${key}: ${redact(messageOf(err))}`);
         }
       }

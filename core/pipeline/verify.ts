@@ -12,10 +12,10 @@ import type { DumpChecker, ObjectCounts } from '../formats/checker.ts';
 import { checkerFor } from '../formats/index.ts';
 import type { Manifest } from '../manifest.ts';
 import type { Destination } from '../storage/destination.ts';
+import { Meter } from '../streams/meter.ts';
 import { manifestId } from './catalog.ts';
 import { compareObjects } from './compare.ts';
 import { type DecryptKeys, decodeStages } from './decode.ts';
-import { Meter } from './meter.ts';
 
 export interface VerifyResult {
   readonly id: string;

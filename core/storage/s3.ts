@@ -568,10 +568,16 @@ export class S3Destination implements Destination {
    * Aborts every pending multipart upload of exactly `key` (ListMultipartUploads by prefix):
    * after a CreateMultipartUpload whose answer was lost (the Create failed, or the SDK retried
    * it), the store may hold uploads the writer never learnt the id of. Keys are unique per run,
-   * so every upload of the key is this write's.
+   * so every upload of the key is this write's. With `match: 'prefix'`, the uploads of every key
+   * starting with `key`. Returns the URLs of the keys whose uploads it aborted.
    */
-  private async abortUploadsOf(key: string, deadline: AbortSignal): Promise<void> {
-    const objectKey = this.objectKey(key);
+  private async abortUploadsOf(
+    key: string,
+    deadline: AbortSignal,
+    match: 'exact' | 'prefix' = 'exact',
+  ): Promise<string[]> {
+    const objectKey = match === 'exact' ? this.objectKey(key) : this.root + key;
+    const aborted: string[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
@@ -589,12 +595,26 @@ export class S3Destination implements Destination {
           .catch((err: unknown) => Promise.reject(this.mapError(err, 'list the uploads of', key))),
       );
       for (const upload of page.Uploads ?? []) {
-        if (upload.Key === objectKey && upload.UploadId)
-          await this.abortMultipartUpload(key, upload.UploadId, deadline);
+        const mine = match === 'exact' ? upload.Key === objectKey : upload.Key?.startsWith(objectKey);
+        if (!mine || !upload.Key || !upload.UploadId) continue;
+        const relative = upload.Key.slice(this.root.length);
+        await this.abortMultipartUpload(relative, upload.UploadId, deadline);
+        aborted.push(this.urlOf(relative));
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
     } while (keyMarker !== undefined);
+    return aborted;
+  }
+
+  /**
+   * Aborts the pending multipart uploads of keys starting with `keyPrefix`: what a backup killed
+   * mid-upload leaves (stored parts that are billed and never become an object). Bounded by the
+   * clean-up deadline.
+   */
+  async removeUnfinished(keyPrefix: string): Promise<string[]> {
+    assertKeyPrefix(this.name, keyPrefix);
+    return this.abortUploadsOf(keyPrefix, AbortSignal.timeout(this.cleanupTimeoutMs), 'prefix');
   }
 
   /**

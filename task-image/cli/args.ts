@@ -20,7 +20,6 @@ export const OPTIONS = {
   out: { type: 'string', short: 'o' },
   name: { type: 'string' },
   email: { type: 'string' },
-  force: { type: 'boolean' },
   limit: { type: 'string' },
   destination: { type: 'string' },
   all: { type: 'boolean' },
@@ -56,6 +55,60 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   }
   const [command, ...positionals] = parsed.positionals;
   return { command, positionals, flags: parsed.values as Flags };
+}
+
+type FlagName = keyof typeof OPTIONS;
+
+/** Flags every command takes. */
+const EVERYWHERE: readonly FlagName[] = ['config', 'state-dir', 'help', 'version'];
+
+/**
+ * The flags each command takes, besides EVERYWHERE. The key is the command, or `<command> --remote`
+ * for its deployed-stack form. A flag another command takes is a usage error here rather than
+ * silently ignored (`prune app --all` deleting by the normal rules, say).
+ */
+export const COMMAND_FLAGS: Readonly<Record<string, readonly FlagName[]>> = {
+  init: [],
+  validate: ['json'],
+  keygen: ['out', 'name', 'email', 'json'],
+  schema: [],
+  check: ['json'],
+  backup: ['json'],
+  list: ['json', 'destination'],
+  verify: ['json', 'destination', 'all', 'key'],
+  restore: ['json', 'to', 'from', 'drop', 'yes', 'skip-verify', 'key', 'destination'],
+  'restore --remote': ['remote', 'json', 'target', 'password-secret', 'drop', 'confirm'],
+  drill: ['json', 'key', 'destination'],
+  'drill --remote': ['remote', 'json'],
+  prune: ['json', 'dry-run'],
+  history: ['json', 'csv', 'limit'],
+  'history --remote': ['remote', 'json', 'csv', 'limit'],
+  'run --remote': ['remote', 'json'],
+  status: ['json', 'textfile'],
+  'status --remote': ['remote', 'json'],
+  serve: ['listen', 'skip-missed'],
+  decrypt: ['key', 'out'],
+  task: [],
+  help: [],
+};
+
+/**
+ * Refuses flags the command does not take, naming them and what the command does take. Unknown
+ * commands are left to the dispatcher, which names them.
+ */
+export function checkCommandFlags(command: string, flags: Flags): void {
+  const key = flags.remote && COMMAND_FLAGS[`${command} --remote`] ? `${command} --remote` : command;
+  const own = COMMAND_FLAGS[key];
+  if (!own) return;
+  const allowed = new Set<string>([...EVERYWHERE, ...own]);
+  const foreign = Object.keys(flags).filter((name) => !allowed.has(name));
+  if (foreign.length === 0) return;
+  const takes = own.filter((name) => name !== 'remote').map((name) => `--${name}`);
+  throw new UsageError(
+    `${key} does not take ${foreign.map((name) => `--${name}`).join(', ')}; it takes ${
+      takes.length ? takes.join(', ') : 'no options'
+    } (besides --config, --state-dir); see "dumpvault --help"`,
+  );
 }
 
 /** `--limit N` as a number: a whole number ≥ 1, undefined when the flag is absent. */

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { ExitCode, UsageError, UserError } from '../../core/errors.ts';
 import { redact } from '../../core/redact.ts';
-import { parseCommandLine, USAGE } from './args.ts';
+import { checkCommandFlags, parseCommandLine, USAGE } from './args.ts';
 import { processInterrupts } from './interrupts.ts';
 import { type Io, Output } from './output.ts';
 
@@ -41,6 +41,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.stdout.write(USAGE);
       return command || flags.help ? ExitCode.ok : ExitCode.usage;
     }
+    checkCommandFlags(command, flags);
     const [first, second] = positionals;
     // Commands load on demand: a backup never pays for the CloudFormation, Lambda or Step
     // Functions clients of the remote commands (start-up time and baseline memory).

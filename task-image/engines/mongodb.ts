@@ -281,8 +281,12 @@ export class MongodbEngine implements Engine {
   }
 
   /**
-   * `mongorestore --archive --stopOnError` (plus `--drop` when asked), renaming whatever
-   * database the archive came from to the target's, so a backup restores under any name.
+   * `mongorestore --archive --stopOnError`, renaming whatever database the archive came from to
+   * the target's, so a backup restores under any name. With `drop` the target database is
+   * dropped first (`dropDatabase`: collections, views, indexes; users live in admin and stay):
+   * `mongorestore --drop` alone drops only the collections the archive has, and the others
+   * would stay. MongoDB cannot roll this back: a restore that fails after the drop leaves the
+   * target partly restored (and the run FAILED).
    */
   async restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void> {
     let config: ToolConfig | undefined;
@@ -298,6 +302,7 @@ export class MongodbEngine implements Engine {
           `${t.database} on ${t.hosts} already has collections: restore with --drop to replace them, or into an empty database`,
         );
       }
+      if (options.drop) await this.mongosh(t, SCRIPTS.drop);
       config = await writeToolConfig(t);
       await processInput(
         {

@@ -16,7 +16,7 @@ import type {
   ServerInfo,
   TableStats,
 } from '../../core/engine.ts';
-import { ToolError, UserError } from '../../core/errors.ts';
+import { SourceAccessError, ToolError, UserError } from '../../core/errors.ts';
 import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { MysqldumpChecker } from '../../core/formats/mysqldump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
@@ -24,6 +24,13 @@ import { redactUrl, registerSecret } from '../../core/redact.ts';
 import { deferred, deferredOutput } from './deferredOutput.ts';
 import { requireTool } from './executables.ts';
 import { explainFailure, type FailureHint } from './failureHints.ts';
+import {
+  type AccessFacts,
+  coversDatabase,
+  parseGrants,
+  serverKind,
+  unreadableSentences,
+} from './mysqlAccess.ts';
 import { abandonInput } from './restoreInput.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
 import { lastJsonObject, parseObjectCounts, parseTableCounts } from './tableCounts.ts';
@@ -50,7 +57,7 @@ const HINTS: readonly FailureHint[] = [
   },
   {
     when: /you need (at least one of )?the .* privilege|command denied/i,
-    fix: 'grant the backup user the privilege named above (dumps need SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES or PROCESS)',
+    fix: 'grant the backup user the privilege named above (docs/configuration.md, "Database privileges", lists the grants a complete dump needs)',
   },
 ];
 
@@ -128,6 +135,42 @@ function identifier(name: string): string {
 const LIST_TABLES_SQL =
   "SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED');";
 
+/**
+ * The objects of database `db` (an SQL literal), one JSON array a line: views, tables (base,
+ * system-versioned and sequences), routines as [type, name], events.
+ */
+function listObjectsSql(db: string): string {
+  return [
+    `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE = 'VIEW';`,
+    `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE <> 'VIEW';`,
+    `SELECT COALESCE(JSON_ARRAYAGG(JSON_ARRAY(ROUTINE_TYPE, ROUTINE_NAME)), '[]') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db};`,
+    `SELECT COALESCE(JSON_ARRAYAGG(EVENT_NAME), '[]') FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${db};`,
+  ].join('\n');
+}
+
+/**
+ * What the user sees but cannot read: views without their definition (no SHOW VIEW) and
+ * routines without their body; and who the server takes the user for.
+ */
+const ACCESS_FACTS_SQL = `SELECT JSON_OBJECT('user', CURRENT_USER(),
+  'views', (SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), JSON_ARRAY()) FROM information_schema.VIEWS
+    WHERE TABLE_SCHEMA = DATABASE() AND COALESCE(VIEW_DEFINITION, '') = ''),
+  'routines', (SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('type', ROUTINE_TYPE, 'name', ROUTINE_NAME)), JSON_ARRAY())
+    FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_DEFINITION IS NULL));`;
+
+/** Tables and views the user sees but cannot SELECT every column of. */
+const UNREADABLE_TABLES_SQL = `SELECT JSON_OBJECT('tables', COALESCE(JSON_ARRAYAGG(t.TABLE_NAME), JSON_ARRAY()))
+  FROM information_schema.TABLES t LEFT JOIN (SELECT TABLE_NAME, MIN(FIND_IN_SET('select', PRIVILEGES) > 0) AS readable
+    FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME) c ON c.TABLE_NAME = t.TABLE_NAME
+  WHERE t.TABLE_SCHEMA = DATABASE() AND COALESCE(c.readable, 0) = 0;`;
+
+function names(value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || !value.every((n): n is string => typeof n === 'string')) {
+    throw new ToolError(`the mysql client listed ${what} as ${JSON.stringify(value)}; expected names`);
+  }
+  return [...value].sort();
+}
+
 /** One statement, so all counts come from the same InnoDB read view. */
 function countRowsSql(tables: readonly string[]): string {
   if (tables.length === 0) return "SELECT '{}';";
@@ -164,10 +207,16 @@ export class MysqlEngine implements Engine {
     return new MysqldumpChecker();
   }
 
-  /** Connects to the database (so a wrong name or password fails here) and reads both versions. */
+  /**
+   * Connects to the database (so a wrong name or password fails here), reads both versions and
+   * fails with a UserError naming every kind of object the user cannot read (and the grant to
+   * add): the dump tool would leave those out and still exit 0.
+   */
   async inspect(conn: Connection): Promise<ServerInfo> {
     const t = myTarget(conn);
     const serverVersion = (await this.query(t, 'SELECT VERSION();', t.database)).trim();
+    const unreadable = unreadableSentences(await this.accessFacts(t, serverVersion));
+    if (unreadable.length) throw new SourceAccessError(unreadable);
     const dumpTool = await requireTool(DUMP_TOOLS, INSTALL);
     const tool = await this.toolVersion(dumpTool);
     return {
@@ -266,9 +315,12 @@ export class MysqlEngine implements Engine {
   }
 
   /**
-   * Feeds the dump to the mariadb / mysql client, which stops at the first error. The dump
-   * drops and recreates each table it contains; `drop` only lifts the refusal to restore
-   * into a database that already has objects. A missing database is created first.
+   * Feeds the dump to the mariadb / mysql client, which stops at the first error. A missing
+   * database is created first. With `drop`, every table, view, sequence, routine and event
+   * the database has is dropped before the dump goes in (triggers go with their tables), so
+   * afterwards it holds exactly the backup's objects; the database itself, its character set
+   * and the grants on it stay. MySQL cannot roll DDL back: a restore that fails after the
+   * drops leaves the target partly restored (and the run FAILED).
    */
   async restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void> {
     try {
@@ -280,10 +332,13 @@ export class MysqlEngine implements Engine {
       }
       const objects = await this.countObjects(t);
       if (objects === undefined) await this.query(t, `CREATE DATABASE ${identifier(t.database)};`, null);
-      else if (objects > 0 && !options.drop) {
-        throw new UserError(
-          `${t.database} at ${t.where} already has tables: restore with --drop to replace them, or into an empty database`,
-        );
+      else if (objects > 0) {
+        if (!options.drop) {
+          throw new UserError(
+            `${t.database} at ${t.where} already has tables: restore with --drop to replace them, or into an empty database`,
+          );
+        }
+        await this.dropObjects(t);
       }
       const client = await requireTool(CLIENTS, INSTALL);
       await processInput(
@@ -375,6 +430,42 @@ export class MysqlEngine implements Engine {
     }
   }
 
+  /** The user's grants and what information_schema shows it cannot read. */
+  private async accessFacts(t: MyTarget, serverVersion: string): Promise<AccessFacts> {
+    const server = serverKind(serverVersion);
+    let showGrants = 'SHOW GRANTS;';
+    if (!server.mariadb && server.major >= 8) {
+      // MySQL 8 lists a role's privileges only when asked to expand the roles in use.
+      const roles = (await this.query(t, 'SELECT CURRENT_ROLE();', t.database)).trim();
+      if (roles && roles !== 'NONE') showGrants = `SHOW GRANTS FOR CURRENT_USER() USING ${roles};`;
+    }
+    const out = await this.query(t, `${showGrants}\n${ACCESS_FACTS_SQL}`, t.database);
+    const grants = parseGrants(out.split('\n'));
+    const facts = lastJsonObject(out, 'mysql client');
+    const routines = Array.isArray(facts.routines) ? facts.routines : [];
+    const database = t.database;
+    // Only without database-wide SELECT can a table be in sight but unreadable.
+    const tables = coversDatabase(grants, 'SELECT', database)
+      ? []
+      : names(
+          lastJsonObject(await this.query(t, UNREADABLE_TABLES_SQL, database), 'mysql client').tables,
+          'tables',
+        );
+    return {
+      database,
+      user: String(facts.user),
+      server,
+      grants,
+      unreadable: {
+        tables,
+        views: names(facts.views, 'views'),
+        routines: routines
+          .map((r: { type?: unknown; name?: unknown }) => `${String(r.type)} ${identifier(String(r.name))}`)
+          .sort(),
+      },
+    };
+  }
+
   private async countRows(t: MyTarget): Promise<TableStats> {
     const listed: unknown = JSON.parse((await this.query(t, LIST_TABLES_SQL, t.database)).trim() || '[]');
     if (!Array.isArray(listed) || !listed.every((n): n is string => typeof n === 'string')) {
@@ -382,6 +473,35 @@ export class MysqlEngine implements Engine {
     }
     const out = await this.query(t, countRowsSql(listed), t.database);
     return parseTableCounts(out, 'mysql client');
+  }
+
+  /**
+   * Drops every table, view, sequence, routine and event of the database (the `drop` restore):
+   * lists them, then drops them in one session with foreign key checks off, views first.
+   */
+  private async dropObjects(t: MyTarget): Promise<void> {
+    const db = literal(t.database);
+    const lists = (await this.query(t, listObjectsSql(db), null))
+      .trim()
+      .split('\n')
+      .map((line): unknown => JSON.parse(line || '[]'));
+    if (lists.length !== 4 || !lists.every((l) => Array.isArray(l))) {
+      throw new ToolError(`the mysql client listed the objects of ${t.database} as ${JSON.stringify(lists)}`);
+    }
+    const [views, tables, routines, events] = lists as [string[], string[], [string, string][], string[]];
+    const name = (object: string) => `${identifier(t.database)}.${identifier(object)}`;
+    const statements = ['SET FOREIGN_KEY_CHECKS = 0;'];
+    if (views.length) statements.push(`DROP VIEW IF EXISTS ${views.map(name).join(', ')};`);
+    if (tables.length) statements.push(`DROP TABLE IF EXISTS ${tables.map(name).join(', ')};`);
+    for (const [kind, routine] of routines) {
+      // A package body goes with its package (MariaDB's Oracle mode).
+      if (kind === 'PACKAGE BODY') continue;
+      statements.push(
+        `DROP ${kind === 'PACKAGE' ? 'PACKAGE' : kind === 'FUNCTION' ? 'FUNCTION' : 'PROCEDURE'} IF EXISTS ${name(routine)};`,
+      );
+    }
+    for (const event of events) statements.push(`DROP EVENT IF EXISTS ${name(event)};`);
+    await this.query(t, statements.join('\n'), null);
   }
 
   /** Tables, views, routines and events in the database; undefined when it does not exist. */

@@ -3,8 +3,10 @@
  * that counts rows, pg_restore or psql to restore. Connections are libpq URLs without a
  * password; the password travels in PGPASSWORD, never on a command line.
  */
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
+import { LOCK_WAIT_TIMEOUT_SECONDS } from '../../core/contracts/timeouts.ts';
 import type {
   Connection,
   DumpOptions,
@@ -66,6 +68,11 @@ const HINTS: readonly FailureHint[] = [
     // Standbys can export snapshots only from PostgreSQL 10 on.
     when: /during recovery/i,
     fix: 'dump from the primary, or from a standby running PostgreSQL 10 or later',
+  },
+  {
+    // A --drop restore is one transaction: every dropped and every restored table holds a lock.
+    when: /max_locks_per_transaction/i,
+    fix: 'a --drop restore runs in one transaction: raise max_locks_per_transaction on the server, or restore into an empty database without --drop',
   },
   {
     when: /unsupported version .* in file header/i,
@@ -215,6 +222,62 @@ SELECT (SELECT count(*) FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace
   ' ',
 );
 
+/**
+ * Empties a database of everything pg_dump could have written, so that what the dump then
+ * creates is all there is: event triggers, publications, extensions (except those every
+ * database is created with: OID below FirstNormalObjectId, which pg_dump leaves out too), every
+ * schema but public, every object in public, large objects, and the casts, foreign servers
+ * and foreign-data wrappers no extension owns. public itself stays (pg_dump does not create
+ * it), with its owner and privileges. Objects that another object owns (a range type's
+ * constructors, a table's row type) go with their owner. It runs in the restore's transaction,
+ * so a drop that is refused ("must be owner of …") rolls everything back; its lock waits are
+ * bounded like the dump's.
+ */
+const WIPE_DATABASE_SQL = `SET client_min_messages = warning;
+SET LOCAL lock_timeout = '${LOCK_WAIT_TIMEOUT_SECONDS}s';
+DO $dumpvault_wipe$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT evtname FROM pg_event_trigger LOOP
+    EXECUTE format('DROP EVENT TRIGGER %I', r.evtname);
+  END LOOP;
+  FOR r IN SELECT pubname FROM pg_publication LOOP
+    EXECUTE format('DROP PUBLICATION %I', r.pubname);
+  END LOOP;
+  FOR r IN SELECT extname FROM pg_extension WHERE oid >= 16384 LOOP
+    EXECUTE format('DROP EXTENSION IF EXISTS %I CASCADE', r.extname);
+  END LOOP;
+  FOR r IN SELECT nspname FROM pg_namespace
+      WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'public') LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
+  END LOOP;
+  FOR r IN SELECT o.type, o.identity FROM pg_depend d, pg_identify_object(d.classid, d.objid, 0) o
+      WHERE d.refclassid = 'pg_namespace'::regclass AND d.deptype = 'n'
+        AND d.refobjid = (SELECT oid FROM pg_namespace WHERE nspname = 'public')
+        AND NOT EXISTS (SELECT 1 FROM pg_depend x
+          WHERE x.classid = d.classid AND x.objid = d.objid AND x.deptype IN ('i', 'e')
+            AND (x.refclassid, x.refobjid) <> (d.classid, d.objid)) LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE',
+      CASE r.type WHEN 'statistics object' THEN 'STATISTICS' ELSE upper(r.type) END, r.identity);
+  END LOOP;
+  PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
+  FOR r IN SELECT c.castsource::regtype AS source, c.casttarget::regtype AS target FROM pg_cast c
+      WHERE c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_depend x
+        WHERE x.classid = 'pg_cast'::regclass AND x.objid = c.oid AND x.deptype = 'e') LOOP
+    EXECUTE format('DROP CAST IF EXISTS (%s AS %s) CASCADE', r.source, r.target);
+  END LOOP;
+  FOR r IN SELECT s.srvname FROM pg_foreign_server s LOOP
+    EXECUTE format('DROP SERVER IF EXISTS %I CASCADE', r.srvname);
+  END LOOP;
+  FOR r IN SELECT w.fdwname FROM pg_foreign_data_wrapper w WHERE NOT EXISTS (SELECT 1 FROM pg_depend x
+      WHERE x.classid = 'pg_foreign_data_wrapper'::regclass AND x.objid = w.oid AND x.deptype = 'e') LOOP
+    EXECUTE format('DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', r.fdwname);
+  END LOOP;
+END
+$dumpvault_wipe$;
+`;
+
 /** Where the engine looks for its tools; the defaults suit the task image. */
 export interface PostgresEngineOptions {
   /**
@@ -346,9 +409,15 @@ export class PostgresEngine implements Engine {
   }
 
   /**
-   * Custom archives go through `pg_restore --no-owner --exit-on-error` (plus `--clean
-   * --if-exists` with `drop`), plain dumps through `psql -v ON_ERROR_STOP=1`. A target database
-   * that does not exist yet is created first.
+   * Without `drop`: custom archives go through `pg_restore --no-owner --exit-on-error`, plain
+   * dumps through `psql -v ON_ERROR_STOP=1`, into a database that has no user objects (one that
+   * does not exist yet is created first).
+   *
+   * With `drop`, the target ends up equal to the backup, or unchanged: one psql session runs
+   * {@link WIPE_DATABASE_SQL} and then the dump (a custom archive turned into its SQL script by
+   * `pg_restore --file=-`) as a single transaction, which commits only when the whole dump
+   * went in. Objects the backup does not have are gone; a failure anywhere rolls back to the
+   * database as it was.
    */
   async restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void> {
     try {
@@ -358,11 +427,6 @@ export class PostgresEngine implements Engine {
           `the postgres engine cannot restore a "${options.dumpFormat}" dump; restore it with the engine that made it`,
         );
       }
-      if (options.dumpFormat === PG_DUMP_FORMATS.plain && options.drop) {
-        throw new UserError(
-          `a plain SQL dump cannot drop what is already in ${t.database}: drop and recreate the database (or restore into an empty one) and run the restore without --drop`,
-        );
-      }
       const state = await this.targetState(t);
       if (state === 'missing') await this.createDatabase(t, undefined);
       else if (state === 'non-empty' && !options.drop) {
@@ -370,18 +434,15 @@ export class PostgresEngine implements Engine {
           `${t.database} at ${t.where} already has tables: restore with --drop to replace them, or into an empty database`,
         );
       }
+      if (options.drop) {
+        await this.restoreReplacing(t, input, options.dumpFormat);
+        return;
+      }
       let spec: SpawnSpec;
       if (options.dumpFormat === PG_DUMP_FORMATS.custom) {
         spec = {
           command: await this.locate('pg_restore', undefined),
-          args: [
-            '--no-owner',
-            '--exit-on-error',
-            '--no-password',
-            ...(options.drop ? ['--clean', '--if-exists'] : []),
-            '--dbname',
-            t.url,
-          ],
+          args: ['--no-owner', '--exit-on-error', '--no-password', '--dbname', t.url],
           env: t.env,
         };
       } else {
@@ -397,6 +458,51 @@ export class PostgresEngine implements Engine {
       abandonInput(input, error);
       throw error;
     }
+  }
+
+  /**
+   * The `drop` restore: wipe and dump in one transaction (`psql --single-transaction`). psql
+   * commits only at the end of its input, and its input ends only after pg_restore exited 0;
+   * any failure before that kills psql, and PostgreSQL rolls the open transaction back.
+   */
+  private async restoreReplacing(t: PgTarget, input: Readable, dumpFormat: string): Promise<void> {
+    const script =
+      dumpFormat === PG_DUMP_FORMATS.custom
+        ? processOutput(
+            {
+              command: await this.locate('pg_restore', undefined),
+              args: ['--no-owner', '--file=-'],
+              env: t.env,
+            },
+            input,
+          )
+        : input;
+    const feed = new PassThrough({ highWaterMark: 1 << 20 });
+    feed.write(WIPE_DATABASE_SQL);
+    // Either side failing fails the other: a dead pg_restore errors `feed`, which kills psql;
+    // a dead psql destroys `feed`, which stops pg_restore (and its input).
+    const feeding = pipeline(script, feed);
+    feeding.catch(() => {});
+    await processInput(
+      {
+        command: await this.locate('psql', undefined),
+        args: [
+          '-X',
+          '--no-password',
+          '-q',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '--single-transaction',
+          '--dbname',
+          t.url,
+          '--file',
+          '-',
+        ],
+        env: t.env,
+      },
+      feed,
+    );
+    await feeding;
   }
 
   /** True when the database has no user tables, views, sequences, functions or types, or does not exist. */

@@ -6,9 +6,23 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BREAK_GLASS_ARN, PRIVATE_KEY_ARN, REPLICA_KEY_ARN } from './support/fixtures.ts';
-import { TemplatePolicies } from './support/policies.ts';
+import { type PolicyRequest, TemplatePolicies } from './support/policies.ts';
 import { ACCOUNT, arnOf, physicalName, REGION, resolvedProperties } from './support/resolve.ts';
 import { logicalIdIn, SYNTH_TIMEOUT_MS, type SynthesizedStack, synthesized } from './support/synthesized.ts';
+
+/**
+ * Asserts that AWS allows `request`, and that it denies it once the statements granting it (in
+ * the principal's policies or the resource's policy naming the principal) are removed from the
+ * template: the answer comes from those statements and nothing else (issue 12: "each fails when
+ * its statement is removed"). Returns what was removed.
+ */
+async function expectGrantedByItsStatements(policies: TemplatePolicies, request: PolicyRequest) {
+  expect(await policies.decide(request)).toBe('Allowed');
+  const { policies: without, removed } = policies.without(policies.granting(request));
+  expect(removed.length, `statements granting ${request.action} on ${request.resource}`).toBeGreaterThan(0);
+  expect(await without.decide(request)).toBe('ImplicitlyDenied');
+  return removed;
+}
 
 let readme: SynthesizedStack;
 let readmePolicies: TemplatePolicies;
@@ -32,14 +46,13 @@ describe('the alerts topic and its key', () => {
   });
 
   it("lets this account's CloudWatch alarms publish to the topic (it refused them before)", async () => {
-    expect(
-      await readmePolicies.decide({
-        principal: CLOUDWATCH,
-        action: 'sns:Publish',
-        resource: topic(),
-        context: fromAlarm(ACCOUNT),
-      }),
-    ).toBe('Allowed');
+    const removed = await expectGrantedByItsStatements(readmePolicies, {
+      principal: CLOUDWATCH,
+      action: 'sns:Publish',
+      resource: topic(),
+      context: fromAlarm(ACCOUNT),
+    });
+    expect(removed.map((r) => r.site.type)).toEqual(['AWS::SNS::TopicPolicy']);
   });
 
   it("refuses another account's alarms and other services on the topic", async () => {
@@ -63,14 +76,13 @@ describe('the alerts topic and its key', () => {
 
   it("lets this account's alarms use the topic key to encrypt and decrypt their notifications", async () => {
     for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) {
-      expect(
-        await readmePolicies.decide({
-          principal: CLOUDWATCH,
-          action,
-          resource: key(),
-          context: fromAlarm(ACCOUNT),
-        }),
-      ).toBe('Allowed');
+      const removed = await expectGrantedByItsStatements(readmePolicies, {
+        principal: CLOUDWATCH,
+        action,
+        resource: key(),
+        context: fromAlarm(ACCOUNT),
+      });
+      expect(removed.map((r) => r.site.type)).toEqual(['AWS::KMS::Key']);
     }
   });
 
@@ -100,13 +112,11 @@ describe('the schedules', () => {
     const startBackup = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/StartBackup/Resource'));
     const taskStopped = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/TaskStopped/Resource'));
 
-    expect(
-      await readmePolicies.decide({
-        principal: { role },
-        action: 'lambda:InvokeFunction',
-        resource: startBackup,
-      }),
-    ).toBe('Allowed');
+    await expectGrantedByItsStatements(readmePolicies, {
+      principal: { role },
+      action: 'lambda:InvokeFunction',
+      resource: startBackup,
+    });
     expect(
       await readmePolicies.decide({
         principal: { role },
@@ -133,10 +143,13 @@ describe('one task role per job (README example: app-prod and shop-mysql)', () =
     `arn:aws:s3:::${physicalName(logicalIdIn(readme, 'DumpVault/Bucket/Resource'))}/${prefix}2026-11-22T030000Z-a1b2c3d4.dump.zst.gpg`;
 
   it("lets job A's task write under A's prefix only, never under B's", async () => {
-    const put = (resource: string) =>
-      readmePolicies.decide({ principal: role(), action: 's3:PutObject', resource });
-    expect(await put(object('dumpvault/app-prod/'))).toBe('Allowed');
-    expect(await put(object('dumpvault/shop-mysql/'))).toBe('ImplicitlyDenied');
+    const put = (resource: string): PolicyRequest => ({
+      principal: role(),
+      action: 's3:PutObject',
+      resource,
+    });
+    await expectGrantedByItsStatements(readmePolicies, put(object('dumpvault/app-prod/')));
+    expect(await readmePolicies.decide(put(object('dumpvault/shop-mysql/')))).toBe('ImplicitlyDenied');
   });
 
   it("never lets a backup task delete a backup, not even its own job's", async () => {
@@ -150,71 +163,86 @@ describe('one task role per job (README example: app-prod and shop-mysql)', () =
   });
 
   it("lets job A read A's secrets only, never B's", async () => {
-    const read = (resource: string) =>
-      readmePolicies.decide({ principal: role(), action: 'secretsmanager:GetSecretValue', resource });
-    expect(await read(secret('rds!cluster-1a2b3c4d-Zx98Cv'))).toBe('Allowed');
-    expect(await read(secret('dumpvault/passphrase-Qw34Er'))).toBe('Allowed');
-    expect(await read(secret('dumpvault/shop-mysql-Lk56Mn'))).toBe('ImplicitlyDenied');
+    const read = (resource: string): PolicyRequest => ({
+      principal: role(),
+      action: 'secretsmanager:GetSecretValue',
+      resource,
+    });
+    await expectGrantedByItsStatements(readmePolicies, read(secret('rds!cluster-1a2b3c4d-Zx98Cv')));
+    await expectGrantedByItsStatements(readmePolicies, read(secret('dumpvault/passphrase-Qw34Er')));
+    expect(await readmePolicies.decide(read(secret('dumpvault/shop-mysql-Lk56Mn')))).toBe('ImplicitlyDenied');
   });
 
   it("lets job A write A's history partition only", async () => {
     const table = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/History/Resource'));
-    const put = (partition: string) =>
-      readmePolicies.decide({
-        principal: role(),
-        action: 'dynamodb:PutItem',
-        resource: table,
-        context: { 'dynamodb:LeadingKeys': [partition] },
-      });
-    expect(await put('JOB#app-prod')).toBe('Allowed');
-    expect(await put('JOB#shop-mysql')).toBe('ImplicitlyDenied');
+    const put = (partition: string): PolicyRequest => ({
+      principal: role(),
+      action: 'dynamodb:PutItem',
+      resource: table,
+      context: { 'dynamodb:LeadingKeys': [partition] },
+    });
+    await expectGrantedByItsStatements(readmePolicies, put('JOB#app-prod'));
+    expect(await readmePolicies.decide(put('JOB#shop-mysql'))).toBe('ImplicitlyDenied');
   });
 
   it("lets start-backup run only the jobs' backup task definitions on this cluster, and pass only their roles", async () => {
     const startBackup = { role: logicalIdIn(readme, 'DumpVault/StartBackupRole/Resource') };
     const cluster = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/Cluster/Resource'));
+    const request = (resource: string, onCluster = cluster): PolicyRequest => ({
+      principal: startBackup,
+      action: 'ecs:RunTask',
+      resource,
+      context: { 'ecs:cluster': onCluster },
+    });
     const run = (resource: string, onCluster = cluster) =>
-      readmePolicies.decide({
-        principal: startBackup,
-        action: 'ecs:RunTask',
-        resource,
-        context: { 'ecs:cluster': onCluster },
-      });
-    expect(await run(revisionOf(familyOf(readme, 'app-prod')))).toBe('Allowed');
-    expect(await run(revisionOf(familyOf(readme, 'shop-mysql')))).toBe('Allowed');
+      readmePolicies.decide(request(resource, onCluster));
+    await expectGrantedByItsStatements(readmePolicies, request(revisionOf(familyOf(readme, 'app-prod'))));
+    await expectGrantedByItsStatements(readmePolicies, request(revisionOf(familyOf(readme, 'shop-mysql'))));
     const restoreTask = arnOf(
       readme.template,
       logicalIdIn(readme, 'DumpVault/Restore/TaskDefinition/Resource'),
     );
     expect(await run(restoreTask)).toBe('ImplicitlyDenied');
     expect(await run(revisionOf(familyOf(readme, 'app-prod')), `${cluster}-other`)).toBe('ImplicitlyDenied');
-    const pass = (roleId: string) =>
-      readmePolicies.decide({
-        principal: startBackup,
-        action: 'iam:PassRole',
-        resource: arnOf(readme.template, roleId),
-        context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
-      });
-    expect(await pass(logicalIdIn(readme, 'DumpVault/BackupTasks/Role-app-prod/Resource'))).toBe('Allowed');
-    expect(await pass(logicalIdIn(readme, 'DumpVault/BackupTasks/ExecutionRole/Resource'))).toBe('Allowed');
-    expect(await pass(logicalIdIn(readme, 'DumpVault/Restore/TaskRole/Resource'))).toBe('ImplicitlyDenied');
+    const pass = (roleId: string): PolicyRequest => ({
+      principal: startBackup,
+      action: 'iam:PassRole',
+      resource: arnOf(readme.template, roleId),
+      context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
+    for (const granted of ['Role-app-prod', 'Role-shop-mysql', 'ExecutionRole']) {
+      await expectGrantedByItsStatements(
+        readmePolicies,
+        pass(logicalIdIn(readme, `DumpVault/BackupTasks/${granted}/Resource`)),
+      );
+    }
+    expect(
+      await readmePolicies.decide(pass(logicalIdIn(readme, 'DumpVault/Restore/TaskRole/Resource'))),
+    ).toBe('ImplicitlyDenied');
   });
 
   it("lets only job A's prune function delete under A's prefix, and task-stopped start it", async () => {
     const prune = { role: logicalIdIn(readme, 'DumpVault/Pruning/Prune-app-prodRole/Resource') };
-    const remove = (resource: string) =>
-      readmePolicies.decide({ principal: prune, action: 's3:DeleteObject', resource });
-    expect(await remove(object('dumpvault/app-prod/'))).toBe('Allowed');
-    expect(await remove(object('dumpvault/shop-mysql/'))).toBe('ImplicitlyDenied');
+    const remove = (resource: string): PolicyRequest => ({
+      principal: prune,
+      action: 's3:DeleteObject',
+      resource,
+    });
+    await expectGrantedByItsStatements(readmePolicies, remove(object('dumpvault/app-prod/')));
+    expect(await readmePolicies.decide(remove(object('dumpvault/shop-mysql/')))).toBe('ImplicitlyDenied');
     const pruneFn = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/Pruning/Prune-app-prod/Resource'));
-    const invoke = (roleId: string) =>
-      readmePolicies.decide({
-        principal: { role: roleId },
-        action: 'lambda:InvokeFunction',
-        resource: pruneFn,
-      });
-    expect(await invoke(logicalIdIn(readme, 'DumpVault/TaskStoppedRole/Resource'))).toBe('Allowed');
-    expect(await invoke(logicalIdIn(readme, 'DumpVault/StartBackupRole/Resource'))).toBe('ImplicitlyDenied');
+    const invoke = (roleId: string): PolicyRequest => ({
+      principal: { role: roleId },
+      action: 'lambda:InvokeFunction',
+      resource: pruneFn,
+    });
+    await expectGrantedByItsStatements(
+      readmePolicies,
+      invoke(logicalIdIn(readme, 'DumpVault/TaskStoppedRole/Resource')),
+    );
+    expect(
+      await readmePolicies.decide(invoke(logicalIdIn(readme, 'DumpVault/StartBackupRole/Resource'))),
+    ).toBe('ImplicitlyDenied');
   });
 });
 
@@ -227,26 +255,24 @@ describe('restores (restore fixture)', () => {
   }, SYNTH_TIMEOUT_MS);
 
   it('lets the restore task read the private key, and no backup task', async () => {
-    const read = (path: string) =>
-      policies.decide({
-        principal: { role: logicalIdIn(restore, path) },
-        action: 'secretsmanager:GetSecretValue',
-        resource: PRIVATE_KEY_ARN,
-      });
-    expect(await read('DumpVault/Restore/TaskRole/Resource')).toBe('Allowed');
-    expect(await read('DumpVault/BackupTasks/Role-app/Resource')).toBe('ImplicitlyDenied');
+    const read = (path: string): PolicyRequest => ({
+      principal: { role: logicalIdIn(restore, path) },
+      action: 'secretsmanager:GetSecretValue',
+      resource: PRIVATE_KEY_ARN,
+    });
+    await expectGrantedByItsStatements(policies, read('DumpVault/Restore/TaskRole/Resource'));
+    expect(await policies.decide(read('DumpVault/BackupTasks/Role-app/Resource'))).toBe('ImplicitlyDenied');
   });
 
   it('lets the state machine run only the restore and drill task definitions', async () => {
     const machine = { role: logicalIdIn(restore, 'DumpVault/Restore/StateMachine/Role/Resource') };
     const cluster = arnOf(restore.template, logicalIdIn(restore, 'DumpVault/Cluster/Resource'));
-    const run = (resource: string) =>
-      policies.decide({
-        principal: machine,
-        action: 'ecs:RunTask',
-        resource,
-        context: { 'ecs:cluster': cluster },
-      });
+    const run = (resource: string): PolicyRequest => ({
+      principal: machine,
+      action: 'ecs:RunTask',
+      resource,
+      context: { 'ecs:cluster': cluster },
+    });
     const restoreTask = arnOf(
       restore.template,
       logicalIdIn(restore, 'DumpVault/Restore/TaskDefinition/Resource'),
@@ -255,9 +281,9 @@ describe('restores (restore fixture)', () => {
       restore.template,
       logicalIdIn(restore, 'DumpVault/Restore/Drillpostgres16/Resource'),
     );
-    expect(await run(restoreTask)).toBe('Allowed');
-    expect(await run(drillTask)).toBe('Allowed');
-    expect(await run(revisionOf(familyOf(restore, 'app')))).toBe('ImplicitlyDenied');
+    await expectGrantedByItsStatements(policies, run(restoreTask));
+    await expectGrantedByItsStatements(policies, run(drillTask));
+    expect(await policies.decide(run(revisionOf(familyOf(restore, 'app'))))).toBe('ImplicitlyDenied');
   });
 });
 
@@ -281,16 +307,28 @@ describe('the key and the replica (variants fixture)', () => {
   it('refuses kms:ScheduleKeyDeletion and kms:DisableKey to an administrator, and allows them to the break-glass principal', async () => {
     const key = arnOf(stack.template, logicalIdIn(stack, 'Vault/Key/Resource'));
     for (const action of ['kms:ScheduleKeyDeletion', 'kms:DisableKey']) {
-      expect(
-        await policies.decide({
-          principal: admin(`arn:aws:iam::${ACCOUNT}:role/admin`),
-          action,
-          resource: key,
-        }),
-      ).toBe('ExplicitlyDenied');
-      expect(await policies.decide({ principal: admin(BREAK_GLASS_ARN), action, resource: key })).toBe(
-        'Allowed',
+      const byAdmin: PolicyRequest = {
+        principal: admin(`arn:aws:iam::${ACCOUNT}:role/admin`),
+        action,
+        resource: key,
+      };
+      expect(await policies.decide(byAdmin)).toBe('ExplicitlyDenied');
+      // The refusal is the break-glass statement's: without it the administrator may.
+      const { policies: withoutDeny, removed } = policies.without(
+        (s, site) =>
+          site.type === 'AWS::KMS::Key' &&
+          s['Effect'] === 'Deny' &&
+          JSON.stringify(s['Action']).includes(action),
       );
+      expect(removed).toHaveLength(1);
+      expect(await withoutDeny.decide(byAdmin)).toBe('Allowed');
+      // The break-glass principal may through the key policy's delegation to the account's IAM.
+      const removedGrants = await expectGrantedByItsStatements(policies, {
+        principal: admin(BREAK_GLASS_ARN),
+        action,
+        resource: key,
+      });
+      expect(removedGrants.map((r) => r.site.type)).toEqual(['AWS::KMS::Key']);
     }
   });
 
@@ -306,25 +344,36 @@ describe('the key and the replica (variants fixture)', () => {
       Version: '2012-10-17',
       Statement: [{ Effect: 'Allow', Principal: { AWS: roleArn }, Action: action, Resource: resource }],
     });
+    const request = (action: string, resource: string, granted: string): PolicyRequest => ({
+      principal: role,
+      action,
+      resource,
+      resourceAccount: '210987654321',
+      resourcePolicy: grant(action, granted),
+    });
     const ask = (action: string, resource: string, granted: string) =>
-      policies.decide({
-        principal: role,
-        action,
-        resource,
-        resourceAccount: '210987654321',
-        resourcePolicy: grant(action, granted),
-      });
-    expect(
-      await ask(
+      policies.decide(request(action, resource, granted));
+    // Each fails without the role's own statement: the replica account's grant alone is not enough.
+    await expectGrantedByItsStatements(
+      policies,
+      request(
         's3:ReplicateObject',
         'arn:aws:s3:::acme-replica/db/orders/x.dump',
         'arn:aws:s3:::acme-replica/*',
       ),
-    ).toBe('Allowed');
+    );
     expect(
       await ask('s3:ReplicateObject', 'arn:aws:s3:::other-bucket/x.dump', 'arn:aws:s3:::other-bucket/*'),
     ).not.toBe('Allowed');
-    expect(await ask('kms:Encrypt', REPLICA_KEY_ARN, '*')).toBe('Allowed');
+    await expectGrantedByItsStatements(policies, request('kms:Encrypt', REPLICA_KEY_ARN, '*'));
+    await expectGrantedByItsStatements(policies, request('kms:GenerateDataKey', REPLICA_KEY_ARN, '*'));
+    // ...nor the role's statement without the replica key's grant.
+    expect(
+      await policies.decide({
+        ...request('kms:Encrypt', REPLICA_KEY_ARN, '*'),
+        resourcePolicy: { Version: '2012-10-17', Statement: [] },
+      }),
+    ).not.toBe('Allowed');
     expect(
       await ask(
         'kms:Encrypt',

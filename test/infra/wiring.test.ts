@@ -5,7 +5,7 @@
  * evaluator (support/policies.ts), and the walk fails when it finds nothing to walk.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Decision, TemplatePolicies } from './support/policies.ts';
+import { type Decision, type StatementFilter, TemplatePolicies } from './support/policies.ts';
 import { ACCOUNT, arnOf, type CfnTemplate, resolvedProperties, resourcesOfType } from './support/resolve.ts';
 import { SYNTH_TIMEOUT_MS, synthesized } from './support/synthesized.ts';
 
@@ -177,5 +177,64 @@ describe.each(['readme', 'restore'])('the wiring of the %s fixture', (name) => {
 
     expect(hops.length).toBeGreaterThanOrEqual(6);
     expect(refused(hops)).toEqual([]);
+  });
+});
+
+describe('the walk, when a statement it relies on is removed (readme fixture)', () => {
+  const without = (drop: StatementFilter) => {
+    const { policies, removed } = new TemplatePolicies(templates['readme']!).without(drop);
+    expect(removed.length).toBeGreaterThan(0);
+    return policies.template;
+  };
+  const names = (s: Record<string, unknown>, what: string) => JSON.stringify(s).includes(what);
+
+  it('reports the alarms when the topic policy no longer lets CloudWatch publish', async () => {
+    const template = without(
+      (s, site) =>
+        site.type === 'AWS::SNS::TopicPolicy' &&
+        s['Effect'] === 'Allow' &&
+        names(s, 'cloudwatch.amazonaws.com'),
+    );
+
+    const hops = refused(await walkAlarms(template));
+
+    expect(hops.length).toBeGreaterThanOrEqual(5);
+    expect(hops.every((h) => h.question.startsWith('sns:Publish'))).toBe(true);
+  });
+
+  it('reports the alarms when the topic key no longer lets CloudWatch use it', async () => {
+    const template = without(
+      (s, site) =>
+        site.type === 'AWS::KMS::Key' && s['Effect'] === 'Allow' && names(s, 'cloudwatch.amazonaws.com'),
+    );
+
+    const hops = refused(await walkAlarms(template));
+
+    expect(hops.length).toBeGreaterThanOrEqual(5);
+    expect(hops.every((h) => h.question.startsWith('kms:'))).toBe(true);
+  });
+
+  it('reports the rule whose Lambda permission is removed', async () => {
+    const template = without(
+      (s, site) => site.type === 'AWS::Lambda::Permission' && names(s, 'events.amazonaws.com'),
+    );
+
+    const hops = refused(await walkRules(template));
+
+    expect(hops.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reports the schedules when their role may no longer invoke start-backup', async () => {
+    const template = without(
+      (s, site) =>
+        site.type !== 'AWS::Lambda::Permission' &&
+        s['Effect'] === 'Allow' &&
+        names(s, 'lambda:InvokeFunction'),
+    );
+
+    const hops = refused(await walkSchedules(template));
+
+    expect(hops.length).toBeGreaterThanOrEqual(2);
+    expect(hops.every((h) => h.question.startsWith('lambda:InvokeFunction'))).toBe(true);
   });
 });

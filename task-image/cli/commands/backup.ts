@@ -1,4 +1,4 @@
-import { messageOf } from '../../../core/errors.ts';
+import { messageOf, SourceAccessError } from '../../../core/errors.ts';
 import { jobPrefix } from '../../../core/manifest.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import { DEFAULT_LEVEL, probeZstd } from '../../../core/pipeline/compress.ts';
@@ -16,12 +16,13 @@ export async function checkCommand(
   io: Io,
 ): Promise<number> {
   const { ctx } = await openJob(job, flags, io);
-  const results: Array<{ check: string; ok: boolean; detail: string }> = [];
+  const results: Array<{ check: string; ok: boolean; detail: string; problems?: string[] }> = [];
   const attempt = async (check: string, fn: () => Promise<string>) => {
     try {
       results.push({ check, ok: true, detail: await fn() });
     } catch (err) {
-      results.push({ check, ok: false, detail: redact(messageOf(err)) });
+      const problems = err instanceof SourceAccessError ? err.problems.map(redact) : undefined;
+      results.push({ check, ok: false, detail: redact(messageOf(err)), ...(problems ? { problems } : {}) });
     }
   };
   await attempt('source', async () => {
@@ -46,7 +47,14 @@ export async function checkCommand(
     return `public keys readable: ${ctx.encryption.recipients.fingerprints.join(', ')}`;
   });
   if (out.isJson) out.result({ job: ctx.job.name, ok: results.every((r) => r.ok), checks: results });
-  else for (const r of results) out.line(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.check.padEnd(22)} ${r.detail}`);
+  else {
+    for (const r of results) {
+      // One line per kind of object the source's user cannot read.
+      const lines = r.problems ?? [r.detail];
+      out.line(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.check.padEnd(22)} ${lines[0]}`);
+      for (const more of lines.slice(1)) out.line(`${' '.repeat(29)}${more}`);
+    }
+  }
   return results.every((r) => r.ok) ? 0 : 1;
 }
 

@@ -62,7 +62,7 @@ export async function keygenCommand(flags: Flags, out: Output): Promise<number> 
 }
 
 export const EXAMPLE_CONFIG = `{
-  // dumpvault configuration. Reference: README.md "Configuration"; editor schema: dumpvault.schema.json
+  // dumpvault configuration. Reference: docs/configuration.md; editor schema: dumpvault.schema.json
   "$schema": "./dumpvault.schema.json",
 
   // Where backups go. "file" = a local directory; "s3" = AWS S3 or any S3-compatible store.

@@ -74,7 +74,7 @@ import { withInterrupts } from '../interrupts.ts';
 import type { Output } from '../output.ts';
 import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
 import { resolveSecret, type SecretFetcher, secretsManagerFetcher } from '../secrets.ts';
-import { currentTaskArn, loadTaskConfig, type TaskDeps } from './task.ts';
+import { currentTaskArn, loadTaskConfig, type TaskDeps } from './task-environment.ts';
 
 /** Environment variables of the restore task (the contract lives in core/contracts). */
 export { RestoreTaskEnv };

@@ -13,10 +13,13 @@ import {
 import {
   ACCOUNT,
   arnOf,
+  type CfnResource,
   type CfnTemplate,
   PARTITION,
   physicalName,
+  REGION,
   resolvedProperties,
+  resolveIntrinsics,
   resourcesOfType,
 } from './resolve.ts';
 
@@ -47,6 +50,38 @@ export interface PolicyRequest {
 }
 
 const toList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** Where a policy statement lives: the resource that holds it. */
+export interface StatementSite {
+  readonly logicalId: string;
+  readonly type: string;
+}
+
+/** A policy statement (intrinsics resolved) and where it lives. */
+export interface SitedStatement {
+  readonly site: StatementSite;
+  readonly statement: Record<string, unknown>;
+}
+
+export type StatementFilter = (statement: Record<string, unknown>, site: StatementSite) => boolean;
+
+/** The template with the statements `drop` matched taken out, and what was taken out. */
+export interface Removal {
+  readonly policies: TemplatePolicies;
+  readonly removed: SitedStatement[];
+}
+
+/** Resources that are a resource policy statement of their own. */
+const PERMISSION_TYPES = ['AWS::Lambda::Permission'];
+
+/** IAM's wildcard match (`*`, `?`), case-insensitive for actions. */
+function wildcardMatch(pattern: string, value: string, ignoreCase: boolean): boolean {
+  const body = pattern
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${body}$`, ignoreCase ? 'is' : 's').test(value);
+}
 
 /** The policies of one synthesized template, evaluated like AWS evaluates them. */
 export class TemplatePolicies {
@@ -109,6 +144,101 @@ export class TemplatePolicies {
       return statements.length ? { Version: '2012-10-17', Statement: statements } : undefined;
     }
     return undefined;
+  }
+
+  /**
+   * The template with every statement `drop` matches removed (issue 12: each allowed answer must
+   * turn into a denial when the statement that grants it is removed). Statements are looked for
+   * in role inline policies, IAM policies, topic, bucket and key policies; a Lambda permission is
+   * one statement, removed as a whole resource. A policy left with no statement is removed too.
+   */
+  without(drop: StatementFilter): Removal {
+    const template = structuredClone(this.template) as CfnTemplate;
+    const resources = template.Resources as Record<string, CfnResource>;
+    const removed: SitedStatement[] = [];
+    const prune = (document: PolicyDocument | undefined, site: StatementSite): boolean => {
+      if (!document) return false;
+      document.Statement = toList(document.Statement).filter((raw) => {
+        const statement = resolveIntrinsics(this.template, raw) as Record<string, unknown>;
+        if (!drop(statement, site)) return true;
+        removed.push({ site, statement });
+        return false;
+      });
+      return document.Statement.length === 0;
+    };
+    for (const [logicalId, resource] of Object.entries(resources)) {
+      const site = { logicalId, type: resource.Type };
+      const properties = (resource.Properties ?? {}) as Record<string, unknown>;
+      if (PERMISSION_TYPES.includes(resource.Type)) {
+        const permission = resolvedProperties(this.template, logicalId);
+        const fn = String(permission['FunctionName']);
+        const functionArn = fn.startsWith('arn:')
+          ? fn
+          : `arn:${PARTITION}:lambda:${REGION}:${ACCOUNT}:function:${fn}`;
+        const statement = lambdaPermissionStatement(permission, functionArn);
+        if (drop(statement, site)) {
+          removed.push({ site, statement });
+          delete resources[logicalId];
+        }
+        continue;
+      }
+      switch (resource.Type) {
+        case 'AWS::IAM::Role': {
+          const inline = properties['Policies'] as Array<{ PolicyDocument: PolicyDocument }> | undefined;
+          if (inline) properties['Policies'] = inline.filter((p) => !prune(p.PolicyDocument, site));
+          break;
+        }
+        case 'AWS::IAM::Policy':
+        case 'AWS::IAM::ManagedPolicy':
+        case 'AWS::SNS::TopicPolicy':
+        case 'AWS::S3::BucketPolicy':
+          if (prune(properties['PolicyDocument'] as PolicyDocument, site)) delete resources[logicalId];
+          break;
+        case 'AWS::KMS::Key':
+          prune(properties['KeyPolicy'] as PolicyDocument, site);
+          break;
+      }
+    }
+    return { policies: new TemplatePolicies(template), removed };
+  }
+
+  /**
+   * Matches the Allow statements that could grant `request` on their own terms (conditions
+   * aside): in the principal's identity policies, or in the resource's policy naming the
+   * principal (or `*`), with an action and a resource that match the request's.
+   */
+  granting(request: PolicyRequest): StatementFilter {
+    const p = request.principal;
+    const role = 'role' in p ? p.role : undefined;
+    const name = 'role' in p ? this.roleArn(p.role) : 'arn' in p ? p.arn : p.service;
+    const ownIdentity = (site: StatementSite) =>
+      role !== undefined &&
+      ((site.type === 'AWS::IAM::Role' && site.logicalId === role) ||
+        (['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'].includes(site.type) &&
+          toList(resolvedProperties(this.template, site.logicalId)['Roles'] as string[] | undefined).includes(
+            physicalName(role),
+          )));
+    const namesPrincipal = (statement: Record<string, unknown>) => {
+      const principal = statement['Principal'];
+      if (principal === '*') return true;
+      return Object.values((principal ?? {}) as Record<string, unknown>)
+        .flatMap((v) => toList(v as string | string[]))
+        .some(
+          (v) =>
+            v === '*' ||
+            v === name ||
+            // The account's root delegates to the account's IAM policies (KMS key policies).
+            (!('service' in p) && (v === ACCOUNT || v === `arn:${PARTITION}:iam::${ACCOUNT}:root`)),
+        );
+    };
+    return (statement, site) => {
+      if (statement['Effect'] !== 'Allow') return false;
+      const actions = toList(statement['Action'] as string | string[] | undefined);
+      const resources = toList(statement['Resource'] as string | string[] | undefined);
+      if (!actions.some((a) => wildcardMatch(a, request.action, true))) return false;
+      if (!resources.some((r) => wildcardMatch(r, request.resource, false))) return false;
+      return 'Principal' in statement ? namesPrincipal(statement) : ownIdentity(site);
+    };
   }
 
   /** What AWS would decide for the request. */

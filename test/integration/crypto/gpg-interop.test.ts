@@ -1,6 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -92,6 +93,28 @@ describe('gpg decrypts what dumpvault encrypts', () => {
     ]);
 
     expect(await fileHash(join(home.dir, 'ours-pass.out'))).toBe(plainHash);
+  });
+
+  // Bug caught: the SEIPD/literal framing written with node:crypto (seipd.ts) getting a length
+  // wrong at a boundary: a first partial under 512 octets, a final length at the one/two/five
+  // octet edges (191/192, 8383/8384), a chunk that ends exactly on a partial.
+  it('decrypts messages of every length class and odd chunkings (partial and final body lengths)', async () => {
+    const sizes = [0, 1, 185, 186, 505, 506, 507, 8377, 8378, 65530, 65536, 65542, 3 * MB + 7];
+    for (const size of sizes) {
+      const plain = Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + size) & 0xff));
+      const chunks = [];
+      for (let at = 0, step = 1; at < size; at += step, step = (step * 7 + 3) % 70_000 || 1)
+        chunks.push(plain.subarray(at, at + step));
+      const encrypted = join(home.dir, `edge-${size}.gpg`);
+      await pipeline(
+        Readable.from(chunks),
+        encryptStage({ passphrase: 'edge pass' }),
+        createWriteStream(encrypted),
+      );
+      const out = join(home.dir, `edge-${size}.out`);
+      await home.gpg(['--passphrase', 'edge pass', '--output', out, '--decrypt', encrypted]);
+      expect((await readFile(out)).equals(plain), `${size} bytes`).toBe(true);
+    }
   });
 
   it('lists PKESK v3 / SKESK v4, SEIPD with MDC, no AEAD and no compression packet', async () => {

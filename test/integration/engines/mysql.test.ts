@@ -56,6 +56,39 @@ function dbOf(conn: Connection): string {
   return decodeURIComponent(new URL(conn.url).pathname.slice(1));
 }
 
+/** Every table, view, routine, trigger and event of a database, as `TYPE name`, sorted. */
+function objectsOf(database: string): string[] {
+  const db = `'${database}'`;
+  return mariadb(
+    null,
+    `SELECT CONCAT(IF(TABLE_TYPE = 'VIEW', 'VIEW', 'TABLE'), ' ', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db}
+     UNION ALL SELECT CONCAT(ROUTINE_TYPE, ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db}
+     UNION ALL SELECT CONCAT('TRIGGER ', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${db}
+     UNION ALL SELECT CONCAT('EVENT ', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${db};`,
+  )
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
+}
+
+/** Per base table: row count and a checksum of its rows. */
+function contentOf(database: string): string {
+  const tables = mariadb(
+    null,
+    `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${database}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1;`,
+  )
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  return tables
+    .map(
+      (t) =>
+        `${t}: ${mariadb(database, `CHECKSUM TABLE \`${t}\` EXTENDED;`).trim().split('\t').at(-1)} ${mariadb(database, `SELECT COUNT(*) FROM \`${t}\`;`).trim()}`,
+    )
+    .join('\n');
+}
+
 beforeAll(() => {
   mariadb(null, `CREATE DATABASE \`${source}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;`);
   mariadb(source, FIXTURE_SQL);
@@ -163,6 +196,46 @@ describe('MysqlEngine against the real MariaDB server', () => {
 
     await engine.restore(conn, Readable.from([dump]), { drop: true, dumpFormat: 'mysqldump-sql' });
     expect(await engine.stats(conn)).toEqual(EXPECTED);
+  });
+
+  // Bug: --drop only lifted the refusal; the dump drops and recreates its own tables, so tables,
+  // views, routines and events the target had besides stayed.
+  it('with drop leaves exactly the backup: tables, views, routines, triggers and events it does not have are gone', async () => {
+    const dump = await collect(engine.dump(src, { format: 'custom' }).output);
+    const expected = { objects: objectsOf(source), data: contentOf(source) };
+    const target = uniqueName('dv_my_exact');
+    created.add(target);
+    const conn = { url: `${SERVER}/${target}` };
+    await engine.restore(conn, Readable.from([dump]), { drop: false, dumpFormat: 'mysqldump-sql' });
+    mariadb(
+      target,
+      `CREATE TABLE extra_parent (id INT PRIMARY KEY) ENGINE=InnoDB;
+       CREATE TABLE extra_child (id INT PRIMARY KEY, parent INT, FOREIGN KEY (parent) REFERENCES extra_parent (id)) ENGINE=InnoDB;
+       INSERT INTO extra_parent VALUES (1); INSERT INTO extra_child VALUES (1, 1);
+       CREATE TABLE \`odd \`\` extra\` (x INT);
+       CREATE VIEW extra_view AS SELECT id FROM extra_parent;
+       CREATE VIEW extra_view_of_view AS SELECT id FROM extra_view;
+       CREATE PROCEDURE extra_proc() SELECT 1;
+       CREATE FUNCTION extra_fn() RETURNS INT DETERMINISTIC RETURN 1;
+       CREATE TRIGGER extra_trigger BEFORE INSERT ON blobs FOR EACH ROW SET NEW.flags = NEW.flags;
+       CREATE EVENT extra_event ON SCHEDULE EVERY 1 DAY DISABLE DO SELECT 1;
+       CREATE SEQUENCE extra_seq;
+       DROP VIEW rich;
+       DELETE FROM filler WHERE id > 2000;`,
+    );
+    expect(objectsOf(target)).toEqual(
+      expect.arrayContaining([
+        'TABLE extra_child',
+        'VIEW extra_view',
+        'PROCEDURE extra_proc',
+        'EVENT extra_event',
+      ]),
+    );
+
+    await engine.restore(conn, Readable.from([dump]), { drop: true, dumpFormat: 'mysqldump-sql' });
+
+    expect(objectsOf(target)).toEqual(expected.objects);
+    expect(contentOf(target)).toEqual(expected.data);
   });
 
   it('fails the restore when the client hits an error, and refuses foreign formats', async () => {

@@ -70,6 +70,56 @@ function fingerprint(database: string): Record<string, string> {
   return JSON.parse(out.trim()) as Record<string, string>;
 }
 
+/** What a restore with drop must remove: objects of every kind, in public and elsewhere. */
+const EXTRA_OBJECTS_SQL = `
+CREATE SCHEMA extra;
+CREATE TABLE extra.stray (x int);
+CREATE TABLE public.extra_table (x int);
+INSERT INTO public.extra_table VALUES (1);
+CREATE TABLE app.extra_in_app (x int);
+CREATE VIEW public.extra_view AS SELECT 1 AS one;
+CREATE FUNCTION public.extra_fn(int) RETURNS int LANGUAGE sql AS 'SELECT $1';
+CREATE PROCEDURE public.extra_proc() LANGUAGE sql AS 'SELECT 1';
+CREATE SEQUENCE public.extra_seq;
+CREATE TYPE public.extra_enum AS ENUM ('a');
+CREATE DOMAIN public.extra_domain AS int;
+CREATE TYPE public.extra_range AS RANGE (subtype = int8);
+CREATE EXTENSION hstore;
+SELECT lo_create(0);
+DROP VIEW public.rich;
+`;
+
+/** Some of what {@link EXTRA_OBJECTS_SQL} makes, as {@link catalog} lists it. */
+const EXTRA_OBJECTS = [
+  'schema extra',
+  'table extra.stray',
+  'table public.extra_table',
+  'table app.extra_in_app',
+  'view public.extra_view',
+  'function public.extra_fn(integer)',
+  'procedure public.extra_proc()',
+  'sequence public.extra_seq',
+  'type public.extra_enum',
+  'type public.extra_domain',
+  'type public.extra_range',
+  'extension hstore',
+];
+
+/** Every user schema, extension and schema object of a database, as `type identity`, sorted. */
+function catalog(database: string): string[] {
+  const out = psql(
+    database,
+    `SELECT coalesce(json_agg(x ORDER BY x), '[]') FROM (
+       SELECT o.type || ' ' || o.identity AS x FROM pg_depend d, pg_identify_object(d.classid, d.objid, 0) o
+         JOIN pg_namespace n ON n.nspname = o.schema
+         WHERE d.refclassid = 'pg_namespace'::regclass AND d.deptype = 'n'
+           AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+       UNION SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'
+       UNION SELECT 'extension ' || extname FROM pg_extension) t;`,
+  );
+  return JSON.parse(out.trim()) as string[];
+}
+
 function dropDatabase(name: string): void {
   psql('test', `SET client_min_messages = warning; DROP DATABASE IF EXISTS "${name}" WITH (FORCE);`);
 }
@@ -167,12 +217,68 @@ describe('PostgresEngine against the real PostgreSQL server', () => {
 
     await engine.restore(scratch, Readable.from([dump]), { drop: true, dumpFormat: 'pg_dump-custom' });
     expect(fingerprint(scratchDb)).toEqual(fingerprint(source));
+    await engine.dropScratch(scratch);
+  });
 
-    const plainDrop = await rejectionOf(
-      engine.restore(scratch, Readable.from([dump]), { drop: true, dumpFormat: 'pg_dump-plain' }),
+  // Bug: --drop ran pg_restore --clean, which drops only what the dump contains: tables, views,
+  // functions and schemas the target had besides stayed (and a plain dump could not --drop).
+  it.each(['custom', 'plain'] as const)(
+    'with drop (%s dump) leaves exactly the backup: objects it does not have are gone',
+    async (format) => {
+      const session = engine.dump(src, { format });
+      const dump = await collect(session.output);
+      const expected = { catalog: catalog(source), data: fingerprint(source) };
+      const scratch = await engine.createScratch(src, `exact-${format}-${source}`);
+      const scratchDb = new URL(scratch.url).pathname.slice(1);
+      created.add(scratchDb);
+      await engine.restore(scratch, Readable.from([dump]), {
+        drop: false,
+        dumpFormat: `pg_dump-${format}`,
+      });
+      psql(scratchDb, EXTRA_OBJECTS_SQL);
+      expect(catalog(scratchDb)).toEqual(expect.arrayContaining(EXTRA_OBJECTS));
+
+      await engine.restore(scratch, Readable.from([dump]), { drop: true, dumpFormat: `pg_dump-${format}` });
+
+      expect(catalog(scratchDb)).toEqual(expected.catalog);
+      expect(fingerprint(scratchDb)).toEqual(expected.data);
+      expect(psql(scratchDb, 'SELECT count(*) FROM pg_largeobject_metadata;').trim()).toBe('0');
+      await engine.dropScratch(scratch);
+    },
+  );
+
+  it('with drop, a restore that fails half-way leaves the target exactly as it was', async () => {
+    const dump = await collect(engine.dump(src, { format: 'custom' }).output);
+    const plain = await collect(engine.dump(src, { format: 'plain' }).output);
+    const scratch = await engine.createScratch(src, `atomic-${source}`);
+    const scratchDb = new URL(scratch.url).pathname.slice(1);
+    created.add(scratchDb);
+    await engine.restore(scratch, Readable.from([dump]), { drop: false, dumpFormat: 'pg_dump-custom' });
+    psql(scratchDb, EXTRA_OBJECTS_SQL);
+    psql(scratchDb, 'DELETE FROM public.filler WHERE id > 10;');
+    const before = { catalog: catalog(scratchDb), data: fingerprint(scratchDb) };
+
+    const truncated = await rejectionOf(
+      engine.restore(scratch, Readable.from([dump.subarray(0, Math.floor(dump.length * 0.9))]), {
+        drop: true,
+        dumpFormat: 'pg_dump-custom',
+      }),
     );
-    expect(plainDrop).toBeInstanceOf(UserError);
-    expect(plainDrop.message).toMatch(/plain SQL dump cannot drop/);
+    expect(truncated).toBeInstanceOf(ToolError);
+    expect(truncated.message).toMatch(/pg_restore exited with code 1/);
+    expect(catalog(scratchDb)).toEqual(before.catalog);
+    expect(fingerprint(scratchDb)).toEqual(before.data);
+
+    const failing = await rejectionOf(
+      engine.restore(scratch, Readable.from([plain, '\nSELECT * FROM no_such_table;\n']), {
+        drop: true,
+        dumpFormat: 'pg_dump-plain',
+      }),
+    );
+    expect(failing).toBeInstanceOf(ToolError);
+    expect(failing.message).toMatch(/psql exited with code 3: .*relation "no_such_table" does not exist/);
+    expect(catalog(scratchDb)).toEqual(before.catalog);
+    expect(fingerprint(scratchDb)).toEqual(before.data);
     await engine.dropScratch(scratch);
   });
 

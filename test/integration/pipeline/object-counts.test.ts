@@ -26,9 +26,9 @@ import { compressStage } from '../../../core/pipeline/compress.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { decodeStages } from '../../../core/pipeline/decode.ts';
 import { runRestore } from '../../../core/pipeline/restore.ts';
-import { asDuplex } from '../../../core/pipeline/stages.ts';
 import { verifyBackup } from '../../../core/pipeline/verify.ts';
 import { createDestination } from '../../../core/storage/index.ts';
+import { asDuplex } from '../../../core/streams/stages.ts';
 import { engineFor } from '../../../task-image/engines/index.ts';
 import { dropMariaDb, dropPostgresDb, MY, mariadb, PG, psql, uniqueName } from '../../support/databases.ts';
 import {

@@ -2,7 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, StorageError } from '../../../core/errors.ts';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
@@ -77,6 +82,33 @@ describeDestination('S3Destination from createDestination (root prefix, retry wr
 });
 
 describe('S3Destination', () => {
+  it("removeUnfinished aborts the pending uploads of the keys under a prefix (a killed backup's), and no others", async () => {
+    // Prepare: uploads a backup killed mid-upload leaves, beside another run's, under a root prefix.
+    const bucket = await freshBucket();
+    const dest = createDestination(
+      'offsite',
+      { type: 's3', bucket, endpoint: s3.endpoint, prefix: 'dumpvault', partSizeMiB: 5, queueSize: 2 },
+      { baseDir: '/', s3Client: s3.client },
+    );
+    for (const key of [
+      'dumpvault/app/2026-12-01T030000Z-aaa.sql.gz',
+      'dumpvault/app/2026-12-01T030000Z-aaa.manifest.json',
+      'dumpvault/app/2026-12-02T030000Z-bbb.sql.gz',
+    ]) {
+      await s3.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    }
+
+    // Act
+    const removed = await dest.removeUnfinished!('app/2026-12-01T030000Z-aaa.');
+
+    // Assess
+    expect(removed.sort()).toEqual([
+      `s3://${bucket}/dumpvault/app/2026-12-01T030000Z-aaa.manifest.json`,
+      `s3://${bucket}/dumpvault/app/2026-12-01T030000Z-aaa.sql.gz`,
+    ]);
+    expect(await s3.pendingUploads(bucket)).toEqual(['dumpvault/app/2026-12-02T030000Z-bbb.sql.gz']);
+  });
+
   it('checks writability without writing or deleting an object: list, start and abort a multipart upload', async () => {
     const bucket = await freshBucket();
     const dest = s3Destination(bucket);

@@ -9,7 +9,8 @@ import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/cl
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
-import { type TaskDeps, taskCommand } from '../../../task-image/cli/commands/task.ts';
+import { taskCommand } from '../../../task-image/cli/commands/task.ts';
+import type { TaskDeps } from '../../../task-image/cli/commands/task-environment.ts';
 import { Output } from '../../../task-image/cli/output.ts';
 import { PG } from '../../support/databases.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';

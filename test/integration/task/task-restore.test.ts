@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ToolError } from '../../../core/errors.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { clearSecrets } from '../../../core/redact.ts';
-import type { TaskDeps } from '../../../task-image/cli/commands/task.ts';
+import type { TaskDeps } from '../../../task-image/cli/commands/task-environment.ts';
 import type { TaskRestoreResult } from '../../../task-image/cli/commands/task-restore.ts';
 import {
   createPostgresDb,

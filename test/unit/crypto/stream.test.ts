@@ -90,6 +90,19 @@ describe('encryptStage + decryptStage round trips', () => {
     expect(byPassphrase.sha256()).toBe(sha256(data));
   });
 
+  // Bug caught: a wrong partial or final body length in the node:crypto SEIPD writer (seipd.ts)
+  // at a length-class boundary, or a wrong MDC: openpgp.js refuses or garbles such a message.
+  it('round-trips every length class through openpgp.js (partial and final body lengths, MDC)', async () => {
+    for (const size of [
+      0, 1, 185, 186, 191, 192, 505, 506, 507, 8377, 8378, 8384, 65530, 65536, 65542, 131_078,
+    ]) {
+      const data = Buffer.from(Array.from({ length: size }, (_, i) => (i * 13 + size) & 0xff));
+      const ciphertext = await encryptToBuffer(data, { recipients });
+      const sink = await decryptToSink(ciphertext, { privateKeys: [privateKey] });
+      expect(sink.sha256(), `${size} bytes`).toBe(sha256(data));
+    }
+  });
+
   it('round-trips an empty stream', async () => {
     const ciphertext = await encryptToBuffer(Buffer.alloc(0), { recipients });
 

@@ -3,7 +3,7 @@
  * functions; the pipeline wants streams, so both become Duplexes.
  */
 import type { Duplex } from 'node:stream';
-import { generatorStage } from '../stage.ts';
+import { generatorStage } from './generator-stage.ts';
 
 export type Stage =
   | NodeJS.ReadWriteStream
@@ -21,7 +21,7 @@ export function asDuplex(stage: Stage): Duplex {
  * smaller); the bytes are unchanged. A pipe delivers at most 64 KiB per read, and every chunk
  * costs the same bookkeeping in each stage after it (openpgp.js's Web Streams above all):
  * joining the compressed stream into 512 KiB chunks cut the backup process's CPU by 10-18 %
- * (A/B runs of the bundled CLI on the bench's PostgreSQL dataset; README, Performance).
+ * (A/B runs of the bundled CLI on the bench's PostgreSQL dataset; docs/performance.md).
  */
 export function coalesce(minBytes: number): Duplex {
   return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {

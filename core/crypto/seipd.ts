@@ -1,0 +1,409 @@
+/**
+ * The symmetrically encrypted part of a dumpvault message, written with node:crypto: one SEIPD
+ * v1 packet (RFC 4880 §5.13, RFC 9580 §5.13.1) holding one binary literal data packet, both with
+ * partial body lengths as data arrives, and the MDC packet at the end.
+ *
+ * openpgp.js writes the same bytes but spends several times the CPU of GnuPG doing it (its CFB
+ * and SHA-1 run in JavaScript over Web Streams); OpenSSL's AES-CFB and SHA-1 do the same work for
+ * a fraction. openpgp.js still chooses the session key and writes the key packets (PKESK/SKESK),
+ * where the cost is per message, not per byte. Measured in `npm run bench` (docs/performance.md);
+ * proved by the interop tests: GnuPG and openpgp.js decrypt what this writes.
+ */
+import {
+  type Cipher,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  type Hash,
+  randomBytes,
+} from 'node:crypto';
+
+const TAG_LITERAL = 11;
+const TAG_SEIPD = 18;
+const TAG_MDC = 19;
+
+/** The AES ciphers the session key may name (its algorithm as openpgp.js spells it). */
+const CFB: Readonly<Record<string, { readonly cipher: string; readonly keyBytes: number }>> = {
+  aes128: { cipher: 'aes-128-cfb', keyBytes: 16 },
+  aes192: { cipher: 'aes-192-cfb', keyBytes: 24 },
+  aes256: { cipher: 'aes-256-cfb', keyBytes: 32 },
+};
+
+const BLOCK = 16;
+/** RFC 4880 §4.2.2.4: the first partial body length must be at least 512 octets. */
+const MIN_PARTIAL = 512;
+/** The largest partial body length (2^30). */
+const MAX_PARTIAL_BITS = 30;
+
+/** Whether the session key's cipher is one this writer handles (AES); others go to openpgp.js. */
+export function nativeSeipdSupports(algorithm: string): boolean {
+  return algorithm in CFB;
+}
+
+/** A new-format length octet sequence for a definite (final) body length. */
+function finalLength(length: number): Buffer {
+  if (length < 192) return Buffer.from([length]);
+  if (length < 8384) {
+    const rest = length - 192;
+    return Buffer.from([(rest >> 8) + 192, rest & 0xff]);
+  }
+  const out = Buffer.alloc(5);
+  out[0] = 0xff;
+  out.writeUInt32BE(length, 1);
+  return out;
+}
+
+/**
+ * Frames a packet body that arrives piece by piece with partial body lengths: holds what it is
+ * given until at least `flushAt` octets are there, then emits the largest power of two it holds
+ * (never less than 512) as one partial; `end()` emits the rest with a final length.
+ */
+class PartialFramer {
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+  private started = false;
+
+  constructor(
+    private readonly tag: number,
+    private readonly flushAt: number,
+    private readonly emit: (bytes: Buffer) => void,
+    /** Emit each partial as one buffer (true), or its header and data slices one by one (no copy). */
+    private readonly joined: boolean,
+  ) {}
+
+  push(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.held.push(bytes);
+    this.heldBytes += bytes.length;
+    while (this.heldBytes >= Math.max(this.flushAt, MIN_PARTIAL)) {
+      const bits = Math.min(MAX_PARTIAL_BITS, Math.floor(Math.log2(this.heldBytes)));
+      this.flush(1 << bits, Buffer.from([0xe0 | bits]));
+    }
+  }
+
+  end(): void {
+    this.flush(this.heldBytes, finalLength(this.heldBytes));
+  }
+
+  /** Emits the packet tag (first time), `header`, then the first `count` held octets. */
+  private flush(count: number, header: Buffer): void {
+    const parts: Buffer[] = [];
+    if (!this.started) {
+      parts.push(Buffer.from([0xc0 | this.tag]));
+      this.started = true;
+    }
+    parts.push(header);
+    let left = count;
+    while (left > 0) {
+      const first = this.held[0]!;
+      if (first.length <= left) {
+        parts.push(first);
+        this.held.shift();
+        left -= first.length;
+      } else {
+        parts.push(first.subarray(0, left));
+        this.held[0] = first.subarray(left);
+        left = 0;
+      }
+    }
+    this.heldBytes -= count;
+    if (this.joined) this.emit(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    else for (const part of parts) this.emit(part);
+  }
+}
+
+/**
+ * Encrypts a stream into one SEIPD v1 packet under `sessionKey` (AES: see nativeSeipdSupports).
+ * Yields the packet's bytes as they are ready; the caller writes the key packets before them.
+ * `now` is the literal data packet's date.
+ */
+export async function* seipdV1(
+  source: AsyncIterable<Buffer>,
+  sessionKey: { readonly data: Uint8Array; readonly algorithm: string },
+  now: Date = new Date(),
+): AsyncGenerator<Buffer> {
+  const spec = CFB[sessionKey.algorithm];
+  if (!spec || sessionKey.data.length !== spec.keyBytes)
+    throw new Error(`no native SEIPD writer for a ${sessionKey.algorithm} session key`);
+  const cipher: Cipher = createCipheriv(spec.cipher, sessionKey.data, Buffer.alloc(BLOCK));
+  const mdc: Hash = createHash('sha1');
+  const out: Buffer[] = [];
+  // Outer packet: tag 18, version 1, then the ciphertext.
+  const seipd = new PartialFramer(TAG_SEIPD, 1 << 16, (bytes) => out.push(bytes), true);
+  seipd.push(Buffer.from([1]));
+  const encrypt = (plain: Buffer): void => {
+    mdc.update(plain);
+    seipd.push(cipher.update(plain));
+  };
+  // The random prefix with its last two octets repeated (the "quick check").
+  const prefix = randomBytes(BLOCK + 2);
+  prefix[BLOCK] = prefix[BLOCK - 2]!;
+  prefix[BLOCK + 1] = prefix[BLOCK - 1]!;
+  encrypt(prefix);
+  // Inner packet: tag 11, format 'b', no file name, the date; its framing goes straight into
+  // the cipher, piece by piece (no copy of the data for the inner framing).
+  const literal = new PartialFramer(TAG_LITERAL, 1 << 16, encrypt, false);
+  const literalHeader = Buffer.alloc(6);
+  literalHeader[0] = 0x62; // 'b'
+  literalHeader[1] = 0; // file name length
+  literalHeader.writeUInt32BE(Math.floor(now.getTime() / 1000) >>> 0, 2);
+  literal.push(literalHeader);
+  for await (const chunk of source) {
+    literal.push(chunk);
+    if (out.length > 0) yield* out.splice(0);
+  }
+  literal.end();
+  // MDC: SHA-1 over the prefix, the literal packet and the MDC packet's own two header octets.
+  const mdcHeader = Buffer.from([0xc0 | TAG_MDC, 20]);
+  mdc.update(mdcHeader);
+  const digest = mdc.digest();
+  seipd.push(cipher.update(Buffer.concat([mdcHeader, digest])));
+  const tail = cipher.final();
+  if (tail.length) seipd.push(tail);
+  seipd.end();
+  yield* out.splice(0);
+}
+
+/**
+ * A new-format body length from its octets (RFC 9580 §4.2.1), or undefined while `octets` is
+ * still incomplete. `last` is false for a partial length (more lengths follow).
+ */
+function newFormatLength(octets: readonly number[]): { length: number; last: boolean } | undefined {
+  const l0 = octets[0]!;
+  if (l0 < 192) return { length: l0, last: true };
+  if (l0 < 224)
+    return octets.length < 2 ? undefined : { length: ((l0 - 192) << 8) + octets[1]! + 192, last: true };
+  if (l0 < 255) return { length: 1 << (l0 & 0x1f), last: false };
+  return octets.length < 5
+    ? undefined
+    : { length: Buffer.from(octets.slice(1, 5)).readUInt32BE(0), last: true };
+}
+
+/** Why a SEIPD packet could not be read; the caller turns it into an IntegrityError. */
+export class SeipdError extends Error {}
+
+/**
+ * Reads one packet's body through its header and length octets, chunk by chunk: `push` hands
+ * each run of body octets to `body`. New-format headers with partial or definite lengths; with
+ * `oldFormat`, also the old format's definite and indeterminate (to the end) lengths.
+ */
+class PacketReader {
+  private header: number[] = [];
+  private started = false;
+  private left = 0;
+  private last = false;
+  ended = false;
+
+  constructor(
+    private readonly tag: number,
+    private readonly oldFormat: boolean,
+    private readonly body: (bytes: Buffer) => void,
+    private readonly afterEnd: string,
+  ) {}
+
+  push(bytes: Buffer): void {
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.ended) throw new SeipdError(this.afterEnd);
+      if (this.left === 0) {
+        this.header.push(bytes[at++]!);
+        this.readHeader();
+        continue;
+      }
+      const take = Math.min(this.left, bytes.length - at);
+      this.body(bytes.subarray(at, at + take));
+      at += take;
+      this.left -= take;
+      if (this.left === 0 && this.last) this.ended = true;
+    }
+  }
+
+  /** The packet's tag octet (first time), then each length: parsed once complete. */
+  private readHeader(): void {
+    const h = this.header;
+    if (this.started) {
+      const length = newFormatLength(h);
+      if (length) this.set(length.length, length.last);
+      return;
+    }
+    const first = h[0]!;
+    if (first === (0xc0 | this.tag)) {
+      this.started = true;
+      this.header = [];
+      return;
+    }
+    // Old format: tag in bits 5-2, length type in bits 1-0 (3: to the end of the data).
+    if (!this.oldFormat || (first & 0xc0) !== 0x80 || ((first >> 2) & 0x0f) !== this.tag)
+      throw new SeipdError(
+        `expected OpenPGP packet ${this.tag}, found a header octet 0x${first.toString(16)}`,
+      );
+    const type = first & 0x03;
+    if (type === 3) {
+      this.started = true;
+      this.set(Number.POSITIVE_INFINITY, true);
+      return;
+    }
+    const octets = [1, 2, 4][type]!;
+    if (h.length < 1 + octets) return;
+    this.started = true;
+    this.set(Buffer.from(h.slice(1)).readUIntBE(0, octets), true);
+  }
+
+  private set(length: number, last: boolean): void {
+    this.header = [];
+    this.left = length;
+    this.last = last;
+    if (length === 0 && last) this.ended = true;
+  }
+}
+
+const MDC_BYTES = 22;
+
+/**
+ * The plaintext of a SEIPD v1 packet: strips the random prefix, the literal data packet's
+ * framing and header, and checks the MDC at the end. Data is released as it is decrypted; a
+ * modified or truncated packet fails after the last chunk (the MDC covers everything).
+ */
+class LiteralReader {
+  private readonly mdc: Hash = createHash('sha1');
+  private prefixLeft = BLOCK + 2;
+  /** The last MDC_BYTES of plaintext seen, held back until the end. */
+  private tail: Buffer = Buffer.alloc(0);
+  private readonly packet: PacketReader;
+  private literalHeader: number[] | undefined = [];
+  private literalSkip = 0;
+
+  constructor(private readonly out: (data: Buffer) => void) {
+    this.packet = new PacketReader(
+      TAG_LITERAL,
+      true,
+      (bytes) => this.body(bytes),
+      'data follows the literal data packet',
+    );
+  }
+
+  push(plain: Buffer): void {
+    // Everything but the last MDC_BYTES octets seen so far is data; those are held back.
+    if (plain.length >= MDC_BYTES) {
+      if (this.tail.length) this.data(this.tail);
+      this.tail = Buffer.from(plain.subarray(plain.length - MDC_BYTES));
+      this.data(plain.subarray(0, plain.length - MDC_BYTES));
+      return;
+    }
+    const all = Buffer.concat([this.tail, plain]);
+    const cut = Math.max(0, all.length - MDC_BYTES);
+    this.tail = all.subarray(cut);
+    if (cut > 0) this.data(all.subarray(0, cut));
+  }
+
+  end(): void {
+    const tail = this.tail;
+    if (tail.length < MDC_BYTES || tail[0] !== (0xc0 | TAG_MDC) || tail[1] !== 20)
+      throw new SeipdError('the message ends without its integrity check (MDC): it is truncated');
+    if (!this.packet.ended)
+      throw new SeipdError('the literal data packet is cut short: the message is truncated');
+    this.mdc.update(tail.subarray(0, 2));
+    if (!this.mdc.digest().equals(tail.subarray(2)))
+      throw new SeipdError('Modification detected: the MDC does not match the message');
+  }
+
+  private data(bytes: Buffer): void {
+    this.mdc.update(bytes);
+    let at = 0;
+    if (this.prefixLeft > 0) {
+      at = Math.min(this.prefixLeft, bytes.length);
+      this.prefixLeft -= at;
+    }
+    if (at < bytes.length) this.packet.push(at === 0 ? bytes : bytes.subarray(at));
+  }
+  /** Literal packet body: format, file name length and name, date, then the data. */
+  private body(bytes: Buffer): void {
+    let at = 0;
+    if (this.literalHeader) {
+      while (this.literalHeader.length < 2 && at < bytes.length) this.literalHeader.push(bytes[at++]!);
+      if (this.literalHeader.length < 2) return;
+      if (this.literalSkip === 0) this.literalSkip = this.literalHeader[1]! + 4;
+      const skip = Math.min(this.literalSkip, bytes.length - at);
+      at += skip;
+      this.literalSkip -= skip;
+      if (this.literalSkip > 0) return;
+      this.literalHeader = undefined;
+    }
+    if (at < bytes.length) this.out(at === 0 ? bytes : bytes.subarray(at));
+  }
+}
+
+/**
+ * Whether `head` (the message's first bytes, from its SEIPD packet on) decrypts under
+ * `sessionKey` to a literal data packet right after the prefix: what openSeipdV1 reads. A
+ * compressed packet (gpg's default) or anything else is left to openpgp.js.
+ */
+export function opensNatively(seipd: Buffer, sessionKey: { data: Uint8Array; algorithm: string }): boolean {
+  const spec = CFB[sessionKey.algorithm];
+  if (!spec || sessionKey.data.length !== spec.keyBytes) return false;
+  // Tag octet, one length octet of a partial (≥ 512) or two/five of a definite length, version.
+  const l0 = seipd[1];
+  if (seipd[0] !== (0xc0 | TAG_SEIPD) || l0 === undefined) return false;
+  const lengthOctets = l0 < 192 ? 1 : l0 < 224 ? 2 : l0 < 255 ? 1 : 5;
+  const body = 1 + lengthOctets;
+  const firstRun =
+    l0 < 192
+      ? l0
+      : l0 < 224
+        ? ((l0 - 192) << 8) + (seipd[2] ?? 0) + 192
+        : l0 < 255
+          ? 1 << (l0 & 0x1f)
+          : seipd.readUInt32BE(2);
+  const need = 1 + BLOCK + 2 + 1;
+  if (firstRun < need || seipd.length < body + need || seipd[body] !== 1) return false;
+  const decipher = createDecipheriv(spec.cipher, sessionKey.data, Buffer.alloc(BLOCK));
+  const first = decipher.update(seipd.subarray(body + 1, body + need))[BLOCK + 2]!;
+  const tag = (first & 0xc0) === 0xc0 ? first & 0x3f : (first & 0x80) !== 0 ? (first >> 2) & 0x0f : -1;
+  return tag === TAG_LITERAL;
+}
+
+/**
+ * Decrypts a SEIPD v1 packet (from its first octet on, `head` then the rest from `rest`) with
+ * node:crypto and yields the literal data. Throws SeipdError for a modified or truncated
+ * packet (at the end, when the MDC is checked, unless the framing breaks earlier); a failure of
+ * `rest` passes through unchanged.
+ */
+export async function* openSeipdV1(
+  head: Buffer,
+  rest: AsyncIterator<Uint8Array>,
+  sessionKey: { readonly data: Uint8Array; readonly algorithm: string },
+): AsyncGenerator<Buffer> {
+  const spec = CFB[sessionKey.algorithm];
+  if (!spec) throw new SeipdError(`no native SEIPD reader for a ${sessionKey.algorithm} session key`);
+  const decipher = createDecipheriv(spec.cipher, sessionKey.data, Buffer.alloc(BLOCK));
+  const out: Buffer[] = [];
+  const literal = new LiteralReader((data) => out.push(data));
+  let version = true;
+  const packet = new PacketReader(
+    TAG_SEIPD,
+    false,
+    (bytes) => {
+      let body = bytes;
+      if (version) {
+        version = false;
+        body = body.subarray(1);
+      }
+      if (body.length) literal.push(decipher.update(body));
+    },
+    'data follows the encrypted packet',
+  );
+  packet.push(head);
+  if (out.length) yield* out.splice(0);
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) break;
+    const chunk = next.value;
+    packet.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (out.length) yield* out.splice(0);
+  }
+  if (!packet.ended) throw new SeipdError('the encrypted packet is cut short: the message is truncated');
+  const tail = decipher.final();
+  if (tail.length) literal.push(tail);
+  literal.end();
+  yield* out.splice(0);
+}
