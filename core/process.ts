@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
-import { childEnvironment } from './childEnv.ts';
+import { childEnvironment } from './child-env.ts';
 import { ToolError } from './errors.ts';
 import { redact } from './redact.ts';
 
@@ -16,7 +16,7 @@ export interface SpawnSpec {
   readonly args: readonly string[];
   /**
    * The child's own environment (e.g. PGPASSWORD), over the allowed part of process.env
-   * (core/childEnv.ts): a child never sees the rest. Never logged.
+   * (core/child-env.ts): a child never sees the rest. Never logged.
    */
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;

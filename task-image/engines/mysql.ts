@@ -21,19 +21,19 @@ import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { MysqldumpChecker } from '../../core/formats/mysqldump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
-import { deferred, deferredOutput } from './deferredOutput.ts';
+import { deferred, deferredOutput } from './deferred-output.ts';
 import { requireTool } from './executables.ts';
-import { explainFailure, type FailureHint } from './failureHints.ts';
+import { explainFailure, type FailureHint } from './failure-hints.ts';
 import {
   type AccessFacts,
   coversDatabase,
   parseGrants,
   serverKind,
   unreadableSentences,
-} from './mysqlAccess.ts';
-import { abandonInput } from './restoreInput.ts';
+} from './mysql-access.ts';
+import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { lastJsonObject, parseObjectCounts, parseTableCounts } from './tableCounts.ts';
+import { lastJsonObject, parseObjectCounts, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
 export const MYSQL_DUMP_FORMAT = DUMP_FORMATS.mysql;

@@ -18,13 +18,13 @@ import type {
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
 import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
-import { PgCustomChecker } from '../../core/formats/pgCustom.ts';
-import { PgPlainChecker } from '../../core/formats/pgPlain.ts';
+import { PgCustomChecker } from '../../core/formats/pg-custom.ts';
+import { PgPlainChecker } from '../../core/formats/pg-plain.ts';
 import { processInput, processOutput, runCommand, type SpawnSpec } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
-import { deferred, deferredOutput } from './deferredOutput.ts';
-import { explainFailure, type FailureHint } from './failureHints.ts';
-import { PgSnapshotSession } from './pgSnapshotSession.ts';
+import { deferred, deferredOutput } from './deferred-output.ts';
+import { explainFailure, type FailureHint } from './failure-hints.ts';
+import { PgSnapshotSession } from './pg-snapshot-session.ts';
 import {
   checkPgDumpCanDump,
   DEFAULT_PG_LIB_ROOTS,
@@ -34,10 +34,10 @@ import {
   type PgToolSearch,
   type PgVersion,
   pgToolVersion,
-} from './pgTools.ts';
-import { abandonInput } from './restoreInput.ts';
+} from './pg-tools.ts';
+import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { parseObjectCounts, parseTableCounts } from './tableCounts.ts';
+import { parseObjectCounts, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` values this engine writes and restores. */
 export const PG_DUMP_FORMATS = { custom: DUMP_FORMATS.pgCustom, plain: DUMP_FORMATS.pgPlain } as const;
@@ -117,7 +117,7 @@ interface PgTarget {
   readonly database: string;
   /** `host:port`, for messages. */
   readonly where: string;
-  /** PGPASSWORD and friends: the child environment beyond the allow-list of core/childEnv.ts. */
+  /** PGPASSWORD and friends: the child environment beyond the allow-list of core/child-env.ts. */
   readonly env: Record<string, string | undefined>;
 }
 
@@ -182,7 +182,7 @@ function countRowsSql(serverVersionNum: number): string {
 
 /**
  * How many tables, views, routines, triggers and sequences a database holds, counted the way
- * the dump checkers count pg_dump's TOC entries (core/formats/pgCustom.ts, pgPlain.ts): user
+ * the dump checkers count pg_dump's TOC entries (core/formats/pg-custom.ts, pg-plain.ts): user
  * schemas only, extension members excluded; tables include partitioned tables and partitions,
  * views include materialized views, routines are functions and procedures (not aggregates),
  * triggers are those pg_dump writes (not internal ones, not a partition's clone of its parent's).

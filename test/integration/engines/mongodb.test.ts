@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CHILD_ENV_EXTRA } from '../../../core/childEnv.ts';
+import { CHILD_ENV_EXTRA } from '../../../core/child-env.ts';
 import { ToolError, UserError } from '../../../core/errors.ts';
 import { redact } from '../../../core/redact.ts';
 import { MONGOSH_URI_ENV, MongodbEngine } from '../../../task-image/engines/mongodb.ts';

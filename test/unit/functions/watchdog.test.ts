@@ -4,7 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
-import { measureFreshness, stopOverdueTasks } from '../../../functions/lib/watchdog.ts';
+import { measureFreshness, stopOverdueTasks } from '../../../functions/logic/watchdog.ts';
 import { publishFreshness } from '../../../functions/watchdog.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { CLUSTER, freshHistory, type RecordingLog, recordingLog, TASK_ARN, testConfig } from './support.ts';

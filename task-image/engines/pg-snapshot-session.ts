@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { childEnvironment } from '../../core/childEnv.ts';
+import { childEnvironment } from '../../core/child-env.ts';
 import { ToolError } from '../../core/errors.ts';
 import { type SpawnSpec, summarizeStderr } from '../../core/process.ts';
 
