@@ -10,10 +10,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
 import type { Destination } from '../core/storage/destination.ts';
-import { openS3Source, secretsManagerFetcher } from './lib/backup-source.ts';
-import { deployedHistory } from './lib/deployed.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
-import { type PruneDeps, type PruneOutcome, parsePruneRequest, pruneAfterBackup } from './lib/prune.ts';
+import { openS3Source, secretsManagerFetcher } from './logic/backup-source.ts';
+import { deployedHistory } from './logic/deployed.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
+import { type PruneDeps, type PruneOutcome, parsePruneRequest, pruneAfterBackup } from './logic/prune.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const dynamodb = new DynamoDBClient({});

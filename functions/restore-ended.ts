@@ -2,7 +2,7 @@
  * Lambda "restore-ended": the EventBridge rule "Step Functions Execution Status Change, status
  * ABORTED / TIMED_OUT / FAILED, the restore state machine" invokes it. A run the execution left
  * RUNNING is marked FAILED with how the execution ended and alerted once; anything else, and
- * duplicate events, change nothing (functions/lib/restore-ended.ts).
+ * duplicate events, change nothing (functions/logic/restore-ended.ts).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -12,14 +12,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
-import { loadDeployedConfig, once } from './lib/environment.ts';
+import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
+import { loadDeployedConfig, once } from './logic/environment.ts';
 import {
   type ExecutionStatusChangeDetail,
   handleRestoreEnded,
   type RestoreEndedDeps,
   type RestoreEndedResult,
-} from './lib/restore-ended.ts';
+} from './logic/restore-ended.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });

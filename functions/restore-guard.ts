@@ -1,17 +1,17 @@
 /**
  * Lambda "restore-guard", the Guard state of the restore state machine: the confirmation rules,
- * and a look into a URL target (functions/lib/restore-guard.ts, target-probe.ts). It runs in the
+ * and a look into a URL target (functions/logic/restore-guard.ts, target-probe.ts). It runs in the
  * deployment's VPC to reach the target. Event `{state, execution}`; result at `$.guard`.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { FunctionEnv, loadDeployedConfig, once } from './lib/environment.ts';
-import { type RestoreStepEvent, runStep } from './lib/restore-contract.ts';
-import { type GuardDeps, type GuardResult, guardRestore } from './lib/restore-guard.ts';
-import { secretsManagerFetcher } from './lib/secrets.ts';
-import { probeTarget } from './lib/target-probe.ts';
+import { FunctionEnv, loadDeployedConfig, once } from './logic/environment.ts';
+import { type RestoreStepEvent, runStep } from './logic/restore-contract.ts';
+import { type GuardDeps, type GuardResult, guardRestore } from './logic/restore-guard.ts';
+import { secretsManagerFetcher } from './logic/secrets.ts';
+import { probeTarget } from './logic/target-probe.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const secretsManager = new SecretsManagerClient({});

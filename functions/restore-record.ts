@@ -1,6 +1,6 @@
 /**
  * Lambda "restore-record": the Record, Notify, RecordFailure and NotifyFailure states of the
- * restore state machine (functions/lib/restore-record.ts). Event `{state, execution, step}`.
+ * restore state machine (functions/logic/restore-record.ts). Event `{state, execution, step}`.
  * Drills publish `DrillSucceeded` (1 or 0, dimension `Job`) when recorded.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -10,21 +10,21 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
-import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
-import { loadDeployedConfig, once } from './lib/environment.ts';
+import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
+import { loadDeployedConfig, once } from './logic/environment.ts';
 import {
   type RecordedOutcome,
   RestoreInputError,
   type RestoreStepEvent,
   runStep,
-} from './lib/restore-contract.ts';
+} from './logic/restore-contract.ts';
 import {
   type NotifyResult,
   notifyRestore,
   type RecordDeps,
   recordRestoreFailed,
   recordRestoreSucceeded,
-} from './lib/restore-record.ts';
+} from './logic/restore-record.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });

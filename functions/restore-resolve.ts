@@ -1,18 +1,18 @@
 /**
  * Lambda "restore-resolve", the Resolve state of the restore state machine. Event:
  * `{state: <the execution input>, execution: {id, startTime}, deployment: {restoreTaskDefinition,
- * drillTaskDefinitions}}`; result: the run (`$.run`), see functions/lib/restore-contract.ts.
+ * drillTaskDefinitions}}`; result: the run (`$.run`), see functions/logic/restore-contract.ts.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { openBackupSources, secretsManagerFetcher } from './lib/backup-source.ts';
-import { deployedHistory } from './lib/deployed.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
-import { type ResolveEvent, type RestoreRun, runStep } from './lib/restore-contract.ts';
-import { type ResolveDeps, resolveRestore } from './lib/restore-resolve.ts';
+import { openBackupSources, secretsManagerFetcher } from './logic/backup-source.ts';
+import { deployedHistory } from './logic/deployed.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
+import { type ResolveEvent, type RestoreRun, runStep } from './logic/restore-contract.ts';
+import { type ResolveDeps, resolveRestore } from './logic/restore-resolve.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const dynamodb = new DynamoDBClient({});

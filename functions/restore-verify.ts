@@ -8,11 +8,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { openBackupSources, secretsManagerFetcher } from './lib/backup-source.ts';
-import { deployedHistory } from './lib/deployed.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
-import { type RestoreStepEvent, runStep } from './lib/restore-contract.ts';
-import { type VerifyDeps, type VerifyResult, verifyRestore } from './lib/restore-verify.ts';
+import { openBackupSources, secretsManagerFetcher } from './logic/backup-source.ts';
+import { deployedHistory } from './logic/deployed.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
+import { type RestoreStepEvent, runStep } from './logic/restore-contract.ts';
+import { type VerifyDeps, type VerifyResult, verifyRestore } from './logic/restore-verify.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const dynamodb = new DynamoDBClient({});

@@ -50,14 +50,14 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { UsageError } from '../core/errors.ts';
 import type { Trigger } from '../core/history/history.ts';
-import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv, requireEnvList } from './lib/environment.ts';
+import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv, requireEnvList } from './logic/environment.ts';
 import {
   type StartBackupDeps,
   type StartBackupRequest,
   type StartBackupResult,
   startBackup,
-} from './lib/start-backup.ts';
+} from './logic/start-backup.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });

@@ -15,14 +15,14 @@ import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
 import { ConfigError } from '../core/errors.ts';
-import { deployedHistory, deployedNotifier } from './lib/deployed.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
+import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
 import {
   handleTaskStopped,
   type TaskStateChangeDetail,
   type TaskStoppedDeps,
   type TaskStoppedResult,
-} from './lib/task-stopped.ts';
+} from './logic/task-stopped.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });

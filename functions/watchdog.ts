@@ -12,9 +12,9 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import middy from '@middy/core';
-import { deployedHistory } from './lib/deployed.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './lib/environment.ts';
-import { type JobFreshness, JobMetric, measureFreshness, stopOverdueTasks } from './lib/watchdog.ts';
+import { deployedHistory } from './logic/deployed.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
+import { type JobFreshness, JobMetric, measureFreshness, stopOverdueTasks } from './logic/watchdog.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
 const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
@@ -28,7 +28,7 @@ const settings = once(() => {
 
 /**
  * Emits each job's measurements as EMF, one record per metric with the `Job` dimension. A job
- * that never succeeded is measured from its first possible run (functions/lib/watchdog.ts).
+ * that never succeeded is measured from its first possible run (functions/logic/watchdog.ts).
  */
 export function publishFreshness(target: Metrics, freshness: readonly JobFreshness[]): void {
   for (const f of freshness) {

@@ -3,7 +3,7 @@
  * engine and version the backup was made from. A drill task definition is an immutable image
  * choice, and the server version is only known from a backup's manifest at run time, so the
  * deployment offers one drill task definition per supported version of each engine that has
- * drills, and the Resolve step picks the one matching the manifest (functions/lib/drill-sidecar.ts
+ * drills, and the Resolve step picks the one matching the manifest (functions/logic/drill-sidecar.ts
  * uses the same keys: `<image name>:<version>`, or `job:<name>` for `restoreDrill.engineImage`).
  */
 import type { Config, Job } from '../core/config/schema.ts';

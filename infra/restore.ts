@@ -62,7 +62,7 @@ const LAMBDA_AMAZON_CA_BUNDLE = '/var/runtime/ca-cert.pem';
  * then plain for a server without TLS) and one catalog query.
  */
 const GUARD_TIMEOUT_SECONDS = 45;
-/** Error of the Guard Lambda when it cannot reach the target (functions/lib/restore-contract.ts). */
+/** Error of the Guard Lambda when it cannot reach the target (functions/logic/restore-contract.ts). */
 const TARGET_UNREACHABLE_ERROR = 'TargetUnreachableError';
 
 /** Settings a Lambda of the restore state machine is built with: the same as every dumpvault Lambda. */
@@ -120,7 +120,7 @@ const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
 ];
-/** What the Lambda steps throw for AWS/network trouble (functions/lib/restore-contract.ts runStep). */
+/** What the Lambda steps throw for AWS/network trouble (functions/logic/restore-contract.ts runStep). */
 const STEP_TRANSIENT_ERROR = 'RetryableError';
 /** RunTask failures Step Functions reports that a later attempt may not meet (throttling, capacity). */
 const ECS_TRANSIENT_ERRORS = [

@@ -13,7 +13,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { generateKeyPair } from '../core/crypto/openpgp.ts';
-import { startS3rver } from '../test/support/s3rver.ts';
 import { ensureMariadbDataset, ensurePostgresDataset } from './bench/dataset.ts';
 import { type BenchEngine, type BenchEnvironment, createEnvironment } from './bench/environment.ts';
 import {
@@ -27,18 +26,27 @@ import {
 } from './bench/measure.ts';
 import { memoryFlat } from './bench/memory-flat.ts';
 import { type BenchOptions, parseBenchOptions, USAGE } from './bench/options.ts';
+import { describePinning, type PinGroup, pinGroups, pinServers } from './bench/pinning.ts';
 import {
   type BenchReport,
   checkTargets,
   cpuBudget,
   MB,
   markdownTable,
+  pinnedTable,
   type RunRecord,
   type ScenarioResult,
   summarize,
   svgChart,
 } from './bench/report.ts';
-import { dropRestoreTargets, type Scenario, scenariosFor, writeRawDump } from './bench/scenarios.ts';
+import {
+  dropRestoreTargets,
+  pinnedScenariosFor,
+  type Scenario,
+  scenariosFor,
+  writeRawDump,
+} from './bench/scenarios.ts';
+import { startS3rver } from './emulators/s3rver.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -102,6 +110,7 @@ async function seedRestores(
         s.direction === 'backup' &&
         s.kind === restore.kind &&
         s.codec === restore.codec &&
+        s.pin?.name === restore.pin?.name &&
         (s.kind === 'shell' || s.id.endsWith('-s3')),
     );
     if (!source) continue;
@@ -109,6 +118,9 @@ async function seedRestores(
     await measure(source.argv[0]!, source.argv.slice(1), { timeoutMs, env: env.env, cwd: env.dir });
   }
 }
+
+/** Moves the pinned servers back; set while a pinned group runs, so an interrupt can undo it. */
+let unpin: (() => Promise<void>) | undefined;
 
 async function runBench(options: BenchOptions): Promise<void> {
   const startedAt = new Date();
@@ -124,12 +136,13 @@ async function runBench(options: BenchOptions): Promise<void> {
   process.once('SIGINT', () => {
     log('interrupted; cleaning up');
     killRunning();
-    void stop().then(() => process.exit(130));
+    void (unpin?.() ?? Promise.resolve()).then(stop).then(() => process.exit(130));
   });
   try {
     // Deadlines: 5 MB/s is far below any healthy run of these commands.
     const datasets: Record<string, unknown> = {};
     const scenarios: Scenario[] = [];
+    const groups: PinGroup[] = options.pinning ? pinGroups(cpus().length) : [];
     const rawBytes = new Map<BenchEngine, number>();
     for (const engine of engines) {
       const db = engine === 'postgres' ? pgDb : myDb!;
@@ -140,6 +153,9 @@ async function runBench(options: BenchOptions): Promise<void> {
       log(`${engine}: ${db}, ${(raw.bytes / MB).toFixed(0)} MB of raw dump`);
       scenarios.push(
         ...scenariosFor(env, engine, db, raw, { restore: options.restore, peerGpgCompression: false }),
+        ...groups.flatMap((group) =>
+          pinnedScenariosFor(env, engine, db, group, { restore: options.restore }),
+        ),
       );
     }
     const selected = scenarios.filter(
@@ -152,45 +168,58 @@ async function runBench(options: BenchOptions): Promise<void> {
     const cpuCount = cpus().length;
     for (let round = 0; round < options.runs; round++) {
       log(`round ${round + 1}/${options.runs}`);
-      for (const scenario of roundOrder(selected, round)) {
-        await scenario.prepare?.();
-        const background = await waitForQuiet(cpuCount, options.quietWaitMs);
-        const load1 = loadavg()[0] ?? 0;
-        const before = await cpuSample();
-        const serverBefore = serverCpuMs();
-        const benchBefore = process.cpuUsage();
-        const run = await measure(scenario.argv[0]!, scenario.argv.slice(1), {
-          timeoutMs: timeoutFor(scenario.engine),
-          env: env.env,
-          cwd: env.dir,
-          sampleMemory: true,
-        });
-        const busy = busyCores(before, await cpuSample(), cpuCount);
-        const bench = process.cpuUsage(benchBefore);
-        const serverMs = serverCpuMs() - serverBefore;
-        const bytes = rawBytes.get(scenario.engine) ?? 0;
-        const record: RunRecord = {
-          round,
-          wallMs: run.wallMs,
-          mbps: bytes / MB / (run.wallMs / 1000),
-          peakRssBytes: run.peakRssBytes,
-          peakTreeRssBytes: run.peakTreeRssBytes,
-          storedBytes: await scenario.storedBytes?.(run),
-          cpuMs: {
-            command: run.cpuMs,
-            self: run.selfCpuMs,
-            server: serverMs,
-            // s3rver runs in this process: its work is part of every upload and download.
-            s3rver: (bench.user + bench.system) / 1000,
-          },
-          backgroundCores: background,
-          busyCores: busy,
-          load1,
-        };
-        runs.get(scenario.id)!.push(record);
-        log(
-          `  ${scenario.id.padEnd(32)} ${record.mbps.toFixed(1).padStart(6)} MB/s  ${(record.wallMs / 1000).toFixed(2).padStart(6)} s  rss ${(record.peakRssBytes / 2 ** 20).toFixed(0).padStart(4)} MiB  tree ${(record.peakTreeRssBytes / 2 ** 20).toFixed(0).padStart(4)} MiB  cpu ${(((run.cpuMs ?? 0) + serverMs + (bench.user + bench.system) / 1000) / 1000).toFixed(1)} s  busy ${busy.toFixed(2)}  background ${background.toFixed(2)}`,
-        );
+      // Whole-machine rows first, then each pinned group with the servers moved off its cores.
+      for (const group of [undefined, ...groups]) {
+        const block = selected.filter((s) => s.pin?.name === group?.name);
+        if (block.length === 0) continue;
+        if (group) unpin = await pinServers(group);
+        try {
+          for (const scenario of roundOrder(block, round)) {
+            await scenario.prepare?.();
+            const background = await waitForQuiet(cpuCount, options.quietWaitMs);
+            const load1 = loadavg()[0] ?? 0;
+            const before = await cpuSample();
+            const serverBefore = serverCpuMs();
+            const benchBefore = process.cpuUsage();
+            const run = await measure(scenario.argv[0]!, scenario.argv.slice(1), {
+              timeoutMs: timeoutFor(scenario.engine),
+              env: env.env,
+              cwd: env.dir,
+              sampleMemory: true,
+              // The pinned rows' sampler runs off the client's cores: read its own CPU often.
+              ...(scenario.pin ? { selfSampleMs: 10 } : {}),
+            });
+            const busy = busyCores(before, await cpuSample(), cpuCount);
+            const bench = process.cpuUsage(benchBefore);
+            const serverMs = serverCpuMs() - serverBefore;
+            const bytes = rawBytes.get(scenario.engine) ?? 0;
+            const record: RunRecord = {
+              round,
+              wallMs: run.wallMs,
+              mbps: bytes / MB / (run.wallMs / 1000),
+              peakRssBytes: run.peakRssBytes,
+              peakTreeRssBytes: run.peakTreeRssBytes,
+              storedBytes: await scenario.storedBytes?.(run),
+              cpuMs: {
+                command: run.cpuMs,
+                self: run.selfCpuMs,
+                server: serverMs,
+                // s3rver runs in this process: its work is part of every upload and download.
+                s3rver: (bench.user + bench.system) / 1000,
+              },
+              backgroundCores: background,
+              busyCores: busy,
+              load1,
+            };
+            runs.get(scenario.id)!.push(record);
+            log(
+              `  ${scenario.id.padEnd(32)} ${record.mbps.toFixed(1).padStart(6)} MB/s  ${(record.wallMs / 1000).toFixed(2).padStart(6)} s  rss ${(record.peakRssBytes / 2 ** 20).toFixed(0).padStart(4)} MiB  tree ${(record.peakTreeRssBytes / 2 ** 20).toFixed(0).padStart(4)} MiB  cpu ${(((run.cpuMs ?? 0) + serverMs + (bench.user + bench.system) / 1000) / 1000).toFixed(1)} s  busy ${busy.toFixed(2)}  background ${background.toFixed(2)}`,
+            );
+          }
+        } finally {
+          await unpin?.();
+          unpin = undefined;
+        }
       }
     }
     const results: ScenarioResult[] = summarize(
@@ -202,6 +231,7 @@ async function runBench(options: BenchOptions): Promise<void> {
         codec: s.codec,
         label: s.label,
         isDefault: s.isDefault,
+        pin: s.pin && { name: s.pin.name, clientCpus: s.pin.client.join(',') },
         rawBytes: rawBytes.get(s.engine) ?? 0,
         runs: runs.get(s.id) ?? [],
       })),
@@ -212,7 +242,11 @@ async function runBench(options: BenchOptions): Promise<void> {
       label: options.label,
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      machine: { ...machine(), tools: await toolVersions() },
+      machine: {
+        ...machine(),
+        pinning: groups.filter((g) => selected.some((s) => s.pin?.name === g.name)).map(describePinning),
+        tools: await toolVersions(),
+      },
       options: { ...options, outDir: path.relative(root, options.outDir) },
       datasets,
       scenarios: results,
@@ -221,6 +255,12 @@ async function runBench(options: BenchOptions): Promise<void> {
         'MB = 10^6 bytes of raw dump (pg_dump --format=custom --compress=0 / mariadb-dump output); wall time of the whole command, process start to exit.',
         `Default codec (schema): ${env.defaultCodec}. Shell peers run gpg with --compress-algo none (gpg's own compression off: the fastest the peer can be).`,
         'dumpvault restore = verify pass (size, sha256, decrypt, decompress) + restore pass.',
+        ...groups
+          .filter((g) => selected.some((s) => s.pin?.name === g.name))
+          .map(
+            (g) =>
+              `Pinned rows, ${describePinning(g)}; servers moved back afterwards. Their shell peer is the hand-built pipeline at dumpvault's default level (zstd single-threaded); "CPU s, dumpvault itself" is the dumpvault process without its children, read from /proc every 10 ms (up to 10 ms short).`,
+          ),
         ...[cpuBudget(results, cpuCount)].filter((n) => n !== undefined),
         noisy.length
           ? `Runs that started while other processes kept ≥ 0.3 cores busy: ${noisy.length} (${[...new Set(noisy)].join(', ')}).`
@@ -237,9 +277,14 @@ async function writeResults(options: BenchOptions, report: BenchReport): Promise
   await mkdir(options.outDir, { recursive: true });
   const stamp = report.startedAt.replace(/[:]/g, '').replace(/\..*/, 'Z');
   const base = path.join(options.outDir, `${stamp}-${options.label}`);
-  const table = markdownTable(report.scenarios);
+  const pinned = report.scenarios.some((r) => r.pin);
+  const whole = report.scenarios.some((r) => !r.pin);
+  const table = [
+    ...(pinned ? [`Pinned (${String(report.machine.cpuModel)}):\n\n${pinnedTable(report.scenarios)}`] : []),
+    ...(whole ? [`Whole machine, nothing pinned:\n\n${markdownTable(report.scenarios)}`] : []),
+  ].join('\n\n');
   const targets = report.targets.map((t) => `- ${t.met ? '✅' : '❌'} ${t.target}: ${t.value}`).join('\n');
-  const title = `dumpvault bench, ${report.label}: ${String(report.machine.cpus)} cores, ${report.startedAt.slice(0, 10)}`;
+  const title = `dumpvault bench, ${report.label}: ${String(report.machine.cpuModel)}, ${String(report.machine.cpus)} cores, ${report.startedAt.slice(0, 10)}`;
   await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(`${base}.svg`, svgChart(report.scenarios, title));
   await writeFile(

@@ -1,6 +1,6 @@
 /**
  * The environment of `dumpvault task restore` (task-image/cli/commands/task-restore.ts), which
- * the restore state machine's Resolve step (functions/lib/restore-resolve.ts) builds: both sides
+ * the restore state machine's Resolve step (functions/logic/restore-resolve.ts) builds: both sides
  * read the names from here. Values are never secrets, only ARNs and names.
  */
 export const RestoreTaskEnv = {

@@ -19,13 +19,13 @@ import {
   type SessionKey,
 } from 'openpgp';
 import { CryptoError, IntegrityError, messageOf } from '../errors.ts';
-import { detectFormat } from '../pipeline/detect.ts';
-import { generatorStage } from '../stage.ts';
+import { detectFormat } from '../formats/detect.ts';
+import { generatorStage } from '../streams/generator-stage.ts';
+import { fromWebStream, toWebStream } from '../streams/web-streams.ts';
 import { STREAMING_DECRYPT } from './config.ts';
 import { fingerprintOf } from './keys.ts';
 import { quickCheck, seipdV1Offset } from './packets.ts';
 import { openSeipdV1, opensNatively, SeipdError } from './seipd.ts';
-import { fromWebStream, toWebStream } from './webstreams.ts';
 
 /** What to decrypt with: private keys (already decrypted, see readPrivateKey), a passphrase, or both. */
 export interface DecryptOptions {

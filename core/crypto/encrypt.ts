@@ -10,11 +10,11 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { createMessage, encrypt, encryptSessionKey, generateSessionKey, type SessionKey } from 'openpgp';
 import { CryptoError, ExitCode, messageOf } from '../errors.ts';
-import { generatorStage } from '../stage.ts';
+import { generatorStage } from '../streams/generator-stage.ts';
+import { fromWebStream, toWebStream } from '../streams/web-streams.ts';
 import { GNUPG22_COMPATIBLE } from './config.ts';
 import type { Recipients } from './keys.ts';
 import { nativeSeipdSupports, seipdV1 } from './seipd.ts';
-import { fromWebStream, toWebStream } from './webstreams.ts';
 
 /** What to encrypt to: recipients' public keys, a passphrase, or both (either then decrypts). */
 export interface EncryptOptions {

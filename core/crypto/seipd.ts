@@ -164,60 +164,89 @@ export async function* seipdV1(
   yield* out.splice(0);
 }
 
+/**
+ * A new-format body length from its octets (RFC 9580 §4.2.1), or undefined while `octets` is
+ * still incomplete. `last` is false for a partial length (more lengths follow).
+ */
+function newFormatLength(octets: readonly number[]): { length: number; last: boolean } | undefined {
+  const l0 = octets[0]!;
+  if (l0 < 192) return { length: l0, last: true };
+  if (l0 < 224)
+    return octets.length < 2 ? undefined : { length: ((l0 - 192) << 8) + octets[1]! + 192, last: true };
+  if (l0 < 255) return { length: 1 << (l0 & 0x1f), last: false };
+  return octets.length < 5
+    ? undefined
+    : { length: Buffer.from(octets.slice(1, 5)).readUInt32BE(0), last: true };
+}
+
 /** Why a SEIPD packet could not be read; the caller turns it into an IntegrityError. */
 export class SeipdError extends Error {}
 
 /**
- * Reads a packet's body through new-format length headers (partial or definite), chunk by
- * chunk: `push` hands each run of body octets to `body`; `ended` tells whether the final
- * length has been consumed.
+ * Reads one packet's body through its header and length octets, chunk by chunk: `push` hands
+ * each run of body octets to `body`. New-format headers with partial or definite lengths; with
+ * `oldFormat`, also the old format's definite and indeterminate (to the end) lengths.
  */
-class PartialReader {
+class PacketReader {
   private header: number[] = [];
+  private started = false;
   private left = 0;
   private last = false;
-  private started = false;
   ended = false;
 
-  constructor(private readonly body: (bytes: Buffer) => void) {}
+  constructor(
+    private readonly tag: number,
+    private readonly oldFormat: boolean,
+    private readonly body: (bytes: Buffer) => void,
+    private readonly afterEnd: string,
+  ) {}
 
-  push(chunk: Buffer): void {
+  push(bytes: Buffer): void {
     let at = 0;
-    while (at < chunk.length) {
-      if (this.ended) throw new SeipdError(`${chunk.length - at} octets follow the encrypted packet`);
+    while (at < bytes.length) {
+      if (this.ended) throw new SeipdError(this.afterEnd);
       if (this.left === 0) {
-        this.header.push(chunk[at++]!);
-        this.readLength();
+        this.header.push(bytes[at++]!);
+        this.readHeader();
         continue;
       }
-      const take = Math.min(this.left, chunk.length - at);
-      this.body(chunk.subarray(at, at + take));
+      const take = Math.min(this.left, bytes.length - at);
+      this.body(bytes.subarray(at, at + take));
       at += take;
       this.left -= take;
       if (this.left === 0 && this.last) this.ended = true;
     }
   }
 
-  /** Parses `header` (packet tag first, then length octets) once it is complete. */
-  private readLength(): void {
+  /** The packet's tag octet (first time), then each length: parsed once complete. */
+  private readHeader(): void {
     const h = this.header;
-    if (!this.started) {
-      if (h[0] !== (0xc0 | TAG_SEIPD))
-        throw new SeipdError('the message does not continue with its SEIPD packet');
+    if (this.started) {
+      const length = newFormatLength(h);
+      if (length) this.set(length.length, length.last);
+      return;
+    }
+    const first = h[0]!;
+    if (first === (0xc0 | this.tag)) {
       this.started = true;
       this.header = [];
       return;
     }
-    const l0 = h[0]!;
-    if (l0 < 192) this.set(l0, true);
-    else if (l0 < 224) {
-      if (h.length < 2) return;
-      this.set(((l0 - 192) << 8) + h[1]! + 192, true);
-    } else if (l0 < 255) this.set(1 << (l0 & 0x1f), false);
-    else {
-      if (h.length < 5) return;
-      this.set(Buffer.from(h.slice(1)).readUInt32BE(0), true);
+    // Old format: tag in bits 5-2, length type in bits 1-0 (3: to the end of the data).
+    if (!this.oldFormat || (first & 0xc0) !== 0x80 || ((first >> 2) & 0x0f) !== this.tag)
+      throw new SeipdError(
+        `expected OpenPGP packet ${this.tag}, found a header octet 0x${first.toString(16)}`,
+      );
+    const type = first & 0x03;
+    if (type === 3) {
+      this.started = true;
+      this.set(Number.POSITIVE_INFINITY, true);
+      return;
     }
+    const octets = [1, 2, 4][type]!;
+    if (h.length < 1 + octets) return;
+    this.started = true;
+    this.set(Buffer.from(h.slice(1)).readUIntBE(0, octets), true);
   }
 
   private set(length: number, last: boolean): void {
@@ -228,7 +257,6 @@ class PartialReader {
   }
 }
 
-/** Octets of the MDC packet at the end of the plaintext: tag, length 20, SHA-1. */
 const MDC_BYTES = 22;
 
 /**
@@ -241,15 +269,18 @@ class LiteralReader {
   private prefixLeft = BLOCK + 2;
   /** The last MDC_BYTES of plaintext seen, held back until the end. */
   private tail: Buffer = Buffer.alloc(0);
-  private header: number[] = [];
-  private inPacket = false;
-  private left = 0;
-  private last = false;
-  private literalEnded = false;
+  private readonly packet: PacketReader;
   private literalHeader: number[] | undefined = [];
   private literalSkip = 0;
 
-  constructor(private readonly out: (data: Buffer) => void) {}
+  constructor(private readonly out: (data: Buffer) => void) {
+    this.packet = new PacketReader(
+      TAG_LITERAL,
+      true,
+      (bytes) => this.body(bytes),
+      'data follows the literal data packet',
+    );
+  }
 
   push(plain: Buffer): void {
     // Everything but the last MDC_BYTES octets seen so far is data; those are held back.
@@ -269,7 +300,7 @@ class LiteralReader {
     const tail = this.tail;
     if (tail.length < MDC_BYTES || tail[0] !== (0xc0 | TAG_MDC) || tail[1] !== 20)
       throw new SeipdError('the message ends without its integrity check (MDC): it is truncated');
-    if (!this.literalEnded)
+    if (!this.packet.ended)
       throw new SeipdError('the literal data packet is cut short: the message is truncated');
     this.mdc.update(tail.subarray(0, 2));
     if (!this.mdc.digest().equals(tail.subarray(2)))
@@ -283,68 +314,8 @@ class LiteralReader {
       at = Math.min(this.prefixLeft, bytes.length);
       this.prefixLeft -= at;
     }
-    while (at < bytes.length) {
-      if (this.literalEnded) throw new SeipdError('data follows the literal data packet');
-      if (!this.inPacket || this.left === 0) {
-        this.header.push(bytes[at++]!);
-        this.readHeader();
-        continue;
-      }
-      const take = Math.min(this.left, bytes.length - at);
-      this.body(bytes.subarray(at, at + take));
-      at += take;
-      this.left -= take;
-      if (this.left === 0 && this.last) this.literalEnded = true;
-    }
+    if (at < bytes.length) this.packet.push(at === 0 ? bytes : bytes.subarray(at));
   }
-
-  /** The literal packet's tag (first time), then each of its length headers. */
-  private readHeader(): void {
-    const h = this.header;
-    if (!this.inPacket) {
-      const first = h[0]!;
-      if ((first & 0xc0) === 0xc0) {
-        if ((first & 0x3f) !== TAG_LITERAL)
-          throw new SeipdError(`inner packet ${first & 0x3f} is not literal data`);
-        this.inPacket = true;
-        this.header = [];
-        return;
-      }
-      // Old format: tag in bits 5-2, length type in bits 1-0.
-      if ((first & 0x80) === 0 || ((first >> 2) & 0x0f) !== TAG_LITERAL)
-        throw new SeipdError('the inner packet is not literal data');
-      const type = first & 0x03;
-      if (type === 3) {
-        this.inPacket = true;
-        this.header = [];
-        this.set(Number.POSITIVE_INFINITY, true);
-        return;
-      }
-      const octets = [1, 2, 4][type]!;
-      if (h.length < 1 + octets) return;
-      this.inPacket = true;
-      this.set(Buffer.from(h.slice(1)).readUIntBE(0, octets), true);
-      return;
-    }
-    const l0 = h[0]!;
-    if (l0 < 192) this.set(l0, true);
-    else if (l0 < 224) {
-      if (h.length < 2) return;
-      this.set(((l0 - 192) << 8) + h[1]! + 192, true);
-    } else if (l0 < 255) this.set(1 << (l0 & 0x1f), false);
-    else {
-      if (h.length < 5) return;
-      this.set(Buffer.from(h.slice(1)).readUInt32BE(0), true);
-    }
-  }
-
-  private set(length: number, last: boolean): void {
-    this.header = [];
-    this.left = length;
-    this.last = last;
-    if (length === 0 && last) this.literalEnded = true;
-  }
-
   /** Literal packet body: format, file name length and name, date, then the data. */
   private body(bytes: Buffer): void {
     let at = 0;
@@ -408,14 +379,19 @@ export async function* openSeipdV1(
   const out: Buffer[] = [];
   const literal = new LiteralReader((data) => out.push(data));
   let version = true;
-  const packet = new PartialReader((bytes) => {
-    let body = bytes;
-    if (version) {
-      version = false;
-      body = body.subarray(1);
-    }
-    if (body.length) literal.push(decipher.update(body));
-  });
+  const packet = new PacketReader(
+    TAG_SEIPD,
+    false,
+    (bytes) => {
+      let body = bytes;
+      if (version) {
+        version = false;
+        body = body.subarray(1);
+      }
+      if (body.length) literal.push(decipher.update(body));
+    },
+    'data follows the encrypted packet',
+  );
   packet.push(head);
   if (out.length) yield* out.splice(0);
   for (;;) {

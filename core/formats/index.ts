@@ -5,11 +5,11 @@
  */
 import { DUMP_FORMATS } from '../contracts/dump-formats.ts';
 import type { DumpChecker } from './checker.ts';
-import { MongoArchiveChecker } from './mongoArchive.ts';
+import { MongoArchiveChecker } from './mongo-archive.ts';
 import { MysqldumpChecker } from './mysqldump.ts';
-import { PgCustomChecker } from './pgCustom.ts';
-import { PgPlainChecker } from './pgPlain.ts';
-import { SqliteDumpChecker } from './sqliteDump.ts';
+import { PgCustomChecker } from './pg-custom.ts';
+import { PgPlainChecker } from './pg-plain.ts';
+import { SqliteDumpChecker } from './sqlite-dump.ts';
 
 export { type DumpChecker, OBJECT_KINDS, type ObjectCounts, type Verdict } from './checker.ts';
 

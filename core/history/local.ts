@@ -22,7 +22,7 @@ import type {
   LeaseResult,
   RunKind,
 } from './history.ts';
-import { asProcessOwner, currentProcessOwner, isOwnerGone, type ProcessOwner } from './processOwner.ts';
+import { asProcessOwner, currentProcessOwner, isOwnerGone, type ProcessOwner } from './process-owner.ts';
 
 function itemKey(item: HistoryItem): string {
   return `${item.startedAt}#${item.runId}`;

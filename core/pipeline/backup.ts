@@ -12,6 +12,10 @@
  * structure, core/formats); the manifest is written after the data object; history after the
  * manifests; retention only after a run every destination completed.
  *
+ * A run of the job left RUNNING by a process that ended without recording a result is marked
+ * FAILED (abandoned) first, with its alert, and what it left in the destinations is removed
+ * (abandoned.ts).
+ *
  * Failures: when the dump itself fails (tool, compression, encryption, completeness, row
  * counts) every destination's upload is aborted and copies already completed are removed:
  * history FAILED with a one-line cause, an alert, the error rethrown for a non-zero exit. When
@@ -21,6 +25,7 @@
  * destination fails, the run is FAILED.
  */
 import { pipeline } from 'node:stream/promises';
+import { LOCK_WAIT_TIMEOUT_SECONDS } from '../contracts/timeouts.ts';
 import { encryptStage } from '../crypto/openpgp.ts';
 import { killedBy, LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
 import type { DestinationOutcome, HistoryItem } from '../history/history.ts';
@@ -29,13 +34,14 @@ import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
 import { nameDestinationError } from '../storage/named.ts';
+import { Meter } from '../streams/meter.ts';
+import { asDuplex, coalesce } from '../streams/stages.ts';
+import { failAbandonedRuns } from './abandoned.ts';
 import { completenessStage, completenessTap } from './complete.ts';
 import { compressStage, zstdThrough } from './compress.ts';
 import type { JobContext } from './context.ts';
 import { fanOut } from './fanout.ts';
-import { Meter } from './meter.ts';
 import { type PruneResult, pruneJob } from './prune.ts';
-import { asDuplex, coalesce } from './stages.ts';
 
 export interface BackupResult {
   /** PARTIAL: some destinations have no copy (see `failures`); the caller must exit non-zero. */
@@ -96,6 +102,7 @@ export async function runBackup(ctx: JobContext): Promise<BackupResult> {
   }
 
   try {
+    await failAbandonedRuns(ctx, runId, step);
     await history.save(item);
     let result: Omit<BackupResult, 'prune' | 'status'>;
     try {
@@ -197,7 +204,7 @@ async function dumpAndStore(
   if (refused.length === ctx.destinations.length) throw everyDestinationFailed(refused);
   const destinations = ctx.destinations.filter((d) => !refused.some((r) => r.dest === d));
   step(`inspecting ${redact(ctx.source.url)}`);
-  const server = await engine.inspect(ctx.source);
+  const server = await engine.inspect(ctx.source, ctx.signal ? { signal: ctx.signal } : {});
   const keys = objectKeys({
     prefix: ctx.prefix,
     job: job.name,
@@ -245,6 +252,7 @@ async function dumpAndStore(
   const complete = completenessTap(engine.dumpChecker({ format }), server.tool.name);
   const session = engine.dump(ctx.source, {
     format,
+    lockWaitSeconds: job.lockWaitTimeoutSeconds ?? LOCK_WAIT_TIMEOUT_SECONDS,
     ...(job.compression === 'zstd'
       ? {
           through: {

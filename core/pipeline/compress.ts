@@ -10,7 +10,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import type { Compression } from '../config/schema.ts';
 import { ConfigError, IntegrityError, messageOf, ToolError } from '../errors.ts';
 import { processOutput, runCommand, type SpawnSpec, type ThroughSpec } from '../process.ts';
-import { generatorStage } from '../stage.ts';
+import { generatorStage } from '../streams/generator-stage.ts';
 
 /**
  * Default levels: gzip 6 (zlib's own default) and zstd 1, not the zstd CLI's 3: on database

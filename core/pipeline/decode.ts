@@ -6,10 +6,11 @@ import { pipeline as chain, type Readable } from 'node:stream';
 import type { PrivateKey } from 'openpgp';
 import { decryptStage } from '../crypto/openpgp.ts';
 import { CryptoError, ExitCode } from '../errors.ts';
+import { detectFormat } from '../formats/detect.ts';
 import type { Manifest } from '../manifest.ts';
+import { peek } from '../streams/peek.ts';
+import { asDuplex, type Stage } from '../streams/stages.ts';
 import { decompressStage } from './compress.ts';
-import { detectFormat } from './detect.ts';
-import { asDuplex, type Stage } from './stages.ts';
 
 /** Keys for reading encrypted backups: private keys (openpgp) or the passphrase. */
 export interface DecryptKeys {
@@ -42,42 +43,6 @@ export function decodeStages(
   if (manifest.encryption.type !== 'none') stages.push(decryptStage(keys ?? {}));
   stages.push(decompressStage(manifest.compression));
   return stages.map(asDuplex);
-}
-
-/** Reads the first `n` bytes of a stream and puts them back, so the stream can still be consumed whole. */
-export async function peek(stream: Readable, n = 16): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const chunk = stream.read() as Buffer | null;
-    if (chunk) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size >= n) break;
-      continue;
-    }
-    if (stream.readableEnded) break;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        stream.off('readable', done);
-        stream.off('end', done);
-        stream.off('error', onError);
-        resolve();
-      };
-      const onError = (err: Error) => {
-        stream.off('readable', done);
-        stream.off('end', done);
-        reject(err);
-      };
-      stream.once('readable', done);
-      stream.once('end', done);
-      stream.once('error', onError);
-    });
-    if (stream.readableEnded && stream.readableLength === 0) break;
-  }
-  const head = Buffer.concat(chunks);
-  if (head.length) stream.unshift(head);
-  return head.subarray(0, n);
 }
 
 /**

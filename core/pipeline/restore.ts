@@ -16,11 +16,11 @@ import { type Manifest, newRunId } from '../manifest.ts';
 import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
+import { Meter } from '../streams/meter.ts';
 import { manifestId } from './catalog.ts';
 import { compareStats, type StatsComparison } from './compare.ts';
 import type { JobContext } from './context.ts';
 import { type DecryptKeys, decodeStages, requireKeysFor } from './decode.ts';
-import { Meter } from './meter.ts';
 import { type VerifyResult, verifyBackup } from './verify.ts';
 
 export type RestoreTarget =

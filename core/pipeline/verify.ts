@@ -8,9 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { IntegrityError } from '../errors.ts';
 import type { Manifest } from '../manifest.ts';
 import type { Destination } from '../storage/destination.ts';
+import { Meter } from '../streams/meter.ts';
 import { manifestId } from './catalog.ts';
 import { type DecryptKeys, decodeStages } from './decode.ts';
-import { Meter } from './meter.ts';
 
 export interface VerifyResult {
   readonly id: string;

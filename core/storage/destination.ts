@@ -70,4 +70,12 @@ export interface Destination {
    * `prefix`). Throws a StorageError naming what to fix.
    */
   checkWritable(prefix: string): Promise<void>;
+
+  /**
+   * Removes what unfinished writes of keys starting with `keyPrefix` left behind when their
+   * process was killed before it could clean up (the file destination's temp files, S3's
+   * pending multipart uploads); finished objects are not touched. Returns what it removed, for
+   * messages. Idempotent: may be retried. Optional: a store whose writes leave nothing needs none.
+   */
+  removeUnfinished?(keyPrefix: string): Promise<string[]>;
 }

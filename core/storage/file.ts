@@ -219,6 +219,40 @@ export class FileDestination implements Destination {
     await this.remove(key);
   }
 
+  /**
+   * Unlinks the temp files (`.<name>.partial-<hex>`) of keys starting with `keyPrefix`: what a
+   * write killed mid-way (SIGKILL, a crash, a power cut) leaves, since only a live write removes
+   * its own. The caller makes sure no write of those keys is still running.
+   */
+  async removeUnfinished(keyPrefix: string): Promise<string[]> {
+    assertKeyPrefix(this.name, keyPrefix);
+    const slash = keyPrefix.lastIndexOf('/');
+    const folder = slash < 0 ? '' : keyPrefix.slice(0, slash);
+    const namePrefix = `.${keyPrefix.slice(slash + 1)}`;
+    const path = folder === '' ? this.root : join(this.root, ...folder.split('/'));
+    let entries: Dirent[];
+    try {
+      entries = await readdir(path, { withFileTypes: true });
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+      throw this.mapError(err, folder, 'list');
+    }
+    const removed: string[] = [];
+    for (const entry of entries) {
+      if (!entry.isFile() || !TEMP_FILE.test(entry.name) || !entry.name.startsWith(namePrefix)) continue;
+      try {
+        await unlink(join(path, entry.name));
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') continue;
+        throw this.mapError(err, folder, 'remove a temp file in');
+      }
+      removed.push(join(path, entry.name));
+    }
+    if (removed.length > 0) await fsyncDirectory(path);
+    return removed;
+  }
+
   private assertNotTempName(key: string): void {
     if (TEMP_FILE.test(basename(key))) {
       throw new StorageError(

@@ -70,5 +70,11 @@ export function withDestinationName(dest: Destination): Destination {
     remove: (key: string): Promise<void> => named(`remove ${key}`, () => dest.remove(key)),
     checkWritable: (prefix: string): Promise<void> =>
       named(`check ${prefix}`, () => dest.checkWritable(prefix)),
+    ...(dest.removeUnfinished
+      ? {
+          removeUnfinished: (keyPrefix: string): Promise<string[]> =>
+            named(`remove unfinished writes of ${keyPrefix}`, () => dest.removeUnfinished!(keyPrefix)),
+        }
+      : {}),
   };
 }

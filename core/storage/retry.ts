@@ -111,5 +111,11 @@ export function withRetry(dest: Destination, options: RetryOptions): Destination
     remove: (key: string): Promise<void> => retry(`remove ${key}`, () => dest.remove(key)),
     checkWritable: (prefix: string): Promise<void> =>
       retry(`check ${prefix}`, () => dest.checkWritable(prefix)),
+    ...(dest.removeUnfinished
+      ? {
+          removeUnfinished: (keyPrefix: string): Promise<string[]> =>
+            retry(`remove unfinished writes of ${keyPrefix}`, () => dest.removeUnfinished!(keyPrefix)),
+        }
+      : {}),
   };
 }

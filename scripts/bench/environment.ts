@@ -10,7 +10,7 @@ import path from 'node:path';
 import { validateConfig } from '../../core/config/load.ts';
 import type { Compression } from '../../core/config/schema.ts';
 import { generateKeyPair } from '../../core/crypto/openpgp.ts';
-import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../test/support/s3rver.ts';
+import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../emulators/s3rver.ts';
 import { myUrl, pgUrl } from './dataset.ts';
 import { runQuiet } from './measure.ts';
 

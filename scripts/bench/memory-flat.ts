@@ -8,7 +8,7 @@ import { copyFile, mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { S3rverHandle } from '../../test/support/s3rver.ts';
+import type { S3rverHandle } from '../emulators/s3rver.ts';
 import { measure } from './measure.ts';
 import { MB } from './report.ts';
 

@@ -16,6 +16,8 @@ export interface BenchOptions {
   readonly only: readonly string[];
   readonly mysql: boolean;
   readonly restore: boolean;
+  /** Run the pinned rows (one-core, and two-core from 4 cores up): needs taskset and root. */
+  readonly pinning: boolean;
   /** Memory-flat mode: back up and restore this many GB of generated data (and 1/10 of it). */
   readonly sizeGb: number | undefined;
   /** Where results go. */
@@ -33,7 +35,10 @@ export const USAGE = `npm run bench -- [options]
   --filler <kind>    md5 (random md5 text, default) or blank (pgbench's own padding)
   --runs <n>         runs per scenario, interleaved; the median is reported (default 3)
   --quick            smoke run: scale 1, 3 runs
-  --only <text>      only scenarios whose id contains <text> (repeatable), e.g. --only pg/backup
+  --only <text>      only scenarios whose id contains <text> (repeatable), e.g. --only pg/backup;
+                     --only one-core: only the rows pinned to one client core (quick check:
+                     --only one-core --scale 5)
+  --no-pinning       skip the pinned rows (they move the database servers with taskset)
   --no-mysql         skip MariaDB
   --no-restore       skip the restore direction
   --size-gb <n>      memory-flat run instead: n GB (and n/10 GB) of generated data through
@@ -71,6 +76,7 @@ export function parseBenchOptions(argv: readonly string[], root: string): BenchO
       only: { type: 'string', multiple: true },
       'no-mysql': { type: 'boolean' },
       'no-restore': { type: 'boolean' },
+      'no-pinning': { type: 'boolean' },
       'size-gb': { type: 'string' },
       out: { type: 'string' },
       'quiet-wait': { type: 'string' },
@@ -97,6 +103,7 @@ export function parseBenchOptions(argv: readonly string[], root: string): BenchO
     only: values.only ?? [],
     mysql: !values['no-mysql'],
     restore: !values['no-restore'],
+    pinning: !values['no-pinning'],
     sizeGb: values['size-gb'] === undefined ? undefined : bounded('size-gb', values['size-gb'], 10, 0.1, 50),
     outDir: path.resolve(root, values.out ?? 'bench/results'),
     quietWaitMs: bounded('quiet-wait', values['quiet-wait'], 30, 0, 600) * 1000,

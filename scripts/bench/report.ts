@@ -43,6 +43,8 @@ export interface ScenarioResult {
   readonly codec: string | undefined;
   readonly label: string;
   readonly isDefault: boolean;
+  /** Pinned rows: the group (`one-core`, `two-core`) and the client's CPUs; absent for whole-machine rows. */
+  readonly pin?: { readonly name: string; readonly clientCpus: string } | undefined;
   readonly rawBytes: number;
   readonly runs: RunRecord[];
   readonly medianMBps: number;
@@ -50,7 +52,10 @@ export interface ScenarioResult {
   readonly maxMBps: number;
   /** Median MB/s ÷ the dump (or restore) tool alone's. */
   readonly vsTool: number | undefined;
-  /** Median MB/s ÷ the gzip shell peer's. */
+  /**
+   * Median MB/s ÷ the shell peer's: `dump | gzip -6 | gpg -e` on the whole machine; in a
+   * pinned group its own hand-built pipeline (`dump | zstd -1 | gpg -e`, pinned the same way).
+   */
   readonly vsShell: number | undefined;
   readonly peakRssBytes: number;
   readonly peakTreeRssBytes: number;
@@ -120,11 +125,15 @@ export function summarize(
       cpuSecondsPerGb: median(row.runs.map((r) => cpuSecondsPerGb(r, row.rawBytes))),
     };
   });
-  const find = (engine: string, direction: string, suffix: string) =>
-    base.find((r) => r.engine === engine && r.direction === direction && r.id.endsWith(suffix));
+  // References come from the row's own pinning: a pinned row is compared with pinned peers only.
+  const find = (row: (typeof base)[number], match: (r: (typeof base)[number]) => boolean) =>
+    base.find(
+      (r) =>
+        r.engine === row.engine && r.direction === row.direction && r.pin?.name === row.pin?.name && match(r),
+    );
   return base.map((row) => {
-    const tool = find(row.engine, row.direction, '/tool');
-    const shell = find(row.engine, row.direction, '/shell-gzip');
+    const tool = find(row, (r) => r.kind === 'tool');
+    const shell = find(row, (r) => (row.pin ? r.kind === 'shell' : r.id.endsWith('/shell-gzip')));
     return {
       ...row,
       vsTool: tool && row !== tool ? row.medianMBps / tool.medianMBps : undefined,
@@ -173,7 +182,90 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] 
       met: restore.peakRssBytes <= 200 * MB,
     });
   }
+  return [...checks, ...checkOneCoreTargets(results)];
+}
+
+/** Median of a row's runs' own CPU time of the measured process (without children), in seconds. */
+export function selfCpuSeconds(row: ScenarioResult): number {
+  return median(row.runs.map((r) => r.cpuMs.self ?? Number.NaN)) / 1000;
+}
+
+/** Median wall time of a row's runs, in seconds. */
+const wallSeconds = (row: ScenarioResult) => median(row.runs.map((r) => r.wallMs)) / 1000;
+
+/**
+ * Issue 17's one-core targets, for the pinned PostgreSQL rows: each dumpvault backup (to a
+ * file and to s3rver) ≥ 0.8× the dump tool alone and within 15 % of the hand-built pipeline,
+ * dumpvault's own process ≤ 0.4 CPU-s per 300 MB of dump, peak RSS ≤ 160 MB; the restore pass
+ * within 15 % of `gpg -d | zstd -d | pg_restore`.
+ */
+export function checkOneCoreTargets(results: readonly ScenarioResult[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const rows = results.filter((r) => r.engine === 'postgres' && r.pin?.name === 'one-core');
+  const x = (n: number | undefined) => `${n?.toFixed(2) ?? '?'}×`;
+  for (const row of rows.filter((r) => r.kind === 'dumpvault' && r.direction === 'backup')) {
+    const to = row.id.endsWith('-s3') ? 's3rver' : 'file';
+    const tool = rows.find((r) => r.direction === 'backup' && r.kind === 'tool');
+    const shell = rows.find((r) => r.direction === 'backup' && r.kind === 'shell');
+    if (tool) {
+      checks.push({
+        target: `one core, backup to ${to} ≥ 0.8× the dump tool alone`,
+        value: `${wallSeconds(row).toFixed(2)} s vs ${wallSeconds(tool).toFixed(2)} s = ${x(row.vsTool)}`,
+        met: (row.vsTool ?? 0) >= 0.8,
+      });
+    }
+    if (shell) {
+      checks.push({
+        target: `one core, backup to ${to} within 15 % of ${shell.label}`,
+        value: `${wallSeconds(row).toFixed(2)} s vs ${wallSeconds(shell).toFixed(2)} s = ${x(row.vsShell)}`,
+        met: (row.vsShell ?? 0) >= 0.85,
+      });
+    }
+    const self = selfCpuSeconds(row);
+    const per300 = self / (row.rawBytes / 300e6);
+    checks.push({
+      target: `one core, backup to ${to}: dumpvault's own process ≤ 0.4 CPU-s per 300 MB of dump`,
+      value: `${self.toFixed(2)} CPU-s for ${(row.rawBytes / MB).toFixed(0)} MB = ${per300.toFixed(2)} per 300 MB`,
+      met: per300 <= 0.4,
+    });
+    checks.push({
+      target: `one core, backup to ${to}: peak RSS ≤ 160 MB`,
+      value: rss(row.peakRssBytes),
+      met: row.peakRssBytes <= 160 * MB,
+    });
+  }
+  for (const row of rows.filter((r) => r.kind === 'dumpvault' && r.direction === 'restore')) {
+    const shell = rows.find((r) => r.direction === 'restore' && r.kind === 'shell');
+    if (!shell) continue;
+    checks.push({
+      target: `one core, restore pass (--skip-verify) within 15 % of ${shell.label}`,
+      value: `${wallSeconds(row).toFixed(2)} s vs ${wallSeconds(shell).toFixed(2)} s = ${x(row.vsShell)}`,
+      met: (row.vsShell ?? 0) >= 0.85,
+    });
+  }
   return checks;
+}
+
+/**
+ * The pinned rows as a Markdown table: wall time and MB/s, ratios to the tool alone and to the
+ * hand-built pipeline pinned the same way, dumpvault's own CPU (without its children) next to
+ * the whole tree's, and peak RSS.
+ */
+export function pinnedTable(results: readonly ScenarioResult[]): string {
+  const lines = [
+    '| scenario | client CPUs | s (median; min–max) | MB/s | × tool alone | × pipeline | stored / raw | CPU s, dumpvault itself | CPU s, whole command | peak RSS, dumpvault | peak RSS, whole tree |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results.filter((x) => x.pin)) {
+    const walls = r.runs.map((x) => x.wallMs / 1000);
+    const tree = median(r.runs.map((x) => x.cpuMs.command ?? Number.NaN)) / 1000;
+    const stored = r.storedBytes === undefined ? '' : `${((r.storedBytes / r.rawBytes) * 100).toFixed(1)} %`;
+    const own = r.kind === 'dumpvault';
+    lines.push(
+      `| ${r.engine === 'postgres' ? 'PG' : 'MariaDB'} ${r.direction}, ${r.pin!.name}: ${r.label.replace(/\|/g, '\\|')} | ${r.pin!.clientCpus} | ${fmt(wallSeconds(r), 2)} (${fmt(Math.min(...walls), 2)}–${fmt(Math.max(...walls), 2)}) | ${fmt(r.medianMBps)} | ${fmt(r.vsTool, 2)} | ${fmt(r.vsShell, 2)} | ${stored} | ${own ? fmt(selfCpuSeconds(r), 2) : ''} | ${fmt(tree, 2)} | ${own ? `${(r.peakRssBytes / MiB).toFixed(0)} MiB` : ''} | ${(r.peakTreeRssBytes / MiB).toFixed(0)} MiB |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 /**
@@ -214,7 +306,7 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
     '| scenario | MB/s (median; min–max) | × tool alone | × shell gzip | stored / raw | peak RSS, dumpvault | peak RSS, whole tree | CPU s per GB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const r of results) {
+  for (const r of results.filter((x) => !x.pin)) {
     // A pipe inside a cell would end it: the shell peers' labels are pipelines.
     const label = r.label.replace(/\|/g, '\\|');
     const name = `${r.isDefault ? '**' : ''}${label}${r.isDefault ? '** (default)' : ''}`;
@@ -244,7 +336,7 @@ export function svgChart(results: readonly ScenarioResult[], title: string): str
   let y = 50;
   let section = '';
   for (const r of results) {
-    const heading = `${r.engine === 'postgres' ? 'PostgreSQL' : 'MariaDB'} ${r.direction}`;
+    const heading = `${r.engine === 'postgres' ? 'PostgreSQL' : 'MariaDB'} ${r.direction}${r.pin ? `, ${r.pin.name} (client on CPU ${r.pin.clientCpus})` : ''}`;
     if (heading !== section) {
       section = heading;
       y += 8;

@@ -13,6 +13,7 @@ import { DEFAULT_LEVEL } from '../../core/pipeline/compress.ts';
 import { MY_SERVER, mariadb, myUrl, pgUrl, psql } from './dataset.ts';
 import type { BenchCodec, BenchDestination, BenchEngine, BenchEnvironment } from './environment.ts';
 import { type Measurement, runQuiet } from './measure.ts';
+import { type PinGroup, pinnedArgv } from './pinning.ts';
 
 export type Direction = 'backup' | 'restore';
 export type Kind = 'tool' | 'shell' | 'dumpvault';
@@ -33,6 +34,8 @@ export interface Scenario {
   readonly prepare?: () => Promise<void>;
   /** Size of what was stored, read after a run. */
   readonly storedBytes?: (run: Measurement) => Promise<number | undefined>;
+  /** Pinned rows: the client side on its own cores, the servers off them (scripts/bench/pinning.ts). */
+  readonly pin?: PinGroup;
 }
 
 /** The raw dump of each engine, written once before the measurements (also warms the page cache). */
@@ -230,5 +233,115 @@ export function scenariosFor(
   out.push(dumpvaultRestore('gzip', false), dumpvaultRestore('zstd', false));
   // What the verify pass costs: the default codec without it.
   out.push(dumpvaultRestore(env.defaultCodec === 'gzip' ? 'gzip' : 'zstd', true));
+  return out;
+}
+
+/**
+ * The pinned rows for one engine (issue 17): the dump tool alone, the hand-built pipeline
+ * (`dump | zstd -1 | gpg -e`: single-threaded zstd at dumpvault's default level) and dumpvault
+ * with the default codec to a file and to s3rver; restoring, the pipeline reversed against
+ * dumpvault's restore pass alone (`--skip-verify`). Every command runs under `taskset -c`.
+ */
+export function pinnedScenariosFor(
+  env: BenchEnvironment,
+  engine: BenchEngine,
+  db: string,
+  group: PinGroup,
+  options: { restore: boolean },
+): Scenario[] {
+  const p = ENGINE_PREFIX[engine];
+  const cli = path.resolve(import.meta.dirname, '../../dist/dumpvault.mjs');
+  const dump = dumpCommand(engine, db);
+  const codec = env.defaultCodec === 'gzip' ? 'gzip' : 'zstd';
+  const compress = codec === 'zstd' ? `zstd -q -${DEFAULT_LEVEL.zstd}` : `gzip -${DEFAULT_LEVEL.gzip}`;
+  const gpgEncrypt = `gpg --batch --quiet --trust-model always --compress-algo none --encrypt --recipient ${env.fingerprint}`;
+  const peerFile = path.join(env.dir, `shell-${p}-${group.name}.${codec}.gpg`);
+  const tool = engine === 'postgres' ? 'pg_dump -Fc -Z0' : 'mariadb-dump';
+  const base = { engine, isDefault: false, pin: group } as const;
+  const id = (direction: Direction, what: string) => `${p}/${direction}/${group.name}/${what}`;
+  const out: Scenario[] = [
+    {
+      ...base,
+      id: id('backup', 'tool'),
+      direction: 'backup',
+      kind: 'tool',
+      codec: undefined,
+      label: `${tool} > /dev/null`,
+      argv: pinnedArgv(group, bash(`${dump} > /dev/null`)),
+    },
+    {
+      ...base,
+      id: id('backup', `shell-${codec}`),
+      direction: 'backup',
+      kind: 'shell',
+      codec,
+      label: `${tool} | ${compress.replace(' -q', '')} | gpg -e > file`,
+      argv: pinnedArgv(group, bash(`${dump} | ${compress} | ${gpgEncrypt} > ${q(peerFile)}`)),
+      storedBytes: async () => (await stat(peerFile)).size,
+    },
+  ];
+  for (const destination of ['file', 's3'] as const satisfies readonly BenchDestination[]) {
+    out.push({
+      ...base,
+      id: id('backup', `dumpvault-${codec}-${destination}`),
+      direction: 'backup',
+      kind: 'dumpvault',
+      codec,
+      label: `dumpvault backup (${codec} ${DEFAULT_LEVEL[codec]}, openpgp) -> ${destination === 's3' ? 's3rver' : 'file'}`,
+      argv: pinnedArgv(group, [
+        process.execPath,
+        cli,
+        'backup',
+        env.jobName(engine, codec, destination),
+        '--config',
+        env.configFile,
+        '--json',
+      ]),
+      storedBytes: async (run) => (JSON.parse(run.stdout) as { bytes?: number }).bytes,
+    });
+  }
+  if (!options.restore) return out;
+  const restore = restoreCommand(engine);
+  const reset = () => resetRestoreTarget(engine);
+  const target = engine === 'postgres' ? pgUrl(RESTORE_DB) : myUrl(RESTORE_DB);
+  out.push(
+    {
+      ...base,
+      id: id('restore', `shell-${codec}`),
+      direction: 'restore',
+      kind: 'shell',
+      codec,
+      label: `gpg -d | ${DECOMPRESS[codec].replace(' -q', '')} | ${engine === 'postgres' ? 'pg_restore' : 'mariadb'}`,
+      argv: pinnedArgv(
+        group,
+        bash(`gpg --batch --quiet --decrypt ${q(peerFile)} | ${DECOMPRESS[codec]} | ${restore}`),
+      ),
+      prepare: reset,
+    },
+    {
+      ...base,
+      id: id('restore', `dumpvault-${codec}-s3-skip-verify`),
+      direction: 'restore',
+      kind: 'dumpvault',
+      codec,
+      label: `dumpvault restore (${codec}, openpgp) <- s3rver: restore pass only (--skip-verify)`,
+      argv: pinnedArgv(group, [
+        process.execPath,
+        cli,
+        'restore',
+        env.jobName(engine, codec, 's3'),
+        'latest',
+        '--to',
+        target,
+        '--key',
+        env.privateKey,
+        '--config',
+        env.configFile,
+        '--json',
+        '--skip-verify',
+      ]),
+      prepare: reset,
+    },
+  );
   return out;
 }

@@ -22,14 +22,14 @@ import type {
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
 import type { DumpChecker } from '../../core/formats/checker.ts';
-import { MongoArchiveChecker } from '../../core/formats/mongoArchive.ts';
+import { MongoArchiveChecker } from '../../core/formats/mongo-archive.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
-import { deferred, deferredOutput } from './deferredOutput.ts';
-import { explainFailure, type FailureHint } from './failureHints.ts';
-import { abandonInput } from './restoreInput.ts';
+import { deferred, deferredOutput } from './deferred-output.ts';
+import { explainFailure, type FailureHint } from './failure-hints.ts';
+import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { lastJsonObject, parseTableCounts } from './tableCounts.ts';
+import { lastJsonObject, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
 export const MONGODB_DUMP_FORMAT = DUMP_FORMATS.mongodb;
@@ -140,7 +140,7 @@ function mongoUri(t: MongoTarget, options: { database: string | null; withPasswo
 
 /**
  * The AWS credentials of this process, for MONGODB-AWS authentication only: the tools read them
- * from their environment, and no other child is given them (core/childEnv.ts).
+ * from their environment, and no other child is given them (core/child-env.ts).
  */
 const AWS_CREDENTIAL_ENV = [
   'AWS_ACCESS_KEY_ID',
@@ -281,8 +281,12 @@ export class MongodbEngine implements Engine {
   }
 
   /**
-   * `mongorestore --archive --stopOnError` (plus `--drop` when asked), renaming whatever
-   * database the archive came from to the target's, so a backup restores under any name.
+   * `mongorestore --archive --stopOnError`, renaming whatever database the archive came from to
+   * the target's, so a backup restores under any name. With `drop` the target database is
+   * dropped first (`dropDatabase`: collections, views, indexes; users live in admin and stay):
+   * `mongorestore --drop` alone drops only the collections the archive has, and the others
+   * would stay. MongoDB cannot roll this back: a restore that fails after the drop leaves the
+   * target partly restored (and the run FAILED).
    */
   async restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void> {
     let config: ToolConfig | undefined;
@@ -298,6 +302,7 @@ export class MongodbEngine implements Engine {
           `${t.database} on ${t.hosts} already has collections: restore with --drop to replace them, or into an empty database`,
         );
       }
+      if (options.drop) await this.mongosh(t, SCRIPTS.drop);
       config = await writeToolConfig(t);
       await processInput(
         {

@@ -25,13 +25,13 @@ import type {
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
 import type { DumpChecker } from '../../core/formats/checker.ts';
-import { SqliteDumpChecker } from '../../core/formats/sqliteDump.ts';
+import { SqliteDumpChecker } from '../../core/formats/sqlite-dump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
-import { deferred, deferredOutput } from './deferredOutput.ts';
-import { explainFailure, type FailureHint } from './failureHints.ts';
-import { abandonInput } from './restoreInput.ts';
+import { deferred, deferredOutput } from './deferred-output.ts';
+import { explainFailure, type FailureHint } from './failure-hints.ts';
+import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { parseTableCounts } from './tableCounts.ts';
+import { parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
 export const SQLITE_DUMP_FORMAT = DUMP_FORMATS.sqlite;
@@ -135,7 +135,7 @@ async function listTables(file: string): Promise<string[]> {
  * Splits sqlite3's output into the stats line (the first line) and the dump (the rest). Whether
  * the dump is complete (`.dump` reports errors it meets half-way by writing `ROLLBACK; -- due
  * to errors` instead of `COMMIT;` and still exits 0) is the dump checker's to judge
- * (core/formats/sqliteDump.ts).
+ * (core/formats/sqlite-dump.ts).
  */
 export class StatsLineSplitter extends Transform {
   private head: Buffer | undefined = Buffer.alloc(0);

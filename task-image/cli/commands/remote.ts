@@ -212,7 +212,7 @@ export async function remoteStatusCommand(
   return rows.some((r) => r.alarm === 'ALARM') ? 1 : 0;
 }
 
-/** The restore state machine's execution input (functions/lib/restore-contract.ts). */
+/** The restore state machine's execution input (functions/logic/restore-contract.ts). */
 export interface RemoteRestoreInput {
   readonly job: string;
   readonly backup: string;

@@ -15,12 +15,12 @@ import { notifyOutcome } from '../../../core/notify/alerts.ts';
 import { manifestId, parseBackupSelector } from '../../../core/pipeline/catalog.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { type DecryptKeys, openForeign } from '../../../core/pipeline/decode.ts';
-import { Meter } from '../../../core/pipeline/meter.ts';
 import { type RestoreResult, type RestoreTarget, runRestore } from '../../../core/pipeline/restore.ts';
-import { asDuplex } from '../../../core/pipeline/stages.ts';
 import { redact, registerSecret } from '../../../core/redact.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
 import { createDestination } from '../../../core/storage/index.ts';
+import { Meter } from '../../../core/streams/meter.ts';
+import { asDuplex } from '../../../core/streams/stages.ts';
 import type { Flags } from '../args.ts';
 import { withInterrupts } from '../interrupts.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
@@ -59,7 +59,7 @@ async function confirmDrop(ctx: JobContext, target: Connection, flags: Flags, io
     );
   }
   const answer = await io.prompt(
-    `This drops existing objects in ${redact(target.url)} before restoring. Type the job name (${ctx.job.name}) to continue: `,
+    `This replaces everything in ${redact(target.url)} with the backup: objects the backup does not have are dropped too. Type the job name (${ctx.job.name}) to continue: `,
   );
   if (answer.trim() !== ctx.job.name) throw new UsageError('not confirmed; nothing was changed');
 }
@@ -294,7 +294,7 @@ async function sniffFormat(
   fallback: string,
 ): Promise<string> {
   if (ctx.engine.name !== 'postgres') return fallback;
-  const { peek } = await import('../../../core/pipeline/decode.ts');
+  const { peek } = await import('../../../core/streams/peek.ts');
   const head = await peek(raw, 5);
   return head.toString('latin1') === 'PGDMP' ? 'pg_dump-custom' : 'pg_dump-plain';
 }

@@ -8,9 +8,9 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHILD_ENV_EXTRA } from '../../../core/childEnv.ts';
+import { CHILD_ENV_EXTRA } from '../../../core/child-env.ts';
 import { findOnPath } from '../../../task-image/engines/executables.ts';
-import { DEFAULT_PG_LIB_ROOTS, locatePgTool } from '../../../task-image/engines/pgTools.ts';
+import { DEFAULT_PG_LIB_ROOTS, locatePgTool } from '../../../task-image/engines/pg-tools.ts';
 import { runCli } from '../../support/cli.ts';
 import { createPostgresDb, dropPostgresDb, PG } from '../../support/databases.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
-import { DEFAULT_PG_LIB_ROOTS, locatePgTool } from '../../../task-image/engines/pgTools.ts';
+import { DEFAULT_PG_LIB_ROOTS, locatePgTool } from '../../../task-image/engines/pg-tools.ts';
 import { runCli } from '../../support/cli.ts';
 import {
   createPostgresDb,

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CHILD_ENV_EXTRA } from '../../../core/childEnv.ts';
+import { CHILD_ENV_EXTRA } from '../../../core/child-env.ts';
 import { ToolError, UserError } from '../../../core/errors.ts';
 import { redact } from '../../../core/redact.ts';
 import { MONGOSH_URI_ENV, MongodbEngine } from '../../../task-image/engines/mongodb.ts';
@@ -176,6 +176,36 @@ describe('mongodb engine against a stand-in executable — no MongoDB server her
       expect(call.config?.mode).toBe('600');
       expect(existsSync(call.config!.file)).toBe(false);
     }
+  });
+
+  // Bug: --drop only passed mongorestore --drop, which drops the archive's collections: the
+  // target's other collections stayed, so the target did not equal the backup.
+  it('with drop, drops the target database before mongorestore, so collections the archive lacks go too', async () => {
+    const archive = archiveBytes(1 << 20);
+    const target = { url: 'mongodb://restorer@db1:27017/shop_copy', password: PASSWORD };
+
+    await engine.restore(target, Readable.from([archive]), { drop: true, dumpFormat: 'mongodump-archive' });
+
+    const calls = (await invocations()).map((c) => `${c.tool}${c.marker ? `:${c.marker}` : ''}`);
+    expect(calls).toEqual(['mongosh:drop', 'mongorestore']);
+    const drop = (await invocations())[0]!;
+    expect(drop.env[MONGOSH_URI_ENV]).toMatch(/^mongodb:\/\/restorer:[^@]+@db1:27017\/shop_copy$/);
+  });
+
+  it('with drop, runs no mongorestore when the drop fails', async () => {
+    process.env.STANDIN_MONGOSH_FAIL =
+      'MongoServerError: not authorized on shop_copy to execute command { dropDatabase: 1 }';
+
+    const error = await rejectionOf(
+      engine.restore(src, Readable.from([archiveBytes(1024)]), {
+        drop: true,
+        dumpFormat: 'mongodump-archive',
+      }),
+    );
+
+    expect(error).toBeInstanceOf(ToolError);
+    expect(error.message).toMatch(/not authorized/);
+    expect((await invocations()).some((c) => c.tool === 'mongorestore')).toBe(false);
   });
 
   it('refuses to restore into a database that has collections unless asked to drop', async () => {

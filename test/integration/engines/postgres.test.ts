@@ -16,7 +16,7 @@ import {
   locatePgTool,
   majorFromVersionNum,
   parsePgToolVersion,
-} from '../../../task-image/engines/pgTools.ts';
+} from '../../../task-image/engines/pg-tools.ts';
 import { PostgresEngine } from '../../../task-image/engines/postgres.ts';
 import { childPids, collect, psql, rejectionOf, uniqueName, waitFor } from './support.ts';
 

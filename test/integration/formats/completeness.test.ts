@@ -21,7 +21,7 @@ import {
   PG_OBJECTS,
   SQLITE_OBJECTS,
 } from '../../support/objects.ts';
-import { asArchiveVersion } from '../../support/pgArchive.ts';
+import { asArchiveVersion } from '../../support/pg-archive.ts';
 
 const { archiveBytes } = createRequire(import.meta.url)('../../fixtures/bin/standin.cjs') as {
   archiveBytes: (size: number) => Buffer;

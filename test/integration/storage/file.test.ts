@@ -47,6 +47,29 @@ describe('FileDestination on disk', () => {
     );
   });
 
+  it("removeUnfinished removes the temp files of the keys under a prefix (a killed backup's), and nothing else", async () => {
+    // Prepare: what a backup killed mid-write leaves, beside a finished object and another run's temp file.
+    const dest = createDestination('local', { type: 'file', path: '.' }, { baseDir: dir });
+    await dest.put('job/2026-12-01T030000Z-aaa.sql.gz', 'finished');
+    await writeFile(join(dir, 'job', '.2026-12-01T030000Z-aaa.sql.gz.partial-0123abcd'), 'half a dump');
+    await writeFile(join(dir, 'job', '.2026-12-01T030000Z-aaa.manifest.json.partial-4567'), '{');
+    await writeFile(join(dir, 'job', '.2026-12-02T030000Z-bbb.sql.gz.partial-89ab'), 'another run');
+
+    // Act
+    const removed = await dest.removeUnfinished!('job/2026-12-01T030000Z-aaa.');
+
+    // Assess
+    expect(removed.sort()).toEqual([
+      join(dir, 'job', '.2026-12-01T030000Z-aaa.manifest.json.partial-4567'),
+      join(dir, 'job', '.2026-12-01T030000Z-aaa.sql.gz.partial-0123abcd'),
+    ]);
+    expect((await readdir(join(dir, 'job'))).sort()).toEqual([
+      '.2026-12-02T030000Z-bbb.sql.gz.partial-89ab',
+      '2026-12-01T030000Z-aaa.sql.gz',
+    ]);
+    expect(await dest.removeUnfinished!('nothing/here.')).toEqual([]);
+  });
+
   it('creates objects readable by their owner only', async () => {
     const dest = new FileDestination('local', dir);
 

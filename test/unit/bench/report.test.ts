@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { cpuBudget, type RunRecord, summarize } from '../../../scripts/bench/report.ts';
+import {
+  checkOneCoreTargets,
+  cpuBudget,
+  markdownTable,
+  pinnedTable,
+  type RunRecord,
+  summarize,
+} from '../../../scripts/bench/report.ts';
 
 const run = (wallMs: number, cpuMs: RunRecord['cpuMs'], busyCores = 1.5): RunRecord => ({
   round: 0,
@@ -53,5 +60,81 @@ describe('cpuBudget', () => {
       row('pg/backup/tool', 'tool', false, [run(2000, { command: 700, server: 1, s3rver: 0 })]),
     ]);
     expect(cpuBudget(onlyTool, 2)).toBeUndefined();
+  });
+});
+
+describe('pinned rows', () => {
+  const pinned = (
+    id: string,
+    kind: 'tool' | 'shell' | 'dumpvault',
+    direction: 'backup' | 'restore',
+    runs: RunRecord[],
+  ) => ({
+    ...row(id, kind === 'shell' ? 'tool' : kind, false, runs),
+    kind,
+    direction,
+    pin: { name: 'one-core', clientCpus: '1' },
+  });
+  const oneCore = () =>
+    summarize([
+      // Whole-machine rows of the same engine and direction, much faster: never a pinned row's reference.
+      row('pg/backup/tool', 'tool', false, [run(500, { command: 700, server: 1800, s3rver: 0 })]),
+      {
+        ...row('pg/backup/shell-gzip', 'tool', false, [run(600, { command: 900, server: 1, s3rver: 0 })]),
+        kind: 'shell' as const,
+      },
+      pinned('pg/backup/one-core/tool', 'tool', 'backup', [
+        run(1260, { command: 700, server: 1800, s3rver: 0 }),
+      ]),
+      pinned('pg/backup/one-core/shell-zstd', 'shell', 'backup', [
+        run(1420, { command: 1400, server: 1800, s3rver: 0 }),
+      ]),
+      pinned('pg/backup/one-core/dumpvault-zstd-file', 'dumpvault', 'backup', [
+        run(1500, { command: 1500, self: 300, server: 1800, s3rver: 0 }),
+        run(1600, { command: 1500, self: 500, server: 1800, s3rver: 0 }),
+        run(1550, { command: 1500, self: 350, server: 1800, s3rver: 0 }),
+      ]),
+      pinned('pg/restore/one-core/shell-zstd', 'shell', 'restore', [
+        run(10_000, { command: 1, server: 1, s3rver: 0 }),
+      ]),
+      pinned('pg/restore/one-core/dumpvault-zstd-s3-skip-verify', 'dumpvault', 'restore', [
+        run(12_000, { command: 1, self: 1, server: 1, s3rver: 0 }),
+      ]),
+    ]);
+
+  it('compares a pinned row with the tool and the pipeline pinned the same way, not the whole-machine rows', () => {
+    const results = oneCore();
+    const backup = results.find((r) => r.id === 'pg/backup/one-core/dumpvault-zstd-file')!;
+    expect(backup.vsTool).toBeCloseTo(1260 / 1550, 5);
+    expect(backup.vsShell).toBeCloseTo(1420 / 1550, 5);
+    const whole = results.find((r) => r.id === 'pg/backup/shell-gzip')!;
+    expect(whole.vsTool).toBeCloseTo(500 / 600, 5);
+  });
+
+  it('checks the one-core targets: tool ratio, pipeline ratio, own CPU per 300 MB, RSS, restore', () => {
+    const checks = checkOneCoreTargets(oneCore());
+    const find = (text: string) => checks.find((c) => c.target.includes(text))!;
+    // 1.26 / 1.55 = 0.81 ≥ 0.8
+    expect(find('backup to file ≥ 0.8×')).toMatchObject({ met: true, value: '1.55 s vs 1.26 s = 0.81×' });
+    // 1.42 / 1.55 = 0.92 ≥ 0.85
+    expect(find('backup to file within 15 %').met).toBe(true);
+    // Median own CPU 0.35 s for 300 MB: ≤ 0.4.
+    expect(find("dumpvault's own process")).toMatchObject({
+      met: true,
+      value: '0.35 CPU-s for 300 MB = 0.35 per 300 MB',
+    });
+    expect(find('peak RSS').met).toBe(true);
+    // 10 / 12 = 0.83 < 0.85
+    expect(find('restore pass')).toMatchObject({ met: false, value: '12.00 s vs 10.00 s = 0.83×' });
+  });
+
+  it('puts the pinned rows, and only them, in the pinned table with dumpvault’s own CPU', () => {
+    const table = pinnedTable(oneCore());
+    expect(table).not.toContain('| PG backup, one-core: pg/backup/tool |');
+    expect(table).toContain(
+      '| PG backup, one-core: pg/backup/one-core/dumpvault-zstd-file | 1 | 1.55 (1.50–1.60) |',
+    );
+    expect(table).toMatch(/dumpvault-zstd-file \|.*\| 0\.35 \| 1\.50 \|/);
+    expect(markdownTable(oneCore())).not.toContain('one-core');
   });
 });

@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encryptStage, generateKeyPair, loadRecipients } from '../../../core/crypto/openpgp.ts';
-import { DETECT_HEAD_BYTES, detectFormat } from '../../../core/pipeline/detect.ts';
+import { DETECT_HEAD_BYTES, detectFormat } from '../../../core/formats/detect.ts';
 import { bufferStream, CollectSink } from './support.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -1,5 +1,5 @@
 /**
- * The prune function's logic (functions/lib/prune.ts) against real emulators: backups written
+ * The prune function's logic (functions/logic/prune.ts) against real emulators: backups written
  * by the pipeline to s3rver (as the backup task writes them in AWS, without pruning), history in
  * dynalite. Nothing here is mocked: S3 and DynamoDB both have an emulator.
  */
@@ -9,7 +9,7 @@ import type { Config, Job } from '../../../core/config/schema.ts';
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import { createDestination, type Destination } from '../../../core/storage/index.ts';
-import { type PruneDeps, parsePruneRequest, pruneAfterBackup } from '../../../functions/lib/prune.ts';
+import { type PruneDeps, parsePruneRequest, pruneAfterBackup } from '../../../functions/logic/prune.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
 import { standInEngine } from '../../support/stand-in-engine.ts';

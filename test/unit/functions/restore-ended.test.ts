@@ -4,12 +4,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
-import { runIdentity } from '../../../functions/lib/restore-contract.ts';
+import { runIdentity } from '../../../functions/logic/restore-contract.ts';
 import {
   type ExecutionStatusChangeDetail,
   handleRestoreEnded,
   type RestoreEndedDeps,
-} from '../../../functions/lib/restore-ended.ts';
+} from '../../../functions/logic/restore-ended.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { freshHistory, type RecordingLog, recordingLog, TOPIC_ARN, testConfig } from './support.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The Guard step's rules (functions/lib/restore-guard.ts): confirmation, drop, and the target
+ * The Guard step's rules (functions/logic/restore-guard.ts): confirmation, drop, and the target
  * that already has data — with the target's contents handed in by a recording probe (the
  * probes themselves run against the real servers in target-probe.test.ts) and the password
  * secret by a recording fetcher. Also how the handler's runStep shapes each refusal for the
@@ -17,9 +17,9 @@ import {
   RetryableError,
   runStep,
   TargetUnreachableError,
-} from '../../../functions/lib/restore-contract.ts';
-import { type GuardDeps, guardRestore, readTargetPassword } from '../../../functions/lib/restore-guard.ts';
-import type { ProbeTarget, TargetInventory } from '../../../functions/lib/target-probe.ts';
+} from '../../../functions/logic/restore-contract.ts';
+import { type GuardDeps, guardRestore, readTargetPassword } from '../../../functions/logic/restore-guard.ts';
+import type { ProbeTarget, TargetInventory } from '../../../functions/logic/target-probe.ts';
 import { PASSWORD_ARN, recordingLog, SECRET_VALUE } from './support.ts';
 
 const EXECUTION = {

@@ -17,21 +17,21 @@ import type { HistoryItem } from '../../../core/history/history.ts';
 import type { Manifest } from '../../../core/manifest.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { FileDestination } from '../../../core/storage/file.ts';
-import { chooseDrillTaskDefinition, sidecarImageOf } from '../../../functions/lib/drill-sidecar.ts';
+import { chooseDrillTaskDefinition, sidecarImageOf } from '../../../functions/logic/drill-sidecar.ts';
 import {
   parseRestoreRequest,
   type RestoreRun,
   runIdentity,
   runStep,
-} from '../../../functions/lib/restore-contract.ts';
+} from '../../../functions/logic/restore-contract.ts';
 import {
   describeFailure,
   notifyRestore,
   type RecordDeps,
   recordRestoreFailed,
-} from '../../../functions/lib/restore-record.ts';
-import { ephemeralStorageGiB, resolveRestore } from '../../../functions/lib/restore-resolve.ts';
-import { verifyRestore } from '../../../functions/lib/restore-verify.ts';
+} from '../../../functions/logic/restore-record.ts';
+import { ephemeralStorageGiB, resolveRestore } from '../../../functions/logic/restore-resolve.ts';
+import { verifyRestore } from '../../../functions/logic/restore-verify.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { freshHistory, recordingLog, TOPIC_ARN } from './support.ts';
 

@@ -7,7 +7,7 @@ import { validateConfig } from '../../../core/config/load.ts';
 import { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
-import { type StartBackupDeps, scheduledRunId, startBackup } from '../../../functions/lib/start-backup.ts';
+import { type StartBackupDeps, scheduledRunId, startBackup } from '../../../functions/logic/start-backup.ts';
 import { parseStartRequest } from '../../../functions/start-backup.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import {

@@ -5,7 +5,7 @@
 import { validateConfig } from '../../../core/config/load.ts';
 import type { Config } from '../../../core/config/schema.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
-import type { RunLog } from '../../../functions/lib/log.ts';
+import type { RunLog } from '../../../functions/logic/log.ts';
 import type { LocalDynamo } from '../../support/dynalite.ts';
 
 export const PASSWORD_ARN = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-db-AbCdEf';

@@ -1,5 +1,5 @@
 /**
- * The Guard's look into a restore target (functions/lib/target-probe.ts) with the real drivers
+ * The Guard's look into a restore target (functions/logic/target-probe.ts) with the real drivers
  * against the real servers on this machine — PostgreSQL (127.0.0.1:5432, trust, user postgres)
  * and MariaDB (127.0.0.1:3306, root without a password): an empty database, one with data, a
  * missing one, objects only an engine would count, and agreement with the engines' own
@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
-import { RestoreInputError, TargetUnreachableError } from '../../../functions/lib/restore-contract.ts';
+import { RestoreInputError, TargetUnreachableError } from '../../../functions/logic/restore-contract.ts';
 import {
   connectMysql,
   connectPostgres,
@@ -24,7 +24,7 @@ import {
   probeMysql,
   probePostgres,
   probeTarget,
-} from '../../../functions/lib/target-probe.ts';
+} from '../../../functions/logic/target-probe.ts';
 import { MysqlEngine } from '../../../task-image/engines/mysql.ts';
 import { PostgresEngine } from '../../../task-image/engines/postgres.ts';
 import {

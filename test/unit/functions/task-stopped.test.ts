@@ -9,7 +9,7 @@ import {
   handleTaskStopped,
   type TaskStateChangeDetail,
   type TaskStoppedDeps,
-} from '../../../functions/lib/task-stopped.ts';
+} from '../../../functions/logic/task-stopped.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import {
   CLUSTER,

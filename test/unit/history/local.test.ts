@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { historyToCsv, LocalHistoryStore } from '../../../core/history/local.ts';
-import { currentProcessOwner, processStartTime } from '../../../core/history/processOwner.ts';
+import { currentProcessOwner, processStartTime } from '../../../core/history/process-owner.ts';
 
 const store = async () => new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-hist-')));
 const item = (over: Partial<HistoryItem>): HistoryItem => ({

@@ -4,8 +4,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { coalesce } from '../../../core/pipeline/stages.ts';
-import { generatorStage } from '../../../core/stage.ts';
+import { generatorStage } from '../../../core/streams/generator-stage.ts';
+import { coalesce } from '../../../core/streams/stages.ts';
 
 async function run(source: Readable, minBytes: number): Promise<Buffer[]> {
   const out: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHILD_ENV_EXTRA, childEnvironment } from '../../core/childEnv.ts';
+import { CHILD_ENV_EXTRA, childEnvironment } from '../../core/child-env.ts';
 
 const PARENT: NodeJS.ProcessEnv = {
   PATH: '/usr/bin',

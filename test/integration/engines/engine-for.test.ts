@@ -6,11 +6,11 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { EngineName } from '../../../core/config/schema.ts';
 import { ConfigError, ToolError, UserError } from '../../../core/errors.ts';
-import { deferred, deferredOutput } from '../../../task-image/engines/deferredOutput.ts';
-import { explainFailure } from '../../../task-image/engines/failureHints.ts';
+import { deferred, deferredOutput } from '../../../task-image/engines/deferred-output.ts';
+import { explainFailure } from '../../../task-image/engines/failure-hints.ts';
 import { engineFor } from '../../../task-image/engines/index.ts';
 import { scratchIdentifier } from '../../../task-image/engines/scratch.ts';
-import { parseTableCounts } from '../../../task-image/engines/tableCounts.ts';
+import { parseTableCounts } from '../../../task-image/engines/table-counts.ts';
 import { collect, rejectionOf } from './support.ts';
 
 describe('engineFor', () => {

@@ -12,7 +12,7 @@ import {
   parseGrants,
   serverKind,
   unreadableSentences,
-} from '../../../task-image/engines/mysqlAccess.ts';
+} from '../../../task-image/engines/mysql-access.ts';
 
 const MARIADB = serverKind('10.11.19-MariaDB-0+deb12u1');
 const README_GRANTS = [

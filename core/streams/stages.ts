@@ -3,7 +3,7 @@
  * functions; the pipeline wants streams, so both become Duplexes.
  */
 import type { Duplex } from 'node:stream';
-import { generatorStage } from '../stage.ts';
+import { generatorStage } from './generator-stage.ts';
 
 export type Stage =
   | NodeJS.ReadWriteStream
