@@ -288,6 +288,7 @@ export class DynamoHistoryStore implements HistoryStore {
     const state: AlertState = { job: String(item['job']), failing: item['failing'] === true };
     if (typeof item['skipping'] === 'boolean') state.skipping = item['skipping'];
     if (typeof item['since'] === 'string') state.since = item['since'];
+    if (typeof item['cause'] === 'string') state.cause = item['cause'];
     if (typeof item['lastRunId'] === 'string') state.lastRunId = item['lastRunId'];
     return state;
   }

@@ -82,6 +82,8 @@ export interface AlertState {
   skipping?: boolean;
   /** When the current failing streak began (ISO). */
   since?: string;
+  /** The cause last alerted in the current failing streak (see core/notify/alerts.ts causeKey). */
+  cause?: string;
   lastRunId?: string;
 }
 
