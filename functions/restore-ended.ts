@@ -27,14 +27,15 @@ const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 
-const deps = once(
-  (): RestoreEndedDeps => ({
-    config: loadDeployedConfig(),
-    history: deployedHistory(dynamodb),
+const deps = once((): RestoreEndedDeps => {
+  const config = loadDeployedConfig();
+  return {
+    config,
+    history: deployedHistory(dynamodb, config),
     notifier: deployedNotifier(sns),
     log: logger,
-  }),
-);
+  };
+});
 
 export const handler = middy(
   async (

@@ -17,7 +17,7 @@ import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/
 import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
 import { ConfigError } from '../core/errors.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
-import { FunctionEnv, once, requireEnv } from './logic/environment.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
 import {
   handleTaskStopped,
   type TaskStateChangeDetail,
@@ -33,7 +33,8 @@ const lambda = new LambdaClient({});
 
 const deps = once(
   (): TaskStoppedDeps => ({
-    history: deployedHistory(dynamodb),
+    // The deployed config gives the run items it marks FAILED their TTL.
+    history: deployedHistory(dynamodb, loadDeployedConfig()),
     notifier: deployedNotifier(sns),
     containerName: requireEnv(FunctionEnv.containerName),
     log: logger,
