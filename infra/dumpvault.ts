@@ -45,6 +45,9 @@ export {
   METRIC_NAMESPACE,
   SERVICE_NAME,
 } from './functions.ts';
+
+import { JOB_DIMENSION, METRICS, type MetricName } from '../core/contracts/cloudwatch.ts';
+
 export { managedKeyPrefixes, secretArnsOf, secretResourceArn } from './iam.ts';
 
 const LOG_RETENTION_DAYS = Object.values(logs.RetentionDays).filter(
@@ -344,7 +347,10 @@ export class DumpVault extends Construct {
    * @default - maximum over 1 hour
    */
   metricHoursSinceLastSuccess(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.jobMetric('HoursSinceLastSuccess', job, { statistic: cloudwatch.Stats.MAXIMUM, ...props });
+    return this.jobMetric(METRICS.hoursSinceLastSuccess, job, {
+      statistic: cloudwatch.Stats.MAXIMUM,
+      ...props,
+    });
   }
 
   /**
@@ -353,7 +359,7 @@ export class DumpVault extends Construct {
    * @default - maximum over 1 hour
    */
   metricLastBackupDuration(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.jobMetric('LastBackupDurationSeconds', job, {
+    return this.jobMetric(METRICS.lastBackupDurationSeconds, job, {
       statistic: cloudwatch.Stats.MAXIMUM,
       ...props,
     });
@@ -365,7 +371,7 @@ export class DumpVault extends Construct {
    * @default - maximum over 1 hour
    */
   metricLastBackupBytes(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.jobMetric('LastBackupBytes', job, { statistic: cloudwatch.Stats.MAXIMUM, ...props });
+    return this.jobMetric(METRICS.lastBackupBytes, job, { statistic: cloudwatch.Stats.MAXIMUM, ...props });
   }
 
   /**
@@ -374,14 +380,17 @@ export class DumpVault extends Construct {
    * @default - maximum over 1 hour
    */
   metricFailuresLast24Hours(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.jobMetric('FailedRunsLast24Hours', job, { statistic: cloudwatch.Stats.MAXIMUM, ...props });
+    return this.jobMetric(METRICS.failedRunsLast24Hours, job, {
+      statistic: cloudwatch.Stats.MAXIMUM,
+      ...props,
+    });
   }
 
-  private jobMetric(metricName: string, job: string, props: cloudwatch.MetricOptions): cloudwatch.Metric {
+  private jobMetric(metricName: MetricName, job: string, props: cloudwatch.MetricOptions): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: METRIC_NAMESPACE,
       metricName,
-      dimensionsMap: { service: SERVICE_NAME, Job: job },
+      dimensionsMap: { service: SERVICE_NAME, [JOB_DIMENSION]: job },
       period: Duration.hours(1),
       ...props,
     });

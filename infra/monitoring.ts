@@ -12,6 +12,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
+import { JOB_DIMENSION, METRICS, type MetricName } from '../core/contracts/cloudwatch.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 import { alarmThresholdHours } from './validate.ts';
 
@@ -22,7 +23,11 @@ export interface MonitoringProps {
   /** Lambdas whose errors alarm, by alarm id prefix. */
   readonly functions: ReadonlyArray<readonly [string, lambda.IFunction]>;
   /** Builds a per-job metric of the DumpVault namespace. */
-  readonly jobMetric: (metricName: string, job: string, props: cloudwatch.MetricOptions) => cloudwatch.Metric;
+  readonly jobMetric: (
+    metricName: MetricName,
+    job: string,
+    props: cloudwatch.MetricOptions,
+  ) => cloudwatch.Metric;
 }
 
 /** Alarms on freshness, Lambda errors, dead letters and failed deliveries. */
@@ -52,7 +57,9 @@ export class Monitoring extends Construct {
       thresholds[job.name] = threshold;
       const alarm = new cloudwatch.Alarm(parent, `Freshness-${job.name}`, {
         alarmDescription: `dumpvault: no successful backup of ${job.name} for more than ${threshold} h (dumpvault history ${job.name} --remote)`,
-        metric: props.jobMetric('HoursSinceLastSuccess', job.name, { statistic: cloudwatch.Stats.MAXIMUM }),
+        metric: props.jobMetric(METRICS.hoursSinceLastSuccess, job.name, {
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
         threshold,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,

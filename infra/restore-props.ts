@@ -19,6 +19,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
+import type { MetricName } from '../core/contracts/cloudwatch.ts';
 import type { FunctionName } from './function-code.ts';
 import type { FunctionOptions } from './functions.ts';
 
@@ -86,7 +87,11 @@ export interface DumpVaultRestoreProps {
   /** Publishes alarms to the alerts topic. */
   readonly alarmAction: cloudwatch.IAlarmAction;
   /** Builds a per-job metric of the DumpVault namespace (dimensions `service`, `Job`). */
-  readonly jobMetric: (metricName: string, job: string, props: cloudwatch.MetricOptions) => cloudwatch.Metric;
+  readonly jobMetric: (
+    metricName: MetricName,
+    job: string,
+    props: cloudwatch.MetricOptions,
+  ) => cloudwatch.Metric;
 }
 
 /**

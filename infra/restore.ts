@@ -52,6 +52,8 @@ export {
   SIDECAR_CONTAINER_NAME,
 } from './restore-props.ts';
 
+import { METRICS } from '../core/contracts/cloudwatch.ts';
+
 /** The restore state machine, its task definitions and Lambdas, the drill schedules and alarms. */
 export class DumpVaultRestore extends Construct implements RestoreScope {
   readonly stateMachine: sfn.StateMachine;
@@ -223,7 +225,7 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
    * @default - minimum over 5 minutes
    */
   metricDrillSucceeded(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.props.jobMetric('DrillSucceeded', job, {
+    return this.props.jobMetric(METRICS.drillSucceeded, job, {
       statistic: cloudwatch.Stats.MINIMUM,
       period: Duration.minutes(5),
       ...props,
@@ -236,7 +238,7 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
    * @default - maximum over 1 hour
    */
   metricHoursSinceLastDrillSuccess(job: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.props.jobMetric('HoursSinceLastDrillSuccess', job, {
+    return this.props.jobMetric(METRICS.hoursSinceLastDrillSuccess, job, {
       statistic: cloudwatch.Stats.MAXIMUM,
       ...props,
     });
@@ -251,7 +253,10 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
           new cloudwatch.GraphWidget({
             title: `${job.name}: restore drills (1 = succeeded, 0 = failed) and hours since the last success`,
             left: [
-              this.metricDrillSucceeded(job.name, { period: Duration.hours(1), label: 'DrillSucceeded' }),
+              this.metricDrillSucceeded(job.name, {
+                period: Duration.hours(1),
+                label: METRICS.drillSucceeded,
+              }),
             ],
             right: [this.metricHoursSinceLastDrillSuccess(job.name, { label: 'hours since last success' })],
             leftYAxis: { min: 0, max: 1 },

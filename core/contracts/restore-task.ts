@@ -3,12 +3,14 @@
  * the restore state machine's Resolve step (functions/logic/restore-resolve.ts) builds: both sides
  * read the names from here. Values are never secrets, only ARNs and names.
  */
+import { TaskEnv } from './task-env.ts';
+
 export const RestoreTaskEnv = {
-  job: 'DUMPVAULT_JOB',
-  runId: 'DUMPVAULT_RUN_ID',
-  startedAt: 'DUMPVAULT_STARTED_AT',
-  trigger: 'DUMPVAULT_TRIGGER',
-  jobJson: 'DUMPVAULT_JOB_JSON',
+  job: TaskEnv.job,
+  runId: TaskEnv.runId,
+  startedAt: TaskEnv.startedAt,
+  trigger: TaskEnv.trigger,
+  jobJson: TaskEnv.jobJson,
   kind: 'DUMPVAULT_RESTORE_KIND',
   /** The manifest key of the backup to restore (`…/{id}.manifest.json`). */
   backupKey: 'DUMPVAULT_BACKUP_KEY',

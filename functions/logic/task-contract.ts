@@ -5,27 +5,8 @@
  */
 import type { Config, Job } from '../../core/config/schema.ts';
 
-/** Environment variables of the task container. */
-export const TaskEnv = {
-  /** Per run (container override): the job's name. */
-  job: 'DUMPVAULT_JOB',
-  /** Per run (container override): the run id, 8 hex characters. */
-  runId: 'DUMPVAULT_RUN_ID',
-  /** Per run (container override): ISO time the run was recorded RUNNING; part of the history key. */
-  startedAt: 'DUMPVAULT_STARTED_AT',
-  /** Per run (container override): `schedule` or `manual`. */
-  trigger: 'DUMPVAULT_TRIGGER',
-  /** Per run (container override): a complete single-job config (validateConfig() accepts it). */
-  jobJson: 'DUMPVAULT_JOB_JSON',
-  /** Task definition: the history table. */
-  historyTable: 'DUMPVAULT_HISTORY_TABLE',
-  /** Task definition: the managed bucket; destinations with `"bucket": "managed"` mean this one. */
-  bucket: 'DUMPVAULT_BUCKET',
-  /** Task definition: the alerts topic. */
-  topicArn: 'DUMPVAULT_TOPIC_ARN',
-  /** Task definition: JSON object mapping each OpenPGP recipient path of the config to its armored key. */
-  publicKeys: 'DUMPVAULT_PUBLIC_KEYS_JSON',
-} as const;
+/** Environment variables of the task container (core/contracts/task-env.ts). */
+export { TaskEnv } from '../../core/contracts/task-env.ts';
 
 /** ECS caps the JSON of all overrides of one RunTask at 8 KiB. */
 export const MAX_OVERRIDE_BYTES = 8192;

@@ -6,6 +6,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkSourceUrl, type LoadedConfig, sqlitePath, sqliteUrl } from '../../../core/config/load.ts';
 import type { Destination as DestinationConfig } from '../../../core/config/schema.ts';
+import { DUMP_FORMATS } from '../../../core/contracts/dump-formats.ts';
 import { decryptStage, readPrivateKey } from '../../../core/crypto/openpgp.ts';
 import type { Connection } from '../../../core/engine.ts';
 import { messageOf, UsageError, UserError } from '../../../core/errors.ts';
@@ -296,7 +297,7 @@ async function sniffFormat(
   if (ctx.engine.name !== 'postgres') return fallback;
   const { peek } = await import('../../../core/streams/peek.ts');
   const head = await peek(raw, 5);
-  return head.toString('latin1') === 'PGDMP' ? 'pg_dump-custom' : 'pg_dump-plain';
+  return head.toString('latin1') === 'PGDMP' ? DUMP_FORMATS.pgCustom : DUMP_FORMATS.pgPlain;
 }
 
 /** `dumpvault drill <job>`: restore the latest backup into a scratch database, compare, drop it. */

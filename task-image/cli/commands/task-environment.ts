@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { LoadedConfig } from '../../../core/config/load.ts';
 import { validateConfig } from '../../../core/config/load.ts';
+import { TaskEnv } from '../../../core/contracts/task-env.ts';
 import { ConfigError } from '../../../core/errors.ts';
 import type { HistoryStore } from '../../../core/history/history.ts';
 import type { Notifier } from '../../../core/notify/notifier.ts';
@@ -49,10 +50,10 @@ export async function loadTaskConfig(
 ): Promise<{ loaded: LoadedConfig; cleanup: () => Promise<void> }> {
   let json: unknown;
   try {
-    json = JSON.parse(required(env, 'DUMPVAULT_JOB_JSON'));
+    json = JSON.parse(required(env, TaskEnv.jobJson));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    throw new ConfigError('DUMPVAULT_JOB_JSON is not valid JSON; redeploy the stack');
+    throw new ConfigError(`${TaskEnv.jobJson} is not valid JSON; redeploy the stack`);
   }
   const config = validateConfig(json);
   const dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-task-'));
@@ -67,7 +68,7 @@ export async function loadTaskConfig(
     await writeFile(file, armored, { mode: 0o600 });
   }
   return {
-    loaded: { config, file: 'DUMPVAULT_JOB_JSON', baseDir: dir, stateDir: dir },
+    loaded: { config, file: TaskEnv.jobJson, baseDir: dir, stateDir: dir },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }

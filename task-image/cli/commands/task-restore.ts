@@ -301,9 +301,9 @@ export async function taskRestoreCommand(
   deps: TaskRestoreDeps = {},
 ): Promise<number> {
   const print = deps.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const jobName = required(env, 'DUMPVAULT_JOB');
-  const runId = required(env, 'DUMPVAULT_RUN_ID');
-  const startedAt = required(env, 'DUMPVAULT_STARTED_AT');
+  const jobName = required(env, RestoreTaskEnv.job);
+  const runId = required(env, RestoreTaskEnv.runId);
+  const startedAt = required(env, RestoreTaskEnv.startedAt);
   if (Number.isNaN(Date.parse(startedAt))) throw new ConfigError('DUMPVAULT_STARTED_AT is not an ISO time');
   const kindValue = required(env, RestoreTaskEnv.kind);
   if (kindValue !== 'restore' && kindValue !== 'drill') {

@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { prunesSeparately } from '../../../core/contracts/prune.ts';
+import { parseTaskRun } from '../../../core/contracts/task-env.ts';
 import { ConfigError, ToolError, UsageError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { Trigger } from '../../../core/history/history.ts';
@@ -28,21 +29,18 @@ export async function taskCommand(
   if (action === 'restore') return taskRestoreCommand(out, env, deps);
   if (action !== 'backup')
     throw new UsageError(`unknown task "${action ?? ''}"; the task image runs "task backup"`);
-  const job = required(env, 'DUMPVAULT_JOB');
-  const runId = required(env, 'DUMPVAULT_RUN_ID');
-  const startedAt = new Date(required(env, 'DUMPVAULT_STARTED_AT'));
-  if (Number.isNaN(startedAt.getTime())) throw new ConfigError('DUMPVAULT_STARTED_AT is not an ISO time');
+  const run = parseTaskRun(env);
+  if ('error' in run) throw new ConfigError(run.error);
+  const { job, runId, startedAt } = run;
   const { loaded, cleanup } = await loadTaskConfig(env);
   const history =
     deps.history ??
     new DynamoHistoryStore({
-      tableName: required(env, 'DUMPVAULT_HISTORY_TABLE'),
+      tableName: run.historyTable,
       client: createHistoryDocumentClient(new DynamoDBClient({})),
       runLifetimeDays: runLifetimes(loaded.config),
     });
-  const notifier =
-    deps.notifier ??
-    new SnsNotifier({ client: new SNSClient({}), topicArn: required(env, 'DUMPVAULT_TOPIC_ARN') });
+  const notifier = deps.notifier ?? new SnsNotifier({ client: new SNSClient({}), topicArn: run.topicArn });
   const jobConfig = loaded.config.jobs.find((j) => j.name === job);
   const timeoutMinutes = jobConfig?.task?.timeoutMinutes ?? 720;
   const controller = new AbortController();
@@ -60,14 +58,14 @@ export async function taskCommand(
     const taskArn = await currentTaskArn(env);
     const ctx = await resolveJobContext(loaded, job, {
       env,
-      trigger: (env.DUMPVAULT_TRIGGER === 'manual' ? 'manual' : 'schedule') satisfies Trigger,
+      trigger: run.trigger satisfies Trigger,
       history,
       notifier,
       progress: out.progress,
       runId,
       ...(deps.fetchSecret ? { fetchSecret: deps.fetchSecret } : {}),
       ...(taskArn ? { taskArn } : {}),
-      ...(env.DUMPVAULT_BUCKET ? { managedBucket: env.DUMPVAULT_BUCKET } : {}),
+      ...(run.bucket ? { managedBucket: run.bucket } : {}),
     });
     const result = await runBackup({
       ...ctx,
