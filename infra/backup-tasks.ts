@@ -17,7 +17,7 @@ import type { Config, Job } from '../core/config/schema.ts';
 import { PRUNE_ENV, PRUNE_SEPARATELY } from '../core/contracts/prune.ts';
 import { jobPartition } from '../core/history/dynamodb.ts';
 import { DUMP_TASK_SHAPE, mountTmp } from './fargate.ts';
-import { jobConfig, managedKeyPrefixes, nagResource, secretArnsOf } from './iam.ts';
+import { jobConfig, managedKeyPrefixes, nagResource, secretArnsOf, tagsManagedObjects } from './iam.ts';
 
 /** Name of the task's container; start-backup overrides its environment. */
 export const CONTAINER_NAME = 'dumpvault';
@@ -130,7 +130,12 @@ export class BackupTasks extends Construct {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           sid: 'WriteBackupObjects',
-          actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
+          actions: [
+            's3:PutObject',
+            's3:GetObject',
+            's3:AbortMultipartUpload',
+            ...(tagsManagedObjects(single) ? ['s3:PutObjectTagging'] : []),
+          ],
           resources: prefixes.map((p) => bucket.arnForObjects(`${p}*`)),
         }),
       );

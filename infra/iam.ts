@@ -63,6 +63,16 @@ export function managedKeyPrefixes(config: Config): string[] {
   return [...prefixes].sort();
 }
 
+/** Whether a job's managed destinations tag their objects (PutObject with tags needs s3:PutObjectTagging). */
+export function tagsManagedObjects(config: Config): boolean {
+  return config.jobs.some((job) =>
+    job.destinations.some((name) => {
+      const dest = config.destinations[name];
+      return dest?.type === 's3' && dest.bucket === 'managed' && Object.keys(dest.tags ?? {}).length > 0;
+    }),
+  );
+}
+
 /** Every secret a restore or drill reads: those of backups, plus the private keys of the jobs' OpenPGP entries. */
 export function restoreSecretArnsOf(config: Config): string[] {
   const arns = new Set(secretArnsOf(config));

@@ -87,6 +87,13 @@ export function deploymentProblems(
       `jobs: the bucket aborts incomplete uploads after ${abortIncompleteUploadDays(config)} days, not longer than the longest task.timeoutMinutes (${longestTaskTimeoutMinutes(config)})`,
     );
   }
+  for (const [name, dest] of Object.entries(config.destinations)) {
+    if (dest.type === 's3' && dest.bucket === 'managed' && dest.serverSideEncryption?.kmsKeyId) {
+      problems.push(
+        `destinations.${name}.serverSideEncryption.kmsKeyId: the managed bucket is encrypted with the stack's own KMS key, which the task roles are granted; leave kmsKeyId out, got ${JSON.stringify(dest.serverSideEncryption.kmsKeyId)}`,
+      );
+    }
+  }
   config.jobs.forEach((job, i) => {
     const at = `jobs[${i}]`;
     if (job.task) {

@@ -49,6 +49,18 @@ const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d
   error: (iss) => `expected a Secrets Manager secret ARN, got ${show(iss.input)}`,
 });
 
+/**
+ * Storage classes a destination may write: those that read back at once. `verify`, `restore`
+ * and `drill` read the object; GLACIER and DEEP_ARCHIVE objects must first be restored by hand.
+ */
+export const S3_STORAGE_CLASSES = [
+  'STANDARD',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+] as const;
+
 export const S3DestinationSchema = z
   .strictObject({
     type: z.literal('s3'),
@@ -80,6 +92,38 @@ export const S3DestinationSchema = z
         'Size of the first multipart parts in MiB; it doubles every 2,000 parts (10,000 parts from 8 MiB hold 484 GiB), and a write starts bigger when the previous backup was so big that such an upload would not hold 4 times it.',
       ),
     queueSize: wholeNumber(1).max(16).default(2).describe('Parts uploaded in parallel.'),
+    serverSideEncryption: z
+      .strictObject({
+        type: z.enum(['SSE-S3', 'SSE-KMS'], {
+          error: (iss) => `expected "SSE-S3" or "SSE-KMS", got ${show(iss.input)}`,
+        }),
+        kmsKeyId: nonEmpty('a KMS key id, alias or ARN')
+          .optional()
+          .describe('SSE-KMS: the key (id, alias/… or ARN); default: the bucket default or aws/s3.'),
+        bucketKey: z.boolean().optional().describe('SSE-KMS: use an S3 Bucket Key (fewer KMS requests).'),
+      })
+      .refine(
+        (sse) => sse.type === 'SSE-KMS' || (sse.kmsKeyId === undefined && sse.bucketKey === undefined),
+        {
+          error: 'kmsKeyId and bucketKey go with "type": "SSE-KMS" only',
+        },
+      )
+      .optional()
+      .describe(
+        "Server-side encryption S3 applies to every object written (besides dumpvault's own OpenPGP).",
+      ),
+    storageClass: z
+      .enum(S3_STORAGE_CLASSES, {
+        error: (iss) =>
+          `expected one of ${S3_STORAGE_CLASSES.join(', ')} (classes verify and restore can read at once; move older backups to GLACIER or DEEP_ARCHIVE with a lifecycle rule), got ${show(iss.input)}`,
+      })
+      .optional()
+      .describe('Storage class of the objects written, e.g. STANDARD_IA or GLACIER_IR for a long-term copy.'),
+    tags: z
+      .record(z.string().min(1).max(128), z.string().max(256))
+      .refine((tags) => Object.keys(tags).length <= 10, { error: 'S3 allows at most 10 tags per object' })
+      .optional()
+      .describe('Tags of every object written ({"team": "db"}); needs s3:PutObjectTagging.'),
     // Optional rather than defaulted: typed configs built in code need not spell them out; the
     // defaults live in core/contracts/timeouts.ts and are applied where the client is built.
     connectTimeoutSeconds: wholeNumber(1)

@@ -25,6 +25,7 @@
  * destination fails, the run is FAILED.
  */
 import { pipeline } from 'node:stream/promises';
+import { LOCK_WAIT_TIMEOUT_SECONDS } from '../contracts/timeouts.ts';
 import { encryptStage } from '../crypto/openpgp.ts';
 import { killedBy, LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
 import type { DestinationOutcome, HistoryItem } from '../history/history.ts';
@@ -203,7 +204,7 @@ async function dumpAndStore(
   if (refused.length === ctx.destinations.length) throw everyDestinationFailed(refused);
   const destinations = ctx.destinations.filter((d) => !refused.some((r) => r.dest === d));
   step(`inspecting ${redact(ctx.source.url)}`);
-  const server = await engine.inspect(ctx.source);
+  const server = await engine.inspect(ctx.source, ctx.signal ? { signal: ctx.signal } : {});
   const keys = objectKeys({
     prefix: ctx.prefix,
     job: job.name,
@@ -251,6 +252,7 @@ async function dumpAndStore(
   const complete = completenessTap(engine.dumpChecker({ format }), server.tool.name);
   const session = engine.dump(ctx.source, {
     format,
+    lockWaitSeconds: job.lockWaitTimeoutSeconds ?? LOCK_WAIT_TIMEOUT_SECONDS,
     ...(job.compression === 'zstd'
       ? {
           through: {

@@ -112,6 +112,11 @@ export function createBareDestination(
     partSizeBytes: config.partSizeMiB * MiB,
     queueSize: config.queueSize,
     ...(config.stallTimeoutSeconds ? { stallTimeoutMs: config.stallTimeoutSeconds * 1000 } : {}),
+    objectSettings: {
+      ...(config.serverSideEncryption && { serverSideEncryption: config.serverSideEncryption }),
+      ...(config.storageClass && { storageClass: config.storageClass }),
+      ...(config.tags && { tags: config.tags }),
+    },
   });
 }
 

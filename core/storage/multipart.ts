@@ -24,6 +24,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
+  type PutObjectCommandInput,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -67,6 +68,12 @@ export function firstPartSizeFor(bytes: number, minimum: number, growEvery = GRO
   return low * MiB;
 }
 
+/** Server-side encryption, storage class and tags of an object (see S3ObjectSettings in s3.ts). */
+export type S3ObjectParams = Pick<
+  PutObjectCommandInput,
+  'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled' | 'StorageClass' | 'Tagging'
+>;
+
 export interface MultipartWriterParams {
   readonly client: S3Client;
   readonly bucket: string;
@@ -77,6 +84,8 @@ export interface MultipartWriterParams {
    * @default - the store's default
    */
   readonly contentType?: string;
+  /** Server-side encryption, storage class and tags, for CreateMultipartUpload and PutObject. */
+  readonly objectParams?: S3ObjectParams;
   /** Bytes of the first parts (S3 wants at least 5 MiB for all but the last). */
   readonly partSize: number;
   /**
@@ -367,6 +376,7 @@ export class MultipartWriter {
             Bucket: bucket,
             Key: key,
             ContentType: this.params.contentType,
+            ...this.params.objectParams,
             ...(checksums && { ChecksumAlgorithm: 'CRC32' }),
           }),
           this.wholeSendOptions,
@@ -455,6 +465,7 @@ export class MultipartWriter {
           ContentLength: data.byteLength,
           ContentMD5: createHash('md5').update(data).digest('base64'),
           ContentType: this.params.contentType,
+          ...this.params.objectParams,
         }),
         this.wholeSendOptions,
       ),

@@ -31,6 +31,7 @@ import {
   type S3ClientConfig,
   type ServiceInputTypes,
   type ServiceOutputTypes,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
 import {
@@ -47,6 +48,7 @@ import {
   firstPartSizeFor,
   MAX_PARTS,
   MultipartWriter,
+  type S3ObjectParams,
   TooManyPartsError,
   UploadStalledError,
 } from './multipart.ts';
@@ -214,6 +216,33 @@ export interface S3DestinationOptions {
    * @default the stall timeout, at most 60 s
    */
   readonly cleanupTimeoutMs?: number;
+  /** Server-side encryption, storage class and tags of every object written. */
+  readonly objectSettings?: S3ObjectSettings;
+}
+
+/** What a destination asks S3 to apply to every object it writes (config: see S3DestinationSchema). */
+export interface S3ObjectSettings {
+  readonly serverSideEncryption?: {
+    readonly type: 'SSE-S3' | 'SSE-KMS';
+    readonly kmsKeyId?: string;
+    readonly bucketKey?: boolean;
+  };
+  readonly storageClass?: StorageClass;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** The fields of CreateMultipartUpload and PutObject that carry {@link S3ObjectSettings}. */
+export function objectParams(settings: S3ObjectSettings | undefined): S3ObjectParams {
+  if (!settings) return {};
+  const sse = settings.serverSideEncryption;
+  const tags = Object.entries(settings.tags ?? {});
+  return {
+    ...(sse && { ServerSideEncryption: sse.type === 'SSE-KMS' ? 'aws:kms' : 'AES256' }),
+    ...(sse?.kmsKeyId && { SSEKMSKeyId: sse.kmsKeyId }),
+    ...(sse?.bucketKey !== undefined && { BucketKeyEnabled: sse.bucketKey }),
+    ...(settings.storageClass && { StorageClass: settings.storageClass }),
+    ...(tags.length > 0 && { Tagging: new URLSearchParams(tags).toString() }),
+  };
 }
 
 const MiB = 1024 * 1024;
@@ -293,7 +322,10 @@ export class S3Destination implements Destination {
   private readonly cleanupTimeoutMs: number;
 
   /** See {@link S3DestinationOptions}; nothing is sent until the first call. */
+  private readonly objectParams: S3ObjectParams;
+
   constructor(options: S3DestinationOptions) {
+    this.objectParams = objectParams(options.objectSettings);
     this.name = options.name;
     this.bucket = options.bucket;
     const prefix = options.prefix ?? '';
@@ -337,6 +369,7 @@ export class S3Destination implements Destination {
       queueSize: this.queueSize,
       signal,
       maxParts: this.maxParts,
+      objectParams: this.objectParams,
       onRequestFailed: (err) => fail(err, true),
       stallMs: this.stallTimeoutMs,
     });
@@ -393,6 +426,7 @@ export class S3Destination implements Destination {
           ContentLength: body.byteLength,
           ContentMD5: createHash('md5').update(body).digest('base64'),
           ContentType: options.contentType,
+          ...this.objectParams,
         }),
       );
       return { bytes: body.byteLength, etag: output.ETag, versionId: output.VersionId };
@@ -506,6 +540,7 @@ export class S3Destination implements Destination {
           Bucket: this.bucket,
           Key: this.objectKey(key),
           ContentType: 'text/plain',
+          ...this.objectParams,
         }),
       );
       uploadId = created.UploadId;

@@ -77,6 +77,8 @@ export interface RecordedRequest {
   readonly method: string;
   readonly path: string;
   readonly query: Readonly<Record<string, string | string[] | undefined>>;
+  /** Request headers, names in lower case. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** Response status, once the response was sent. */
   status?: number;
 }
@@ -334,7 +336,12 @@ class LostCreateAnswers {
 
 function recorder(requests: RecordedRequest[], recorded: EventEmitter): KoaMiddleware {
   return async (ctx, next) => {
-    const entry: RecordedRequest = { method: ctx.method, path: ctx.path, query: { ...ctx.query } };
+    const entry: RecordedRequest = {
+      method: ctx.method,
+      path: ctx.path,
+      query: { ...ctx.query },
+      headers: { ...ctx.headers },
+    };
     requests.push(entry);
     recorded.emit('change');
     // Errors are turned into responses after the middleware chain, so read the status as sent.

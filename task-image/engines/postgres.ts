@@ -12,6 +12,7 @@ import type {
   DumpOptions,
   DumpSession,
   Engine,
+  ProbeOptions,
   RestoreOptions,
   ServerInfo,
   TableStats,
@@ -81,6 +82,18 @@ const HINTS: readonly FailureHint[] = [
 ];
 
 const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/**
+ * A lock wait that ran out: pg_dump's `--lock-wait-timeout` ends its `LOCK TABLE` with a
+ * statement timeout (its stderr then names the table), the row-count session's `lock_timeout`
+ * with a lock timeout.
+ */
+function lockWaitHint(seconds: number): FailureHint {
+  return {
+    when: /lock timeout|statement timeout\b.*\bLOCK TABLE/i,
+    fix: `another session held a lock on a table the dump reads for longer than ${seconds} s (lockWaitTimeoutSeconds): find it in pg_locks and pg_stat_activity, or raise the job's lockWaitTimeoutSeconds`,
+  };
+}
 
 /** pg_dump's own error lines: a run that printed one failed, whatever its exit code. */
 const PG_DUMP_ERROR_LINES = [/^pg_dump: error: /];
@@ -295,9 +308,9 @@ export class PostgresEngine implements Engine {
    * Reads the server version, then refuses (UserError naming the package to install) when the
    * pg_dump that would be used is older than the server.
    */
-  async inspect(conn: Connection): Promise<ServerInfo> {
+  async inspect(conn: Connection, options: ProbeOptions = {}): Promise<ServerInfo> {
     const target = pgTarget(conn);
-    const { num, text } = await this.serverVersion(target);
+    const { num, text } = await this.serverVersion(target, options.signal);
     const serverMajor = majorFromVersionNum(num);
     const pgDump = await this.locate('pg_dump', serverMajor);
     const tool = await this.toolVersion(pgDump);
@@ -320,13 +333,18 @@ export class PostgresEngine implements Engine {
    */
   dump(conn: Connection, options: DumpOptions): DumpSession {
     const stats = deferred<TableStats>();
+    const lockWaitSeconds = options.lockWaitSeconds ?? LOCK_WAIT_TIMEOUT_SECONDS;
+    const hints = [lockWaitHint(lockWaitSeconds), ...HINTS];
     let session: PgSnapshotSession | undefined;
     let counted: Promise<void> = Promise.resolve();
     const output = deferredOutput(
-      async (signal) => {
+      async (signal, fail) => {
         const target = pgTarget(conn);
         const psql = await this.locate('psql', undefined);
-        session = await PgSnapshotSession.open({ command: psql, args: psqlArgs(target), env: target.env });
+        session = await PgSnapshotSession.open(
+          { command: psql, args: psqlArgs(target), env: target.env, signal },
+          lockWaitSeconds,
+        );
         signal.throwIfAborted();
         const serverMajor = majorFromVersionNum(session.serverVersionNum);
         const pgDump = await this.locate('pg_dump', serverMajor);
@@ -337,11 +355,13 @@ export class PostgresEngine implements Engine {
         counted = open.query(countRowsSql(open.serverVersionNum)).then(
           (line) => stats.resolve(parseTableCounts(line, 'psql')),
           (err: unknown) => {
-            stats.reject(explain(err));
+            stats.reject(explainFailure(err, hints));
             throw err;
           },
         );
-        counted.catch(() => {});
+        // A count that failed (a lock wait ran out, a table it may not read) fails the dump now,
+        // not when pg_dump has finished.
+        counted.catch(fail);
         const format =
           options.format === 'plain'
             ? // Ownership is never restored (pg_restore runs with --no-owner), so plain dumps
@@ -352,7 +372,16 @@ export class PostgresEngine implements Engine {
         return processOutput(
           {
             command: pgDump,
-            args: [...format, `--snapshot=${open.snapshotId}`, '--no-password', '--dbname', target.url],
+            args: [
+              ...format,
+              `--snapshot=${open.snapshotId}`,
+              // pg_dump locks every table it dumps before reading any; a lock another session
+              // holds must not stall the run for as long as it is held.
+              `--lock-wait-timeout=${Math.round(lockWaitSeconds * 1000)}`,
+              '--no-password',
+              '--dbname',
+              target.url,
+            ],
             env: target.env,
             errorLines: PG_DUMP_ERROR_LINES,
           },
@@ -369,7 +398,7 @@ export class PostgresEngine implements Engine {
           if (error) stats.reject(error);
           await session?.abort();
         },
-        mapError: async (err) => explain(await dumpFailureCause(err, counted)),
+        mapError: async (err) => explainFailure(await dumpFailureCause(err, counted), hints),
       },
     );
     return { output, stats: stats.promise, piped: options.through !== undefined };
@@ -514,11 +543,21 @@ export class PostgresEngine implements Engine {
     return locatePgTool(tool, minMajor, this.search);
   }
 
-  private async psql(target: PgTarget, sql: string, extra: readonly string[] = []): Promise<string> {
+  private async psql(
+    target: PgTarget,
+    sql: string,
+    extra: readonly string[] = [],
+    signal?: AbortSignal,
+  ): Promise<string> {
     const command = await this.locate('psql', undefined);
     try {
       return await runCommand(
-        { command, args: [...psqlArgs(target, extra), '--file', '-'], env: target.env },
+        {
+          command,
+          args: [...psqlArgs(target, extra), '--file', '-'],
+          env: target.env,
+          ...(signal ? { signal } : {}),
+        },
         `${sql}\n`,
       );
     } catch (err) {
@@ -526,10 +565,15 @@ export class PostgresEngine implements Engine {
     }
   }
 
-  private async serverVersion(target: PgTarget): Promise<{ num: number; text: string }> {
+  private async serverVersion(
+    target: PgTarget,
+    signal?: AbortSignal,
+  ): Promise<{ num: number; text: string }> {
     const out = await this.psql(
       target,
       "SELECT current_setting('server_version_num'); SELECT current_setting('server_version');",
+      [],
+      signal,
     );
     const [num, text] = out.trim().split('\n');
     const parsed = Number(num);

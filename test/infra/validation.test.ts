@@ -224,3 +224,31 @@ describe('alarmThresholdHours and earliestDeletionHours', () => {
     expect(earliestDeletionHours({ ...r, maxAgeDays: 2 }, 24)).toBe(48);
   });
 });
+
+describe('S3 object settings on the managed bucket', () => {
+  // Bug caught: a managed destination naming its own KMS key deploys, and every backup then
+  // fails with AccessDenied on kms:GenerateDataKey (the task roles hold the stack's key only).
+  it('refuses a kmsKeyId on the managed bucket and names the path', () => {
+    const c = validateConfig({
+      destinations: {
+        primary: {
+          type: 's3',
+          bucket: 'managed',
+          serverSideEncryption: { type: 'SSE-KMS', kmsKeyId: 'alias/x' },
+        },
+      },
+      jobs: [
+        {
+          name: 'db',
+          engine: 'postgres',
+          source: { url: 'postgres://app@db:5432/app' },
+          destinations: ['primary'],
+          retention: { keepLast: 7 },
+        },
+      ],
+    });
+    expect(deploymentProblems(c)).toEqual([
+      `destinations.primary.serverSideEncryption.kmsKeyId: the managed bucket is encrypted with the stack's own KMS key, which the task roles are granted; leave kmsKeyId out, got "alias/x"`,
+    ]);
+  });
+});

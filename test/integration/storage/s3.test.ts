@@ -81,6 +81,85 @@ describeDestination('S3Destination from createDestination (root prefix, retry wr
   return { destination, leftovers: () => s3.pendingUploads(bucket), dispose: async () => {} };
 });
 
+describe('S3 object settings (serverSideEncryption, storageClass, tags)', () => {
+  // Bug caught: a destination's SSE, storage class or tags set in the config but never sent,
+  // so a "GLACIER_IR, KMS-encrypted, tagged" off-site copy is in fact STANDARD and untagged.
+  it('sends them on the probe, on every multipart upload and on every PutObject', async () => {
+    const bucket = await freshBucket();
+    const dest = createDestination(
+      'archive',
+      {
+        type: 's3',
+        bucket,
+        prefix: '',
+        endpoint: s3.endpoint,
+        partSizeMiB: 5,
+        queueSize: 2,
+        serverSideEncryption: { type: 'SSE-KMS', kmsKeyId: 'alias/backups', bucketKey: true },
+        storageClass: 'STANDARD_IA', // s3rver knows no GLACIER_IR; the config test covers the name
+        tags: { team: 'db', 'cost center': 'ops&infra' },
+      },
+      { baseDir: '/', s3Client: s3.client },
+    );
+    const seen = s3.requests.length;
+
+    await dest.checkWritable('app/');
+    await dest.write('app/big.sql.zst', randomBody(6 * MiB).body);
+    await dest.put('app/big.manifest.json', '{}');
+    await dest.write('app/small.sql.zst', Readable.from([Buffer.from('tiny')]));
+
+    const writes = s3.requests
+      .slice(seen)
+      .filter(
+        (r) =>
+          (r.method === 'POST' && 'uploads' in r.query) || (r.method === 'PUT' && !('partNumber' in r.query)),
+      );
+    expect(writes.map((r) => `${r.method} ${r.path.split('/').at(-1)}`)).toEqual([
+      expect.stringMatching(/^POST \.dumpvault-probe-/),
+      'POST big.sql.zst',
+      'PUT big.manifest.json',
+      'PUT small.sql.zst',
+    ]);
+    for (const request of writes) {
+      expect(request.headers).toMatchObject({
+        'x-amz-server-side-encryption': 'aws:kms',
+        'x-amz-server-side-encryption-aws-kms-key-id': 'alias/backups',
+        'x-amz-server-side-encryption-bucket-key-enabled': 'true',
+        'x-amz-storage-class': 'STANDARD_IA',
+        'x-amz-tagging': 'team=db&cost+center=ops%26infra',
+      });
+    }
+  });
+
+  it('sends SSE-S3 as AES256, and nothing when no setting is given', async () => {
+    const bucket = await freshBucket();
+    const plain = createDestination(
+      'plain',
+      { type: 's3', bucket, prefix: '', endpoint: s3.endpoint, partSizeMiB: 5, queueSize: 2 },
+      { baseDir: '/', s3Client: s3.client },
+    );
+    const sse = createDestination(
+      'sse',
+      {
+        type: 's3',
+        bucket,
+        prefix: '',
+        endpoint: s3.endpoint,
+        partSizeMiB: 5,
+        queueSize: 2,
+        serverSideEncryption: { type: 'SSE-S3' },
+      },
+      { baseDir: '/', s3Client: s3.client },
+    );
+    const seen = s3.requests.length;
+    await plain.put('a.json', '{}');
+    await sse.put('b.json', '{}');
+    const [a, b] = s3.requests.slice(seen).filter((r) => r.method === 'PUT');
+    expect(Object.keys(a!.headers).filter((h) => /encryption|storage-class|tagging/.test(h))).toEqual([]);
+    expect(b!.headers['x-amz-server-side-encryption']).toBe('AES256');
+  });
+});
+
 describe('S3Destination', () => {
   it("removeUnfinished aborts the pending uploads of the keys under a prefix (a killed backup's), and no others", async () => {
     // Prepare: uploads a backup killed mid-upload leaves, beside another run's, under a root prefix.

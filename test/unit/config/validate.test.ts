@@ -241,3 +241,39 @@ describe('parseJsonc', () => {
     );
   });
 });
+
+describe('S3 object settings', () => {
+  const withS3 = (extra: Record<string, unknown>) => ({
+    ...valid(),
+    destinations: { s3: { type: 's3', bucket: 'b', ...extra } },
+    jobs: [{ ...valid().jobs[0], destinations: ['s3'] }],
+  });
+
+  it('accepts SSE-KMS with a key and a bucket key, an instant-read storage class and tags', () => {
+    expect(() =>
+      validateConfig(
+        withS3({
+          serverSideEncryption: { type: 'SSE-KMS', kmsKeyId: 'alias/b', bucketKey: true },
+          storageClass: 'GLACIER_IR',
+          tags: { team: 'db' },
+        }),
+      ),
+    ).not.toThrow();
+  });
+
+  // Bug caught: a class whose objects verify and restore cannot read at once accepted, so the
+  // first restore fails with InvalidObjectState years later.
+  it('refuses GLACIER and DEEP_ARCHIVE, pointing at a lifecycle rule instead', () => {
+    expect(errorOf(withS3({ storageClass: 'DEEP_ARCHIVE' }))).toMatch(
+      /destinations\.s3\.storageClass: expected one of STANDARD, .*GLACIER_IR \(classes verify and restore can read at once; move older backups to GLACIER or DEEP_ARCHIVE with a lifecycle rule\), got "DEEP_ARCHIVE"/,
+    );
+  });
+
+  it('refuses a KMS key with SSE-S3, and more than 10 tags', () => {
+    expect(errorOf(withS3({ serverSideEncryption: { type: 'SSE-S3', kmsKeyId: 'k' } }))).toMatch(
+      /kmsKeyId and bucketKey go with "type": "SSE-KMS" only/,
+    );
+    const tags = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`t${i}`, 'v']));
+    expect(errorOf(withS3({ tags }))).toMatch(/at most 10 tags/);
+  });
+});
