@@ -5,7 +5,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { alarmThresholdHours, scheduleGaps } from '../../../core/schedule/index.ts';
-import { measureFreshness, neverSucceededSince, stopOverdueTasks } from '../../../functions/logic/watchdog.ts';
+import {
+  measureFreshness,
+  neverSucceededSince,
+  stopOverdueTasks,
+} from '../../../functions/logic/watchdog.ts';
 import { publishFreshness } from '../../../functions/watchdog.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { CLUSTER, freshHistory, type RecordingLog, recordingLog, TASK_ARN, testConfig } from './support.ts';
