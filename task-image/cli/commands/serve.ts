@@ -29,6 +29,7 @@ import { jobStatuses, PROMETHEUS_CONTENT_TYPE, prometheusText } from '../../../c
 import type { Flags } from '../args.ts';
 import type { Io, Output } from '../output.ts';
 import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
+import { runTimeoutOf, runTimer } from '../run-timeout.ts';
 
 /** What tests inject: the clock, where signals come from, and a look at the running parts. */
 export interface ServeDeps {
@@ -176,7 +177,14 @@ async function scheduledBackup(
     alertStream: io.stderr,
   });
   log(`backup ${job}: started`);
-  const result = await runBackup({ ...ctx, signal });
+  // Bounded like \`dumpvault backup\` and the task: task.timeoutMinutes, else the default.
+  const timer = runTimer(runTimeoutOf(undefined, ctx.job));
+  let result: Awaited<ReturnType<typeof runBackup>>;
+  try {
+    result = await runBackup({ ...ctx, signal: AbortSignal.any([signal, timer.signal]) });
+  } finally {
+    timer.dispose();
+  }
   log(`backup ${job}: ${result.status} ${result.id} (${result.manifest.object.bytes} bytes)`);
 }
 
