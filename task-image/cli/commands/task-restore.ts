@@ -58,8 +58,10 @@ import type {
   HistoryItem,
   HistoryStore,
   LeaseResult,
+  RunKind,
   Trigger,
 } from '../../../core/history/history.ts';
+import { runLifetimes } from '../../../core/history/lifetime.ts';
 import { idOfManifestKey, jobPrefix } from '../../../core/manifest.ts';
 import { notifyOutcome } from '../../../core/notify/alerts.ts';
 import type { Notifier } from '../../../core/notify/notifier.ts';
@@ -145,6 +147,9 @@ class RunHistory implements HistoryStore {
 
   list(job: string, options?: { limit?: number }): Promise<HistoryItem[]> {
     return this.inner.list(job, options);
+  }
+  lastSuccess(job: string, kind?: RunKind): Promise<HistoryItem | undefined> {
+    return this.inner.lastSuccess(job, kind);
   }
   acquireLease(job: string, runId: string, ttlMs: number, now?: Date): Promise<LeaseResult> {
     return this.inner.acquireLease(job, runId, ttlMs, now);
@@ -307,11 +312,15 @@ export async function taskRestoreCommand(
   const trigger: Trigger = env.DUMPVAULT_TRIGGER === 'schedule' ? 'schedule' : 'manual';
   const fetchSecret = deps.fetchSecret ?? secretsManagerFetcher;
   const taskArn = await currentTaskArn(env);
+  // The run's items expire per the job's retention once the config is loaded (a failure to
+  // load it is recorded without a TTL).
+  let lifetimes: ((job: string) => number | undefined) | undefined;
   const history = new RunHistory(
     deps.history ??
       new DynamoHistoryStore({
         tableName: required(env, 'DUMPVAULT_HISTORY_TABLE'),
         client: createHistoryDocumentClient(new DynamoDBClient({})),
+        runLifetimeDays: (job) => lifetimes?.(job),
       }),
     { job: jobName, runId, startedAt, ...(taskArn ? { taskArn } : {}) },
   );
@@ -327,6 +336,7 @@ export async function taskRestoreCommand(
     const task = await loadTaskConfig(env);
     cleanup = task.cleanup;
     const loaded = task.loaded;
+    lifetimes = runLifetimes(loaded.config);
     const job = findJob(loaded.config, jobName);
     const resolved = await resolveJobContext(loaded, job.name, {
       env,
