@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { EngineName } from './config/schema.ts';
-import type { DumpChecker } from './formats/checker.ts';
+import type { DumpChecker, ObjectCounts } from './formats/checker.ts';
 import type { ThroughSpec } from './process.ts';
 
 /** A database to dump from or restore into, with its secret already resolved. */
@@ -86,6 +86,13 @@ export interface Engine {
   inspect(conn: Connection, options?: ProbeOptions): Promise<ServerInfo>;
   /** Row count per table (qualified names, e.g. `public.accounts`) of a live database. */
   stats(conn: Connection): Promise<TableStats>;
+  /**
+   * How many tables, views, routines, triggers and sequences a live database holds, counted
+   * from its catalog the way {@link Engine.dumpChecker}'s checker counts them in a dump of it,
+   * so a restore can be compared with the manifest's `stats.objects`. Engines whose dumps
+   * record no counts (MongoDB) leave it out.
+   */
+  objects?(conn: Connection): Promise<ObjectCounts>;
   /**
    * Spawns the dump tool. `output` ends only after the tool exited 0 and fails with a
    * ToolError (stderr summarised, secrets redacted) when it exits non-zero or is killed.

@@ -1,11 +1,11 @@
 /**
  * Command hook: a program started for each event with the event as JSON on stdin. It gets the
- * minimal child environment (core/childEnv.ts) plus the variables its config names, never
+ * minimal child environment (core/child-env.ts) plus the variables its config names, never
  * dumpvault's whole environment (passphrases, cloud credentials, database passwords). Exit 0
  * is a delivery; anything else, or running past the timeout, is a failed attempt.
  */
 import { spawn } from 'node:child_process';
-import { childEnvironment } from '../childEnv.ts';
+import { childEnvironment } from '../child-env.ts';
 import { type Channel, NotifyError, type NotifyEvent } from './notifier.ts';
 
 export interface CommandChannelProps {

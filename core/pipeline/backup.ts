@@ -343,6 +343,9 @@ async function dumpAndStore(
     throw stoppedBy(ctx.signal, err) ?? err;
   }
   const finished = now();
+  // The checker found the dump complete (or the stream would have failed): what it defines.
+  const verdict = complete.verdict();
+  const objects = verdict?.complete ? verdict.objects : undefined;
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,
     job: job.name,
@@ -361,7 +364,7 @@ async function dumpAndStore(
     },
     object: { key: keys.dataKey, bytes: stored.bytes, sha256: stored.sha256() },
     rawBytes: rawBytes(),
-    stats: { tables: stats },
+    stats: { tables: stats, ...(objects ? { objects } : {}) },
   };
   step(`writing manifest ${keys.manifestKey}`);
   const body = `${JSON.stringify(manifest, null, 2)}\n`;

@@ -19,7 +19,7 @@ import type {
   TableStats,
 } from '../../core/engine.ts';
 import { SourceAccessError, ToolError, UserError } from '../../core/errors.ts';
-import type { DumpChecker } from '../../core/formats/checker.ts';
+import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { MysqldumpChecker } from '../../core/formats/mysqldump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
@@ -36,7 +36,7 @@ import {
 import { watchLockWaits } from './mysql-lock-watch.ts';
 import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { lastJsonObject, parseTableCounts } from './table-counts.ts';
+import { lastJsonObject, parseObjectCounts, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
 export const MYSQL_DUMP_FORMAT = DUMP_FORMATS.mysql;
@@ -246,6 +246,27 @@ export class MysqlEngine implements Engine {
   /** Exact `COUNT(*)` of every base table, by unqualified table name. */
   async stats(conn: Connection): Promise<TableStats> {
     return this.countRows(myTarget(conn), LOCK_WAIT_TIMEOUT_SECONDS);
+  }
+
+  /**
+   * Tables (system-versioned ones too), views, routines, triggers and sequences (MariaDB), as
+   * the dump checker counts them in mariadb-dump's output (core/formats/mysqldump.ts).
+   */
+  async objects(conn: Connection): Promise<ObjectCounts> {
+    const t = myTarget(conn);
+    const db = literal(t.database);
+    const tables = (types: string) =>
+      `(SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE IN (${types}))`;
+    const out = await this.query(
+      t,
+      `SELECT JSON_OBJECT('tables', ${tables("'BASE TABLE', 'SYSTEM VERSIONED'")},
+        'views', ${tables("'VIEW'")},
+        'routines', (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db} AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE')),
+        'triggers', (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${db}),
+        'sequences', ${tables("'SEQUENCE'")});`,
+      null,
+    );
+    return parseObjectCounts(out, 'mysql client');
   }
 
   /**

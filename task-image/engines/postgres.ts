@@ -18,7 +18,7 @@ import type {
   TableStats,
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
-import type { DumpChecker } from '../../core/formats/checker.ts';
+import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { PgCustomChecker } from '../../core/formats/pg-custom.ts';
 import { PgPlainChecker } from '../../core/formats/pg-plain.ts';
 import { processInput, processOutput, runCommand, type SpawnSpec } from '../../core/process.ts';
@@ -38,7 +38,7 @@ import {
 } from './pg-tools.ts';
 import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { parseTableCounts } from './table-counts.ts';
+import { parseObjectCounts, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` values this engine writes and restores. */
 export const PG_DUMP_FORMATS = { custom: DUMP_FORMATS.pgCustom, plain: DUMP_FORMATS.pgPlain } as const;
@@ -193,6 +193,33 @@ function countRowsSql(serverVersionNum: number): string {
   ORDER BY 1) t;`.replace(/\s*\n\s*/g, ' ');
 }
 
+/**
+ * How many tables, views, routines, triggers and sequences a database holds, counted the way
+ * the dump checkers count pg_dump's TOC entries (core/formats/pg-custom.ts, pg-plain.ts): user
+ * schemas only, extension members excluded; tables include partitioned tables and partitions,
+ * views include materialized views, routines are functions and procedures (not aggregates),
+ * triggers are those pg_dump writes (not internal ones, not a partition's clone of its parent's).
+ */
+function countObjectsSql(serverVersionNum: number): string {
+  const tableKinds = serverVersionNum >= 100000 ? "('r', 'p')" : "('r')";
+  const routine = serverVersionNum >= 110000 ? "p.prokind IN ('f', 'p', 'w')" : 'NOT p.proisagg';
+  const ownTrigger = serverVersionNum >= 130000 ? 'AND t.tgparentid = 0' : '';
+  return `WITH user_ns AS (
+  SELECT oid FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'),
+ext AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e'),
+rel AS (SELECT c.oid, c.relkind FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+  WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid))
+SELECT json_build_object(
+  'tables', (SELECT count(*) FROM rel WHERE relkind IN ${tableKinds}),
+  'views', (SELECT count(*) FROM rel WHERE relkind IN ('v', 'm')),
+  'routines', (SELECT count(*) FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace
+    WHERE ${routine}
+      AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid)),
+  'triggers', (SELECT count(*) FROM pg_trigger t JOIN rel ON rel.oid = t.tgrelid
+    WHERE NOT t.tgisinternal ${ownTrigger}),
+  'sequences', (SELECT count(*) FROM rel WHERE relkind = 'S'));`.replace(/\s*\n\s*/g, ' ');
+}
+
 /** Counts user objects that a restore could collide with (extension members excluded). */
 const COUNT_USER_OBJECTS_SQL = `WITH user_ns AS (
   SELECT oid, nspname FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'),
@@ -324,6 +351,12 @@ export class PostgresEngine implements Engine {
     const { num } = await this.serverVersion(target);
     const out = await this.psql(target, countRowsSql(num));
     return parseTableCounts(out, 'psql');
+  }
+  /** Tables, views, routines, triggers and sequences, counted as pg_dump's TOC lists them. */
+  async objects(conn: Connection): Promise<ObjectCounts> {
+    const target = pgTarget(conn);
+    const { num } = await this.serverVersion(target);
+    return parseObjectCounts(await this.psql(target, countObjectsSql(num)), 'psql');
   }
 
   /**
