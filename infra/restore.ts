@@ -36,7 +36,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import type { Config, Schedule } from '../core/config/schema.ts';
+import { type Config, jobDestinations, type Schedule } from '../core/config/schema.ts';
 import { type DrillSidecar, drillSidecarsOfConfig, SIDECAR_SETTINGS } from './drill-sidecars.ts';
 import { DUMP_TASK_SHAPE, mountTmp } from './fargate.ts';
 import type { FunctionName } from './function-code.ts';
@@ -537,7 +537,7 @@ export class DumpVaultRestore extends Construct {
     const prefixes = managedKeyPrefixes(config);
     const foreignCredentials = new Set<string>();
     for (const job of config.jobs) {
-      const first = config.destinations[job.destinations[0] ?? ''];
+      const first = config.destinations[jobDestinations(job)[0]?.name ?? ''];
       if (first?.type === 's3' && first.credentialsSecret) foreignCredentials.add(first.credentialsSecret);
     }
     for (const fn of [this.resolveFunction, this.verifyFunction]) {
