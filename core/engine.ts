@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { EngineName } from './config/schema.ts';
-import type { DumpChecker } from './formats/checker.ts';
+import type { DumpChecker, ObjectCounts } from './formats/checker.ts';
 import type { ThroughSpec } from './process.ts';
 
 /** A database to dump from or restore into, with its secret already resolved. */
@@ -34,6 +34,19 @@ export interface DumpOptions {
    * raw output itself ignores it and says so with {@link DumpSession.piped}.
    */
   readonly through?: ThroughSpec;
+  /**
+   * How long the dump tool and the helper sessions it runs next to (row counts) may wait for a
+   * table lock another session holds before the dump fails naming the lock wait (the job's
+   * `lockWaitTimeoutSeconds`).
+   * @default LOCK_WAIT_TIMEOUT_SECONDS (core/contracts/timeouts.ts)
+   */
+  readonly lockWaitSeconds?: number;
+}
+
+/** What a probe of the source may be given. */
+export interface ProbeOptions {
+  /** Stops the probe's client process when it aborts (the run was stopped). */
+  readonly signal?: AbortSignal;
 }
 
 export interface RestoreOptions {
@@ -70,14 +83,23 @@ export interface Engine {
    * Connects, reads the server version and checks the local dump tool can dump it.
    * Throws a UserError whose message says what to fix (e.g. install pg_dump 16).
    */
-  inspect(conn: Connection): Promise<ServerInfo>;
+  inspect(conn: Connection, options?: ProbeOptions): Promise<ServerInfo>;
   /** Row count per table (qualified names, e.g. `public.accounts`) of a live database. */
   stats(conn: Connection): Promise<TableStats>;
+  /**
+   * How many tables, views, routines, triggers and sequences a live database holds, counted
+   * from its catalog the way {@link Engine.dumpChecker}'s checker counts them in a dump of it,
+   * so a restore can be compared with the manifest's `stats.objects`. Engines whose dumps
+   * record no counts (MongoDB) leave it out.
+   */
+  objects?(conn: Connection): Promise<ObjectCounts>;
   /**
    * Spawns the dump tool. `output` ends only after the tool exited 0 and fails with a
    * ToolError (stderr summarised, secrets redacted) when it exits non-zero or is killed.
    * `stats` are the row counts of what the dump contains: taken in the dump's own snapshot
    * where the engine allows it (PostgreSQL), otherwise next to it (MySQL) or right before it.
+   * Every process it starts ends when `output` ends, fails or is destroyed; a helper that
+   * fails (a row count that hit the lock wait bound) fails `output` at once.
    */
   dump(conn: Connection, options: DumpOptions): DumpSession;
   /** Streams a raw dump into the target; resolves when the restore tool exited 0. */

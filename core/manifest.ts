@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { COMPRESSIONS, ENGINES, prefixProblem } from './config/schema.ts';
 import { ConfigError, IntegrityError } from './errors.ts';
+import type { ObjectKind } from './formats/checker.ts';
 
 export const MANIFEST_SUFFIX = '.manifest.json';
 export const FORMAT_VERSION = 1;
@@ -98,6 +99,8 @@ export function idOfManifestKey(key: string): string | undefined {
   return parseBackupId(stem) ? stem : undefined;
 }
 
+const count = z.number().int().nonnegative();
+
 export const ManifestSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   job: z.string(),
@@ -120,7 +123,22 @@ export const ManifestSchema = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
   }),
   rawBytes: z.number().int().nonnegative(),
-  stats: z.object({ tables: z.record(z.string(), z.number().int().nonnegative()) }),
+  stats: z.object({
+    tables: z.record(z.string(), z.number().int().nonnegative()),
+    /**
+     * The schema objects the dump defines, counted in-stream by the format's checker. Optional:
+     * manifests written before it existed, and MongoDB's, have none.
+     */
+    objects: z
+      .object({
+        tables: count.optional(),
+        views: count.optional(),
+        routines: count.optional(),
+        triggers: count.optional(),
+        sequences: count.optional(),
+      } satisfies Record<ObjectKind, z.ZodOptional<typeof count>>)
+      .optional(),
+  }),
 });
 
 /** The JSON Schema of manifest v1 (docs/manifest.schema.json is this text). */

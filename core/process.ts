@@ -25,6 +25,13 @@ export interface SpawnSpec {
    * lost connection half-way through a table this way). Honoured by {@link processOutput}.
    */
   readonly errorLines?: readonly RegExp[];
+  /**
+   * Stops the process (SIGTERM, then SIGKILL after a grace period) when it aborts: a helper
+   * (a row count, a probe) must not outlive the run that started it, nor keep a stopped process
+   * alive until a table lock it waits for is released. Honoured by {@link processInput} and
+   * {@link runCommand}, which then reject with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Longest stderr line kept for matching {@link SpawnSpec.errorLines}. */
@@ -68,7 +75,10 @@ export function summarizeStderr(stderr: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  const important = lines.filter((l) => /error|fatal|denied|does not exist|unknown|failed|refused/i.test(l));
+  // `lock` keeps pg_dump's "Query was: LOCK TABLE <table>" next to its timeout: it names the table.
+  const important = lines.filter((l) =>
+    /error|fatal|denied|does not exist|unknown|failed|refused|\block\b/i.test(l),
+  );
   const chosen = (important.length ? important : lines).slice(-2).join(' | ');
   return chosen.length > 300 ? `${chosen.slice(0, 297)}...` : chosen;
 }
@@ -304,7 +314,28 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
   if (input.destroyed) {
     throw input.errored ?? new ToolError(`${spec.command} was not started: its input was closed before it`);
   }
+  spec.signal?.throwIfAborted();
   const child = spawnChecked(spec, ['pipe', 'pipe', 'pipe']);
+  let stopped: unknown;
+  const stop = () => {
+    stopped = spec.signal?.reason ?? new ToolError(`${spec.command} was stopped`);
+    terminate(child);
+  };
+  spec.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    return await awaitInput(spec, child, input, () => stopped);
+  } finally {
+    spec.signal?.removeEventListener('abort', stop);
+  }
+}
+
+/** The rest of {@link processInput}, once `child` runs; `stopped` is the abort reason, if any. */
+async function awaitInput(
+  spec: SpawnSpec,
+  child: ChildProcess,
+  input: Readable,
+  stopped: () => unknown,
+): Promise<string> {
   const stderr = captureStderr(child).text;
   let stdout = '';
   child.stdout?.setEncoding('utf8');
@@ -341,6 +372,11 @@ export async function processInput(spec: SpawnSpec, input: Readable): Promise<st
     const failure = notFound(spec, err);
     if (!inputEnded) input.destroy(failure);
     throw failure;
+  }
+  if (stopped() !== undefined) {
+    input.unpipe(sink);
+    if (!inputEnded) input.destroy();
+    throw stopped();
   }
   if (inputError !== undefined) throw inputError;
   if (result.code !== 0) {

@@ -28,7 +28,7 @@ const deps = once((): PruneDeps => {
   };
   return {
     config,
-    history: deployedHistory(dynamodb),
+    history: deployedHistory(dynamodb, config),
     log: logger,
     openDestinations: async (job) => {
       const out: Destination[] = [];

@@ -26,14 +26,15 @@ const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' }
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 
-const deps = once(
-  (): RestoreEndedDeps => ({
-    config: loadDeployedConfig(),
-    history: deployedHistory(dynamodb),
+const deps = once((): RestoreEndedDeps => {
+  const config = loadDeployedConfig();
+  return {
+    config,
+    history: deployedHistory(dynamodb, config),
     notifier: deployedNotifier(sns),
     log: logger,
-  }),
-);
+  };
+});
 
 export const handler = middy(
   async (

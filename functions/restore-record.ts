@@ -31,14 +31,15 @@ const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' }
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 
-const deps = once(
-  (): RecordDeps => ({
-    config: loadDeployedConfig(),
-    history: deployedHistory(dynamodb),
+const deps = once((): RecordDeps => {
+  const config = loadDeployedConfig();
+  return {
+    config,
+    history: deployedHistory(dynamodb, config),
     notifier: deployedNotifier(sns),
     log: logger,
-  }),
-);
+  };
+});
 
 /** The steps this function serves. */
 export const RecordStep = {

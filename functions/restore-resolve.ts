@@ -25,7 +25,7 @@ const deps = once((): ResolveDeps => {
   const managedBucket = requireEnv(FunctionEnv.bucket);
   return {
     config,
-    history: deployedHistory(dynamodb),
+    history: deployedHistory(dynamodb, config),
     openSources: (job) => openBackupSources(config, job, { managedBucket, fetchSecret }),
     log: logger,
   };

@@ -23,7 +23,7 @@ const deps = once((): VerifyDeps => {
   const managedBucket = requireEnv(FunctionEnv.bucket);
   return {
     config,
-    history: deployedHistory(dynamodb),
+    history: deployedHistory(dynamodb, config),
     openSources: (job) => openBackupSources(config, job, { managedBucket, fetchSecret }),
   };
 });

@@ -65,10 +65,11 @@ const dynamodb = new DynamoDBClient({});
 const ecs = new ECSClient({});
 const sns = new SNSClient({});
 
-const deps = once(
-  (): StartBackupDeps => ({
-    config: loadDeployedConfig(),
-    history: deployedHistory(dynamodb),
+const deps = once((): StartBackupDeps => {
+  const config = loadDeployedConfig();
+  return {
+    config,
+    history: deployedHistory(dynamodb, config),
     notifier: deployedNotifier(sns),
     ecs,
     launch: {
@@ -79,8 +80,8 @@ const deps = once(
       securityGroups: requireEnvList(FunctionEnv.securityGroups),
     },
     log: logger,
-  }),
-);
+  };
+});
 
 /**
  * Reads `{job, trigger?, scheduledTime?}`; anything else is a usage error (and lands in the DLQ

@@ -16,7 +16,7 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
 import { ConfigError } from '../core/errors.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
-import { FunctionEnv, once, requireEnv } from './logic/environment.ts';
+import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
 import {
   handleTaskStopped,
   type TaskStateChangeDetail,
@@ -32,7 +32,8 @@ const lambda = new LambdaClient({});
 
 const deps = once(
   (): TaskStoppedDeps => ({
-    history: deployedHistory(dynamodb),
+    // The deployed config gives the run items it marks FAILED their TTL.
+    history: deployedHistory(dynamodb, loadDeployedConfig()),
     notifier: deployedNotifier(sns),
     containerName: requireEnv(FunctionEnv.containerName),
     log: logger,

@@ -21,15 +21,14 @@ const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' }
 const dynamodb = new DynamoDBClient({});
 const ecs = new ECSClient({});
 
-const settings = once(() => ({
-  config: loadDeployedConfig(),
-  history: deployedHistory(dynamodb),
-  cluster: requireEnv(FunctionEnv.cluster),
-}));
+const settings = once(() => {
+  const config = loadDeployedConfig();
+  return { config, history: deployedHistory(dynamodb, config), cluster: requireEnv(FunctionEnv.cluster) };
+});
 
 /**
  * Emits each job's measurements as EMF, one record per metric with the `Job` dimension. A job
- * that never succeeded gets no `HoursSinceLastSuccess` datapoint: its alarm treats that as breaching.
+ * that never succeeded is measured from its first possible run (functions/logic/watchdog.ts).
  */
 export function publishFreshness(target: Metrics, freshness: readonly JobFreshness[]): void {
   for (const f of freshness) {

@@ -2,11 +2,12 @@
  * `DumpVault`: the whole serverless backup system for one config (DESIGN.md §1) as one L2-style
  * construct, composed of building blocks: storage (infra/storage.ts), one task definition and
  * role per job (infra/backup-tasks.ts), retention under a separate identity per job
- * (infra/pruning.ts), orchestration (infra/orchestration.ts), alarms (infra/monitoring.ts) and
- * the restore state machine with its drills (infra/restore.ts).
+ * (infra/pruning.ts), orchestration (infra/orchestration.ts), alarms (infra/monitoring.ts),
+ * the restore state machine with its drills (infra/restore.ts), the VPC (infra/network.ts) and
+ * the dashboard (infra/dashboard.ts).
  */
 import path from 'node:path';
-import { Annotations, Duration, Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -24,10 +25,12 @@ import { Construct } from 'constructs';
 import { validateConfig } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
-import { BackupTasks, CONTAINER_NAME } from './backup-tasks.ts';
+import { BackupTasks } from './backup-tasks.ts';
+import { createDashboard } from './dashboard.ts';
 import { PACKAGE_ROOT } from './function-code.ts';
 import { createFunction, METRIC_NAMESPACE, SERVICE_NAME } from './functions.ts';
 import { Monitoring } from './monitoring.ts';
+import { deploymentVpc } from './network.ts';
 import { Orchestration } from './orchestration.ts';
 import { Pruning } from './pruning.ts';
 import { DumpVaultRestore } from './restore.ts';
@@ -182,39 +185,7 @@ export class DumpVault extends Construct {
     this.topic = storage.topic;
     const bucketKey = storage.bucketKey;
 
-    if (props.vpc) {
-      this.vpc = props.vpc;
-    } else if (config.aws?.vpc) {
-      const v = config.aws.vpc;
-      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
-        vpcId: v.vpcId,
-        availabilityZones: v.availabilityZones ?? v.privateSubnetIds.map((_, i) => Fn.select(i, Fn.getAzs())),
-        privateSubnetIds: v.privateSubnetIds,
-      });
-      Annotations.of(this.vpc).acknowledgeWarning(
-        '@aws-cdk/aws-ec2:noSubnetRouteTableId',
-        'Only subnet ids are used (for RunTask); nothing reads the route tables of an existing VPC.',
-      );
-    } else {
-      const vpc = new ec2.Vpc(this, 'Vpc', {
-        maxAzs: 2,
-        natGateways: 1,
-        subnetConfiguration: [
-          { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-          { name: 'tasks', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
-        ],
-        gatewayEndpoints: {
-          S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
-          DynamoDB: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
-        },
-      });
-      const flowLogGroup = new logs.LogGroup(this, 'VpcFlowLogs', { retention: logRetention });
-      vpc.addFlowLog('FlowLog', {
-        destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
-        trafficType: ec2.FlowLogTrafficType.REJECT,
-      });
-      this.vpc = vpc;
-    }
+    this.vpc = deploymentVpc(this, config, props.vpc, logRetention);
     this.subnets = this.vpc.selectSubnets(
       props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
     );
@@ -314,7 +285,7 @@ export class DumpVault extends Construct {
       jobMetric: (metricName, job, options) => this.jobMetric(metricName, job, options),
     });
 
-    this.dashboard = this.createDashboard(monitoring.thresholds);
+    this.dashboard = createDashboard(this, monitoring.thresholds);
   }
 
   /** The restore state machine (`dumpvault restore|drill <job> --remote` start executions of it). */
@@ -414,62 +385,5 @@ export class DumpVault extends Construct {
       period: Duration.hours(1),
       ...props,
     });
-  }
-
-  private createDashboard(thresholds: Readonly<Record<string, number>>): cloudwatch.Dashboard {
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.days(14),
-    });
-    for (const job of this.config.jobs) {
-      const threshold = thresholds[job.name];
-      dashboard.addWidgets(
-        new cloudwatch.TextWidget({
-          markdown: `### ${job.name}  \`dumpvault history ${job.name} --remote\``,
-          width: 24,
-          height: 1,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${job.name}: hours since last success`,
-          left: [this.metricHoursSinceLastSuccess(job.name)],
-          leftAnnotations: threshold !== undefined ? [{ value: threshold, label: 'alarm' }] : [],
-          width: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${job.name}: duration of last backup (s)`,
-          left: [this.metricLastBackupDuration(job.name)],
-          width: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${job.name}: size of last backup (bytes)`,
-          left: [this.metricLastBackupBytes(job.name)],
-          width: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${job.name}: failed runs in the last 24 h`,
-          left: [this.metricFailuresLast24Hours(job.name)],
-          width: 6,
-        }),
-      );
-    }
-    const drills = this.restore.dashboardWidgets();
-    if (drills.length) dashboard.addWidgets(...drills);
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Lambda errors',
-        left: [
-          this.startBackupFunction,
-          this.taskStoppedFunction,
-          this.watchdogFunction,
-          ...Object.values(this.pruneFunctions),
-        ].map((fn) => fn.metricErrors({ statistic: cloudwatch.Stats.SUM, label: fn.node.id })),
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Dead letters',
-        left: [this.deadLetterQueue.metricApproximateNumberOfMessagesVisible()],
-        width: 12,
-      }),
-    );
-    return dashboard;
   }
 }

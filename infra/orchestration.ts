@@ -22,6 +22,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
 import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
+import { jobPartition } from '../core/history/dynamodb.ts';
 import { type BackupTasks, CONTAINER_NAME } from './backup-tasks.ts';
 import { createFunction } from './functions.ts';
 import { nagResource } from './iam.ts';
@@ -77,6 +78,7 @@ export class Orchestration extends Construct {
     this.taskStoppedFunction = createFunction(parent, 'TaskStopped', 'task-stopped', {
       description:
         'dumpvault: mark runs whose task stopped without a result FAILED; hand successful backups to their prune function',
+      config,
       logRetention: props.logRetention,
       timeout: Duration.seconds(30),
       async: { onFailure: props.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.hours(6) },
@@ -163,6 +165,19 @@ export class Orchestration extends Construct {
       new iam.PolicyStatement({
         actions: ['dynamodb:GetItem', 'dynamodb:Query'],
         resources: [table.tableArn],
+      }),
+    );
+    // When it first saw a job (FIRSTSEEN), in the jobs' partitions only.
+    this.watchdogFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'RecordFirstSeen',
+        actions: ['dynamodb:PutItem'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': props.config.jobs.map((j) => jobPartition(j.name)),
+          },
+        },
       }),
     );
     const clusterTasks = Stack.of(this).formatArn({

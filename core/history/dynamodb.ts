@@ -3,7 +3,12 @@
  *
  * One table, keys `pk` / `sk`:
  *
- *   pk = JOB#{job}  sk = RUN#{startedAt}#{runId}   one item per run (ISO times sort chronologically)
+ *   pk = JOB#{job}  sk = RUN#{startedAt}#{runId}   one item per run (ISO times sort chronologically);
+ *                                                  TTL attribute `ttl` per the job's retention
+ *                                                  (core/history/lifetime.ts)
+ *   pk = JOB#{job}  sk = LASTSUCCESS#{kind}        copy of the newest SUCCEEDED run of a kind
+ *                                                  (backup, restore, drill), written with it
+ *   pk = JOB#{job}  sk = FIRSTSEEN                 when the watchdog first saw the job
  *   pk = JOB#{job}  sk = LEASE                     who runs the job now; `expiresAt` + TTL attribute `ttl`
  *   pk = JOB#{job}  sk = ALERT                     alert de-duplication state
  *   pk = JOBS       sk = JOB#{job}                 registry of jobs that ever ran (for listJobs)
@@ -28,10 +33,13 @@ import { RunKind, RunStatus } from './history.ts';
 export const HistoryKeys = {
   partitionKey: 'pk',
   sortKey: 'sk',
-  /** Epoch seconds after which DynamoDB may delete an item (leases only). */
+  /** Epoch seconds after which DynamoDB may delete an item (leases and run items). */
   ttlAttribute: 'ttl',
   lease: 'LEASE',
   alert: 'ALERT',
+  /** Followed by the run kind: the job's newest SUCCEEDED run of that kind. */
+  lastSuccessPrefix: 'LASTSUCCESS#',
+  firstSeen: 'FIRSTSEEN',
   runPrefix: 'RUN#',
   jobsPartition: 'JOBS',
 } as const;
@@ -59,14 +67,22 @@ export interface DynamoHistoryStoreProps {
   readonly tableName: string;
   /** A document client; build it with {@link createHistoryDocumentClient}. */
   readonly client: DynamoDBDocumentClient;
+  /**
+   * Days a run item of a job is kept after its start (its `ttl`); undefined = no TTL. Build it
+   * with `runLifetimes(config)` (core/history/lifetime.ts).
+   * @default - run items get no TTL
+   */
+  readonly runLifetimeDays?: (job: string) => number | undefined;
 }
 
-type StoredRun = HistoryItem & { pk?: string; sk?: string; entity?: string };
+type StoredRun = HistoryItem & { pk?: string; sk?: string; entity?: string; ttl?: number };
 
 function toHistoryItem(stored: Record<string, unknown>): HistoryItem {
-  const { pk: _pk, sk: _sk, entity: _entity, ...item } = stored as unknown as StoredRun;
+  const { pk: _pk, sk: _sk, entity: _entity, ttl: _ttl, ...item } = stored as unknown as StoredRun;
   return item;
 }
+
+const DAY_SECONDS = 86_400;
 
 function isConditionFailure(err: unknown): boolean {
   return (
@@ -79,26 +95,62 @@ function isConditionFailure(err: unknown): boolean {
 export class DynamoHistoryStore implements HistoryStore {
   readonly tableName: string;
   private readonly client: DynamoDBDocumentClient;
+  private readonly runLifetimeDays: (job: string) => number | undefined;
 
   constructor(props: DynamoHistoryStoreProps) {
     this.tableName = props.tableName;
     this.client = props.client;
+    this.runLifetimeDays = props.runLifetimeDays ?? (() => undefined);
   }
 
-  /** Creates or replaces the run item, and registers the job for {@link listJobs}. */
+  /** The stored form of a run item: keys, and `ttl` = its start + the job's run lifetime. */
+  private runItem(item: HistoryItem): Record<string, unknown> {
+    const days = this.runLifetimeDays(item.job);
+    const started = Date.parse(item.startedAt);
+    return {
+      pk: jobPartition(item.job),
+      sk: runSortKey(item.startedAt, item.runId),
+      entity: 'run',
+      ...item,
+      ...(days !== undefined && Number.isFinite(started)
+        ? { ttl: Math.ceil(started / 1000) + days * DAY_SECONDS }
+        : {}),
+    };
+  }
+
+  /**
+   * Creates or replaces the run item, registers the job for {@link listJobs}, and when the run
+   * SUCCEEDED moves the job's last-success pointer of that kind to it.
+   */
   async save(item: HistoryItem): Promise<void> {
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: jobPartition(item.job),
-          sk: runSortKey(item.startedAt, item.runId),
-          entity: 'run',
-          ...item,
-        },
-      }),
-    );
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: this.runItem(item) }));
     await this.registerJob(item.job);
+    if (item.status === RunStatus.succeeded) await this.pointLastSuccessAt(item);
+  }
+
+  /**
+   * Points `LASTSUCCESS#{kind}` at `item` unless it already points at a run that started later
+   * (a re-save of an older run, e.g. when its prune is recorded, never moves it back). The
+   * pointer has no TTL: a job that stopped succeeding long ago still knows when it last did.
+   */
+  private async pointLastSuccessAt(item: HistoryItem): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: jobPartition(item.job),
+            sk: `${HistoryKeys.lastSuccessPrefix}${item.kind}`,
+            entity: 'lastSuccess',
+            ...item,
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR startedAt <= :startedAt',
+          ExpressionAttributeValues: { ':startedAt': item.startedAt },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
   }
 
   /**
@@ -111,22 +163,18 @@ export class DynamoHistoryStore implements HistoryStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: {
-            pk: jobPartition(item.job),
-            sk: runSortKey(item.startedAt, item.runId),
-            entity: 'run',
-            ...item,
-          },
+          Item: this.runItem(item),
           ConditionExpression: '#status = :running',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':running': RunStatus.running },
         }),
       );
-      return true;
     } catch (err) {
       if (isConditionFailure(err)) return false;
       throw err;
     }
+    if (item.status === RunStatus.succeeded) await this.pointLastSuccessAt(item);
+    return true;
   }
 
   /** Records the ECS task of a run. Fails if the run item does not exist. */
@@ -155,6 +203,31 @@ export class DynamoHistoryStore implements HistoryStore {
     return items;
   }
 
+  /** Runs of a job that started at or after `since` (ISO), newest first: one key-range query. */
+  async listSince(job: string, since: string): Promise<HistoryItem[]> {
+    const items: HistoryItem[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: {
+            ':pk': jobPartition(job),
+            ':from': `${HistoryKeys.runPrefix}${since}`,
+            // Every run sort key sorts below this one.
+            ':to': `${HistoryKeys.runPrefix}\uffff`,
+          },
+          ScanIndexForward: false,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const stored of page.Items ?? []) items.push(toHistoryItem(stored));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+
   /** One run by id (newest first scan of the job's runs), or undefined. */
   async findRun(job: string, runId: string): Promise<HistoryItem | undefined> {
     const filter = {
@@ -170,9 +243,24 @@ export class DynamoHistoryStore implements HistoryStore {
 
   /**
    * The newest SUCCEEDED run of one kind of a job (backups unless told otherwise: a restore or
-   * drill is not a backup), or undefined when there is none.
+   * drill is not a backup), or undefined when there is none: one read of the job's
+   * `LASTSUCCESS#{kind}` pointer. Only when there is no pointer (a table written before
+   * pointers existed, or a job that never succeeded) are the job's run items searched.
    */
   async lastSuccess(job: string, kind: RunKind = RunKind.backup): Promise<HistoryItem | undefined> {
+    const pointer = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: jobPartition(job), sk: `${HistoryKeys.lastSuccessPrefix}${kind}` },
+        ConsistentRead: true,
+      }),
+    );
+    if (pointer.Item) return toHistoryItem(pointer.Item);
+    return this.searchLastSuccess(job, kind);
+  }
+
+  /** The newest SUCCEEDED run of a kind, searched among the run items (newest first). */
+  async searchLastSuccess(job: string, kind: RunKind = RunKind.backup): Promise<HistoryItem | undefined> {
     const filter = {
       FilterExpression: '#status = :succeeded AND #kind = :kind',
       ExpressionAttributeNames: { '#status': 'status', '#kind': 'kind' },
@@ -274,6 +362,33 @@ export class DynamoHistoryStore implements HistoryStore {
     }
   }
 
+  /**
+   * When the job was first seen (by the watchdog): the recorded time, or `now`, recorded by
+   * this call when there was none. A job that never succeeded is measured from it.
+   */
+  async recordFirstSeen(job: string, now: Date): Promise<string> {
+    const key = { pk: jobPartition(job), sk: HistoryKeys.firstSeen };
+    const read = async () =>
+      (await this.client.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })))
+        .Item?.['at'] as string | undefined;
+    const seen = await read();
+    if (seen) return seen;
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key, job, at: now.toISOString() },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return now.toISOString();
+    } catch (err) {
+      // Another watchdog pass recorded it first: its time stands.
+      if (!isConditionFailure(err)) throw err;
+      return (await read()) ?? now.toISOString();
+    }
+  }
+
   /** The job's alert de-duplication state, or undefined before its first alert. */
   async getAlertState(job: string): Promise<AlertState | undefined> {
     const result = await this.client.send(
@@ -288,6 +403,7 @@ export class DynamoHistoryStore implements HistoryStore {
     const state: AlertState = { job: String(item['job']), failing: item['failing'] === true };
     if (typeof item['skipping'] === 'boolean') state.skipping = item['skipping'];
     if (typeof item['since'] === 'string') state.since = item['since'];
+    if (typeof item['cause'] === 'string') state.cause = item['cause'];
     if (typeof item['lastRunId'] === 'string') state.lastRunId = item['lastRunId'];
     return state;
   }

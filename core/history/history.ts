@@ -82,6 +82,8 @@ export interface AlertState {
   skipping?: boolean;
   /** When the current failing streak began (ISO). */
   since?: string;
+  /** The cause last alerted in the current failing streak (see core/notify/alerts.ts causeKey). */
+  cause?: string;
   lastRunId?: string;
 }
 
@@ -90,6 +92,11 @@ export interface HistoryStore {
   save(item: HistoryItem): Promise<void>;
   /** Runs of a job, newest first. */
   list(job: string, options?: { limit?: number }): Promise<HistoryItem[]>;
+  /**
+   * The newest SUCCEEDED run of one kind of a job (backups by default), or undefined: read
+   * from a per-job pointer that each SUCCEEDED save moves forward, not by scanning history.
+   */
+  lastSuccess(job: string, kind?: RunKind): Promise<HistoryItem | undefined>;
   /** Takes the job's lease unless another unexpired run holds it (conditional write). */
   acquireLease(job: string, runId: string, ttlMs: number, now?: Date): Promise<LeaseResult>;
   /** Releases the lease if `runId` holds it; otherwise does nothing. */

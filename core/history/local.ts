@@ -1,6 +1,9 @@
 /**
  * History in the local state directory (`.dumpvault/` beside the config):
  *   history/{job}.jsonl   one JSON line per save; the last line for a run wins
+ *   history/{job}.last-success-{kind}.json
+ *                         the job's newest SUCCEEDED run of a kind (backup, restore, drill),
+ *                         replaced (write + rename) by each SUCCEEDED save
  *   locks/{job}.lock      the job's lease, created with O_EXCL so two runs cannot both hold it;
  *                         it names its owner (PID, boot id, process start time, host) and is
  *                         taken over once expired or once that process has ended
@@ -17,6 +20,7 @@ import type {
   HistoryStore,
   Lease,
   LeaseResult,
+  RunKind,
 } from './history.ts';
 import { asProcessOwner, currentProcessOwner, isOwnerGone, type ProcessOwner } from './process-owner.ts';
 
@@ -62,6 +66,31 @@ export class LocalHistoryStore implements HistoryStore {
         ? { ...item, details: { ...item.details, owner: await this.currentOwner() } }
         : item;
     await appendFile(file, `${JSON.stringify(saved)}\n`, { mode: 0o600 });
+    if (item.status === 'SUCCEEDED') await this.pointLastSuccessAt(item);
+  }
+
+  private lastSuccessFile(job: string, kind: RunKind): string {
+    return this.file('history', job, `last-success-${kind}.json`);
+  }
+
+  /** Replaces the kind's last-success pointer unless it names a run that started later. */
+  private async pointLastSuccessAt(item: HistoryItem): Promise<void> {
+    const file = this.lastSuccessFile(item.job, item.kind);
+    const current = await readJson<HistoryItem>(file);
+    if (current && current.startedAt > item.startedAt) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(item), { mode: 0o600 });
+    await rename(tmp, file);
+  }
+
+  /**
+   * The newest SUCCEEDED run of a kind (backups by default), from the job's pointer file; a
+   * state directory written before pointers existed is searched instead.
+   */
+  async lastSuccess(job: string, kind: RunKind = 'backup'): Promise<HistoryItem | undefined> {
+    const pointer = await readJson<HistoryItem>(this.lastSuccessFile(job, kind));
+    if (pointer) return pointer;
+    return (await this.list(job)).find((i) => i.kind === kind && i.status === 'SUCCEEDED');
   }
 
   async list(job: string, options?: { limit?: number }): Promise<HistoryItem[]> {

@@ -2,7 +2,10 @@
  * Alert de-duplication (DESIGN.md §6): one FAILED alert per job until it recovers, then one
  * RECOVERED; one SKIPPED alert per overlap streak. Shared by the CLI, the task and the Lambdas.
  * A PARTIAL backup (a destination lost its copy) is a failure here: it opens an outage with a
- * PARTIAL alert, and inside one it neither alerts again nor counts as the recovery.
+ * PARTIAL alert, and inside one it does not count as the recovery.
+ * Inside an outage a failure alerts again only when its cause is new (DESIGN.md §6: "one per
+ * outage and per new cause"): the same database down all night is one alert, the database back
+ * but the bucket now refusing writes is a second one.
  */
 import { type HistoryStore, isFailedStatus, type RunKind } from '../history/history.ts';
 import { redact } from '../redact.ts';
@@ -22,13 +25,29 @@ export interface RunOutcome {
   readonly now?: Date;
 }
 
-/** Decides which alert (if any) an outcome deserves, given the job's alert state. */
+/**
+ * What makes two failures "the same cause": the message with numbers (sizes, durations, run ids,
+ * times, exit codes) and hex ids folded, so a repeat of one outage never reads as new.
+ */
+export function causeKey(error: string): string {
+  return error
+    .replace(/[0-9a-f]*\d[0-9a-f]*/gi, '#')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .toLowerCase();
+}
+
+/**
+ * Decides which alert (if any) an outcome deserves, given the job's alert state. `newCause`:
+ * the failure's cause differs from the one alerted last in this outage.
+ */
 export function decideAlert(
   failing: boolean,
   skipping: boolean,
   status: RunOutcome['status'],
+  newCause = false,
 ): AlertStatus | undefined {
-  if (status === 'FAILED' || status === 'PARTIAL') return failing ? undefined : status;
+  if (status === 'FAILED' || status === 'PARTIAL') return failing && !newCause ? undefined : status;
   if (status === 'SKIPPED') return skipping ? undefined : 'SKIPPED';
   return failing ? 'RECOVERED' : undefined;
 }
@@ -67,6 +86,7 @@ export function buildAlert(outcome: RunOutcome, status: AlertStatus): Alert {
     runId: outcome.runId,
     subject,
     body: redact(lines.join('\n')),
+    ...(outcome.error && status !== 'RECOVERED' ? { cause: redact(outcome.error) } : {}),
   };
 }
 
@@ -84,9 +104,12 @@ export async function notifyOutcome(
   const state = await history.getAlertState(stateKey);
   const failing = state?.failing ?? false;
   const skipping = state?.skipping ?? false;
-  const status = decideAlert(failing, skipping, outcome.status);
-  const now = (outcome.now ?? new Date()).toISOString();
   const failed = isFailedStatus(outcome.status);
+  // A failure without a cause (or one alerted before the cause was kept) is not a new one.
+  const cause = failed && outcome.error ? causeKey(redact(outcome.error)) : undefined;
+  const newCause = failing && cause !== undefined && state?.cause !== undefined && cause !== state.cause;
+  const status = decideAlert(failing, skipping, outcome.status, newCause);
+  const now = (outcome.now ?? new Date()).toISOString();
   const next = {
     job: stateKey,
     failing: failed ? true : outcome.status === 'SUCCEEDED' ? false : failing,
@@ -99,6 +122,7 @@ export async function notifyOutcome(
         ? undefined
         : state?.since,
     lastRunId: outcome.runId,
+    cause: failed ? (cause ?? state?.cause) : undefined,
   };
   if (!status) {
     await history.setAlertState(next);

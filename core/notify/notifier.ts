@@ -17,8 +17,58 @@ export interface Alert {
   readonly subject: string;
   /** Human-readable body: cause, duration, key, and the command to investigate. */
   readonly body: string;
+  /** The one-line cause of a failure (redacted), for receivers that file or route by it. */
+  readonly cause?: string;
+}
+
+/** One job's line in a digest: its runs over the digest's period and where it stands. */
+export interface DigestJob {
+  readonly job: string;
+  /** Status of the job's newest finished backup, or undefined when it never ran. */
+  readonly lastStatus?: string;
+  readonly lastSuccessAt?: string;
+  readonly lastBackupBytes?: number;
+  /** Backups finished in the period, by status. */
+  readonly runs: Readonly<Record<string, number>>;
+  /** The cause of the newest failure in the period. */
+  readonly lastError?: string;
+}
+
+/** The daily summary of every job (sent whether or not anything failed). */
+export interface Digest {
+  /** Start and end of the summarised period (ISO). */
+  readonly from: string;
+  readonly to: string;
+  readonly jobs: readonly DigestJob[];
+  readonly subject: string;
+  readonly body: string;
 }
 
 export interface Notifier {
   publish(alert: Alert): Promise<void>;
+}
+
+/** What a channel delivers: an alert or a digest, as the JSON a webhook or command receives. */
+export type NotifyEvent = ({ readonly type: 'alert' } & Alert) | ({ readonly type: 'digest' } & Digest);
+
+/**
+ * One delivery target (webhook, SMTP, command). `send` may be called again for the same event
+ * when an attempt failed; it rejects with a {@link NotifyError} whose `permanent` flag says a
+ * retry cannot help.
+ */
+export interface Channel {
+  /** Names the channel in logs; never holds a secret (a webhook names its host, not its URL). */
+  readonly label: string;
+  readonly retries: number;
+  send(event: NotifyEvent): Promise<void>;
+}
+
+/** A delivery that failed; `permanent` when retrying the same request cannot succeed. */
+export class NotifyError extends Error {
+  override name = 'NotifyError';
+  readonly permanent: boolean;
+  constructor(message: string, options: { permanent?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause !== undefined ? { cause: options.cause } : {});
+    this.permanent = options.permanent ?? false;
+  }
 }

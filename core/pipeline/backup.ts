@@ -25,6 +25,7 @@
  * destination fails, the run is FAILED.
  */
 import { pipeline } from 'node:stream/promises';
+import { LOCK_WAIT_TIMEOUT_SECONDS } from '../contracts/timeouts.ts';
 import { encryptStage } from '../crypto/openpgp.ts';
 import { killedBy, LeaseHeldError, messageOf, StorageError, ToolError } from '../errors.ts';
 import type { DestinationOutcome, HistoryItem } from '../history/history.ts';
@@ -203,7 +204,7 @@ async function dumpAndStore(
   if (refused.length === ctx.destinations.length) throw everyDestinationFailed(refused);
   const destinations = ctx.destinations.filter((d) => !refused.some((r) => r.dest === d));
   step(`inspecting ${redact(ctx.source.url)}`);
-  const server = await engine.inspect(ctx.source);
+  const server = await engine.inspect(ctx.source, ctx.signal ? { signal: ctx.signal } : {});
   const keys = objectKeys({
     prefix: ctx.prefix,
     job: job.name,
@@ -251,6 +252,7 @@ async function dumpAndStore(
   const complete = completenessTap(engine.dumpChecker({ format }), server.tool.name);
   const session = engine.dump(ctx.source, {
     format,
+    lockWaitSeconds: job.lockWaitTimeoutSeconds ?? LOCK_WAIT_TIMEOUT_SECONDS,
     ...(job.compression === 'zstd'
       ? {
           through: {
@@ -341,6 +343,9 @@ async function dumpAndStore(
     throw stoppedBy(ctx.signal, err) ?? err;
   }
   const finished = now();
+  // The checker found the dump complete (or the stream would have failed): what it defines.
+  const verdict = complete.verdict();
+  const objects = verdict?.complete ? verdict.objects : undefined;
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,
     job: job.name,
@@ -359,7 +364,7 @@ async function dumpAndStore(
     },
     object: { key: keys.dataKey, bytes: stored.bytes, sha256: stored.sha256() },
     rawBytes: rawBytes(),
-    stats: { tables: stats },
+    stats: { tables: stats, ...(objects ? { objects } : {}) },
   };
   step(`writing manifest ${keys.manifestKey}`);
   const body = `${JSON.stringify(manifest, null, 2)}\n`;

@@ -5,7 +5,8 @@
  *      no key, target has data) ends FAILED with its reason and one alert, like every failure;
  *   2. verify pass: size, sha256, decryption, decompression — before the target is touched;
  *   3. restore pass: a second streaming read pinned to the verified object (If-Match);
- *   4. compare table names and row counts with the manifest; record and notify.
+ *   4. compare table names, row counts and object counts (tables, views, routines, triggers,
+ *      sequences) with the manifest; record and notify.
  */
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -130,8 +131,12 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
       pipeline([input, ...decodeStages(manifest, request.keys), raw, out], { signal }),
       restoring,
     ]);
-    step('comparing tables and row counts with the manifest');
-    const comparison = compareStats(manifest.stats.tables, await ctx.engine.stats(target));
+    step('comparing tables, row counts and object counts with the manifest');
+    const expectedObjects = manifest.stats.objects;
+    const comparison = compareStats(manifest.stats.tables, await ctx.engine.stats(target), {
+      expected: expectedObjects,
+      actual: expectedObjects && ctx.engine.objects ? await ctx.engine.objects(target) : undefined,
+    });
     let dropped = false;
     if (kind === 'drill' && created) {
       await ctx.engine.dropScratch(target);
@@ -144,6 +149,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
       target: redact(target.url),
       tablesCompared: comparison.tablesCompared,
       rowsCompared: comparison.rowsCompared,
+      ...(comparison.objectsCompared ? { objectsCompared: comparison.objectsCompared } : {}),
       differences: comparison.differences,
     };
     if (!comparison.matches) {

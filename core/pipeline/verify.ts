@@ -1,15 +1,20 @@
 /**
  * Verification: one streaming pass over a stored object that checks its size and sha256
  * against the manifest and, when keys are at hand, that it decrypts and decompresses to the
- * recorded number of raw bytes. Nothing is buffered; nothing is written.
+ * recorded number of raw bytes, that the dump inside is complete (the same in-stream checker
+ * a backup runs, core/formats) and defines the objects the manifest records. Nothing is
+ * buffered; nothing is written.
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError } from '../errors.ts';
+import type { DumpChecker, ObjectCounts } from '../formats/checker.ts';
+import { checkerFor } from '../formats/index.ts';
 import type { Manifest } from '../manifest.ts';
 import type { Destination } from '../storage/destination.ts';
 import { Meter } from '../streams/meter.ts';
 import { manifestId } from './catalog.ts';
+import { compareObjects } from './compare.ts';
 import { type DecryptKeys, decodeStages } from './decode.ts';
 
 export interface VerifyResult {
@@ -20,15 +25,21 @@ export interface VerifyResult {
   /** Whether the pass decrypted and decompressed the object (needs the keys when encrypted). */
   readonly decoded: boolean;
   readonly rawBytes?: number;
+  /**
+   * The objects the decoded dump defines, when its format counts them (decoded passes only;
+   * a dump found incomplete or differing from the manifest fails the verification instead).
+   */
+  readonly objects?: ObjectCounts;
   /** Identity of the verified object; a restore's second read is pinned to it. */
   readonly etag?: string;
 }
 
-/** A sink that discards everything (the verify pass only needs the meters). */
-function discard(): Writable {
+/** A sink that discards everything, showing it to `checker` first when there is one. */
+function discard(checker?: DumpChecker): Writable {
   return new Writable({
     highWaterMark: 1 << 20,
-    write(_chunk, _enc, callback) {
+    write(chunk: Buffer, _enc, callback) {
+      checker?.write(chunk);
       callback();
     },
   });
@@ -43,8 +54,9 @@ async function objectSha256(dest: Destination, key: string, etag: string | undef
 
 /**
  * Verifies a backup against its manifest. Throws an IntegrityError naming the problem (size,
- * checksum, raw size) or the decryption error; `keys` may be omitted for unencrypted backups
- * or to check only size and checksum.
+ * checksum, raw size, an incomplete dump, object counts that differ from the manifest's) or
+ * the decryption error; `keys` may be omitted for unencrypted backups or to check only size
+ * and checksum.
  */
 export async function verifyBackup(
   dest: Destination,
@@ -67,8 +79,10 @@ export async function verifyBackup(
   const raw = new Meter();
   const input = await dest.read(key, info.etag ? { ifMatch: info.etag } : {});
   const stages = canDecode ? [...decodeStages(manifest, keys), raw] : [];
+  // A format this version does not write (a newer manifest) is not judged rather than judged wrongly.
+  const checker = canDecode ? checkerFor(manifest.dumpFormat) : undefined;
   try {
-    await pipeline([input, stored, ...stages, discard()], { signal: options.signal });
+    await pipeline([input, stored, ...stages, discard(checker)], { signal: options.signal });
   } catch (err) {
     if (options.signal?.aborted) throw options.signal.reason;
     if (stored.bytes === manifest.object.bytes && stored.sha256() !== manifest.object.sha256) {
@@ -88,6 +102,7 @@ export async function verifyBackup(
       `${key} decodes to ${raw.bytes} bytes but the manifest recorded ${manifest.rawBytes}: the backup is damaged`,
     );
   }
+  const objects = checker ? checkDump(key, manifest, checker) : undefined;
   return {
     id,
     key,
@@ -95,8 +110,28 @@ export async function verifyBackup(
     sha256: stored.sha256(),
     decoded: canDecode,
     ...(canDecode ? { rawBytes: raw.bytes } : {}),
+    ...(objects ? { objects } : {}),
     ...(info.etag ? { etag: info.etag } : {}),
   };
+}
+
+/**
+ * The checker's verdict on the decoded dump: an incomplete dump (cut short before the backup
+ * stored it, by a version without the in-stream check) or one that defines other objects than
+ * the manifest records is not a backup to restore. Returns the objects it defines.
+ */
+function checkDump(key: string, manifest: Manifest, checker: DumpChecker): ObjectCounts | undefined {
+  const verdict = checker.finish();
+  if (!verdict.complete) {
+    throw new IntegrityError(
+      `${key} decodes to an incomplete ${manifest.dumpFormat} dump (${verdict.missing}): it cannot be restored whole; restore another backup`,
+    );
+  }
+  const { differences } = compareObjects(manifest.stats.objects, verdict.objects, 'the dump defines');
+  if (differences.length) {
+    throw new IntegrityError(`${key} does not hold what its manifest records: ${differences.join('; ')}`);
+  }
+  return verdict.objects;
 }
 
 function checksumError(key: string, manifest: Manifest): IntegrityError {

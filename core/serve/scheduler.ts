@@ -33,7 +33,8 @@ export const systemClock: Clock = {
     }),
 };
 
-export type TaskKind = 'backup' | 'drill';
+/** `digest`: the daily summary of every job (notify.digest), one task for the whole config. */
+export type TaskKind = 'backup' | 'drill' | 'digest';
 
 /** One schedule of one job: its backups, or its restore drills. */
 export interface ScheduledTask {
@@ -230,6 +231,14 @@ function latestMissed(schedule: CompiledSchedule, last: Date, now: number): Date
     cursor = next;
   }
   return missed;
+}
+
+/** The daily digest's task when `notify.digest` is set: a cron at its time of day in its time zone. */
+export function digestTask(digest: { at: string; timezone: string } | undefined): ScheduledTask[] {
+  if (!digest) return [];
+  const [hours, minutes] = digest.at.split(':').map(Number);
+  const schedule = compileSchedule({ cron: `${minutes} ${hours} * * ? *`, timezone: digest.timezone });
+  return [{ id: 'digest', job: 'all jobs', kind: 'digest', schedule }];
 }
 
 /** The tasks of a config: each job's `schedule` and `restoreDrill.schedule`. */

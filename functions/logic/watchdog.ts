@@ -4,11 +4,12 @@
  * timeout (ECS has no task timeout of its own; the STOPPED event then marks the run FAILED).
  */
 import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
-import type { Config } from '../../core/config/schema.ts';
+import type { Config, Job } from '../../core/config/schema.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { isFailedStatus } from '../../core/history/history.ts';
 import { redact } from '../../core/redact.ts';
+import { compileSchedule } from '../../core/schedule/index.ts';
 import type { RunLog } from './log.ts';
 import { DEFAULT_TASK } from './start-backup.ts';
 
@@ -25,9 +26,15 @@ export const JobMetric = {
 
 export interface JobFreshness {
   readonly job: string;
-  /** Undefined when the job never succeeded: no datapoint, and the alarm treats missing data as breaching. */
+  /**
+   * Hours since the last success; for a job that never succeeded, since it could first have
+   * run ({@link neverSucceededSince}). Undefined only for a job that never succeeded and has no
+   * schedule and no runs yet: its alarm then treats the missing datapoint as breaching.
+   */
   readonly hoursSinceLastSuccess?: number;
   readonly lastSuccessAt?: string;
+  /** Jobs that never succeeded: when the watchdog first saw the job. */
+  readonly firstSeenAt?: string;
   readonly lastBackupDurationSeconds?: number;
   readonly lastBackupBytes?: number;
   /** FAILED and PARTIAL backups among the job's backups started in the last 24 hours. */
@@ -40,8 +47,29 @@ const hoursSince = (iso: string, now: Date) =>
   Math.round((Math.max(0, now.getTime() - Date.parse(iso)) / 3_600_000) * 100) / 100;
 
 /**
- * Per configured job: hours since the newest SUCCEEDED backup (0.01 h), its duration and size,
- * recent failed backups, and for jobs with drills the hours since the newest successful drill.
+ * Where a job that never succeeded is measured from (issue 12 §4): its first scheduled run after
+ * the watchdog first saw it (a job's first sight is within 15 minutes of its deployment), or
+ * the first backup run of it there is, if earlier; a job without a schedule, from first sight.
+ * So a new job never alarms before its first scheduled run plus the alarm's threshold.
+ */
+export function neverSucceededSince(
+  job: Pick<Job, 'schedule'>,
+  firstSeenAt: string,
+  firstRunAt: string | undefined,
+): string {
+  const due = job.schedule
+    ? compileSchedule(job.schedule).next(new Date(firstSeenAt))?.toISOString()
+    : undefined;
+  const since = due ?? firstSeenAt;
+  return firstRunAt !== undefined && firstRunAt < since ? firstRunAt : since;
+}
+
+/**
+ * Per configured job: hours since the newest SUCCEEDED backup (0.01 h) read from the job's
+ * last-success pointer, its duration and size, backups that failed in the last 24 hours (a
+ * query of that day's run items only), and for jobs with drills the hours since the newest
+ * successful drill. A job that never succeeded is measured from {@link neverSucceededSince};
+ * the first pass that sees it records when (`FIRSTSEEN`).
  */
 export async function measureFreshness(
   history: DynamoHistoryStore,
@@ -51,9 +79,7 @@ export async function measureFreshness(
   const dayAgo = new Date(now.getTime() - 24 * 3_600_000).toISOString();
   return Promise.all(
     config.jobs.map(async (job): Promise<JobFreshness> => {
-      const recent = (await history.list(job.name, { limit: 100 })).filter(
-        (r) => r.kind === 'backup' && r.startedAt >= dayAgo,
-      );
+      const recent = (await history.listSince(job.name, dayAgo)).filter((r) => r.kind === 'backup');
       // A PARTIAL run lost a copy: it counts as a failure here and never as the last success.
       const failedRunsLast24Hours = recent.filter((r) => isFailedStatus(r.status)).length;
       const drill = job.restoreDrill ? await history.lastSuccess(job.name, 'drill') : undefined;
@@ -61,7 +87,17 @@ export async function measureFreshness(
       const drillHours = drillAt ? { hoursSinceLastDrillSuccess: hoursSince(drillAt, now) } : {};
       const last = await history.lastSuccess(job.name);
       const at = last?.finishedAt ?? last?.startedAt;
-      if (!last || !at) return { job: job.name, failedRunsLast24Hours, ...drillHours };
+      if (!last || !at) {
+        const firstSeenAt = await history.recordFirstSeen(job.name, now);
+        const since = neverSucceededSince(job, firstSeenAt, recent.at(-1)?.startedAt);
+        return {
+          job: job.name,
+          hoursSinceLastSuccess: hoursSince(since, now),
+          firstSeenAt,
+          failedRunsLast24Hours,
+          ...drillHours,
+        };
+      }
       return {
         job: job.name,
         hoursSinceLastSuccess: hoursSince(at, now),

@@ -40,7 +40,7 @@ function generatedEngine(bytes: number): Engine {
   return {
     name: 'postgres',
     dumpExtension: () => 'pgdump',
-    dumpFormat: () => 'pg_dump-custom',
+    dumpFormat: () => 'stand-in', // no format verify knows: generated rows are not judged
     // Generated rows are no dump format: nothing to judge, but the bytes still pass the tap.
     dumpChecker: () => ({ write: () => {}, finish: () => ({ complete: true }) }),
     inspect: async () => ({

@@ -21,7 +21,6 @@ import type { Connection } from '../../core/engine.ts';
 import { ConfigError } from '../../core/errors.ts';
 import type { HistoryStore, Trigger } from '../../core/history/history.ts';
 import { LocalHistoryStore } from '../../core/history/local.ts';
-import { LocalNotifier } from '../../core/notify/local.ts';
 import type { Notifier } from '../../core/notify/notifier.ts';
 import type { EncryptionSpec, JobContext, ProgressEvent } from '../../core/pipeline/context.ts';
 import type { DecryptKeys } from '../../core/pipeline/decode.ts';
@@ -29,6 +28,7 @@ import { registerSecret } from '../../core/redact.ts';
 import type { Destination } from '../../core/storage/destination.ts';
 import { createDestination } from '../../core/storage/index.ts';
 import { engineFor } from '../engines/index.ts';
+import { jobNotifier } from './notify.ts';
 import { resolveSecret, type SecretFetcher } from './secrets.ts';
 
 export interface ResolveOptions {
@@ -39,6 +39,10 @@ export interface ResolveOptions {
   readonly notifier?: Notifier;
   /** Where the local notifier prints alerts (the CLI's stderr). */
   readonly alertStream?: NodeJS.WritableStream;
+  /** Where failed notification attempts are logged; default a line on `alertStream`. */
+  readonly notifyLog?: (line: string) => void;
+  /** First pause between notification attempts (tests shorten it). @default 1000 */
+  readonly notifyRetryDelayMs?: number;
   readonly fetchSecret?: SecretFetcher;
   readonly runId?: string;
   readonly taskArn?: string;
@@ -216,17 +220,24 @@ export async function resolveJobContext(
     destinations,
     encryption,
     history: options.history ?? new LocalHistoryStore(loaded.stateDir),
-    notifier:
-      options.notifier ??
-      new LocalNotifier(loaded.stateDir, (line) =>
-        (options.alertStream ?? process.stderr).write(`${line}\n`),
-      ),
+    notifier: options.notifier ?? localNotifier(loaded, job, options),
     trigger: options.trigger ?? 'manual',
     investigate: (runId) => `dumpvault history ${job.name}${configFlag}   (run ${runId})`,
     ...(options.progress ? { progress: options.progress } : {}),
     ...(options.runId ? { runId: options.runId } : {}),
     ...(options.taskArn ? { taskArn: options.taskArn } : {}),
   };
+}
+
+/** The alert log and the job's configured channels (global and its own). */
+export function localNotifier(loaded: LoadedConfig, job: Job | undefined, options: ResolveOptions): Notifier {
+  const print = (line: string) => (options.alertStream ?? process.stderr).write(`${line}\n`);
+  return jobNotifier(loaded, job, print, {
+    env: options.env,
+    fetchSecret: options.fetchSecret,
+    log: options.notifyLog ?? ((line) => print(`dumpvault: ${line}`)),
+    retryBaseDelayMs: options.notifyRetryDelayMs,
+  });
 }
 
 /**

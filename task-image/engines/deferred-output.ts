@@ -29,15 +29,29 @@ function asError(err: unknown): Error {
 /**
  * A Readable that relays the stream `open` resolves to. Failures of `open`, of the source and
  * of `beforeEnd` fail the output; destroying the output destroys the source (which kills the
- * tool behind it). `signal` is aborted when the consumer gives up before `open` finished.
+ * tool behind it). `signal` is aborted when the output fails or is destroyed (at any time):
+ * helpers `open` starts next to the tool (row counts, watches) stop with it. `fail` fails the
+ * output from outside the source, e.g. when such a helper failed while the tool still runs.
  */
 export function deferredOutput(
-  open: (signal: AbortSignal) => Promise<Readable>,
+  open: (signal: AbortSignal, fail: (error: unknown) => void) => Promise<Readable>,
   options: DeferredOutputOptions = {},
 ): Readable {
   const controller = new AbortController();
   let source: Readable | undefined;
-  const opened = open(controller.signal);
+  let failed = false;
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    controller.abort(err);
+    void (async () => {
+      const map = async (): Promise<Error> => (options.mapError ? options.mapError(err) : asError(err));
+      const error = await map().catch(asError);
+      await settle(error);
+      out.destroy(error);
+    })();
+  };
+  const opened = open(controller.signal, fail);
   let settled: Promise<void> | undefined;
   const settle = (error: Error | undefined): Promise<void> => {
     // Cleanup waits for `open` so that whatever it started (a session, a temp file) exists by then.
@@ -61,14 +75,6 @@ export function deferredOutput(
       callback(err);
     },
   });
-  const fail = (err: unknown): void => {
-    void (async () => {
-      const map = async (): Promise<Error> => (options.mapError ? options.mapError(err) : asError(err));
-      const error = await map().catch(asError);
-      await settle(error);
-      out.destroy(error);
-    })();
-  };
   opened.then((stream) => {
     if (out.destroyed) {
       stream.destroy();

@@ -7,17 +7,19 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
+import { LOCK_WAIT_TIMEOUT_SECONDS } from '../../core/contracts/timeouts.ts';
 import type {
   Connection,
   DumpOptions,
   DumpSession,
   Engine,
+  ProbeOptions,
   RestoreOptions,
   ServerInfo,
   TableStats,
 } from '../../core/engine.ts';
 import { SourceAccessError, ToolError, UserError } from '../../core/errors.ts';
-import type { DumpChecker } from '../../core/formats/checker.ts';
+import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { MysqldumpChecker } from '../../core/formats/mysqldump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { redactUrl, registerSecret } from '../../core/redact.ts';
@@ -31,9 +33,10 @@ import {
   serverKind,
   unreadableSentences,
 } from './mysql-access.ts';
+import { watchLockWaits } from './mysql-lock-watch.ts';
 import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { lastJsonObject, parseTableCounts } from './table-counts.ts';
+import { lastJsonObject, parseObjectCounts, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
 export const MYSQL_DUMP_FORMAT = DUMP_FORMATS.mysql;
@@ -62,6 +65,20 @@ const HINTS: readonly FailureHint[] = [
 ];
 
 const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/** A row count whose session's `lock_wait_timeout` ran out (ERROR 1205). */
+function lockWaitHint(seconds: number): FailureHint {
+  return {
+    when: /Lock wait timeout exceeded/i,
+    fix: `another session held a lock on a table the dump reads for longer than ${seconds} s (lockWaitTimeoutSeconds): find it with SHOW PROCESSLIST, or raise the job's lockWaitTimeoutSeconds`,
+  };
+}
+
+/** Bounds every lock wait of the statements that follow in the same session. */
+function lockWaitSettings(seconds: number): string {
+  const s = Math.max(1, Math.round(seconds));
+  return `SET SESSION lock_wait_timeout = ${s}, SESSION innodb_lock_wait_timeout = ${s};`;
+}
 
 /**
  * What mariadb-dump / mysqldump print when a statement failed; with some failures (a lost
@@ -212,10 +229,10 @@ export class MysqlEngine implements Engine {
    * fails with a UserError naming every kind of object the user cannot read (and the grant to
    * add): the dump tool would leave those out and still exit 0.
    */
-  async inspect(conn: Connection): Promise<ServerInfo> {
+  async inspect(conn: Connection, options: ProbeOptions = {}): Promise<ServerInfo> {
     const t = myTarget(conn);
-    const serverVersion = (await this.query(t, 'SELECT VERSION();', t.database)).trim();
-    const unreadable = unreadableSentences(await this.accessFacts(t, serverVersion));
+    const serverVersion = (await this.query(t, 'SELECT VERSION();', t.database, options.signal)).trim();
+    const unreadable = unreadableSentences(await this.accessFacts(t, serverVersion, options.signal));
     if (unreadable.length) throw new SourceAccessError(unreadable);
     const dumpTool = await requireTool(DUMP_TOOLS, INSTALL);
     const tool = await this.toolVersion(dumpTool);
@@ -228,29 +245,71 @@ export class MysqlEngine implements Engine {
 
   /** Exact `COUNT(*)` of every base table, by unqualified table name. */
   async stats(conn: Connection): Promise<TableStats> {
-    return this.countRows(myTarget(conn));
+    return this.countRows(myTarget(conn), LOCK_WAIT_TIMEOUT_SECONDS);
+  }
+
+  /**
+   * Tables (system-versioned ones too), views, routines, triggers and sequences (MariaDB), as
+   * the dump checker counts them in mariadb-dump's output (core/formats/mysqldump.ts).
+   */
+  async objects(conn: Connection): Promise<ObjectCounts> {
+    const t = myTarget(conn);
+    const db = literal(t.database);
+    const tables = (types: string) =>
+      `(SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE IN (${types}))`;
+    const out = await this.query(
+      t,
+      `SELECT JSON_OBJECT('tables', ${tables("'BASE TABLE', 'SYSTEM VERSIONED'")},
+        'views', ${tables("'VIEW'")},
+        'routines', (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db} AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE')),
+        'triggers', (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${db}),
+        'sequences', ${tables("'SEQUENCE'")});`,
+      null,
+    );
+    return parseObjectCounts(out, 'mysql client');
   }
 
   /**
    * Counts rows while it dumps with `--single-transaction` (consistent for InnoDB; MyISAM tables
    * have no transactions and may change during the dump). No `--databases`, so the dump has
    * no CREATE DATABASE / USE and restores into a database of any name.
+   *
+   * Lock waits are bounded by `options.lockWaitSeconds`: the counting sessions set their
+   * `lock_wait_timeout`, and the dump tool, which has no such option, is watched
+   * (mysqlLockWatch.ts). The counts and the watch are stopped with the dump.
    */
   dump(conn: Connection, options: DumpOptions): DumpSession {
     const stats = deferred<TableStats>();
+    const lockWaitSeconds = options.lockWaitSeconds ?? LOCK_WAIT_TIMEOUT_SECONDS;
+    const hints = [lockWaitHint(lockWaitSeconds), ...HINTS];
     let counted: Promise<void> | undefined;
+    const watching = new AbortController();
     const output = deferredOutput(
-      async () => {
+      async (signal, fail) => {
         const t = myTarget(conn);
         const dumpTool = await requireTool(DUMP_TOOLS, INSTALL);
-        const { mariadb } = await this.toolVersion(dumpTool);
+        const { mariadb } = await this.toolVersion(dumpTool, signal);
+        // The dump connects after this; its connection ids are greater (the watch's filter).
+        const before = Number((await this.query(t, 'SELECT CONNECTION_ID();', t.database, signal)).trim());
+        signal.throwIfAborted();
         // MySQL has no way to share the dump's snapshot, so the counts run next to the dump, in
         // a read view of their own taken as the dump starts; the output ends only after them.
-        counted = this.countRows(t).then(stats.resolve, (err: unknown) => {
-          stats.reject(explain(err));
+        counted = this.countRows(t, lockWaitSeconds, signal).then(stats.resolve, (err: unknown) => {
+          stats.reject(explainFailure(err, hints));
           throw err;
         });
-        counted.catch(() => {});
+        // A count that failed (a lock wait ran out) fails the dump now, not when it has finished.
+        counted.catch(fail);
+        const watchSignal = AbortSignal.any([signal, watching.signal]);
+        if (Number.isSafeInteger(before)) {
+          void watchLockWaits({
+            query: (sql, querySignal) => this.query(t, sql, t.database, querySignal),
+            after: before,
+            seconds: lockWaitSeconds,
+            signal: watchSignal,
+            onStuck: fail,
+          });
+        }
         return processOutput(
           {
             command: dumpTool,
@@ -285,9 +344,10 @@ export class MysqlEngine implements Engine {
           await counted;
         },
         onSettled: (error) => {
+          watching.abort();
           if (error) stats.reject(error);
         },
-        mapError: explain,
+        mapError: (err) => explainFailure(err, hints),
       },
     );
     return { output, stats: stats.promise, piped: options.through !== undefined };
@@ -374,18 +434,28 @@ export class MysqlEngine implements Engine {
     forgetScratch(this.name, t.url);
   }
 
-  private toolVersion(file: string): Promise<{ version: string; mariadb: boolean }> {
+  private toolVersion(file: string, signal?: AbortSignal): Promise<{ version: string; mariadb: boolean }> {
     let version = this.versions.get(file);
     if (!version) {
-      version = runCommand({ command: file, args: ['--version'] }).then(parseMysqlToolVersion);
+      version = runCommand({ command: file, args: ['--version'], ...(signal ? { signal } : {}) }).then(
+        parseMysqlToolVersion,
+      );
       version.catch(() => this.versions.delete(file));
       this.versions.set(file, version);
     }
     return version;
   }
 
-  /** Runs SQL through the client (on stdin, so long statements never hit argv limits). */
-  private async query(t: MyTarget, sql: string, database: string | null): Promise<string> {
+  /**
+   * Runs SQL through the client (on stdin, so long statements never hit argv limits); the
+   * client is stopped when `signal` aborts.
+   */
+  private async query(
+    t: MyTarget,
+    sql: string,
+    database: string | null,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const client = await requireTool(CLIENTS, INSTALL);
     try {
       return await runCommand(
@@ -401,6 +471,7 @@ export class MysqlEngine implements Engine {
             ...(database === null ? [] : [`--database=${database}`]),
           ],
           env: t.env,
+          ...(signal ? { signal } : {}),
         },
         sql,
       );
@@ -410,15 +481,15 @@ export class MysqlEngine implements Engine {
   }
 
   /** The user's grants and what information_schema shows it cannot read. */
-  private async accessFacts(t: MyTarget, serverVersion: string): Promise<AccessFacts> {
+  private async accessFacts(t: MyTarget, serverVersion: string, signal?: AbortSignal): Promise<AccessFacts> {
     const server = serverKind(serverVersion);
     let showGrants = 'SHOW GRANTS;';
     if (!server.mariadb && server.major >= 8) {
       // MySQL 8 lists a role's privileges only when asked to expand the roles in use.
-      const roles = (await this.query(t, 'SELECT CURRENT_ROLE();', t.database)).trim();
+      const roles = (await this.query(t, 'SELECT CURRENT_ROLE();', t.database, signal)).trim();
       if (roles && roles !== 'NONE') showGrants = `SHOW GRANTS FOR CURRENT_USER() USING ${roles};`;
     }
-    const out = await this.query(t, `${showGrants}\n${ACCESS_FACTS_SQL}`, t.database);
+    const out = await this.query(t, `${showGrants}\n${ACCESS_FACTS_SQL}`, t.database, signal);
     const grants = parseGrants(out.split('\n'));
     const facts = lastJsonObject(out, 'mysql client');
     const routines = Array.isArray(facts.routines) ? facts.routines : [];
@@ -427,7 +498,7 @@ export class MysqlEngine implements Engine {
     const tables = coversDatabase(grants, 'SELECT', database)
       ? []
       : names(
-          lastJsonObject(await this.query(t, UNREADABLE_TABLES_SQL, database), 'mysql client').tables,
+          lastJsonObject(await this.query(t, UNREADABLE_TABLES_SQL, database, signal), 'mysql client').tables,
           'tables',
         );
     return {
@@ -445,12 +516,16 @@ export class MysqlEngine implements Engine {
     };
   }
 
-  private async countRows(t: MyTarget): Promise<TableStats> {
-    const listed: unknown = JSON.parse((await this.query(t, LIST_TABLES_SQL, t.database)).trim() || '[]');
+  /** Row counts in sessions whose lock waits end after `lockWaitSeconds`. */
+  private async countRows(t: MyTarget, lockWaitSeconds: number, signal?: AbortSignal): Promise<TableStats> {
+    const settings = lockWaitSettings(lockWaitSeconds);
+    const listed: unknown = JSON.parse(
+      (await this.query(t, `${settings} ${LIST_TABLES_SQL}`, t.database, signal)).trim() || '[]',
+    );
     if (!Array.isArray(listed) || !listed.every((n): n is string => typeof n === 'string')) {
       throw new ToolError(`the mysql client listed tables as ${JSON.stringify(listed)}; expected names`);
     }
-    const out = await this.query(t, countRowsSql(listed), t.database);
+    const out = await this.query(t, `${settings} ${countRowsSql(listed)}`, t.database, signal);
     return parseTableCounts(out, 'mysql client');
   }
 

@@ -9,7 +9,9 @@
  *
  * This has not proved fragile, so there is no fallback to counting before the dump: the
  * server-side requirements are the same as pg_dump's own (PostgreSQL 9.2+, and 10+ on a
- * standby), and the session disables the timeouts that could end it while pg_dump runs.
+ * standby), and the session disables the timeouts that could end it while pg_dump runs —
+ * except `lock_timeout`: a row count that waits for a table lock longer than the job allows
+ * fails (and fails the dump) instead of waiting for as long as another session holds it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -54,20 +56,27 @@ export class PgSnapshotSession {
   /**
    * Starts psql (`spec` must connect it with -A -t -q and ON_ERROR_STOP), reads the server
    * version and exports a snapshot. Rejects with a ToolError carrying psql's reason when the
-   * connection or the export fails; the session is then already gone.
+   * connection or the export fails, or with `spec.signal`'s reason when it aborts meanwhile; the
+   * session is then already gone. `lockTimeoutSeconds` bounds each lock wait of its queries.
    */
-  static async open(spec: SpawnSpec): Promise<PgSnapshotSession> {
+  static async open(spec: SpawnSpec, lockTimeoutSeconds: number): Promise<PgSnapshotSession> {
+    spec.signal?.throwIfAborted();
     const child = spawn(spec.command, [...spec.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: childEnvironment(spec.env),
     });
     const session = new PgSnapshotSession(child, spec.command);
+    // Only while opening: later the dump's clean-up ends the session, after it asked why it failed.
+    const stop = () => void session.abort();
+    spec.signal?.addEventListener('abort', stop, { once: true });
     try {
       session.serverVersionNum = Number(await session.query("SELECT current_setting('server_version_num');"));
       // A snapshot held open while a long dump runs must not be cut off by the server's own
-      // timeouts; pg_dump disables them for its session for the same reason.
+      // timeouts; pg_dump disables them for its session for the same reason. Lock waits stay
+      // bounded: pg_dump's own are (--lock-wait-timeout).
       const settings = ['SET statement_timeout = 0;'];
-      if (session.serverVersionNum >= 90300) settings.push('SET lock_timeout = 0;');
+      if (session.serverVersionNum >= 90300)
+        settings.push(`SET lock_timeout = ${Math.round(lockTimeoutSeconds * 1000)};`);
       if (session.serverVersionNum >= 90600) settings.push('SET idle_in_transaction_session_timeout = 0;');
       session.snapshotId = await session.query(
         `${settings.join(' ')} BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot();`,
@@ -77,7 +86,9 @@ export class PgSnapshotSession {
       }
     } catch (err) {
       await session.abort();
-      throw err;
+      throw spec.signal?.aborted ? spec.signal.reason : err;
+    } finally {
+      spec.signal?.removeEventListener('abort', stop);
     }
     return session;
   }

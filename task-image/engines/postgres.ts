@@ -12,12 +12,13 @@ import type {
   DumpOptions,
   DumpSession,
   Engine,
+  ProbeOptions,
   RestoreOptions,
   ServerInfo,
   TableStats,
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
-import type { DumpChecker } from '../../core/formats/checker.ts';
+import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { PgCustomChecker } from '../../core/formats/pg-custom.ts';
 import { PgPlainChecker } from '../../core/formats/pg-plain.ts';
 import { processInput, processOutput, runCommand, type SpawnSpec } from '../../core/process.ts';
@@ -37,7 +38,7 @@ import {
 } from './pg-tools.ts';
 import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { parseTableCounts } from './table-counts.ts';
+import { parseObjectCounts, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` values this engine writes and restores. */
 export const PG_DUMP_FORMATS = { custom: DUMP_FORMATS.pgCustom, plain: DUMP_FORMATS.pgPlain } as const;
@@ -81,6 +82,18 @@ const HINTS: readonly FailureHint[] = [
 ];
 
 const explain = (err: unknown): Error => explainFailure(err, HINTS);
+
+/**
+ * A lock wait that ran out: pg_dump's `--lock-wait-timeout` ends its `LOCK TABLE` with a
+ * statement timeout (its stderr then names the table), the row-count session's `lock_timeout`
+ * with a lock timeout.
+ */
+function lockWaitHint(seconds: number): FailureHint {
+  return {
+    when: /lock timeout|statement timeout\b.*\bLOCK TABLE/i,
+    fix: `another session held a lock on a table the dump reads for longer than ${seconds} s (lockWaitTimeoutSeconds): find it in pg_locks and pg_stat_activity, or raise the job's lockWaitTimeoutSeconds`,
+  };
+}
 
 /** pg_dump's own error lines: a run that printed one failed, whatever its exit code. */
 const PG_DUMP_ERROR_LINES = [/^pg_dump: error: /];
@@ -178,6 +191,33 @@ function countRowsSql(serverVersionNum: number): string {
     AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
   ORDER BY 1) t;`.replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * How many tables, views, routines, triggers and sequences a database holds, counted the way
+ * the dump checkers count pg_dump's TOC entries (core/formats/pg-custom.ts, pg-plain.ts): user
+ * schemas only, extension members excluded; tables include partitioned tables and partitions,
+ * views include materialized views, routines are functions and procedures (not aggregates),
+ * triggers are those pg_dump writes (not internal ones, not a partition's clone of its parent's).
+ */
+function countObjectsSql(serverVersionNum: number): string {
+  const tableKinds = serverVersionNum >= 100000 ? "('r', 'p')" : "('r')";
+  const routine = serverVersionNum >= 110000 ? "p.prokind IN ('f', 'p', 'w')" : 'NOT p.proisagg';
+  const ownTrigger = serverVersionNum >= 130000 ? 'AND t.tgparentid = 0' : '';
+  return `WITH user_ns AS (
+  SELECT oid FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'),
+ext AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e'),
+rel AS (SELECT c.oid, c.relkind FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+  WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid))
+SELECT json_build_object(
+  'tables', (SELECT count(*) FROM rel WHERE relkind IN ${tableKinds}),
+  'views', (SELECT count(*) FROM rel WHERE relkind IN ('v', 'm')),
+  'routines', (SELECT count(*) FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace
+    WHERE ${routine}
+      AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid)),
+  'triggers', (SELECT count(*) FROM pg_trigger t JOIN rel ON rel.oid = t.tgrelid
+    WHERE NOT t.tgisinternal ${ownTrigger}),
+  'sequences', (SELECT count(*) FROM rel WHERE relkind = 'S'));`.replace(/\s*\n\s*/g, ' ');
 }
 
 /** Counts user objects that a restore could collide with (extension members excluded). */
@@ -295,9 +335,9 @@ export class PostgresEngine implements Engine {
    * Reads the server version, then refuses (UserError naming the package to install) when the
    * pg_dump that would be used is older than the server.
    */
-  async inspect(conn: Connection): Promise<ServerInfo> {
+  async inspect(conn: Connection, options: ProbeOptions = {}): Promise<ServerInfo> {
     const target = pgTarget(conn);
-    const { num, text } = await this.serverVersion(target);
+    const { num, text } = await this.serverVersion(target, options.signal);
     const serverMajor = majorFromVersionNum(num);
     const pgDump = await this.locate('pg_dump', serverMajor);
     const tool = await this.toolVersion(pgDump);
@@ -312,6 +352,12 @@ export class PostgresEngine implements Engine {
     const out = await this.psql(target, countRowsSql(num));
     return parseTableCounts(out, 'psql');
   }
+  /** Tables, views, routines, triggers and sequences, counted as pg_dump's TOC lists them. */
+  async objects(conn: Connection): Promise<ObjectCounts> {
+    const target = pgTarget(conn);
+    const { num } = await this.serverVersion(target);
+    return parseObjectCounts(await this.psql(target, countObjectsSql(num)), 'psql');
+  }
 
   /**
    * pg_dump inside a snapshot exported by a psql session; the same session counts the rows
@@ -320,13 +366,18 @@ export class PostgresEngine implements Engine {
    */
   dump(conn: Connection, options: DumpOptions): DumpSession {
     const stats = deferred<TableStats>();
+    const lockWaitSeconds = options.lockWaitSeconds ?? LOCK_WAIT_TIMEOUT_SECONDS;
+    const hints = [lockWaitHint(lockWaitSeconds), ...HINTS];
     let session: PgSnapshotSession | undefined;
     let counted: Promise<void> = Promise.resolve();
     const output = deferredOutput(
-      async (signal) => {
+      async (signal, fail) => {
         const target = pgTarget(conn);
         const psql = await this.locate('psql', undefined);
-        session = await PgSnapshotSession.open({ command: psql, args: psqlArgs(target), env: target.env });
+        session = await PgSnapshotSession.open(
+          { command: psql, args: psqlArgs(target), env: target.env, signal },
+          lockWaitSeconds,
+        );
         signal.throwIfAborted();
         const serverMajor = majorFromVersionNum(session.serverVersionNum);
         const pgDump = await this.locate('pg_dump', serverMajor);
@@ -337,11 +388,13 @@ export class PostgresEngine implements Engine {
         counted = open.query(countRowsSql(open.serverVersionNum)).then(
           (line) => stats.resolve(parseTableCounts(line, 'psql')),
           (err: unknown) => {
-            stats.reject(explain(err));
+            stats.reject(explainFailure(err, hints));
             throw err;
           },
         );
-        counted.catch(() => {});
+        // A count that failed (a lock wait ran out, a table it may not read) fails the dump now,
+        // not when pg_dump has finished.
+        counted.catch(fail);
         const format =
           options.format === 'plain'
             ? // Ownership is never restored (pg_restore runs with --no-owner), so plain dumps
@@ -352,7 +405,16 @@ export class PostgresEngine implements Engine {
         return processOutput(
           {
             command: pgDump,
-            args: [...format, `--snapshot=${open.snapshotId}`, '--no-password', '--dbname', target.url],
+            args: [
+              ...format,
+              `--snapshot=${open.snapshotId}`,
+              // pg_dump locks every table it dumps before reading any; a lock another session
+              // holds must not stall the run for as long as it is held.
+              `--lock-wait-timeout=${Math.round(lockWaitSeconds * 1000)}`,
+              '--no-password',
+              '--dbname',
+              target.url,
+            ],
             env: target.env,
             errorLines: PG_DUMP_ERROR_LINES,
           },
@@ -369,7 +431,7 @@ export class PostgresEngine implements Engine {
           if (error) stats.reject(error);
           await session?.abort();
         },
-        mapError: async (err) => explain(await dumpFailureCause(err, counted)),
+        mapError: async (err) => explainFailure(await dumpFailureCause(err, counted), hints),
       },
     );
     return { output, stats: stats.promise, piped: options.through !== undefined };
@@ -514,11 +576,21 @@ export class PostgresEngine implements Engine {
     return locatePgTool(tool, minMajor, this.search);
   }
 
-  private async psql(target: PgTarget, sql: string, extra: readonly string[] = []): Promise<string> {
+  private async psql(
+    target: PgTarget,
+    sql: string,
+    extra: readonly string[] = [],
+    signal?: AbortSignal,
+  ): Promise<string> {
     const command = await this.locate('psql', undefined);
     try {
       return await runCommand(
-        { command, args: [...psqlArgs(target, extra), '--file', '-'], env: target.env },
+        {
+          command,
+          args: [...psqlArgs(target, extra), '--file', '-'],
+          env: target.env,
+          ...(signal ? { signal } : {}),
+        },
         `${sql}\n`,
       );
     } catch (err) {
@@ -526,10 +598,15 @@ export class PostgresEngine implements Engine {
     }
   }
 
-  private async serverVersion(target: PgTarget): Promise<{ num: number; text: string }> {
+  private async serverVersion(
+    target: PgTarget,
+    signal?: AbortSignal,
+  ): Promise<{ num: number; text: string }> {
     const out = await this.psql(
       target,
       "SELECT current_setting('server_version_num'); SELECT current_setting('server_version');",
+      [],
+      signal,
     );
     const [num, text] = out.trim().split('\n');
     const parsed = Number(num);

@@ -24,14 +24,14 @@ import type {
   TableStats,
 } from '../../core/engine.ts';
 import { ToolError, UserError } from '../../core/errors.ts';
-import type { DumpChecker } from '../../core/formats/checker.ts';
+import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { SqliteDumpChecker } from '../../core/formats/sqlite-dump.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { deferred, deferredOutput } from './deferred-output.ts';
 import { explainFailure, type FailureHint } from './failure-hints.ts';
 import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { parseTableCounts } from './table-counts.ts';
+import { parseObjectCounts, parseTableCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
 export const SQLITE_DUMP_FORMAT = DUMP_FORMATS.sqlite;
@@ -105,6 +105,11 @@ function quoteLiteral(value: string): string {
 /** Real tables (virtual tables are skipped: their rows live in shadow tables, which are counted). */
 const LIST_TABLES_SQL =
   "SELECT json_group_array(name) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%';";
+
+const COUNT_OBJECTS_SQL = `SELECT json_object(
+  'tables', (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%'),
+  'views', (SELECT count(*) FROM sqlite_master WHERE type = 'view'),
+  'triggers', (SELECT count(*) FROM sqlite_master WHERE type = 'trigger'));`;
 
 function countRowsSql(tables: readonly string[]): string {
   if (tables.length === 0) return "SELECT '{}';";
@@ -206,6 +211,17 @@ export class SqliteEngine implements Engine {
     const file = sqliteFile(conn);
     await requireFile(file);
     return parseTableCounts(await readOnly(file, countRowsSql(await listTables(file))), 'sqlite3');
+  }
+
+  /**
+   * Tables, views and triggers, as the dump checker counts the CREATE statements of `.dump`
+   * (core/formats/sqlite-dump.ts): internal `sqlite_` tables and virtual tables are not counted
+   * (`.dump` writes no CREATE TABLE for them), a virtual table's shadow tables are.
+   */
+  async objects(conn: Connection): Promise<ObjectCounts> {
+    const file = sqliteFile(conn);
+    await requireFile(file);
+    return parseObjectCounts(await readOnly(file, COUNT_OBJECTS_SQL), 'sqlite3');
   }
 
   /**

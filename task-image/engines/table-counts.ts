@@ -1,9 +1,11 @@
 /**
- * Every engine asks its own client for row counts and has it print them as one JSON object
- * (`{"public.accounts": 1000}`), which is unambiguous whatever characters table names contain.
+ * Every engine asks its own client for row counts (and object counts) and has it print them as
+ * one JSON object (`{"public.accounts": 1000}`), which is unambiguous whatever characters table
+ * names contain.
  */
 import type { TableStats } from '../../core/engine.ts';
 import { ToolError } from '../../core/errors.ts';
+import { OBJECT_KINDS, type ObjectCounts, type ObjectKind } from '../../core/formats/checker.ts';
 
 /**
  * Parses the last line of `stdout` that holds a JSON object into per-table row counts.
@@ -39,4 +41,22 @@ export function lastJsonObject(stdout: string, tool: string): Record<string, unk
     }
   }
   throw new ToolError(`${tool} printed no JSON result; expected one line like {"table": 123}`);
+}
+
+/**
+ * Parses the last JSON object line of `stdout` into object counts (`{"tables": 5, "views": 2}`):
+ * only the kinds {@link OBJECT_KINDS} names; a ToolError (naming `tool`) for any other value.
+ */
+export function parseObjectCounts(stdout: string, tool: string): ObjectCounts {
+  const value = lastJsonObject(stdout, tool);
+  const counts: Partial<Record<ObjectKind, number>> = {};
+  for (const kind of OBJECT_KINDS) {
+    if (!(kind in value)) continue;
+    const n = Number(value[kind]);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new ToolError(`${tool} reported ${JSON.stringify(value[kind])} ${kind}; expected a whole number`);
+    }
+    counts[kind] = n;
+  }
+  return counts;
 }

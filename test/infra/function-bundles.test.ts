@@ -228,6 +228,17 @@ describe('bundled Lambda code', () => {
 
     const result = await handler({}, context);
 
-    expect(result).toEqual({ freshness: [{ job: 'db', failedRunsLast24Hours: 0 }], stopped: 0 });
+    // 'db' never succeeded: measured from its first run or first sight, which this pass recorded.
+    expect(result).toEqual({
+      freshness: [
+        {
+          job: 'db',
+          hoursSinceLastSuccess: expect.any(Number),
+          firstSeenAt: expect.any(String),
+          failedRunsLast24Hours: 0,
+        },
+      ],
+      stopped: 0,
+    });
   });
 });

@@ -246,6 +246,23 @@ describe('one task role per job (README example: app-prod and shop-mysql)', () =
   });
 });
 
+describe('the watchdog', () => {
+  it("may record when it first saw a job in the jobs' partitions only", async () => {
+    const watchdog = { role: logicalIdIn(readme, 'DumpVault/WatchdogRole/Resource') };
+    const table = arnOf(readme.template, logicalIdIn(readme, 'DumpVault/History/Resource'));
+    const put = (partition: string): PolicyRequest => ({
+      principal: watchdog,
+      action: 'dynamodb:PutItem',
+      resource: table,
+      context: { 'dynamodb:LeadingKeys': [partition] },
+    });
+    await expectGrantedByItsStatements(readmePolicies, put('JOB#app-prod'));
+    await expectGrantedByItsStatements(readmePolicies, put('JOB#shop-mysql'));
+    expect(await readmePolicies.decide(put('JOBS'))).toBe('ImplicitlyDenied');
+    expect(await readmePolicies.decide(put('JOB#unknown'))).toBe('ImplicitlyDenied');
+  });
+});
+
 describe('restores (restore fixture)', () => {
   let restore: SynthesizedStack;
   let policies: TemplatePolicies;

@@ -1,4 +1,5 @@
 import { isNotFound, messageOf, UsageError } from '../../../core/errors.ts';
+import { describeCount, OBJECT_KINDS, type ObjectCounts } from '../../../core/formats/checker.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
 import { manifestId, resolveBackup } from '../../../core/pipeline/catalog.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
@@ -119,9 +120,13 @@ export async function verifyCommand(
   if (out.isJson) out.result({ ok: true, destination: from.name, ...result });
   else {
     out.line(`OK ${result.id}: ${formatBytes(result.bytes)}, sha256 ${result.sha256} matches the manifest`);
-    if (result.decoded)
+    if (result.decoded) {
       out.line(`   decrypted and decompressed to ${formatBytes(result.rawBytes ?? 0)} as recorded`);
-    else out.warn('decryption was not checked: pass --key <private-key.asc> (or set DUMPVAULT_PRIVATE_KEY)');
+      out.line(
+        `   the dump is complete${result.objects ? `; it defines ${describeObjects(result.objects)}` : ''}`,
+      );
+    } else
+      out.warn('decryption was not checked: pass --key <private-key.asc> (or set DUMPVAULT_PRIVATE_KEY)');
   }
   return 0;
 }
@@ -171,7 +176,7 @@ async function verifyEveryCopy(
       checks.push({
         destination: dest.name,
         status: 'ok',
-        detail: `${formatBytes(result.bytes)}, sha256 ${result.sha256} matches its manifest${result.decoded ? `; decodes to ${formatBytes(result.rawBytes ?? 0)} as recorded` : ''}`,
+        detail: `${formatBytes(result.bytes)}, sha256 ${result.sha256} matches its manifest${result.decoded ? `; decodes to ${formatBytes(result.rawBytes ?? 0)} as recorded, a complete dump` : ''}`,
         decoded: result.decoded,
       });
     } catch (err) {
@@ -219,4 +224,11 @@ export async function historyCommand(
   }
   for (const line of historyLines(items)) out.line(line);
   return 0;
+}
+
+/** `5 tables, 2 views, 1 routine` — the kinds a dump's format counts, in a fixed order. */
+function describeObjects(objects: ObjectCounts): string {
+  return OBJECT_KINDS.filter((kind) => objects[kind] !== undefined)
+    .map((kind) => describeCount(kind, objects[kind]!))
+    .join(', ');
 }

@@ -59,7 +59,7 @@ async function confirmDrop(ctx: JobContext, target: Connection, flags: Flags, io
     );
   }
   const answer = await io.prompt(
-    `This drops existing objects in ${redact(target.url)} before restoring. Type the job name (${ctx.job.name}) to continue: `,
+    `This replaces everything in ${redact(target.url)} with the backup: objects the backup does not have are dropped too. Type the job name (${ctx.job.name}) to continue: `,
   );
   if (answer.trim() !== ctx.job.name) throw new UsageError('not confirmed; nothing was changed');
 }

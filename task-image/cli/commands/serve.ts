@@ -13,12 +13,15 @@ import type { AddressInfo } from 'node:net';
 import { DEFAULT_CONFIG_FILE, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
 import { ConfigError, LeaseHeldError, messageOf, ToolError, UsageError } from '../../../core/errors.ts';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
+import { ChannelNotifier } from '../../../core/notify/channels.ts';
+import { buildDigest } from '../../../core/notify/digest.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import { resolveBackup } from '../../../core/pipeline/catalog.ts';
 import { runRestore } from '../../../core/pipeline/restore.ts';
 import { redact } from '../../../core/redact.ts';
 import {
   type Clock,
+  digestTask,
   type ScheduledTask,
   Scheduler,
   ServeStateFile,
@@ -27,6 +30,7 @@ import {
 } from '../../../core/serve/scheduler.ts';
 import { jobStatuses, PROMETHEUS_CONTENT_TYPE, prometheusText } from '../../../core/serve/status.ts';
 import type { Flags } from '../args.ts';
+import { jobChannels } from '../notify.ts';
 import type { Io, Output } from '../output.ts';
 import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
 
@@ -37,6 +41,8 @@ export interface ServeDeps {
   readonly signals?: EventEmitter;
   readonly onListening?: (address: AddressInfo) => void;
   readonly onStarted?: (scheduler: Scheduler) => void;
+  /** First pause between notification attempts. @default 1000 */
+  readonly notifyRetryDelayMs?: number;
 }
 
 /** `host:port` of `--listen`. */
@@ -67,7 +73,8 @@ export async function serveCommand(
   const runTask = async (task: ScheduledTask, scheduledAt: Date, signal: AbortSignal): Promise<void> => {
     const current = loaded;
     try {
-      if (task.kind === 'backup') await scheduledBackup(current, task.job, signal, io, log);
+      if (task.kind === 'digest') await sendDigest(current, scheduledAt, io, log, deps);
+      else if (task.kind === 'backup') await scheduledBackup(current, task.job, signal, io, log);
       else await scheduledDrill(current, task.job, signal, io, log);
     } catch (err) {
       if (signal.aborted) interrupted++;
@@ -84,7 +91,7 @@ export async function serveCommand(
     catchUp: !flags['skip-missed'],
     log,
   });
-  const tasks = tasksOf(loaded.config.jobs);
+  const tasks = [...tasksOf(loaded.config.jobs), ...digestTask(loaded.config.notify?.digest)];
   if (tasks.length === 0) log('no job has a schedule or a restoreDrill schedule: nothing will run');
 
   let server: Server | undefined;
@@ -135,7 +142,7 @@ export async function serveCommand(
   const onHup = () => {
     try {
       const next = loadConfig(file, flags['state-dir']);
-      const nextTasks = tasksOf(next.config.jobs);
+      const nextTasks = [...tasksOf(next.config.jobs), ...digestTask(next.config.notify?.digest)];
       loaded = next;
       scheduler.reload(nextTasks);
       log(`SIGHUP: reloaded ${next.file}: ${nextTasks.length} schedule(s)`);
@@ -162,6 +169,35 @@ export async function serveCommand(
   return interrupted ? 1 : 0;
 }
 
+/**
+ * The daily digest of every job to the global channels, covering the 24 hours before its
+ * scheduled time. A channel that fails has been logged and retried; the digest is not re-sent.
+ */
+async function sendDigest(
+  loaded: LoadedConfig,
+  scheduledAt: Date,
+  io: Io,
+  log: (line: string) => void,
+  deps: ServeDeps,
+): Promise<void> {
+  const channels = jobChannels(loaded, undefined, { env: io.env, log });
+  const digest = await buildDigest(
+    new LocalHistoryStore(loaded.stateDir),
+    loaded.config.jobs.map((j) => j.name),
+    scheduledAt,
+  );
+  const notifier = new ChannelNotifier(undefined, channels, {
+    log,
+    ...(deps.notifyRetryDelayMs !== undefined ? { baseDelayMs: deps.notifyRetryDelayMs } : {}),
+  });
+  try {
+    await notifier.publishDigest(digest);
+    log(`digest: "${digest.subject}" sent to ${channels.length} channel(s)`);
+  } catch (err) {
+    log(`digest: ${messageOf(err)}`);
+  }
+}
+
 /** One scheduled backup through the same pipeline as `dumpvault backup` (trigger "schedule"). */
 async function scheduledBackup(
   loaded: LoadedConfig,
@@ -174,6 +210,7 @@ async function scheduledBackup(
     env: io.env,
     trigger: 'schedule',
     alertStream: io.stderr,
+    notifyLog: log,
   });
   log(`backup ${job}: started`);
   const result = await runBackup({ ...ctx, signal });
@@ -193,6 +230,7 @@ async function scheduledDrill(
     trigger: 'schedule',
     forReading: true,
     alertStream: io.stderr,
+    notifyLog: log,
   });
   const keys = await resolveDecryptKeys(loaded, ctx.job, undefined, { env: io.env });
   const from = ctx.destinations[0]!;

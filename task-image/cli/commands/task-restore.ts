@@ -58,8 +58,10 @@ import type {
   HistoryItem,
   HistoryStore,
   LeaseResult,
+  RunKind,
   Trigger,
 } from '../../../core/history/history.ts';
+import { runLifetimes } from '../../../core/history/lifetime.ts';
 import { idOfManifestKey, jobPrefix } from '../../../core/manifest.ts';
 import { notifyOutcome } from '../../../core/notify/alerts.ts';
 import type { Notifier } from '../../../core/notify/notifier.ts';
@@ -146,6 +148,9 @@ class RunHistory implements HistoryStore {
   list(job: string, options?: { limit?: number }): Promise<HistoryItem[]> {
     return this.inner.list(job, options);
   }
+  lastSuccess(job: string, kind?: RunKind): Promise<HistoryItem | undefined> {
+    return this.inner.lastSuccess(job, kind);
+  }
   acquireLease(job: string, runId: string, ttlMs: number, now?: Date): Promise<LeaseResult> {
     return this.inner.acquireLease(job, runId, ttlMs, now);
   }
@@ -173,6 +178,9 @@ function countingEngine(engine: Engine, onStats: (stats: TableStats) => void): E
       onStats(stats);
       return stats;
     },
+    // The object counts runRestore compares with the manifest (a wrapper that left this out
+    // would skip that comparison in every AWS restore and drill).
+    ...(engine.objects ? { objects: engine.objects.bind(engine) } : {}),
     dump: (conn, options) => engine.dump(conn, options),
     restore: (target, input, options) => engine.restore(target, input, options),
     isEmpty: (target) => engine.isEmpty(target),
@@ -307,11 +315,15 @@ export async function taskRestoreCommand(
   const trigger: Trigger = env.DUMPVAULT_TRIGGER === 'schedule' ? 'schedule' : 'manual';
   const fetchSecret = deps.fetchSecret ?? secretsManagerFetcher;
   const taskArn = await currentTaskArn(env);
+  // The run's items expire per the job's retention once the config is loaded (a failure to
+  // load it is recorded without a TTL).
+  let lifetimes: ((job: string) => number | undefined) | undefined;
   const history = new RunHistory(
     deps.history ??
       new DynamoHistoryStore({
         tableName: required(env, 'DUMPVAULT_HISTORY_TABLE'),
         client: createHistoryDocumentClient(new DynamoDBClient({})),
+        runLifetimeDays: (job) => lifetimes?.(job),
       }),
     { job: jobName, runId, startedAt, ...(taskArn ? { taskArn } : {}) },
   );
@@ -327,6 +339,7 @@ export async function taskRestoreCommand(
     const task = await loadTaskConfig(env);
     cleanup = task.cleanup;
     const loaded = task.loaded;
+    lifetimes = runLifetimes(loaded.config);
     const job = findJob(loaded.config, jobName);
     const resolved = await resolveJobContext(loaded, job.name, {
       env,

@@ -10,6 +10,7 @@ import { prunesSeparately } from '../../../core/contracts/prune.ts';
 import { ConfigError, ToolError, UsageError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { Trigger } from '../../../core/history/history.ts';
+import { runLifetimes } from '../../../core/history/lifetime.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { Output } from '../output.ts';
@@ -37,6 +38,7 @@ export async function taskCommand(
     new DynamoHistoryStore({
       tableName: required(env, 'DUMPVAULT_HISTORY_TABLE'),
       client: createHistoryDocumentClient(new DynamoDBClient({})),
+      runLifetimeDays: runLifetimes(loaded.config),
     });
   const notifier =
     deps.notifier ??

@@ -128,4 +128,51 @@ describe('a drill that must fail', () => {
     expect(latest).toMatchObject({ kind: 'drill', status: 'FAILED' });
     expect(latest?.error).toMatch(/public\.orders/);
   });
+
+  it.each([
+    ['localdrill-pg', 'views'],
+    ['localdrill-my', 'routines'],
+  ])(
+    '%s: verify --key and drill fail naming the object kind when the manifest records more %s than the backup holds',
+    async (job, kind) => {
+      expect((await runCli(['backup', job, '--config', ws.configFile], env())).code).toBe(0);
+      const folder = path.join(ws.dir, 'backups', job);
+      const manifestFile = (await readdir(folder))
+        .filter((f) => f.endsWith('.manifest.json'))
+        .sort()
+        .at(-1)!;
+      const manifest = JSON.parse(await readFile(path.join(folder, manifestFile), 'utf8'));
+      const recorded: number = manifest.stats.objects[kind];
+      manifest.stats.objects[kind] = recorded + 1;
+      await writeFile(path.join(folder, manifestFile), JSON.stringify(manifest));
+      const counted = (n: number) => `${n} ${n === 1 ? kind.replace(/s$/, '') : kind}`;
+      const difference = `manifest records ${counted(recorded + 1)}, the dump defines ${recorded}`;
+
+      const verify = await runCli(['verify', job, '--key', ws.privateKey, '--config', ws.configFile], env());
+      const drill = await runCli(['drill', job, '--config', ws.configFile], env());
+
+      expect(verify.code).not.toBe(0);
+      expect(verify.stderr).toContain(difference);
+      expect(drill.code).toBe(1);
+      expect(drill.stderr).toContain(difference);
+      const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list(job);
+      expect(latest).toMatchObject({
+        kind: 'drill',
+        status: 'FAILED',
+        error: expect.stringContaining(difference),
+      });
+    },
+  );
+
+  it('verify --key prints that the dump is complete and what it defines', async () => {
+    expect((await runCli(['backup', 'localdrill-lite', '--config', ws.configFile], env())).code).toBe(0);
+
+    const run = await runCli(
+      ['verify', 'localdrill-lite', '--key', ws.privateKey, '--config', ws.configFile],
+      env(),
+    );
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/the dump is complete; it defines \d+ tables?, \d+ views?, \d+ triggers?/);
+  });
 });

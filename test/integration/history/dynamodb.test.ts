@@ -1,4 +1,4 @@
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
@@ -234,5 +234,112 @@ describe('DynamoHistoryStore alert state', () => {
       since: '2026-06-01T00:00:00.000Z',
     });
     expect(recovered).toEqual({ job: 'prod', failing: false, skipping: false, lastRunId: 'r2' });
+  });
+});
+
+describe('DynamoHistoryStore last-success pointer, first sight and TTL (issue 12 §4)', () => {
+  const rawItem = async (sk: string, job = 'prod') =>
+    (
+      await dynamo.client.send(
+        new GetItemCommand({ TableName: tableName, Key: { pk: { S: `JOB#${job}` }, sk: { S: sk } } }),
+      )
+    ).Item;
+
+  it('answers lastSuccess from the LASTSUCCESS pointer, not by searching the run items', async () => {
+    // Prepare: a success, then a newer failure; then the run items disappear (TTL, say).
+    await store.save(run({ runId: 'abab0001', startedAt: '2026-03-01T03:00:00.000Z', bytes: 7 }));
+    await store.save(run({ runId: 'abab0002', startedAt: '2026-03-02T03:00:00.000Z', status: 'FAILED' }));
+    const pointer = await rawItem('LASTSUCCESS#backup');
+    await dynamo.client.send(
+      new DeleteItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: 'JOB#prod' }, sk: { S: 'RUN#2026-03-01T03:00:00.000Z#abab0001' } },
+      }),
+    );
+
+    // Act
+    const last = await store.lastSuccess('prod');
+
+    // Assess
+    expect(pointer?.['runId']?.S).toBe('abab0001');
+    expect(last).toEqual(run({ runId: 'abab0001', startedAt: '2026-03-01T03:00:00.000Z', bytes: 7 }));
+    expect(await store.searchLastSuccess('prod')).toBeUndefined();
+  });
+
+  it('never moves the pointer back when an older run is saved again (its prune recorded)', async () => {
+    await store.save(run({ runId: 'acac0001', startedAt: '2026-03-01T03:00:00.000Z' }));
+    await store.save(run({ runId: 'acac0002', startedAt: '2026-03-02T03:00:00.000Z', pruned: ['j'] }));
+    await store.save(run({ runId: 'acac0001', startedAt: '2026-03-01T03:00:00.000Z', pruned: ['k'] }));
+
+    const last = await store.lastSuccess('prod');
+
+    expect(last?.runId).toBe('acac0002');
+    expect(last?.pruned).toEqual(['j']);
+  });
+
+  it('keeps one pointer per kind, and finds a success of a table written before pointers existed', async () => {
+    await store.save(run({ runId: 'adad0001', startedAt: '2026-03-01T03:00:00.000Z', kind: 'drill' }));
+    // A run item written without the pointer, as older versions did.
+    await dynamo.client.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'JOB#prod' },
+          sk: { S: 'RUN#2026-02-01T03:00:00.000Z#adad0000' },
+          job: { S: 'prod' },
+          runId: { S: 'adad0000' },
+          kind: { S: 'backup' },
+          status: { S: 'SUCCEEDED' },
+          trigger: { S: 'schedule' },
+          startedAt: { S: '2026-02-01T03:00:00.000Z' },
+        },
+      }),
+    );
+
+    expect((await store.lastSuccess('prod', 'drill'))?.runId).toBe('adad0001');
+    expect((await store.lastSuccess('prod'))?.runId).toBe('adad0000');
+    expect(await rawItem('LASTSUCCESS#backup')).toBeUndefined();
+  });
+
+  it("gives run items a TTL of their start plus the job's run lifetime, and the pointer none", async () => {
+    const days = { prod: 120 } as Record<string, number>;
+    const withTtl = new DynamoHistoryStore({
+      tableName,
+      client: createHistoryDocumentClient(dynamo.client),
+      runLifetimeDays: (job) => days[job],
+    });
+    const started = '2026-03-01T03:00:00.000Z';
+
+    await withTtl.save(run({ runId: 'aeae0001', startedAt: started }));
+    await withTtl.save(run({ job: 'kept', runId: 'aeae0002', startedAt: started }));
+    await withTtl.saveIfRunning(run({ runId: 'aeae0001', startedAt: started, status: 'FAILED' }));
+
+    const item = await rawItem(`RUN#${started}#aeae0001`);
+    expect(Number(item?.['ttl']?.N)).toBe(Date.parse(started) / 1000 + 120 * 86_400);
+    expect((await rawItem(`RUN#${started}#aeae0002`, 'kept'))?.['ttl']).toBeUndefined();
+    expect((await rawItem('LASTSUCCESS#backup'))?.['ttl']).toBeUndefined();
+    // The attribute stays in the table: history items never show it.
+    expect(await withTtl.list('prod')).toEqual([run({ runId: 'aeae0001', startedAt: started })]);
+  });
+
+  it('records when a job was first seen once, and answers that time afterwards', async () => {
+    const first = await store.recordFirstSeen('prod', new Date('2026-03-01T03:00:00.000Z'));
+    const again = await store.recordFirstSeen('prod', new Date('2026-03-05T03:00:00.000Z'));
+
+    expect(first).toBe('2026-03-01T03:00:00.000Z');
+    expect(again).toBe('2026-03-01T03:00:00.000Z');
+    expect(await store.list('prod')).toEqual([]);
+  });
+
+  it('lists the runs started since a time, newest first, without the other items', async () => {
+    await store.save(run({ runId: 'afaf0001', startedAt: '2026-03-01T03:00:00.000Z' }));
+    await store.save(run({ runId: 'afaf0002', startedAt: '2026-03-02T03:00:00.000Z', status: 'FAILED' }));
+    await store.save(run({ runId: 'afaf0003', startedAt: '2026-03-03T03:00:00.000Z' }));
+    await store.acquireLease('prod', 'afaf0004', 60_000);
+    await store.recordFirstSeen('prod', new Date('2026-03-01T00:00:00.000Z'));
+
+    const since = await store.listSince('prod', '2026-03-02T00:00:00.000Z');
+
+    expect(since.map((r) => r.runId)).toEqual(['afaf0003', 'afaf0002']);
   });
 });

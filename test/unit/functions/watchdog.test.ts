@@ -4,7 +4,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
-import { measureFreshness, stopOverdueTasks } from '../../../functions/logic/watchdog.ts';
+import { alarmThresholdHours, scheduleGaps } from '../../../core/schedule/index.ts';
+import {
+  measureFreshness,
+  neverSucceededSince,
+  stopOverdueTasks,
+} from '../../../functions/logic/watchdog.ts';
 import { publishFreshness } from '../../../functions/watchdog.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
 import { CLUSTER, freshHistory, type RecordingLog, recordingLog, TASK_ARN, testConfig } from './support.ts';
@@ -70,8 +75,66 @@ describe('measureFreshness', () => {
         lastBackupBytes: 4096,
         failedRunsLast24Hours: 1,
       },
-      { job: 'small', failedRunsLast24Hours: 1 },
+      // Never succeeded: counted from its first run (03:00), which came before the watchdog saw it.
+      { job: 'small', hoursSinceLastSuccess: 9, firstSeenAt: NOW.toISOString(), failedRunsLast24Hours: 1 },
     ]);
+  });
+});
+
+describe('measureFreshness of a job that never succeeded (issue 12 §4)', () => {
+  it('does not alarm a new job before its first scheduled run plus the threshold (missing data alarmed at once before)', async () => {
+    // Prepare: prod runs daily at 03:00 Berlin (02:00 UTC); the watchdog first sees it at noon.
+    const config = testConfig();
+    const prod = config.jobs[0]!;
+    const threshold = alarmThresholdHours(prod, scheduleGaps(prod.schedule!))!;
+    const firstRun = Date.parse('2026-11-23T02:00:00.000Z');
+    const at = (ms: number) => new Date(ms);
+    const hoursAt = async (when: Date) => (await measureFreshness(history, config, when))[0]!;
+
+    // Act
+    const deployed = await hoursAt(NOW);
+    const justBefore = await hoursAt(at(firstRun + threshold * 3_600_000 - 15 * 60_000));
+    const justAfter = await hoursAt(at(firstRun + threshold * 3_600_000 + 15 * 60_000));
+
+    // Assess: the alarm fires when the value is above the threshold.
+    expect(deployed).toEqual({
+      job: 'prod',
+      hoursSinceLastSuccess: 0,
+      firstSeenAt: NOW.toISOString(),
+      failedRunsLast24Hours: 0,
+    });
+    expect(justBefore.hoursSinceLastSuccess).toBeLessThanOrEqual(threshold);
+    expect(justBefore.firstSeenAt).toBe(NOW.toISOString());
+    expect(justAfter.hoursSinceLastSuccess).toBeGreaterThan(threshold);
+  });
+
+  it('measures from the last success once there is one, whatever it first saw', async () => {
+    const config = testConfig();
+    await measureFreshness(history, config, NOW);
+    await history.save(
+      item({
+        runId: 's1',
+        startedAt: '2026-11-23T02:00:00.000Z',
+        finishedAt: '2026-11-23T02:30:00.000Z',
+        status: 'SUCCEEDED',
+      }),
+    );
+
+    const [prod] = await measureFreshness(history, config, new Date('2026-11-23T04:30:00.000Z'));
+
+    expect(prod).toMatchObject({
+      job: 'prod',
+      hoursSinceLastSuccess: 2,
+      lastSuccessAt: '2026-11-23T02:30:00.000Z',
+    });
+    expect(prod!.firstSeenAt).toBeUndefined();
+  });
+
+  it('counts a job without a schedule from when it was first seen', () => {
+    expect(neverSucceededSince({}, '2026-11-22T12:00:00.000Z', undefined)).toBe('2026-11-22T12:00:00.000Z');
+    expect(neverSucceededSince({}, '2026-11-22T12:00:00.000Z', '2026-11-22T11:00:00.000Z')).toBe(
+      '2026-11-22T11:00:00.000Z',
+    );
   });
 });
 

@@ -169,3 +169,35 @@ describe('LocalHistoryStore lock owners (issue 11 §5: stale locks, PID 1 in a c
     ]);
   });
 });
+
+describe('LocalHistoryStore last success (issue 12 §4)', () => {
+  it('reads the newest SUCCEEDED run of a kind from its pointer file, never moved back by an older run', async () => {
+    const h = await store();
+    await h.save(item({ runId: 'r1', status: 'SUCCEEDED' }));
+    await h.save(item({ runId: 'r2', startedAt: '2026-11-22T03:00:00.000Z', status: 'SUCCEEDED' }));
+    await h.save(item({ runId: 'r3', startedAt: '2026-11-23T03:00:00.000Z', status: 'FAILED' }));
+    await h.save(item({ runId: 'r1', status: 'SUCCEEDED', pruned: ['x'] }));
+    await h.save(item({ runId: 'd1', kind: 'drill', status: 'SUCCEEDED' }));
+    // The history lines are gone: the answer must come from the pointer.
+    await writeFile(path.join(h.stateDir, 'history', 'app.jsonl'), '');
+
+    expect((await h.lastSuccess('app'))?.runId).toBe('r2');
+    expect((await h.lastSuccess('app', 'drill'))?.runId).toBe('d1');
+    expect(await h.lastSuccess('app', 'restore')).toBeUndefined();
+  });
+
+  it('finds the last success of a state directory written before pointer files existed', async () => {
+    const h = await store();
+    await mkdir(path.join(h.stateDir, 'history'), { recursive: true });
+    const lines = [
+      item({ runId: 'r1', status: 'SUCCEEDED' }),
+      item({ runId: 'r2', startedAt: '2026-11-22T03:00:00.000Z', status: 'FAILED' }),
+    ];
+    await writeFile(
+      path.join(h.stateDir, 'history', 'app.jsonl'),
+      lines.map((l) => `${JSON.stringify(l)}\n`).join(''),
+    );
+
+    expect((await h.lastSuccess('app'))?.runId).toBe('r1');
+  });
+});

@@ -66,6 +66,33 @@ describe('notifyOutcome', () => {
     expect(sent[0]!.body).toContain(`Cause:     ${error}`);
   });
 
+  it('alerts again inside an outage when the cause is new, but not when only numbers in it changed', async () => {
+    const history = new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-alerts-')));
+    const sent: Alert[] = [];
+    const notifier = { publish: async (a: Alert) => void sent.push(a) };
+    await notifyOutcome(
+      history,
+      notifier,
+      outcome('FAILED', { error: 'pg_dump: connection to 10.0.0.5 refused' }),
+    );
+    await notifyOutcome(
+      history,
+      notifier,
+      outcome('FAILED', { error: 'pg_dump: connection to 10.0.0.6 refused' }),
+    );
+    await notifyOutcome(history, notifier, outcome('FAILED'));
+    await notifyOutcome(history, notifier, outcome('FAILED', { error: 'destination s3: AccessDenied' }));
+    await notifyOutcome(history, notifier, outcome('FAILED', { error: 'destination s3: AccessDenied' }));
+    await notifyOutcome(history, notifier, outcome('SUCCEEDED'));
+    await notifyOutcome(history, notifier, outcome('FAILED', { error: 'destination s3: AccessDenied' }));
+    expect(sent.map((a) => `${a.status}:${a.cause ?? ''}`)).toEqual([
+      'FAILED:pg_dump: connection to 10.0.0.5 refused',
+      'FAILED:destination s3: AccessDenied',
+      'RECOVERED:',
+      'FAILED:destination s3: AccessDenied',
+    ]);
+  });
+
   it('retries the alert on the next run when publishing failed', async () => {
     const history = new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-alerts-')));
     const sent: Alert[] = [];
