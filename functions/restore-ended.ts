@@ -12,6 +12,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
 import { loadDeployedConfig, once } from './logic/environment.ts';
 import {
@@ -22,7 +23,7 @@ import {
 } from './logic/restore-ended.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 
@@ -42,8 +43,8 @@ export const handler = middy(
   ): Promise<RestoreEndedResult> => {
     const result = await handleRestoreEnded(deps(), event.detail);
     if (result.action === 'marked-failed') {
-      metrics.addDimension('Job', result.job);
-      metrics.addMetric('RestoresEndedUnrecorded', MetricUnit.Count, 1);
+      metrics.addDimension(JOB_DIMENSION, result.job);
+      metrics.addMetric(METRICS.restoresEndedUnrecorded, MetricUnit.Count, 1);
     }
     return result;
   },

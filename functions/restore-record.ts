@@ -10,6 +10,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
 import { loadDeployedConfig, once } from './logic/environment.ts';
 import {
@@ -27,7 +28,7 @@ import {
 } from './logic/restore-record.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 
@@ -81,8 +82,8 @@ export const handler = middy(
   async (event: RecordEvent): Promise<RecordedOutcome | NotifyResult> =>
     runStep(() =>
       handleRecordStep(deps(), event, (outcome) => {
-        metrics.addDimension('Job', outcome.job);
-        metrics.addMetric('DrillSucceeded', MetricUnit.Count, outcome.status === 'SUCCEEDED' ? 1 : 0);
+        metrics.addDimension(JOB_DIMENSION, outcome.job);
+        metrics.addMetric(METRICS.drillSucceeded, MetricUnit.Count, outcome.status === 'SUCCEEDED' ? 1 : 0);
       }),
     ),
 )

@@ -48,6 +48,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Trigger } from '../core/history/history.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
@@ -60,7 +61,7 @@ import {
 } from './logic/start-backup.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const ecs = new ECSClient({});
 const sns = new SNSClient({});
@@ -113,15 +114,15 @@ export function parseStartRequest(event: unknown): StartBackupRequest & { trigge
 export const handler = middy(async (event: unknown): Promise<StartBackupResult> => {
   const request = parseStartRequest(event);
   const result = await startBackup(deps(), request);
-  metrics.addDimension('Job', result.job);
+  metrics.addDimension(JOB_DIMENSION, result.job);
   metrics.addMetric(
     result.status === 'STARTED'
-      ? 'RunsStarted'
+      ? METRICS.runsStarted
       : result.status === 'SKIPPED'
-        ? 'RunsSkipped'
+        ? METRICS.runsSkipped
         : result.status === 'DUPLICATE'
-          ? 'DuplicateStarts'
-          : 'StartFailures',
+          ? METRICS.duplicateStarts
+          : METRICS.startFailures,
     MetricUnit.Count,
     1,
   );

@@ -13,6 +13,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
 import { ConfigError } from '../core/errors.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
@@ -25,7 +26,7 @@ import {
 } from './logic/task-stopped.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
 const lambda = new LambdaClient({});
@@ -58,8 +59,8 @@ export const handler = middy(
   ): Promise<TaskStoppedResult> => {
     const result = await handleTaskStopped(deps(), event.detail);
     if (result.action === 'marked-failed') {
-      metrics.addDimension('Job', result.job);
-      metrics.addMetric('TasksDiedUnrecorded', MetricUnit.Count, 1);
+      metrics.addDimension(JOB_DIMENSION, result.job);
+      metrics.addMetric(METRICS.tasksDiedUnrecorded, MetricUnit.Count, 1);
     }
     return result;
   },

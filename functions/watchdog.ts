@@ -12,12 +12,13 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import middy from '@middy/core';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { deployedHistory } from './logic/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
-import { type JobFreshness, JobMetric, measureFreshness, stopOverdueTasks } from './logic/watchdog.ts';
+import { type JobFreshness, measureFreshness, stopOverdueTasks } from './logic/watchdog.ts';
 
 const logger = new Logger({ serviceName: 'dumpvault' });
-const metrics = new Metrics({ namespace: 'DumpVault', serviceName: 'dumpvault' });
+const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const ecs = new ECSClient({});
 
@@ -33,11 +34,11 @@ const settings = once(() => {
 export function publishFreshness(target: Metrics, freshness: readonly JobFreshness[]): void {
   for (const f of freshness) {
     const values: Array<[string, (typeof MetricUnit)[keyof typeof MetricUnit], number | undefined]> = [
-      [JobMetric.hoursSinceLastSuccess, MetricUnit.NoUnit, f.hoursSinceLastSuccess],
-      [JobMetric.lastBackupDurationSeconds, MetricUnit.Seconds, f.lastBackupDurationSeconds],
-      [JobMetric.lastBackupBytes, MetricUnit.Bytes, f.lastBackupBytes],
-      [JobMetric.failedRunsLast24Hours, MetricUnit.Count, f.failedRunsLast24Hours],
-      [JobMetric.hoursSinceLastDrillSuccess, MetricUnit.NoUnit, f.hoursSinceLastDrillSuccess],
+      [METRICS.hoursSinceLastSuccess, MetricUnit.NoUnit, f.hoursSinceLastSuccess],
+      [METRICS.lastBackupDurationSeconds, MetricUnit.Seconds, f.lastBackupDurationSeconds],
+      [METRICS.lastBackupBytes, MetricUnit.Bytes, f.lastBackupBytes],
+      [METRICS.failedRunsLast24Hours, MetricUnit.Count, f.failedRunsLast24Hours],
+      [METRICS.hoursSinceLastDrillSuccess, MetricUnit.NoUnit, f.hoursSinceLastDrillSuccess],
     ];
     for (const [name, unit, value] of values) {
       if (value === undefined) continue;

@@ -13,12 +13,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
+import { METRIC_NAMESPACE, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { type FunctionName, functionCode } from './function-code.ts';
 
-/** CloudWatch namespace of every dumpvault metric (the Lambdas emit EMF into it). */
-export const METRIC_NAMESPACE = 'DumpVault';
-/** Powertools adds this `service` dimension to every metric. */
-export const SERVICE_NAME = 'dumpvault';
+/** CloudWatch namespace and service dimension of every dumpvault metric (core/contracts/cloudwatch.ts). */
+export { METRIC_NAMESPACE, SERVICE_NAME };
 
 /** What happens to an event of an asynchronous invocation that failed. */
 export interface AsyncInvokeOptions {

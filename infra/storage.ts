@@ -4,13 +4,22 @@
  * alerts topic — and who may use the key and the topic from outside IAM: CloudWatch alarms
  * of this account, and for destructive key operations only the break-glass principal.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  Annotations,
+  ArnFormat,
+  Duration,
+  FeatureFlags,
+  RemovalPolicy,
+  Stack,
+  Validations,
+} from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { SET_UNIQUE_REPLICATION_ROLE_NAME } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
 import { HistoryKeys } from '../core/history/dynamodb.ts';
@@ -205,6 +214,12 @@ export class DumpVaultStorage extends Construct {
       removalPolicy,
     });
     if (replication) {
+      if (!FeatureFlags.of(bucket).isEnabled(SET_UNIQUE_REPLICATION_ROLE_NAME)) {
+        Annotations.of(bucket).addWarningV2(
+          'dumpvault:replicationRoleName',
+          `the replication role is named "CDKReplicationRole", which a second stack with replication in this account cannot also create: set "${SET_UNIQUE_REPLICATION_ROLE_NAME}": true in cdk.json`,
+        );
+      }
       const role = bucket.node.findChild('ReplicationRole');
       const reason =
         'The replication role aws-s3 creates: read every object version of this bucket, replicate into the replica bucket, with the two keys only.';

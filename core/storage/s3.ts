@@ -29,8 +29,11 @@ import {
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
   type StorageClass,
 } from '@aws-sdk/client-s3';
+import type { FinalizeRequestMiddleware } from '@smithy/types';
 import {
   S3_CLEANUP_TIMEOUT_SECONDS,
   S3_CONNECT_TIMEOUT_SECONDS,
@@ -121,9 +124,44 @@ export function s3ClientConfig(settings: S3ClientSettings): S3ClientConfig {
   return config;
 }
 
-/** A client for `settings` (see {@link s3ClientConfig}). */
+/** A client for `settings` (see {@link s3ClientConfig}), signing checksummed HTTPS bodies unsigned. */
 export function createS3Client(settings: S3ClientSettings): S3Client {
-  return new S3Client(s3ClientConfig(settings));
+  const client = new S3Client(s3ClientConfig(settings));
+  signChecksummedBodiesUnsigned(client);
+  return client;
+}
+
+/**
+ * Hash once: SigV4 signs a body by its SHA-256, which for every part is a second SHA-256 over
+ * bytes the backup already hashes for the manifest (README Performance, docs/performance.md).
+ * Where the SDK adds a CRC checksum header (on AWS: `requestChecksumCalculation` left at
+ * `WHEN_SUPPORTED`) and the connection is HTTPS, the request is signed with `UNSIGNED-PAYLOAD`
+ * instead, as the AWS CLI does: the CRC header is among the signed headers, so S3 still rejects
+ * a part whose bytes changed, and TLS protects them on the way. Custom endpoints keep
+ * `WHEN_REQUIRED` (the SDK's default checksums break streamed uploads to s3rver and R2), carry no
+ * CRC, and so keep the signed payload hash: over plain HTTP it is the only check the bytes get.
+ */
+export function signChecksummedBodiesUnsigned(client: S3Client): void {
+  const middleware: FinalizeRequestMiddleware<ServiceInputTypes, ServiceOutputTypes> =
+    (next) => async (args) => {
+      const request = args.request as { protocol?: string; headers?: Record<string, string> };
+      const headers = request.headers;
+      if (
+        request.protocol === 'https:' &&
+        headers &&
+        Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-amz-checksum-')) &&
+        !Object.keys(headers).some((h) => h.toLowerCase() === 'x-amz-content-sha256')
+      ) {
+        headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      }
+      return next(args);
+    };
+  client.middlewareStack.addRelativeTo(middleware, {
+    name: 'dumpvaultUnsignedChecksummedPayload',
+    relation: 'before',
+    toMiddleware: 'httpSigningMiddleware',
+    override: true,
+  });
 }
 
 export interface S3DestinationOptions {

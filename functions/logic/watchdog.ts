@@ -13,17 +13,6 @@ import { compileSchedule } from '../../core/schedule/index.ts';
 import type { RunLog } from './log.ts';
 import { DEFAULT_TASK } from './start-backup.ts';
 
-/** Metrics the watchdog publishes per job (namespace and dimensions are fixed by the construct). */
-export const JobMetric = {
-  /** The metric the per-job alarms watch. */
-  hoursSinceLastSuccess: 'HoursSinceLastSuccess',
-  lastBackupDurationSeconds: 'LastBackupDurationSeconds',
-  lastBackupBytes: 'LastBackupBytes',
-  failedRunsLast24Hours: 'FailedRunsLast24Hours',
-  /** Jobs with `restoreDrill`: what the "no drill succeeded lately" alarm watches. */
-  hoursSinceLastDrillSuccess: 'HoursSinceLastDrillSuccess',
-} as const;
-
 export interface JobFreshness {
   readonly job: string;
   /**

@@ -27,6 +27,7 @@ export const OPTIONS = {
   target: { type: 'string' },
   confirm: { type: 'string' },
   'password-secret': { type: 'string' },
+  timeout: { type: 'string' },
   // serve and status
   listen: { type: 'string' },
   textfile: { type: 'string' },
@@ -73,7 +74,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, readonly FlagName[]>> = {
   keygen: ['out', 'name', 'email', 'json'],
   schema: [],
   check: ['json'],
-  backup: ['json'],
+  backup: ['json', 'timeout'],
   list: ['json', 'destination'],
   verify: ['json', 'destination', 'all', 'key'],
   restore: ['json', 'to', 'from', 'drop', 'yes', 'skip-verify', 'key', 'destination'],
@@ -128,7 +129,9 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
   init                          write a commented example config and a keypair (never overwrites)
   validate                      check the config; every error with its JSON path (exit 2)
   check <job>                   connect; server and dump tool versions; destinations writable; zstd works; keys readable
-  backup <job> [--json]         one run: dump -> compress -> encrypt -> every destination -> retention
+  backup <job> [--json] [--timeout <minutes|30s|45m|2h>]
+                                one run: dump -> compress -> encrypt -> every destination -> retention;
+                                fails when it takes longer than --timeout (default: task.timeoutMinutes, 720)
   list <job> [--json]           backups, from the manifests in every destination of the job (which hold each)
   verify <job> [<id>|latest]    re-read the object: size, sha256, and (with --key) decryption
   verify <job> [<id>] --all     verify every destination's copy of the backup; exit 1 if any is bad

@@ -55,7 +55,8 @@ export function processInterrupts(
 
 /**
  * Runs `run` with a context whose signal aborts at SIGINT/SIGTERM (when `start` is given, as
- * the real process's Io does), and gives the signals back their default action afterwards.
+ * the real process's Io does) or when the context's own signal aborts (the run's timeout), and
+ * gives the signals back their default action afterwards.
  */
 export async function withInterrupts<C extends { readonly signal?: AbortSignal }, T>(
   start: (() => Interrupts) | undefined,
@@ -64,7 +65,9 @@ export async function withInterrupts<C extends { readonly signal?: AbortSignal }
 ): Promise<T> {
   const interrupts = start?.();
   try {
-    return await run(interrupts ? { ...ctx, signal: interrupts.signal } : ctx);
+    if (!interrupts) return await run(ctx);
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, interrupts.signal]) : interrupts.signal;
+    return await run({ ...ctx, signal });
   } finally {
     interrupts?.dispose();
   }

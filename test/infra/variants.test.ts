@@ -26,6 +26,21 @@ describe('DumpVault variants', () => {
     expect(synth.synthError).toBeUndefined();
   });
 
+  it('lets CloudFormation name the replication role (a fixed CDKReplicationRole collides with a second stack in the account)', () => {
+    const roles = Object.values(
+      newVpc.findResources('AWS::IAM::Role', {
+        Properties: {
+          AssumeRolePolicyDocument: {
+            Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 's3.amazonaws.com' } })]),
+          },
+        },
+      }),
+    ) as Array<{ Properties: { RoleName?: unknown } }>;
+
+    expect(roles).toHaveLength(1);
+    expect(roles[0]!.Properties.RoleName).toBeUndefined();
+  });
+
   it('creates a VPC with S3 and DynamoDB gateway endpoints, one NAT gateway and flow logs', () => {
     newVpc.resourceCountIs('AWS::EC2::VPC', 1);
     newVpc.resourceCountIs('AWS::EC2::NatGateway', 1);

@@ -7,6 +7,7 @@ import type { Flags } from '../args.ts';
 import { withInterrupts } from '../interrupts.ts';
 import { formatBytes, formatDuration, type Io, type Output } from '../output.ts';
 import { openJob } from '../resolve.ts';
+import { runTimeoutOf, runTimer } from '../run-timeout.ts';
 
 /** `dumpvault check <job>`: everything a backup needs, tested without writing a backup. */
 export async function checkCommand(
@@ -69,8 +70,15 @@ export async function backupCommand(
   if (!ctx.encryption)
     out.warn(`job ${ctx.job.name} is not encrypted: anyone who can read the destination can read the dump`);
   if (!out.isJson) out.line(`backup ${ctx.job.name}`);
-  // Ctrl-C or SIGTERM stops the run the way any failure does: upload aborted, FAILED recorded.
-  const result = await withInterrupts(io.interrupts, ctx, runBackup);
+  // Ctrl-C, SIGTERM or the run's timeout stop the run the way any failure does: upload
+  // aborted, FAILED recorded.
+  const timer = runTimer(runTimeoutOf(flags.timeout, ctx.job));
+  let result: Awaited<ReturnType<typeof runBackup>>;
+  try {
+    result = await withInterrupts(io.interrupts, { ...ctx, signal: timer.signal }, runBackup);
+  } finally {
+    timer.dispose();
+  }
   const m = result.manifest;
   const deleted = result.prune.flatMap((p) => p.deleted);
   const pruneErrors = result.prune.flatMap((p) => p.errors);

@@ -16,11 +16,11 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
+import { METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../../../core/contracts/cloudwatch.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { type HistoryStore, isFailedStatus } from '../../../core/history/history.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
-import { HOURS_SINCE_LAST_SUCCESS, METRIC_NAMESPACE, SERVICE_NAME } from '../../../core/metrics.ts';
 import { type Flags, limitFlag } from '../args.ts';
 import { historyLines, type Io, type Output } from '../output.ts';
 
@@ -179,7 +179,7 @@ export async function remoteStatusCommand(
     const alarms = await c.cloudWatch.send(
       new DescribeAlarmsForMetricCommand({
         Namespace: METRIC_NAMESPACE,
-        MetricName: HOURS_SINCE_LAST_SUCCESS,
+        MetricName: METRICS.hoursSinceLastSuccess,
         Dimensions: [
           { Name: 'service', Value: SERVICE_NAME },
           { Name: 'Job', Value: job.name },

@@ -33,6 +33,7 @@ import type { Flags } from '../args.ts';
 import { jobChannels } from '../notify.ts';
 import type { Io, Output } from '../output.ts';
 import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
+import { runTimeoutOf, runTimer } from '../run-timeout.ts';
 
 /** What tests inject: the clock, where signals come from, and a look at the running parts. */
 export interface ServeDeps {
@@ -213,7 +214,14 @@ async function scheduledBackup(
     notifyLog: log,
   });
   log(`backup ${job}: started`);
-  const result = await runBackup({ ...ctx, signal });
+  // Bounded like \`dumpvault backup\` and the task: task.timeoutMinutes, else the default.
+  const timer = runTimer(runTimeoutOf(undefined, ctx.job));
+  let result: Awaited<ReturnType<typeof runBackup>>;
+  try {
+    result = await runBackup({ ...ctx, signal: AbortSignal.any([signal, timer.signal]) });
+  } finally {
+    timer.dispose();
+  }
   log(`backup ${job}: ${result.status} ${result.id} (${result.manifest.object.bytes} bytes)`);
 }
 

@@ -236,7 +236,10 @@ describe('a drop the target refuses is recorded like every refusal, and changes 
       expect((await restore('pg', url)).code).toBe(0);
       // Owned by the superuser, not by the role that restores (in public, the database owner
       // may drop anything: public belongs to pg_database_owner).
-      psql(db, 'CREATE SCHEMA not_mine; CREATE TABLE not_mine.t (x int); INSERT INTO not_mine.t VALUES (42);');
+      psql(
+        db,
+        'CREATE SCHEMA not_mine; CREATE TABLE not_mine.t (x int); INSERT INTO not_mine.t VALUES (42);',
+      );
       psql(db, 'DELETE FROM orders WHERE id > 10;');
       const before = { catalog: pgCatalog(db), data: postgresFingerprint(db) };
       const alertsBefore = (await alerts()).length;
