@@ -504,7 +504,12 @@ export const AwsSchema = z
     alerts: z
       .strictObject({
         emails: z.array(z.email()).default([]),
-        successDigest: z.boolean().default(false),
+        successDigest: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Not implemented for AWS yet: `validate` warns when it is true. The daily digest is local only (notify.digest with dumpvault serve).',
+          ),
       })
       .optional(),
     logRetentionDays: wholeNumber(1).default(90),

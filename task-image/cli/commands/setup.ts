@@ -157,6 +157,12 @@ export async function validateCommand(flags: Flags, out: Output): Promise<number
   if (unencrypted.length) {
     out.warn(`not encrypted (only storage-side encryption protects them): ${unencrypted.join(', ')}`);
   }
+  if (loaded.config.aws?.alerts?.successDigest) {
+    // Said out loud rather than accepted and ignored: the AWS side has no digest publisher yet.
+    out.warn(
+      'aws.alerts.successDigest: not implemented for the AWS deployment (nothing publishes a digest to the SNS topic); the daily digest is local only: "notify.digest" with dumpvault serve',
+    );
+  }
   const retention = Object.fromEntries(
     loaded.config.jobs.map((j) => [j.name, describeRetention(j.retention)]),
   );

@@ -444,3 +444,18 @@ describe('daily digest from dumpvault serve', () => {
     TIMEOUT.roundTrips,
   );
 });
+
+describe('aws.alerts.successDigest', () => {
+  it('is not silently accepted: validate warns that the digest is local only', async () => {
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './backups' } },
+      jobs: [job('validated')],
+      aws: { alerts: { successDigest: true } },
+    });
+    const run = await runCli(['validate', '--config', ws.configFile]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(
+      /aws\.alerts\.successDigest: not implemented for the AWS deployment.*notify\.digest/,
+    );
+  });
+});
