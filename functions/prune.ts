@@ -9,6 +9,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
+import { jobDestinations } from '../core/config/schema.ts';
 import type { Destination } from '../core/storage/destination.ts';
 import { openS3Source, secretsManagerFetcher } from './logic/backup-source.ts';
 import { deployedHistory } from './logic/deployed.ts';
@@ -31,7 +32,7 @@ const deps = once((): PruneDeps => {
     log: logger,
     openDestinations: async (job) => {
       const out: Destination[] = [];
-      for (const name of job.destinations) {
+      for (const { name } of jobDestinations(job)) {
         const destination = config.destinations[name];
         if (destination?.type === 's3') out.push(await openS3Source(config, job, name, options));
         else

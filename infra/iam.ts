@@ -4,7 +4,7 @@
  */
 import { Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { Config, Job } from '../core/config/schema.ts';
+import { type Config, type Job, jobDestinations } from '../core/config/schema.ts';
 
 /**
  * How cdk-nag names a resource in a finding id (`<Bucket1234.Arn>/prefix/*`): acknowledgements
@@ -39,7 +39,7 @@ export function secretArnsOf(config: Config): string[] {
   const arns = new Set<string>();
   for (const job of config.jobs) {
     if (job.source.passwordSecret) arns.add(job.source.passwordSecret);
-    for (const name of job.destinations) {
+    for (const { name } of jobDestinations(job)) {
       const dest = config.destinations[name];
       if (dest?.type === 's3' && dest.credentialsSecret) arns.add(dest.credentialsSecret);
     }
@@ -53,7 +53,7 @@ export function secretArnsOf(config: Config): string[] {
 export function managedKeyPrefixes(config: Config): string[] {
   const prefixes = new Set<string>();
   for (const job of config.jobs) {
-    for (const name of job.destinations) {
+    for (const { name } of jobDestinations(job)) {
       const dest = config.destinations[name];
       if (dest?.type !== 's3' || dest.bucket !== 'managed') continue;
       const root = dest.prefix === '' || dest.prefix.endsWith('/') ? dest.prefix : `${dest.prefix}/`;
@@ -66,7 +66,7 @@ export function managedKeyPrefixes(config: Config): string[] {
 /** Whether a job's managed destinations tag their objects (PutObject with tags needs s3:PutObjectTagging). */
 export function tagsManagedObjects(config: Config): boolean {
   return config.jobs.some((job) =>
-    job.destinations.some((name) => {
+    jobDestinations(job).some(({ name }) => {
       const dest = config.destinations[name];
       return dest?.type === 's3' && dest.bucket === 'managed' && Object.keys(dest.tags ?? {}).length > 0;
     }),

@@ -12,7 +12,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { Config, Job } from '../core/config/schema.ts';
+import { type Config, type Job, jobDestinations } from '../core/config/schema.ts';
 import { jobPartition } from '../core/history/dynamodb.ts';
 import { createFunction } from './functions.ts';
 import { jobConfig, managedKeyPrefixes, nagResource, secretResourceArn } from './iam.ts';
@@ -92,7 +92,7 @@ export class Pruning extends Construct {
     }
     const credentials = [
       ...new Set(
-        job.destinations.flatMap((name) => {
+        jobDestinations(job).flatMap(({ name }) => {
           const d = props.config.destinations[name];
           return d?.type === 's3' && d.credentialsSecret ? [d.credentialsSecret] : [];
         }),

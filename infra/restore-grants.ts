@@ -5,6 +5,7 @@
 import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { jobDestinations } from '../core/config/schema.ts';
 import { managedKeyPrefixes, nagResource, restoreSecretArnsOf, secretResourceArn } from './iam.ts';
 import { RESTORE_TARGET_TAG, type RestoreScope } from './restore-props.ts';
 
@@ -137,7 +138,7 @@ export function grantFunctionPermissions(scope: RestoreScope): void {
   const prefixes = managedKeyPrefixes(config);
   const foreignCredentials = new Set<string>();
   for (const job of config.jobs) {
-    const first = config.destinations[job.destinations[0] ?? ''];
+    const first = config.destinations[jobDestinations(job)[0]?.name ?? ''];
     if (first?.type === 's3' && first.credentialsSecret) foreignCredentials.add(first.credentialsSecret);
   }
   for (const fn of [scope.resolveFunction, scope.verifyFunction]) {

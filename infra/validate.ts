@@ -3,7 +3,13 @@
  * alarm thresholds, and Object Lock versus retention. Messages are lowercase, name the JSON path,
  * the value received and what is allowed.
  */
-import { type Config, type Job, jobRetention, type Retention } from '../core/config/schema.ts';
+import {
+  type Config,
+  type Job,
+  jobDestinations,
+  type jobRetention,
+  type Retention,
+} from '../core/config/schema.ts';
 import { isAgeOnly } from '../core/retention/plan.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 
@@ -65,8 +71,8 @@ export function earliestDeletionHours(retention: Retention, minGapHours: number)
 
 /** True when a job writes to the deployment's own bucket. */
 export function usesManagedBucket(config: Config, job: Job): boolean {
-  return job.destinations.some((d) => {
-    const dest = config.destinations[d];
+  return jobDestinations(job).some(({ name }) => {
+    const dest = config.destinations[name];
     return dest?.type === 's3' && dest.bucket === 'managed';
   });
 }
@@ -112,26 +118,47 @@ export function deploymentProblems(
       );
     }
     if (job.restoreDrill) problems.push(...drillProblems(config, job, `${at}.restoreDrill`));
-    const r = jobRetention(job);
-    // "forever" deletes nothing, so it can never collide with a lock.
-    if (lock && r !== 'forever' && usesManagedBucket(config, job)) {
-      const lockHours = lock.days * 24;
-      if (r.maxAgeDays !== undefined && r.maxAgeDays < lock.days) {
-        problems.push(
-          `${at}.retention.maxAgeDays: ${r.maxAgeDays} would delete backups that the bucket's ${lock.mode.toLowerCase()} object lock keeps for ${lock.days} days; set it to at least ${lock.days} or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
-        );
-      } else if (job.schedule) {
-        const minGap = gaps?.minHours ?? 0;
-        const earliest = earliestDeletionHours(r, minGap);
-        if (earliest < lockHours) {
-          problems.push(
-            `${at}.retention: keepLast ${r.keepLast}, daily ${r.daily}, weekly ${r.weekly}, monthly ${r.monthly} with a run every ${gaps ? duration(minGap) : 'unknown interval'} may delete a backup after ${duration(earliest)}, but the bucket's ${lock.mode.toLowerCase()} object lock keeps every object ${lock.days} days; keep backups at least ${lock.days} days (e.g. "daily": ${lock.days} for a daily job) or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
-          );
-        }
-      }
-    }
+    // The lock binds the retention each managed destination runs with: its own, else the job's.
+    const lockChecked = new Set<string>();
+    jobDestinations(job).forEach((d, j) => {
+      const dest = config.destinations[d.name];
+      if (!lock || dest?.type !== 's3' || dest.bucket !== 'managed') return;
+      const where = d.own !== undefined ? `${at}.destinations[${j}].retention` : `${at}.retention`;
+      if (lockChecked.has(where)) return;
+      lockChecked.add(where);
+      problems.push(
+        ...lockProblems(d.retention, where, lock, job.schedule ? (gaps?.minHours ?? 0) : undefined),
+      );
+    });
   });
   return problems;
+}
+
+/**
+ * Why `r` (at JSON path `where`) may delete what the managed bucket's Object Lock keeps: a
+ * `maxAgeDays` below the lock, or counts that, at a run every `minGapHours` (undefined = no
+ * schedule, not checked), let a backup go before the lock ends.
+ */
+function lockProblems(
+  r: ReturnType<typeof jobRetention>,
+  where: string,
+  lock: { readonly mode: string; readonly days: number },
+  minGapHours: number | undefined,
+): string[] {
+  // "forever" deletes nothing, so it can never collide with a lock.
+  if (r === 'forever') return [];
+  const lockHours = lock.days * 24;
+  if (r.maxAgeDays !== undefined && r.maxAgeDays < lock.days) {
+    return [
+      `${where}.maxAgeDays: ${r.maxAgeDays} would delete backups that the bucket's ${lock.mode.toLowerCase()} object lock keeps for ${lock.days} days; set it to at least ${lock.days} or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
+    ];
+  }
+  if (minGapHours === undefined) return [];
+  const earliest = earliestDeletionHours(r, minGapHours);
+  if (earliest >= lockHours) return [];
+  return [
+    `${where}: keepLast ${r.keepLast}, daily ${r.daily}, weekly ${r.weekly}, monthly ${r.monthly} with a run every ${minGapHours > 0 ? duration(minGapHours) : 'unknown interval'} may delete a backup after ${duration(earliest)}, but the bucket's ${lock.mode.toLowerCase()} object lock keeps every object ${lock.days} days; keep backups at least ${lock.days} days (e.g. "daily": ${lock.days} for a daily job) or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
+  ];
 }
 
 /** What keeps a job's restore drill from working in AWS (see deploymentProblems). */
@@ -144,7 +171,7 @@ function drillProblems(config: Config, job: Job, at: string): string[] {
       `${at}.schedule: cannot work out how often ${JSON.stringify(expr)} runs (it does not fire twice within two years from 2025 on), and the drill alarm needs it; give it a schedule that repeats`,
     );
   }
-  const firstName = job.destinations[0] ?? '';
+  const firstName = jobDestinations(job)[0]?.name ?? '';
   const first = config.destinations[firstName];
   if (first && first.type !== 's3') {
     problems.push(

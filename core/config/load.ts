@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { parseJsonc } from './jsonc.ts';
-import { type Config, type ConfigInput, ConfigSchema, type Job } from './schema.ts';
+import { type Config, type ConfigInput, ConfigSchema, type Job, jobDestinations } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'dumpvault.config.json';
 
@@ -172,12 +172,16 @@ export function validateConfig(input: unknown): Config {
     if (seen.has(job.name))
       problems.push(`${at}.name: "${job.name}" is used by another job; job names must be unique`);
     seen.add(job.name);
-    job.destinations.forEach((d, j) => {
+    const named = new Set<string>();
+    jobDestinations(job).forEach(({ name: d }, j) => {
       if (!config.destinations[d]) {
         problems.push(
           `${at}.destinations[${j}]: no destination named "${d}" (defined: ${Object.keys(config.destinations).join(', ') || 'none'})`,
         );
+      } else if (named.has(d)) {
+        problems.push(`${at}.destinations[${j}]: "${d}" is listed twice; list each destination once`);
       }
+      named.add(d);
     });
     if (job.encryption !== undefined && !config.encryption[job.encryption]) {
       problems.push(

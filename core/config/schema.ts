@@ -229,6 +229,26 @@ export const RetentionSchema = z
     'Which backups retention keeps: rules ({ "keepLast", "daily", "weekly", "monthly", "yearly", "maxAgeDays", "timezone" }) or "forever". Omitted = { "keepLast": 1 }: only the newest backup is kept.',
   );
 
+/**
+ * One entry of a job's `destinations`: a destination name, or `{ "name", "retention" }` for a
+ * destination with its own retention (the local disk keeps 3, the off-site store keeps years).
+ * Read it only through {@link jobDestinations}.
+ */
+export const JobDestinationSchema = z.union(
+  [
+    name('destination'),
+    z.strictObject({
+      name: name('destination'),
+      retention: RetentionSchema.optional().describe(
+        "This destination's retention; omitted = the job's retention.",
+      ),
+    }),
+  ],
+  {
+    error: (iss) => `expected a destination name or { "name": …, "retention": … }, got ${show(iss.input)}`,
+  },
+);
+
 export const SourceSchema = z.strictObject({
   url: nonEmpty('a database URL').describe(
     'postgres://user@host:5432/db, mysql://user@host:3306/db, mongodb://user@host:27017/db, sqlite:./path.db',
@@ -364,8 +384,11 @@ export const JobSchema = z.strictObject({
   source: SourceSchema,
   schedule: ScheduleSchema.optional().describe('When to run in AWS; ignored by the local CLI.'),
   destinations: z
-    .array(name('destination'), { error: 'expected a list of destination names' })
-    .min(1, { error: 'expected at least one destination name' }),
+    .array(JobDestinationSchema, { error: 'expected a list of destination names' })
+    .min(1, { error: 'expected at least one destination name' })
+    .describe(
+      'Where each backup goes (one dump, streamed to all): names, or { "name", "retention" } for a destination that keeps backups by its own rules.',
+    ),
   compression: z
     .enum(COMPRESSIONS, {
       error: (iss) => `expected one of ${COMPRESSIONS.join(', ')}, got ${show(iss.input)}`,
@@ -552,6 +575,30 @@ export type JobRetention = z.output<typeof RetentionSchema>;
 /** The retention a job runs with: its own, or {@link DEFAULT_RETENTION} when it sets none. */
 export function jobRetention(job: Pick<Job, 'retention'>): JobRetention {
   return job.retention ?? DEFAULT_RETENTION;
+}
+
+/** One of a job's destinations with the retention that applies to the job's backups there. */
+export interface JobDestination {
+  readonly name: string;
+  /** The destination's own retention, else the job's ({@link jobRetention}). */
+  readonly retention: JobRetention;
+  /** The destination's own `retention` from the config; `undefined` when it inherits the job's. */
+  readonly own: JobRetention | undefined;
+}
+
+/**
+ * A job's destinations in config order, names and `{ "name", "retention" }` entries alike, each
+ * with the retention that applies there. Every reader of `job.destinations` goes through this.
+ */
+export function jobDestinations(job: Pick<Job, 'destinations' | 'retention'>): JobDestination[] {
+  return job.destinations.map((entry) => {
+    const own = typeof entry === 'string' ? undefined : entry.retention;
+    return {
+      name: typeof entry === 'string' ? entry : entry.name,
+      retention: own ?? jobRetention(job),
+      own,
+    };
+  });
 }
 export type Schedule = z.output<typeof ScheduleSchema>;
 export type ChannelConfig = z.output<typeof ChannelSchema>;

@@ -3,7 +3,7 @@
  * then delete — each data object before its manifest, so an interrupted prune leaves an
  * orphan data object (cleaned up later), never a manifest pointing at nothing.
  */
-import { jobRetention } from '../config/schema.ts';
+import { jobDestinations, jobRetention } from '../config/schema.ts';
 import { messageOf } from '../errors.ts';
 import { type HistoryItem, RunKind, RunStatus } from '../history/history.ts';
 import { jobPrefix, MANIFEST_SUFFIX } from '../manifest.ts';
@@ -39,8 +39,11 @@ export function blockingBackupRun(items: readonly HistoryItem[]): HistoryItem | 
 }
 
 /**
- * Plans (and unless `dryRun`, applies) retention on every destination of the job. Never runs
- * after a failed backup: with `lastRunFailed` the plan is not runnable and nothing is deleted.
+ * Plans (and unless `dryRun`, applies) retention on every destination of the job, each with its
+ * own rules ({@link jobDestinations}: the destination's `retention`, else the job's) and each
+ * from its own listing, so what one destination holds or deletes never changes another's plan
+ * and each keeps its own newest complete backup. Never runs after a failed backup: with
+ * `lastRunFailed` the plan is not runnable and nothing is deleted.
  */
 export async function pruneJob(
   ctx: Pick<JobContext, 'job' | 'prefix' | 'destinations' | 'now' | 'progress'>,
@@ -53,6 +56,7 @@ export async function pruneJob(
 ): Promise<PruneResult[]> {
   const now = (ctx.now ?? (() => new Date()))();
   const results: PruneResult[] = [];
+  const retentionOf = new Map(jobDestinations(ctx.job).map((d) => [d.name, d.retention]));
   for (const dest of ctx.destinations) {
     const { entries, strays } = await scanCatalog(dest, ctx.prefix, ctx.job.name);
     const folder = jobPrefix(ctx.prefix, ctx.job.name);
@@ -81,7 +85,7 @@ export async function pruneJob(
     });
     const plan = planRetention({
       backups,
-      policy: jobRetention(ctx.job),
+      policy: retentionOf.get(dest.name) ?? jobRetention(ctx.job),
       now,
       lastRunFailed: options.lastRunFailed,
       ...(options.current ? { current: options.current } : {}),

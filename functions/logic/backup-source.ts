@@ -5,7 +5,7 @@
  * destination with a valid copy (core/pipeline/copies.ts), so one store that lost a copy or is
  * down does not stop a restore.
  */
-import type { Config, Job } from '../../core/config/schema.ts';
+import { type Config, type Job, jobDestinations } from '../../core/config/schema.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { registerSecret } from '../../core/redact.ts';
 import { createDestination, type Destination } from '../../core/storage/index.ts';
@@ -29,10 +29,11 @@ export async function openBackupSources(
   job: Job,
   options: BackupSourceOptions,
 ): Promise<Destination[]> {
-  const reachable = job.destinations.filter((name) => config.destinations[name]?.type === 's3');
+  const names = jobDestinations(job).map((d) => d.name);
+  const reachable = names.filter((name) => config.destinations[name]?.type === 's3');
   if (reachable.length === 0) {
     throw new ConfigError(
-      `job ${job.name} has no S3 destination to restore from in AWS (${job.destinations.join(', ') || 'none'}); add one`,
+      `job ${job.name} has no S3 destination to restore from in AWS (${names.join(', ') || 'none'}); add one`,
     );
   }
   return Promise.all(reachable.map((name) => openS3Source(config, job, name, options)));

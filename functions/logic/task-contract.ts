@@ -3,7 +3,7 @@
  * of functions/start-backup.ts): environment variable names, how a task is recognised as a
  * dumpvault run, and the single-job config handed to it.
  */
-import type { Config, Job } from '../../core/config/schema.ts';
+import { type Config, type Job, jobDestinations } from '../../core/config/schema.ts';
 
 /** Environment variables of the task container (core/contracts/task-env.ts). */
 export { TaskEnv } from '../../core/contracts/task-env.ts';
@@ -29,7 +29,7 @@ export function parseStartedBy(startedBy: string | undefined): { job: string; ru
  */
 export function singleJobConfig(config: Config, job: Job): Config {
   const destinations: Config['destinations'] = {};
-  for (const name of job.destinations) {
+  for (const { name } of jobDestinations(job)) {
     const destination = config.destinations[name];
     if (destination) destinations[name] = destination;
   }

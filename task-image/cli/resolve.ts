@@ -11,7 +11,11 @@ import {
   sqlitePath,
   sqliteUrl,
 } from '../../core/config/load.ts';
-import type { Destination as DestinationConfig, Job } from '../../core/config/schema.ts';
+import {
+  type Destination as DestinationConfig,
+  type Job,
+  jobDestinations,
+} from '../../core/config/schema.ts';
 import { loadRecipients, readPrivateKey } from '../../core/crypto/openpgp.ts';
 import type { Connection } from '../../core/engine.ts';
 import { ConfigError } from '../../core/errors.ts';
@@ -122,7 +126,7 @@ export async function openDestinations(
   options: Pick<ResolveOptions, 'env' | 'fetchSecret' | 'managedBucket'>,
 ): Promise<Destination[]> {
   const out: Destination[] = [];
-  for (const name of job.destinations)
+  for (const { name } of jobDestinations(job))
     out.push(await openDestination(loaded, name, loaded.config.destinations[name]!, options));
   return out;
 }

@@ -3,7 +3,7 @@ import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../../core/config/load.ts';
-import { ConfigSchema } from '../../../core/config/schema.ts';
+import { ConfigSchema, jobDestinations } from '../../../core/config/schema.ts';
 import { generateKeyPair, loadRecipients } from '../../../core/crypto/openpgp.ts';
 import { UsageError } from '../../../core/errors.ts';
 import { describeRetention } from '../../../core/retention/describe.ts';
@@ -166,13 +166,33 @@ export async function validateCommand(flags: Flags, out: Output): Promise<number
   const retention = Object.fromEntries(
     loaded.config.jobs.map((j) => [j.name, describeRetention(j.retention)]),
   );
+  // What each destination keeps: its own rules, or the job's.
+  const destinationRetention = Object.fromEntries(
+    loaded.config.jobs.map((j) => [
+      j.name,
+      Object.fromEntries(jobDestinations(j).map((d) => [d.name, describeRetention(d.own ?? j.retention)])),
+    ]),
+  );
   if (out.isJson) {
-    out.result({ valid: true, file: loaded.file, jobs: loaded.config.jobs.map((j) => j.name), retention });
+    out.result({
+      valid: true,
+      file: loaded.file,
+      jobs: loaded.config.jobs.map((j) => j.name),
+      retention,
+      destinationRetention,
+    });
   } else {
     out.line(
       `${loaded.file} is valid: ${loaded.config.jobs.length} job(s) (${loaded.config.jobs.map((j) => j.name).join(', ')}), ${Object.keys(loaded.config.destinations).length} destination(s)`,
     );
-    for (const [job, text] of Object.entries(retention)) out.line(`  retention of ${job}: ${text}`);
+    for (const job of loaded.config.jobs) {
+      if (jobDestinations(job).every((d) => d.own === undefined)) {
+        out.line(`  retention of ${job.name}: ${retention[job.name]}`);
+        continue;
+      }
+      for (const [dest, text] of Object.entries(destinationRetention[job.name] ?? {}))
+        out.line(`  retention of ${job.name} in ${dest}: ${text}`);
+    }
   }
   return 0;
 }

@@ -184,6 +184,38 @@ describe('the global prefix', () => {
   });
 });
 
+describe('retention per destination (issue 15 §3)', () => {
+  it('keeps 1 backup in a destination without its own rules and 3 in one with { "keepLast": 3 }, from the same 4 backups', async () => {
+    await ws.writeConfig({
+      destinations: {
+        near: { type: 'file', path: './near' },
+        far: { type: 'file', path: './far' },
+      },
+      jobs: [
+        {
+          ...lite('split', { keepLast: 1 }),
+          destinations: ['near', { name: 'far', retention: { keepLast: 3 } }],
+        },
+      ],
+    });
+    for (let i = 0; i < 4; i++)
+      expect((await runCli(['backup', 'split', '--config', ws.configFile])).code).toBe(0);
+    const count = async (dir: string) =>
+      (await ws.files(`${dir}/split`)).filter((f) => f.endsWith('.manifest.json')).length;
+    expect([await count('near'), await count('far')]).toEqual([1, 3]);
+    // Every data object left has its manifest: nothing half-deleted.
+    for (const dir of ['near', 'far'])
+      expect(await ws.files(`${dir}/split`)).toHaveLength(2 * (await count(dir)));
+
+    const validate = await runCli(['validate', '--config', ws.configFile]);
+    expect(validate.code).toBe(0);
+    expect(validate.stdout.split('\n').filter((l) => l.includes('retention of'))).toEqual([
+      '  retention of split in near: keeps the newest 1',
+      '  retention of split in far: keeps the newest 3',
+    ]);
+  });
+});
+
 describe('what retention keeps is said before the first backup', () => {
   it("validate states each job's retention on one line, and the default for a job without one", async () => {
     await ws.writeConfig(

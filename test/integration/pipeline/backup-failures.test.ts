@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
+import { jobDestinations } from '../../../core/config/schema.ts';
 import { ToolError } from '../../../core/errors.ts';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
 import type { Alert } from '../../../core/notify/notifier.ts';
@@ -60,7 +61,7 @@ async function context(
     prefix: '',
     engine,
     source: { url: job.source.url },
-    destinations: job.destinations.map((n) =>
+    destinations: jobDestinations(job).map(({ name: n }) =>
       createDestination(n, config.destinations[n]!, {
         baseDir: dir,
         s3Credentials: { ...S3RVER_CREDENTIALS },

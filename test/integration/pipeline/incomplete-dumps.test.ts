@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
-import type { EngineName } from '../../../core/config/schema.ts';
+import { type EngineName, jobDestinations } from '../../../core/config/schema.ts';
 import { ToolError } from '../../../core/errors.ts';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
 import type { Alert } from '../../../core/notify/notifier.ts';
@@ -160,7 +160,7 @@ function context(c: Case, job: string, alerts: Alert[]): JobContext {
     prefix: '',
     engine: engineFor(c.engine),
     source: { url: j.source.url },
-    destinations: j.destinations.map((n) =>
+    destinations: jobDestinations(j).map(({ name: n }) =>
       createDestination(n, config.destinations[n]!, {
         baseDir: work,
         s3Credentials: { ...S3RVER_CREDENTIALS },
