@@ -12,7 +12,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import middy from '@middy/core';
-import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
+import { METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { deployedHistory } from './logic/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
 import { type JobFreshness, measureFreshness, stopOverdueTasks } from './logic/watchdog.ts';

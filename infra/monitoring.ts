@@ -12,7 +12,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
-import { JOB_DIMENSION, METRICS, type MetricName } from '../core/contracts/cloudwatch.ts';
+import { METRICS, type MetricName } from '../core/contracts/cloudwatch.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 import { alarmThresholdHours } from './validate.ts';
 

@@ -16,7 +16,7 @@ import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { Output } from '../output.ts';
 import { resolveJobContext } from '../resolve.ts';
-import { currentTaskArn, loadTaskConfig, required, type TaskDeps } from './task-environment.ts';
+import { currentTaskArn, loadTaskConfig, type TaskDeps } from './task-environment.ts';
 import { taskRestoreCommand } from './task-restore.ts';
 
 /** `dumpvault task backup` */
