@@ -6,10 +6,10 @@
  * FAILED only while it is still RUNNING, and alerted once. Safe for duplicate and late events:
  * an item the execution, the task or task-stopped already finished is never touched.
  */
-import { messageOf } from '../../core/errors.ts';
+
 import type { HistoryItem } from '../../core/history/history.ts';
-import { notifyOutcome } from '../../core/notify/alerts.ts';
 import { redact } from '../../core/redact.ts';
+import { alertMarkedFailed } from './log.ts';
 import { parseRestoreRequest, type RestoreRequest, runIdentity } from './restore-contract.ts';
 import type { RecordDeps } from './restore-record.ts';
 
@@ -138,23 +138,19 @@ export async function handleRestoreEnded(
   };
   if (!(await deps.history.saveIfRunning(failed))) return { action: 'already-finished', job, runId };
 
-  deps.log.warn('restore marked FAILED: its execution ended without recording a result', {
-    job,
-    runId,
-    error,
-  });
-  const result = await notifyOutcome(deps.history, deps.notifier, {
-    job,
-    runId,
-    kind: run.kind,
-    status: 'FAILED',
-    error,
-    durationMs,
-    investigate: `dumpvault history ${job} --remote   (run ${runId}; execution ${detail.executionArn})`,
-    ...(run.key !== undefined ? { key: run.key } : {}),
-  });
-  if (result.error) {
-    deps.log.warn('alert could not be published', { job, runId, error: redact(messageOf(result.error)) });
-  }
+  await alertMarkedFailed(
+    deps,
+    {
+      job,
+      runId,
+      kind: run.kind,
+      status: 'FAILED',
+      error,
+      durationMs,
+      investigate: `dumpvault history ${job} --remote   (run ${runId}; execution ${detail.executionArn})`,
+      ...(run.key !== undefined ? { key: run.key } : {}),
+    },
+    'restore marked FAILED: its execution ended without recording a result',
+  );
   return { action: 'marked-failed', job, runId, error };
 }

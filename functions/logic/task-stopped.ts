@@ -4,6 +4,7 @@
  * Safe for duplicate and out-of-order events: only a RUNNING item is ever changed (a run the task
  * recorded SUCCEEDED, PARTIAL or FAILED keeps what the task wrote).
  */
+
 import type { PruneRequest } from '../../core/contracts/prune.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
@@ -11,7 +12,7 @@ import type { HistoryItem } from '../../core/history/history.ts';
 import { notifyOutcome } from '../../core/notify/alerts.ts';
 import type { Notifier } from '../../core/notify/notifier.ts';
 import { redact } from '../../core/redact.ts';
-import type { RunLog } from './log.ts';
+import { alertMarkedFailed, type RunLog } from './log.ts';
 import { parseStartedBy, TaskEnv } from './task-contract.ts';
 
 /** The part of the ECS Task State Change event detail this function reads. */
@@ -161,19 +162,19 @@ export async function handleTaskStopped(
   await deps.history.releaseLease(job, runId);
   if (!changed) return { action: 'already-finished', job, runId };
 
-  deps.log.warn('run marked FAILED: its task stopped without recording a result', { job, runId, error });
-  const result = await notifyOutcome(deps.history, deps.notifier, {
-    job,
-    runId,
-    kind: run.kind,
-    status: 'FAILED',
-    error,
-    durationMs,
-    investigate: investigate(job, detail.taskArn),
-  });
-  if (result.error) {
-    deps.log.warn('alert could not be published', { job, runId, error: redact(messageOf(result.error)) });
-  }
+  await alertMarkedFailed(
+    deps,
+    {
+      job,
+      runId,
+      kind: run.kind,
+      status: 'FAILED',
+      error,
+      durationMs,
+      investigate: investigate(job, detail.taskArn),
+    },
+    'run marked FAILED: its task stopped without recording a result',
+  );
   return { action: 'marked-failed', job, runId, error };
 }
 
