@@ -31,6 +31,7 @@ export interface RunOutcome {
  */
 export function causeKey(error: string): string {
   return error
+    .replace(/\d+(?:\.\d+)?(?:ms|s|m|h|d|kib|mib|gib|kb|mb|gb)?\b/gi, '#')
     .replace(/[0-9a-f]*\d[0-9a-f]*/gi, '#')
     .replace(/\s+/g, ' ')
     .trim()

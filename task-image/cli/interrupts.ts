@@ -48,7 +48,16 @@ export function processInterrupts(
   return {
     signal: controller.signal,
     dispose() {
-      for (const { name, handler } of handlers) proc.off(name, handler);
+      const remove = () => {
+        for (const { name, handler } of handlers) proc.off(name, handler);
+      };
+      // The run may end (and dispose) within the repeat window of the signal that stopped it:
+      // the repeat (GNU timeout's second delivery) must still find the handler, not the
+      // default action that would kill the process before it exits with the run's code. The
+      // timer keeps the process alive until the window has passed (at most 2 s after a signal).
+      const left = controller.signal.aborted ? REPEAT_WINDOW_MS - (now() - firstAt) : 0;
+      if (left > 0) setTimeout(remove, left);
+      else remove();
     },
   };
 }

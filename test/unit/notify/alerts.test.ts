@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
-import { decideAlert, notifyOutcome, type RunOutcome } from '../../../core/notify/alerts.ts';
+import { causeKey, decideAlert, notifyOutcome, type RunOutcome } from '../../../core/notify/alerts.ts';
 import type { Alert } from '../../../core/notify/notifier.ts';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
 
@@ -125,5 +125,17 @@ describe('notifyOutcome', () => {
     } finally {
       clearSecrets();
     }
+  });
+});
+
+describe('causeKey', () => {
+  // Bug caught: `--timeout 20s` and `--timeout 0.05` read as two causes ("#s" and "#.#"), so a
+  // backup that times out again under another bound alerted again inside the same outage.
+  it('reads numbers with decimals and units as one token', () => {
+    expect(causeKey('the backup timed out after 20 seconds (--timeout 20s)')).toBe(
+      causeKey('the backup timed out after 3 seconds (--timeout 0.05)'),
+    );
+    expect(causeKey('no progress for 1.5 s')).toBe(causeKey('no progress for 300 s'));
+    expect(causeKey('connection to 10.0.0.5 refused')).not.toBe(causeKey('permission denied for table payroll'));
   });
 });
