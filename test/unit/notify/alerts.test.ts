@@ -136,6 +136,8 @@ describe('causeKey', () => {
       causeKey('the backup timed out after 3 seconds (--timeout 0.05)'),
     );
     expect(causeKey('no progress for 1.5 s')).toBe(causeKey('no progress for 300 s'));
-    expect(causeKey('connection to 10.0.0.5 refused')).not.toBe(causeKey('permission denied for table payroll'));
+    expect(causeKey('connection to 10.0.0.5 refused')).not.toBe(
+      causeKey('permission denied for table payroll'),
+    );
   });
 });
