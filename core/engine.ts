@@ -57,6 +57,40 @@ export interface RestoreOptions {
   readonly drop: boolean;
   /** The dump format recorded in the manifest. */
   readonly dumpFormat: string;
+  /**
+   * Aborts the restore (a signal, the run's timeout): the restore tools are stopped even when
+   * they have read all their input and are still working (waiting on a lock, committing), and
+   * the restore rejects with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Restore only these (restore --table / --schema), named as {@link BackupContents} names
+   * them and already checked against the backup's contents (core/pipeline/selection.ts).
+   * Never combined with `drop`.
+   */
+  readonly select?: Selection;
+}
+
+/** What a backup holds, read from the raw dump itself (`restore --list`). */
+export interface BackupContents {
+  /** Tables named as {@link TableStats} names them (`public.accounts`; `accounts` without schemas). */
+  readonly tables: readonly string[];
+  /** PostgreSQL: the schemas holding or created by the dump. */
+  readonly schemas?: readonly string[];
+  /** Set when this dump cannot be restored selectively: the sentence saying why. */
+  readonly unselectable?: string;
+}
+
+/** Part of a backup to restore: whole tables, or (PostgreSQL) whole schemas. */
+export interface Selection {
+  readonly tables?: readonly string[];
+  readonly schemas?: readonly string[];
+}
+
+/** How {@link Engine.contents} reads a raw dump. */
+export interface ContentsOptions {
+  readonly dumpFormat: string;
+  readonly signal?: AbortSignal;
 }
 
 /** A running dump. */
@@ -102,6 +136,25 @@ export interface Engine {
    * fails (a row count that hit the lock wait bound) fails `output` at once.
    */
   dump(conn: Connection, options: DumpOptions): DumpSession;
+  /**
+   * Lists the tables (and schemas) a raw dump holds, reading as little of `input` as the
+   * format allows (a PostgreSQL archive's table of contents is at its head): it may resolve
+   * before `input` ended, and the caller then stops feeding it. Engines without it cannot
+   * restore selectively.
+   */
+  contents?(input: Readable, options: ContentsOptions): Promise<BackupContents>;
+  /**
+   * PostgreSQL: the server's globals (roles, tablespaces) as an SQL script, `pg_dumpall
+   * --globals-only`; resolves only after the tool exited 0.
+   */
+  dumpGlobals?(conn: Connection, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * Runs a globals script on the target's server: roles that exist there already are left as
+   * they are; the rest is created. Resolves with what was done, as a phrase.
+   */
+  restoreGlobals?(target: Connection, script: string, signal?: AbortSignal): Promise<string>;
+  /** Which selections {@link RestoreOptions.select} this engine honours. */
+  readonly selects?: { readonly tables: boolean; readonly schemas: boolean };
   /** Streams a raw dump into the target; resolves when the restore tool exited 0. */
   restore(target: Connection, input: Readable, options: RestoreOptions): Promise<void>;
   /** True when the target holds no user tables/collections (or does not exist yet). */

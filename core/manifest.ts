@@ -71,6 +71,8 @@ export interface ObjectKeys {
   readonly id: string;
   readonly dataKey: string;
   readonly manifestKey: string;
+  /** The PostgreSQL globals object (`….globals.sql[.gz|.zst][.gpg]`), written when the job asks. */
+  readonly globalsKey: string;
 }
 
 /** The keys of one backup's data object and manifest. */
@@ -89,7 +91,23 @@ export function objectKeys(args: {
     id,
     dataKey: `${base}.${dataExtension(args.dumpExt, args.compression, args.encrypted)}`,
     manifestKey: `${base}${MANIFEST_SUFFIX}`,
+    globalsKey: `${base}.${dataExtension('globals.sql', args.compression, args.encrypted)}`,
   };
+}
+
+/**
+ * The key a backup's object gets when `dumpvault rekey` re-encrypts it in run `runId`:
+ * `{id}.rekey-{runId}.{dump-ext}[.gz|.zst].gpg` beside the old one (which it replaces only once
+ * the new manifest names it). The backup id stays, so history, selectors and retention still
+ * find the same backup; an earlier `rekey-…` generation is dropped from the name.
+ */
+export function rekeyedObjectKey(oldKey: string, id: string, runId: string): string {
+  const cut = oldKey.lastIndexOf('/') + 1;
+  const name = oldKey.slice(cut);
+  if (!name.startsWith(`${id}.`)) throw new Error(`${oldKey} is not an object of backup ${id}`);
+  let rest = name.slice(id.length + 1).replace(/^rekey-[0-9a-z]+\./, '');
+  if (!rest.endsWith('.gpg')) rest = `${rest}.gpg`;
+  return `${oldKey.slice(0, cut)}${id}.rekey-${runId}.${rest}`;
 }
 
 /** The backup id of a manifest key, or undefined for any other key. */
@@ -123,6 +141,31 @@ export const ManifestSchema = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
   }),
   rawBytes: z.number().int().nonnegative(),
+  /**
+   * PostgreSQL with `source.globals`: the `pg_dumpall --globals-only` script (roles, tablespaces),
+   * compressed and encrypted like the data object, beside it. Optional: other backups have none.
+   */
+  globals: z
+    .object({
+      key: z.string(),
+      bytes: z.number().int().nonnegative(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    })
+    .optional(),
+  /**
+   * Set by `dumpvault rekey` when it re-encrypted the backup to new keys: when, in which run, and
+   * what the backup was encrypted to before. Optional: backups never re-encrypted have none.
+   */
+  rekeyed: z
+    .object({
+      at: z.string(),
+      runId: z.string(),
+      previous: z.object({
+        type: z.enum(['none', 'openpgp', 'passphrase']),
+        recipients: z.array(z.string()),
+      }),
+    })
+    .optional(),
   stats: z.object({
     tables: z.record(z.string(), z.number().int().nonnegative()),
     /**

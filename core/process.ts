@@ -2,14 +2,21 @@
  * Child processes as streams. The rule everywhere: a process's exit code is awaited and
  * checked, never assumed, and its stderr is kept (bounded) for a one-line cause.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { childEnvironment } from './child-env.ts';
 import { ToolError } from './errors.ts';
+import { openRelayChannel, type RawTap, type RelayChannel, relayStream } from './raw-relay.ts';
 import { redact } from './redact.ts';
+import { type CapturedStderr, captureStderr, describeExit } from './tool-stderr.ts';
 
-const STDERR_LIMIT = 64 * 1024;
+/** Kept here too for the callers that import them with the process helpers. */
+export type { RawTap } from './raw-relay.ts';
+export { summarizeStderr } from './tool-stderr.ts';
+
+/** The most of a tool's stdout {@link processInput} keeps (as much as of its stderr). */
+const STDOUT_LIMIT = 64 * 1024;
 
 export interface SpawnSpec {
   readonly command: string;
@@ -34,55 +41,6 @@ export interface SpawnSpec {
   readonly signal?: AbortSignal;
 }
 
-/** Longest stderr line kept for matching {@link SpawnSpec.errorLines}. */
-const LINE_LIMIT = 4096;
-
-/** A process's stderr as it is kept: the last 64 KiB, and the first line marking an error. */
-interface CapturedStderr {
-  readonly text: () => string;
-  /** The first line matching one of `errorLines` (looked at as the lines arrive, so none scroll away). */
-  readonly errorLine: () => string | undefined;
-}
-
-function captureStderr(child: ChildProcess, errorLines: readonly RegExp[] = []): CapturedStderr {
-  let buf = '';
-  let partial = '';
-  let found: string | undefined;
-  const look = (line: string) => {
-    if (found === undefined && errorLines.some((pattern) => pattern.test(line))) found = line.trim();
-  };
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    buf += chunk;
-    if (buf.length > STDERR_LIMIT) buf = buf.slice(-STDERR_LIMIT);
-    if (errorLines.length === 0) return;
-    const lines = (partial + chunk).split('\n');
-    partial = (lines.pop() ?? '').slice(0, LINE_LIMIT);
-    for (const line of lines) look(line);
-  });
-  return {
-    text: () => buf,
-    errorLine: () => {
-      if (partial) look(partial);
-      return found;
-    },
-  };
-}
-
-/** The useful part of a tool's stderr as one redacted line (at most ~300 characters). */
-export function summarizeStderr(stderr: string): string {
-  const lines = redact(stderr)
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  // `lock` keeps pg_dump's "Query was: LOCK TABLE <table>" next to its timeout: it names the table.
-  const important = lines.filter((l) =>
-    /error|fatal|denied|does not exist|unknown|failed|refused|\block\b/i.test(l),
-  );
-  const chosen = (important.length ? important : lines).slice(-2).join(' | ');
-  return chosen.length > 300 ? `${chosen.slice(0, 297)}...` : chosen;
-}
-
 function exitPromise(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     child.once('error', reject);
@@ -90,18 +48,11 @@ function exitPromise(child: ChildProcess): Promise<{ code: number | null; signal
   });
 }
 
-function describeExit(
-  name: string,
-  code: number | null,
-  signal: NodeJS.Signals | null,
-  stderr: string,
-): string {
-  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-  const why = summarizeStderr(stderr);
-  return `${name} ${how}${why ? `: ${why}` : ''}`;
+function spawnChecked(spec: SpawnSpec, stdio: ['ignore' | 'pipe', 'pipe' | 'ignore', 'pipe']): ChildProcess {
+  return spawnWith(spec, stdio);
 }
 
-function spawnChecked(spec: SpawnSpec, stdio: ['ignore' | 'pipe', 'pipe' | 'ignore', 'pipe']): ChildProcess {
+function spawnWith(spec: SpawnSpec, stdio: StdioOptions): ChildProcess {
   return spawn(spec.command, [...spec.args], {
     stdio,
     cwd: spec.cwd,
@@ -149,14 +100,6 @@ export interface ThroughSpec extends SpawnSpec {
   readonly tap?: RawTap;
 }
 
-/** An observer of a process's raw output (see {@link ThroughSpec.tap}). */
-export interface RawTap {
-  /** The next bytes; must not throw. */
-  write(chunk: Buffer): void;
-  /** After both processes exited 0; a rejection fails the output. */
-  end(): void | Promise<void>;
-}
-
 type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | null };
 
 /** A started process, its stderr so far and its exit, as {@link processOutput} tracks them. */
@@ -196,25 +139,6 @@ async function failureOf(p: Running): Promise<Error | undefined> {
 }
 
 /**
- * Relays `source` into `sink` through `tap`, with backpressure. When the sink goes away (the
- * filter died), the source is destroyed so the process writing it gets a broken pipe.
- */
-function relay(source: Readable, sink: Writable, tap: RawTap): void {
-  sink.on('error', () => {}); // EPIPE when the filter dies: its exit code says why
-  source.on('data', (chunk: Buffer) => {
-    tap.write(chunk);
-    if (!sink.write(chunk)) {
-      source.pause();
-      sink.once('drain', () => source.resume());
-    }
-  });
-  source.once('end', () => sink.end());
-  sink.once('close', () => {
-    if (!source.readableEnded) source.destroy();
-  });
-}
-
-/**
  * Runs a process and yields its stdout. The stream ends only after the process exited 0;
  * a non-zero exit or a signal fails the stream with a ToolError. Destroying the stream
  * kills the process.
@@ -223,45 +147,64 @@ function relay(source: Readable, sink: Writable, tap: RawTap): void {
  * directly (`spec | through`). The stream then ends only after both exited 0. When both
  * fail, the second one's failure is reported: the first then only lost its reader (a broken
  * pipe), whereas a first process that fails on its own leaves the second exiting 0 at the end
- * of its input.
+ * of its input. With a tap, the processes start once the relay's socket is open (core/raw-relay.ts).
  */
 export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: ThroughSpec): Readable {
-  const tool = running(spec, spawnChecked(spec, [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']));
-  let filter: Running | undefined;
-  if (through?.tap) {
-    const child = spawn(through.command, [...through.args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      cwd: through.cwd,
-      env: childEnvironment(through.env),
-    });
-    relay(tool.child.stdout as Readable, child.stdin as Writable, through.tap);
-    filter = running(through, child);
-  } else if (through) {
-    const child = spawn(through.command, [...through.args], {
-      stdio: [tool.child.stdout as Readable, 'pipe', 'pipe'],
-      cwd: through.cwd,
-      env: childEnvironment(through.env),
-    });
-    // Only the filter holds the pipe's read end now: if it dies, the tool gets a broken pipe
-    // instead of blocking on a pipe nobody reads.
-    (tool.child.stdout as Readable).destroy();
-    filter = running(through, child);
-  }
-  const processes = filter ? [tool, filter] : [tool];
-  const last = filter ?? tool;
-  const stdout = last.child.stdout as Readable;
+  let started: Started | undefined;
   // A hand-written Readable rather than an async generator: a generator only notices
   // destroy() at its next yield, so a tool that is silent (waiting on a lock, a dead
   // network) would never be killed when the pipeline gives up.
   const out = new Readable({
     read() {
-      stdout.resume();
+      started?.stdout.resume();
     },
     destroy(err, callback) {
-      for (const p of processes) terminate(p.child);
+      for (const p of started?.processes ?? []) terminate(p.child);
       callback(err);
     },
   });
+  if (through?.tap) {
+    void openRelayChannel().then((channel) => {
+      if (out.destroyed) channel?.close();
+      else started = start(out, spec, stdin, through, channel);
+    });
+  } else started = start(out, spec, stdin, through);
+  return out;
+}
+
+/** The processes behind a {@link processOutput} stream, and the stdout it reads. */
+interface Started {
+  readonly processes: readonly Running[];
+  readonly stdout: Readable;
+}
+
+/** Starts the processes of {@link processOutput} and ties `out` to them. */
+function start(
+  out: Readable,
+  spec: SpawnSpec,
+  stdin: Readable | undefined,
+  through: ThroughSpec | undefined,
+  channel?: RelayChannel,
+): Started {
+  const input = stdin ? 'pipe' : 'ignore';
+  const tool = channel
+    ? running(spec, spawnWith(spec, [input, channel.toolEnd, 'pipe']))
+    : running(spec, spawnChecked(spec, [input, 'pipe', 'pipe']));
+  channel?.spawned();
+  let filter: Running | undefined;
+  if (through?.tap) {
+    filter = running(through, spawnWith(through, ['pipe', 'pipe', 'pipe']));
+    const sink = filter.child.stdin as Writable;
+    if (channel) channel.relay(sink, through.tap);
+    else relayStream(tool.child.stdout as Readable, sink, through.tap);
+  } else if (through) {
+    filter = running(through, spawnWith(through, [tool.child.stdout as Readable, 'pipe', 'pipe']));
+    // Only the filter holds the pipe's read end now: if it dies, the tool gets a broken pipe
+    // instead of blocking on a pipe nobody reads.
+    (tool.child.stdout as Readable).destroy();
+  }
+  const processes = filter ? [tool, filter] : [tool];
+  const stdout = (filter ?? tool).child.stdout as Readable;
   stdout.on('data', (chunk: Buffer) => {
     if (!out.push(chunk)) stdout.pause();
   });
@@ -295,7 +238,7 @@ export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: Throu
     stdin.on('error', () => terminate(tool.child));
     stdin.pipe(tool.child.stdin);
   }
-  return out;
+  return { processes, stdout };
 }
 
 /**
@@ -340,7 +283,7 @@ async function awaitInput(
   let stdout = '';
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (c: string) => {
-    if (stdout.length < STDERR_LIMIT) stdout += c;
+    if (stdout.length < STDOUT_LIMIT) stdout += c;
   });
   const exited = exitPromise(child);
   const sink = child.stdin as Writable;

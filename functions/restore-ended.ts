@@ -11,18 +11,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
-import type { EventBridgeEvent } from 'aws-lambda';
 import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
+import { UsageError } from '../core/errors.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
 import { loadDeployedConfig, once } from './logic/environment.ts';
-import {
-  type ExecutionStatusChangeDetail,
-  handleRestoreEnded,
-  type RestoreEndedDeps,
-  type RestoreEndedResult,
-} from './logic/restore-ended.ts';
+import { parseEvent, RestoreEndedEventSchema } from './logic/events.ts';
+import { handleRestoreEnded, type RestoreEndedDeps, type RestoreEndedResult } from './logic/restore-ended.ts';
 
-const logger = new Logger({ serviceName: 'dumpvault' });
+const logger = new Logger({ serviceName: SERVICE_NAME });
 const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
@@ -37,17 +33,19 @@ const deps = once((): RestoreEndedDeps => {
   };
 });
 
-export const handler = middy(
-  async (
-    event: EventBridgeEvent<'Step Functions Execution Status Change', ExecutionStatusChangeDetail>,
-  ): Promise<RestoreEndedResult> => {
-    const result = await handleRestoreEnded(deps(), event.detail);
-    if (result.action === 'marked-failed') {
-      metrics.addDimension(JOB_DIMENSION, result.job);
-      metrics.addMetric(METRICS.restoresEndedUnrecorded, MetricUnit.Count, 1);
-    }
-    return result;
-  },
-)
+export const handler = middy(async (event: unknown): Promise<RestoreEndedResult> => {
+  const { detail } = parseEvent(
+    RestoreEndedEventSchema,
+    event,
+    'restore-ended event',
+    (m) => new UsageError(m),
+  );
+  const result = await handleRestoreEnded(deps(), detail);
+  if (result.action === 'marked-failed') {
+    metrics.addDimension(JOB_DIMENSION, result.job);
+    metrics.addMetric(METRICS.restoresEndedUnrecorded, MetricUnit.Count, 1);
+  }
+  return result;
+})
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));

@@ -7,13 +7,15 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
+import { SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
+import { secretsManagerFetcher } from '../core/secrets/resolve.ts';
 import { FunctionEnv, loadDeployedConfig, once } from './logic/environment.ts';
-import { type RestoreStepEvent, runStep } from './logic/restore-contract.ts';
+import { parseEvent, RestoreStepEventSchema } from './logic/events.ts';
+import { RestoreInputError, runStep } from './logic/restore-contract.ts';
 import { type GuardDeps, type GuardResult, guardRestore } from './logic/restore-guard.ts';
-import { secretsManagerFetcher } from './logic/secrets.ts';
 import { probeTarget } from './logic/target-probe.ts';
 
-const logger = new Logger({ serviceName: 'dumpvault' });
+const logger = new Logger({ serviceName: SERVICE_NAME });
 const secretsManager = new SecretsManagerClient({});
 
 const deps = once(
@@ -29,5 +31,14 @@ const deps = once(
 );
 
 export const handler = middy(
-  async (event: RestoreStepEvent): Promise<GuardResult> => runStep(() => guardRestore(deps(), event)),
+  async (event: unknown): Promise<GuardResult> =>
+    runStep(async () => {
+      const parsed = parseEvent(
+        RestoreStepEventSchema,
+        event,
+        'restore-guard event',
+        (m) => new RestoreInputError(m),
+      );
+      return guardRestore(deps(), parsed);
+    }),
 ).use(injectLambdaContext(logger));

@@ -11,8 +11,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
+import { RecordStep } from '../core/contracts/restore-state-machine.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
 import { loadDeployedConfig, once } from './logic/environment.ts';
+import { parseEvent, RecordEventSchema } from './logic/events.ts';
 import {
   type RecordedOutcome,
   RestoreInputError,
@@ -27,7 +29,7 @@ import {
   recordRestoreSucceeded,
 } from './logic/restore-record.ts';
 
-const logger = new Logger({ serviceName: 'dumpvault' });
+const logger = new Logger({ serviceName: SERVICE_NAME });
 const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const sns = new SNSClient({});
@@ -41,14 +43,6 @@ const deps = once((): RecordDeps => {
     log: logger,
   };
 });
-
-/** The steps this function serves. */
-export const RecordStep = {
-  record: 'record',
-  recordFailure: 'record-failure',
-  notify: 'notify',
-} as const;
-export type RecordStep = (typeof RecordStep)[keyof typeof RecordStep];
 
 /** The event: a step event naming which of the four states invoked the function. */
 export interface RecordEvent extends RestoreStepEvent {
@@ -79,13 +73,19 @@ export async function handleRecordStep(
 }
 
 export const handler = middy(
-  async (event: RecordEvent): Promise<RecordedOutcome | NotifyResult> =>
-    runStep(() =>
-      handleRecordStep(deps(), event, (outcome) => {
+  async (event: unknown): Promise<RecordedOutcome | NotifyResult> =>
+    runStep(async () => {
+      const parsed = parseEvent(
+        RecordEventSchema,
+        event,
+        'restore-record event',
+        (m) => new RestoreInputError(m),
+      );
+      return handleRecordStep(deps(), parsed, (outcome) => {
         metrics.addDimension(JOB_DIMENSION, outcome.job);
         metrics.addMetric(METRICS.drillSucceeded, MetricUnit.Count, outcome.status === 'SUCCEEDED' ? 1 : 0);
-      }),
-    ),
+      });
+    }),
 )
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));

@@ -8,13 +8,16 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { openBackupSources, secretsManagerFetcher } from './logic/backup-source.ts';
+import { SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
+import { secretsManagerFetcher } from '../core/secrets/resolve.ts';
+import { openBackupSources } from './logic/backup-source.ts';
 import { deployedHistory } from './logic/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
-import { type ResolveEvent, type RestoreRun, runStep } from './logic/restore-contract.ts';
+import { parseEvent, ResolveEventSchema } from './logic/events.ts';
+import { RestoreInputError, type RestoreRun, runStep } from './logic/restore-contract.ts';
 import { type ResolveDeps, resolveRestore } from './logic/restore-resolve.ts';
 
-const logger = new Logger({ serviceName: 'dumpvault' });
+const logger = new Logger({ serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const secretsManager = new SecretsManagerClient({});
 
@@ -32,5 +35,14 @@ const deps = once((): ResolveDeps => {
 });
 
 export const handler = middy(
-  async (event: ResolveEvent): Promise<RestoreRun> => runStep(() => resolveRestore(deps(), event)),
+  async (event: unknown): Promise<RestoreRun> =>
+    runStep(async () => {
+      const parsed = parseEvent(
+        ResolveEventSchema,
+        event,
+        'restore-resolve event',
+        (m) => new RestoreInputError(m),
+      );
+      return resolveRestore(deps(), parsed);
+    }),
 ).use(injectLambdaContext(logger));

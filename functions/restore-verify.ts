@@ -8,13 +8,16 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { openBackupSources, secretsManagerFetcher } from './logic/backup-source.ts';
+import { SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
+import { secretsManagerFetcher } from '../core/secrets/resolve.ts';
+import { openBackupSources } from './logic/backup-source.ts';
 import { deployedHistory } from './logic/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
-import { type RestoreStepEvent, runStep } from './logic/restore-contract.ts';
+import { parseEvent, RestoreStepEventSchema } from './logic/events.ts';
+import { RestoreInputError, runStep } from './logic/restore-contract.ts';
 import { type VerifyDeps, type VerifyResult, verifyRestore } from './logic/restore-verify.ts';
 
-const logger = new Logger({ serviceName: 'dumpvault' });
+const logger = new Logger({ serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const fetchSecret = secretsManagerFetcher(new SecretsManagerClient({}));
 
@@ -29,5 +32,14 @@ const deps = once((): VerifyDeps => {
 });
 
 export const handler = middy(
-  async (event: RestoreStepEvent): Promise<VerifyResult> => runStep(() => verifyRestore(deps(), event)),
+  async (event: unknown): Promise<VerifyResult> =>
+    runStep(async () => {
+      const parsed = parseEvent(
+        RestoreStepEventSchema,
+        event,
+        'restore-verify event',
+        (m) => new RestoreInputError(m),
+      );
+      return verifyRestore(deps(), parsed);
+    }),
 ).use(injectLambdaContext(logger));

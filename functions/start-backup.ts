@@ -27,14 +27,14 @@
  * Set on the task definition (same for every run):
  * - `DUMPVAULT_HISTORY_TABLE`  DynamoDB table for `DynamoHistoryStore`.
  * - `DUMPVAULT_BUCKET`         the managed bucket: what `"bucket": "managed"` means.
- * - `DUMPVAULT_TOPIC_ARN`      SNS topic for `SnsNotifier` (alerts go through notifyOutcome()).
+ * - `DUMPVAULT_TOPIC_ARN`      SNS topic for `SnsNotifier` (alerts go through finishRun()).
  * - `DUMPVAULT_PUBLIC_KEYS_JSON`  `{"<recipient path as written in the config>": "<armored key>"}`
  *                           for every OpenPGP recipient of the config (the key files are not in
  *                           the image).
  * - `AWS_REGION` is set by Fargate.
  *
  * The lease is already held by `DUMPVAULT_RUN_ID` (acquireLease with the same run id succeeds
- * and extends it). When the run ends the task records the result, alerts via notifyOutcome(),
+ * and extends it). When the run ends the task records the result and alerts via finishRun(),
  * releases the lease and exits 0 (success) or non-zero (failure). If it dies before that, the
  * task-stopped Lambda marks the run FAILED. The task should stop itself after the job's
  * `task.timeoutMinutes`; the watchdog stops it otherwise.
@@ -52,7 +52,8 @@ import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/
 import { UsageError } from '../core/errors.ts';
 import type { Trigger } from '../core/history/history.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
-import { FunctionEnv, loadDeployedConfig, once, requireEnv, requireEnvList } from './logic/environment.ts';
+import { deployedLaunchSettings, loadDeployedConfig, once } from './logic/environment.ts';
+import { parseEvent, StartBackupEventSchema } from './logic/events.ts';
 import {
   type StartBackupDeps,
   type StartBackupRequest,
@@ -60,7 +61,7 @@ import {
   startBackup,
 } from './logic/start-backup.ts';
 
-const logger = new Logger({ serviceName: 'dumpvault' });
+const logger = new Logger({ serviceName: SERVICE_NAME });
 const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const ecs = new ECSClient({});
@@ -73,13 +74,7 @@ const deps = once((): StartBackupDeps => {
     history: deployedHistory(dynamodb, config),
     notifier: deployedNotifier(sns),
     ecs,
-    launch: {
-      cluster: requireEnv(FunctionEnv.cluster),
-      taskFamilyPrefix: requireEnv(FunctionEnv.taskFamilyPrefix),
-      containerName: requireEnv(FunctionEnv.containerName),
-      subnets: requireEnvList(FunctionEnv.subnets),
-      securityGroups: requireEnvList(FunctionEnv.securityGroups),
-    },
+    launch: deployedLaunchSettings(),
     log: logger,
   };
 });
@@ -89,26 +84,7 @@ const deps = once((): StartBackupDeps => {
  * after retries).
  */
 export function parseStartRequest(event: unknown): StartBackupRequest & { trigger: Trigger } {
-  const e = (event ?? {}) as { job?: unknown; trigger?: unknown; scheduledTime?: unknown };
-  if (typeof e.job !== 'string' || !e.job) {
-    throw new UsageError('expected an event like {"job": "<name>"}, got no job name');
-  }
-  if (e.trigger !== undefined && e.trigger !== 'schedule' && e.trigger !== 'manual') {
-    throw new UsageError(`expected "trigger" to be "schedule" or "manual", got ${JSON.stringify(e.trigger)}`);
-  }
-  if (
-    e.scheduledTime !== undefined &&
-    (typeof e.scheduledTime !== 'string' || Number.isNaN(Date.parse(e.scheduledTime)))
-  ) {
-    throw new UsageError(
-      `expected "scheduledTime" to be an ISO time, got ${JSON.stringify(e.scheduledTime)}`,
-    );
-  }
-  return {
-    job: e.job,
-    trigger: e.trigger ?? 'schedule',
-    ...(typeof e.scheduledTime === 'string' ? { scheduledTime: e.scheduledTime } : {}),
-  };
+  return parseEvent(StartBackupEventSchema, event, 'start-backup event', (m) => new UsageError(m));
 }
 
 export const handler = middy(async (event: unknown): Promise<StartBackupResult> => {

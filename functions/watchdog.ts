@@ -1,6 +1,7 @@
 /**
  * Lambda "watchdog", every 15 minutes: publishes `HoursSinceLastSuccess` (and the last backup's
- * duration and size, recent failures, and the hours since the last successful drill) per job as EMF
+ * duration and size, recent failures, the hours since the last successful drill, and the
+ * standby lag of jobs with a standby) per job as EMF
  * (namespace `DumpVault`, dimensions `service=dumpvault`, `Job`) and stops tasks that outlived
  * their job's timeout.
  */
@@ -17,7 +18,7 @@ import { deployedHistory } from './logic/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
 import { type JobFreshness, measureFreshness, stopOverdueTasks } from './logic/watchdog.ts';
 
-const logger = new Logger({ serviceName: 'dumpvault' });
+const logger = new Logger({ serviceName: SERVICE_NAME });
 const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 const dynamodb = new DynamoDBClient({});
 const ecs = new ECSClient({});
@@ -39,6 +40,7 @@ export function publishFreshness(target: Metrics, freshness: readonly JobFreshne
       [METRICS.lastBackupBytes, MetricUnit.Bytes, f.lastBackupBytes],
       [METRICS.failedRunsLast24Hours, MetricUnit.Count, f.failedRunsLast24Hours],
       [METRICS.hoursSinceLastDrillSuccess, MetricUnit.NoUnit, f.hoursSinceLastDrillSuccess],
+      [METRICS.standbyLagSeconds, MetricUnit.Seconds, f.standbyLagSeconds],
     ];
     for (const [name, unit, value] of values) {
       if (value === undefined) continue;

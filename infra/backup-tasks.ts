@@ -4,7 +4,7 @@
  * its job's history partition, and publish alerts. Retention deletes under a separate identity
  * (infra/pruning.ts), so the task runs with `DUMPVAULT_PRUNE=separately`.
  */
-import { Duration, Names, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Names, Stack, Tags, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,13 +14,28 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { Config, Job } from '../core/config/schema.ts';
+import { HistoryKeys, jobPartition } from '../core/contracts/history-keys.ts';
+import { META_OBJECT_PREFIX, META_OBJECT_SUFFIX } from '../core/contracts/meta-backup.ts';
 import { PRUNE_ENV, PRUNE_SEPARATELY } from '../core/contracts/prune.ts';
-import { jobPartition } from '../core/history/dynamodb.ts';
-import { DUMP_TASK_SHAPE, mountTmp } from './fargate.ts';
-import { jobConfig, managedKeyPrefixes, nagResource, secretArnsOf, tagsManagedObjects } from './iam.ts';
+import { ContainerName } from '../core/contracts/stack.ts';
+import { TaskEnv } from '../core/contracts/task-env.ts';
+import { dumpTaskShape, mountTmp, TASK_USER } from './fargate.ts';
+import {
+  jobConfig,
+  locksManagedObjects,
+  managedKeyPrefixes,
+  metaKeyPrefixes,
+  metaSecretArns,
+  nagResource,
+  secretArnsOf,
+  tagsManagedObjects,
+} from './iam.ts';
+
+/** The tag each job's task definition (and, propagated, each of its tasks) carries: the job's name. */
+export const JOB_TAG = 'dumpvault:job';
 
 /** Name of the task's container; start-backup overrides its environment. */
-export const CONTAINER_NAME = 'dumpvault';
+export const CONTAINER_NAME = ContainerName.task;
 
 export interface BackupTasksProps {
   readonly config: Config;
@@ -77,15 +92,19 @@ export class BackupTasks extends Construct {
   private createDefinition(job: Job, taskRole: iam.Role): ecs.FargateTaskDefinition {
     const { props } = this;
     const definition = new ecs.FargateTaskDefinition(this, `Task-${job.name}`, {
-      ...DUMP_TASK_SHAPE,
+      ...dumpTaskShape(props.config),
       family: `${this.familyPrefix}${job.name}`,
       taskRole,
       executionRole: this.executionRole,
     });
+    // What RunTask propagates to the job's tasks (start-backup: propagateTags), for per-job
+    // cost allocation.
+    Tags.of(definition).add(JOB_TAG, job.name);
     const container = definition.addContainer('Container', {
       containerName: CONTAINER_NAME,
       image: props.image,
       command: ['backup'],
+      user: TASK_USER,
       essential: true,
       readonlyRootFilesystem: true,
       // StopTask sends SIGTERM, then SIGKILL after this long: the task aborts its upload and
@@ -95,10 +114,10 @@ export class BackupTasks extends Construct {
       linuxParameters: new ecs.LinuxParameters(definition, 'LinuxParameters', { initProcessEnabled: true }),
       logging: ecs.LogDrivers.awsLogs({ logGroup: props.logGroup, streamPrefix: `task-${job.name}` }),
       environment: {
-        DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-        DUMPVAULT_BUCKET: props.bucket.bucketName,
-        DUMPVAULT_TOPIC_ARN: props.topic.topicArn,
-        DUMPVAULT_PUBLIC_KEYS_JSON: JSON.stringify(props.publicKeys),
+        [TaskEnv.historyTable]: props.table.tableName,
+        [TaskEnv.bucket]: props.bucket.bucketName,
+        [TaskEnv.topicArn]: props.topic.topicArn,
+        [TaskEnv.publicKeys]: JSON.stringify(props.publicKeys),
         [PRUNE_ENV]: PRUNE_SEPARATELY,
       },
     });
@@ -135,6 +154,7 @@ export class BackupTasks extends Construct {
             's3:GetObject',
             's3:AbortMultipartUpload',
             ...(tagsManagedObjects(single) ? ['s3:PutObjectTagging'] : []),
+            ...(locksManagedObjects(single) ? ['s3:PutObjectRetention'] : []),
           ],
           resources: prefixes.map((p) => bucket.arnForObjects(`${p}*`)),
         }),
@@ -163,6 +183,7 @@ export class BackupTasks extends Construct {
         }),
       );
     }
+    this.grantMetaBackup(role, single);
     const keys = [topicKey.keyArn];
     if (bucketKey && bucketKey !== topicKey && prefixes.length) keys.push(bucketKey.keyArn);
     role.addToPrincipalPolicy(
@@ -192,7 +213,7 @@ export class BackupTasks extends Construct {
         sid: 'RegisterJob',
         actions: ['dynamodb:PutItem'],
         resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['JOBS'] } },
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [HistoryKeys.jobsPartition] } },
       }),
     );
     role.addToPrincipalPolicy(
@@ -202,6 +223,49 @@ export class BackupTasks extends Construct {
         resources: [topic.topicArn],
       }),
     );
+  }
+
+  /**
+   * The meta-backup (issue 16 §1): put (never delete) `{prefix}_dumpvault/config-*.json.gpg` in
+   * the managed destinations, read the meta passphrase. One PutObject per destination (a few
+   * kilobytes: no multipart upload). The bucket key's GenerateDataKey comes with the job's
+   * prefixes (UseEncryptionKeys): a job with a managed destination has both.
+   */
+  private grantMetaBackup(role: iam.Role, single: Config): void {
+    const { bucket } = this.props;
+    const passphrase = metaSecretArns(single);
+    if (passphrase.length) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadMetaPassphrase',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: passphrase,
+        }),
+      );
+    }
+    const folders = metaKeyPrefixes(single);
+    if (!folders.length) return;
+    const objects = folders.map((p) =>
+      bucket.arnForObjects(`${p}${META_OBJECT_PREFIX}*${META_OBJECT_SUFFIX}`),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteMetaBackups',
+        actions: [
+          's3:PutObject',
+          ...(tagsManagedObjects(single) ? ['s3:PutObjectTagging'] : []),
+          ...(locksManagedObjects(single) ? ['s3:PutObjectRetention'] : []),
+        ],
+        resources: objects,
+      }),
+    );
+    for (const arn of objects) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResource(this, arn)}]`,
+        reason:
+          "Meta-backups are new keys config-<time>.json.gpg under the config's _dumpvault/ folder (one per run); put only, no delete.",
+      });
+    }
   }
 
   /** The ARN pattern of every revision of a job's task definition (what RunTask may start). */

@@ -11,12 +11,17 @@ import type { Config, Job } from '../core/config/schema.ts';
 /** Official images are pulled through ECR Public (no Docker Hub rate limits from NAT addresses). */
 export const PUBLIC_IMAGES = 'public.ecr.aws/docker/library';
 
-/** Versions offered per image: the majors (minor lines for MariaDB/MySQL/MongoDB) still maintained. */
+/**
+ * Versions offered per image: the majors (minor lines for MariaDB/MySQL/MongoDB) still
+ * maintained upstream on 2026-12-01 (PostgreSQL 13 and 14, MariaDB 10.6, MySQL 8.0, MongoDB 6.0
+ * and 7.0 have reached their end of life). A backup of an older server drills in the job's own
+ * image (`restoreDrill.engineImage`); the Resolve step says so.
+ */
 export const SIDECAR_VERSIONS = {
-  postgres: ['13', '14', '15', '16', '17'],
-  mariadb: ['10.6', '10.11', '11.4', '11.8'],
-  mysql: ['8.0', '8.4'],
-  mongo: ['6.0', '7.0', '8.0'],
+  postgres: ['15', '16', '17', '18'],
+  mariadb: ['10.11', '11.4', '11.8'],
+  mysql: ['8.4'],
+  mongo: ['8.0'],
 } as const;
 
 export type SidecarFamily = keyof typeof SIDECAR_VERSIONS;

@@ -23,22 +23,27 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { validateConfig } from '../core/config/load.ts';
-import type { Config } from '../core/config/schema.ts';
+import { backupsOnSpot, type Config } from '../core/config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
+import { awsDigestTime } from '../core/notify/digest.ts';
 import { BackupTasks } from './backup-tasks.ts';
 import { createDashboard } from './dashboard.ts';
-import { PACKAGE_ROOT } from './function-code.ts';
+import type { DumpVaultProps } from './dumpvault-props.ts';
+import { taskImagePlatform } from './fargate.ts';
+import { PACKAGE_ROOT } from './function-bundle.ts';
 import { createFunction, METRIC_NAMESPACE, SERVICE_NAME } from './functions.ts';
 import { Monitoring } from './monitoring.ts';
-import { deploymentVpc } from './network.ts';
+import { defaultTaskSubnets, deploymentVpc, tasksInPublicSubnets } from './network.ts';
 import { Orchestration } from './orchestration.ts';
 import { Pruning } from './pruning.ts';
 import { DumpVaultRestore } from './restore.ts';
 import { DumpVaultStorage } from './storage.ts';
+import { SuccessDigest } from './success-digest.ts';
 import { defaultTaskImage, readPublicKeys } from './task-image.ts';
 import { deploymentProblems } from './validate.ts';
 
 export { CONTAINER_NAME } from './backup-tasks.ts';
+export type { DumpVaultProps } from './dumpvault-props.ts';
 export {
   type FunctionOptions,
   type FunctionVpcOptions,
@@ -53,68 +58,6 @@ export { managedKeyPrefixes, secretArnsOf, secretResourceArn } from './iam.ts';
 const LOG_RETENTION_DAYS = Object.values(logs.RetentionDays).filter(
   (v): v is number => typeof v === 'number',
 );
-
-export interface DumpVaultProps {
-  /** The validated configuration, as `loadConfig()` or `validateConfig()` return it. */
-  readonly config: Config;
-
-  /**
-   * Directory that relative paths in the config (OpenPGP recipient key files) resolve against.
-   *
-   * @default process.cwd()
-   */
-  readonly configDir?: string;
-
-  /**
-   * The bucket that destinations with `"bucket": "managed"` write to.
-   *
-   * @default - the bucket named by `aws.bucket.existingBucketName`, else a new bucket
-   */
-  readonly bucket?: s3.IBucket;
-
-  /**
-   * The KMS key of an existing `bucket`, when it uses SSE-KMS with a customer managed key.
-   *
-   * @default - `aws.bucket.existingBucketKeyArn`, else none (SSE-S3)
-   */
-  readonly bucketKey?: kms.IKey;
-
-  /**
-   * The VPC the tasks run in.
-   *
-   * @default - the VPC given by `aws.vpc`, else a new VPC with one NAT gateway and S3 and
-   * DynamoDB gateway endpoints
-   */
-  readonly vpc?: ec2.IVpc;
-
-  /**
-   * Subnets of the tasks.
-   *
-   * @default - the VPC's private subnets
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
-
-  /**
-   * The task image.
-   *
-   * @default - built by `cdk deploy` from task-image/Dockerfile and `taskBundle`
-   */
-  readonly taskImage?: ecs.ContainerImage;
-
-  /**
-   * The CLI bundle the default task image runs.
-   *
-   * @default - dist/dumpvault.mjs of this package (built by `npm run build` and on `npm ci`)
-   */
-  readonly taskBundle?: string;
-
-  /**
-   * What happens to the bucket and the history table when the stack is deleted.
-   *
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
-}
 
 /**
  * Scheduled, streaming, encrypted database backups: bucket, history table, one Fargate task
@@ -140,6 +83,8 @@ export class DumpVault extends Construct {
   readonly startBackupFunction: lambda.Function;
   readonly taskStoppedFunction: lambda.Function;
   readonly watchdogFunction: lambda.Function;
+  /** The daily digest to the alerts topic, when `aws.alerts.successDigest` asks for one. */
+  readonly successDigest?: SuccessDigest;
   /** The prune function of each job: the only identity that deletes its backups. */
   readonly pruneFunctions: Readonly<Record<string, lambda.Function>>;
   /** Schedule, rule and asynchronous Lambda invocations that failed after all retries. */
@@ -189,9 +134,7 @@ export class DumpVault extends Construct {
     const bucketKey = storage.bucketKey;
 
     this.vpc = deploymentVpc(this, config, props.vpc, logRetention);
-    this.subnets = this.vpc.selectSubnets(
-      props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-    );
+    this.subnets = this.vpc.selectSubnets(props.vpcSubnets ?? defaultTaskSubnets(config));
     this.securityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
       vpc: this.vpc,
       description: 'dumpvault backup tasks: no inbound traffic, outbound to databases and AWS APIs',
@@ -201,11 +144,19 @@ export class DumpVault extends Construct {
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: this.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
+      // FARGATE and FARGATE_SPOT as the cluster's capacity providers when a job's backups run
+      // on Spot: start-backup's RunTask names FARGATE_SPOT in its capacity provider strategy
+      // (the retry after an interruption, restores and drills use the FARGATE launch type).
+      enableFargateCapacityProviders: config.jobs.some((job) => backupsOnSpot(config, job)),
     });
     this.taskLogGroup = new logs.LogGroup(this, 'TaskLogs', { retention: logRetention, removalPolicy });
     const taskImage =
       props.taskImage ??
-      defaultTaskImage(this, props.taskBundle ?? path.join(PACKAGE_ROOT, 'dist', 'dumpvault.mjs'));
+      defaultTaskImage(
+        this,
+        props.taskBundle ?? path.join(PACKAGE_ROOT, 'dist', 'dumpvault.mjs'),
+        taskImagePlatform(config),
+      );
     this.backupTasks = new BackupTasks(this, 'BackupTasks', {
       config,
       image: taskImage,
@@ -242,6 +193,7 @@ export class DumpVault extends Construct {
       subnets: this.subnets,
       securityGroup: this.securityGroup,
       tasks: this.backupTasks,
+      assignPublicIp: tasksInPublicSubnets(config),
       pruneFunctions: this.pruneFunctions,
       table: this.table,
       topic: this.topic,
@@ -253,6 +205,18 @@ export class DumpVault extends Construct {
     this.taskStoppedFunction = orchestration.taskStoppedFunction;
     this.watchdogFunction = orchestration.watchdogFunction;
     this.schedules = orchestration.schedules;
+    const digestTime = awsDigestTime(config);
+    if (digestTime) {
+      this.successDigest = new SuccessDigest(this, 'Digest', {
+        config,
+        time: digestTime,
+        table: this.table,
+        topic: this.topic,
+        topicKey: this.key,
+        logRetention,
+        deadLetterQueue: this.deadLetterQueue,
+      });
+    }
 
     const monitoring = new Monitoring(this, 'Monitoring', {
       config,
@@ -262,6 +226,7 @@ export class DumpVault extends Construct {
         ['StartBackupErrors', this.startBackupFunction],
         ['TaskStoppedErrors', this.taskStoppedFunction],
         ['WatchdogErrors', this.watchdogFunction],
+        ...(this.successDigest ? [['SuccessDigestErrors', this.successDigest.function] as const] : []),
         ...Object.entries(this.pruneFunctions).map(([job, fn]) => [`PruneErrors-${job}`, fn] as const),
       ],
       jobMetric: (metricName, job, options) => this.jobMetric(metricName, job, options),
@@ -279,6 +244,7 @@ export class DumpVault extends Construct {
       vpc: this.vpc,
       subnets: this.subnets,
       securityGroup: this.securityGroup,
+      assignPublicIp: tasksInPublicSubnets(config),
       image: taskImage,
       taskLogGroup: this.taskLogGroup,
       logRetention,

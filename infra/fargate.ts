@@ -3,24 +3,47 @@
  * in (RunTask overrides cpu and memory per job), and the writable /tmp volume its read-only root
  * filesystem needs.
  */
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type { Config } from '../core/config/schema.ts';
+import { DEFAULT_TASK_SIZE } from '../core/contracts/task-size.ts';
+
+/**
+ * The user every dumpvault container runs as: the image's own unprivileged user (task-image/
+ * Dockerfile `USER`), set on the task definition too so that an image built without that line,
+ * or a replacement image, still does not run as root (test/unit/task-image/dockerfile.test.ts
+ * keeps the two equal).
+ */
+export const TASK_USER = '10001:10001';
 
 /** The volume mounted at /tmp in every dumpvault container. */
 const TMP_VOLUME = 'tmp';
 
+/** The CPU architecture the tasks run on, as `aws.task.architecture` chooses (default arm64). */
+export function taskArchitecture(config: Config): 'arm64' | 'x86_64' {
+  return config.aws?.task?.architecture ?? 'arm64';
+}
+
+/** The platform the default task image is built for: the tasks' architecture. */
+export function taskImagePlatform(config: Config): Platform {
+  return taskArchitecture(config) === 'arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64;
+}
+
 /** Task definition properties common to every dumpvault task (roles are the caller's). */
-export const DUMP_TASK_SHAPE: Pick<
-  ecs.FargateTaskDefinitionProps,
-  'cpu' | 'memoryLimitMiB' | 'runtimePlatform' | 'volumes'
-> = {
-  cpu: 1024,
-  memoryLimitMiB: 2048,
-  runtimePlatform: {
-    cpuArchitecture: ecs.CpuArchitecture.X86_64,
-    operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-  },
-  volumes: [{ name: TMP_VOLUME }],
-};
+export function dumpTaskShape(
+  config: Config,
+): Pick<ecs.FargateTaskDefinitionProps, 'cpu' | 'memoryLimitMiB' | 'runtimePlatform' | 'volumes'> {
+  return {
+    cpu: DEFAULT_TASK_SIZE.cpu,
+    memoryLimitMiB: DEFAULT_TASK_SIZE.memoryMiB,
+    runtimePlatform: {
+      cpuArchitecture:
+        taskArchitecture(config) === 'arm64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+      operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+    },
+    volumes: [{ name: TMP_VOLUME }],
+  };
+}
 
 /** Mounts the task's /tmp volume in `container` (its root filesystem is read-only). */
 export function mountTmp(container: ecs.ContainerDefinition): void {

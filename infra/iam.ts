@@ -5,6 +5,7 @@
 import { Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { type Config, type Job, jobDestinations } from '../core/config/schema.ts';
+import { META_FOLDER } from '../core/contracts/meta-backup.ts';
 
 /**
  * How cdk-nag names a resource in a finding id (`<Bucket1234.Arn>/prefix/*`): acknowledgements
@@ -39,14 +40,25 @@ export function secretArnsOf(config: Config): string[] {
   const arns = new Set<string>();
   for (const job of config.jobs) {
     if (job.source.passwordSecret) arns.add(job.source.passwordSecret);
-    for (const { name } of jobDestinations(job)) {
-      const dest = config.destinations[name];
-      if (dest?.type === 's3' && dest.credentialsSecret) arns.add(dest.credentialsSecret);
-    }
+    for (const arn of storeCredentialSecrets(config, job)) arns.add(arn);
     const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
     if (enc?.type === 'passphrase' && enc.passphraseSecret) arns.add(enc.passphraseSecret);
   }
   return [...arns].sort().map(secretResourceArn);
+}
+
+/**
+ * The `credentialsSecret` ARNs (as given) of the job's destinations: a foreign S3 store's, a GCS
+ * HMAC key's or an Azure account's credentials. Whoever opens the job's destinations in AWS —
+ * the backup task, the prune function, the restore steps — reads these and no others.
+ */
+export function storeCredentialSecrets(config: Config, job: Job): string[] {
+  const arns = new Set<string>();
+  for (const { name } of jobDestinations(job)) {
+    const dest = config.destinations[name];
+    if (dest && dest.type !== 'file' && dest.credentialsSecret) arns.add(dest.credentialsSecret);
+  }
+  return [...arns].sort();
 }
 
 /** Key prefixes (`{destination prefix}{config prefix}{job}/`) each job writes in the managed bucket. */
@@ -63,6 +75,30 @@ export function managedKeyPrefixes(config: Config): string[] {
   return [...prefixes].sort();
 }
 
+/**
+ * Where the backup tasks write the meta-backup (`{destination prefix}{config prefix}_dumpvault/`)
+ * in the managed bucket: one folder per managed destination the config's jobs write to.
+ */
+export function metaKeyPrefixes(config: Config): string[] {
+  if (!config.metaBackup) return [];
+  const prefixes = new Set<string>();
+  for (const job of config.jobs) {
+    for (const { name } of jobDestinations(job)) {
+      const dest = config.destinations[name];
+      if (dest?.type !== 's3' || dest.bucket !== 'managed') continue;
+      const root = dest.prefix === '' || dest.prefix.endsWith('/') ? dest.prefix : `${dest.prefix}/`;
+      prefixes.add(`${root}${config.prefix}${META_FOLDER}`);
+    }
+  }
+  return [...prefixes].sort();
+}
+
+/** The meta passphrase secret (`metaBackup.passphraseSecret`), which only the backup tasks read. */
+export function metaSecretArns(config: Config): string[] {
+  const arn = config.metaBackup?.passphraseSecret;
+  return arn ? [secretResourceArn(arn)] : [];
+}
+
 /** Whether a job's managed destinations tag their objects (PutObject with tags needs s3:PutObjectTagging). */
 export function tagsManagedObjects(config: Config): boolean {
   return config.jobs.some((job) =>
@@ -73,10 +109,24 @@ export function tagsManagedObjects(config: Config): boolean {
   );
 }
 
-/** Every secret a restore or drill reads: those of backups, plus the private keys of the jobs' OpenPGP entries. */
+/** Whether a job's managed destinations lock their objects (PutObject with a lock needs s3:PutObjectRetention). */
+export function locksManagedObjects(config: Config): boolean {
+  return config.jobs.some((job) =>
+    jobDestinations(job).some(({ name }) => {
+      const dest = config.destinations[name];
+      return dest?.type === 's3' && dest.bucket === 'managed' && dest.objectLock !== undefined;
+    }),
+  );
+}
+
+/**
+ * Every secret a restore, drill or standby run reads: those of backups, the private keys of the
+ * jobs' OpenPGP entries and the standbys' passwords.
+ */
 export function restoreSecretArnsOf(config: Config): string[] {
   const arns = new Set(secretArnsOf(config));
   for (const job of config.jobs) {
+    if (job.standby?.passwordSecret) arns.add(secretResourceArn(job.standby.passwordSecret));
     const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
     if (enc?.type === 'openpgp' && enc.privateKeySecret) arns.add(secretResourceArn(enc.privateKeySecret));
   }

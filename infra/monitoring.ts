@@ -1,8 +1,8 @@
 /**
  * `Monitoring`: the alarms that reach people through the alerts topic, and the dashboard.
  * Freshness per job (HoursSinceLastSuccess; the watchdog counts a never-succeeded job from when
- * it was first seen), errors of every Lambda, dead letters (ALARM and OK), and notifications the
- * topic could not deliver.
+ * it was first seen), standby lag per job with a standby (StandbyLagSeconds), errors of every
+ * Lambda, dead letters (ALARM and OK), and notifications the topic could not deliver.
  */
 import { Annotations, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -13,6 +13,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
 import { METRICS, type MetricName } from '../core/contracts/cloudwatch.ts';
+import { standbyLagThresholdHours } from '../core/standby/lag.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 import { alarmThresholdHours } from './validate.ts';
 
@@ -34,6 +35,8 @@ export interface MonitoringProps {
 export class Monitoring extends Construct {
   readonly alarmAction: cloudwatch.IAlarmAction;
   readonly freshnessAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
+  /** Per job with a standby: fires when the backup the standby holds is older than its threshold. */
+  readonly standbyLagAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
   /** Hours without a success after which each job's freshness alarm fires. */
   readonly thresholds: Readonly<Record<string, number>>;
 
@@ -73,6 +76,29 @@ export class Monitoring extends Construct {
     }
     this.freshnessAlarms = freshness;
     this.thresholds = thresholds;
+
+    const standbyLag: Record<string, cloudwatch.Alarm> = {};
+    for (const job of props.config.jobs) {
+      if (!job.standby) continue;
+      const hours = standbyLagThresholdHours(
+        job.standby,
+        job.schedule ? scheduleGaps(job.schedule) : undefined,
+      );
+      const alarm = new cloudwatch.Alarm(parent, `StandbyLag-${job.name}`, {
+        alarmDescription: `dumpvault: the standby of ${job.name} holds a backup older than ${hours} h (dumpvault history ${job.name} --remote; docs/standby.md)`,
+        metric: props.jobMetric(METRICS.standbyLagSeconds, job.name, { statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: Math.round(hours * 3600),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // The watchdog publishes the lag once a standby run has succeeded; before that there is
+        // no datapoint, and a standby run that fails alerts on its own (FAILED, one alert).
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+      standbyLag[job.name] = alarm;
+    }
+    this.standbyLagAlarms = standbyLag;
 
     for (const [alarmId, fn] of props.functions) {
       new cloudwatch.Alarm(parent, alarmId, {

@@ -20,9 +20,10 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { Config } from '../core/config/schema.ts';
+import { backupsOnSpot, type Config } from '../core/config/schema.ts';
+import { FunctionEnv } from '../core/contracts/function-env.ts';
+import { jobPartition } from '../core/contracts/history-keys.ts';
 import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
-import { jobPartition } from '../core/history/dynamodb.ts';
 import { type BackupTasks, CONTAINER_NAME } from './backup-tasks.ts';
 import { createFunction } from './functions.ts';
 import { nagResource } from './iam.ts';
@@ -33,6 +34,8 @@ export interface OrchestrationProps {
   readonly subnets: ec2.SelectedSubnets;
   readonly securityGroup: ec2.ISecurityGroup;
   readonly tasks: BackupTasks;
+  /** Tasks get a public IP (`aws.network: "public-subnets"`). */
+  readonly assignPublicIp: boolean;
   /** The prune function of each job. */
   readonly pruneFunctions: Readonly<Record<string, lambda.IFunction>>;
   readonly table: dynamodb.ITable;
@@ -55,9 +58,19 @@ export class Orchestration extends Construct {
     const parent = scope;
     const { config } = props;
     const common = {
-      DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-      DUMPVAULT_TOPIC_ARN: props.topic.topicArn,
+      [FunctionEnv.historyTable]: props.table.tableName,
+      [FunctionEnv.topicArn]: props.topic.topicArn,
     };
+    const launch = {
+      [FunctionEnv.cluster]: props.cluster.clusterArn,
+      [FunctionEnv.taskFamilyPrefix]: props.tasks.familyPrefix,
+      [FunctionEnv.containerName]: CONTAINER_NAME,
+      [FunctionEnv.subnets]: Fn.join(',', props.subnets.subnetIds),
+      [FunctionEnv.securityGroups]: props.securityGroup.securityGroupId,
+      [FunctionEnv.assignPublicIp]: props.assignPublicIp ? 'ENABLED' : 'DISABLED',
+    };
+    // task-stopped retries a backup Fargate Spot interrupted, once, with the same launch.
+    const spot = config.jobs.some((job) => backupsOnSpot(config, job));
     this.startBackupFunction = createFunction(parent, 'StartBackup', 'start-backup', {
       description: "dumpvault: lease a job, record it RUNNING and start the job's Fargate task",
       config,
@@ -66,25 +79,20 @@ export class Orchestration extends Construct {
       timeout: Duration.seconds(120),
       // Scheduler invokes asynchronously: a function error is retried twice, then goes to the DLQ.
       async: { onFailure: props.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.hours(1) },
-      environment: {
-        ...common,
-        DUMPVAULT_CLUSTER: props.cluster.clusterArn,
-        DUMPVAULT_TASK_FAMILY_PREFIX: props.tasks.familyPrefix,
-        DUMPVAULT_CONTAINER_NAME: CONTAINER_NAME,
-        DUMPVAULT_SUBNETS: Fn.join(',', props.subnets.subnetIds),
-        DUMPVAULT_SECURITY_GROUPS: props.securityGroup.securityGroupId,
-      },
+      environment: { ...common, ...launch },
     });
     this.taskStoppedFunction = createFunction(parent, 'TaskStopped', 'task-stopped', {
       description:
         'dumpvault: mark runs whose task stopped without a result FAILED; hand successful backups to their prune function',
       config,
       logRetention: props.logRetention,
-      timeout: Duration.seconds(30),
+      // With Spot jobs it may run a retry's RunTask, retried with backoff like start-backup's.
+      timeout: Duration.seconds(spot ? 120 : 30),
       async: { onFailure: props.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.hours(6) },
       environment: {
         ...common,
-        DUMPVAULT_CONTAINER_NAME: CONTAINER_NAME,
+        ...(spot ? launch : {}),
+        [FunctionEnv.containerName]: CONTAINER_NAME,
         [PRUNE_FUNCTIONS_ENV]: Stack.of(this).toJsonString(
           Object.fromEntries(Object.entries(props.pruneFunctions).map(([job, fn]) => [job, fn.functionName])),
         ),
@@ -98,8 +106,8 @@ export class Orchestration extends Construct {
       // The next run comes 15 minutes later: no retry; a failed run is counted in the DLQ.
       async: { onFailure: props.deadLetterQueue, retryAttempts: 0, maxEventAge: Duration.minutes(15) },
       environment: {
-        DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-        DUMPVAULT_CLUSTER: props.cluster.clusterArn,
+        [FunctionEnv.historyTable]: props.table.tableName,
+        [FunctionEnv.cluster]: props.cluster.clusterArn,
       },
     });
     this.grantFunctions(props);
@@ -108,7 +116,7 @@ export class Orchestration extends Construct {
   }
 
   private grantFunctions(props: OrchestrationProps): void {
-    const { table, topic, topicKey, cluster, tasks } = props;
+    const { table, topic, topicKey, cluster } = props;
     const historyWrite = [
       'dynamodb:GetItem',
       'dynamodb:PutItem',
@@ -126,31 +134,14 @@ export class Orchestration extends Construct {
         }),
       );
     }
-    const jobs = props.config.jobs.map((j) => j.name);
-    const revisions = jobs.map((job) => tasks.revisionsArn(job));
-    this.startBackupFunction.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'RunJobTasks',
-        actions: ['ecs:RunTask'],
-        resources: revisions,
-        conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
-      }),
+    this.grantRunJobTasks(
+      this.startBackupFunction,
+      props.config.jobs.map((j) => j.name),
+      props,
     );
-    for (const arn of revisions) {
-      Validations.of(this.startBackupFunction.role!).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagResource(this, arn)}]`,
-        reason:
-          "Every revision of one job's backup task definition (RunTask names the family); no other task.",
-      });
-    }
-    this.startBackupFunction.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'PassJobTaskRoles',
-        actions: ['iam:PassRole'],
-        resources: [...jobs.map((job) => tasks.roles[job]!.roleArn), tasks.executionRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
+    // The retry after a Spot interruption: the Spot jobs' tasks only.
+    const spotJobs = props.config.jobs.filter((j) => backupsOnSpot(props.config, j)).map((j) => j.name);
+    if (spotJobs.length) this.grantRunJobTasks(this.taskStoppedFunction, spotJobs, props);
     const pruneFunctions = Object.values(props.pruneFunctions);
     if (pruneFunctions.length) {
       this.taskStoppedFunction.addToRolePolicy(
@@ -192,6 +183,54 @@ export class Orchestration extends Construct {
       id: `AwsSolutions-IAM5[Resource::${nagResource(this, clusterTasks)}]`,
       reason: 'Task ARNs exist only at run time; ecs:StopTask is limited to tasks of this cluster.',
     });
+  }
+
+  /**
+   * Lets `fn` start the backup tasks of `jobs` on this cluster: RunTask of their task
+   * definitions, tagging the tasks it creates (propagateTags), passing their roles to ECS.
+   */
+  private grantRunJobTasks(fn: lambda.Function, jobs: string[], props: OrchestrationProps): void {
+    const { cluster, tasks } = props;
+    const revisions = jobs.map((job) => tasks.revisionsArn(job));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'RunJobTasks',
+        actions: ['ecs:RunTask'],
+        resources: revisions,
+        conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
+      }),
+    );
+    for (const arn of revisions) {
+      Validations.of(fn.role!).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResource(this, arn)}]`,
+        reason:
+          "Every revision of one job's backup task definition (RunTask names the family); no other task.",
+      });
+    }
+    // RunTask with propagateTags tags the task it creates, which ECS authorises as
+    // ecs:TagResource with ecs:CreateAction = RunTask: granted for that only, on this cluster's
+    // tasks (the function cannot tag anything that exists).
+    const tasksOfCluster = `arn:${Stack.of(this).partition}:ecs:${Stack.of(this).region}:${Stack.of(this).account}:task/${cluster.clusterName}/*`;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'TagJobTasksAtLaunch',
+        actions: ['ecs:TagResource'],
+        resources: [tasksOfCluster],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+    );
+    Validations.of(fn.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, tasksOfCluster)}]`,
+      reason: 'Tasks of this cluster, tagged only as RunTask creates them (ecs:CreateAction = RunTask).',
+    });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'PassJobTaskRoles',
+        actions: ['iam:PassRole'],
+        resources: [...jobs.map((job) => tasks.roles[job]!.roleArn), tasks.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
   }
 
   private createSchedules(parent: Construct, props: OrchestrationProps): Record<string, scheduler.Schedule> {

@@ -12,10 +12,17 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { type Config, type Job, jobDestinations } from '../core/config/schema.ts';
-import { jobPartition } from '../core/history/dynamodb.ts';
+import type { Config, Job } from '../core/config/schema.ts';
+import { FunctionEnv } from '../core/contracts/function-env.ts';
+import { jobPartition } from '../core/contracts/history-keys.ts';
 import { createFunction } from './functions.ts';
-import { jobConfig, managedKeyPrefixes, nagResource, secretResourceArn } from './iam.ts';
+import {
+  jobConfig,
+  managedKeyPrefixes,
+  nagResource,
+  secretResourceArn,
+  storeCredentialSecrets,
+} from './iam.ts';
 
 export interface PruningProps {
   readonly config: Config;
@@ -41,8 +48,8 @@ export class Pruning extends Construct {
         logRetention: props.logRetention,
         timeout: Duration.minutes(10),
         environment: {
-          DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-          DUMPVAULT_BUCKET: props.bucket.bucketName,
+          [FunctionEnv.historyTable]: props.table.tableName,
+          [FunctionEnv.bucket]: props.bucket.bucketName,
         },
         async: { onFailure: props.deadLetterQueue },
       });
@@ -62,7 +69,9 @@ export class Pruning extends Construct {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           sid: 'DeleteJobBackups',
-          actions: ['s3:GetObject', 's3:DeleteObject'],
+          // The lock reads: HeadObject reports an object's Object Lock only to a caller allowed
+          // them, and a prune that cannot see a lock would hide the object behind a delete marker.
+          actions: ['s3:GetObject', 's3:GetObjectRetention', 's3:GetObjectLegalHold', 's3:DeleteObject'],
           resources: objects,
         }),
       );
@@ -90,14 +99,8 @@ export class Pruning extends Construct {
         );
       }
     }
-    const credentials = [
-      ...new Set(
-        jobDestinations(job).flatMap(({ name }) => {
-          const d = props.config.destinations[name];
-          return d?.type === 's3' && d.credentialsSecret ? [d.credentialsSecret] : [];
-        }),
-      ),
-    ].sort();
+    // Every destination of the job is pruned (azure and gcs too), each opened with its credentials.
+    const credentials = storeCredentialSecrets(props.config, job);
     if (credentials.length) {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({

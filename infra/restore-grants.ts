@@ -5,8 +5,15 @@
 import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { jobDestinations } from '../core/config/schema.ts';
-import { managedKeyPrefixes, nagResource, restoreSecretArnsOf, secretResourceArn } from './iam.ts';
+import { HistoryKeys, jobPartitions } from '../core/contracts/history-keys.ts';
+import { RunKind } from '../core/history/history.ts';
+import {
+  managedKeyPrefixes,
+  nagResource,
+  restoreSecretArnsOf,
+  secretResourceArn,
+  storeCredentialSecrets,
+} from './iam.ts';
 import { RESTORE_TARGET_TAG, type RestoreScope } from './restore-props.ts';
 
 /** Read backups, their keys and secrets; write history items; alert. Nothing is written or deleted in the bucket. */
@@ -64,10 +71,10 @@ export function grantTaskPermissions(scope: RestoreScope): void {
       resources: [table.tableArn],
       conditions: {
         'ForAllValues:StringEquals': {
-          // Restores and drills keep their alert streaks in `JOB#{job}:restore|drill` (notifyOutcome).
+          // Restores and drills keep their alert streaks in `JOB#{job}:restore|drill` (alertStateKey).
           'dynamodb:LeadingKeys': [
-            ...config.jobs.flatMap((j) => [`JOB#${j.name}`, `JOB#${j.name}:restore`, `JOB#${j.name}:drill`]),
-            'JOBS',
+            ...config.jobs.flatMap((j) => jobPartitions(j.name, [RunKind.restore, RunKind.drill])),
+            HistoryKeys.jobsPartition,
           ],
         },
       },
@@ -136,11 +143,9 @@ export function grantFunctionPermissions(scope: RestoreScope): void {
   grantGuardPermissions(scope);
   const { config, bucket, bucketKey, topicKey, table, topic } = scope.props;
   const prefixes = managedKeyPrefixes(config);
-  const foreignCredentials = new Set<string>();
-  for (const job of config.jobs) {
-    const first = config.destinations[jobDestinations(job)[0]?.name ?? ''];
-    if (first?.type === 's3' && first.credentialsSecret) foreignCredentials.add(first.credentialsSecret);
-  }
+  // Resolve and Verify read manifests from every destination of the job AWS can reach
+  // (functions/logic/backup-source.ts), so they open each with its credentials.
+  const foreignCredentials = new Set(config.jobs.flatMap((job) => storeCredentialSecrets(config, job)));
   for (const fn of [scope.resolveFunction, scope.verifyFunction]) {
     if (prefixes.length) {
       const manifests = prefixes.map((p) => bucket.arnForObjects(`${p}*.manifest.json`));
@@ -206,11 +211,9 @@ export function grantFunctionPermissions(scope: RestoreScope): void {
       resources: [table.tableArn],
       conditions: {
         'ForAllValues:StringEquals': {
-          'dynamodb:LeadingKeys': config.jobs.flatMap((j) => [
-            `JOB#${j.name}`,
-            `JOB#${j.name}:restore`,
-            `JOB#${j.name}:drill`,
-          ]),
+          'dynamodb:LeadingKeys': config.jobs.flatMap((j) =>
+            jobPartitions(j.name, [RunKind.restore, RunKind.drill]),
+          ),
         },
       },
     }),

@@ -20,15 +20,14 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
 import type { MetricName } from '../core/contracts/cloudwatch.ts';
-import type { FunctionName } from './function-code.ts';
+import { ContainerName } from '../core/contracts/stack.ts';
+import type { FunctionName } from './function-bundle.ts';
 import type { FunctionOptions } from './functions.ts';
 
 /** Name of the restore container in the restore and drill task definitions (task-stopped knows it). */
-export const RESTORE_CONTAINER_NAME = 'dumpvault';
+export const RESTORE_CONTAINER_NAME = ContainerName.task;
 /** Name of the sidecar database container of the drill task definitions. */
-export const SIDECAR_CONTAINER_NAME = 'database';
-/** A job's task timeout when it has no `task` section (start-backup's DEFAULT_TASK says the same). */
-export const DEFAULT_TIMEOUT_MINUTES = 720;
+export const SIDECAR_CONTAINER_NAME = ContainerName.sidecar;
 /** Tag that lets the restore task read a restore target's password secret: value = the stack name. */
 export const RESTORE_TARGET_TAG = 'dumpvault-restore-target';
 /**
@@ -64,8 +63,15 @@ export interface DumpVaultRestoreProps {
   readonly cluster: ecs.ICluster;
   /** The deployment's VPC: the Guard Lambda runs in it to look into restore targets. */
   readonly vpc: ec2.IVpc;
-  /** The private subnets of the restore tasks and the Guard Lambda. */
+  /** The subnets of the restore tasks (and of the Guard Lambda when they are private). */
   readonly subnets: ec2.SelectedSubnets;
+  /**
+   * Tasks get a public IP in public subnets (`aws.network: "public-subnets"`); the Guard Lambda
+   * then runs outside the VPC, since a Lambda in a public subnet gets no public IP.
+   *
+   * @default false
+   */
+  readonly assignPublicIp?: boolean;
   /**
    * The security group of the restore tasks (no inbound rules), also the Guard Lambda's: a
    * target that admits the restore task admits the Guard that looks into it first.

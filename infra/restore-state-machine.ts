@@ -9,11 +9,19 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import {
+  failurePath,
+  RecordStep,
+  RestoreError,
+  RestoreResultKey,
+  RestoreState,
+  type RestoreStateName,
+  resultPath,
+} from '../core/contracts/restore-state-machine.ts';
+import { ContainerName } from '../core/contracts/stack.ts';
 import { grantRunTasks } from './restore-grants.ts';
-import { GUARD_TIMEOUT_SECONDS, RESTORE_CONTAINER_NAME, type RestoreScope } from './restore-props.ts';
+import { GUARD_TIMEOUT_SECONDS, type RestoreScope } from './restore-props.ts';
 
-/** Error of the Guard Lambda when it cannot reach the target (functions/logic/restore-contract.ts). */
-const TARGET_UNREACHABLE_ERROR = 'TargetUnreachableError';
 const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
   'Lambda.ServiceException',
@@ -21,8 +29,6 @@ const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
 ];
-/** What the Lambda steps throw for AWS/network trouble (functions/logic/restore-contract.ts runStep). */
-const STEP_TRANSIENT_ERROR = 'RetryableError';
 /** RunTask failures Step Functions reports that a later attempt may not meet (throttling, capacity). */
 const ECS_TRANSIENT_ERRORS = [
   'ECS.AmazonECSException',
@@ -34,10 +40,10 @@ const ECS_TRANSIENT_ERRORS = [
 /** A Lambda step: whole state in, result at `$.<resultKey>`, timeout, retries, Catch to `onFailure`. */
 export function lambdaStep(
   scope: RestoreScope,
-  id: string,
+  id: RestoreStateName,
   fn: lambda.IFunction,
   options: {
-    resultPath: string;
+    resultPath: RestoreResultKey;
     payload?: Record<string, unknown>;
     timeout: Duration;
     onFailure?: sfn.IChainable;
@@ -51,103 +57,104 @@ export function lambdaStep(
       execution: { id: sfn.JsonPath.executionId, startTime: sfn.JsonPath.executionStartTime },
       ...options.payload,
     }),
-    resultPath: options.resultPath,
+    resultPath: resultPath(options.resultPath),
     taskTimeout: sfn.Timeout.duration(options.timeout),
     retryOnServiceExceptions: false,
   });
   step.addRetry({
-    errors: [...LAMBDA_TRANSIENT_ERRORS, STEP_TRANSIENT_ERROR],
+    errors: [...LAMBDA_TRANSIENT_ERRORS, RestoreError.retryable],
     interval: Duration.seconds(2),
     maxAttempts: 4,
     backoffRate: 2,
   });
   step.addRetry({ errors: [sfn.Errors.TIMEOUT], interval: Duration.seconds(5), maxAttempts: 1 });
-  if (options.onFailure) step.addCatch(options.onFailure, { resultPath: `$.failure.${id}` });
+  if (options.onFailure) step.addCatch(options.onFailure, { resultPath: failurePath(id) });
   return step;
 }
 
 export function createStateMachine(scope: RestoreScope): sfn.StateMachine {
   const props = scope.props;
-  const failed = new sfn.Fail(scope, 'Failed', {
+  const recorded = resultPath(RestoreResultKey.recorded);
+  const failed = new sfn.Fail(scope, RestoreState.failed, {
     comment: 'The run is recorded FAILED and alerted; the cause is the one-line cause in history.',
-    errorPath: '$.recorded.error',
-    causePath: '$.recorded.cause',
+    errorPath: `${recorded}.error`,
+    causePath: `${recorded}.cause`,
   });
-  const notifyFailure = lambdaStep(scope, 'NotifyFailure', scope.recordFunction, {
-    resultPath: '$.notified',
-    payload: { step: 'notify' },
+  const notifyFailure = lambdaStep(scope, RestoreState.notifyFailure, scope.recordFunction, {
+    resultPath: RestoreResultKey.notified,
+    payload: { step: RecordStep.notify },
     timeout: Duration.seconds(60),
   });
-  notifyFailure.addCatch(failed, { resultPath: '$.failure.NotifyFailure' });
+  notifyFailure.addCatch(failed, { resultPath: failurePath(RestoreState.notifyFailure) });
   notifyFailure.next(failed);
-  const recordFailureFailed = new sfn.Pass(scope, 'RecordFailureFailed', {
+  const recordFailureFailed = new sfn.Pass(scope, RestoreState.recordFailureFailed, {
     comment: 'History could not be written: fail with what is known.',
     parameters: {
-      error: 'RecordFailed',
-      'cause.$':
-        "States.Format('the failure could not be recorded in history: {}', $.failure.RecordFailure.Cause)",
+      error: RestoreError.recordFailed,
+      'cause.$': `States.Format('the failure could not be recorded in history: {}', ${failurePath(RestoreState.recordFailure)}.Cause)`,
       changed: false,
     },
-    resultPath: '$.recorded',
+    resultPath: recorded,
   });
   recordFailureFailed.next(notifyFailure);
-  const recordFailure = lambdaStep(scope, 'RecordFailure', scope.recordFunction, {
-    resultPath: '$.recorded',
-    payload: { step: 'record-failure' },
+  const recordFailure = lambdaStep(scope, RestoreState.recordFailure, scope.recordFunction, {
+    resultPath: RestoreResultKey.recorded,
+    payload: { step: RecordStep.recordFailure },
     timeout: Duration.seconds(60),
   });
-  recordFailure.addCatch(recordFailureFailed, { resultPath: '$.failure.RecordFailure' });
+  recordFailure.addCatch(recordFailureFailed, { resultPath: failurePath(RestoreState.recordFailure) });
   recordFailure.next(notifyFailure);
 
-  const restored = new sfn.Succeed(scope, 'Restored', {
+  const restored = new sfn.Succeed(scope, RestoreState.restored, {
     comment: 'Restored, verified against the manifest, recorded.',
   });
-  const notify = lambdaStep(scope, 'Notify', scope.recordFunction, {
-    resultPath: '$.notified',
-    payload: { step: 'notify' },
+  const notify = lambdaStep(scope, RestoreState.notify, scope.recordFunction, {
+    resultPath: RestoreResultKey.notified,
+    payload: { step: RecordStep.notify },
     timeout: Duration.seconds(60),
   });
   // The restore succeeded and is recorded: an alert that cannot be sent does not undo that.
-  notify.addCatch(restored, { resultPath: '$.failure.Notify' });
-  const record = lambdaStep(scope, 'Record', scope.recordFunction, {
-    resultPath: '$.recorded',
-    payload: { step: 'record' },
+  notify.addCatch(restored, { resultPath: failurePath(RestoreState.notify) });
+  const record = lambdaStep(scope, RestoreState.record, scope.recordFunction, {
+    resultPath: RestoreResultKey.recorded,
+    payload: { step: RecordStep.record },
     timeout: Duration.seconds(60),
     onFailure: recordFailure,
   });
-  const verify = lambdaStep(scope, 'Verify', scope.verifyFunction, {
-    resultPath: '$.verify',
+  const verify = lambdaStep(scope, RestoreState.verify, scope.verifyFunction, {
+    resultPath: RestoreResultKey.verify,
     timeout: Duration.seconds(90),
     onFailure: recordFailure,
   });
-  const runRestore = new sfn.CustomState(scope, 'RunRestore', {
+  const run = resultPath(RestoreResultKey.run);
+  const runRestore = new sfn.CustomState(scope, RestoreState.runRestore, {
     stateJson: {
       Type: 'Task',
       Comment: 'dumpvault task restore: target check, verify pass, restore, comparison; records its outcome',
       Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
       Parameters: {
         Cluster: props.cluster.clusterArn,
-        'TaskDefinition.$': '$.run.taskDefinition',
+        'TaskDefinition.$': `${run}.taskDefinition`,
         LaunchType: 'FARGATE',
-        'StartedBy.$': '$.run.startedBy',
+        'StartedBy.$': `${run}.startedBy`,
         NetworkConfiguration: {
           AwsvpcConfiguration: {
             Subnets: props.subnets.subnetIds,
             SecurityGroups: [props.securityGroup.securityGroupId],
-            AssignPublicIp: 'DISABLED',
+            AssignPublicIp: props.assignPublicIp ? 'ENABLED' : 'DISABLED',
           },
         },
         Overrides: {
-          'Cpu.$': '$.run.cpu',
-          'Memory.$': '$.run.memory',
-          EphemeralStorage: { 'SizeInGiB.$': '$.run.ephemeralStorageGiB' },
+          'Cpu.$': `${run}.cpu`,
+          'Memory.$': `${run}.memory`,
+          EphemeralStorage: { 'SizeInGiB.$': `${run}.ephemeralStorageGiB` },
           ContainerOverrides: [
-            { Name: RESTORE_CONTAINER_NAME, Command: ['restore'], 'Environment.$': '$.run.environment' },
+            { Name: ContainerName.task, Command: ['restore'], 'Environment.$': `${run}.environment` },
           ],
         },
       },
       TimeoutSeconds: scope.restoreTimeoutSeconds,
-      ResultPath: '$.task',
+      ResultPath: resultPath(RestoreResultKey.task),
     },
   });
   runRestore.addRetry({
@@ -156,16 +163,16 @@ export function createStateMachine(scope: RestoreScope): sfn.StateMachine {
     maxAttempts: 3,
     backoffRate: 2,
   });
-  runRestore.addCatch(recordFailure, { resultPath: '$.failure.RunRestore' });
-  const guard = lambdaStep(scope, 'Guard', scope.guardFunction, {
-    resultPath: '$.guard',
+  runRestore.addCatch(recordFailure, { resultPath: failurePath(RestoreState.runRestore) });
+  const guard = lambdaStep(scope, RestoreState.guard, scope.guardFunction, {
+    resultPath: RestoreResultKey.guard,
     timeout: Duration.seconds(GUARD_TIMEOUT_SECONDS + 15),
     onFailure: recordFailure,
   });
   // A target that cannot be reached gets one more look (a failover may be under way); a
   // refusal (GuardRefusedError) is never retried.
   guard.addRetry({
-    errors: [TARGET_UNREACHABLE_ERROR],
+    errors: [RestoreError.targetUnreachable],
     interval: Duration.seconds(10),
     maxAttempts: 1,
   });
@@ -176,12 +183,22 @@ export function createStateMachine(scope: RestoreScope): sfn.StateMachine {
       Object.entries(scope.drillTaskDefinitions).map(([key, def]) => [key, def.taskDefinitionArn]),
     ),
   };
-  const resolve = lambdaStep(scope, 'Resolve', scope.resolveFunction, {
-    resultPath: '$.run',
+  const resolve = lambdaStep(scope, RestoreState.resolve, scope.resolveFunction, {
+    resultPath: RestoreResultKey.run,
     payload: { deployment },
     timeout: Duration.seconds(90),
-    onFailure: recordFailure,
   });
+  // A standby run with nothing to do (not the newest backup, already held, another under way)
+  // was recorded SKIPPED by Resolve: the execution ends here, successfully, before any task.
+  // This Catch comes first: Step Functions takes the first Catch whose errors match.
+  resolve.addCatch(
+    new sfn.Succeed(scope, RestoreState.skipped, {
+      comment:
+        'Standby: recorded SKIPPED by Resolve (the reason is in $.failure.Resolve.Cause); no task started.',
+    }),
+    { errors: [RestoreError.standbySkipped], resultPath: failurePath(RestoreState.resolve) },
+  );
+  resolve.addCatch(recordFailure, { resultPath: failurePath(RestoreState.resolve) });
   const definition = resolve
     .next(guard)
     .next(runRestore)

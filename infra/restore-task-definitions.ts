@@ -2,10 +2,13 @@
  * The restore and drill task definitions of {@link DumpVaultRestore}: the restore container, and
  * for a drill the sidecar database it restores into (infra/drill-sidecars.ts).
  */
+
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { RestoreTaskEnv } from '../core/contracts/restore-task.ts';
+import { TaskEnv } from '../core/contracts/task-env.ts';
 import { type DrillSidecar, SIDECAR_SETTINGS } from './drill-sidecars.ts';
-import { DUMP_TASK_SHAPE, mountTmp } from './fargate.ts';
+import { dumpTaskShape, mountTmp, TASK_USER } from './fargate.ts';
 import { RESTORE_CONTAINER_NAME, type RestoreScope, SIDECAR_CONTAINER_NAME } from './restore-props.ts';
 
 export function createTaskDefinition(
@@ -15,7 +18,7 @@ export function createTaskDefinition(
 ): ecs.FargateTaskDefinition {
   const props = scope.props;
   const definition = new ecs.FargateTaskDefinition(scope, id, {
-    ...DUMP_TASK_SHAPE,
+    ...dumpTaskShape(props.config),
     taskRole: scope.taskRole,
     executionRole: scope.executionRole,
   });
@@ -23,6 +26,7 @@ export function createTaskDefinition(
     containerName: RESTORE_CONTAINER_NAME,
     image: props.image,
     command: ['restore'],
+    user: TASK_USER,
     essential: true,
     readonlyRootFilesystem: true,
     // StopTask's SIGTERM ends the restore as a failure (recorded, alerted) before SIGKILL.
@@ -33,10 +37,10 @@ export function createTaskDefinition(
       streamPrefix: sidecar ? 'drill' : 'restore',
     }),
     environment: {
-      DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-      DUMPVAULT_BUCKET: props.bucket.bucketName,
-      DUMPVAULT_TOPIC_ARN: props.topic.topicArn,
-      ...(sidecar ? { DUMPVAULT_EPHEMERAL_URL: SIDECAR_SETTINGS[sidecar.family].url } : {}),
+      [TaskEnv.historyTable]: props.table.tableName,
+      [TaskEnv.bucket]: props.bucket.bucketName,
+      [TaskEnv.topicArn]: props.topic.topicArn,
+      ...(sidecar ? { [RestoreTaskEnv.ephemeralUrl]: SIDECAR_SETTINGS[sidecar.family].url } : {}),
     },
   });
   mountTmp(restore);

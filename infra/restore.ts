@@ -7,7 +7,8 @@
  *    └─────────┴────────────┴───────────────────────────┴─────────┴──> RecordFailure ─> NotifyFailure ─> Failed
  * ```
  *
- * Guard runs in the deployment's VPC, with the restore task's subnets and security group, and
+ * Guard runs in the deployment's VPC (outside it with public task subnets), with the restore
+ * task's subnets and security group, and
  * looks into a URL target before any task starts: a target with data is refused unless the
  * input says `drop` (the restore task checks again before it writes).
  *
@@ -15,7 +16,8 @@
  * `{Error, Cause}` at `$.failure.<state>` and leads to RecordFailure. RunRestore starts the
  * restore task definition, or for drills the drill task definition whose sidecar database
  * matches the backup's server (infra/drill-sidecars.ts). A drill schedule per job that asks
- * for one starts the same state machine with target `ephemeral`.
+ * for one starts the same state machine with target `ephemeral`; a job with a standby gets a
+ * rule that starts it with target `standby` when a manifest lands (infra/standby-rules.ts).
  *
  * Built from blocks that create their resources in this construct (so construct paths and
  * logical ids are those of one construct): restore-task-definitions.ts, restore-grants.ts,
@@ -30,11 +32,11 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { FunctionEnv } from '../core/contracts/function-env.ts';
 import { drillSidecarsOfConfig } from './drill-sidecars.ts';
 import { createDrillAlarms, createDrillSchedules, overdueHours } from './restore-drills.ts';
 import { grantFunctionPermissions, grantTaskPermissions } from './restore-grants.ts';
 import {
-  DEFAULT_TIMEOUT_MINUTES,
   type DumpVaultRestoreProps,
   GUARD_TIMEOUT_SECONDS,
   LAMBDA_AMAZON_CA_BUNDLE,
@@ -43,6 +45,7 @@ import {
 } from './restore-props.ts';
 import { createEndedRule, createStateMachine } from './restore-state-machine.ts';
 import { createTaskDefinition } from './restore-task-definitions.ts';
+import { createStandbyRules } from './standby-rules.ts';
 
 export {
   type DumpVaultRestoreProps,
@@ -53,6 +56,7 @@ export {
 } from './restore-props.ts';
 
 import { METRICS } from '../core/contracts/cloudwatch.ts';
+import { DEFAULT_TASK_SIZE } from '../core/contracts/task-size.ts';
 
 /** The restore state machine, its task definitions and Lambdas, the drill schedules and alarms. */
 export class DumpVaultRestore extends Construct implements RestoreScope {
@@ -77,6 +81,8 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
   readonly drillSchedules: Readonly<Record<string, scheduler.Schedule>>;
   /** Per drill job: ALARM when the last drill failed or none succeeded within two drill periods. */
   readonly drillAlarms: Readonly<Record<string, cloudwatch.CompositeAlarm>>;
+  /** Per job with a standby and a managed destination: its new manifests start a standby execution. */
+  readonly standbyRules: Readonly<Record<string, events.Rule>>;
 
   /**
    * How long RunRestore waits for a restore task: the longest `task.timeoutMinutes` of the
@@ -93,7 +99,8 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
     this.props = props;
     const { config } = props;
     this.restoreTimeoutSeconds =
-      Math.max(...config.jobs.map((job) => job.task?.timeoutMinutes ?? DEFAULT_TIMEOUT_MINUTES)) * 60;
+      Math.max(...config.jobs.map((job) => job.task?.timeoutMinutes ?? DEFAULT_TASK_SIZE.timeoutMinutes)) *
+      60;
 
     for (const job of config.jobs) {
       const enc = job.encryption !== undefined ? config.encryption[job.encryption] : undefined;
@@ -129,8 +136,8 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
     });
 
     const common = {
-      DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-      DUMPVAULT_BUCKET: props.bucket.bucketName,
+      [FunctionEnv.historyTable]: props.table.tableName,
+      [FunctionEnv.bucket]: props.bucket.bucketName,
     };
     this.resolveFunction = props.createFunction('RestoreResolve', 'restore-resolve', {
       description:
@@ -147,14 +154,21 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
       logRetention: props.logRetention,
       timeout: Duration.seconds(GUARD_TIMEOUT_SECONDS),
       environment: {
-        DUMPVAULT_RESTORE_TARGET_TAG: `${RESTORE_TARGET_TAG}=${Stack.of(this).stackName}`,
+        [FunctionEnv.restoreTargetTag]: `${RESTORE_TARGET_TAG}=${Stack.of(this).stackName}`,
         NODE_EXTRA_CA_CERTS: LAMBDA_AMAZON_CA_BUNDLE,
       },
-      vpc: {
-        vpc: props.vpc,
-        subnets: { subnets: props.subnets.subnets },
-        securityGroups: [props.securityGroup],
-      },
+      // In public subnets a Lambda gets no public IP, so it would reach neither the target nor
+      // Secrets Manager: there (aws.network "public-subnets", databases reachable from the
+      // internet) Guard runs outside the VPC.
+      ...(props.assignPublicIp
+        ? {}
+        : {
+            vpc: {
+              vpc: props.vpc,
+              subnets: { subnets: props.subnets.subnets },
+              securityGroups: [props.securityGroup],
+            },
+          }),
     });
     this.verifyFunction = props.createFunction('RestoreVerify', 'restore-verify', {
       description: 'dumpvault restore: compare restored row counts with the manifest',
@@ -169,8 +183,8 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
       logRetention: props.logRetention,
       timeout: Duration.seconds(30),
       environment: {
-        DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-        DUMPVAULT_TOPIC_ARN: props.topic.topicArn,
+        [FunctionEnv.historyTable]: props.table.tableName,
+        [FunctionEnv.topicArn]: props.topic.topicArn,
       },
     });
     this.endedFunction = props.createFunction('RestoreEnded', 'restore-ended', {
@@ -181,8 +195,8 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
       timeout: Duration.seconds(30),
       async: { onFailure: props.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.hours(6) },
       environment: {
-        DUMPVAULT_HISTORY_TABLE: props.table.tableName,
-        DUMPVAULT_TOPIC_ARN: props.topic.topicArn,
+        [FunctionEnv.historyTable]: props.table.tableName,
+        [FunctionEnv.topicArn]: props.topic.topicArn,
       },
     });
     grantFunctionPermissions(this);
@@ -191,6 +205,7 @@ export class DumpVaultRestore extends Construct implements RestoreScope {
     this.endedRule = createEndedRule(this);
     this.drillSchedules = createDrillSchedules(this);
     this.drillAlarms = createDrillAlarms(this);
+    this.standbyRules = createStandbyRules(this);
   }
 
   /** The ARNs of the state machine's executions (`arn:…:execution:<name>:*`). */

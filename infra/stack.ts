@@ -4,6 +4,7 @@
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { StackOutput } from '../core/contracts/stack.ts';
 import { DumpVault, type DumpVaultProps } from './dumpvault.ts';
 
 export interface DumpVaultStackProps extends StackProps, DumpVaultProps {}
@@ -15,13 +16,15 @@ export class DumpVaultStack extends Stack {
   constructor(scope: Construct, id: string, props: DumpVaultStackProps) {
     super(scope, id, props);
     this.vault = new DumpVault(this, 'DumpVault', props);
-    new CfnOutput(this, 'BucketName', { value: this.vault.bucket.bucketName });
-    new CfnOutput(this, 'HistoryTableName', { value: this.vault.table.tableName });
-    new CfnOutput(this, 'AlertsTopicArn', { value: this.vault.topic.topicArn });
-    new CfnOutput(this, 'StartBackupFunctionName', { value: this.vault.startBackupFunction.functionName });
-    new CfnOutput(this, 'TaskLogGroupName', { value: this.vault.taskLogGroup.logGroupName });
-    new CfnOutput(this, 'DashboardName', { value: this.vault.dashboard.dashboardName });
-    new CfnOutput(this, 'RestoreStateMachineArn', {
+    new CfnOutput(this, StackOutput.bucketName, { value: this.vault.bucket.bucketName });
+    new CfnOutput(this, StackOutput.historyTableName, { value: this.vault.table.tableName });
+    new CfnOutput(this, StackOutput.alertsTopicArn, { value: this.vault.topic.topicArn });
+    new CfnOutput(this, StackOutput.startBackupFunctionName, {
+      value: this.vault.startBackupFunction.functionName,
+    });
+    new CfnOutput(this, StackOutput.taskLogGroupName, { value: this.vault.taskLogGroup.logGroupName });
+    new CfnOutput(this, StackOutput.dashboardName, { value: this.vault.dashboard.dashboardName });
+    new CfnOutput(this, StackOutput.restoreStateMachineArn, {
       description: 'dumpvault restore|drill <job> --remote start executions of this state machine',
       value: this.vault.restoreStateMachine.stateMachineArn,
     });

@@ -22,8 +22,9 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { SET_UNIQUE_REPLICATION_ROLE_NAME } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
-import { HistoryKeys } from '../core/history/dynamodb.ts';
+import { HistoryKeys } from '../core/contracts/history-keys.ts';
 import { nagResource } from './iam.ts';
+import { needsBucketEvents } from './standby-rules.ts';
 import { abortIncompleteUploadDays, effectiveObjectLock } from './validate.ts';
 
 export interface DumpVaultStorageProps {
@@ -104,6 +105,12 @@ export class DumpVaultStorage extends Construct {
       this.bucket = props.bucket;
       this.bucketKey = props.bucketKey;
     } else if (settings?.existingBucketName) {
+      if (needsBucketEvents(config)) {
+        Annotations.of(this).addWarningV2(
+          'dumpvault:existingBucketEvents',
+          `a job has a standby: turn on EventBridge notifications of bucket ${settings.existingBucketName} (aws s3api put-bucket-notification-configuration, "EventBridgeConfiguration": {}, keeping its other notifications), or no backup starts a standby run (docs/aws.md)`,
+        );
+      }
       this.bucket = s3.Bucket.fromBucketName(scope, 'Bucket', settings.existingBucketName);
       this.bucketKey =
         props.bucketKey ??
@@ -213,6 +220,14 @@ export class DumpVaultStorage extends Construct {
         : {}),
       removalPolicy,
     });
+    // Standby on AWS: "Object Created" events go to EventBridge, where each standby rule picks
+    // its job's manifests (infra/standby-rules.ts). Set on the bucket resource itself: the
+    // `eventBridgeEnabled` prop would add a custom resource and its Lambda for the same switch.
+    if (needsBucketEvents(config)) {
+      (bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+        eventBridgeConfiguration: { eventBridgeEnabled: true },
+      };
+    }
     if (replication) {
       if (!FeatureFlags.of(bucket).isEnabled(SET_UNIQUE_REPLICATION_ROLE_NAME)) {
         Annotations.of(bucket).addWarningV2(

@@ -5,16 +5,16 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { Stage } from 'aws-cdk-lib';
+import { DockerImageAsset, type Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
-import { PACKAGE_ROOT } from './function-code.ts';
+import { PACKAGE_ROOT } from './function-bundle.ts';
 
-/** Reads every OpenPGP recipient key of the config: `{path as written: armored key}`. */
+/** Reads every OpenPGP recipient key of the config (encryption entries and metaBackup): `{path as written: armored key}`. */
 export function readPublicKeys(config: Config, configDir: string): Record<string, string> {
   const keys: Record<string, string> = {};
   const problems: string[] = [];
@@ -38,15 +38,35 @@ export function readPublicKeys(config: Config, configDir: string): Record<string
       }
     });
   }
+  // The meta-backup's recipients: the backup task encrypts dumpvault's own config to them.
+  config.metaBackup?.recipients?.forEach((recipient, i) => {
+    const file = path.resolve(configDir, recipient);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      problems.push(`metaBackup.recipients[${i}]: cannot read ${file}; expected an armored public key file`);
+      return;
+    }
+    if (/PRIVATE KEY BLOCK/.test(text))
+      problems.push(`metaBackup.recipients[${i}]: ${recipient} holds a private key; give the public key`);
+    else keys[recipient] = text;
+  });
   if (problems.length) throw new ConfigError(problems.join('\n'));
   return keys;
 }
 
 /**
  * Stages the minimal Docker build context (Dockerfile, .dockerignore, CLI bundle) of the task
- * image: one asset, shared by the backup, restore and drill task definitions.
+ * image: one asset, shared by the backup, restore and drill task definitions, built for the
+ * tasks' architecture (`platform`: infra/fargate.ts). The context is staged in the app's output
+ * directory (beside cdk.out's assets, named by its content), not in the system temp folder.
  */
-export function defaultTaskImage(scope: Construct, bundleFile: string): ecs.ContainerImage {
+export function defaultTaskImage(
+  scope: Construct,
+  bundleFile: string,
+  platform: Platform,
+): ecs.ContainerImage {
   if (!existsSync(bundleFile)) {
     throw new ConfigError(
       `the task bundle ${bundleFile} does not exist; run "npm run build" (it also runs on npm ci) or pass taskBundle`,
@@ -60,7 +80,9 @@ export function defaultTaskImage(scope: Construct, bundleFile: string): ecs.Cont
     .update(readFileSync(bundleFile))
     .digest('hex')
     .slice(0, 16);
-  const context = path.join(tmpdir(), `dumpvault-task-image-${hash}`);
+  const stage = Stage.of(scope);
+  if (!stage) throw new Error('the task image needs a construct inside a CDK App or Stage');
+  const context = path.join(stage.assetOutdir, 'dumpvault-staging', `task-image-${hash}`);
   if (!existsSync(path.join(context, 'dumpvault.mjs'))) {
     mkdirSync(context, { recursive: true });
     copyFileSync(dockerfile, path.join(context, 'Dockerfile'));
@@ -71,7 +93,7 @@ export function defaultTaskImage(scope: Construct, bundleFile: string): ecs.Cont
   }
   const asset = new DockerImageAsset(scope, 'TaskImage', {
     directory: context,
-    platform: Platform.LINUX_AMD64,
+    platform,
   });
   return ecs.ContainerImage.fromDockerImageAsset(asset);
 }

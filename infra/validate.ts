@@ -1,7 +1,7 @@
 /**
  * Synth-time checks of a config against what the deployment can do: Fargate sizes, schedules,
- * alarm thresholds, and Object Lock versus retention. Messages are lowercase, name the JSON path,
- * the value received and what is allowed.
+ * alarm thresholds, Object Lock versus retention, and destinations AWS cannot reach. Messages
+ * are lowercase, name the JSON path, the value received and what is allowed.
  */
 import {
   type Config,
@@ -88,6 +88,11 @@ export function deploymentProblems(
 ): string[] {
   const problems: string[] = [];
   const lock = effectiveObjectLock(config, options);
+  if (config.aws?.network === 'public-subnets' && config.aws.vpc) {
+    problems.push(
+      'aws.network: "public-subnets" runs tasks in public subnets of the VPC the stack creates, but aws.vpc names an existing VPC by its private subnets only; remove aws.vpc, or keep "private-subnets" (that VPC then needs a NAT gateway or endpoints)',
+    );
+  }
   if (abortIncompleteUploadDays(config) * 24 * 60 <= longestTaskTimeoutMinutes(config)) {
     problems.push(
       `jobs: the bucket aborts incomplete uploads after ${abortIncompleteUploadDays(config)} days, not longer than the longest task.timeoutMinutes (${longestTaskTimeoutMinutes(config)})`,
@@ -100,6 +105,7 @@ export function deploymentProblems(
       );
     }
   }
+  problems.push(...destinationProblems(config));
   config.jobs.forEach((job, i) => {
     const at = `jobs[${i}]`;
     if (job.task) {
@@ -159,6 +165,47 @@ function lockProblems(
   return [
     `${where}: keepLast ${r.keepLast}, daily ${r.daily}, weekly ${r.weekly}, monthly ${r.monthly} with a run every ${minGapHours > 0 ? duration(minGapHours) : 'unknown interval'} may delete a backup after ${duration(earliest)}, but the bucket's ${lock.mode.toLowerCase()} object lock keeps every object ${lock.days} days; keep backups at least ${lock.days} days (e.g. "daily": ${lock.days} for a daily job) or lower aws.bucket.objectLock.days ("objectLock": false turns the lock off)`,
   ];
+}
+
+/** The variables a destination may name for its credentials locally; in AWS none of them is set. */
+const CREDENTIAL_ENV_FIELDS = [
+  'accessKeyIdEnv',
+  'secretAccessKeyEnv',
+  'connectionStringEnv',
+  'accountKeyEnv',
+  'sasTokenEnv',
+] as const;
+
+/**
+ * Destinations of the jobs that AWS cannot reach: a `file` destination (a task's disk does not
+ * outlive it, so nothing could restore or prune that copy), or credentials in an env variable
+ * (the task and the functions have none; in AWS they come from `credentialsSecret`). Refused at
+ * synth, with one sentence each, rather than failing or being skipped at run time.
+ */
+function destinationProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const usedBy = new Map<string, string[]>();
+  for (const job of config.jobs) {
+    for (const { name } of jobDestinations(job)) usedBy.set(name, [...(usedBy.get(name) ?? []), job.name]);
+  }
+  for (const [name, jobs] of usedBy) {
+    const dest = config.destinations[name];
+    if (!dest) continue;
+    if (dest.type === 'file') {
+      problems.push(
+        `destinations.${name}: a file destination cannot be used in AWS (a task's disk does not outlive it, so nothing could restore or prune that copy); remove "${name}" from the destinations of ${jobs.join(', ')}, or write that copy to an s3, azure or gcs destination`,
+      );
+      continue;
+    }
+    const named = dest as Partial<Record<(typeof CREDENTIAL_ENV_FIELDS)[number], string>>;
+    const fromEnv = CREDENTIAL_ENV_FIELDS.filter((field) => named[field] !== undefined);
+    if (fromEnv.length) {
+      problems.push(
+        `destinations.${name}.${fromEnv[0]}: the task and functions in AWS have no environment variable to read credentials from (${fromEnv.join(', ')}); store them in Secrets Manager and set "credentialsSecret" to its ARN instead`,
+      );
+    }
+  }
+  return problems;
 }
 
 /** What keeps a job's restore drill from working in AWS (see deploymentProblems). */

@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { metaKeyProblem } from '../meta/document.ts';
 import { parseJsonc } from './jsonc.ts';
 import { type Config, type ConfigInput, ConfigSchema, type Job, jobDestinations } from './schema.ts';
+import { STANDBY_NEXT_SUFFIX, STANDBY_PREV_SUFFIX } from './standby-schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'dumpvault.config.json';
 
@@ -199,9 +201,74 @@ export function validateConfig(input: unknown): Config {
     if (job.engine === 'sqlite' && job.source.passwordEnv) {
       problems.push(`${at}.source.passwordEnv: sqlite databases have no password; remove it`);
     }
+    if (job.source.globals && job.engine !== 'postgres') {
+      problems.push(
+        `${at}.source.globals: globals (roles, tablespaces) are a PostgreSQL feature, not ${job.engine}; remove it`,
+      );
+    }
+    problems.push(...standbyProblems(job, at));
   });
+  const metaProblem = metaKeyProblem(config);
+  if (metaProblem) problems.push(metaProblem);
   if (problems.length) throw new ConfigError(problems.join('\n'));
   return config;
+}
+
+/** What is wrong with a job's `standby` (nothing when it has none). */
+function standbyProblems(job: Job, at: string): string[] {
+  const standby = job.standby;
+  if (!standby) return [];
+  if (job.engine !== 'postgres' && job.engine !== 'mysql') {
+    return [
+      `${at}.standby: standby databases work for postgres and mysql jobs, not ${job.engine}; remove it`,
+    ];
+  }
+  const urlProblem = checkSourceUrl(job.engine, standby.url);
+  if (urlProblem) return [`${at}.standby.url: ${urlProblem}`];
+  const problems: string[] = [];
+  if (standby.passwordEnv && standby.passwordSecret) {
+    problems.push(`${at}.standby: set "passwordEnv" or "passwordSecret", not both`);
+  }
+  const database = databaseOf(standby.url);
+  // The next and previous standbys are named <database>__dv_next / __dv_prev (9 more characters).
+  const limit = (job.engine === 'postgres' ? 63 : 64) - STANDBY_NEXT_SUFFIX.length;
+  if (!database) {
+    problems.push(`${at}.standby.url: add the standby database name to the URL, like ${example(job.engine)}`);
+  } else if (Buffer.byteLength(database) > limit) {
+    problems.push(
+      `${at}.standby.url: the database name "${database}" is longer than ${limit} bytes; dumpvault needs room for "${STANDBY_NEXT_SUFFIX}" beside it`,
+    );
+  } else if (database.endsWith(STANDBY_NEXT_SUFFIX) || database.endsWith(STANDBY_PREV_SUFFIX)) {
+    problems.push(
+      `${at}.standby.url: "${database}" is a name dumpvault uses beside a standby; choose another`,
+    );
+  }
+  if (sameDatabase(job.engine, job.source.url, standby.url)) {
+    problems.push(
+      `${at}.standby.url: is the job's source database; a standby is replaced by every backup, so name another database`,
+    );
+  }
+  return problems;
+}
+
+function databaseOf(url: string): string {
+  return safeDecode(new URL(url).pathname.replace(/^\//, ''));
+}
+
+/** Same server (loopback names are one server) and same database. */
+function sameDatabase(engine: Job['engine'], a: string, b: string): boolean {
+  let x: URL;
+  let y: URL;
+  try {
+    x = new URL(a);
+    y = new URL(b);
+  } catch {
+    return false;
+  }
+  const loopback = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+  const host = (u: URL) => (loopback.has(u.hostname.toLowerCase()) ? 'loopback' : u.hostname.toLowerCase());
+  const port = (u: URL) => u.port || (engine === 'postgres' ? '5432' : '3306');
+  return host(x) === host(y) && port(x) === port(y) && databaseOf(a) === databaseOf(b);
 }
 
 /** Reads, parses and validates a config file. Throws {@link ConfigError} naming what to fix. */

@@ -20,6 +20,8 @@ export const METRICS = {
   failedRunsLast24Hours: 'FailedRunsLast24Hours',
   /** watchdog, jobs with `restoreDrill`: what the "no drill succeeded lately" alarm watches. */
   hoursSinceLastDrillSuccess: 'HoursSinceLastDrillSuccess',
+  /** watchdog, jobs with `standby` whose standby succeeded once: what the standby lag alarm watches. */
+  standbyLagSeconds: 'StandbyLagSeconds',
   /** start-backup, per job: one of these per invocation. */
   runsStarted: 'RunsStarted',
   runsSkipped: 'RunsSkipped',
@@ -27,6 +29,8 @@ export const METRICS = {
   startFailures: 'StartFailures',
   /** task-stopped: a task stopped without recording its run (crash, OOM, timeout). */
   tasksDiedUnrecorded: 'TasksDiedUnrecorded',
+  /** task-stopped, per job: Fargate Spot interrupted a backup, which was retried once on-demand. */
+  spotInterruptions: 'SpotInterruptions',
   /** restore-ended: a restore execution ended without recording its outcome. */
   restoresEndedUnrecorded: 'RestoresEndedUnrecorded',
   /** restore-record, drills: 1 succeeded, 0 failed. */

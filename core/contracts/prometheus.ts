@@ -52,6 +52,14 @@ export const PROMETHEUS_METRICS = {
     name: 'dumpvault_overdue',
     help: '1 when the job has had no success for longer than its alarm threshold, else 0.',
   },
+  standbyLag: {
+    name: 'dumpvault_standby_lag_seconds',
+    help: 'Age of the backup the standby holds, from its start (CloudWatch StandbyLagSeconds); jobs with a standby that succeeded once.',
+  },
+  standbyLagThreshold: {
+    name: 'dumpvault_standby_lag_threshold_seconds',
+    help: 'Standby lag after which the job alarms (standby.lagAlarmHours, or 2 x the longest schedule gap, or 26 h).',
+  },
 } as const;
 
 /** The label every per-job metric carries. */

@@ -17,6 +17,12 @@ export const TaskEnv = {
   trigger: 'DUMPVAULT_TRIGGER',
   /** Per run (container override): a complete single-job config (validateConfig() accepts it). */
   jobJson: 'DUMPVAULT_JOB_JSON',
+  /**
+   * Per run (container override), Spot runs only: `FARGATE_SPOT`. Such a task, stopped by
+   * SIGTERM, records its run FAILED without alerting: task-stopped reads the stop code and
+   * either retries a Spot interruption or sends the alert.
+   */
+  capacity: 'DUMPVAULT_CAPACITY',
   /** Task definition: the history table. */
   historyTable: 'DUMPVAULT_HISTORY_TABLE',
   /** Task definition: the managed bucket; destinations with `"bucket": "managed"` mean this one. */

@@ -11,10 +11,14 @@ import type { Duplex } from 'node:stream';
 import { createMessage, encrypt, encryptSessionKey, generateSessionKey, type SessionKey } from 'openpgp';
 import { CryptoError, ExitCode, messageOf } from '../errors.ts';
 import { generatorStage } from '../streams/generator-stage.ts';
+import { coalesceChunks } from '../streams/stages.ts';
 import { fromWebStream, toWebStream } from '../streams/web-streams.ts';
 import { GNUPG22_COMPATIBLE } from './config.ts';
 import type { Recipients } from './keys.ts';
 import { nativeSeipdSupports, seipdV1 } from './seipd.ts';
+
+/** Chunk size of the input openpgp.js encrypts (its fallback for ciphers other than AES). */
+const OPENPGP_JS_CHUNK_BYTES = 512 * 1024;
 
 /** What to encrypt to: recipients' public keys, a passphrase, or both (either then decrypts). */
 export interface EncryptOptions {
@@ -70,7 +74,8 @@ export function encryptStage(options: EncryptOptions): Duplex {
       yield* seipdV1(source, sessionKey);
       return;
     }
-    const input = toWebStream(source[Symbol.asyncIterator]());
+    // openpgp.js pays per chunk in its Web Streams: it gets them joined (see coalesceChunks).
+    const input = toWebStream(coalesceChunks(source, OPENPGP_JS_CHUNK_BYTES)[Symbol.asyncIterator]());
     try {
       const message = await createMessage({ binary: input.stream, format: 'binary' });
       const encrypted = (await encrypt({

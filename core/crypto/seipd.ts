@@ -17,6 +17,9 @@ import {
   type Hash,
   randomBytes,
 } from 'node:crypto';
+import { PacketReader, PartialFramer, SeipdError } from './packet-framing.ts';
+
+export { SeipdError } from './packet-framing.ts';
 
 const TAG_LITERAL = 11;
 const TAG_SEIPD = 18;
@@ -30,86 +33,10 @@ const CFB: Readonly<Record<string, { readonly cipher: string; readonly keyBytes:
 };
 
 const BLOCK = 16;
-/** RFC 4880 §4.2.2.4: the first partial body length must be at least 512 octets. */
-const MIN_PARTIAL = 512;
-/** The largest partial body length (2^30). */
-const MAX_PARTIAL_BITS = 30;
 
 /** Whether the session key's cipher is one this writer handles (AES); others go to openpgp.js. */
 export function nativeSeipdSupports(algorithm: string): boolean {
   return algorithm in CFB;
-}
-
-/** A new-format length octet sequence for a definite (final) body length. */
-function finalLength(length: number): Buffer {
-  if (length < 192) return Buffer.from([length]);
-  if (length < 8384) {
-    const rest = length - 192;
-    return Buffer.from([(rest >> 8) + 192, rest & 0xff]);
-  }
-  const out = Buffer.alloc(5);
-  out[0] = 0xff;
-  out.writeUInt32BE(length, 1);
-  return out;
-}
-
-/**
- * Frames a packet body that arrives piece by piece with partial body lengths: holds what it is
- * given until at least `flushAt` octets are there, then emits the largest power of two it holds
- * (never less than 512) as one partial; `end()` emits the rest with a final length.
- */
-class PartialFramer {
-  private readonly held: Buffer[] = [];
-  private heldBytes = 0;
-  private started = false;
-
-  constructor(
-    private readonly tag: number,
-    private readonly flushAt: number,
-    private readonly emit: (bytes: Buffer) => void,
-    /** Emit each partial as one buffer (true), or its header and data slices one by one (no copy). */
-    private readonly joined: boolean,
-  ) {}
-
-  push(bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    this.held.push(bytes);
-    this.heldBytes += bytes.length;
-    while (this.heldBytes >= Math.max(this.flushAt, MIN_PARTIAL)) {
-      const bits = Math.min(MAX_PARTIAL_BITS, Math.floor(Math.log2(this.heldBytes)));
-      this.flush(1 << bits, Buffer.from([0xe0 | bits]));
-    }
-  }
-
-  end(): void {
-    this.flush(this.heldBytes, finalLength(this.heldBytes));
-  }
-
-  /** Emits the packet tag (first time), `header`, then the first `count` held octets. */
-  private flush(count: number, header: Buffer): void {
-    const parts: Buffer[] = [];
-    if (!this.started) {
-      parts.push(Buffer.from([0xc0 | this.tag]));
-      this.started = true;
-    }
-    parts.push(header);
-    let left = count;
-    while (left > 0) {
-      const first = this.held[0]!;
-      if (first.length <= left) {
-        parts.push(first);
-        this.held.shift();
-        left -= first.length;
-      } else {
-        parts.push(first.subarray(0, left));
-        this.held[0] = first.subarray(left);
-        left = 0;
-      }
-    }
-    this.heldBytes -= count;
-    if (this.joined) this.emit(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-    else for (const part of parts) this.emit(part);
-  }
 }
 
 /**
@@ -129,7 +56,7 @@ export async function* seipdV1(
   const mdc: Hash = createHash('sha1');
   const out: Buffer[] = [];
   // Outer packet: tag 18, version 1, then the ciphertext.
-  const seipd = new PartialFramer(TAG_SEIPD, 1 << 16, (bytes) => out.push(bytes), true);
+  const seipd = new PartialFramer(TAG_SEIPD, 1 << 16, (bytes) => out.push(bytes));
   seipd.push(Buffer.from([1]));
   const encrypt = (plain: Buffer): void => {
     mdc.update(plain);
@@ -142,7 +69,7 @@ export async function* seipdV1(
   encrypt(prefix);
   // Inner packet: tag 11, format 'b', no file name, the date; its framing goes straight into
   // the cipher, piece by piece (no copy of the data for the inner framing).
-  const literal = new PartialFramer(TAG_LITERAL, 1 << 16, encrypt, false);
+  const literal = new PartialFramer(TAG_LITERAL, 1 << 16, encrypt);
   const literalHeader = Buffer.alloc(6);
   literalHeader[0] = 0x62; // 'b'
   literalHeader[1] = 0; // file name length
@@ -162,99 +89,6 @@ export async function* seipdV1(
   if (tail.length) seipd.push(tail);
   seipd.end();
   yield* out.splice(0);
-}
-
-/**
- * A new-format body length from its octets (RFC 9580 §4.2.1), or undefined while `octets` is
- * still incomplete. `last` is false for a partial length (more lengths follow).
- */
-function newFormatLength(octets: readonly number[]): { length: number; last: boolean } | undefined {
-  const l0 = octets[0]!;
-  if (l0 < 192) return { length: l0, last: true };
-  if (l0 < 224)
-    return octets.length < 2 ? undefined : { length: ((l0 - 192) << 8) + octets[1]! + 192, last: true };
-  if (l0 < 255) return { length: 1 << (l0 & 0x1f), last: false };
-  return octets.length < 5
-    ? undefined
-    : { length: Buffer.from(octets.slice(1, 5)).readUInt32BE(0), last: true };
-}
-
-/** Why a SEIPD packet could not be read; the caller turns it into an IntegrityError. */
-export class SeipdError extends Error {}
-
-/**
- * Reads one packet's body through its header and length octets, chunk by chunk: `push` hands
- * each run of body octets to `body`. New-format headers with partial or definite lengths; with
- * `oldFormat`, also the old format's definite and indeterminate (to the end) lengths.
- */
-class PacketReader {
-  private header: number[] = [];
-  private started = false;
-  private left = 0;
-  private last = false;
-  ended = false;
-
-  constructor(
-    private readonly tag: number,
-    private readonly oldFormat: boolean,
-    private readonly body: (bytes: Buffer) => void,
-    private readonly afterEnd: string,
-  ) {}
-
-  push(bytes: Buffer): void {
-    let at = 0;
-    while (at < bytes.length) {
-      if (this.ended) throw new SeipdError(this.afterEnd);
-      if (this.left === 0) {
-        this.header.push(bytes[at++]!);
-        this.readHeader();
-        continue;
-      }
-      const take = Math.min(this.left, bytes.length - at);
-      this.body(bytes.subarray(at, at + take));
-      at += take;
-      this.left -= take;
-      if (this.left === 0 && this.last) this.ended = true;
-    }
-  }
-
-  /** The packet's tag octet (first time), then each length: parsed once complete. */
-  private readHeader(): void {
-    const h = this.header;
-    if (this.started) {
-      const length = newFormatLength(h);
-      if (length) this.set(length.length, length.last);
-      return;
-    }
-    const first = h[0]!;
-    if (first === (0xc0 | this.tag)) {
-      this.started = true;
-      this.header = [];
-      return;
-    }
-    // Old format: tag in bits 5-2, length type in bits 1-0 (3: to the end of the data).
-    if (!this.oldFormat || (first & 0xc0) !== 0x80 || ((first >> 2) & 0x0f) !== this.tag)
-      throw new SeipdError(
-        `expected OpenPGP packet ${this.tag}, found a header octet 0x${first.toString(16)}`,
-      );
-    const type = first & 0x03;
-    if (type === 3) {
-      this.started = true;
-      this.set(Number.POSITIVE_INFINITY, true);
-      return;
-    }
-    const octets = [1, 2, 4][type]!;
-    if (h.length < 1 + octets) return;
-    this.started = true;
-    this.set(Buffer.from(h.slice(1)).readUIntBE(0, octets), true);
-  }
-
-  private set(length: number, last: boolean): void {
-    this.header = [];
-    this.left = length;
-    this.last = last;
-    if (length === 0 && last) this.ended = true;
-  }
 }
 
 const MDC_BYTES = 22;

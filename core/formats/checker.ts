@@ -39,7 +39,10 @@ export type Verdict =
  * problem is remembered and reported by `finish`), so it can sit on the hot path of a backup.
  */
 export interface DumpChecker {
-  /** The next bytes of the raw dump. */
+  /**
+   * The next bytes of the raw dump. The buffer is reused once the call returns (the backup's
+   * relay reads into the same few buffers): bytes kept for later are copied.
+   */
   write(chunk: Buffer): void;
   /** After the last byte: whether the dump is complete, and what it defines. */
   finish(): Verdict;
@@ -76,6 +79,7 @@ export class LinePrefixScanner {
   /** Bytes not yet searched by every prefix; starts with a newline so the first line counts. */
   private buf: Buffer = Buffer.from('\n');
   private readonly cursors: number[];
+  private readonly longest: number;
 
   constructor(
     prefixes: readonly string[],
@@ -83,19 +87,39 @@ export class LinePrefixScanner {
     private readonly lineLimit = 1024,
   ) {
     this.needles = prefixes.map((p) => Buffer.from(`\n${p}`, 'latin1'));
+    this.longest = Math.max(...this.needles.map((n) => n.length));
     this.cursors = prefixes.map(() => 0);
   }
 
   write(chunk: Buffer): void {
-    const buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    let keep = buf.length;
-    for (let k = 0; k < this.needles.length; k++) {
-      const pos = this.scan(k, buf, this.cursors[k]!, false);
-      this.cursors[k] = pos;
-      if (pos < keep) keep = pos;
+    const left = this.buf;
+    // A line that starts in the bytes kept from the last chunk is whole (or cut at lineLimit)
+    // within this window of the next one.
+    const window = this.lineLimit + this.longest;
+    if (chunk.length < window) {
+      const buf = Buffer.concat([left, chunk]);
+      this.keep(
+        buf,
+        this.needles.map((_, k) => this.scan(k, buf, this.cursors[k]!, false)),
+      );
+      return;
     }
-    for (let k = 0; k < this.cursors.length; k++) this.cursors[k]! -= keep;
-    this.buf = buf.subarray(keep);
+    // Without joining every chunk to the last one's rest (fresh memory for every byte of the
+    // dump): the lines that start in that rest are read from a small joined window, and the
+    // chunk itself from where they end.
+    const head = Buffer.concat([left, chunk.subarray(0, window)]);
+    const ends = this.needles.map((_, k) => {
+      const pos = this.scan(k, head, this.cursors[k]!, false, left.length);
+      return this.scan(k, chunk, Math.max(pos, left.length) - left.length, false);
+    });
+    this.keep(chunk, ends);
+  }
+
+  /** Keeps `buf` from the first byte a prefix must search again (a copy: `buf` may be reused). */
+  private keep(buf: Buffer, ends: readonly number[]): void {
+    const keep = Math.min(...ends);
+    for (let k = 0; k < ends.length; k++) this.cursors[k] = ends[k]! - keep;
+    this.buf = Buffer.from(buf.subarray(keep));
   }
 
   /** Reports lines still waiting for their end (the stream's last line has no newline). */
@@ -104,12 +128,17 @@ export class LinePrefixScanner {
     this.buf = Buffer.alloc(0);
   }
 
-  /** Reports prefix `k`'s lines in `buf` from `pos`; returns where the next search must start. */
-  private scan(k: number, buf: Buffer, from: number, atEnd: boolean): number {
+  /**
+   * Reports prefix `k`'s lines in `buf` from `pos`; returns where the next search must start.
+   * With `startsBefore`, only lines whose prefix starts before it, and returns where the last
+   * one ended.
+   */
+  private scan(k: number, buf: Buffer, from: number, atEnd: boolean, startsBefore?: number): number {
     const needle = this.needles[k]!;
     let pos = from;
     for (;;) {
       const at = buf.indexOf(needle, pos);
+      if (startsBefore !== undefined && (at < 0 || at >= startsBefore)) return pos;
       if (at < 0) return Math.max(pos, buf.length - needle.length + 1);
       const start = at + 1;
       let end = buf.indexOf(10, at + needle.length);

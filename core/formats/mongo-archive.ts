@@ -110,7 +110,9 @@ export class MongoArchiveChecker implements DumpChecker {
         continue;
       }
       const n = Math.min(this.want - this.accBytes, chunk.length - i);
-      this.acc.push(chunk.subarray(i, i + n));
+      const piece = chunk.subarray(i, i + n);
+      // A unit cut by the end of the chunk waits for the next one: the chunk itself is reused.
+      this.acc.push(this.accBytes + n === this.want ? piece : Buffer.from(piece));
       this.accBytes += n;
       i += n;
       if (this.accBytes === this.want) {

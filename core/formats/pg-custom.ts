@@ -23,103 +23,28 @@
  * is reported rather than guessed at.
  */
 import type { DumpChecker, ObjectCounts, Verdict } from './checker.ts';
-
-const MAGIC = 'PGDMP';
-const FORMAT_CUSTOM = 1;
-const BLK_DATA = 1;
-const BLK_BLOBS = 3;
-const OFFSET_NO_DATA = 3;
-const VALID_OFFSET_FLAGS = new Set([1, 2, 3]);
-
-const version = (major: number, minor: number, rev = 0) => (major * 256 + minor) * 256 + rev;
-const V1_12 = version(1, 12);
-const V1_14 = version(1, 14);
-const V1_15 = version(1, 15);
-const V1_16 = version(1, 16);
-const V1_17 = version(1, 17);
-
-/** TOC descs counted as each kind of object (what `pg_restore -l` lists). */
-const KIND_OF_DESC: Record<string, keyof ObjectCounts> = {
-  TABLE: 'tables',
-  VIEW: 'views',
-  'MATERIALIZED VIEW': 'views',
-  FUNCTION: 'routines',
-  PROCEDURE: 'routines',
-  TRIGGER: 'triggers',
-  SEQUENCE: 'sequences',
-};
-
-/** Thrown by {@link Reader} when the buffered bytes end before the field does. */
-class NeedMore {
-  constructor(readonly upTo: number) {}
-}
-
-/** Thrown when the bytes cannot be a custom-format archive. */
-class Malformed {
-  constructor(readonly problem: string) {}
-}
-
-const BYTE_WEIGHT = [1, 2 ** 8, 2 ** 16, 2 ** 24, 2 ** 32, 2 ** 40, 2 ** 48, 2 ** 56];
-
-/** Reads the archive's fields from a buffer, as ReadInt/ReadStr/ReadOffset do. */
-class Reader {
-  pos = 0;
-  constructor(
-    private readonly buf: Buffer,
-    public intSize: number,
-    public offSize: number,
-  ) {}
-
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new NeedMore(this.pos + n);
-  }
-
-  byte(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
-  }
-
-  bytes(n: number): Buffer {
-    this.need(n);
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
-  int(): number {
-    this.need(1 + this.intSize);
-    const negative = this.buf[this.pos] !== 0;
-    let value = 0;
-    for (let b = 0; b < this.intSize; b++) value += this.buf[this.pos + 1 + b]! * BYTE_WEIGHT[b]!;
-    this.pos += 1 + this.intSize;
-    return negative ? -value : value;
-  }
-
-  /** A string (null for a null one); `decode: false` skips its bytes. */
-  str(decode = true): string | null {
-    const length = this.int();
-    if (length < 0) return null;
-    this.need(length);
-    const text = decode ? this.buf.toString('utf8', this.pos, this.pos + length) : '';
-    this.pos += length;
-    return text;
-  }
-
-  offsetFlag(): number {
-    this.need(1 + this.offSize);
-    const flag = this.buf[this.pos]!;
-    this.pos += 1 + this.offSize;
-    return flag;
-  }
-}
-
-interface TocEntry {
-  readonly dumpId: number;
-  readonly desc: string;
-  /** `schema.tag` or the tag, for messages. */
-  readonly name: string;
-  readonly hasData: boolean;
-}
+import {
+  BLK_BLOBS,
+  BLK_DATA,
+  BYTE_WEIGHT,
+  describeTocEntry,
+  FORMAT_CUSTOM,
+  KIND_OF_DESC,
+  MAGIC,
+  Malformed,
+  NeedMore,
+  OFFSET_NO_DATA,
+  Reader,
+  skipChunks,
+  type TocEntry,
+  V1_12,
+  V1_14,
+  V1_15,
+  V1_16,
+  V1_17,
+  VALID_OFFSET_FLAGS,
+  version,
+} from './pg-custom-archive.ts';
 
 type Phase = 'header' | 'count' | 'toc' | 'data' | 'failed';
 
@@ -167,7 +92,7 @@ export class PgCustomChecker implements DumpChecker {
       this.scanData(chunk);
       return;
     }
-    this.pending.push(chunk);
+    this.pending.push(Buffer.from(chunk)); // the chunk itself is reused after this call
     this.pendingBytes += chunk.length;
     if (this.pendingBytes < this.needed) return;
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
@@ -210,14 +135,14 @@ export class PgCustomChecker implements DumpChecker {
       return { complete: false, missing: 'it ends inside the header of a data block' };
     }
     if (this.state !== BLOCK_TYPE && this.state !== END) {
-      return { complete: false, missing: `it ends inside the data of ${describe(this.block)}` };
+      return { complete: false, missing: `it ends inside the data of ${describeTocEntry(this.block)}` };
     }
     if (this.awaited.size > 0) {
       const first = this.entries.find((e) => this.awaited.has(e.dumpId));
       const withData = this.entries.filter((e) => e.hasData).length;
       return {
         complete: false,
-        missing: `the data of ${this.awaited.size} of the ${withData} TOC entries with data is missing (the first: ${describe(first)})`,
+        missing: `the data of ${this.awaited.size} of the ${withData} TOC entries with data is missing (the first: ${describeTocEntry(first)})`,
       };
     }
     return { complete: true, objects: this.objects() };
@@ -440,7 +365,7 @@ export class PgCustomChecker implements DumpChecker {
       case CHUNK_LENGTH:
         if (value < 0) {
           this.fail(
-            `it is not a complete pg_dump custom-format archive: a chunk of ${value} bytes in ${describe(this.block)}`,
+            `it is not a complete pg_dump custom-format archive: a chunk of ${value} bytes in ${describeTocEntry(this.block)}`,
           );
           return false;
         }
@@ -464,36 +389,4 @@ export class PgCustomChecker implements DumpChecker {
     this.block = undefined;
     this.state = this.awaited.size === 0 ? END : BLOCK_TYPE;
   }
-}
-
-/**
- * Skips whole chunks (an int length, then that many bytes) from `from`, the hot path of the
- * data section: one chunk per row. A plain function, so its type feedback is its own from the
- * first call. Stops before a length that is not positive (the end of a block: the caller's
- * state machine handles it) or that the buffer cuts; a chunk the buffer cuts leaves its
- * missing byte count in `cut.left`. Returns the offset reached.
- */
-function skipChunks(buf: Buffer, from: number, intSize: number, cut: { left: number }): number {
-  const length = buf.length;
-  const intBytes = 1 + intSize;
-  let i = from;
-  cut.left = 0;
-  while (i + intBytes <= length) {
-    if (buf[i] !== 0) return i;
-    let value = 0;
-    for (let b = 0; b < intSize; b++) value += buf[i + 1 + b]! * BYTE_WEIGHT[b]!;
-    if (value === 0) return i;
-    i += intBytes;
-    if (value > length - i) {
-      cut.left = value - (length - i);
-      return length;
-    }
-    i += value;
-  }
-  return i;
-}
-
-function describe(entry: TocEntry | undefined): string {
-  if (!entry) return 'an unknown entry';
-  return entry.desc === 'BLOBS' ? 'the large objects' : `${entry.desc} ${entry.name}`;
 }

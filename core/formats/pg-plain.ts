@@ -55,7 +55,8 @@ export class PgPlainChecker implements DumpChecker {
       this.head += chunk.toString('latin1', 0, HEAD_BYTES - this.head.length);
     this.tail.push(chunk);
     const buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    this.buf = buf.subarray(this.process(buf, false));
+    const rest = buf.subarray(this.process(buf, false));
+    this.buf = buf === chunk ? Buffer.from(rest) : rest; // the chunk itself is reused
   }
 
   finish(): Verdict {

@@ -13,54 +13,32 @@
  *   pk = JOB#{job}  sk = ALERT                     alert de-duplication state
  *   pk = JOBS       sk = JOB#{job}                 registry of jobs that ever ran (for listJobs)
  *
+ * Leases, first-seen and alert state are written by core/history/dynamodb-job-state.ts.
  * Only single-item conditional writes are used (no transactions), so every operation is
  * correct on its own and safe to retry.
  */
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
+  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { HistoryKeys, jobPartition, runSortKey } from '../contracts/history-keys.ts';
+import {
+  acquireLease,
+  getAlertState,
+  getLease,
+  recordFirstSeen,
+  releaseLease,
+  setAlertState,
+} from './dynamodb-job-state.ts';
+import { type HistoryTable, isConditionFailure, itemKey, PK, SK, TTL } from './dynamodb-table.ts';
 import type { AlertState, HistoryItem, HistoryStore, Lease, LeaseResult } from './history.ts';
 import { RunKind, RunStatus } from './history.ts';
 
-/** Key layout constants; infra, tests and the CLI's `--remote` commands rely on them. */
-export const HistoryKeys = {
-  partitionKey: 'pk',
-  sortKey: 'sk',
-  /** Epoch seconds after which DynamoDB may delete an item (leases and run items). */
-  ttlAttribute: 'ttl',
-  lease: 'LEASE',
-  alert: 'ALERT',
-  /** Followed by the run kind: the job's newest SUCCEEDED run of that kind. */
-  lastSuccessPrefix: 'LASTSUCCESS#',
-  firstSeen: 'FIRSTSEEN',
-  runPrefix: 'RUN#',
-  jobsPartition: 'JOBS',
-} as const;
-
-/** A lease that has expired is kept this long before TTL deletion, for post-mortems. */
-const LEASE_TTL_GRACE_SECONDS = 24 * 3600;
-
-/** The partition of one job. */
-export function jobPartition(job: string): string {
-  return `JOB#${job}`;
-}
-
-/** The sort key of one run. */
-export function runSortKey(startedAt: string, runId: string): string {
-  return `${HistoryKeys.runPrefix}${startedAt}#${runId}`;
-}
-
-/** A document client that drops `undefined` fields (optional HistoryItem fields are often unset). */
-export function createHistoryDocumentClient(client: DynamoDBClient): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-}
+export { createHistoryDocumentClient } from './dynamodb-table.ts';
 
 export interface DynamoHistoryStoreProps {
   /** The history table. */
@@ -75,31 +53,27 @@ export interface DynamoHistoryStoreProps {
   readonly runLifetimeDays?: (job: string) => number | undefined;
 }
 
-type StoredRun = HistoryItem & { pk?: string; sk?: string; entity?: string; ttl?: number };
+type StoredRun = HistoryItem & { [PK]?: string; [SK]?: string; entity?: string; [TTL]?: number };
 
+/** A run as the callers see it: the stored item without its keys, entity and TTL. */
 function toHistoryItem(stored: Record<string, unknown>): HistoryItem {
-  const { pk: _pk, sk: _sk, entity: _entity, ttl: _ttl, ...item } = stored as unknown as StoredRun;
+  const { [PK]: _pk, [SK]: _sk, entity: _entity, [TTL]: _ttl, ...item } = stored as unknown as StoredRun;
   return item;
 }
 
 const DAY_SECONDS = 86_400;
 
-function isConditionFailure(err: unknown): boolean {
-  return (
-    err instanceof ConditionalCheckFailedException ||
-    (err instanceof Error && err.name === 'ConditionalCheckFailedException')
-  );
-}
-
 /** {@link HistoryStore} on DynamoDB, plus the queries the Lambdas need. */
 export class DynamoHistoryStore implements HistoryStore {
   readonly tableName: string;
   private readonly client: DynamoDBDocumentClient;
+  private readonly table: HistoryTable;
   private readonly runLifetimeDays: (job: string) => number | undefined;
 
   constructor(props: DynamoHistoryStoreProps) {
     this.tableName = props.tableName;
     this.client = props.client;
+    this.table = { tableName: props.tableName, client: props.client };
     this.runLifetimeDays = props.runLifetimeDays ?? (() => undefined);
   }
 
@@ -108,12 +82,11 @@ export class DynamoHistoryStore implements HistoryStore {
     const days = this.runLifetimeDays(item.job);
     const started = Date.parse(item.startedAt);
     return {
-      pk: jobPartition(item.job),
-      sk: runSortKey(item.startedAt, item.runId),
+      ...itemKey(jobPartition(item.job), runSortKey(item.startedAt, item.runId)),
       entity: 'run',
       ...item,
       ...(days !== undefined && Number.isFinite(started)
-        ? { ttl: Math.ceil(started / 1000) + days * DAY_SECONDS }
+        ? { [TTL]: Math.ceil(started / 1000) + days * DAY_SECONDS }
         : {}),
     };
   }
@@ -139,12 +112,11 @@ export class DynamoHistoryStore implements HistoryStore {
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            pk: jobPartition(item.job),
-            sk: `${HistoryKeys.lastSuccessPrefix}${item.kind}`,
+            ...itemKey(jobPartition(item.job), `${HistoryKeys.lastSuccessPrefix}${item.kind}`),
             entity: 'lastSuccess',
             ...item,
           },
-          ConditionExpression: 'attribute_not_exists(pk) OR startedAt <= :startedAt',
+          ConditionExpression: `attribute_not_exists(${PK}) OR startedAt <= :startedAt`,
           ExpressionAttributeValues: { ':startedAt': item.startedAt },
         }),
       );
@@ -182,9 +154,9 @@ export class DynamoHistoryStore implements HistoryStore {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: jobPartition(job), sk: runSortKey(startedAt, runId) },
+        Key: itemKey(jobPartition(job), runSortKey(startedAt, runId)),
         UpdateExpression: 'SET taskArn = :taskArn',
-        ConditionExpression: 'attribute_exists(pk)',
+        ConditionExpression: `attribute_exists(${PK})`,
         ExpressionAttributeValues: { ':taskArn': taskArn },
       }),
     );
@@ -211,7 +183,7 @@ export class DynamoHistoryStore implements HistoryStore {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          KeyConditionExpression: `${PK} = :pk AND ${SK} BETWEEN :from AND :to`,
           ExpressionAttributeValues: {
             ':pk': jobPartition(job),
             ':from': `${HistoryKeys.runPrefix}${since}`,
@@ -251,7 +223,7 @@ export class DynamoHistoryStore implements HistoryStore {
     const pointer = await this.client.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { pk: jobPartition(job), sk: `${HistoryKeys.lastSuccessPrefix}${kind}` },
+        Key: itemKey(jobPartition(job), `${HistoryKeys.lastSuccessPrefix}${kind}`),
         ConsistentRead: true,
       }),
     );
@@ -281,7 +253,7 @@ export class DynamoHistoryStore implements HistoryStore {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :jobs',
+          KeyConditionExpression: `${PK} = :jobs`,
           ExpressionAttributeValues: { ':jobs': HistoryKeys.jobsPartition },
           ExclusiveStartKey: startKey,
         }),
@@ -292,137 +264,50 @@ export class DynamoHistoryStore implements HistoryStore {
     return jobs.sort();
   }
 
+  /** Takes the job's lease (see acquireLease in core/history/dynamodb-job-state.ts). */
+  acquireLease(job: string, runId: string, ttlMs: number, now: Date = new Date()): Promise<LeaseResult> {
+    return acquireLease(this.table, job, runId, ttlMs, now);
+  }
+
   /**
-   * Takes the job's lease: succeeds when nobody holds it, when the holder's lease expired, or
-   * when `runId` already holds it (so a retried start is not refused by itself).
+   * Hands the job's lease from run `from` (whose task has stopped) to run `to`, in one
+   * conditional write: it also succeeds when nobody holds the lease or it has expired, and
+   * fails when a third run holds it.
    */
-  async acquireLease(
-    job: string,
-    runId: string,
-    ttlMs: number,
-    now: Date = new Date(),
-  ): Promise<LeaseResult> {
-    const expires = new Date(now.getTime() + ttlMs);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: {
-              pk: jobPartition(job),
-              sk: HistoryKeys.lease,
-              job,
-              runId,
-              acquiredAt: now.toISOString(),
-              expiresAt: expires.toISOString(),
-              ttl: Math.ceil(expires.getTime() / 1000) + LEASE_TTL_GRACE_SECONDS,
-            },
-            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR runId = :runId',
-            ExpressionAttributeValues: { ':now': now.toISOString(), ':runId': runId },
-          }),
-        );
-        return { acquired: true };
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-      }
-      const heldBy = await this.getLease(job);
-      if (heldBy) return { acquired: false, heldBy };
-      // Released between our write and our read: try again.
-    }
-    throw new Error(`the lease of job "${job}" changed hands three times while acquiring it`);
+  handOverLease(job: string, from: string, to: string, ttlMs: number, now: Date): Promise<LeaseResult> {
+    return acquireLease(this.table, job, to, ttlMs, now, from);
   }
 
   /** The current lease of a job, expired or not, or undefined. */
-  async getLease(job: string): Promise<Lease | undefined> {
-    const result = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: jobPartition(job), sk: HistoryKeys.lease },
-        ConsistentRead: true,
-      }),
-    );
-    const item = result.Item;
-    if (!item) return undefined;
-    return { job: String(item['job']), runId: String(item['runId']), expiresAt: String(item['expiresAt']) };
+  getLease(job: string): Promise<Lease | undefined> {
+    return getLease(this.table, job);
   }
 
   /** Deletes the lease if `runId` holds it; a lease held by another run is left alone. */
-  async releaseLease(job: string, runId: string): Promise<void> {
-    try {
-      await this.client.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: jobPartition(job), sk: HistoryKeys.lease },
-          ConditionExpression: 'runId = :runId',
-          ExpressionAttributeValues: { ':runId': runId },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-    }
+  releaseLease(job: string, runId: string): Promise<void> {
+    return releaseLease(this.table, job, runId);
   }
 
-  /**
-   * When the job was first seen (by the watchdog): the recorded time, or `now`, recorded by
-   * this call when there was none. A job that never succeeded is measured from it.
-   */
-  async recordFirstSeen(job: string, now: Date): Promise<string> {
-    const key = { pk: jobPartition(job), sk: HistoryKeys.firstSeen };
-    const read = async () =>
-      (await this.client.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })))
-        .Item?.['at'] as string | undefined;
-    const seen = await read();
-    if (seen) return seen;
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...key, job, at: now.toISOString() },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return now.toISOString();
-    } catch (err) {
-      // Another watchdog pass recorded it first: its time stands.
-      if (!isConditionFailure(err)) throw err;
-      return (await read()) ?? now.toISOString();
-    }
+  /** When the watchdog first saw the job (recorded now when it never did). */
+  recordFirstSeen(job: string, now: Date): Promise<string> {
+    return recordFirstSeen(this.table, job, now);
   }
 
   /** The job's alert de-duplication state, or undefined before its first alert. */
-  async getAlertState(job: string): Promise<AlertState | undefined> {
-    const result = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: jobPartition(job), sk: HistoryKeys.alert },
-        ConsistentRead: true,
-      }),
-    );
-    const item = result.Item;
-    if (!item) return undefined;
-    const state: AlertState = { job: String(item['job']), failing: item['failing'] === true };
-    if (typeof item['skipping'] === 'boolean') state.skipping = item['skipping'];
-    if (typeof item['since'] === 'string') state.since = item['since'];
-    if (typeof item['cause'] === 'string') state.cause = item['cause'];
-    if (typeof item['lastRunId'] === 'string') state.lastRunId = item['lastRunId'];
-    return state;
+  getAlertState(job: string): Promise<AlertState | undefined> {
+    return getAlertState(this.table, job);
   }
 
   /** Replaces the job's alert state. */
-  async setAlertState(state: AlertState): Promise<void> {
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { pk: jobPartition(state.job), sk: HistoryKeys.alert, ...state },
-      }),
-    );
+  setAlertState(state: AlertState): Promise<void> {
+    return setAlertState(this.table, state);
   }
 
   private async registerJob(job: string): Promise<void> {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { pk: HistoryKeys.jobsPartition, sk: jobPartition(job), job },
+        Item: { ...itemKey(HistoryKeys.jobsPartition, jobPartition(job)), job },
       }),
     );
   }
@@ -440,7 +325,7 @@ export class DynamoHistoryStore implements HistoryStore {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)',
+          KeyConditionExpression: `${PK} = :pk AND begins_with(${SK}, :run)`,
           ScanIndexForward: false,
           ...filter,
           ExpressionAttributeValues: {

@@ -3,7 +3,15 @@
  * the same job never overlap. Implemented by a local file store and by DynamoDB.
  */
 
-export const RunKind = { backup: 'backup', restore: 'restore', drill: 'drill', prune: 'prune' } as const;
+export const RunKind = {
+  backup: 'backup',
+  restore: 'restore',
+  drill: 'drill',
+  prune: 'prune',
+  standby: 'standby',
+  /** `dumpvault rekey`: existing backups re-encrypted to new keys. */
+  rekey: 'rekey',
+} as const;
 export type RunKind = (typeof RunKind)[keyof typeof RunKind];
 
 export const RunStatus = {
@@ -85,6 +93,28 @@ export interface AlertState {
   /** The cause last alerted in the current failing streak (see core/notify/alerts.ts causeKey). */
   cause?: string;
   lastRunId?: string;
+  /**
+   * Alerts that some targets (local channels) could not take when they were sent: each is sent
+   * again to its target alone with the job's next run, while the targets that took it are not
+   * sent it twice.
+   */
+  undelivered?: UndeliveredAlert[];
+}
+
+/** An alert one notification target could not take, kept to be sent to that target alone. */
+export interface UndeliveredAlert {
+  /** The target's label (a channel's: `webhook ops (hooks.example.com)`; never a secret). */
+  target: string;
+  /** The alert as it was built (core/notify's `Alert`). */
+  alert: {
+    job: string;
+    kind: RunKind;
+    status: string;
+    runId: string;
+    subject: string;
+    body: string;
+    cause?: string;
+  };
 }
 
 export interface HistoryStore {

@@ -7,9 +7,16 @@
  * outage and per new cause"): the same database down all night is one alert, the database back
  * but the bucket now refusing writes is a second one.
  */
-import { type HistoryStore, isFailedStatus, type RunKind } from '../history/history.ts';
+import { alertStateKey } from '../contracts/history-keys.ts';
+import {
+  type AlertState,
+  type HistoryStore,
+  isFailedStatus,
+  type RunKind,
+  type UndeliveredAlert,
+} from '../history/history.ts';
 import { redact } from '../redact.ts';
-import type { Alert, AlertStatus, Notifier } from './notifier.ts';
+import { type Alert, type AlertStatus, type Notifier, PartialDeliveryError } from './notifier.ts';
 
 export interface RunOutcome {
   readonly job: string;
@@ -23,16 +30,22 @@ export interface RunOutcome {
   /** Where to look next: a CLI command or console hint. */
   readonly investigate: string;
   readonly now?: Date;
+  /**
+   * A part of a run alerted on its own streak (`<job>:<part>` alert state): the meta-backup of a
+   * backup run fails and recovers independently of the backup itself.
+   */
+  readonly part?: 'meta-backup';
 }
 
 /**
- * What makes two failures "the same cause": the message with numbers (sizes, durations, run ids,
- * times, exit codes) and hex ids folded, so a repeat of one outage never reads as new.
+ * What makes two failures "the same cause": the message with every word that holds a digit
+ * folded to one `#` (sizes and durations with their units, decimals, addresses, run ids, random
+ * hex names, exit codes), so a repeat of one outage never reads as new. One token per word, not
+ * per digit run: a random id folds the same however its digits and letters fall.
  */
 export function causeKey(error: string): string {
   return error
-    .replace(/\d+(?:\.\d+)?(?:ms|s|m|h|d|kib|mib|gib|kb|mb|gb)?\b/gi, '#')
-    .replace(/[0-9a-f]*\d[0-9a-f]*/gi, '#')
+    .replace(/[0-9a-z]*\d[0-9a-z]*(?:\.[0-9a-z]*\d[0-9a-z]*)*/gi, '#')
     .replace(/\s+/g, ' ')
     .trim()
     .toLowerCase();
@@ -68,7 +81,7 @@ export function buildAlert(outcome: RunOutcome, status: AlertStatus): Alert {
     SKIPPED: 'skipped',
     SUCCEEDED: 'succeeded',
   }[status];
-  const subject = `dumpvault: ${outcome.kind} of ${outcome.job} ${verb}`.slice(0, 100);
+  const subject = `dumpvault: ${outcome.part ?? outcome.kind} of ${outcome.job} ${verb}`.slice(0, 100);
   const lines = [
     `Job:       ${outcome.job}`,
     `Kind:      ${outcome.kind}`,
@@ -91,9 +104,35 @@ export function buildAlert(outcome: RunOutcome, status: AlertStatus): Alert {
   };
 }
 
+/** At most this many undelivered alerts are kept per job (a channel down for weeks). */
+const UNDELIVERED_KEPT = 20;
+
+/**
+ * Sends each alert a target missed before to that target alone; returns those it still cannot
+ * take. A notifier without `resend` (SNS: one target, its state kept whole) has nothing to resend.
+ */
+async function resendUndelivered(
+  notifier: Notifier,
+  pending: readonly UndeliveredAlert[],
+): Promise<UndeliveredAlert[]> {
+  if (!notifier.resend) return [...pending];
+  const still: UndeliveredAlert[] = [];
+  for (const entry of pending) {
+    try {
+      await notifier.resend(entry.alert as Alert, entry.target);
+    } catch {
+      still.push(entry);
+    }
+  }
+  return still;
+}
+
 /**
  * Publishes the alert an outcome deserves and updates the job's alert state. A notifier
  * failure is returned, not thrown: losing an alert must not turn a good backup into a failed one.
+ * De-duplication is per target: when some channels took the alert and others did not
+ * ({@link PartialDeliveryError}), the state moves on and only the others get it again, with the
+ * job's next outcome (before that outcome's own alert, so they read in order).
  */
 export async function notifyOutcome(
   history: HistoryStore,
@@ -101,8 +140,10 @@ export async function notifyOutcome(
   outcome: RunOutcome,
 ): Promise<{ alert?: Alert; error?: unknown }> {
   // Backups and restores/drills of a job keep separate streaks: a failed drill is not "recovered" by a backup.
-  const stateKey = outcome.kind === 'backup' ? outcome.job : `${outcome.job}:${outcome.kind}`;
+  const stateKey = outcome.part ? `${outcome.job}:${outcome.part}` : alertStateKey(outcome.job, outcome.kind);
   const state = await history.getAlertState(stateKey);
+  const pending = state?.undelivered ?? [];
+  const undelivered = pending.length ? await resendUndelivered(notifier, pending) : [];
   const failing = state?.failing ?? false;
   const skipping = state?.skipping ?? false;
   const failed = isFailedStatus(outcome.status);
@@ -111,7 +152,7 @@ export async function notifyOutcome(
   const newCause = failing && cause !== undefined && state?.cause !== undefined && cause !== state.cause;
   const status = decideAlert(failing, skipping, outcome.status, newCause);
   const now = (outcome.now ?? new Date()).toISOString();
-  const next = {
+  const next: AlertState = {
     job: stateKey,
     failing: failed ? true : outcome.status === 'SUCCEEDED' ? false : failing,
     skipping: outcome.status === 'SKIPPED',
@@ -125,17 +166,30 @@ export async function notifyOutcome(
     lastRunId: outcome.runId,
     cause: failed ? (cause ?? state?.cause) : undefined,
   };
+  const withUndelivered = (s: AlertState, list: UndeliveredAlert[]): AlertState => {
+    const { undelivered: _old, ...rest } = s;
+    return list.length ? { ...rest, undelivered: list.slice(-UNDELIVERED_KEPT) } : rest;
+  };
   if (!status) {
-    await history.setAlertState(next);
+    await history.setAlertState(withUndelivered(next, undelivered));
     return {};
   }
   const alert = buildAlert(outcome, status);
   try {
     await notifier.publish(alert);
   } catch (error) {
-    // Keep the previous state so the next run tries to alert again.
+    if (error instanceof PartialDeliveryError) {
+      // Recorded and sent somewhere: the streak moves on; the targets that missed it get it alone.
+      const missed = error.undelivered.map((target) => ({ target, alert }));
+      await history.setAlertState(withUndelivered(next, [...undelivered, ...missed]));
+      return { alert, error };
+    }
+    // Sent nowhere: keep the previous state so the next run tries to alert again.
+    if (state && undelivered.length !== pending.length) {
+      await history.setAlertState(withUndelivered(state, undelivered));
+    }
     return { alert, error };
   }
-  await history.setAlertState(next);
+  await history.setAlertState(withUndelivered(next, undelivered));
   return { alert };
 }

@@ -10,6 +10,8 @@ import { type Channel, NotifyError, type NotifyEvent } from './notifier.ts';
 
 export interface CommandChannelProps {
   readonly label: string;
+  /** Stable across runs and config edits of its address (see Channel.id). @default label */
+  readonly id?: string;
   /** Program and arguments; no shell. */
   readonly command: readonly [string, ...string[]];
   /** Names of parent variables the command gets. */
@@ -24,10 +26,12 @@ export interface CommandChannelProps {
 /** Runs the command once per attempt. */
 export class CommandChannel implements Channel {
   readonly label: string;
+  readonly id: string;
   readonly retries: number;
 
   constructor(private readonly props: CommandChannelProps) {
     this.label = props.label;
+    this.id = props.id ?? props.label;
     this.retries = props.retries;
   }
 

@@ -1,14 +1,34 @@
 /**
  * The daily success digest: one message summarising every job over the last 24 hours, sent by
- * `dumpvault serve` to the local channels (notify.digest) and by the AWS watchdog to the SNS
- * topic (aws.alerts.successDigest). It is sent whether or not anything failed: a digest that
+ * `dumpvault serve` to the local channels (notify.digest) and by the AWS success-digest Lambda
+ * to the SNS topic (aws.alerts.successDigest): one builder for both. It is sent whether or not anything failed: a digest that
  * stops arriving is itself the signal that the scheduler is gone.
  */
+import type { Config, DigestTime } from '../config/schema.ts';
 import { type HistoryItem, type HistoryStore, isFailedStatus } from '../history/history.ts';
 import { redact } from '../redact.ts';
 import type { Digest, DigestJob } from './notifier.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** When `aws.alerts.successDigest: true` sends the AWS digest. */
+export const DEFAULT_DIGEST_TIME: DigestTime = { at: '08:00', timezone: 'UTC' };
+
+/** When the AWS deployment publishes its digest (`aws.alerts.successDigest`), or undefined: none. */
+export function awsDigestTime(config: Pick<Config, 'aws'>): DigestTime | undefined {
+  const setting = config.aws?.alerts?.successDigest;
+  if (!setting) return undefined;
+  return setting === true ? DEFAULT_DIGEST_TIME : setting;
+}
+
+/**
+ * The digest's daily schedule in the EventBridge Scheduler dialect: serve compiles it, the AWS
+ * deployment hands it to Scheduler, so both send at the same local time across DST changes.
+ */
+export function digestSchedule(time: DigestTime): { cron: string; timezone: string } {
+  const [hours, minutes] = time.at.split(':').map(Number);
+  return { cron: `${minutes} ${hours} * * ? *`, timezone: time.timezone };
+}
 
 /** How many of a job's newest runs the digest reads (a job running every 5 min makes 288 a day). */
 const RUNS_READ = 400;

@@ -46,6 +46,26 @@ export interface Digest {
 
 export interface Notifier {
   publish(alert: Alert): Promise<void>;
+  /**
+   * Sends `alert` to the one target `target` names, which a previous publish could not reach
+   * ({@link PartialDeliveryError}). Resolves when it took it, or when no such target exists any
+   * more (the config dropped it); rejects when it still cannot.
+   */
+  resend?(alert: Alert, target: string): Promise<void>;
+}
+
+/**
+ * A publish that reached its record (the alert log) and some targets, but not `undelivered`:
+ * the alert counts as sent, and only those targets get it again (notifyOutcome keeps them).
+ */
+export class PartialDeliveryError extends Error {
+  override name = 'PartialDeliveryError';
+  constructor(
+    readonly undelivered: readonly string[],
+    message = `could not notify ${undelivered.join(', ')}`,
+  ) {
+    super(message);
+  }
 }
 
 /** What a channel delivers: an alert or a digest, as the JSON a webhook or command receives. */
@@ -59,6 +79,12 @@ export type NotifyEvent = ({ readonly type: 'alert' } & Alert) | ({ readonly typ
 export interface Channel {
   /** Names the channel in logs; never holds a secret (a webhook names its host, not its URL). */
   readonly label: string;
+  /**
+   * Names the channel across runs for per-channel de-duplication: its type and name (or config
+   * path), not its address, so a channel whose URL or host was fixed still gets what it missed.
+   * @default label
+   */
+  readonly id?: string;
   readonly retries: number;
   send(event: NotifyEvent): Promise<void>;
 }

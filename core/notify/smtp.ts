@@ -4,11 +4,12 @@
  * `"tls": "none"`. The password is read when sending and only ever handed to nodemailer.
  */
 import { readFile } from 'node:fs/promises';
-import { createTransport } from 'nodemailer';
 import { type Channel, NotifyError, type NotifyEvent } from './notifier.ts';
 
 export interface SmtpChannelProps {
   readonly label: string;
+  /** Stable across runs and config edits of its address (see Channel.id). @default label */
+  readonly id?: string;
   readonly host: string;
   readonly port: number;
   readonly tls: 'starttls' | 'implicit' | 'none';
@@ -25,10 +26,12 @@ export interface SmtpChannelProps {
 /** Sends each event as a plain-text e-mail: the subject as subject, the body as text. */
 export class SmtpChannel implements Channel {
   readonly label: string;
+  readonly id: string;
   readonly retries: number;
 
   constructor(private readonly props: SmtpChannelProps) {
     this.label = props.label;
+    this.id = props.id ?? props.label;
     this.retries = props.retries;
   }
 
@@ -36,6 +39,9 @@ export class SmtpChannel implements Channel {
     const p = this.props;
     const auth = p.auth ? { user: p.auth.user, pass: await p.auth.password() } : undefined;
     const ca = p.caFile ? await readFile(p.caFile, 'utf8') : undefined;
+    // Loaded when a mail is sent: every command that only configures this channel starts
+    // without parsing nodemailer's modules (start-up, docs/performance.md).
+    const { createTransport } = await import('nodemailer');
     const transport = createTransport({
       host: p.host,
       port: p.port,

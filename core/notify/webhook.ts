@@ -7,6 +7,8 @@ import { type Channel, NotifyError, type NotifyEvent } from './notifier.ts';
 
 export interface WebhookChannelProps {
   readonly label: string;
+  /** Stable across runs and config edits of its address (see Channel.id). @default label */
+  readonly id?: string;
   /** Resolved when sending, so a missing env variable is a failed delivery, not a failed backup. */
   readonly url: () => Promise<string>;
   readonly format: 'json' | 'slack';
@@ -22,10 +24,12 @@ export function slackText(event: NotifyEvent): string {
 /** POSTs each event; a 2xx answer is a delivery, 4xx other than 408/429 a permanent failure. */
 export class WebhookChannel implements Channel {
   readonly label: string;
+  readonly id: string;
   readonly retries: number;
 
   constructor(private readonly props: WebhookChannelProps) {
     this.label = props.label;
+    this.id = props.id ?? props.label;
     this.retries = props.retries;
   }
 

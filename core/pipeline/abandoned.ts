@@ -10,9 +10,9 @@
 import { messageOf } from '../errors.ts';
 import type { AbandonedRun, HistoryItem } from '../history/history.ts';
 import { backupId, jobPrefix, MANIFEST_SUFFIX } from '../manifest.ts';
-import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { JobContext } from './context.ts';
+import { announceOutcome } from './finish-run.ts';
 
 /** The one-line cause recorded for an abandoned run. */
 export function abandonedCause(pid: number | undefined): string {
@@ -59,16 +59,17 @@ export async function failAbandonedRuns(
       await history.save(record);
       failed.push(record);
       step(`marked run ${item.runId} FAILED: ${error}`);
-      const sent = await notifyOutcome(history, ctx.notifier, {
-        job: item.job,
-        kind: item.kind,
-        runId: item.runId,
-        status: 'FAILED',
-        error,
-        investigate: ctx.investigate(item.runId),
-      });
-      if (sent.error)
-        step(`could not send the alert for run ${item.runId}: ${redact(messageOf(sent.error))}`);
+      await announceOutcome(
+        { history, notifier: ctx.notifier, warn: step },
+        {
+          job: item.job,
+          kind: item.kind,
+          runId: item.runId,
+          status: 'FAILED',
+          error,
+          investigate: ctx.investigate(item.runId),
+        },
+      );
     } catch (err) {
       step(`could not mark the abandoned run ${item.runId} FAILED: ${redact(messageOf(err))}`);
     }

@@ -13,11 +13,11 @@ import { processOutput, runCommand, type SpawnSpec, type ThroughSpec } from '../
 import { generatorStage } from '../streams/generator-stage.ts';
 
 /**
- * Default levels: gzip 6 (zlib's own default) and zstd 1, not the zstd CLI's 3: on database
- * dumps measured by `npm run bench` level 1 costs half the CPU of level 3 and its output was
- * no larger (pgbench with md5 filler: 18.5 % vs 22.0 % of the raw dump; a mixed table of ids,
- * timestamps, e-mails, text and jsonb: 18.0 % vs 19.9 %). CPU is what limits a backup on a
- * small task; higher levels stay available through `compressionLevel`.
+ * Default levels: gzip 6 (zlib's own default) and zstd 1, not the zstd CLI's 3: on the
+ * database dumps `npm run bench` measures, level 1 costs about half the CPU of level 3 and its
+ * output was no larger (figures: docs/performance.md, "Settings that trade speed for size").
+ * CPU is what limits a backup on a small task; higher levels stay available through
+ * `compressionLevel`.
  */
 export const DEFAULT_LEVEL = { gzip: 6, zstd: 1 } as const;
 const LEVEL_RANGE = { gzip: [1, 9], zstd: [1, 19] } as const;

@@ -7,6 +7,7 @@ import type { Job } from '../config/schema.ts';
 import type { Recipients } from '../crypto/openpgp.ts';
 import type { Connection, Engine } from '../engine.ts';
 import type { HistoryStore, Trigger } from '../history/history.ts';
+import type { MetaBackupSpec } from '../meta/step.ts';
 import type { Notifier } from '../notify/notifier.ts';
 import type { Destination } from '../storage/destination.ts';
 
@@ -55,6 +56,19 @@ export interface JobContext {
    * @default true
    */
   readonly pruneAfterBackup?: boolean;
+  /**
+   * Builds dumpvault's own meta-backup, written to every destination after the run's copies
+   * (core/meta/step.ts); undefined when the config has no `metaBackup`.
+   */
+  readonly metaBackup?: () => Promise<MetaBackupSpec>;
   /** Aborts the run (task timeout); the run fails with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * Asked when the backup fails. True: the run is recorded FAILED, but neither alerted nor its
+   * lease released — whoever watches the task end decides (a Fargate Spot task stopped by
+   * SIGTERM: task-stopped retries a Spot interruption and hands the lease to the retry, or
+   * sends the alert and releases the lease).
+   * @default - every failure is alerted and its lease released
+   */
+  readonly leaveFailureToOrchestrator?: () => boolean;
 }

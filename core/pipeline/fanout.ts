@@ -41,7 +41,14 @@ export function fanOut(
 ): FanOut {
   const { beforeEnd, expectedBytes, onDestinationFailure } = options;
   const outs = destinations.map(() => {
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    // Object mode on the reading side: a destination reading a byte-mode stream gets every
+    // buffered chunk joined into one fresh buffer per read (a copy of every byte); in object
+    // mode each read hands over one chunk as it was written. 64 chunks are at most 4 MiB here.
+    const out = new PassThrough({
+      writableHighWaterMark: 1 << 20,
+      readableObjectMode: true,
+      readableHighWaterMark: 64,
+    });
     // A destination may not listen yet when the run fails early; it sees the error when it reads.
     out.on('error', () => {});
     return out;

@@ -8,20 +8,19 @@
  *   4. compare table names, row counts and object counts (tables, views, routines, triggers,
  *      sequences) with the manifest; record and notify.
  */
-import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { Connection } from '../engine.ts';
+import type { Connection, Selection } from '../engine.ts';
 import { messageOf, UserError } from '../errors.ts';
 import type { HistoryItem, RunKind } from '../history/history.ts';
 import { type Manifest, newRunId } from '../manifest.ts';
-import { notifyOutcome } from '../notify/alerts.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
-import { Meter } from '../streams/meter.ts';
 import { manifestId } from './catalog.ts';
-import { compareStats, type StatsComparison } from './compare.ts';
+import type { StatsComparison } from './compare.ts';
 import type { JobContext } from './context.ts';
-import { type DecryptKeys, decodeStages, requireKeysFor } from './decode.ts';
+import { type DecryptKeys, requireKeysFor } from './decode.ts';
+import { finishRun, pipelineFinishDeps } from './finish-run.ts';
+import { restoreInto } from './restore-into.ts';
+import { describeSelection, readContents, resolveSelection } from './selection.ts';
 import { type VerifyResult, verifyBackup } from './verify.ts';
 
 export type RestoreTarget =
@@ -44,6 +43,11 @@ export type RestoreRequest = (
   readonly target: RestoreTarget;
   readonly keys: DecryptKeys | undefined;
   readonly skipVerify?: boolean;
+  /**
+   * Restore only these tables or schemas (names as the user gave them): checked against what
+   * the backup holds before anything is written; the comparison then covers only them.
+   */
+  readonly select?: Selection;
   /** 'drill' drops the scratch database afterwards. */
   readonly kind?: Extract<RunKind, 'restore' | 'drill'>;
 };
@@ -94,6 +98,21 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     }
     requireKeysFor(manifest, request.keys, id);
     signal?.throwIfAborted();
+    let select: Selection | undefined;
+    if (request.select) {
+      if (request.target.kind === 'connection' && request.target.drop) {
+        throw new UserError(
+          '--drop replaces the whole database; a restore of some tables or schemas never drops',
+        );
+      }
+      step(`reading what backup ${id} holds`);
+      select = resolveSelection(
+        await readContents(ctx.engine, manifest, from, request.keys, signal),
+        request.select,
+        id,
+      );
+      step(`restoring only ${describeSelection(select)}`);
+    }
     if (request.target.kind === 'connection') {
       target = request.target.connection;
       step(`checking target ${redact(target.url)}`);
@@ -118,25 +137,20 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     }
     if (!target) throw new Error('restore target was not resolved');
     step(`restoring into ${redact(target.url)}`);
-    const input = await from.read(manifest.object.key, verify?.etag ? { ifMatch: verify.etag } : {});
-    const raw = new Meter();
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
-    restoring = ctx.engine.restore(target, out, {
+    const restored = restoreInto({
+      engine: ctx.engine,
+      manifest,
+      from,
+      keys: request.keys,
+      target,
       drop: request.target.kind === 'connection' && request.target.drop,
-      dumpFormat: manifest.dumpFormat,
+      etag: verify?.etag,
+      signal,
+      select,
     });
-    restoring.catch(() => {});
-    // An abort destroys the stages; the restore tool, its input gone, is stopped (processInput).
-    await Promise.all([
-      pipeline([input, ...decodeStages(manifest, request.keys), raw, out], { signal }),
-      restoring,
-    ]);
-    step('comparing tables, row counts and object counts with the manifest');
-    const expectedObjects = manifest.stats.objects;
-    const comparison = compareStats(manifest.stats.tables, await ctx.engine.stats(target), {
-      expected: expectedObjects,
-      actual: expectedObjects && ctx.engine.objects ? await ctx.engine.objects(target) : undefined,
-    });
+    restoring = restored;
+    const { comparison, rawBytes } = await restored;
+    step('compared tables, row counts and object counts with the manifest');
     let dropped = false;
     if (kind === 'drill' && created) {
       await ctx.engine.dropScratch(target);
@@ -147,6 +161,7 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     const details = {
       backup: id,
       target: redact(target.url),
+      ...(select ? { only: describeSelection(select) } : {}),
       tablesCompared: comparison.tablesCompared,
       rowsCompared: comparison.rowsCompared,
       ...(comparison.objectsCompared ? { objectsCompared: comparison.objectsCompared } : {}),
@@ -160,23 +175,11 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
         { details },
       );
     }
-    await ctx.history.save({
-      ...item,
-      status: 'SUCCEEDED',
-      finishedAt: finished.toISOString(),
-      durationMs,
-      rawBytes: raw.bytes,
-      details,
-    });
-    await notifyOutcome(ctx.history, ctx.notifier, {
-      job: ctx.job.name,
-      kind,
-      runId,
-      status: 'SUCCEEDED',
-      durationMs,
-      key: manifest.object.key,
-      investigate: ctx.investigate(runId),
-    });
+    await finishRun(
+      pipelineFinishDeps(ctx),
+      { ...item, status: 'SUCCEEDED', finishedAt: finished.toISOString(), durationMs, rawBytes, details },
+      { key: manifest.object.key, investigate: ctx.investigate(runId) },
+    );
     return {
       runId,
       id,
@@ -195,28 +198,23 @@ export async function runRestore(ctx: JobContext, request: RestoreRequest): Prom
     const finished = now();
     const error = redact(messageOf(err)).split('\n')[0]!;
     const details = (err as { details?: Record<string, unknown> }).details;
-    await ctx.history.save({
-      ...item,
-      status: 'FAILED',
-      finishedAt: finished.toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      error,
-      ...(details
-        ? { details }
-        : id
-          ? { details: { backup: id, ...(target ? { target: redact(target.url) } : {}) } }
-          : {}),
-    });
-    await notifyOutcome(ctx.history, ctx.notifier, {
-      job: ctx.job.name,
-      kind,
-      runId,
-      status: 'FAILED',
-      error,
-      durationMs: finished.getTime() - started.getTime(),
-      ...(item.key ? { key: item.key } : {}),
-      investigate: ctx.investigate(runId),
-    });
+    // Told, not thrown: an alert that could not be sent never hides the restore's own failure.
+    await finishRun(
+      pipelineFinishDeps(ctx),
+      {
+        ...item,
+        status: 'FAILED',
+        finishedAt: finished.toISOString(),
+        durationMs: finished.getTime() - started.getTime(),
+        error,
+        ...(details
+          ? { details }
+          : id
+            ? { details: { backup: id, ...(target ? { target: redact(target.url) } : {}) } }
+            : {}),
+      },
+      { investigate: ctx.investigate(runId) },
+    );
     throw err;
   }
 }

@@ -104,6 +104,12 @@ export interface RetentionInput {
    * @default - nothing is locked
    */
   readonly lockedUntil?: (backup: RetentionCandidate) => Date | undefined;
+  /**
+   * Another reason a backup's objects cannot be deleted, kept as its rule (`object lock: legal
+   * hold`, `object lock unknown: …`).
+   * @default - none
+   */
+  readonly held?: (backup: RetentionCandidate) => string | undefined;
 }
 
 /** How long a data object without a manifest may be an upload still in progress. */
@@ -345,6 +351,8 @@ export function planRetention(input: RetentionInput): RetentionPlan {
       if (lockedUntil.getTime() > now.getTime())
         keepRules.push(`object lock until ${isoSeconds(lockedUntil)}`);
     }
+    const held = input.held?.(backup);
+    if (held !== undefined) keepRules.push(held);
     return keepRules.length > 0
       ? { backup, action: RetentionAction.keep, rules: keepRules }
       : { backup, action: RetentionAction.delete, rules: [deleteReason] };

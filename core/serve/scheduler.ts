@@ -7,7 +7,8 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Job } from '../config/schema.ts';
+import type { DigestTime, Job } from '../config/schema.ts';
+import { digestSchedule } from '../notify/digest.ts';
 import { type CompiledSchedule, compileSchedule } from '../schedule/index.ts';
 
 /** Wall time and waiting, injected: the system clock in production, a hand-moved one in tests. */
@@ -122,6 +123,11 @@ export class Scheduler {
     return this.running.size;
   }
 
+  /** Resolves once no firing is running (one started meanwhile is waited for too). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
   /** Starts with `tasks`; resolves once stopped and every running firing has ended. */
   async run(tasks: readonly ScheduledTask[]): Promise<void> {
     if (this.started) throw new Error('the scheduler runs once');
@@ -140,7 +146,7 @@ export class Scheduler {
       this.wake = new AbortController();
       await clock.sleep(Number.isFinite(next) ? next - now : 86_400_000, this.wake.signal);
     }
-    await Promise.allSettled([...this.running]);
+    await this.settled();
   }
 
   /** Replaces the tasks (a reloaded config); missed firings are not caught up on a reload. */
@@ -234,10 +240,9 @@ function latestMissed(schedule: CompiledSchedule, last: Date, now: number): Date
 }
 
 /** The daily digest's task when `notify.digest` is set: a cron at its time of day in its time zone. */
-export function digestTask(digest: { at: string; timezone: string } | undefined): ScheduledTask[] {
+export function digestTask(digest: DigestTime | undefined): ScheduledTask[] {
   if (!digest) return [];
-  const [hours, minutes] = digest.at.split(':').map(Number);
-  const schedule = compileSchedule({ cron: `${minutes} ${hours} * * ? *`, timezone: digest.timezone });
+  const schedule = compileSchedule(digestSchedule(digest));
   return [{ id: 'digest', job: 'all jobs', kind: 'digest', schedule }];
 }
 

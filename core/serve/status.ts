@@ -8,6 +8,7 @@ import type { Job } from '../config/schema.ts';
 import { JOB_LABEL, PROMETHEUS_METRICS as M } from '../contracts/prometheus.ts';
 import type { HistoryItem, HistoryStore } from '../history/history.ts';
 import { alarmThresholdHours, scheduleGaps } from '../schedule/index.ts';
+import { standbyLagSeconds, standbyLagThresholdHours } from '../standby/lag.ts';
 
 export interface JobStatus {
   readonly job: string;
@@ -27,6 +28,8 @@ export interface JobStatus {
   readonly nextDrill?: string;
   readonly thresholdHours?: number;
   readonly overdue: boolean;
+  /** Jobs with a standby: the age of the backup it holds (core/standby/lag.ts) and the alarm's bound. */
+  readonly standby?: { readonly lagSeconds?: number; readonly lagThresholdSeconds: number };
 }
 
 const HOUR_MS = 3_600_000;
@@ -69,6 +72,8 @@ export async function jobStatuses(
         thresholdHours !== undefined && since !== undefined && hoursBetween(since, now) > thresholdHours;
       const next = options.next?.(`backup:${job.name}`);
       const nextDrill = options.next?.(`drill:${job.name}`);
+      const gaps = job.schedule ? scheduleGaps(job.schedule) : undefined;
+      const lagSeconds = job.standby ? standbyLagSeconds(items, new Date(now)) : undefined;
       return {
         job: job.name,
         ...(success
@@ -106,6 +111,14 @@ export async function jobStatuses(
         ...(nextDrill ? { nextDrill: nextDrill.toISOString() } : {}),
         ...(thresholdHours !== undefined ? { thresholdHours } : {}),
         overdue,
+        ...(job.standby
+          ? {
+              standby: {
+                ...(lagSeconds !== undefined ? { lagSeconds } : {}),
+                lagThresholdSeconds: Math.round(standbyLagThresholdHours(job.standby, gaps) * 3600),
+              },
+            }
+          : {}),
       };
     }),
   );
@@ -136,6 +149,8 @@ export async function prometheusText(statuses: readonly JobStatus[]): Promise<st
     next: gauge(M.nextRunTimestamp, ['kind']),
     threshold: gauge(M.alarmThresholdHours),
     overdue: gauge(M.overdue),
+    standbyLag: gauge(M.standbyLag),
+    standbyLagThreshold: gauge(M.standbyLagThreshold),
   };
   for (const s of statuses) {
     const job = { [JOB_LABEL]: s.job };
@@ -154,6 +169,8 @@ export async function prometheusText(statuses: readonly JobStatus[]): Promise<st
     if (s.nextDrill) g.next.set({ ...job, kind: 'drill' }, Date.parse(s.nextDrill) / 1000);
     if (s.thresholdHours !== undefined) g.threshold.set(job, s.thresholdHours);
     g.overdue.set(job, s.overdue ? 1 : 0);
+    if (s.standby?.lagSeconds !== undefined) g.standbyLag.set(job, s.standby.lagSeconds);
+    if (s.standby) g.standbyLagThreshold.set(job, s.standby.lagThresholdSeconds);
   }
   return registry.metrics();
 }

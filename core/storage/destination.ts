@@ -14,6 +14,13 @@ export interface ObjectInfo {
   /** S3 ETag or file mtime+size; lets a second read be pinned to the object a first read verified. */
   readonly etag?: string;
   readonly versionId?: string;
+  /**
+   * Until when Object Lock forbids deleting the object (`stat` only, where the store has Object
+   * Lock and the caller may read it; S3 needs s3:GetObjectRetention to say).
+   */
+  readonly retainUntil?: Date;
+  /** Whether an Object Lock legal hold forbids deleting the object, whatever `retainUntil` says (`stat` only). */
+  readonly legalHold?: boolean;
 }
 
 export interface WriteResult {
@@ -31,6 +38,12 @@ export interface WriteOptions {
    * the number of parts sizes its parts so that several times this still fits.
    */
   readonly expectedBytes?: number;
+}
+
+/** A key {@link Destination.removeMany} could not delete, with why. */
+export interface RemoveFailure {
+  readonly key: string;
+  readonly error: unknown;
 }
 
 export interface Destination {
@@ -56,7 +69,7 @@ export interface Destination {
    */
   read(key: string, options?: { ifMatch?: string }): Promise<Readable>;
 
-  /** Size and identity of one object. Throws NotFoundError when absent. */
+  /** Size, identity and Object Lock state of one object. Throws NotFoundError when absent. */
   stat(key: string): Promise<ObjectInfo>;
 
   /** Every object whose key starts with `prefix`, in key order. */
@@ -66,10 +79,27 @@ export interface Destination {
   remove(key: string): Promise<void>;
 
   /**
+   * Deletes `keys` in as few requests as the store allows (S3: DeleteObjects, 1000 keys a
+   * request). The order in which the keys of one call go is not defined: a caller that needs one
+   * key gone before another makes two calls. Resolves with the keys that were not deleted, each
+   * with its error (a request that failed as a whole fails each of its keys); a missing key
+   * counts as deleted. Idempotent: may be retried, with the failed keys. Optional:
+   * `removeMany()` in remove-many.ts removes one key at a time where it is absent.
+   */
+  removeMany?(keys: readonly string[]): Promise<RemoveFailure[]>;
+
+  /**
    * Proves the destination is reachable and writable (writes and deletes a probe object under
    * `prefix`). Throws a StorageError naming what to fix.
    */
   checkWritable(prefix: string): Promise<void>;
+
+  /**
+   * Bytes free to this process where the destination writes (a file destination: `statfs` of
+   * its folder, the space an unprivileged user may fill). Optional: stores with no capacity to
+   * ask about (S3, GCS, Azure) have none.
+   */
+  freeBytes?(): Promise<number>;
 
   /**
    * Removes what unfinished writes of keys starting with `keyPrefix` left behind when their

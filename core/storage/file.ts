@@ -5,12 +5,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { IntegrityError, NotFoundError, StorageError } from '../errors.ts';
 import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
+import { errnoCode, mapFileError } from './file-errors.ts';
+import { fsyncCreatedFolders, fsyncDirectory, makeFolders } from './file-folders.ts';
+import { asBytes, MAX_BATCH_BYTES, writeAll, writeAllv } from './file-writes.ts';
 import { assertKeyPrefix, assertObjectKey, compareKeys } from './keys.ts';
 
 /** Temp files are `.<name>.partial-<random hex>`; list() hides them and keys may not look like them. */
@@ -18,65 +21,9 @@ const TEMP_FILE = /^\..+\.partial-[0-9a-f]+$/;
 
 /** Objects may hold database contents: readable by the owner only, whatever the umask. */
 const FILE_MODE = 0o600;
-/** Folders this destination creates: even the names in them (jobs, times) are the owner's. */
-const DIR_MODE = 0o700;
-
-function errnoCode(err: unknown): string | undefined {
-  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code;
-  return undefined;
-}
-
 /** The identity `read(ifMatch)` pins: inode, size and nanosecond mtime, which a rewrite changes. */
 function fileEtag(info: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
   return `${info.ino.toString(16)}-${info.size.toString(16)}-${info.mtimeNs.toString(16)}`;
-}
-
-/**
- * `mkdir -p` (folders 0700) that reports the real reason it fails: Node's recursive mkdir
- * answers ENOENT where a level cannot be made for another reason (EROFS on a read-only file
- * system), so on ENOENT the missing levels are made one by one, which fails with the real
- * code. Returns the first folder it created, like `mkdir(…, { recursive: true })`.
- */
-async function makeFolders(folder: string): Promise<string | undefined> {
-  try {
-    return await mkdir(folder, { recursive: true, mode: DIR_MODE });
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
-  }
-  const missing: string[] = [];
-  for (let dir = folder; ; dir = dirname(dir)) {
-    try {
-      await stat(dir);
-      break;
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT' || dirname(dir) === dir) throw err;
-      missing.unshift(dir);
-    }
-  }
-  for (const dir of missing) {
-    await mkdir(dir, { mode: DIR_MODE }).catch((err: unknown) => {
-      if (errnoCode(err) !== 'EEXIST') throw err;
-    });
-  }
-  return missing[0];
-}
-
-/** Opens a directory and fsyncs it, making a rename or unlink inside it durable. */
-async function fsyncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-    offset += bytesWritten;
-  }
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -85,6 +32,9 @@ function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error('the write was aborted'), { name: 'AbortError', cause: reason });
 }
 
+/** What {@link FileDestination.freeBytes} reads of `fs.statfs`. */
+export type StatfsFn = (path: string) => Promise<{ bavail: number | bigint; bsize: number | bigint }>;
+
 /** A {@link Destination} in a directory of the local file system. */
 export class FileDestination implements Destination {
   readonly name: string;
@@ -92,11 +42,32 @@ export class FileDestination implements Destination {
   /** Absolute path of the root directory. */
   readonly root: string;
 
-  /** `root` is resolved to an absolute path; it is created on the first write if missing. */
-  constructor(name: string, root: string) {
+  private readonly statfs: StatfsFn;
+
+  /**
+   * `root` is resolved to an absolute path; it is created on the first write if missing.
+   * `options.statfs` replaces `fs.statfs` (tests: no tiny file system to fill here).
+   */
+  constructor(name: string, root: string, options: { statfs?: StatfsFn } = {}) {
+    this.statfs = options.statfs ?? ((path) => statfs(path));
     this.name = name;
     this.root = resolve(root);
     this.description = pathToFileURL(this.root).href;
+  }
+
+  /**
+   * Free bytes of the file system holding the root (of its nearest existing parent folder
+   * while the root does not exist yet), as available to unprivileged users.
+   */
+  async freeBytes(): Promise<number> {
+    for (let path = this.root; ; path = dirname(path)) {
+      try {
+        const fs = await this.statfs(path);
+        return Number(fs.bavail) * Number(fs.bsize);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(path) === path) throw err;
+      }
+    }
   }
 
   /** Streams `body` to a temp file beside `key`, fsyncs it and renames it into place. */
@@ -115,10 +86,20 @@ export class FileDestination implements Destination {
       if (signal?.aborted) throw abortError(signal);
       return await this.writeAtomically(key, signal, async (handle) => {
         let bytes = 0;
-        for await (const chunk of body) {
-          const data: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          await writeAll(handle, data);
-          bytes += data.byteLength;
+        for await (const first of body) {
+          // Every chunk already buffered goes out with this one in a single writev: the
+          // encryption stage emits packet headers of a few bytes between its data chunks.
+          const batch = [asBytes(first)];
+          let size = batch[0]!.byteLength;
+          while (size < MAX_BATCH_BYTES) {
+            const more: unknown = body.read();
+            if (more === null) break;
+            const data = asBytes(more);
+            batch.push(data);
+            size += data.byteLength;
+          }
+          await writeAllv(handle, batch);
+          bytes += size;
         }
         return bytes;
       });
@@ -150,7 +131,7 @@ export class FileDestination implements Destination {
     try {
       handle = await open(path, 'r');
     } catch (err) {
-      throw this.mapError(err, key, 'read');
+      throw mapFileError(this, err, key, 'read');
     }
     try {
       const info = await handle.stat({ bigint: true });
@@ -162,7 +143,7 @@ export class FileDestination implements Destination {
       return handle.createReadStream();
     } catch (err) {
       await handle.close().catch(() => {});
-      throw this.mapError(err, key, 'read');
+      throw mapFileError(this, err, key, 'read');
     }
   }
 
@@ -174,7 +155,7 @@ export class FileDestination implements Destination {
       if (!info.isFile()) throw new NotFoundError(`${this.urlOf(key)} is not a file`);
       return { key, size: Number(info.size), lastModified: info.mtime, etag: fileEtag(info) };
     } catch (err) {
-      throw this.mapError(err, key, 'stat');
+      throw mapFileError(this, err, key, 'stat');
     }
   }
 
@@ -207,7 +188,7 @@ export class FileDestination implements Destination {
       await fsyncDirectory(dirname(path));
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return;
-      throw this.mapError(err, key, 'remove');
+      throw mapFileError(this, err, key, 'remove');
     }
   }
 
@@ -236,7 +217,7 @@ export class FileDestination implements Destination {
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-      throw this.mapError(err, folder, 'list');
+      throw mapFileError(this, err, folder, 'list');
     }
     const removed: string[] = [];
     for (const entry of entries) {
@@ -245,7 +226,7 @@ export class FileDestination implements Destination {
         await unlink(join(path, entry.name));
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') continue;
-        throw this.mapError(err, folder, 'remove a temp file in');
+        throw mapFileError(this, err, folder, 'remove a temp file in');
       }
       removed.push(join(path, entry.name));
     }
@@ -287,7 +268,7 @@ export class FileDestination implements Destination {
     try {
       created = await makeFolders(folder);
     } catch (err) {
-      throw this.mapError(err, key, 'write');
+      throw mapFileError(this, err, key, 'write');
     }
     let handle: FileHandle | undefined;
     let renamed = false;
@@ -302,21 +283,12 @@ export class FileDestination implements Destination {
       await rename(temp, path);
       renamed = true;
       await fsyncDirectory(folder);
-      if (created !== undefined) await this.fsyncCreatedFolders(created, folder);
+      if (created !== undefined) await fsyncCreatedFolders(created, folder);
       return { bytes, etag: fileEtag(info) };
     } catch (err) {
       await handle?.close().catch(() => {});
       if (!renamed) await unlink(temp).catch(() => {});
-      throw this.mapError(err, key, 'write');
-    }
-  }
-
-  /** `mkdir -p` made `first` and everything below it up to `folder`: make those entries durable. */
-  private async fsyncCreatedFolders(first: string, folder: string): Promise<void> {
-    let current = folder;
-    while (current !== dirname(first) && current.length >= first.length) {
-      current = dirname(current);
-      await fsyncDirectory(current);
+      throw mapFileError(this, err, key, 'write');
     }
   }
 
@@ -328,64 +300,12 @@ export class FileDestination implements Destination {
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw this.mapError(err, folder, 'list');
+      throw mapFileError(this, err, folder, 'list');
     }
     for (const entry of entries) {
       const key = folder === '' ? entry.name : `${folder}/${entry.name}`;
       if (entry.isDirectory()) await this.walk(key, visit);
       else if (entry.isFile() && !TEMP_FILE.test(entry.name)) visit(key);
-    }
-  }
-
-  /** Turns a file-system error into NotFoundError or a StorageError naming the path and what to fix. */
-  private mapError(err: unknown, key: string, operation: string): unknown {
-    if (err instanceof StorageError || err instanceof NotFoundError || err instanceof IntegrityError)
-      return err;
-    const code = errnoCode(err);
-    if (code === undefined) return err;
-    const where = key === '' ? this.root : join(this.root, ...key.split('/'));
-    switch (code) {
-      case 'ENOENT':
-        if (operation === 'read' || operation === 'stat') {
-          return new NotFoundError(`${this.urlOf(key)} does not exist`, { cause: err });
-        }
-        return new StorageError(`cannot ${operation} ${where}: a folder is missing (ENOENT)`, { cause: err });
-      case 'EISDIR':
-        if (operation === 'read' || operation === 'stat') {
-          return new NotFoundError(`${this.urlOf(key)} is a folder, not a file`, { cause: err });
-        }
-        return new StorageError(
-          `cannot ${operation} ${where}: a folder of that name is in the way (EISDIR)`,
-          {
-            cause: err,
-            permanent: true,
-          },
-        );
-      case 'EACCES':
-      case 'EPERM':
-        return new StorageError(
-          `cannot ${operation} ${where}: permission denied (${code}); fix the permissions of ${this.root} or destinations.${this.name}.path`,
-          { cause: err, permanent: true },
-        );
-      case 'EROFS':
-        return new StorageError(
-          `cannot ${operation} ${where}: the file system is read-only (EROFS); point destinations.${this.name}.path at a writable directory`,
-          { cause: err, permanent: true },
-        );
-      case 'ENOTDIR':
-      case 'EEXIST':
-        return new StorageError(
-          `cannot ${operation} ${where}: a file is in the way of a folder (${code}); move it or fix destinations.${this.name}.path`,
-          { cause: err, permanent: true },
-        );
-      case 'ENOSPC':
-      case 'EDQUOT':
-        return new StorageError(`cannot ${operation} ${where}: no space left on the device (${code})`, {
-          cause: err,
-          permanent: true,
-        });
-      default:
-        return new StorageError(`cannot ${operation} ${where}: ${code}`, { cause: err });
     }
   }
 }

@@ -1,60 +1,29 @@
-/**
- * Builds destinations from the config: the one place that knows which implementation a
- * `type` means, how relative paths resolve, and which wrappers every destination gets.
- */
-import { isAbsolute, join, resolve } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { Destination as DestinationConfig } from '../config/schema.ts';
 import { StorageError } from '../errors.ts';
+import { AzureDestination } from './azure.ts';
+import { createAzureContainerClient } from './azure-client.ts';
+import type { CreateDestinationOptions } from './create-options.ts';
 import type { Destination } from './destination.ts';
-import { FileDestination } from './file.ts';
+import { createGcsDestination } from './gcs.ts';
+import { DEFAULT_RETRY, fileDestination } from './load.ts';
 import { withDestinationName } from './named.ts';
-import { type RetryOptions, withRetry } from './retry.ts';
-import { createS3Client, type S3Credentials, S3Destination } from './s3.ts';
+import { withRetry } from './retry.ts';
+import { S3Destination } from './s3.ts';
+import { createS3Client } from './s3-client.ts';
 
+export { AzureDestination } from './azure.ts';
+export { type AzureCredentials, createAzureContainerClient } from './azure-client.ts';
+export type { CreateDestinationOptions } from './create-options.ts';
 export type { Destination, ObjectInfo, WriteResult } from './destination.ts';
 export { FileDestination } from './file.ts';
 export { destinationPrefix, nameDestinationError, withDestinationName } from './named.ts';
 export { isPermanentError, type RetryOptions, withRetry } from './retry.ts';
-export { createS3Client, type S3Credentials, S3Destination, s3ClientConfig } from './s3.ts';
+export { S3Destination } from './s3.ts';
+export { createS3Client, type S3Credentials, s3ClientConfig } from './s3-client.ts';
 
 /** The bucket name in the config that stands for the bucket the CDK stack creates. */
 export const MANAGED_BUCKET = 'managed';
 
-export interface CreateDestinationOptions {
-  /** Directory that relative file paths resolve against (the config file's directory). */
-  readonly baseDir: string;
-  /**
-   * An extra root inside the destination, after an S3 destination's own `prefix` (for a file
-   * destination, a sub-folder of its path). Not the config's top-level `prefix`: that one is
-   * part of every key the pipeline builds.
-   * @default ""
-   */
-  readonly prefix?: string;
-  /**
-   * Credentials for an S3 destination, already resolved from env variables or Secrets Manager
-   * and registered with redact() by the caller.
-   * @default - the SDK's default chain (task role, environment, profile)
-   */
-  readonly s3Credentials?: S3Credentials;
-  /**
-   * A ready client for an S3 destination (tests, or a caller sharing one client).
-   * @default - a client built from the destination config
-   */
-  readonly s3Client?: S3Client;
-  /**
-   * The real name of the stack's bucket, used when the config says `"bucket": "managed"`.
-   * @default - none: a "managed" destination is refused
-   */
-  readonly bucketOverride?: string;
-  /**
-   * Retry policy of the wrapper around the destination.
-   * @default { attempts: 4, baseDelayMs: 500 }
-   */
-  readonly retry?: RetryOptions;
-}
-
-const DEFAULT_RETRY: RetryOptions = { attempts: 4, baseDelayMs: 500 };
 const MiB = 1024 * 1024;
 
 /**
@@ -79,9 +48,37 @@ export function createBareDestination(
   options: CreateDestinationOptions,
 ): Destination {
   const extra = options.prefix ?? '';
-  if (config.type === 'file') {
-    const base = isAbsolute(config.path) ? config.path : resolve(options.baseDir, config.path);
-    return new FileDestination(name, extra === '' ? base : join(base, ...extra.split('/').filter(Boolean)));
+  if (config.type === 'file') return fileDestination(name, config, options);
+  if (config.type === 'azure') {
+    if (!options.azureCredentials) {
+      throw new StorageError(
+        `destination ${name} has no credentials: set connectionStringEnv, accountKeyEnv, sasTokenEnv or credentialsSecret`,
+        { permanent: true },
+      );
+    }
+    const container = createAzureContainerClient({
+      name,
+      container: config.container,
+      credentials: options.azureCredentials,
+      ...(config.account ? { account: config.account } : {}),
+      ...(config.accountUrl ? { accountUrl: config.accountUrl } : {}),
+      ...(config.requestTimeoutSeconds ? { requestTimeoutMs: config.requestTimeoutSeconds * 1000 } : {}),
+    });
+    return new AzureDestination({
+      name,
+      container,
+      prefix: joinPrefixes(config.prefix, extra),
+      blockSizeBytes: config.blockSizeMiB * MiB,
+      queueSize: config.queueSize,
+      ...(config.stallTimeoutSeconds ? { stallTimeoutMs: config.stallTimeoutSeconds * 1000 } : {}),
+    });
+  }
+  if (config.type === 'gcs') {
+    return createGcsDestination(name, config, {
+      prefix: joinPrefixes(config.prefix, extra),
+      ...(options.s3Credentials ? { credentials: options.s3Credentials } : {}),
+      ...(options.s3Client ? { client: options.s3Client } : {}),
+    });
   }
   let bucket = config.bucket;
   if (bucket === MANAGED_BUCKET) {
@@ -112,10 +109,12 @@ export function createBareDestination(
     partSizeBytes: config.partSizeMiB * MiB,
     queueSize: config.queueSize,
     ...(config.stallTimeoutSeconds ? { stallTimeoutMs: config.stallTimeoutSeconds * 1000 } : {}),
+    ...(options.now && { now: options.now }),
     objectSettings: {
       ...(config.serverSideEncryption && { serverSideEncryption: config.serverSideEncryption }),
       ...(config.storageClass && { storageClass: config.storageClass }),
       ...(config.tags && { tags: config.tags }),
+      ...(config.objectLock && { objectLock: config.objectLock }),
     },
   });
 }

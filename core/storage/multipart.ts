@@ -7,8 +7,8 @@
  * Why not lib-storage's `Upload`: it joins every part with `Buffer.concat` into a fresh
  * buffer and keeps the previous one alive through the remainder view, so a write holds
  * (queueSize + 2) parts plus garbage that V8 frees only at its next full GC and glibc then
- * keeps resident. Measured on the bench (8 MiB × 2, a 57 MB object): 160–198 MiB peak RSS
- * for a backup with `Upload`; this writer's memory does not depend on the GC's timing.
+ * keeps resident, so its peak varied with the GC's timing (docs/performance.md, "Memory", has
+ * the measurements); this writer's memory does not.
  *
  * The writer sends requests and reports what it knows (`uploadId`, `completed`, `settled()`);
  * deciding what to clean up after a failure is the caller's (S3Destination).
@@ -24,55 +24,12 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
-  type PutObjectCommandInput,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-
-/** S3's limits: parts of one multipart upload, and bytes per part. */
-export const MAX_PARTS = 10_000;
-export const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
-/** Parts after which the part size doubles (see {@link MultipartWriterParams.growEvery}). */
-export const GROW_EVERY = 2_000;
-
-/** The size of part `partNumber` (1-based) of an upload whose parts start at `partSize`. */
-function sizeOfPart(partNumber: number, partSize: number, growEvery: number): number {
-  const doublings = Math.floor((partNumber - 1) / growEvery);
-  return Math.min(partSize * 2 ** doublings, MAX_PART_BYTES);
-}
-
-/** The most bytes an upload holds whose parts start at `partSize` and double every `growEvery`. */
-export function uploadCapacity(partSize: number, growEvery = GROW_EVERY, maxParts = MAX_PARTS): number {
-  let bytes = 0;
-  for (let part = 1; part <= maxParts; part += growEvery) {
-    bytes += sizeOfPart(part, partSize, growEvery) * Math.min(growEvery, maxParts - part + 1);
-  }
-  return bytes;
-}
-
-/**
- * The smallest first-part size, `minimum` or a whole number of MiB above it, of an upload that
- * holds `bytes`; S3's 5 GiB when none does.
- */
-export function firstPartSizeFor(bytes: number, minimum: number, growEvery = GROW_EVERY): number {
-  const MiB = 1024 * 1024;
-  if (uploadCapacity(minimum, growEvery) >= bytes) return minimum;
-  let low = Math.ceil(minimum / MiB);
-  let high = MAX_PART_BYTES / MiB;
-  if (uploadCapacity(high * MiB, growEvery) < bytes) return MAX_PART_BYTES;
-  while (low < high) {
-    const middle = Math.floor((low + high) / 2);
-    if (uploadCapacity(middle * MiB, growEvery) >= bytes) high = middle;
-    else low = middle + 1;
-  }
-  return low * MiB;
-}
-
-/** Server-side encryption, storage class and tags of an object (see S3ObjectSettings in s3.ts). */
-export type S3ObjectParams = Pick<
-  PutObjectCommandInput,
-  'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled' | 'StorageClass' | 'Tagging'
->;
+import { GROW_EVERY, MAX_PARTS, sizeOfPart, TooManyPartsError, uploadCapacity } from './part-sizes.ts';
+import type { S3ObjectParams } from './s3-object-settings.ts';
+import { StallWatch } from './stall-watch.ts';
 
 export interface MultipartWriterParams {
   readonly client: S3Client;
@@ -122,30 +79,6 @@ export interface MultipartWriterParams {
   readonly stallMs?: number;
 }
 
-/** Requests to the store were outstanding and none completed for `seconds`. */
-export class UploadStalledError extends Error {
-  override readonly name = 'UploadStalledError';
-  constructor(readonly seconds: number) {
-    super(`no request to the store completed for ${seconds} s`);
-  }
-}
-
-/** The body needs more parts than an upload may have: the part size is too small for it. */
-export class TooManyPartsError extends Error {
-  override readonly name = 'TooManyPartsError';
-  constructor(
-    readonly maxParts: number,
-    /** The size of the first parts. */
-    readonly partSize: number,
-    /** The most bytes the parts could hold. */
-    readonly capacity: number,
-  ) {
-    super(
-      `the object is larger than the ${capacity} bytes ${maxParts} parts starting at ${partSize} bytes hold`,
-    );
-  }
-}
-
 export interface MultipartWriteOutput {
   readonly etag: string | undefined;
   readonly versionId: string | undefined;
@@ -189,11 +122,7 @@ export class MultipartWriter {
   private checksums: boolean | undefined;
   /** Cancels every request of the upload once it stalled. */
   private readonly cancel = new AbortController();
-  /** Requests sent and not yet settled. */
-  private outstanding = 0;
-  /** When a request last completed, or the first of the outstanding ones was sent. */
-  private lastProgress = 0;
-  private stallWatch: NodeJS.Timeout | undefined;
+  private readonly stallWatch: StallWatch;
 
   constructor(params: MultipartWriterParams) {
     if (!Number.isInteger(params.partSize) || params.partSize < 1) {
@@ -205,6 +134,10 @@ export class MultipartWriter {
     this.params = params;
     this.maxParts = params.maxParts ?? MAX_PARTS;
     this.growEvery = params.growEvery ?? GROW_EVERY;
+    this.stallWatch = new StallWatch(params.stallMs, (err) => {
+      this.recordFailure(err);
+      this.cancel.abort(this.failure?.error);
+    });
   }
 
   /** The size of part `partNumber` (1-based). */
@@ -224,7 +157,7 @@ export class MultipartWriter {
    * upload is left for the caller to abort once {@link settled}.
    */
   async write(body: AsyncIterable<Uint8Array>): Promise<MultipartWriteOutput> {
-    this.watchForStalls();
+    this.stallWatch.start();
     let current: Buffer | undefined;
     let filled = 0;
     let partNumber = 0;
@@ -264,24 +197,7 @@ export class MultipartWriter {
 
   /** Stops watching for stalls; call it once the write and its clean-up are over. */
   close(): void {
-    clearInterval(this.stallWatch);
-    this.stallWatch = undefined;
-  }
-
-  private watchForStalls(): void {
-    const stallMs = this.params.stallMs;
-    if (stallMs === undefined || this.stallWatch) return;
-    this.stallWatch = setInterval(
-      () => {
-        if (this.outstanding === 0 || Date.now() - this.lastProgress < stallMs) return;
-        this.recordFailure(new UploadStalledError(Number((stallMs / 1000).toFixed(1))));
-        this.cancel.abort(this.failure?.error);
-        this.close();
-      },
-      Math.min(1000, Math.max(10, stallMs / 4)),
-    );
-    // The watch bounds waits; it must never be what keeps the process alive.
-    this.stallWatch.unref();
+    this.stallWatch.stop();
   }
 
   private throwIfFailed(): void {
@@ -300,17 +216,11 @@ export class MultipartWriter {
    * the stall watch knows what is outstanding and when something last completed.
    */
   private async send<T>(request: () => Promise<T>): Promise<T> {
-    if (this.outstanding === 0) this.lastProgress = Date.now();
-    this.outstanding += 1;
     try {
-      const output = await request();
-      this.lastProgress = Date.now();
-      return output;
+      return await this.stallWatch.track(request);
     } catch (err) {
       this.recordFailure(err);
       throw err;
-    } finally {
-      this.outstanding -= 1;
     }
   }
 

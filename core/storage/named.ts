@@ -8,7 +8,8 @@
 import type { Readable } from 'node:stream';
 import { messageOf, StorageError, UserError } from '../errors.ts';
 import { redact } from '../redact.ts';
-import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
+import type { Destination, ObjectInfo, RemoveFailure, WriteOptions, WriteResult } from './destination.ts';
+import { removeMany } from './remove-many.ts';
 
 /** The prefix every error of destination `name` starts with. */
 export function destinationPrefix(name: string): string {
@@ -68,8 +69,16 @@ export function withDestinationName(dest: Destination): Destination {
     stat: (key: string): Promise<ObjectInfo> => named(`stat ${key}`, () => dest.stat(key)),
     list: (prefix: string): Promise<ObjectInfo[]> => named(`list ${prefix}`, () => dest.list(prefix)),
     remove: (key: string): Promise<void> => named(`remove ${key}`, () => dest.remove(key)),
+    removeMany: async (keys: readonly string[]): Promise<RemoveFailure[]> =>
+      (await removeMany(dest, keys)).map(({ key, error }) => ({
+        key,
+        error: nameDestinationError(dest.name, `remove ${key}`, error),
+      })),
     checkWritable: (prefix: string): Promise<void> =>
       named(`check ${prefix}`, () => dest.checkWritable(prefix)),
+    ...(dest.freeBytes
+      ? { freeBytes: (): Promise<number> => named('read free space', () => dest.freeBytes!()) }
+      : {}),
     ...(dest.removeUnfinished
       ? {
           removeUnfinished: (keyPrefix: string): Promise<string[]> =>

@@ -4,7 +4,8 @@
  */
 import type { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, StorageError, UserError } from '../errors.ts';
-import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
+import type { Destination, ObjectInfo, RemoveFailure, WriteOptions, WriteResult } from './destination.ts';
+import { removeMany } from './remove-many.ts';
 
 export interface RetryOptions {
   /** Total attempts per call, the first one included (1 = no retry). */
@@ -92,7 +93,43 @@ export async function retrying<T>(
 }
 
 /**
- * Wraps `dest` so that put, read, stat, list, remove and checkWritable are retried on
+ * Removes `keys` through {@link removeMany}, then again — with backoff, as {@link retrying} —
+ * only the keys that failed transiently, until none did or the attempts are spent. A key that
+ * failed permanently (access denied, Object Lock) is reported at once and not asked again.
+ */
+export async function removingMany(
+  dest: Destination,
+  keys: readonly string[],
+  options: RetryOptions,
+): Promise<RemoveFailure[]> {
+  const attempts = Math.max(1, Math.floor(options.attempts));
+  const sleep = options.sleep ?? timer;
+  const settled: RemoveFailure[] = [];
+  let pending = keys;
+  for (let attempt = 1; ; attempt++) {
+    const failures = await removeMany(dest, pending);
+    const transient = failures.filter((f) => !isPermanentError(f.error));
+    settled.push(...failures.filter((f) => isPermanentError(f.error)));
+    if (transient.length === 0 || attempt >= attempts || options.signal?.aborted) {
+      return [...settled, ...transient];
+    }
+    const delayMs = backoffDelay(attempt, options.baseDelayMs, options.maxDelayMs ?? 30_000);
+    options.onRetry?.({
+      operation: `remove ${transient.length} object(s)`,
+      attempt,
+      delayMs,
+      error: transient[0]!.error,
+    });
+    if (options.signal) {
+      await sleepUnless(sleep, delayMs, options.signal);
+      if (options.signal.aborted) return [...settled, ...transient];
+    } else await sleep(delayMs);
+    pending = transient.map((f) => f.key);
+  }
+}
+
+/**
+ * Wraps `dest` so that put, read, stat, list, remove(Many) and checkWritable are retried on
  * transient failures. `write` is passed through unretried: its body stream is consumed once,
  * so a failed write must be restarted by the caller from a fresh stream.
  */
@@ -109,8 +146,12 @@ export function withRetry(dest: Destination, options: RetryOptions): Destination
     stat: (key: string): Promise<ObjectInfo> => retry(`stat ${key}`, () => dest.stat(key)),
     list: (prefix: string): Promise<ObjectInfo[]> => retry(`list ${prefix}`, () => dest.list(prefix)),
     remove: (key: string): Promise<void> => retry(`remove ${key}`, () => dest.remove(key)),
+    removeMany: (keys: readonly string[]): Promise<RemoveFailure[]> => removingMany(dest, keys, options),
     checkWritable: (prefix: string): Promise<void> =>
       retry(`check ${prefix}`, () => dest.checkWritable(prefix)),
+    ...(dest.freeBytes
+      ? { freeBytes: (): Promise<number> => retry('read free space', () => dest.freeBytes!()) }
+      : {}),
     ...(dest.removeUnfinished
       ? {
           removeUnfinished: (keyPrefix: string): Promise<string[]> =>

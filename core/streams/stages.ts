@@ -17,25 +17,30 @@ export function asDuplex(stage: Stage): Duplex {
 }
 
 /**
- * A stage that joins small chunks into chunks of at least `minBytes` (the last one may be
- * smaller); the bytes are unchanged. A pipe delivers at most 64 KiB per read, and every chunk
- * costs the same bookkeeping in each stage after it (openpgp.js's Web Streams above all):
- * joining the compressed stream into 512 KiB chunks cut the backup process's CPU by 10-18 %
- * (A/B runs of the bundled CLI on the bench's PostgreSQL dataset; docs/performance.md).
+ * Joins small chunks into chunks of at least `minBytes` (the last one may be smaller); the
+ * bytes are unchanged. For consumers that pay per chunk far more than a copy costs (openpgp.js's
+ * Web Streams): a pipe delivers at most 64 KiB per read. Elsewhere the copy into fresh memory
+ * costs more than it saves (docs/performance.md), so native stages take the chunks as they come.
  */
-export function coalesce(minBytes: number): Duplex {
-  return generatorStage(async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    let held: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of source) {
-      held.push(chunk);
-      size += chunk.length;
-      if (size >= minBytes) {
-        yield held.length === 1 ? held[0]! : Buffer.concat(held, size);
-        held = [];
-        size = 0;
-      }
+export async function* coalesceChunks(
+  source: AsyncIterable<Buffer>,
+  minBytes: number,
+): AsyncGenerator<Buffer> {
+  let held: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    held.push(chunk);
+    size += chunk.length;
+    if (size >= minBytes) {
+      yield held.length === 1 ? held[0]! : Buffer.concat(held, size);
+      held = [];
+      size = 0;
     }
-    if (size > 0) yield held.length === 1 ? held[0]! : Buffer.concat(held, size);
-  });
+  }
+  if (size > 0) yield held.length === 1 ? held[0]! : Buffer.concat(held, size);
+}
+
+/** {@link coalesceChunks} as a pipeline stage. */
+export function coalesce(minBytes: number): Duplex {
+  return generatorStage((source) => coalesceChunks(source, minBytes));
 }

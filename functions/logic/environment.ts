@@ -6,27 +6,12 @@
 import path from 'node:path';
 import { loadConfig } from '../../core/config/load.ts';
 import type { Config } from '../../core/config/schema.ts';
+import { FunctionEnv } from '../../core/contracts/function-env.ts';
 import { ConfigError } from '../../core/errors.ts';
+import type { TaskLaunchSettings } from './start-backup.ts';
 
-/** Environment variables of the Lambdas (set by the DumpVault construct). */
-export const FunctionEnv = {
-  historyTable: 'DUMPVAULT_HISTORY_TABLE',
-  topicArn: 'DUMPVAULT_TOPIC_ARN',
-  cluster: 'DUMPVAULT_CLUSTER',
-  /** Each job's task definition family is this prefix followed by the job's name. */
-  taskFamilyPrefix: 'DUMPVAULT_TASK_FAMILY_PREFIX',
-  containerName: 'DUMPVAULT_CONTAINER_NAME',
-  /** Comma-separated private subnet ids. */
-  subnets: 'DUMPVAULT_SUBNETS',
-  /** Comma-separated security group ids. */
-  securityGroups: 'DUMPVAULT_SECURITY_GROUPS',
-  /** The stack's bucket: what `"bucket": "managed"` means (restore steps). */
-  bucket: 'DUMPVAULT_BUCKET',
-  /** `dumpvault-restore-target=<stack>`: the tag that lets the deployment read a restore target's secret (Guard). */
-  restoreTargetTag: 'DUMPVAULT_RESTORE_TARGET_TAG',
-  /** Path of the config; defaults to `config.json` beside the handler code. */
-  configFile: 'DUMPVAULT_CONFIG_FILE',
-} as const;
+/** Environment variables of the Lambdas: the contract lives in core/contracts/function-env.ts. */
+export { FunctionEnv } from '../../core/contracts/function-env.ts';
 
 /** A required variable, or a ConfigError naming it. */
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -44,6 +29,38 @@ export function requireEnvList(name: string, env: NodeJS.ProcessEnv = process.en
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/**
+ * A variable that holds one of `allowed`, or `fallback` when unset (a function deployed before
+ * the variable existed); any other value is a ConfigError naming it.
+ */
+export function envChoice<const T extends string>(
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+  env: NodeJS.ProcessEnv = process.env,
+): T {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(
+      `environment variable ${name} is ${JSON.stringify(value)}; expected ${allowed.join(' or ')}`,
+    );
+  }
+  return value as T;
+}
+
+/** Where backup tasks run, as the construct tells start-backup and (with Spot jobs) task-stopped. */
+export function deployedLaunchSettings(env: NodeJS.ProcessEnv = process.env): TaskLaunchSettings {
+  return {
+    cluster: requireEnv(FunctionEnv.cluster, env),
+    taskFamilyPrefix: requireEnv(FunctionEnv.taskFamilyPrefix, env),
+    containerName: requireEnv(FunctionEnv.containerName, env),
+    subnets: requireEnvList(FunctionEnv.subnets, env),
+    securityGroups: requireEnvList(FunctionEnv.securityGroups, env),
+    assignPublicIp: envChoice(FunctionEnv.assignPublicIp, ['ENABLED', 'DISABLED'], 'DISABLED', env),
+  };
 }
 
 /** The config bundled with the function (or the file `DUMPVAULT_CONFIG_FILE` names). */

@@ -11,12 +11,14 @@ import { ToolError } from '../../core/errors.ts';
 import type { HistoryStore } from '../../core/history/history.ts';
 import { blockingBackupRun, pruneJob } from '../../core/pipeline/prune.ts';
 import type { Destination } from '../../core/storage/destination.ts';
+import { type BackupSourceOptions, openJobDestinations } from './backup-source.ts';
+import { PruneEventSchema, parseEvent } from './events.ts';
 import type { RunLog } from './log.ts';
 
 export interface PruneDeps {
   readonly config: Config;
   readonly history: HistoryStore;
-  /** The job's destinations that this function can reach (S3), in config order. */
+  /** Every destination of the job, in config order (see {@link deployedPruneDeps}). */
   readonly openDestinations: (job: Job) => Promise<Destination[]>;
   readonly log: RunLog;
   readonly now?: () => Date;
@@ -26,13 +28,28 @@ export type PruneOutcome =
   | { readonly status: 'PRUNED'; readonly job: string; readonly runId: string; readonly deleted: string[] }
   | { readonly status: 'NOT_RUN'; readonly job: string; readonly runId: string; readonly reason: string };
 
+/**
+ * The prune function's dependencies as functions/prune.ts builds them: every destination of
+ * the job (s3, gcs, azure), each opened with the credentials its `credentialsSecret` holds,
+ * read through `fetchSecret` (Secrets Manager), so each copy gets its own retention.
+ */
+export function deployedPruneDeps(
+  config: Config,
+  parts: Pick<PruneDeps, 'history' | 'log' | 'now'> & BackupSourceOptions,
+): PruneDeps {
+  const { history, log, now, ...sources } = parts;
+  return {
+    config,
+    history,
+    log,
+    openDestinations: (job) => openJobDestinations(config, job, sources),
+    ...(now ? { now } : {}),
+  };
+}
+
 /** Reads `{job, runId}`; anything else is an error (the event then goes to the DLQ). */
 export function parsePruneRequest(event: unknown): PruneRequest {
-  const e = (event ?? {}) as { job?: unknown; runId?: unknown };
-  if (typeof e.job !== 'string' || !e.job || typeof e.runId !== 'string' || !e.runId) {
-    throw new ToolError('expected a prune event like {"job": "<name>", "runId": "<run id>"}');
-  }
-  return { job: e.job, runId: e.runId };
+  return parseEvent(PruneEventSchema, event, 'prune event', (m) => new ToolError(m));
 }
 
 /**
@@ -65,6 +82,18 @@ export async function pruneAfterBackup(deps: PruneDeps, request: PruneRequest): 
   if (errors.length) {
     throw new ToolError(`retention of ${job.name} could not delete ${errors.length} object(s): ${errors[0]}`);
   }
-  deps.log.info('retention applied', { job: job.name, runId: request.runId, deleted: deleted.length });
+  // What Object Lock kept, and until when: why a backup outlives its retention.
+  const locked = results.flatMap((r) =>
+    r.plan.decisions.flatMap((d) => {
+      const rule = d.rules.find((x) => x.startsWith('object lock'));
+      return rule ? [`${r.destination}: ${d.backup.id} (${rule})`] : [];
+    }),
+  );
+  deps.log.info('retention applied', {
+    job: job.name,
+    runId: request.runId,
+    deleted: deleted.length,
+    ...(locked.length && { keptLocked: locked }),
+  });
   return { status: 'PRUNED', job: job.name, runId: request.runId, deleted };
 }

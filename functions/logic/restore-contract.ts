@@ -8,7 +8,8 @@
  * ```json
  * { "job": "app-prod",
  *   "backup": "latest" | "<id or unique prefix>" | "<ISO time: newest backup at or before it>",
- *   "target": "scratch" | "ephemeral" | { "url": "postgres://restore@host:5432/app", "passwordSecret": "arn:…" },
+ *   "target": "scratch" | "ephemeral" | "standby" | { "url": "postgres://restore@host:5432/app", "passwordSecret": "arn:…" },
+ *   "key": "<prefix><job>/<id>.manifest.json",
  *   "drop": false,
  *   "confirm": "app-prod",
  *   "trigger": "manual" | "schedule" }
@@ -16,18 +17,29 @@
  *
  * `backup` defaults to `latest`, `target` to `scratch`, `drop` to false, `trigger` to `manual`.
  * `ephemeral` is a drill: the backup goes into a throw-away database in a sidecar container
- * of the drill task (the run's kind is `drill`); any other target is a restore (kind `restore`).
+ * of the drill task (the run's kind is `drill`). `standby` brings the job's standby up to the
+ * backup (kind `standby`, core/standby/run.ts): the job's standby rule sends it with `key`, the
+ * S3 key of the manifest that landed, instead of `backup` (infra/standby-rules.ts); Resolve
+ * skips a backup that is not the job's newest or that the standby already holds. Any other
+ * target is a restore (kind `restore`).
  */
 import { createHash } from 'node:crypto';
+import { RestoreError } from '../../core/contracts/restore-state-machine.ts';
 import { messageOf, StorageError, UserError } from '../../core/errors.ts';
 import type { Trigger } from '../../core/history/history.ts';
+import { MANIFEST_SUFFIX } from '../../core/pipeline/catalog.ts';
 import { redact } from '../../core/redact.ts';
+import { SecretUnavailableError } from '../../core/secrets/resolve.ts';
 
 /** The target of a restore as the execution input states it. */
 export type RestoreTargetInput =
   | 'scratch'
   | 'ephemeral'
+  | 'standby'
   | { readonly url: string; readonly passwordSecret?: string };
+
+/** What an execution does: restore, drill (target `ephemeral`) or standby (target `standby`). */
+export type RestoreKind = 'restore' | 'drill' | 'standby';
 
 /** The execution input, validated. */
 export interface RestoreRequest {
@@ -37,6 +49,8 @@ export interface RestoreRequest {
   readonly drop: boolean;
   readonly confirm?: string;
   readonly trigger: Trigger;
+  /** Target `standby` from the standby rule: the S3 key of the manifest that landed. */
+  readonly key?: string;
 }
 
 /** The part of the Step Functions context object the steps use (`$$.Execution.Id` / `.StartTime`). */
@@ -63,7 +77,7 @@ export interface RestoreRun {
   readonly runId: string;
   /** ISO time; with `runId` the key of the run's history item. */
   readonly startedAt: string;
-  readonly kind: 'restore' | 'drill';
+  readonly kind: RestoreKind;
   readonly trigger: Trigger;
   /** The backup's id (`2026-11-21T030000Z-a1b2c3d4`). */
   readonly backup: string;
@@ -76,7 +90,7 @@ export interface RestoreRun {
   readonly destination?: string;
   /** The server version the backup was made from (the manifest's `serverVersion`). */
   readonly serverVersion: string;
-  readonly targetKind: 'scratch' | 'ephemeral' | 'connection';
+  readonly targetKind: 'scratch' | 'ephemeral' | 'standby' | 'connection';
   /** The target in words, for people: `a scratch database next to the source`, a URL, … */
   readonly target: string;
   readonly drop: boolean;
@@ -118,38 +132,24 @@ export interface ResolveEvent extends RestoreStepEvent {
 /** Environment variables of `dumpvault task restore` (the contract lives in core/contracts). */
 export { RestoreTaskEnv } from '../../core/contracts/restore-task.ts';
 
-/** Where each step stores its result in the state (JSONPath `$.<key>`). */
-export const StateKey = {
-  run: 'run',
-  guard: 'guard',
-  task: 'task',
-  verify: 'verify',
-  recorded: 'recorded',
-  notified: 'notified',
-  /** Catch clauses store `{Error, Cause}` under `$.failure.<state name>`. */
-  failure: 'failure',
-} as const;
-
-/** The names of the states (the CLI prints them as the execution passes). */
-export const StateName = {
-  resolve: 'Resolve',
-  guard: 'Guard',
-  runRestore: 'RunRestore',
-  verify: 'Verify',
-  record: 'Record',
-  notify: 'Notify',
-  recordFailure: 'RecordFailure',
-  recordFailureFailed: 'RecordFailureFailed',
-  notifyFailure: 'NotifyFailure',
-  restored: 'Restored',
-  failed: 'Failed',
-} as const;
-
+/** State names, result paths and error names: core/contracts/restore-state-machine.ts. */
 /** The execution input is malformed (a Catch records it like any failure). */
 export class RestoreInputError extends UserError {
   constructor(message: string) {
     super(message);
-    this.name = 'RestoreInputError';
+    this.name = RestoreError.input;
+  }
+}
+
+/**
+ * Resolve found nothing for a standby run to do and recorded it SKIPPED, with this message as
+ * the reason (functions/logic/restore-standby.ts). The state machine ends such an execution
+ * successfully at its Skipped state; nothing else is recorded or alerted.
+ */
+export class StandbySkippedError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = RestoreError.standbySkipped;
   }
 }
 
@@ -160,7 +160,7 @@ export class RestoreInputError extends UserError {
 export class GuardRefusedError extends UserError {
   constructor(message: string) {
     super(message);
-    this.name = 'GuardRefusedError';
+    this.name = RestoreError.guardRefused;
   }
 }
 
@@ -172,7 +172,7 @@ export class GuardRefusedError extends UserError {
 export class TargetUnreachableError extends UserError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'TargetUnreachableError';
+    this.name = RestoreError.targetUnreachable;
   }
 }
 
@@ -180,7 +180,7 @@ export class TargetUnreachableError extends UserError {
 export class VerifyFailedError extends UserError {
   constructor(message: string) {
     super(message);
-    this.name = 'VerifyFailedError';
+    this.name = RestoreError.verifyFailed;
   }
 }
 
@@ -191,7 +191,7 @@ export class VerifyFailedError extends UserError {
 export class RetryableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'RetryableError';
+    this.name = RestoreError.retryable;
   }
 }
 
@@ -201,7 +201,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 /** Validates the execution input (the original input is the state the steps receive). */
 export function parseRestoreRequest(state: unknown): RestoreRequest {
   if (!isRecord(state)) throw new RestoreInputError('expected an execution input like {"job": "<name>"}');
-  const { job, backup, target, drop, confirm, trigger } = state;
+  const { job, backup, target, drop, confirm, trigger, key } = state;
   if (typeof job !== 'string' || job === '') {
     throw new RestoreInputError(`expected "job" to name a job, got ${JSON.stringify(job ?? null)}`);
   }
@@ -211,7 +211,7 @@ export function parseRestoreRequest(state: unknown): RestoreRequest {
     );
   }
   let parsedTarget: RestoreTargetInput = 'scratch';
-  if (target === 'scratch' || target === 'ephemeral') parsedTarget = target;
+  if (target === 'scratch' || target === 'ephemeral' || target === 'standby') parsedTarget = target;
   else if (isRecord(target) && typeof target['url'] === 'string') {
     const secret = target['passwordSecret'];
     if (secret !== undefined && typeof secret !== 'string') {
@@ -222,7 +222,7 @@ export function parseRestoreRequest(state: unknown): RestoreRequest {
     parsedTarget = { url: target['url'], ...(secret ? { passwordSecret: secret } : {}) };
   } else if (target !== undefined) {
     throw new RestoreInputError(
-      `expected "target" to be "scratch", "ephemeral" or {"url": …, "passwordSecret": …}, got ${JSON.stringify(target)}`,
+      `expected "target" to be "scratch", "ephemeral", "standby" or {"url": …, "passwordSecret": …}, got ${JSON.stringify(target)}`,
     );
   }
   if (drop !== undefined && typeof drop !== 'boolean') {
@@ -236,9 +236,21 @@ export function parseRestoreRequest(state: unknown): RestoreRequest {
       `expected "trigger" to be "manual" or "schedule", got ${JSON.stringify(trigger)}`,
     );
   }
+  if (
+    key !== undefined &&
+    (parsedTarget !== 'standby' || typeof key !== 'string' || !key.endsWith(MANIFEST_SUFFIX))
+  ) {
+    throw new RestoreInputError(
+      `expected "key" only with target "standby", naming a manifest (…${MANIFEST_SUFFIX}), got ${JSON.stringify(key)}`,
+    );
+  }
+  if (key !== undefined && backup !== undefined) {
+    throw new RestoreInputError('expected "backup" or "key", not both');
+  }
   return {
     job,
     backup: backup ?? 'latest',
+    ...(key !== undefined ? { key } : {}),
     target: parsedTarget,
     drop: drop ?? false,
     ...(confirm !== undefined ? { confirm } : {}),
@@ -246,9 +258,9 @@ export function parseRestoreRequest(state: unknown): RestoreRequest {
   };
 }
 
-/** `drill` for the ephemeral target, `restore` for every other. */
-export function restoreKind(target: RestoreTargetInput): 'restore' | 'drill' {
-  return target === 'ephemeral' ? 'drill' : 'restore';
+/** `drill` for the ephemeral target, `standby` for the standby, `restore` for every other. */
+export function restoreKind(target: RestoreTargetInput): RestoreKind {
+  return target === 'ephemeral' ? 'drill' : target === 'standby' ? 'standby' : 'restore';
 }
 
 /**
@@ -281,7 +293,7 @@ export interface StepState {
 export interface RecordedOutcome {
   readonly job: string;
   readonly runId?: string;
-  readonly kind: 'restore' | 'drill';
+  readonly kind: RestoreKind;
   readonly status: 'SUCCEEDED' | 'FAILED';
   /** The error name the execution fails with (`GuardRefusedError`, `States.TaskFailed`, …). */
   readonly error?: string;
@@ -314,15 +326,18 @@ export function requireRun(state: StepState, step: string): RestoreRun {
 
 /**
  * Runs a step's logic and shapes what it throws for the state machine: a UserError keeps its
- * name (no retry: the input or the data is wrong), a transient StorageError or anything else
- * becomes a RetryableError (the state's Retry handles it). Messages are redacted either way:
+ * name (no retry: the input or the data is wrong), a transient StorageError, a secret Secrets
+ * Manager could not hand out just now (SecretUnavailableError) or anything else becomes a
+ * RetryableError (the state's Retry handles it). Messages are redacted either way:
  * they end up in the execution history.
  */
 export async function runStep<T>(step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (err) {
-    if (err instanceof UserError && !(err instanceof StorageError && !err.permanent)) {
+    const transient =
+      (err instanceof StorageError && !err.permanent) || err instanceof SecretUnavailableError;
+    if (err instanceof UserError && !transient) {
       err.message = redact(err.message);
       throw err;
     }

@@ -7,9 +7,9 @@
  * an item the execution, the task or task-stopped already finished is never touched.
  */
 
-import type { HistoryItem } from '../../core/history/history.ts';
+import { markDeadRunFailed } from '../../core/pipeline/finish-run.ts';
 import { redact } from '../../core/redact.ts';
-import { alertMarkedFailed } from './log.ts';
+import { finishDeps } from './log.ts';
 import { parseRestoreRequest, type RestoreRequest, runIdentity } from './restore-contract.ts';
 import type { RecordDeps } from './restore-record.ts';
 
@@ -98,7 +98,7 @@ export async function handleRestoreEnded(
     return { action: 'ignored' };
   }
   const ended = status as EndedStatus;
-  const { runId, startedAt } = runIdentity({
+  const { runId } = runIdentity({
     id: detail.executionArn,
     startTime: new Date(detail.startDate).toISOString(),
   });
@@ -122,35 +122,17 @@ export async function handleRestoreEnded(
     });
     return { action: 'no-run', job, runId };
   }
-  if (run.status !== 'RUNNING') return { action: 'already-finished', job, runId };
-
   const stopped = typeof detail.stopDate === 'number' ? new Date(detail.stopDate) : undefined;
-  const finishedAt = stopped ?? (deps.now ?? (() => new Date()))();
-  const durationMs = Math.max(0, finishedAt.getTime() - Date.parse(startedAt));
   const error = describeEnding(detail, ended);
-  const failed: HistoryItem = {
-    ...run,
-    status: 'FAILED',
-    finishedAt: finishedAt.toISOString(),
-    durationMs,
+  // The same ending as a run whose task stopped (task-stopped.ts): FAILED only while RUNNING,
+  // the job's lease released, one alert.
+  const marked = await markDeadRunFailed(finishDeps(deps), run, {
+    finishedAt: stopped ?? (deps.now ?? (() => new Date()))(),
     error,
-    details: { ...run.details, execution: detail.executionArn, executionStatus: ended },
-  };
-  if (!(await deps.history.saveIfRunning(failed))) return { action: 'already-finished', job, runId };
-
-  await alertMarkedFailed(
-    deps,
-    {
-      job,
-      runId,
-      kind: run.kind,
-      status: 'FAILED',
-      error,
-      durationMs,
-      investigate: `dumpvault history ${job} --remote   (run ${runId}; execution ${detail.executionArn})`,
-      ...(run.key !== undefined ? { key: run.key } : {}),
-    },
-    'restore marked FAILED: its execution ended without recording a result',
-  );
+    details: { execution: detail.executionArn, executionStatus: ended },
+    investigate: `dumpvault history ${job} --remote   (run ${runId}; execution ${detail.executionArn})`,
+    why: 'restore marked FAILED: its execution ended without recording a result',
+  });
+  if (!marked) return { action: 'already-finished', job, runId };
   return { action: 'marked-failed', job, runId, error };
 }

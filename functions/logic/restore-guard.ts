@@ -7,8 +7,9 @@
  */
 import { checkSourceUrl, findJob } from '../../core/config/load.ts';
 import type { Config, EngineName } from '../../core/config/schema.ts';
-import { ConfigError } from '../../core/errors.ts';
-import { redact, registerSecret } from '../../core/redact.ts';
+import { RestoreState } from '../../core/contracts/restore-state-machine.ts';
+import { redact } from '../../core/redact.ts';
+import { readSecret, type SecretFetcher } from '../../core/secrets/resolve.ts';
 import type { RunLog } from './log.ts';
 import {
   asStepState,
@@ -18,7 +19,6 @@ import {
   type RestoreStepEvent,
   requireRun,
 } from './restore-contract.ts';
-import type { SecretFetcher } from './secrets.ts';
 import { describeObjects, objectCount, type ProbeTarget, type TargetInventory } from './target-probe.ts';
 
 /** What Guard stores at `$.guard`: which rule let the restore through, and what the target held. */
@@ -42,55 +42,20 @@ export interface GuardDeps {
   readonly log: RunLog;
 }
 
-/** Secrets Manager errors that no retry fixes: the ARN, its policy or its key is wrong. */
-const PERMANENT_SECRET_ERRORS = new Set([
-  'AccessDeniedException',
-  'ResourceNotFoundException',
-  'DecryptionFailure',
-  'InvalidRequestException',
-  'InvalidParameterException',
-  'ValidationException',
-]);
-
 /**
  * The password a target's secret holds: the whole string, or the `password` field of a JSON
- * secret (the shape RDS-managed secrets have) — as the restore task reads it.
+ * secret (the shape RDS-managed secrets have) — as the restore task reads it. A refused read
+ * names the tag that lets the deployment read a target's secret.
  */
 export async function readTargetPassword(
   fetchSecret: SecretFetcher,
   arn: string,
   restoreTargetTag: string | undefined,
 ): Promise<string> {
-  let value: string;
-  try {
-    value = await fetchSecret(arn);
-  } catch (err) {
-    const name = err instanceof Error ? err.name : '';
-    if (!PERMANENT_SECRET_ERRORS.has(name)) throw err;
-    const readable = restoreTargetTag
-      ? `the deployment reads only the jobs' password secrets and secrets tagged ${restoreTargetTag}`
-      : `the deployment reads only the jobs' password secrets and tagged restore target secrets`;
-    throw new ConfigError(`target.passwordSecret: cannot read secret ${arn} (${name}): ${readable}`, {
-      cause: err,
-    });
-  }
-  registerSecret(value);
-  if (value.trim().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      // A plain password that starts with "{".
-      return value;
-    }
-    const password = (parsed as Record<string, unknown> | null)?.['password'];
-    if (typeof password !== 'string') {
-      throw new ConfigError(`target.passwordSecret: secret ${arn} is JSON without a "password" field`);
-    }
-    registerSecret(password);
-    return password;
-  }
-  return value;
+  const unreadableHint = restoreTargetTag
+    ? `the deployment reads only the jobs' password secrets and secrets tagged ${restoreTargetTag}`
+    : `the deployment reads only the jobs' password secrets and tagged restore target secrets`;
+  return readSecret(arn, { path: 'target.passwordSecret', field: 'password', unreadableHint }, fetchSecret);
 }
 
 /**
@@ -100,7 +65,7 @@ export async function readTargetPassword(
  */
 export async function guardRestore(deps: GuardDeps, event: RestoreStepEvent): Promise<GuardResult> {
   const request = parseRestoreRequest(event.state);
-  const run = requireRun(asStepState(event.state), 'Guard');
+  const run = requireRun(asStepState(event.state), RestoreState.guard);
   if (run.targetKind !== 'connection') {
     if (request.drop) {
       throw new GuardRefusedError(
@@ -109,7 +74,10 @@ export async function guardRestore(deps: GuardDeps, event: RestoreStepEvent): Pr
     }
     return {
       allowed: true,
-      rule: `${run.targetKind} target: a new database, nothing existing is touched; no confirmation needed`,
+      rule:
+        run.targetKind === 'standby'
+          ? 'standby target: the config names it; the backup goes into a new database beside it, swapped in only once it matches the manifest (a database dumpvault did not make is refused); no confirmation needed'
+          : `${run.targetKind} target: a new database, nothing existing is touched; no confirmation needed`,
     };
   }
   if (request.confirm !== run.job) {

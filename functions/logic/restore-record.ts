@@ -7,13 +7,16 @@
  * execution turned FAILED, so each failure is announced once.
  */
 import type { Config } from '../../core/config/schema.ts';
+import { RestoreError, RestoreState } from '../../core/contracts/restore-state-machine.ts';
+import { ContainerName } from '../../core/contracts/stack.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../core/history/history.ts';
-import { buildAlert, notifyOutcome, type RunOutcome } from '../../core/notify/alerts.ts';
+import { buildAlert, type RunOutcome } from '../../core/notify/alerts.ts';
 import type { Notifier } from '../../core/notify/notifier.ts';
+import { announceOutcome } from '../../core/pipeline/finish-run.ts';
 import { redact } from '../../core/redact.ts';
-import type { RunLog } from './log.ts';
+import { finishDeps, type RunLog } from './log.ts';
 import {
   asStepState,
   parseRestoreRequest,
@@ -23,7 +26,6 @@ import {
   requireRun,
   restoreKind,
   runIdentity,
-  StateName,
 } from './restore-contract.ts';
 import { describeStop, type TaskStateChangeDetail } from './task-stopped.ts';
 
@@ -34,9 +36,6 @@ export interface RecordDeps {
   readonly log: RunLog;
   readonly now?: () => Date;
 }
-
-/** The name of the restore task's container (task-stopped knows it by the same name). */
-export const RESTORE_CONTAINER = 'dumpvault';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -49,11 +48,6 @@ function parseJson(text: string): unknown {
     return undefined;
   }
 }
-
-/** The error of an execution whose restore task refused the run (exit code 2: bad input, target has data). */
-export const RESTORE_REFUSED = 'RestoreRefusedError';
-/** The error of an execution whose restore task failed and said why (exit code 1). */
-export const RESTORE_FAILED = 'RestoreFailedError';
 
 /** The ECS task description Step Functions returns (PascalCase) as task-stopped reads it. */
 function stoppedTaskDetail(task: Record<string, unknown>): TaskStateChangeDetail {
@@ -85,22 +79,22 @@ export function describeFailure(
   let taskArn: string | undefined;
   if (error === 'States.Timeout') {
     cause =
-      failedState === StateName.runRestore && run
+      failedState === RestoreState.runRestore && run
         ? `the restore task did not finish within ${Math.round(run.timeoutSeconds / 60)} minutes (the longest task.timeoutMinutes of the config); Step Functions stopped it`
         : `the ${failedState} step timed out`;
   } else if (
-    failedState === StateName.runRestore &&
+    failedState === RestoreState.runRestore &&
     isRecord(parsed) &&
     ('Containers' in parsed || 'StoppedReason' in parsed)
   ) {
     const detail = stoppedTaskDetail(parsed);
     taskArn = detail.taskArn;
     // The task's own verdict, by its exit code (task-restore.ts): 2 refused, 1 failed.
-    const exitCode = detail.containers?.find((c) => c.name === RESTORE_CONTAINER)?.exitCode;
-    if (exitCode === 2) error = RESTORE_REFUSED;
-    else if (exitCode === 1) error = RESTORE_FAILED;
-    cause = describeStop(detail, RESTORE_CONTAINER).replace(/^the task /, 'the restore task ');
-  } else if (failedState === StateName.runRestore) {
+    const exitCode = detail.containers?.find((c) => c.name === ContainerName.task)?.exitCode;
+    if (exitCode === 2) error = RestoreError.taskRefused;
+    else if (exitCode === 1) error = RestoreError.taskFailed;
+    cause = describeStop(detail, ContainerName.task).replace(/^the task /, 'the restore task ');
+  } else if (failedState === RestoreState.runRestore) {
     cause = `the restore task could not be started: ${error}${rawCause ? `: ${rawCause}` : ''}`;
   } else if (isRecord(parsed) && typeof parsed['errorMessage'] === 'string') {
     cause = parsed['errorMessage'];
@@ -121,7 +115,7 @@ export async function recordRestoreSucceeded(
   event: RestoreStepEvent,
 ): Promise<RecordedOutcome> {
   const state = asStepState(event.state);
-  const run = requireRun(state, StateName.record);
+  const run = requireRun(state, RestoreState.record);
   const item = await deps.history.findRun(run.job, run.runId);
   const now = (deps.now ?? (() => new Date()))();
   const durationMs = Math.max(0, now.getTime() - Date.parse(run.startedAt));
@@ -248,10 +242,11 @@ export interface NotifyResult {
 }
 
 /**
- * The Notify steps. Failures: the alert notifyOutcome() decides (one per failing streak), only
- * for a run this execution turned FAILED. Successes: notifyOutcome() (a recovery is announced
- * by the task), and for a manual restore that recovered nothing a "succeeded" message, because
- * a restore changed a database and the team should know.
+ * The Notify steps (Record saved the outcome already, so they announce it through finishRun's
+ * announceOutcome, which reports an alert it could not send). Failures: the alert it decides
+ * (one per failing streak), only for a run this execution turned FAILED. Successes: the same (a
+ * recovery is announced by the task), and for a manual restore that recovered nothing a
+ * "succeeded" message, because a restore changed a database and the team should know.
  */
 export async function notifyRestore(deps: RecordDeps, event: RestoreStepEvent): Promise<NotifyResult> {
   const state = asStepState(event.state);
@@ -268,32 +263,29 @@ export async function notifyRestore(deps: RecordDeps, event: RestoreStepEvent): 
     ...(recorded.durationMs !== undefined ? { durationMs: recorded.durationMs } : {}),
     ...(state.run?.objectKey ? { key: state.run.objectKey } : {}),
   };
-  const result = await notifyOutcome(deps.history, deps.notifier, outcome);
-  let alert = result.alert;
-  let error = result.error;
+  const sent = await announceOutcome(finishDeps(deps), outcome);
+  if (sent.error) return { alerted: null, error: sent.error };
+  if (sent.alert) return { alerted: sent.alert.status };
   const announceSuccess =
-    !alert &&
     recorded.status === 'SUCCEEDED' &&
     recorded.kind === 'restore' &&
     state.run?.trigger === 'manual' &&
     !state.run.failingBefore;
-  if (announceSuccess) {
-    const plain = buildAlert(outcome, 'SUCCEEDED');
-    const summary = `Restored:  ${recorded.backup} into ${recorded.target}; ${recorded.tablesCompared ?? 0} tables and ${recorded.rowsCompared ?? 0} rows match the manifest`;
-    alert = { ...plain, body: redact(`${summary}\n${plain.body}`) };
-    try {
-      await deps.notifier.publish(alert);
-    } catch (err) {
-      error = err;
-    }
-  }
-  if (error) {
-    deps.log.warn('alert could not be published', {
+  if (!announceSuccess) return { alerted: null };
+  const plain = buildAlert(outcome, 'SUCCEEDED');
+  const summary = `Restored:  ${recorded.backup} into ${recorded.target}; ${recorded.tablesCompared ?? 0} tables and ${recorded.rowsCompared ?? 0} rows match the manifest`;
+  const alert = { ...plain, body: redact(`${summary}\n${plain.body}`) };
+  try {
+    await deps.notifier.publish(alert);
+  } catch (err) {
+    // Reported the way finishRun reports an alert it could not send.
+    const error = redact(messageOf(err));
+    deps.log.warn(`could not send the SUCCEEDED alert of run ${recorded.runId}: ${error}`, {
       job: recorded.job,
       runId: recorded.runId,
-      error: redact(messageOf(error)),
+      error,
     });
-    return { alerted: null, error: redact(messageOf(error)) };
+    return { alerted: null, error };
   }
-  return { alerted: alert?.status ?? null };
+  return { alerted: alert.status };
 }

@@ -6,6 +6,8 @@
  */
 import { checkSourceUrl, findJob } from '../../core/config/load.ts';
 import type { Config, Job } from '../../core/config/schema.ts';
+import { alertStateKey } from '../../core/contracts/history-keys.ts';
+import { DEFAULT_TASK_SIZE } from '../../core/contracts/task-size.ts';
 import { UserError } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../core/history/history.ts';
@@ -20,14 +22,16 @@ import {
   parseRestoreRequest,
   type ResolveEvent,
   RestoreInputError,
+  type RestoreKind,
   type RestoreRequest,
   type RestoreRun,
   RestoreTaskEnv,
   restoreKind,
   runIdentity,
+  StandbySkippedError,
   type TaskEnvironmentEntry,
 } from './restore-contract.ts';
-import { DEFAULT_TASK } from './start-backup.ts';
+import { backupOfManifestKey, standbyBackup, standbySkipReason } from './restore-standby.ts';
 import { MAX_OVERRIDE_BYTES, singleJobConfig, startedByOf } from './task-contract.ts';
 
 export interface ResolveDeps {
@@ -36,6 +40,8 @@ export interface ResolveDeps {
   /** Opens the job's destinations AWS can read, in config order (see backup-source.ts). */
   readonly openSources: (job: Job) => Promise<readonly Destination[]>;
   readonly log: RunLog;
+  /** @default - the system clock */
+  readonly now?: () => Date;
 }
 
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
@@ -49,18 +55,24 @@ const MAX_EPHEMERAL_GIB = 200;
  * dump's raw size three times over (data, indexes, WAL) plus 20 GiB; other restores stream
  * through and need the minimum.
  */
-export function ephemeralStorageGiB(kind: 'restore' | 'drill', rawBytes: number): number {
+export function ephemeralStorageGiB(kind: RestoreKind, rawBytes: number): number {
   if (kind !== 'drill') return MIN_EPHEMERAL_GIB;
   return Math.min(MAX_EPHEMERAL_GIB, Math.max(MIN_EPHEMERAL_GIB, Math.ceil((rawBytes * 3) / GiB) + 20));
 }
 
+/** How RunRestore reaches the target. */
+interface ResolvedTarget {
+  readonly kind: RestoreRun['targetKind'];
+  readonly url?: string;
+  readonly passwordSecret?: string;
+}
+
 /** Checks the target against the job; returns how RunRestore reaches it. */
-function checkTarget(
-  request: RestoreRequest,
-  job: Job,
-): { kind: 'scratch' | 'ephemeral' | 'connection'; url?: string; passwordSecret?: string } {
+function checkTarget(request: RestoreRequest, job: Job): ResolvedTarget {
   const target = request.target;
   if (target === 'ephemeral') return { kind: 'ephemeral' };
+  // The standby's URL and password secret come from the config (the task reads them there).
+  if (target === 'standby') return { kind: 'standby' };
   if (job.engine === 'sqlite') {
     throw new RestoreInputError(
       `job ${job.name} backs up a SQLite file, which a task in AWS cannot reach: restore it with "dumpvault restore ${job.name}" where the file lives, or drill it with target "ephemeral"`,
@@ -115,7 +127,7 @@ function taskEnvironment(
   config: Config,
   job: Job,
   run: Pick<RestoreRun, 'runId' | 'startedAt' | 'trigger' | 'kind' | 'manifestKey' | 'drop' | 'destination'>,
-  target: { kind: 'scratch' | 'ephemeral' | 'connection'; url?: string; passwordSecret?: string },
+  target: ResolvedTarget,
 ): TaskEnvironmentEntry[] {
   const env: TaskEnvironmentEntry[] = [
     { Name: RestoreTaskEnv.job, Value: job.name },
@@ -152,11 +164,12 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
   await deps.history.save(base);
 
   const target = checkTarget(request, job);
+  const wanted = kind === 'standby' ? standbyBackup(request, job, deps.config.prefix) : request.backup;
   const { manifest, from, skipped } = await resolveCopy(
     await deps.openSources(job),
     deps.config.prefix,
     job.name,
-    request.backup,
+    wanted,
   );
   for (const s of skipped)
     deps.log.warn('a destination has no valid copy of the backup', {
@@ -178,10 +191,12 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
     described = 'a throw-away SQLite file in the drill task';
   } else if (target.kind === 'scratch') {
     described = 'a new scratch database next to the source';
+  } else if (target.kind === 'standby') {
+    described = `the standby ${redact(job.standby!.url)}`;
   } else {
     described = redact(target.url!);
   }
-  const size = job.task ?? DEFAULT_TASK;
+  const size = job.task ?? DEFAULT_TASK_SIZE;
   const run: RestoreRun = {
     job: job.name,
     runId,
@@ -203,10 +218,34 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
     ephemeralStorageGiB: ephemeralStorageGiB(kind, manifest.rawBytes),
     timeoutSeconds:
       event.deployment.restoreTimeoutSeconds ??
-      (job.task?.timeoutMinutes ?? DEFAULT_TASK.timeoutMinutes) * 60,
+      (job.task?.timeoutMinutes ?? DEFAULT_TASK_SIZE.timeoutMinutes) * 60,
     environment: [],
-    failingBefore: (await deps.history.getAlertState(`${job.name}:${kind}`))?.failing ?? false,
+    failingBefore: (await deps.history.getAlertState(alertStateKey(job.name, kind)))?.failing ?? false,
   };
+  const skip =
+    kind === 'standby'
+      ? await standbySkipReason(deps.history, request, {
+          job: job.name,
+          runId,
+          prefix: deps.config.prefix,
+          newest: id,
+          timeoutSeconds: run.timeoutSeconds,
+          now: deps.now?.() ?? new Date(),
+        })
+      : undefined;
+  if (skip) {
+    const landed = backupOfManifestKey(request.key!, deps.config.prefix, job.name);
+    await deps.history.save({
+      ...base,
+      status: 'SKIPPED',
+      finishedAt: (deps.now?.() ?? new Date()).toISOString(),
+      durationMs: 0,
+      error: skip,
+      details: { ...base.details, backup: landed, target: described },
+    });
+    deps.log.info('standby skipped', { job: job.name, runId, backup: landed, reason: skip });
+    throw new StandbySkippedError(skip);
+  }
   const environment = taskEnvironment(deps.config, job, run, target);
   const overrideBytes = Buffer.byteLength(JSON.stringify(environment));
   if (overrideBytes > MAX_OVERRIDE_BYTES) {

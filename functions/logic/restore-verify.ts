@@ -7,6 +7,7 @@
 
 import { findJob } from '../../core/config/load.ts';
 import type { Config, Job } from '../../core/config/schema.ts';
+import { RestoreState } from '../../core/contracts/restore-state-machine.ts';
 import type { TableStats } from '../../core/engine.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { readManifest } from '../../core/pipeline/catalog.ts';
@@ -39,7 +40,7 @@ function isTableStats(value: unknown): value is TableStats {
 
 /** Compares the restored row counts with the manifest; throws VerifyFailedError naming the tables. */
 export async function verifyRestore(deps: VerifyDeps, event: RestoreStepEvent): Promise<VerifyResult> {
-  const run = requireRun(asStepState(event.state), 'Verify');
+  const run = requireRun(asStepState(event.state), RestoreState.verify);
   const job = findJob(deps.config, run.job);
   const item = await deps.history.findRun(run.job, run.runId);
   if (!item) {

@@ -5,15 +5,16 @@
 import { createHash } from 'node:crypto';
 import { type ECSClient, RunTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import { findJob } from '../../core/config/load.ts';
-import type { Config, Job } from '../../core/config/schema.ts';
+import { backupsOnSpot, type Config, type Job } from '../../core/config/schema.ts';
+import { DEFAULT_TASK_SIZE } from '../../core/contracts/task-size.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import type { HistoryItem, Lease, Trigger } from '../../core/history/history.ts';
 import { newRunId } from '../../core/manifest.ts';
-import { notifyOutcome } from '../../core/notify/alerts.ts';
 import type { Notifier } from '../../core/notify/notifier.ts';
+import { finishRun } from '../../core/pipeline/finish-run.ts';
 import { redact } from '../../core/redact.ts';
-import type { RunLog } from './log.ts';
+import { finishDeps, type RunLog } from './log.ts';
 import { MAX_OVERRIDE_BYTES, singleJobConfig, startedByOf, TaskEnv } from './task-contract.ts';
 
 /** Where and how tasks run; fixed per deployment (Lambda environment). */
@@ -27,10 +28,13 @@ export interface TaskLaunchSettings {
   readonly containerName: string;
   readonly subnets: readonly string[];
   readonly securityGroups: readonly string[];
+  /**
+   * `ENABLED` when tasks run in public subnets (`aws.network: "public-subnets"`, no NAT gateway):
+   * without a public IP such a task reaches neither the database nor the AWS APIs.
+   * @default 'DISABLED'
+   */
+  readonly assignPublicIp?: 'ENABLED' | 'DISABLED';
 }
-
-/** Job settings used when a job has no `task` section. */
-export const DEFAULT_TASK = { cpu: 1024, memoryMiB: 2048, timeoutMinutes: 720 } as const;
 
 /** The lease outlives the task's own timeout by this much, so only a dead run loses it. */
 export const LEASE_MARGIN_MS = 30 * 60_000;
@@ -88,32 +92,56 @@ export function taskFamilyOf(launch: TaskLaunchSettings, job: string): string {
 
 /** How long a run may hold its job's lease. */
 export function leaseTtlMs(job: Job): number {
-  return (job.task?.timeoutMinutes ?? DEFAULT_TASK.timeoutMinutes) * 60_000 + LEASE_MARGIN_MS;
+  return (job.task?.timeoutMinutes ?? DEFAULT_TASK_SIZE.timeoutMinutes) * 60_000 + LEASE_MARGIN_MS;
 }
 
-/** The RunTask request for one run: Fargate, private subnets, the job's size, no secrets. */
+/**
+ * Where a run's task runs: on-demand Fargate, or Fargate Spot (a capacity provider of the
+ * cluster; RunTask takes either a launch type or a capacity provider strategy, never both).
+ */
+export type Capacity = 'FARGATE' | 'FARGATE_SPOT';
+
+/** Where a job's backups start: Fargate Spot when the job or `aws.task` says so. */
+export function capacityOf(config: Config, job: Job): Capacity {
+  return backupsOnSpot(config, job) ? 'FARGATE_SPOT' : 'FARGATE';
+}
+
+/**
+ * The RunTask request for one run: Fargate (on-demand or Spot), the deployment's subnets, the
+ * job's size, no secrets.
+ */
 export function buildRunTaskInput(
   config: Config,
   job: Job,
   run: { runId: string; startedAt: string; trigger: Trigger },
   launch: TaskLaunchSettings,
+  capacity: Capacity = capacityOf(config, job),
 ): RunTaskCommandInput {
+  const spot = capacity === 'FARGATE_SPOT';
   const input: RunTaskCommandInput = {
     cluster: launch.cluster,
     taskDefinition: taskFamilyOf(launch, job.name),
-    launchType: 'FARGATE',
+    ...(spot
+      ? { capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] }
+      : { launchType: 'FARGATE' }),
     count: 1,
     startedBy: startedByOf(job.name, run.runId),
+    // Per-job cost allocation: the task carries its task definition's `dumpvault:job` tag (and
+    // ECS's own cluster/service tags), so Cost Explorer can split Fargate by job once the tag
+    // is activated as a cost allocation tag. Tagging at launch needs ecs:TagResource (granted
+    // for RunTask only: infra/orchestration.ts).
+    propagateTags: 'TASK_DEFINITION',
+    enableECSManagedTags: true,
     networkConfiguration: {
       awsvpcConfiguration: {
         subnets: [...launch.subnets],
         securityGroups: [...launch.securityGroups],
-        assignPublicIp: 'DISABLED',
+        assignPublicIp: launch.assignPublicIp ?? 'DISABLED',
       },
     },
     overrides: {
-      cpu: String(job.task?.cpu ?? DEFAULT_TASK.cpu),
-      memory: String(job.task?.memoryMiB ?? DEFAULT_TASK.memoryMiB),
+      cpu: String(job.task?.cpu ?? DEFAULT_TASK_SIZE.cpu),
+      memory: String(job.task?.memoryMiB ?? DEFAULT_TASK_SIZE.memoryMiB),
       containerOverrides: [
         {
           name: launch.containerName,
@@ -123,6 +151,9 @@ export function buildRunTaskInput(
             { name: TaskEnv.startedAt, value: run.startedAt },
             { name: TaskEnv.trigger, value: run.trigger },
             { name: TaskEnv.jobJson, value: JSON.stringify(singleJobConfig(config, job)) },
+            // A Spot task stopped by SIGTERM leaves its alert to task-stopped, which retries
+            // a Spot interruption instead (task-image/cli/commands/task.ts).
+            ...(spot ? [{ name: TaskEnv.capacity, value: capacity }] : []),
           ],
         },
       ],
@@ -168,9 +199,12 @@ export async function startBackup(
   const lease = await deps.history.acquireLease(job.name, runId, leaseTtlMs(job), now);
   if (!lease.acquired) {
     const error = `run ${lease.heldBy.runId} still holds the lease of "${job.name}" until ${lease.heldBy.expiresAt}`;
-    await deps.history.save({ ...base, status: 'SKIPPED', finishedAt: startedAt, durationMs: 0, error });
     deps.log.warn('run skipped: the previous run still holds the lease', { job: job.name, runId, error });
-    await report(deps, { job: job.name, runId, status: 'SKIPPED', error, durationMs: 0 });
+    await finishRun(
+      finishDeps(deps),
+      { ...base, status: 'SKIPPED', finishedAt: startedAt, durationMs: 0, error },
+      { investigate: investigate(job.name) },
+    );
     return { status: 'SKIPPED', job: job.name, runId, heldBy: lease.heldBy };
   }
 
@@ -186,21 +220,16 @@ export async function startBackup(
     const error = redact(`the task could not be started: ${messageOf(err)}`);
     const finished = clock();
     const durationMs = finished.getTime() - now.getTime();
-    try {
-      await deps.history.save({
-        ...base,
-        status: 'FAILED',
-        finishedAt: finished.toISOString(),
-        durationMs,
-        error,
-      });
-    } catch (saveError) {
-      await deps.history.releaseLease(job.name, runId);
-      throw saveError;
-    }
-    await deps.history.releaseLease(job.name, runId);
     deps.log.warn('run failed to start', { job: job.name, runId, error });
-    await report(deps, { job: job.name, runId, status: 'FAILED', error, durationMs });
+    try {
+      await finishRun(
+        finishDeps(deps),
+        { ...base, status: 'FAILED', finishedAt: finished.toISOString(), durationMs, error },
+        { investigate: investigate(job.name) },
+      );
+    } finally {
+      await deps.history.releaseLease(job.name, runId);
+    }
     return { status: 'FAILED', job: job.name, runId, error };
   }
 
@@ -246,7 +275,10 @@ function isTransient(err: unknown): boolean {
  * transient (capacity, ENI, throttling). A reported failure started nothing, so the next
  * attempt gets a new token; an unanswered request keeps its token.
  */
-async function runTask(deps: StartBackupDeps, input: RunTaskCommandInput): Promise<string> {
+export async function runTask(
+  deps: Pick<StartBackupDeps, 'ecs' | 'log' | 'sleep'>,
+  input: RunTaskCommandInput,
+): Promise<string> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let token = 0;
   for (let attempt = 0; ; attempt++) {
@@ -276,23 +308,5 @@ async function runTask(deps: StartBackupDeps, input: RunTaskCommandInput): Promi
       });
       await sleep(delay);
     }
-  }
-}
-
-async function report(
-  deps: StartBackupDeps,
-  outcome: { job: string; runId: string; status: 'FAILED' | 'SKIPPED'; error: string; durationMs: number },
-): Promise<void> {
-  const result = await notifyOutcome(deps.history, deps.notifier, {
-    ...outcome,
-    kind: 'backup',
-    investigate: investigate(outcome.job),
-  });
-  if (result.error) {
-    deps.log.warn('alert could not be published; it will be retried by the next outcome', {
-      job: outcome.job,
-      runId: outcome.runId,
-      error: redact(messageOf(result.error)),
-    });
   }
 }

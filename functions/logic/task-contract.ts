@@ -24,8 +24,9 @@ export function parseStartedBy(startedBy: string | undefined): { job: string; ru
 
 /**
  * The config the task needs for one job: that job, only the destinations and the encryption it
- * names, and the prefix. It holds ARNs and names only, never a secret value (the schema has no
- * field for one), and it is itself a valid config.
+ * names, the prefix and `metaBackup` (the backup task writes the meta-backup from this config:
+ * without it a deployed task never wrote one). It holds ARNs and names only, never a secret
+ * value (the schema has no field for one), and it is itself a valid config.
  */
 export function singleJobConfig(config: Config, job: Job): Config {
   const destinations: Config['destinations'] = {};
@@ -38,5 +39,11 @@ export function singleJobConfig(config: Config, job: Job): Config {
     const entry = config.encryption[job.encryption];
     if (entry) encryption[job.encryption] = entry;
   }
-  return { prefix: config.prefix, destinations, encryption, jobs: [job] };
+  return {
+    prefix: config.prefix,
+    destinations,
+    encryption,
+    jobs: [job],
+    ...(config.metaBackup ? { metaBackup: config.metaBackup } : {}),
+  };
 }

@@ -1,18 +1,20 @@
 /**
  * Reacting to "ECS Task State Change" STOPPED: a run whose task died without recording a result
- * (OOM, crash, spot/capacity stop, timeout) is marked FAILED with the stop reason and exit code.
+ * (OOM, crash, capacity stop, timeout) is marked FAILED with the stop reason and exit code.
  * Safe for duplicate and out-of-order events: only a RUNNING item is ever changed (a run the task
- * recorded SUCCEEDED, PARTIAL or FAILED keeps what the task wrote).
+ * recorded SUCCEEDED, PARTIAL or FAILED keeps what the task wrote) — except a backup Fargate Spot
+ * interrupted, which is recorded FAILED with the interruption and retried once (spot-retry.ts).
  */
 
+import { alertStateKey } from '../../core/contracts/history-keys.ts';
 import type { PruneRequest } from '../../core/contracts/prune.ts';
-import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../core/history/history.ts';
-import { notifyOutcome } from '../../core/notify/alerts.ts';
 import type { Notifier } from '../../core/notify/notifier.ts';
+import { announceOutcome, markDeadRunFailed } from '../../core/pipeline/finish-run.ts';
 import { redact } from '../../core/redact.ts';
-import { alertMarkedFailed, type RunLog } from './log.ts';
+import { finishDeps, type RunLog } from './log.ts';
+import { isRetryable, isSpotInterruption, retryInterruptedRun, type SpotRetryDeps } from './spot-retry.ts';
 import { parseStartedBy, TaskEnv } from './task-contract.ts';
 
 /** The part of the ECS Task State Change event detail this function reads. */
@@ -49,6 +51,11 @@ export interface TaskStoppedDeps {
    * @default - retention is not started (local tests of the failure path)
    */
   readonly startPrune?: (request: PruneRequest) => Promise<void>;
+  /**
+   * Retries a backup Fargate Spot interrupted, once, on on-demand Fargate.
+   * @default - nothing is retried (no job runs on Spot): an interrupted run fails like any other
+   */
+  readonly retry?: SpotRetryDeps;
 }
 
 export type TaskStoppedResult =
@@ -64,6 +71,22 @@ export type TaskStoppedResult =
       readonly alert?: string;
       /** Retention was handed to the job's prune function. */
       readonly pruneStarted?: boolean;
+    }
+  /** Fargate Spot interrupted the run: recorded FAILED without an alert, retried as `retryRunId`. */
+  | {
+      readonly action: 'retried';
+      readonly job: string;
+      readonly runId: string;
+      readonly retryRunId: string;
+      readonly taskArn: string;
+    }
+  /** Fargate Spot interrupted the run and its retry could not be started (recorded and alerted). */
+  | {
+      readonly action: 'retry-failed';
+      readonly job: string;
+      readonly runId: string;
+      readonly retryRunId: string;
+      readonly error: string;
     }
   /** The run was RUNNING and is now FAILED. */
   | {
@@ -118,7 +141,14 @@ export async function handleTaskStopped(
   if (!ids) return { action: 'ignored' };
   const { job, runId } = ids;
 
-  const run = await deps.history.findRun(job, runId);
+  let run = await deps.history.findRun(job, runId);
+  // Why a Spot-interrupted run was not retried; it then fails (and alerts) with this cause.
+  let notRetried: string | undefined;
+  if (run && deps.retry && isSpotInterruption(detail) && isRetryable(run)) {
+    const outcome = await retryInterruptedRun({ ...deps, retry: deps.retry }, run, detail);
+    if (outcome.action === 'not-retried') notRetried = outcome.error;
+    else return { ...outcome, job, runId };
+  }
   if (!run) {
     await deps.history.releaseLease(job, runId);
     deps.log.warn('a dumpvault task stopped but its run is not in history', {
@@ -131,6 +161,11 @@ export async function handleTaskStopped(
 
   if (run.status !== 'RUNNING') {
     await deps.history.releaseLease(job, runId);
+    if (notRetried) {
+      // The Spot task recorded FAILED at SIGTERM and left the alert to us: it goes out now.
+      run = { ...run, error: notRetried };
+      await deps.history.save(run);
+    }
     const alert = await retryMissedAlert(deps, run);
     // Only a SUCCEEDED backup is pruned after (never a FAILED or PARTIAL one); a failed
     // invocation throws, so EventBridge retries the event (pruning is idempotent).
@@ -148,33 +183,15 @@ export async function handleTaskStopped(
   const now = (deps.now ?? (() => new Date()))();
   const finishedAt =
     detail.stoppedAt && !Number.isNaN(Date.parse(detail.stoppedAt)) ? new Date(detail.stoppedAt) : now;
-  const durationMs = Math.max(0, finishedAt.getTime() - Date.parse(run.startedAt));
-  const error = describeStop(detail, deps.containerName);
-  const failed: HistoryItem = {
-    ...run,
-    status: 'FAILED',
-    finishedAt: finishedAt.toISOString(),
-    durationMs,
+  const error = notRetried ?? describeStop(detail, deps.containerName);
+  const marked = await markDeadRunFailed(finishDeps(deps), run, {
+    finishedAt,
     error,
     ...(detail.taskArn ? { taskArn: detail.taskArn } : {}),
-  };
-  const changed = await deps.history.saveIfRunning(failed);
-  await deps.history.releaseLease(job, runId);
-  if (!changed) return { action: 'already-finished', job, runId };
-
-  await alertMarkedFailed(
-    deps,
-    {
-      job,
-      runId,
-      kind: run.kind,
-      status: 'FAILED',
-      error,
-      durationMs,
-      investigate: investigate(job, detail.taskArn),
-    },
-    'run marked FAILED: its task stopped without recording a result',
-  );
+    investigate: investigate(job, detail.taskArn),
+    why: 'run marked FAILED: its task stopped without recording a result',
+  });
+  if (!marked) return { action: 'already-finished', job, runId };
   return { action: 'marked-failed', job, runId, error };
 }
 
@@ -186,8 +203,10 @@ export async function handleTaskStopped(
 async function retryMissedAlert(deps: TaskStoppedDeps, run: HistoryItem): Promise<string | undefined> {
   // PARTIAL too: a backup that kept some copies alerted (or failed to) like a failed one.
   if (run.status !== 'SUCCEEDED' && run.status !== 'FAILED' && run.status !== 'PARTIAL') return undefined;
+  // Interrupted by Spot and retried: its retry's outcome is the one alerted.
+  if (run.details?.['retriedAs'] !== undefined) return undefined;
   // Backups and restores/drills keep separate alert streaks (core/notify/alerts.ts).
-  const state = await deps.history.getAlertState(run.kind === 'backup' ? run.job : `${run.job}:${run.kind}`);
+  const state = await deps.history.getAlertState(alertStateKey(run.job, run.kind));
   if (state?.lastRunId === run.runId) return undefined;
   const newest = (await deps.history.list(run.job, { limit: 20 })).find(
     (r) =>
@@ -205,13 +224,6 @@ async function retryMissedAlert(deps: TaskStoppedDeps, run: HistoryItem): Promis
     ...(run.key !== undefined ? { key: run.key } : {}),
     ...(run.bytes !== undefined ? { bytes: run.bytes } : {}),
   };
-  const result = await notifyOutcome(deps.history, deps.notifier, outcome);
-  if (result.error) {
-    deps.log.warn('alert could not be published', {
-      job: run.job,
-      runId: run.runId,
-      error: redact(messageOf(result.error)),
-    });
-  }
+  const result = await announceOutcome(finishDeps(deps), outcome);
   return result.alert?.status;
 }

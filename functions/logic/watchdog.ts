@@ -5,13 +5,14 @@
  */
 import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
 import type { Config, Job } from '../../core/config/schema.ts';
+import { DEFAULT_TASK_SIZE } from '../../core/contracts/task-size.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { isFailedStatus } from '../../core/history/history.ts';
 import { redact } from '../../core/redact.ts';
 import { compileSchedule } from '../../core/schedule/index.ts';
+import { standbyLagSeconds } from '../../core/standby/lag.ts';
 import type { RunLog } from './log.ts';
-import { DEFAULT_TASK } from './start-backup.ts';
 
 export interface JobFreshness {
   readonly job: string;
@@ -30,6 +31,11 @@ export interface JobFreshness {
   readonly failedRunsLast24Hours: number;
   /** Jobs with `restoreDrill` only; undefined when no drill ever succeeded (missing data breaches). */
   readonly hoursSinceLastDrillSuccess?: number;
+  /**
+   * Jobs with `standby` only: seconds since the start of the backup the standby holds
+   * (core/standby/lag.ts); undefined until a standby run succeeded.
+   */
+  readonly standbyLagSeconds?: number;
 }
 
 const hoursSince = (iso: string, now: Date) =>
@@ -56,8 +62,9 @@ export function neverSucceededSince(
 /**
  * Per configured job: hours since the newest SUCCEEDED backup (0.01 h) read from the job's
  * last-success pointer, its duration and size, backups that failed in the last 24 hours (a
- * query of that day's run items only), and for jobs with drills the hours since the newest
- * successful drill. A job that never succeeded is measured from {@link neverSucceededSince};
+ * query of that day's run items only), for jobs with drills the hours since the newest
+ * successful drill, and for jobs with a standby the age of the backup it holds. A job that
+ * never succeeded is measured from {@link neverSucceededSince};
  * the first pass that sees it records when (`FIRSTSEEN`).
  */
 export async function measureFreshness(
@@ -73,7 +80,12 @@ export async function measureFreshness(
       const failedRunsLast24Hours = recent.filter((r) => isFailedStatus(r.status)).length;
       const drill = job.restoreDrill ? await history.lastSuccess(job.name, 'drill') : undefined;
       const drillAt = drill?.finishedAt ?? drill?.startedAt;
-      const drillHours = drillAt ? { hoursSinceLastDrillSuccess: hoursSince(drillAt, now) } : {};
+      const standby = job.standby ? await history.lastSuccess(job.name, 'standby') : undefined;
+      const lag = standby ? standbyLagSeconds([standby], now) : undefined;
+      const drillAndStandby = {
+        ...(drillAt ? { hoursSinceLastDrillSuccess: hoursSince(drillAt, now) } : {}),
+        ...(lag !== undefined ? { standbyLagSeconds: lag } : {}),
+      };
       const last = await history.lastSuccess(job.name);
       const at = last?.finishedAt ?? last?.startedAt;
       if (!last || !at) {
@@ -84,7 +96,7 @@ export async function measureFreshness(
           hoursSinceLastSuccess: hoursSince(since, now),
           firstSeenAt,
           failedRunsLast24Hours,
-          ...drillHours,
+          ...drillAndStandby,
         };
       }
       return {
@@ -96,7 +108,7 @@ export async function measureFreshness(
           : {}),
         ...(last.bytes !== undefined ? { lastBackupBytes: last.bytes } : {}),
         failedRunsLast24Hours,
-        ...drillHours,
+        ...drillAndStandby,
       };
     }),
   );
@@ -123,7 +135,7 @@ export async function stopOverdueTasks(
     if (!lease) continue;
     const run = await deps.history.findRun(job.name, lease.runId);
     if (run?.status !== 'RUNNING' || !run.taskArn) continue;
-    const timeoutMinutes = job.task?.timeoutMinutes ?? DEFAULT_TASK.timeoutMinutes;
+    const timeoutMinutes = job.task?.timeoutMinutes ?? DEFAULT_TASK_SIZE.timeoutMinutes;
     if (now.getTime() - Date.parse(run.startedAt) <= timeoutMinutes * 60_000) continue;
     try {
       await deps.ecs.send(

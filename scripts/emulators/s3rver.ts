@@ -10,11 +10,23 @@
  */
 import { EventEmitter } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import type { Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  type FailedRequestMatch,
+  InjectedFailures,
+  LostCreateAnswers,
+  PartGate,
+  RequestGate,
+  type RequestMatcher,
+} from './s3rver-faults.ts';
+import { type KoaContext, type KoaMiddleware, s3Error } from './s3rver-koa.ts';
+import { type EmulatedLock, ObjectLocks } from './s3rver-object-lock.ts';
+
+export { type FailedRequestMatch, type RequestMatcher, S3_CALLS } from './s3rver-faults.ts';
 
 /** s3rver's credentials (its built-in dummy account). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -41,19 +53,6 @@ export function s3rverDestination(
     ...extra,
   };
 }
-
-/** The part of a Koa context the added calls use. */
-interface KoaContext {
-  readonly method: string;
-  readonly path: string;
-  readonly query: Record<string, string | string[] | undefined>;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly res: ServerResponse;
-  status: number;
-  body: unknown;
-}
-type KoaNext = () => Promise<void>;
-type KoaMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>;
 
 /** The part of s3rver's API used here (the package ships no types). */
 interface S3rverInstance {
@@ -131,6 +130,11 @@ export interface S3rverHandle {
     answer: { readonly status: number; readonly code: string; readonly message?: string },
     count?: number,
   ): { restore(): void };
+  /**
+   * Locks an object as a bucket's default retention or a legal hold would; HeadObject reports
+   * it. Locks sent with PutObject and CreateMultipartUpload are remembered the same way.
+   */
+  lockObject(bucket: string, key: string, lock: EmulatedLock): void;
   /** Keys of the multipart uploads started and neither completed nor aborted, via ListMultipartUploads. */
   pendingUploads(bucket: string): Promise<string[]>;
   /** Stops the server and deletes its directory. */
@@ -144,11 +148,6 @@ function firstValue(value: string | string[] | undefined): string | undefined {
 function accessKeyOf(ctx: KoaContext): string | undefined {
   const header = firstValue(ctx.headers['authorization']);
   return header?.match(/Credential=([^/,\s]+)\//)?.[1];
-}
-
-function s3Error(ctx: KoaContext, status: number, code: string, message: string): void {
-  ctx.status = status;
-  ctx.body = { Error: { Code: code, Message: message } };
 }
 
 /** `<dir>/<bucket>/._S3rver_uploads`: where s3rver's filesystem store keeps multipart uploads. */
@@ -196,142 +195,6 @@ function multipartExtensions(directory: string): KoaMiddleware {
       },
     };
   };
-}
-
-/** Which requests a hold applies to (see {@link S3rverHandle.holdRequests}). */
-export type RequestMatcher = (request: {
-  method: string;
-  path: string;
-  query: RecordedRequest['query'];
-}) => boolean;
-
-/** Matchers for the multipart calls, by their HTTP shape. */
-export const S3_CALLS = {
-  uploadPart: (r) => r.method === 'PUT' && 'partNumber' in r.query,
-  abortMultipartUpload: (r) => r.method === 'DELETE' && 'uploadId' in r.query,
-  completeMultipartUpload: (r) => r.method === 'POST' && 'uploadId' in r.query,
-  any: () => true,
-} as const satisfies Record<string, RequestMatcher>;
-
-/** Keeps matching requests waiting while their hold is in place. */
-class RequestGate {
-  private readonly holds = new Set<{ which: RequestMatcher; released: Promise<void> }>();
-
-  hold(which: RequestMatcher): { release(): void } {
-    let release!: () => void;
-    const entry = { which, released: new Promise<void>((resolve) => (release = resolve)) };
-    this.holds.add(entry);
-    return {
-      release: () => {
-        this.holds.delete(entry);
-        release();
-      },
-    };
-  }
-
-  middleware(): KoaMiddleware {
-    return async (ctx, next) => {
-      for (const entry of [...this.holds]) {
-        if (entry.which({ method: ctx.method, path: ctx.path, query: ctx.query })) await entry.released;
-      }
-      await next();
-    };
-  }
-}
-
-/** Keeps UploadPart requests waiting while a hold is in place. */
-class PartGate {
-  private held: Promise<void> | undefined;
-  private releaseHeld: (() => void) | undefined;
-
-  hold(): { release(): void } {
-    this.held ??= new Promise((resolve) => {
-      this.releaseHeld = resolve;
-    });
-    return {
-      release: () => {
-        this.releaseHeld?.();
-        this.held = undefined;
-      },
-    };
-  }
-
-  middleware(): KoaMiddleware {
-    return async (ctx, next) => {
-      if (this.held && ctx.method === 'PUT' && 'partNumber' in ctx.query) await this.held;
-      await next();
-    };
-  }
-}
-
-/** What {@link S3rverHandle.failRequests} matches on. */
-export interface FailedRequestMatch {
-  readonly method: string;
-  /** `/bucket/key…`, as received (percent-encoded). */
-  readonly path: string;
-  readonly query: Readonly<Record<string, string | string[] | undefined>>;
-}
-
-/** Answers matching requests with an S3 error while a rule is in place. */
-class InjectedFailures {
-  private rule:
-    | {
-        match: (request: FailedRequestMatch) => boolean;
-        answer: { status: number; code: string; message?: string };
-        remaining: number;
-      }
-    | undefined;
-
-  set(
-    match: (request: FailedRequestMatch) => boolean,
-    answer: { status: number; code: string; message?: string },
-    count: number,
-  ): { restore(): void } {
-    const rule = { match, answer, remaining: count };
-    this.rule = rule;
-    return {
-      restore: () => {
-        if (this.rule === rule) this.rule = undefined;
-      },
-    };
-  }
-
-  middleware(): KoaMiddleware {
-    return async (ctx, next) => {
-      const rule = this.rule;
-      if (
-        !rule ||
-        rule.remaining <= 0 ||
-        !rule.match({ method: ctx.method, path: ctx.path, query: ctx.query })
-      ) {
-        return next();
-      }
-      rule.remaining -= 1;
-      s3Error(
-        ctx,
-        rule.answer.status,
-        rule.answer.code,
-        rule.answer.message ?? `injected ${rule.answer.code}`,
-      );
-    };
-  }
-}
-
-/** Drops the connection of each CreateMultipartUpload after s3rver made the upload, while `on`. */
-class LostCreateAnswers {
-  /** How many more answers to lose. */
-  remaining = 0;
-
-  middleware(): KoaMiddleware {
-    return async (ctx, next) => {
-      await next();
-      const [, ...keyParts] = ctx.path.split('/').filter(Boolean);
-      if (this.remaining > 0 && ctx.method === 'POST' && keyParts.length > 0 && 'uploads' in ctx.query) {
-        this.remaining -= 1;
-        ctx.res.socket?.destroy();
-      }
-    };
-  }
 }
 
 function recorder(requests: RecordedRequest[], recorded: EventEmitter): KoaMiddleware {
@@ -412,6 +275,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
   const requestGate = new RequestGate();
   const lostCreates = new LostCreateAnswers();
   const injected = new InjectedFailures();
+  const locks = new ObjectLocks();
   let server: S3rverInstance | undefined;
 
   const listen = async (port: number): Promise<number> => {
@@ -434,6 +298,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       0,
       injected.middleware(),
       multipartExtensions(directory),
+      locks.middleware(),
     );
     const address = await instance.run();
     holdIdleConnections(instance.httpServer);
@@ -475,6 +340,7 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
       };
     },
     failRequests: (match, answer, count = Number.POSITIVE_INFINITY) => injected.set(match, answer, count),
+    lockObject: (bucket, key, lock) => locks.set(bucket, key, lock),
     async pendingUploads(bucket) {
       const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       return (out.Uploads ?? []).map((u) => u.Key ?? '');

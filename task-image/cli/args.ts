@@ -16,6 +16,11 @@ export const OPTIONS = {
   drop: { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   'skip-verify': { type: 'boolean' },
+  // restore: what a backup holds, and restoring part of it
+  list: { type: 'boolean' },
+  table: { type: 'string', multiple: true },
+  schema: { type: 'string', multiple: true },
+  globals: { type: 'boolean' },
   key: { type: 'string', short: 'k' },
   out: { type: 'string', short: 'o' },
   name: { type: 'string' },
@@ -28,6 +33,13 @@ export const OPTIONS = {
   confirm: { type: 'string' },
   'password-secret': { type: 'string' },
   timeout: { type: 'string' },
+  // rekey: re-encrypt existing backups to new keys
+  recipients: { type: 'string', multiple: true },
+  backup: { type: 'string' },
+  'verify-key': { type: 'string' },
+  // recover, history --rebuild
+  endpoint: { type: 'string' },
+  rebuild: { type: 'boolean' },
   // serve and status
   listen: { type: 'string' },
   textfile: { type: 'string' },
@@ -37,7 +49,11 @@ export const OPTIONS = {
 } as const;
 
 export type Flags = {
-  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean;
+  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof OPTIONS)[K]['type'] extends 'string'
+      ? string
+      : boolean;
 };
 
 export interface ParsedArgs {
@@ -77,13 +93,32 @@ export const COMMAND_FLAGS: Readonly<Record<string, readonly FlagName[]>> = {
   backup: ['json', 'timeout'],
   list: ['json', 'destination'],
   verify: ['json', 'destination', 'all', 'key'],
-  restore: ['json', 'to', 'from', 'drop', 'yes', 'skip-verify', 'key', 'destination'],
+  restore: [
+    'json',
+    'to',
+    'from',
+    'drop',
+    'yes',
+    'skip-verify',
+    'key',
+    'destination',
+    'timeout',
+    'list',
+    'table',
+    'schema',
+    'globals',
+  ],
   'restore --remote': ['remote', 'json', 'target', 'password-secret', 'drop', 'confirm'],
-  drill: ['json', 'key', 'destination'],
+  drill: ['json', 'key', 'destination', 'timeout'],
+  standby: ['json', 'key', 'destination', 'timeout'],
   'drill --remote': ['remote', 'json'],
+  'standby --remote': ['remote', 'json'],
   prune: ['json', 'dry-run'],
-  history: ['json', 'csv', 'limit'],
-  'history --remote': ['remote', 'json', 'csv', 'limit'],
+  rekey: ['json', 'dry-run', 'recipients', 'backup', 'destination', 'key', 'verify-key'],
+  history: ['json', 'csv', 'limit', 'rebuild'],
+  'history --remote': ['remote', 'json', 'csv', 'limit', 'rebuild'],
+  export: ['json', 'destination'],
+  recover: ['json', 'from', 'out', 'key', 'endpoint'],
   'run --remote': ['remote', 'json'],
   status: ['json', 'textfile'],
   'status --remote': ['remote', 'json'],
@@ -136,10 +171,25 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
   verify <job> [<id>|latest]    re-read the object: size, sha256, and (with --key) decryption
   verify <job> [<id>] --all     verify every destination's copy of the backup; exit 1 if any is bad
   restore <job> [<id>|latest|<ISO time>] [--to <url>] [--drop] [--yes] [--skip-verify] [--key <file>]
+                                [--timeout <minutes|30s|45m|2h>] (restore and drill: as for backup)
   restore <job> --from <file|s3://bucket/key> [--to <url>] ...   restore a file without a manifest
-  drill <job>                   restore the latest backup into a scratch database, compare, drop it
+  restore <job> [<id>] --list   the backup's tables (and schemas), read from the dump; nothing is restored
+  restore <job> [<id>] --table <name> ... | --schema <name> ...   restore only those (repeatable;
+                                --schema: PostgreSQL); compared with the manifest's counts of them
+  restore <job> [<id>] --globals [--to <url>]   PostgreSQL: the backup's roles and tablespaces
+                                (source.globals) into the server of --to (default: the source's)
+  drill <job> [--timeout <t>]   restore the latest backup into a scratch database, compare, drop it
+  standby <job> [--timeout <t>] the newest backup into a fresh database beside the standby, verify, swap
   prune <job> [--dry-run]       apply retention; the plan shows keep/delete and the rule for each
+  rekey <job> [--recipients <file|fingerprint> ...] [--backup <id>] [--destination <name>] [--dry-run]
+                                re-encrypt stored backups to the config's keys now (or --recipients),
+                                reading them with --key [--verify-key <new-private.asc>]; the new object
+                                and manifest are verified before the old go (docs/recovery.md)
   history <job> [--csv|--json]  past runs from the local history
+  history [<job>] --rebuild     add the backups the manifests in storage show and the history lacks
+  export                        write the meta-backup (config, keys, secrets if enabled) to every destination
+  recover --from <dir|s3://bucket/prefix/> [--endpoint <url>] --out <dir>
+                                rebuild a lost install: config, keys, secrets.env, history (docs/recovery.md)
   keygen --out <dir>            new OpenPGP keypair (prints the fingerprint)
   decrypt <file> --key <private.asc> [-o <out>]   decrypt a backup object (like gpg --decrypt)
   schema                        print the config's JSON schema
@@ -150,11 +200,12 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
 
 Against the deployed stack (AWS credentials; names from the stack's outputs):
   run <job> --remote            start a backup now (invokes start-backup), prints the run id
-  history <job> --remote        history from DynamoDB [--csv|--json]
+  history <job> --remote        history from DynamoDB [--csv|--json]; --rebuild fills it from the manifests
   status --remote               per job: last success age, last failure, alarm state
   restore <job> [<backup>] --remote [--target scratch|<url> [--password-secret <arn>]] [--drop] [--confirm <job>]
                                 run the restore state machine and follow it state by state
   drill <job> --remote          restore drill into a throw-away database in the drill task
+  standby <job> --remote        the newest backup into the job's standby by the restore state machine
 
 Options: --config <file>  --state-dir <dir>  --json  --key <private.asc>  --help  --version
   --destination <name>   list/verify/restore/drill: read only this destination of the job

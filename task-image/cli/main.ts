@@ -71,12 +71,33 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         return flags.remote
           ? await (await remote()).remoteRestoreCommand(first, undefined, flags, out, io, { drill: true })
           : await (await import('./commands/restore.ts')).drillCommand(first, flags, out, io);
+      case 'standby':
+        return flags.remote
+          ? await (await remote()).remoteRestoreCommand(first, undefined, flags, out, io, {
+              drill: false,
+              standby: true,
+            })
+          : await (await import('./commands/standby.ts')).standbyCommand(first, flags, out, io);
       case 'prune':
         return await (await import('./commands/prune.ts')).pruneCommand(first, flags, out, io);
+      case 'rekey':
+        return await (await import('./commands/rekey.ts')).rekeyCommand(first, flags, out, io);
       case 'history':
+        if (flags.rebuild)
+          return await (await import('./commands/recover.ts')).rebuildHistoryCommand(
+            first,
+            flags,
+            out,
+            io,
+            flags.remote ? (await remote()).remoteHistoryStore(io.env) : undefined,
+          );
         return flags.remote
           ? await (await remote()).remoteHistoryCommand(first, flags, out, io)
           : await (await import('./commands/catalog.ts')).historyCommand(first, flags, out, io);
+      case 'export':
+        return await (await import('./commands/recover.ts')).exportCommand(flags, out, io);
+      case 'recover':
+        return await (await import('./commands/recover.ts')).recoverCommand(flags, out, io);
       case 'run':
         return await (await remote()).remoteRunCommand(first, flags, out, io);
       case 'status':

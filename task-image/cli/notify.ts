@@ -13,7 +13,7 @@ import type { Channel, Notifier } from '../../core/notify/notifier.ts';
 import type { RetryOptions } from '../../core/notify/retry.ts';
 import { SmtpChannel } from '../../core/notify/smtp.ts';
 import { WebhookChannel } from '../../core/notify/webhook.ts';
-import { resolveSecret, type SecretFetcher } from './secrets.ts';
+import { resolveSecret, type SecretFetcher } from '../../core/secrets/resolve.ts';
 
 export interface ChannelOptions {
   readonly env: NodeJS.ProcessEnv;
@@ -32,12 +32,15 @@ export function createChannel(
   options: ChannelOptions,
 ): Channel {
   const label = `${cfg.type} ${cfg.name ?? at}`;
+  // Per-channel de-duplication follows this id: it survives a fixed URL or host.
+  const id = label;
   const retries = cfg.retries;
   const timeoutMs = cfg.timeoutSeconds * 1000;
   switch (cfg.type) {
     case 'webhook': {
       const literal = cfg.url;
       return new WebhookChannel({
+        id,
         label: literal ? `${label} (${new URL(literal).host})` : `${label} (URL from ${cfg.urlEnv})`,
         url: async () =>
           literal ?? (await resolveSecret({ env: cfg.urlEnv, path: `${at}.urlEnv` }, options.env))!,
@@ -49,6 +52,7 @@ export function createChannel(
     case 'smtp': {
       const user = cfg.user;
       return new SmtpChannel({
+        id,
         label: `${label} (${cfg.host})`,
         host: cfg.host,
         port: cfg.port ?? (cfg.tls === 'implicit' ? 465 : 587),
@@ -73,6 +77,7 @@ export function createChannel(
     }
     case 'command':
       return new CommandChannel({
+        id,
         label: `${label} (${path.basename(cfg.command[0]!)})`,
         command: cfg.command as [string, ...string[]],
         env: cfg.env,

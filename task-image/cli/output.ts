@@ -101,13 +101,19 @@ export class Output {
 }
 
 /** History items as an aligned table (shared by local and remote history). */
+/** A run's own one-line summary (`details.summary`, rekey runs), shown instead of its key. */
+function summaryOf(item: HistoryItem): string | undefined {
+  const summary = item.details?.['summary'];
+  return typeof summary === 'string' ? summary : undefined;
+}
+
 export function historyLines(items: readonly HistoryItem[]): string[] {
   const lines = [
     `${'started'.padEnd(25)} ${'kind'.padEnd(8)} ${'status'.padEnd(10)} ${'took'.padStart(8)} ${'stored'.padStart(10)}  detail`,
   ];
   for (const i of items) {
     lines.push(
-      `${i.startedAt.padEnd(25)} ${i.kind.padEnd(8)} ${i.status.padEnd(10)} ${(i.durationMs !== undefined ? formatDuration(i.durationMs) : '').padStart(8)} ${(i.bytes !== undefined ? formatBytes(i.bytes) : '').padStart(10)}  ${i.error ?? i.key ?? ''}`,
+      `${i.startedAt.padEnd(25)} ${i.kind.padEnd(8)} ${i.status.padEnd(10)} ${(i.durationMs !== undefined ? formatDuration(i.durationMs) : '').padStart(8)} ${(i.bytes !== undefined ? formatBytes(i.bytes) : '').padStart(10)}  ${i.error ?? summaryOf(i) ?? i.key ?? ''}`,
     );
   }
   return lines;

@@ -18,18 +18,19 @@ import {
 } from '../../core/config/schema.ts';
 import { loadRecipients, readPrivateKey } from '../../core/crypto/openpgp.ts';
 import type { Connection } from '../../core/engine.ts';
-import { ConfigError } from '../../core/errors.ts';
 import type { HistoryStore, Trigger } from '../../core/history/history.ts';
 import { LocalHistoryStore } from '../../core/history/local.ts';
 import type { Notifier } from '../../core/notify/notifier.ts';
 import type { EncryptionSpec, JobContext, ProgressEvent } from '../../core/pipeline/context.ts';
 import type { DecryptKeys } from '../../core/pipeline/decode.ts';
 import { registerSecret } from '../../core/redact.ts';
+import { resolveDestinationCredentials } from '../../core/secrets/credentials.ts';
+import { resolveSecret, type SecretFetcher } from '../../core/secrets/resolve.ts';
 import type { Destination } from '../../core/storage/destination.ts';
-import { createDestination } from '../../core/storage/index.ts';
+import { loadDestination } from '../../core/storage/load.ts';
 import { engineFor } from '../engines/index.ts';
+import { type MetaSourceOptions, metaBackupSource } from './meta.ts';
 import { jobNotifier } from './notify.ts';
-import { resolveSecret, type SecretFetcher } from './secrets.ts';
 
 export interface ResolveOptions {
   readonly env: NodeJS.ProcessEnv;
@@ -57,9 +58,15 @@ export interface ResolveOptions {
    * @default false - the password is resolved (a missing env variable is a ConfigError)
    */
   readonly offline?: boolean;
+  /**
+   * Attach the config's meta-backup (`metaBackup`) to the context: backups write it. The task
+   * passes where its config text and secrets come from (MetaSourceOptions).
+   * @default false
+   */
+  readonly metaBackup?: boolean | MetaSourceOptions;
 }
 
-function jobIndex(loaded: LoadedConfig, job: Job): number {
+export function jobIndex(loaded: LoadedConfig, job: Job): number {
   return loaded.config.jobs.indexOf(job);
 }
 
@@ -70,51 +77,18 @@ export function sourceUrl(loaded: LoadedConfig, job: Job): string {
   return sqliteUrl(path.resolve(loaded.baseDir, file));
 }
 
-/** Opens one configured destination, resolving the secrets of a foreign S3 store. */
+/** Opens one configured destination, resolving the secrets of a foreign S3 store, GCS or Azure. */
 export async function openDestination(
   loaded: LoadedConfig,
   name: string,
   cfg: DestinationConfig,
   options: Pick<ResolveOptions, 'env' | 'fetchSecret' | 'managedBucket'>,
 ): Promise<Destination> {
-  let s3Credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
-  if (cfg.type === 's3') {
-    const at = `destinations.${name}`;
-    if (cfg.accessKeyIdEnv || cfg.secretAccessKeyEnv) {
-      const accessKeyId = await resolveSecret(
-        { env: cfg.accessKeyIdEnv, path: `${at}.accessKeyIdEnv` },
-        options.env,
-      );
-      const secretAccessKey = await resolveSecret(
-        { env: cfg.secretAccessKeyEnv, path: `${at}.secretAccessKeyEnv` },
-        options.env,
-      );
-      if (!accessKeyId || !secretAccessKey) {
-        throw new ConfigError(`${at}: set both "accessKeyIdEnv" and "secretAccessKeyEnv"`);
-      }
-      s3Credentials = { accessKeyId, secretAccessKey };
-    } else if (cfg.credentialsSecret) {
-      const text = await resolveSecret(
-        { arn: cfg.credentialsSecret, path: `${at}.credentialsSecret`, raw: true },
-        options.env,
-        options.fetchSecret,
-      );
-      try {
-        const parsed = JSON.parse(text ?? '') as { accessKeyId?: string; secretAccessKey?: string };
-        if (!parsed.accessKeyId || !parsed.secretAccessKey) throw new Error('fields missing');
-        registerSecret(parsed.secretAccessKey);
-        s3Credentials = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
-      } catch {
-        throw new ConfigError(
-          `${at}.credentialsSecret: expected JSON {"accessKeyId": …, "secretAccessKey": …}`,
-        );
-      }
-    }
-  }
+  const credentials = await resolveDestinationCredentials(name, cfg, options.env, options.fetchSecret);
   const managedBucket = options.managedBucket ?? options.env.DUMPVAULT_MANAGED_BUCKET;
-  return createDestination(name, cfg, {
+  return loadDestination(name, cfg, {
     baseDir: loaded.baseDir,
-    ...(s3Credentials ? { s3Credentials } : {}),
+    ...credentials,
     ...(managedBucket ? { bucketOverride: managedBucket } : {}),
   });
 }
@@ -212,6 +186,14 @@ export async function resolveJobContext(
   const destinations = await openDestinations(loaded, job, options);
   const encryption = options.forReading ? undefined : await resolveEncryption(loaded, job, options);
   const configFlag = ` --config ${loaded.file}`;
+  const metaBackup = options.metaBackup
+    ? metaBackupSource(
+        loaded,
+        options.env,
+        options.fetchSecret,
+        options.metaBackup === true ? {} : options.metaBackup,
+      )
+    : undefined;
   return {
     job,
     prefix: loaded.config.prefix,
@@ -224,6 +206,7 @@ export async function resolveJobContext(
     trigger: options.trigger ?? 'manual',
     investigate: (runId) => `dumpvault history ${job.name}${configFlag}   (run ${runId})`,
     ...(options.progress ? { progress: options.progress } : {}),
+    ...(metaBackup ? { metaBackup } : {}),
     ...(options.runId ? { runId: options.runId } : {}),
     ...(options.taskArn ? { taskArn: options.taskArn } : {}),
   };

@@ -320,6 +320,7 @@ export class MongodbEngine implements Engine {
             ...(options.drop ? ['--drop'] : []),
           ],
           env: toolEnv(t),
+          ...(options.signal ? { signal: options.signal } : {}),
         },
         input,
       );

@@ -5,11 +5,13 @@
  * (`--host=…`, `--user=…`, `--database=…`) or after `--`, so none can be read as an option.
  */
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline as chain, type Readable } from 'node:stream';
 import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
 import { LOCK_WAIT_TIMEOUT_SECONDS } from '../../core/contracts/timeouts.ts';
 import type {
+  BackupContents,
   Connection,
+  ContentsOptions,
   DumpOptions,
   DumpSession,
   Engine,
@@ -18,25 +20,36 @@ import type {
   ServerInfo,
   TableStats,
 } from '../../core/engine.ts';
-import { SourceAccessError, ToolError, UserError } from '../../core/errors.ts';
+import { SourceAccessError, UserError } from '../../core/errors.ts';
 import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { MysqldumpChecker } from '../../core/formats/mysqldump.ts';
+import { MysqldumpTableFilter } from '../../core/formats/mysqldump-filter.ts';
+import { scanTableNames, TABLE_LINES } from '../../core/formats/table-names.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
-import { redactUrl, registerSecret } from '../../core/redact.ts';
 import { deferred, deferredOutput } from './deferred-output.ts';
 import { requireTool } from './executables.ts';
-import { explainFailure, type FailureHint } from './failure-hints.ts';
+import { explainFailure } from './failure-hints.ts';
+import { unreadableSentences } from './mysql-access.ts';
+import { readAccessFacts } from './mysql-access-facts.ts';
+import { identifier, literal, objectCountsSql } from './mysql-catalog-sql.ts';
+import { countMysqlObjects, countMysqlRows, dropMysqlObjects, mysqlQuery } from './mysql-databases.ts';
 import {
-  type AccessFacts,
-  coversDatabase,
-  parseGrants,
-  serverKind,
-  unreadableSentences,
-} from './mysql-access.ts';
+  explainMysqlFailure,
+  MYSQL_DUMP_ERROR_LINES,
+  MYSQL_HINTS,
+  mysqlLockWaitHint,
+} from './mysql-failures.ts';
 import { watchLockWaits } from './mysql-lock-watch.ts';
+import { myTarget, withDatabase } from './mysql-target.ts';
+import {
+  MYSQL_CLIENT_PACKAGE,
+  MYSQL_CLIENTS,
+  MYSQL_DUMP_TOOLS,
+  parseMysqlToolVersion,
+} from './mysql-tools.ts';
 import { abandonInput } from './restore-input.ts';
 import { claimScratch, forgetScratch, rememberScratch, scratchIdentifier } from './scratch.ts';
-import { lastJsonObject, parseObjectCounts, parseTableCounts } from './table-counts.ts';
+import { parseObjectCounts } from './table-counts.ts';
 
 /** The manifest's `dumpFormat` value of this engine. */
 export const MYSQL_DUMP_FORMAT = DUMP_FORMATS.mysql;
@@ -44,170 +57,21 @@ export const MYSQL_DUMP_FORMAT = DUMP_FORMATS.mysql;
 /** MySQL's limit on database name length. */
 const MAX_IDENTIFIER = 64;
 
-const DUMP_TOOLS = ['mariadb-dump', 'mysqldump'] as const;
-const CLIENTS = ['mariadb', 'mysql'] as const;
-const INSTALL = 'mariadb-client (or mysql-client)';
-
-const HINTS: readonly FailureHint[] = [
-  { when: /Unknown database/i, fix: 'create the database or fix its name in the URL' },
-  {
-    when: /Access denied for user/i,
-    fix: 'check the user name and the password (passwordEnv / passwordSecret)',
-  },
-  {
-    when: /Can't connect|Unknown (MySQL|MariaDB) server host|Lost connection/i,
-    fix: 'check the host and port in the URL and that the server accepts connections from here',
-  },
-  {
-    when: /you need (at least one of )?the .* privilege|command denied/i,
-    fix: 'grant the backup user the privilege named above (docs/configuration.md, "Database privileges", lists the grants a complete dump needs)',
-  },
-];
-
-const explain = (err: unknown): Error => explainFailure(err, HINTS);
-
-/** A row count whose session's `lock_wait_timeout` ran out (ERROR 1205). */
-function lockWaitHint(seconds: number): FailureHint {
-  return {
-    when: /Lock wait timeout exceeded/i,
-    fix: `another session held a lock on a table the dump reads for longer than ${seconds} s (lockWaitTimeoutSeconds): find it with SHOW PROCESSLIST, or raise the job's lockWaitTimeoutSeconds`,
-  };
-}
-
-/** Bounds every lock wait of the statements that follow in the same session. */
-function lockWaitSettings(seconds: number): string {
-  const s = Math.max(1, Math.round(seconds));
-  return `SET SESSION lock_wait_timeout = ${s}, SESSION innodb_lock_wait_timeout = ${s};`;
-}
-
-/**
- * What mariadb-dump / mysqldump print when a statement failed; with some failures (a lost
- * connection while dumping a table: `Error 2013: Lost connection to server during query when
- * dumping table …`) they still exit 0.
- */
-const DUMP_ERROR_LINES = [/^(?:\S*\/)?(?:mysqldump|mariadb-dump): (?:Error|Couldn't execute|Got error)/i];
-
-interface MyTarget {
-  readonly database: string;
-  /** `host:port`, for messages. */
-  readonly where: string;
-  /** --host/--port/--user; never the password. */
-  readonly connectArgs: readonly string[];
-  readonly env: Record<string, string | undefined>;
-  readonly url: string;
-}
-
-function myTarget(conn: Connection): MyTarget {
-  let url: URL;
-  try {
-    url = new URL(conn.url);
-  } catch {
-    throw new UserError(`expected a MySQL URL like mysql://app@db:3306/app, got ${redactUrl(conn.url)}`);
-  }
-  if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:') {
-    throw new UserError(`expected a mysql:// or mariadb:// URL, got ${redactUrl(conn.url)}`);
-  }
-  if (url.password) {
-    throw new UserError('the MySQL URL contains a password: remove it and use passwordEnv or passwordSecret');
-  }
-  if (url.search) {
-    // Silently ignoring e.g. ?ssl-mode=REQUIRED would connect without TLS; refuse instead.
-    throw new UserError(`the mysql engine does not support URL parameters (${url.search}); remove them`);
-  }
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!database) {
-    throw new UserError(`add the database name to the URL, like mysql://app@db:3306/app (got ${conn.url})`);
-  }
-  registerSecret(conn.password);
-  const host = url.hostname || 'localhost';
-  const port = url.port || '3306';
-  const user = decodeURIComponent(url.username);
-  const env: Record<string, string | undefined> = {};
-  if (conn.password !== undefined) env.MYSQL_PWD = conn.password;
-  return {
-    database,
-    where: `${host}:${port}`,
-    connectArgs: [`--host=${host}`, `--port=${port}`, ...(user ? [`--user=${user}`] : [])],
-    env,
-    url: conn.url,
-  };
-}
-
-function withDatabase(t: MyTarget, database: string): MyTarget {
-  const url = new URL(t.url);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return { ...t, database, url: url.toString() };
-}
-
-/** A string literal that survives any sql_mode and any character in the value. */
-function literal(value: string): string {
-  return `CONVERT(X'${Buffer.from(value, 'utf8').toString('hex')}' USING utf8mb4)`;
-}
-
-function identifier(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
-}
-
-/** Base tables (and MariaDB system-versioned ones) of the current database. */
-const LIST_TABLES_SQL =
-  "SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED');";
-
-/**
- * The objects of database `db` (an SQL literal), one JSON array a line: views, tables (base,
- * system-versioned and sequences), routines as [type, name], events.
- */
-function listObjectsSql(db: string): string {
-  return [
-    `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE = 'VIEW';`,
-    `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE <> 'VIEW';`,
-    `SELECT COALESCE(JSON_ARRAYAGG(JSON_ARRAY(ROUTINE_TYPE, ROUTINE_NAME)), '[]') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db};`,
-    `SELECT COALESCE(JSON_ARRAYAGG(EVENT_NAME), '[]') FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${db};`,
-  ].join('\n');
-}
-
-/**
- * What the user sees but cannot read: views without their definition (no SHOW VIEW) and
- * routines without their body; and who the server takes the user for.
- */
-const ACCESS_FACTS_SQL = `SELECT JSON_OBJECT('user', CURRENT_USER(),
-  'views', (SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), JSON_ARRAY()) FROM information_schema.VIEWS
-    WHERE TABLE_SCHEMA = DATABASE() AND COALESCE(VIEW_DEFINITION, '') = ''),
-  'routines', (SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('type', ROUTINE_TYPE, 'name', ROUTINE_NAME)), JSON_ARRAY())
-    FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_DEFINITION IS NULL));`;
-
-/** Tables and views the user sees but cannot SELECT every column of. */
-const UNREADABLE_TABLES_SQL = `SELECT JSON_OBJECT('tables', COALESCE(JSON_ARRAYAGG(t.TABLE_NAME), JSON_ARRAY()))
-  FROM information_schema.TABLES t LEFT JOIN (SELECT TABLE_NAME, MIN(FIND_IN_SET('select', PRIVILEGES) > 0) AS readable
-    FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME) c ON c.TABLE_NAME = t.TABLE_NAME
-  WHERE t.TABLE_SCHEMA = DATABASE() AND COALESCE(c.readable, 0) = 0;`;
-
-function names(value: unknown, what: string): string[] {
-  if (!Array.isArray(value) || !value.every((n): n is string => typeof n === 'string')) {
-    throw new ToolError(`the mysql client listed ${what} as ${JSON.stringify(value)}; expected names`);
-  }
-  return [...value].sort();
-}
-
-/** One statement, so all counts come from the same InnoDB read view. */
-function countRowsSql(tables: readonly string[]): string {
-  if (tables.length === 0) return "SELECT '{}';";
-  const parts = tables.map((t) => `SELECT ${literal(t)} AS n, COUNT(*) AS c FROM ${identifier(t)}`);
-  return `SELECT COALESCE(JSON_OBJECTAGG(counts.n, counts.c), '{}') FROM (${parts.join(' UNION ALL ')}) AS counts;`;
-}
-
-/** The dump tool's version line: `10.11.19-MariaDB` or `8.0.36`. */
-export function parseMysqlToolVersion(output: string): { version: string; mariadb: boolean } {
-  const m =
-    /Distrib\s+([^\s,]+)/.exec(output) ?? /from\s+([^\s,]+)/.exec(output) ?? /Ver\s+([^\s,]+)/.exec(output);
-  if (!m) throw new ToolError(`cannot read a version from ${JSON.stringify(output.trim())}`);
-  return { version: m[1]!, mariadb: /mariadb/i.test(output) };
-}
-
 /** MySQL and MariaDB through mariadb-dump / mysqldump and the mariadb / mysql client. */
 export class MysqlEngine implements Engine {
   readonly name = 'mysql' as const;
+  /** Tables only: a MySQL database has no schemas inside it. */
+  readonly selects = { tables: true, schemas: false } as const;
   /** `--version` of each dump tool, asked once per process. */
   private readonly versions = new Map<string, Promise<{ version: string; mariadb: boolean }>>();
+
+  /** The tables the script creates (its `-- Table structure for table` lines). */
+  async contents(input: Readable, options: ContentsOptions): Promise<BackupContents> {
+    if (options.dumpFormat !== MYSQL_DUMP_FORMAT) {
+      throw new UserError(`the mysql engine cannot read a "${options.dumpFormat}" dump`);
+    }
+    return { tables: await scanTableNames(input, TABLE_LINES.mysqldump, options.signal) };
+  }
 
   /** Always `sql`. */
   dumpExtension(_options: DumpOptions): string {
@@ -231,10 +95,17 @@ export class MysqlEngine implements Engine {
    */
   async inspect(conn: Connection, options: ProbeOptions = {}): Promise<ServerInfo> {
     const t = myTarget(conn);
-    const serverVersion = (await this.query(t, 'SELECT VERSION();', t.database, options.signal)).trim();
-    const unreadable = unreadableSentences(await this.accessFacts(t, serverVersion, options.signal));
+    const serverVersion = (await mysqlQuery(t, 'SELECT VERSION();', t.database, options.signal)).trim();
+    const unreadable = unreadableSentences(
+      await readAccessFacts(
+        (sql, signal) => mysqlQuery(t, sql, t.database, signal),
+        t.database,
+        serverVersion,
+        options.signal,
+      ),
+    );
     if (unreadable.length) throw new SourceAccessError(unreadable);
-    const dumpTool = await requireTool(DUMP_TOOLS, INSTALL);
+    const dumpTool = await requireTool(MYSQL_DUMP_TOOLS, MYSQL_CLIENT_PACKAGE);
     const tool = await this.toolVersion(dumpTool);
     return {
       serverVersion,
@@ -245,7 +116,7 @@ export class MysqlEngine implements Engine {
 
   /** Exact `COUNT(*)` of every base table, by unqualified table name. */
   async stats(conn: Connection): Promise<TableStats> {
-    return this.countRows(myTarget(conn), LOCK_WAIT_TIMEOUT_SECONDS);
+    return countMysqlRows(myTarget(conn), LOCK_WAIT_TIMEOUT_SECONDS);
   }
 
   /**
@@ -254,18 +125,7 @@ export class MysqlEngine implements Engine {
    */
   async objects(conn: Connection): Promise<ObjectCounts> {
     const t = myTarget(conn);
-    const db = literal(t.database);
-    const tables = (types: string) =>
-      `(SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db} AND TABLE_TYPE IN (${types}))`;
-    const out = await this.query(
-      t,
-      `SELECT JSON_OBJECT('tables', ${tables("'BASE TABLE', 'SYSTEM VERSIONED'")},
-        'views', ${tables("'VIEW'")},
-        'routines', (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db} AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE')),
-        'triggers', (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${db}),
-        'sequences', ${tables("'SEQUENCE'")});`,
-      null,
-    );
+    const out = await mysqlQuery(t, objectCountsSql(literal(t.database)), null);
     return parseObjectCounts(out, 'mysql client');
   }
 
@@ -281,20 +141,20 @@ export class MysqlEngine implements Engine {
   dump(conn: Connection, options: DumpOptions): DumpSession {
     const stats = deferred<TableStats>();
     const lockWaitSeconds = options.lockWaitSeconds ?? LOCK_WAIT_TIMEOUT_SECONDS;
-    const hints = [lockWaitHint(lockWaitSeconds), ...HINTS];
+    const hints = [mysqlLockWaitHint(lockWaitSeconds), ...MYSQL_HINTS];
     let counted: Promise<void> | undefined;
     const watching = new AbortController();
     const output = deferredOutput(
       async (signal, fail) => {
         const t = myTarget(conn);
-        const dumpTool = await requireTool(DUMP_TOOLS, INSTALL);
+        const dumpTool = await requireTool(MYSQL_DUMP_TOOLS, MYSQL_CLIENT_PACKAGE);
         const { mariadb } = await this.toolVersion(dumpTool, signal);
         // The dump connects after this; its connection ids are greater (the watch's filter).
-        const before = Number((await this.query(t, 'SELECT CONNECTION_ID();', t.database, signal)).trim());
+        const before = Number((await mysqlQuery(t, 'SELECT CONNECTION_ID();', t.database, signal)).trim());
         signal.throwIfAborted();
         // MySQL has no way to share the dump's snapshot, so the counts run next to the dump, in
         // a read view of their own taken as the dump starts; the output ends only after them.
-        counted = this.countRows(t, lockWaitSeconds, signal).then(stats.resolve, (err: unknown) => {
+        counted = countMysqlRows(t, lockWaitSeconds, signal).then(stats.resolve, (err: unknown) => {
           stats.reject(explainFailure(err, hints));
           throw err;
         });
@@ -303,7 +163,7 @@ export class MysqlEngine implements Engine {
         const watchSignal = AbortSignal.any([signal, watching.signal]);
         if (Number.isSafeInteger(before)) {
           void watchLockWaits({
-            query: (sql, querySignal) => this.query(t, sql, t.database, querySignal),
+            query: (sql, querySignal) => mysqlQuery(t, sql, t.database, querySignal),
             after: before,
             seconds: lockWaitSeconds,
             signal: watchSignal,
@@ -333,7 +193,7 @@ export class MysqlEngine implements Engine {
               t.database,
             ],
             env: t.env,
-            errorLines: DUMP_ERROR_LINES,
+            errorLines: MYSQL_DUMP_ERROR_LINES,
           },
           undefined,
           options.through,
@@ -369,17 +229,20 @@ export class MysqlEngine implements Engine {
           `the mysql engine cannot restore a "${options.dumpFormat}" dump; restore it with the engine that made it`,
         );
       }
-      const objects = await this.countObjects(t);
-      if (objects === undefined) await this.query(t, `CREATE DATABASE ${identifier(t.database)};`, null);
+      const objects = await countMysqlObjects(t);
+      if (objects === undefined) await mysqlQuery(t, `CREATE DATABASE ${identifier(t.database)};`, null);
       else if (objects > 0) {
         if (!options.drop) {
           throw new UserError(
             `${t.database} at ${t.where} already has tables: restore with --drop to replace them, or into an empty database`,
           );
         }
-        await this.dropObjects(t);
+        await dropMysqlObjects(t);
       }
-      const client = await requireTool(CLIENTS, INSTALL);
+      const client = await requireTool(MYSQL_CLIENTS, MYSQL_CLIENT_PACKAGE);
+      // --table: only the kept tables' statements (and the session settings) reach the client.
+      const tables = options.select?.tables;
+      const statements = tables ? chain(input, new MysqldumpTableFilter(new Set(tables)), () => {}) : input;
       await processInput(
         {
           command: client,
@@ -391,11 +254,12 @@ export class MysqlEngine implements Engine {
             `--database=${t.database}`,
           ],
           env: t.env,
+          ...(options.signal ? { signal: options.signal } : {}),
         },
-        input,
+        statements,
       );
     } catch (err) {
-      const error = explain(err);
+      const error = explainMysqlFailure(err);
       abandonInput(input, error);
       throw error;
     }
@@ -403,7 +267,7 @@ export class MysqlEngine implements Engine {
 
   /** True when the database has no tables, views, routines or events, or does not exist. */
   async isEmpty(target: Connection): Promise<boolean> {
-    return ((await this.countObjects(myTarget(target))) ?? 0) === 0;
+    return ((await countMysqlObjects(myTarget(target))) ?? 0) === 0;
   }
 
   /** Creates `name` (sanitised) with the source database's character set and collation. */
@@ -412,7 +276,7 @@ export class MysqlEngine implements Engine {
     const scratch = withDatabase(src, scratchIdentifier(name, MAX_IDENTIFIER));
     const sql = `SET @create = (SELECT CONCAT('CREATE DATABASE ${identifier(scratch.database)} CHARACTER SET ', DEFAULT_CHARACTER_SET_NAME, ' COLLATE ', DEFAULT_COLLATION_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()); PREPARE create_scratch FROM @create; EXECUTE create_scratch;`;
     try {
-      await this.query(src, sql, src.database);
+      await mysqlQuery(src, sql, src.database);
     } catch (err) {
       if (err instanceof Error && /database exists/i.test(err.message)) {
         throw new UserError(
@@ -430,7 +294,7 @@ export class MysqlEngine implements Engine {
   async dropScratch(scratch: Connection): Promise<void> {
     const t = myTarget(scratch);
     claimScratch(this.name, t.url, `${t.database} at ${t.where}`);
-    await this.query(t, `DROP DATABASE IF EXISTS ${identifier(t.database)};`, null);
+    await mysqlQuery(t, `DROP DATABASE IF EXISTS ${identifier(t.database)};`, null);
     forgetScratch(this.name, t.url);
   }
 
@@ -444,133 +308,5 @@ export class MysqlEngine implements Engine {
       this.versions.set(file, version);
     }
     return version;
-  }
-
-  /**
-   * Runs SQL through the client (on stdin, so long statements never hit argv limits); the
-   * client is stopped when `signal` aborts.
-   */
-  private async query(
-    t: MyTarget,
-    sql: string,
-    database: string | null,
-    signal?: AbortSignal,
-  ): Promise<string> {
-    const client = await requireTool(CLIENTS, INSTALL);
-    try {
-      return await runCommand(
-        {
-          command: client,
-          args: [
-            ...t.connectArgs,
-            '--batch',
-            '--skip-column-names',
-            '--raw',
-            '--default-character-set=utf8mb4',
-            '--connect-timeout=15',
-            ...(database === null ? [] : [`--database=${database}`]),
-          ],
-          env: t.env,
-          ...(signal ? { signal } : {}),
-        },
-        sql,
-      );
-    } catch (err) {
-      throw explain(err);
-    }
-  }
-
-  /** The user's grants and what information_schema shows it cannot read. */
-  private async accessFacts(t: MyTarget, serverVersion: string, signal?: AbortSignal): Promise<AccessFacts> {
-    const server = serverKind(serverVersion);
-    let showGrants = 'SHOW GRANTS;';
-    if (!server.mariadb && server.major >= 8) {
-      // MySQL 8 lists a role's privileges only when asked to expand the roles in use.
-      const roles = (await this.query(t, 'SELECT CURRENT_ROLE();', t.database, signal)).trim();
-      if (roles && roles !== 'NONE') showGrants = `SHOW GRANTS FOR CURRENT_USER() USING ${roles};`;
-    }
-    const out = await this.query(t, `${showGrants}\n${ACCESS_FACTS_SQL}`, t.database, signal);
-    const grants = parseGrants(out.split('\n'));
-    const facts = lastJsonObject(out, 'mysql client');
-    const routines = Array.isArray(facts.routines) ? facts.routines : [];
-    const database = t.database;
-    // Only without database-wide SELECT can a table be in sight but unreadable.
-    const tables = coversDatabase(grants, 'SELECT', database)
-      ? []
-      : names(
-          lastJsonObject(await this.query(t, UNREADABLE_TABLES_SQL, database, signal), 'mysql client').tables,
-          'tables',
-        );
-    return {
-      database,
-      user: String(facts.user),
-      server,
-      grants,
-      unreadable: {
-        tables,
-        views: names(facts.views, 'views'),
-        routines: routines
-          .map((r: { type?: unknown; name?: unknown }) => `${String(r.type)} ${identifier(String(r.name))}`)
-          .sort(),
-      },
-    };
-  }
-
-  /** Row counts in sessions whose lock waits end after `lockWaitSeconds`. */
-  private async countRows(t: MyTarget, lockWaitSeconds: number, signal?: AbortSignal): Promise<TableStats> {
-    const settings = lockWaitSettings(lockWaitSeconds);
-    const listed: unknown = JSON.parse(
-      (await this.query(t, `${settings} ${LIST_TABLES_SQL}`, t.database, signal)).trim() || '[]',
-    );
-    if (!Array.isArray(listed) || !listed.every((n): n is string => typeof n === 'string')) {
-      throw new ToolError(`the mysql client listed tables as ${JSON.stringify(listed)}; expected names`);
-    }
-    const out = await this.query(t, `${settings} ${countRowsSql(listed)}`, t.database, signal);
-    return parseTableCounts(out, 'mysql client');
-  }
-
-  /**
-   * Drops every table, view, sequence, routine and event of the database (the `drop` restore):
-   * lists them, then drops them in one session with foreign key checks off, views first.
-   */
-  private async dropObjects(t: MyTarget): Promise<void> {
-    const db = literal(t.database);
-    const lists = (await this.query(t, listObjectsSql(db), null))
-      .trim()
-      .split('\n')
-      .map((line): unknown => JSON.parse(line || '[]'));
-    if (lists.length !== 4 || !lists.every((l) => Array.isArray(l))) {
-      throw new ToolError(`the mysql client listed the objects of ${t.database} as ${JSON.stringify(lists)}`);
-    }
-    const [views, tables, routines, events] = lists as [string[], string[], [string, string][], string[]];
-    const name = (object: string) => `${identifier(t.database)}.${identifier(object)}`;
-    const statements = ['SET FOREIGN_KEY_CHECKS = 0;'];
-    if (views.length) statements.push(`DROP VIEW IF EXISTS ${views.map(name).join(', ')};`);
-    if (tables.length) statements.push(`DROP TABLE IF EXISTS ${tables.map(name).join(', ')};`);
-    for (const [kind, routine] of routines) {
-      // A package body goes with its package (MariaDB's Oracle mode).
-      if (kind === 'PACKAGE BODY') continue;
-      statements.push(
-        `DROP ${kind === 'PACKAGE' ? 'PACKAGE' : kind === 'FUNCTION' ? 'FUNCTION' : 'PROCEDURE'} IF EXISTS ${name(routine)};`,
-      );
-    }
-    for (const event of events) statements.push(`DROP EVENT IF EXISTS ${name(event)};`);
-    await this.query(t, statements.join('\n'), null);
-  }
-
-  /** Tables, views, routines and events in the database; undefined when it does not exist. */
-  private async countObjects(t: MyTarget): Promise<number | undefined> {
-    const db = literal(t.database);
-    const out = await this.query(
-      t,
-      `SELECT JSON_OBJECT('exists', (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${db}),
-        'objects', (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${db})
-          + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${db})
-          + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${db}));`,
-      null,
-    );
-    const result = lastJsonObject(out, 'mysql client');
-    if (Number(result.exists) === 0) return undefined;
-    return Number(result.objects);
   }
 }

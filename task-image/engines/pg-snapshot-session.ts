@@ -17,7 +17,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { childEnvironment } from '../../core/child-env.ts';
 import { ToolError } from '../../core/errors.ts';
-import { type SpawnSpec, summarizeStderr } from '../../core/process.ts';
+import type { SpawnSpec } from '../../core/process.ts';
+import { summarizeStderr } from '../../core/tool-stderr.ts';
 
 interface Exit {
   readonly code: number | null;

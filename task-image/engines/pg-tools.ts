@@ -11,7 +11,7 @@ import { runCommand } from '../../core/process.ts';
 import { findOnPath, isExecutable } from './executables.ts';
 
 /** The PostgreSQL client programs the engine runs. */
-export type PgToolName = 'pg_dump' | 'pg_restore' | 'psql';
+export type PgToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql';
 
 /** Where to look for PostgreSQL client binaries. */
 export interface PgToolSearch {

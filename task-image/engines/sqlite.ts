@@ -15,7 +15,9 @@ import { pipeline } from 'node:stream/promises';
 import { sqlitePath } from '../../core/config/load.ts';
 import { DUMP_FORMATS } from '../../core/contracts/dump-formats.ts';
 import type {
+  BackupContents,
   Connection,
+  ContentsOptions,
   DumpOptions,
   DumpSession,
   Engine,
@@ -26,6 +28,7 @@ import type {
 import { ToolError, UserError } from '../../core/errors.ts';
 import type { DumpChecker, ObjectCounts } from '../../core/formats/checker.ts';
 import { SqliteDumpChecker } from '../../core/formats/sqlite-dump.ts';
+import { scanTableNames, TABLE_LINES } from '../../core/formats/table-names.ts';
 import { processInput, processOutput, runCommand } from '../../core/process.ts';
 import { deferred, deferredOutput } from './deferred-output.ts';
 import { explainFailure, type FailureHint } from './failure-hints.ts';
@@ -183,6 +186,14 @@ export class StatsLineSplitter extends Transform {
 export class SqliteEngine implements Engine {
   readonly name = 'sqlite' as const;
 
+  /** The tables the `.dump` script creates (its `CREATE TABLE` lines); no selective restore. */
+  async contents(input: Readable, options: ContentsOptions): Promise<BackupContents> {
+    if (options.dumpFormat !== SQLITE_DUMP_FORMAT) {
+      throw new UserError(`the sqlite engine cannot read a "${options.dumpFormat}" dump`);
+    }
+    return { tables: await scanTableNames(input, TABLE_LINES.sqlite, options.signal) };
+  }
+
   /** Always `sql`. */
   dumpExtension(_options: DumpOptions): string {
     return 'sql';
@@ -299,7 +310,14 @@ export class SqliteEngine implements Engine {
       // database is as private as the backup it came from. An empty file is an empty database.
       await (await open(temp, 'wx', 0o600)).close();
       // -safe: a dump is a script, and a tampered one must not be able to run .shell or write files.
-      await processInput({ command: SQLITE3, args: ['-safe', '-bail', temp] }, input);
+      await processInput(
+        {
+          command: SQLITE3,
+          args: ['-safe', '-bail', temp],
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+        input,
+      );
       await removeSidecars(file);
       await rename(temp, file);
       temp = undefined;

@@ -123,10 +123,14 @@ describe('DumpVault with the README example config', () => {
         TaskRoleArn: arnOf(logicalId(`DumpVault/BackupTasks/Role-${job}/Resource`)),
         ExecutionRoleArn: arnOf(logicalId('DumpVault/BackupTasks/ExecutionRole/Resource')),
         Volumes: [{ Name: 'tmp' }],
+        // Propagated to the job's tasks by RunTask (per-job cost allocation).
+        Tags: Match.arrayWith([{ Key: 'dumpvault:job', Value: job }]),
         ContainerDefinitions: [
           Match.objectLike({
             Name: 'dumpvault',
             Command: ['backup'],
+            // The image's own user, named on the task definition too (never root).
+            User: '10001:10001',
             Essential: true,
             ReadonlyRootFilesystem: true,
             StopTimeout: 120,
@@ -261,6 +265,7 @@ describe('DumpVault with the README example config', () => {
           DUMPVAULT_SECURITY_GROUPS: {
             'Fn::GetAtt': [logicalId('DumpVault/TaskSecurityGroup/Resource'), 'GroupId'],
           },
+          DUMPVAULT_ASSIGN_PUBLIC_IP: 'DISABLED',
         },
       },
     });

@@ -4,13 +4,17 @@
  * a loopback stand-in for the ECS API, and (the Guard's bundled drivers) the real PostgreSQL and
  * MariaDB servers.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { AssetCode } from 'aws-cdk-lib/aws-lambda';
+import { App, Stack } from 'aws-cdk-lib';
+import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/load.ts';
+import { RestoreError } from '../../core/contracts/restore-state-machine.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { type FunctionName, functionCode } from '../../infra/function-code.ts';
 import { createPostgresDb, dropPostgresDb, MY, PG, uniqueName } from '../support/databases.ts';
@@ -68,8 +72,20 @@ const guardConfig = validateConfig({
 });
 const targetDb = uniqueName('dvt_bundle_target');
 
+/** A scratch folder for the apps' output directories (this process's own, removed after the tests). */
+const outRoot = mkdtempSync(path.join(tmpdir(), 'dvt-function-bundles-'));
+
+/**
+ * The handler as CDK stages it: the asset written into a fresh app's output directory by the
+ * construct's local bundling, loaded from there.
+ */
 async function load(name: FunctionName, withConfig = config): Promise<Handler> {
-  const dir = (functionCode(name, withConfig) as AssetCode).path;
+  const app = new App({ outdir: mkdtempSync(path.join(outRoot, 'app-')) });
+  const stack = new Stack(app, 'Bundles');
+  functionCode(name, withConfig).bind(stack);
+  const asset = stack.node.findAll().find((c): c is Asset => c instanceof Asset);
+  if (!asset) throw new Error(`no asset staged for ${name}`);
+  const dir = path.join(app.outdir, asset.assetPath);
   process.env['LAMBDA_TASK_ROOT'] = dir;
   const mod = (await import(pathToFileURL(path.join(dir, 'index.mjs')).href)) as { handler: Handler };
   return mod.handler;
@@ -111,6 +127,7 @@ afterAll(async () => {
   dropPostgresDb(targetDb);
   await new Promise<void>((resolve) => ecs.close(() => resolve()));
   await dynamo.stop();
+  rmSync(outRoot, { recursive: true, force: true });
 });
 
 describe('bundled Lambda code', () => {
@@ -138,7 +155,8 @@ describe('bundled Lambda code', () => {
   it('rejects an event without a job name', async () => {
     const handler = await load('start-backup');
 
-    await expect(handler({}, context)).rejects.toThrow(/expected an event like \{"job": "<name>"\}/);
+    // The bundled handler parses its event with the zod schema of functions/logic/events.ts.
+    await expect(handler({}, context)).rejects.toThrow('start-backup event: job: expected a job name');
   });
 
   it('refuses from the bundled restore-guard with the error name the state machine catches', async () => {
@@ -152,7 +170,7 @@ describe('bundled Lambda code', () => {
     await expect(
       handler({ state, execution: { id: 'e', startTime: new Date().toISOString() } }, context),
     ).rejects.toMatchObject({
-      name: 'GuardRefusedError',
+      name: RestoreError.guardRefused,
       message: expect.stringMatching(/set "confirm" to the job name "db"/),
     });
   });
@@ -171,7 +189,7 @@ describe('bundled Lambda code', () => {
     await expect(
       handler({ state, execution: { id: 'e', startTime: new Date().toISOString() } }, context),
     ).rejects.toMatchObject({
-      name: 'GuardRefusedError',
+      name: RestoreError.guardRefused,
       message: `the target ${url} already has 3 tables, 1 view, 2 sequences and 1 schema: pass drop: true to replace them`,
     });
   });
@@ -208,7 +226,10 @@ describe('bundled Lambda code', () => {
     const result = await handler(
       {
         step: 'record-failure',
-        state: { job: 'db', failure: { Guard: { Error: 'GuardRefusedError', Cause: 'set "confirm"' } } },
+        state: {
+          job: 'db',
+          failure: { Guard: { Error: RestoreError.guardRefused, Cause: 'set "confirm"' } },
+        },
         execution,
       },
       context,

@@ -14,9 +14,18 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/load.ts';
 import type { ConfigInput } from '../../core/config/schema.ts';
+import { RestoreError, RestoreState } from '../../core/contracts/restore-state-machine.ts';
 import { DumpVault } from '../../infra/dumpvault.ts';
 import { logicalIdOf, stateMachineDefinition } from './state-machine-definition.ts';
-import { OFFSITE_ARN, PRIVATE_KEY_ARN, PUBLIC_KEY, RESTORE_CONFIG, secretArn } from './support/fixtures.ts';
+import {
+  AZURE_ARN,
+  GCS_ARN,
+  OFFSITE_ARN,
+  PRIVATE_KEY_ARN,
+  PUBLIC_KEY,
+  RESTORE_CONFIG,
+  secretArn,
+} from './support/fixtures.ts';
 import {
   logicalIdIn,
   SYNTH_TIMEOUT_MS,
@@ -73,16 +82,11 @@ function unordered(statement: Record<string, unknown>): Record<string, unknown> 
   return { ...statement, Action: sorted(statement['Action']), Resource: sorted(statement['Resource']) };
 }
 
-const DRILL_KEYS = ['postgres:13', 'postgres:14', 'postgres:15', 'postgres:16', 'postgres:17', 'job:shop'];
+const DRILL_KEYS = ['postgres:15', 'postgres:16', 'postgres:17', 'postgres:18', 'job:shop'];
 const drillIds = () =>
-  [
-    'Drillpostgres13',
-    'Drillpostgres14',
-    'Drillpostgres15',
-    'Drillpostgres16',
-    'Drillpostgres17',
-    'DrillJobshop',
-  ].map((id) => logicalId(`DumpVault/Restore/${id}/Resource`));
+  ['Drillpostgres15', 'Drillpostgres16', 'Drillpostgres17', 'Drillpostgres18', 'DrillJobshop'].map((id) =>
+    logicalId(`DumpVault/Restore/${id}/Resource`),
+  );
 
 describe('the restore state machine', () => {
   it('has zero unacknowledged cdk-nag AwsSolutions findings', () => {
@@ -103,8 +107,16 @@ describe('the restore state machine', () => {
       path.push(name);
       name = states()[name]?.['Next'] as string | undefined;
     }
-    expect(path).toEqual(['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record', 'Notify', 'Restored']);
-    expect(states()['RunRestore']).toMatchObject({
+    expect(path).toEqual([
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.runRestore,
+      RestoreState.verify,
+      RestoreState.record,
+      RestoreState.notify,
+      RestoreState.restored,
+    ]);
+    expect(states()[RestoreState.runRestore]).toMatchObject({
       Resource: 'arn:aws:states:::ecs:runTask.sync',
       TimeoutSeconds: 720 * 60,
       Parameters: {
@@ -118,10 +130,15 @@ describe('the restore state machine', () => {
       },
     });
     const lambdaOf = (state: string) => logicalIdOf(String(states()[state]?.['Resource']));
-    expect(lambdaOf('Resolve')).toBe(logicalId('DumpVault/RestoreResolve/Resource'));
-    expect(lambdaOf('Guard')).toBe(logicalId('DumpVault/RestoreGuard/Resource'));
-    expect(lambdaOf('Verify')).toBe(logicalId('DumpVault/RestoreVerify/Resource'));
-    for (const state of ['Record', 'Notify', 'RecordFailure', 'NotifyFailure']) {
+    expect(lambdaOf(RestoreState.resolve)).toBe(logicalId('DumpVault/RestoreResolve/Resource'));
+    expect(lambdaOf(RestoreState.guard)).toBe(logicalId('DumpVault/RestoreGuard/Resource'));
+    expect(lambdaOf(RestoreState.verify)).toBe(logicalId('DumpVault/RestoreVerify/Resource'));
+    for (const state of [
+      RestoreState.record,
+      RestoreState.notify,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+    ]) {
       expect(lambdaOf(state)).toBe(logicalId('DumpVault/RestoreRecord/Resource'));
     }
   });
@@ -130,14 +147,14 @@ describe('the restore state machine', () => {
     const taskStates = Object.entries(states()).filter(([, s]) => s.Type === 'Task');
     expect(taskStates.map(([name]) => name).sort()).toEqual(
       [
-        'Guard',
-        'Notify',
-        'NotifyFailure',
-        'Record',
-        'RecordFailure',
-        'Resolve',
-        'RunRestore',
-        'Verify',
+        RestoreState.guard,
+        RestoreState.notify,
+        RestoreState.notifyFailure,
+        RestoreState.record,
+        RestoreState.recordFailure,
+        RestoreState.resolve,
+        RestoreState.runRestore,
+        RestoreState.verify,
       ].sort(),
     );
     for (const [name, state] of taskStates) {
@@ -145,22 +162,37 @@ describe('the restore state machine', () => {
       expect((state['Retry'] as unknown[] | undefined)?.length, name).toBeGreaterThan(0);
       expect(state['Catch'], name).toBeDefined();
     }
-    for (const name of ['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record']) {
+    for (const name of [
+      RestoreState.guard,
+      RestoreState.runRestore,
+      RestoreState.verify,
+      RestoreState.record,
+    ]) {
       expect(states()[name]?.['Catch']).toEqual([
-        { ErrorEquals: ['States.ALL'], ResultPath: `$.failure.${name}`, Next: 'RecordFailure' },
+        { ErrorEquals: ['States.ALL'], ResultPath: `$.failure.${name}`, Next: RestoreState.recordFailure },
       ]);
     }
-    expect(states()['RecordFailure']?.['Next']).toBe('NotifyFailure');
-    expect(states()['NotifyFailure']?.['Next']).toBe('Failed');
-    expect(states()['Failed']).toMatchObject({
+    // Resolve: a standby run with nothing to do (recorded SKIPPED) ends successfully, first.
+    expect(states()[RestoreState.resolve]?.['Catch']).toEqual([
+      {
+        ErrorEquals: [RestoreError.standbySkipped],
+        ResultPath: '$.failure.Resolve',
+        Next: RestoreState.skipped,
+      },
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.failure.Resolve', Next: RestoreState.recordFailure },
+    ]);
+    expect(states()[RestoreState.skipped]).toMatchObject({ Type: 'Succeed' });
+    expect(states()[RestoreState.recordFailure]?.['Next']).toBe(RestoreState.notifyFailure);
+    expect(states()[RestoreState.notifyFailure]?.['Next']).toBe(RestoreState.failed);
+    expect(states()[RestoreState.failed]).toMatchObject({
       Type: 'Fail',
       ErrorPath: '$.recorded.error',
       CausePath: '$.recorded.cause',
     });
     // A RetryableError (AWS trouble) is retried; a refusal or mismatch (a UserError) never is.
-    expect(JSON.stringify(states()['Guard']?.['Retry'])).not.toContain('GuardRefusedError');
-    expect(JSON.stringify(states()['Guard']?.['Retry'])).not.toContain('States.ALL');
-    expect(states()['RunRestore']?.['Retry']).toEqual([
+    expect(JSON.stringify(states()[RestoreState.guard]?.['Retry'])).not.toContain(RestoreError.guardRefused);
+    expect(JSON.stringify(states()[RestoreState.guard]?.['Retry'])).not.toContain('States.ALL');
+    expect(states()[RestoreState.runRestore]?.['Retry']).toEqual([
       expect.objectContaining({
         ErrorEquals: expect.not.arrayContaining(['States.TaskFailed', 'States.ALL']),
       }),
@@ -208,7 +240,10 @@ describe('the restore state machine', () => {
   });
 
   it('hands Resolve exactly the task definitions the role may run', () => {
-    const parameters = states()['Resolve']!['Parameters'] as Record<string, Record<string, unknown>>;
+    const parameters = states()[RestoreState.resolve]!['Parameters'] as Record<
+      string,
+      Record<string, unknown>
+    >;
     const deployment = parameters['deployment']!;
     expect(logicalIdOf(String(deployment['restoreTaskDefinition']))).toBe(
       logicalId('DumpVault/Restore/TaskDefinition/Resource'),
@@ -236,7 +271,7 @@ describe('the Guard Lambda', () => {
       SecurityGroupIds: [{ 'Fn::GetAtt': [securityGroup, 'GroupId'] }],
     });
     // The restore task runs in the same place (the definition renders references as stand-in ids).
-    const network = (states()['RunRestore']!['Parameters'] as Record<string, unknown>)[
+    const network = (states()[RestoreState.runRestore]!['Parameters'] as Record<string, unknown>)[
       'NetworkConfiguration'
     ];
     expect(network).toEqual({
@@ -266,7 +301,7 @@ describe('the Guard Lambda', () => {
       }),
     });
     expect(Number(functionProps(guardId())['Timeout'])).toBeLessThan(
-      Number(states()['Guard']!['TimeoutSeconds']),
+      Number(states()[RestoreState.guard]!['TimeoutSeconds']),
     );
   });
 
@@ -304,13 +339,13 @@ describe('the Guard Lambda', () => {
   });
 
   it('retries a target it cannot reach once, and never a refusal', () => {
-    const retry = states()['Guard']!['Retry'] as Array<Record<string, unknown>>;
+    const retry = states()[RestoreState.guard]!['Retry'] as Array<Record<string, unknown>>;
 
-    expect(retry.filter((r) => JSON.stringify(r['ErrorEquals']).includes('TargetUnreachableError'))).toEqual([
-      { ErrorEquals: ['TargetUnreachableError'], IntervalSeconds: 10, MaxAttempts: 1 },
-    ]);
+    expect(
+      retry.filter((r) => JSON.stringify(r['ErrorEquals']).includes(RestoreError.targetUnreachable)),
+    ).toEqual([{ ErrorEquals: [RestoreError.targetUnreachable], IntervalSeconds: 10, MaxAttempts: 1 }]);
     const retried = retry.flatMap((r) => r['ErrorEquals'] as string[]);
-    for (const refusal of ['GuardRefusedError', 'ConfigError', 'RestoreInputError', 'States.ALL']) {
+    for (const refusal of [RestoreError.guardRefused, 'ConfigError', RestoreError.input, 'States.ALL']) {
       expect(retried).not.toContain(refusal);
     }
   });
@@ -325,12 +360,13 @@ describe('restore and drill tasks', () => {
     expect(restore).toMatchObject({
       Name: 'dumpvault',
       Command: ['restore'],
+      User: '10001:10001',
       ReadonlyRootFilesystem: true,
       Essential: true,
       StopTimeout: 120,
       LinuxParameters: expect.objectContaining({ InitProcessEnabled: true }),
     });
-    for (const major of ['13', '14', '15', '16', '17']) {
+    for (const major of ['15', '16', '17', '18']) {
       const containers = containersOf(logicalId(`DumpVault/Restore/Drillpostgres${major}/Resource`));
       expect(containers).toEqual([
         expect.objectContaining({
@@ -358,8 +394,8 @@ describe('restore and drill tasks', () => {
       Image: 'registry.example.com/mariadb:10.11-custom',
       Environment: [{ Name: 'MARIADB_ALLOW_EMPTY_ROOT_PASSWORD', Value: '1' }],
     });
-    // postgres 13-17, the shop image, the restore task, one backup task per job; no drill for sqlite or legacy.
-    expect(Object.keys(definitions)).toHaveLength(11);
+    // postgres 15-18, the shop image, the restore task, one backup task per job; no drill for sqlite or legacy.
+    expect(Object.keys(definitions)).toHaveLength(10);
   });
 
   it('may read backups and the private key, never write or delete objects; the backup task may not read the private key', () => {
@@ -391,13 +427,15 @@ describe('restore and drill tasks', () => {
       expect(keys).toEqual(expect.arrayContaining([`JOB#${job}:restore`, `JOB#${job}:drill`]));
   });
 
-  it('lets Resolve and Verify read only manifests of the jobs, and the foreign store credentials', () => {
+  it('lets Resolve and Verify read only manifests of the jobs, and the credentials of every store they open', () => {
+    // Bug caught: only a job's first destination's credentials were granted, but Resolve and
+    // Verify open every destination AWS reaches (s3, gcs, azure) and failed on the others'.
     for (const fn of ['RestoreResolve', 'RestoreVerify']) {
       const statements = statementsOf(logicalId(`DumpVault/${fn}Role/Resource`));
       const read = statements.find((s) => s['Action'] === 's3:GetObject');
       expect(JSON.stringify(read?.['Resource'])).toContain('/dumpvault/app/*.manifest.json');
-      expect(statements.find((s) => s['Action'] === 'secretsmanager:GetSecretValue')?.['Resource']).toBe(
-        OFFSITE_ARN,
+      expect(statements.find((s) => s['Action'] === 'secretsmanager:GetSecretValue')?.['Resource']).toEqual(
+        [AZURE_ARN, GCS_ARN, OFFSITE_ARN].sort(),
       );
     }
   });

@@ -252,3 +252,89 @@ describe('S3 object settings on the managed bucket', () => {
     ]);
   });
 });
+
+describe('aws.network', () => {
+  it('fails when "public-subnets" is combined with an existing VPC named by its private subnets', () => {
+    // Bug caught: tasks given public IPs in private subnets of someone else's VPC (no route to
+    // an internet gateway: every backup times out), found only at the first run.
+    const c = config(
+      {},
+      {
+        network: 'public-subnets',
+        vpc: { vpcId: 'vpc-0123456789abcdef0', privateSubnetIds: ['subnet-0aaaaaaaaaaaaaaa1'] },
+      },
+    );
+
+    expect(() => construct(c)).toThrow(
+      /aws\.network: "public-subnets" runs tasks in public subnets of the VPC the stack creates, but aws\.vpc names an existing VPC by its private subnets only; remove aws\.vpc/,
+    );
+  });
+});
+
+describe('destinations AWS cannot reach', () => {
+  const withDestination = (extra: ConfigInput['destinations'][string]) =>
+    validateConfig({
+      destinations: { primary: { type: 's3', bucket: 'managed' }, extra },
+      jobs: [
+        {
+          name: 'db',
+          engine: 'postgres',
+          source: { url: 'postgres://app@db:5432/app' },
+          destinations: ['primary', 'extra'],
+          schedule: { cron: '0 3 * * ? *' },
+          retention: { keepLast: 7 },
+        },
+      ],
+    });
+
+  it('fails when a job writes to a file destination, naming it and what to do', () => {
+    // Bug caught: a file destination in a deployed config was accepted; the task wrote that copy
+    // to its own disk, gone when it stopped, and prune only logged that it skipped it.
+    expect(() => construct(withDestination({ type: 'file', path: './backups' }))).toThrow(
+      /destinations\.extra: a file destination cannot be used in AWS \(a task's disk does not outlive it, so nothing could restore or prune that copy\); remove "extra" from the destinations of db, or write that copy to an s3, azure or gcs destination/,
+    );
+  });
+
+  it('fails when a destination reads its credentials from env variables, in one sentence', () => {
+    // Bug caught: accepted at synth, then every backup failed at run time on "environment
+    // variable … is not set" (the task has none).
+    const c = withDestination({ type: 'azure', container: 'backups', connectionStringEnv: 'AZ_CONN' });
+
+    expect(deploymentProblems(c)).toEqual([
+      'destinations.extra.connectionStringEnv: the task and functions in AWS have no environment variable to read credentials from (connectionStringEnv); store them in Secrets Manager and set "credentialsSecret" to its ARN instead',
+    ]);
+    const s3 = withDestination({
+      type: 's3',
+      bucket: 'other',
+      accessKeyIdEnv: 'KEY',
+      secretAccessKeyEnv: 'SECRET',
+    });
+    expect(deploymentProblems(s3)).toEqual([
+      'destinations.extra.accessKeyIdEnv: the task and functions in AWS have no environment variable to read credentials from (accessKeyIdEnv, secretAccessKeyEnv); store them in Secrets Manager and set "credentialsSecret" to its ARN instead',
+    ]);
+  });
+
+  it('accepts azure and gcs destinations with a credentialsSecret, and an unused file destination', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:blob-AbCdEf';
+    const c = validateConfig({
+      destinations: {
+        primary: { type: 's3', bucket: 'managed' },
+        blob: { type: 'azure', account: 'dvbackups', container: 'backups', credentialsSecret: arn },
+        google: { type: 'gcs', bucket: 'dv', credentialsSecret: arn },
+        laptop: { type: 'file', path: './backups' },
+      },
+      jobs: [
+        {
+          name: 'db',
+          engine: 'postgres',
+          source: { url: 'postgres://app@db:5432/app' },
+          destinations: ['primary', { name: 'blob', retention: { monthly: 24 } }, 'google'],
+          schedule: { cron: '0 3 * * ? *' },
+          retention: { keepLast: 7 },
+        },
+      ],
+    });
+
+    expect(deploymentProblems(c)).toEqual([]);
+  });
+});

@@ -143,14 +143,20 @@ export function sqliteFingerprint(file: string): string {
     .trim()
     .split('\n')
     .filter(Boolean);
+  const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
   return tables
     .map((t) => {
       const cols = sqlite(
         file,
-        `SELECT group_concat('quote(' || name || ')', ' || '','' || ') FROM pragma_table_info('${t}')`,
+        `SELECT group_concat('quote(' || quote(name) || ')', ' || '','' || ') FROM pragma_table_info('${t.replace(/'/g, "''")}')`,
       ).trim();
-      const rows = sqlite(file, `SELECT ${cols} FROM ${t} ORDER BY rowid`);
-      return `${t}:${rows.trim().split('\n').filter(Boolean).length}:${createHash('md5').update(rows).digest('hex')}`;
+      // Sorted here, not by rowid: virtual tables' shadow tables may have none (WITHOUT ROWID).
+      const rows = sqlite(file, `SELECT ${cols} FROM ${quote(t)}`)
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .sort();
+      return `${t}:${rows.length}:${createHash('md5').update(rows.join('\n')).digest('hex')}`;
     })
     .join('\n');
 }

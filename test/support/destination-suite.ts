@@ -9,6 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError, NotFoundError, StorageError } from '../../core/errors.ts';
 import type { Destination } from '../../core/storage/destination.ts';
+import { removeMany } from '../../core/storage/remove-many.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -277,6 +278,22 @@ export function describeDestination(name: string, factory: () => Promise<Destina
 
         await expect(dest.stat('job/old')).rejects.toBeInstanceOf(NotFoundError);
         expect(await dest.list('job/')).toEqual([]);
+      });
+    });
+
+    describe('removeMany', () => {
+      // Bug caught: a batch delete the store rejects (S3-compatible stores without DeleteObjects,
+      // a request the store cannot parse), that leaves keys behind while reporting none failed,
+      // or that fails on a key already gone.
+      it('removes several objects and a missing key in one call, reporting no failure', async () => {
+        const keys = ['job/a', 'job/b c', 'job/sub/d', 'job/é'];
+        for (const key of keys) await dest.put(key, key);
+        await dest.put('keep/x', 'x');
+
+        expect(await removeMany(dest, [...keys, 'job/never-existed'])).toEqual([]);
+
+        expect(await dest.list('job/')).toEqual([]);
+        expect((await dest.list('')).map((o) => o.key)).toEqual(['keep/x']);
       });
     });
 

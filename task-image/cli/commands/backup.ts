@@ -2,6 +2,7 @@ import { messageOf, SourceAccessError } from '../../../core/errors.ts';
 import { jobPrefix } from '../../../core/manifest.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import { DEFAULT_LEVEL, probeZstd } from '../../../core/pipeline/compress.ts';
+import { freeSpaceWarnings, previousBackupBytes } from '../../../core/pipeline/free-space.ts';
 import { redact } from '../../../core/redact.ts';
 import type { Flags } from '../args.ts';
 import { withInterrupts } from '../interrupts.ts';
@@ -36,6 +37,11 @@ export async function checkCommand(
       return `${dest.description} is writable`;
     });
   }
+  // A warning, not a failure: the next backup may be smaller than the last.
+  const warnings = await freeSpaceWarnings(
+    ctx.destinations,
+    await previousBackupBytes(ctx.history, ctx.job.name),
+  ).catch((err: unknown) => [`free space unknown: ${redact(messageOf(err))}`]);
   if (ctx.job.compression === 'zstd') {
     await attempt('compression', async () => {
       const level = ctx.job.compressionLevel ?? DEFAULT_LEVEL.zstd;
@@ -47,8 +53,10 @@ export async function checkCommand(
     if (ctx.encryption.type === 'passphrase') return 'passphrase is set';
     return `public keys readable: ${ctx.encryption.recipients.fingerprints.join(', ')}`;
   });
-  if (out.isJson) out.result({ job: ctx.job.name, ok: results.every((r) => r.ok), checks: results });
+  if (out.isJson)
+    out.result({ job: ctx.job.name, ok: results.every((r) => r.ok), checks: results, warnings });
   else {
+    for (const warning of warnings) out.warn(warning);
     for (const r of results) {
       // One line per kind of object the source's user cannot read.
       const lines = r.problems ?? [r.detail];
@@ -66,7 +74,7 @@ export async function backupCommand(
   out: Output,
   io: Io,
 ): Promise<number> {
-  const { ctx } = await openJob(job, flags, io, { progress: out.progress });
+  const { loaded, ctx } = await openJob(job, flags, io, { progress: out.progress, metaBackup: true });
   if (!ctx.encryption)
     out.warn(`job ${ctx.job.name} is not encrypted: anyone who can read the destination can read the dump`);
   if (!out.isJson) out.line(`backup ${ctx.job.name}`);
@@ -103,6 +111,7 @@ export async function backupCommand(
       pruned: deleted,
       pruneErrors,
       pruneProblems,
+      ...(result.meta ? { metaBackup: result.meta } : {}),
     });
   } else {
     out.line(
@@ -117,9 +126,27 @@ export async function backupCommand(
     out.line(
       `  pruned  ${partial ? 'nothing: retention does not run after a PARTIAL backup' : deleted.length ? deleted.join(', ') : 'nothing'}`,
     );
+    if (result.meta?.status === 'ok') out.line(`  config  ${result.meta.key} (meta-backup)`);
     for (const e of pruneErrors) out.warn(`retention could not delete ${e}`);
     for (const p of pruneProblems)
       out.warn(`retention left alone ${p.key} in ${p.destination}: ${p.problem}`);
+  }
+  if (result.meta?.status === 'failed')
+    out.warn(`${result.meta.error}; the backup itself is complete (docs/recovery.md)`);
+  if (!partial && ctx.job.standby) {
+    // The backup stands whatever the standby does; a failed standby run still fails the command.
+    const { followWithStandby, justWritten, printStandby } = await import('./standby.ts');
+    try {
+      const standby = await withInterrupts(io.interrupts, ctx, (run) =>
+        followWithStandby(loaded, run, io, justWritten(run, m, result.destinations)),
+      );
+      if (!out.isJson) printStandby(out, standby);
+    } catch (err) {
+      io.stderr.write(
+        `error: standby of ${ctx.job.name} FAILED (the backup SUCCEEDED): ${redact(messageOf(err))}\n`,
+      );
+      return 1;
+    }
   }
   if (partial) {
     // stderr too, so cron mail and scripts that only keep errors see which copy is missing.

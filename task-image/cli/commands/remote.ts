@@ -17,6 +17,12 @@ import {
 } from '@aws-sdk/client-sfn';
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
 import { METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../../../core/contracts/cloudwatch.ts';
+import {
+  RestoreError,
+  RestoreResultKey,
+  RestoreState,
+} from '../../../core/contracts/restore-state-machine.ts';
+import { StackOutput, StackOutputEnv } from '../../../core/contracts/stack.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { type HistoryStore, isFailedStatus } from '../../../core/history/history.ts';
@@ -54,11 +60,10 @@ export async function stackOutputs(
 ): Promise<Record<string, string>> {
   const stackName = loaded.config.aws?.stackName ?? 'DumpVault';
   const fromEnv: Record<string, string> = {};
-  if (env.DUMPVAULT_HISTORY_TABLE) fromEnv.HistoryTableName = env.DUMPVAULT_HISTORY_TABLE;
-  if (env.DUMPVAULT_START_BACKUP_FUNCTION)
-    fromEnv.StartBackupFunctionName = env.DUMPVAULT_START_BACKUP_FUNCTION;
-  if (env.DUMPVAULT_RESTORE_STATE_MACHINE)
-    fromEnv.RestoreStateMachineArn = env.DUMPVAULT_RESTORE_STATE_MACHINE;
+  for (const [output, name] of Object.entries(StackOutputEnv)) {
+    const value = env[name];
+    if (value) fromEnv[output] = value;
+  }
   let outputs: Record<string, string> = {};
   try {
     const out = await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
@@ -67,7 +72,7 @@ export async function stackOutputs(
   } catch (err) {
     if (Object.keys(fromEnv).length === 0) {
       throw new UserError(
-        `cannot read the outputs of stack ${stackName} (${(err as Error).name}): deploy it with "npx cdk deploy", check AWS credentials/region, or set DUMPVAULT_HISTORY_TABLE`,
+        `cannot read the outputs of stack ${stackName} (${(err as Error).name}): deploy it with "npx cdk deploy", check AWS credentials/region, or set ${StackOutputEnv[StackOutput.historyTableName]}`,
       );
     }
     outputs = {};
@@ -75,9 +80,10 @@ export async function stackOutputs(
   return { ...outputs, ...fromEnv };
 }
 
-function need(outputs: Record<string, string>, key: string, envName: string): string {
+function need(outputs: Record<string, string>, key: keyof typeof StackOutputEnv): string {
   const value = outputs[key];
-  if (!value) throw new UserError(`the stack has no output ${key}; redeploy it or set ${envName}`);
+  if (!value)
+    throw new UserError(`the stack has no output ${key}; redeploy it or set ${StackOutputEnv[key]}`);
   return value;
 }
 
@@ -88,9 +94,17 @@ async function remoteHistory(
 ): Promise<HistoryStore> {
   const outputs = await stackOutputs(loaded, env, clients);
   return new DynamoHistoryStore({
-    tableName: need(outputs, 'HistoryTableName', 'DUMPVAULT_HISTORY_TABLE'),
+    tableName: need(outputs, StackOutput.historyTableName),
     client: createHistoryDocumentClient(clients.dynamo),
   });
+}
+
+/** The deployed stack's history table, for `history --rebuild --remote`. */
+export function remoteHistoryStore(
+  env: NodeJS.ProcessEnv,
+  clients?: RemoteClients,
+): (loaded: LoadedConfig) => Promise<HistoryStore> {
+  return (loaded) => remoteHistory(loaded, env, clients ?? defaultClients(loaded));
 }
 
 /** `dumpvault history <job> --remote` */
@@ -131,7 +145,7 @@ export async function remoteRunCommand(
   const outputs = await stackOutputs(loaded, io.env, c);
   const response = await c.lambda.send(
     new InvokeCommand({
-      FunctionName: need(outputs, 'StartBackupFunctionName', 'DUMPVAULT_START_BACKUP_FUNCTION'),
+      FunctionName: need(outputs, StackOutput.startBackupFunctionName),
       Payload: Buffer.from(JSON.stringify({ job: name, trigger: 'manual' })),
     }),
   );
@@ -216,19 +230,28 @@ export async function remoteStatusCommand(
 export interface RemoteRestoreInput {
   readonly job: string;
   readonly backup: string;
-  readonly target: 'scratch' | 'ephemeral' | { readonly url: string; readonly passwordSecret?: string };
+  readonly target:
+    | 'scratch'
+    | 'ephemeral'
+    | 'standby'
+    | { readonly url: string; readonly passwordSecret?: string };
   readonly drop: boolean;
   readonly confirm?: string;
   readonly trigger: 'manual';
 }
 
-/** Builds the execution input from the command line (no secret values: only an ARN). */
+/**
+ * Builds the execution input from the command line (no secret values: only an ARN). `standby`:
+ * the newest backup into the job's standby (no `key`, so Resolve never skips it).
+ */
 export function remoteRestoreInput(
   job: string,
   selector: string | undefined,
   flags: Flags,
   drill: boolean,
+  standby = false,
 ): RemoteRestoreInput {
+  if (standby) return { job, backup: 'latest', target: 'standby', drop: false, trigger: 'manual' };
   let target: RemoteRestoreInput['target'] = drill ? 'ephemeral' : 'scratch';
   if (!drill && flags.target && flags.target !== 'scratch') {
     if (flags.target === 'ephemeral') target = 'ephemeral';
@@ -265,7 +288,8 @@ export function remoteRestoreInput(
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * `dumpvault restore <job> [<backup>] --remote …` and `dumpvault drill <job> --remote`: starts
+ * `dumpvault restore <job> [<backup>] --remote …`, `dumpvault drill <job> --remote` and
+ * `dumpvault standby <job> --remote`: starts
  * the restore state machine, prints each state as the execution enters it, and exits with the
  * outcome (0 SUCCEEDED, 1 otherwise).
  */
@@ -275,19 +299,20 @@ export async function remoteRestoreCommand(
   flags: Flags,
   out: Output,
   io: Io,
-  options: { drill: boolean; clients?: RemoteClients; pollMs?: number },
+  options: { drill: boolean; standby?: boolean; clients?: RemoteClients; pollMs?: number },
 ): Promise<number> {
+  const what = options.standby ? 'standby' : options.drill ? 'drill' : 'restore';
   const loaded = loadConfig(flags.config ?? DEFAULT_CONFIG_FILE, flags['state-dir']);
   const name = findJob(loaded.config, job).name;
   const c = options.clients ?? defaultClients(loaded);
   const outputs = await stackOutputs(loaded, io.env, c);
-  const stateMachineArn = need(outputs, 'RestoreStateMachineArn', 'DUMPVAULT_RESTORE_STATE_MACHINE');
-  const input = remoteRestoreInput(name, selector, flags, options.drill);
+  const stateMachineArn = need(outputs, StackOutput.restoreStateMachineArn);
+  const input = remoteRestoreInput(name, selector, flags, options.drill, options.standby);
   const started = await c.stepFunctions.send(
     new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),
   );
   const executionArn = started.executionArn!;
-  if (!out.isJson) out.line(`${options.drill ? 'drill' : 'restore'} ${name}: execution ${executionArn}`);
+  if (!out.isJson) out.line(`${what} ${name}: execution ${executionArn}`);
   const seen = new Set<number>();
   let execution: DescribeExecutionCommandOutput;
   for (;;) {
@@ -314,7 +339,7 @@ export async function remoteRestoreCommand(
       cause: execution.cause,
     });
   } else if (execution.status === 'SUCCEEDED') {
-    out.line(`SUCCEEDED ${options.drill ? 'drill' : 'restore'} of ${name}`);
+    out.line(`SUCCEEDED ${what} of ${name}`);
   } else {
     out.line(
       `${execution.status}: ${execution.error ?? ''}${execution.cause ? ` — ${execution.cause}` : ''}`,
@@ -325,10 +350,10 @@ export async function remoteRestoreCommand(
 }
 
 /** Execution errors that mean "the request was refused" (exit 2), not "the restore failed". */
-const REFUSALS = new Set([
-  'GuardRefusedError',
-  'RestoreInputError',
-  'RestoreRefusedError',
+const REFUSALS = new Set<string>([
+  RestoreError.guardRefused,
+  RestoreError.input,
+  RestoreError.taskRefused,
   'ConfigError',
   'UsageError',
 ]);
@@ -347,16 +372,17 @@ export function describeState(name: string | undefined, output: string | undefin
       .map((f) => state[section]?.[f])
       .filter((v) => v !== undefined && v !== null)
       .map(String);
+  const key = RestoreResultKey;
   const parts: Record<string, string[]> = {
-    Resolve: pick('run', 'backup', 'target', 'kind', 'runId'),
-    Guard: pick('guard', 'rule'),
-    RunRestore: pick('task', 'TaskArn'),
-    Verify: (() => {
-      const [tables, rows] = pick('verify', 'tablesCompared', 'rowsCompared');
+    [RestoreState.resolve]: pick(key.run, 'backup', 'target', 'kind', 'runId'),
+    [RestoreState.guard]: pick(key.guard, 'rule'),
+    [RestoreState.runRestore]: pick(key.task, 'TaskArn'),
+    [RestoreState.verify]: (() => {
+      const [tables, rows] = pick(key.verify, 'tablesCompared', 'rowsCompared');
       return tables ? [`${tables} tables, ${rows ?? '?'} rows match the manifest`] : [];
     })(),
-    Record: pick('recorded', 'durationMs').map((ms) => `${ms} ms`),
-    RecordFailure: pick('recorded', 'cause'),
+    [RestoreState.record]: pick(key.recorded, 'durationMs').map((ms) => `${ms} ms`),
+    [RestoreState.recordFailure]: pick(key.recorded, 'cause'),
   };
   const detail = parts[name ?? ''] ?? [];
   return detail.length ? `: ${detail.join(', ')}` : '';

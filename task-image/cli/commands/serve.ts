@@ -223,6 +223,16 @@ async function scheduledBackup(
     timer.dispose();
   }
   log(`backup ${job}: ${result.status} ${result.id} (${result.manifest.object.bytes} bytes)`);
+  if (result.status !== 'SUCCEEDED' || !ctx.job.standby) return;
+  // The standby follows every successful backup; its failure is recorded, alerted and logged.
+  const { followWithStandby, justWritten } = await import('./standby.ts');
+  const standby = await followWithStandby(
+    loaded,
+    { ...ctx, signal },
+    io,
+    justWritten(ctx, result.manifest, result.destinations),
+  );
+  log(`standby ${job}: SUCCEEDED, ${standby.swapped.standby} holds ${standby.id}`);
 }
 
 /** One scheduled restore drill, as `dumpvault drill`: latest backup into a scratch database, compared, dropped. */
@@ -248,10 +258,17 @@ async function scheduledDrill(
     log(`drill ${job}: restoring ${manifest.object.key}`);
     return { manifest, from };
   };
-  const result = await runRestore(
-    { ...ctx, signal },
-    { resolve, target: { kind: 'scratch' }, keys, kind: 'drill' },
-  );
+  // Bounded like \`dumpvault drill\`: task.timeoutMinutes, else the default.
+  const timer = runTimer(runTimeoutOf(undefined, ctx.job), 'the drill');
+  let result: Awaited<ReturnType<typeof runRestore>>;
+  try {
+    result = await runRestore(
+      { ...ctx, signal: AbortSignal.any([signal, timer.signal]) },
+      { resolve, target: { kind: 'scratch' }, keys, kind: 'drill' },
+    );
+  } finally {
+    timer.dispose();
+  }
   log(`drill ${job}: SUCCEEDED ${result.id}`);
 }
 

@@ -78,6 +78,11 @@ export const EXAMPLE_CONFIG = `{
     // "pass": { "type": "passphrase", "passphraseEnv": "DUMPVAULT_PASSPHRASE" }
   },
 
+  // dumpvault's own config (and these public keys) beside every backup, so "dumpvault recover"
+  // rebuilds this install from storage (docs/recovery.md). "secrets": true also stores the values
+  // of the env variables the config names; then use a passphrase ("passphraseEnv") of its own.
+  "metaBackup": { "recipients": ["keys/dumpvault.pub.asc"], "secrets": false },
+
   "jobs": [
     {
       "name": "app-sqlite",
@@ -157,10 +162,9 @@ export async function validateCommand(flags: Flags, out: Output): Promise<number
   if (unencrypted.length) {
     out.warn(`not encrypted (only storage-side encryption protects them): ${unencrypted.join(', ')}`);
   }
-  if (loaded.config.aws?.alerts?.successDigest) {
-    // Said out loud rather than accepted and ignored: the AWS side has no digest publisher yet.
+  if (!loaded.config.metaBackup) {
     out.warn(
-      'aws.alerts.successDigest: not implemented for the AWS deployment (nothing publishes a digest to the SNS topic); the daily digest is local only: "notify.digest" with dumpvault serve',
+      "metaBackup is not set: backups do not save dumpvault's own config, so a lost machine means rewriting it by hand (docs/recovery.md)",
     );
   }
   const retention = Object.fromEntries(

@@ -12,8 +12,8 @@ import { TaskEnv } from '../../../core/contracts/task-env.ts';
 import { ConfigError } from '../../../core/errors.ts';
 import type { HistoryStore } from '../../../core/history/history.ts';
 import type { Notifier } from '../../../core/notify/notifier.ts';
+import type { SecretFetcher } from '../../../core/secrets/resolve.ts';
 import type { Interrupts } from '../interrupts.ts';
-import type { SecretFetcher } from '../secrets.ts';
 
 /** What the task needs besides its environment; tests inject local stand-ins. */
 export interface TaskDeps {
@@ -57,9 +57,8 @@ export async function loadTaskConfig(
   }
   const config = validateConfig(json);
   const dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-task-'));
-  const keys = env.DUMPVAULT_PUBLIC_KEYS_JSON
-    ? (JSON.parse(env.DUMPVAULT_PUBLIC_KEYS_JSON) as Record<string, string>)
-    : {};
+  const publicKeys = env[TaskEnv.publicKeys];
+  const keys = publicKeys ? (JSON.parse(publicKeys) as Record<string, string>) : {};
   for (const [relative, armored] of Object.entries(keys)) {
     const file = path.resolve(dir, relative);
     if (!file.startsWith(`${dir}${path.sep}`))

@@ -11,7 +11,10 @@
  *   `task backup` (functions/start-backup.ts). The single-job config names every secret by ARN.
  * - `DUMPVAULT_STARTED_AT`      ISO time of the RUNNING item the Resolve state wrote; the task
  *                               updates that item (`RUN#{startedAt}#{runId}`), never a new one.
- * - `DUMPVAULT_RESTORE_KIND`    `restore` or `drill`.
+ * - `DUMPVAULT_RESTORE_KIND`    `restore`, `drill` or `standby` (target `standby`: the backup is
+ *                               restored beside the job's standby, verified and swapped in,
+ *                               core/standby/run.ts; the standby's URL and password secret come
+ *                               from the job config).
  * - `DUMPVAULT_BACKUP_KEY`      the manifest key of the backup to restore (`…/{id}.manifest.json`),
  *                               read from the destination below.
  * - `DUMPVAULT_BACKUP_DESTINATION`  the job destination holding the copy Resolve chose (the first,
@@ -45,41 +48,38 @@
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { decryptKey, type PrivateKey, readPrivateKey as readOpenpgpPrivateKey } from 'openpgp';
-import type { LoadedConfig } from '../../../core/config/load.ts';
 import { checkSourceUrl, findJob } from '../../../core/config/load.ts';
-import type { Job } from '../../../core/config/schema.ts';
 import { RestoreTaskEnv } from '../../../core/contracts/restore-task.ts';
-import type { Connection, Engine, TableStats } from '../../../core/engine.ts';
-import { ConfigError, CryptoError, ExitCode, messageOf, UserError } from '../../../core/errors.ts';
+import { TaskEnv } from '../../../core/contracts/task-env.ts';
+import type { Connection, TableStats } from '../../../core/engine.ts';
+import { ConfigError, ExitCode, messageOf, UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
-import type {
-  AlertState,
-  HistoryItem,
-  HistoryStore,
-  LeaseResult,
-  RunKind,
-  Trigger,
-} from '../../../core/history/history.ts';
+import type { Trigger } from '../../../core/history/history.ts';
 import { runLifetimes } from '../../../core/history/lifetime.ts';
 import { idOfManifestKey, jobPrefix } from '../../../core/manifest.ts';
-import { notifyOutcome } from '../../../core/notify/alerts.ts';
-import type { Notifier } from '../../../core/notify/notifier.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { readManifest } from '../../../core/pipeline/catalog.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { destinationNamed } from '../../../core/pipeline/copies.ts';
-import type { DecryptKeys } from '../../../core/pipeline/decode.ts';
+import { type FinishDeps, finishRun, pipelineFinishDeps } from '../../../core/pipeline/finish-run.ts';
 import { type RestoreTarget, runRestore } from '../../../core/pipeline/restore.ts';
-import { redact, registerSecret } from '../../../core/redact.ts';
+import { redact } from '../../../core/redact.ts';
+import { resolveSecret, type SecretFetcher, secretsManagerFetcher } from '../../../core/secrets/resolve.ts';
+import { runStandby } from '../../../core/standby/run.ts';
+import { standbySwapFor } from '../../engines/standby.ts';
 import { withInterrupts } from '../interrupts.ts';
 import type { Output } from '../output.ts';
-import { resolveDecryptKeys, resolveJobContext } from '../resolve.ts';
-import { resolveSecret, type SecretFetcher, secretsManagerFetcher } from '../secrets.ts';
+import { resolveJobContext } from '../resolve.ts';
+import { standbyConnection } from './standby.ts';
 import { currentTaskArn, loadTaskConfig, type TaskDeps } from './task-environment.ts';
+import { countingEngine, RunHistory } from './task-restore-history.ts';
+import { decryptKeysFor } from './task-restore-keys.ts';
 
 /** Environment variables of the restore task (the contract lives in core/contracts). */
 export { RestoreTaskEnv };
+
+/** What the task runs: a restore, a drill, or a standby run (DUMPVAULT_RESTORE_KIND). */
+export type RestoreKind = 'restore' | 'drill' | 'standby';
 
 /** What the restore task needs besides its environment; tests inject local stand-ins. */
 export interface TaskRestoreDeps extends TaskDeps {
@@ -92,7 +92,7 @@ export interface TaskRestoreResult {
   readonly status: 'SUCCEEDED' | 'FAILED';
   readonly job: string;
   readonly runId: string;
-  readonly kind: 'restore' | 'drill';
+  readonly kind: RestoreKind;
   readonly backup?: string;
   readonly target?: string;
   readonly tablesCompared?: number;
@@ -110,156 +110,6 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
       `task environment variable ${name} is not set; the restore task must be started by the restore state machine`,
     );
   return value;
-}
-
-/**
- * History as the state machine keeps it: every item of this run lands on the item the Resolve
- * state created (same startedAt), carries the task ARN, and a finished item also carries the
- * restored row counts. Everything else is passed through.
- */
-class RunHistory implements HistoryStore {
-  /** The last SUCCEEDED or FAILED item saved for this run, if any. */
-  finished: HistoryItem | undefined;
-  /** Row counts of the restored database, once the engine counted them. */
-  restoredTables: TableStats | undefined;
-
-  constructor(
-    private readonly inner: HistoryStore,
-    private readonly run: { job: string; runId: string; startedAt: string; taskArn?: string },
-  ) {}
-
-  async save(item: HistoryItem): Promise<void> {
-    if (item.job !== this.run.job || item.runId !== this.run.runId) return this.inner.save(item);
-    const pinned: HistoryItem = {
-      ...item,
-      startedAt: this.run.startedAt,
-      ...(this.run.taskArn ? { taskArn: this.run.taskArn } : {}),
-    };
-    if (pinned.finishedAt) {
-      pinned.durationMs = Math.max(0, Date.parse(pinned.finishedAt) - Date.parse(this.run.startedAt));
-    }
-    if (pinned.status === 'SUCCEEDED' || pinned.status === 'FAILED') {
-      if (this.restoredTables) pinned.details = { ...pinned.details, restoredTables: this.restoredTables };
-      this.finished = pinned;
-    }
-    await this.inner.save(pinned);
-  }
-
-  list(job: string, options?: { limit?: number }): Promise<HistoryItem[]> {
-    return this.inner.list(job, options);
-  }
-  lastSuccess(job: string, kind?: RunKind): Promise<HistoryItem | undefined> {
-    return this.inner.lastSuccess(job, kind);
-  }
-  acquireLease(job: string, runId: string, ttlMs: number, now?: Date): Promise<LeaseResult> {
-    return this.inner.acquireLease(job, runId, ttlMs, now);
-  }
-  releaseLease(job: string, runId: string): Promise<void> {
-    return this.inner.releaseLease(job, runId);
-  }
-  getAlertState(job: string): Promise<AlertState | undefined> {
-    return this.inner.getAlertState(job);
-  }
-  setAlertState(state: AlertState): Promise<void> {
-    return this.inner.setAlertState(state);
-  }
-}
-
-/** The engine, with the row counts of every `stats()` call handed to `onStats`. */
-function countingEngine(engine: Engine, onStats: (stats: TableStats) => void): Engine {
-  return {
-    name: engine.name,
-    dumpExtension: (options) => engine.dumpExtension(options),
-    dumpFormat: (options) => engine.dumpFormat(options),
-    dumpChecker: (options) => engine.dumpChecker(options),
-    inspect: (conn) => engine.inspect(conn),
-    stats: async (conn) => {
-      const stats = await engine.stats(conn);
-      onStats(stats);
-      return stats;
-    },
-    // The object counts runRestore compares with the manifest (a wrapper that left this out
-    // would skip that comparison in every AWS restore and drill).
-    ...(engine.objects ? { objects: engine.objects.bind(engine) } : {}),
-    dump: (conn, options) => engine.dump(conn, options),
-    restore: (target, input, options) => engine.restore(target, input, options),
-    isEmpty: (target) => engine.isEmpty(target),
-    createScratch: (source, name) => engine.createScratch(source, name),
-    dropScratch: (scratch) => engine.dropScratch(scratch),
-  };
-}
-
-/**
- * Reads the OpenPGP private key named by the job's `privateKeySecret`: an armored key, or JSON
- * `{"privateKey", "passphrase"}`. Both values are registered as secrets before anything else.
- */
-export async function privateKeyFromSecret(
-  arn: string,
-  at: string,
-  env: NodeJS.ProcessEnv,
-  fetchSecret: SecretFetcher,
-): Promise<PrivateKey> {
-  const text = (await resolveSecret({ arn, raw: true, path: at }, env, fetchSecret)) ?? '';
-  let armored = text;
-  let passphrase: string | undefined;
-  if (text.trim().startsWith('{')) {
-    let parsed: { privateKey?: unknown; passphrase?: unknown };
-    try {
-      parsed = JSON.parse(text) as { privateKey?: unknown; passphrase?: unknown };
-    } catch {
-      throw new ConfigError(`${at}: secret ${arn} is neither an armored key nor JSON {"privateKey", …}`);
-    }
-    if (typeof parsed.privateKey !== 'string') {
-      throw new ConfigError(`${at}: secret ${arn} is JSON without a "privateKey" field`);
-    }
-    armored = parsed.privateKey;
-    passphrase = typeof parsed.passphrase === 'string' ? parsed.passphrase : undefined;
-    registerSecret(armored);
-    registerSecret(passphrase);
-  }
-  if (!armored.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
-    throw new CryptoError(
-      `${at}: secret ${arn} does not hold an armored OpenPGP private key (gpg --export-secret-keys --armor <fingerprint>)`,
-      { exitCode: ExitCode.usage },
-    );
-  }
-  let key: PrivateKey;
-  try {
-    key = await readOpenpgpPrivateKey({ armoredKey: armored });
-  } catch (err) {
-    throw new CryptoError(`${at}: secret ${arn} holds no readable private key (${messageOf(err)})`, {
-      exitCode: ExitCode.usage,
-    });
-  }
-  if (key.isDecrypted()) return key;
-  if (!passphrase) {
-    throw new CryptoError(
-      `${at}: the private key in ${arn} is protected; store JSON {"privateKey": …, "passphrase": …} in the secret`,
-      { exitCode: ExitCode.usage },
-    );
-  }
-  try {
-    return await decryptKey({ privateKey: key, passphrase });
-  } catch {
-    throw new CryptoError(`${at}: the passphrase in ${arn} does not unlock its private key`, {
-      exitCode: ExitCode.usage,
-    });
-  }
-}
-
-/** Keys for the job's backups: the passphrase secret, or the OpenPGP private key secret. */
-async function decryptKeysFor(
-  loaded: LoadedConfig,
-  job: Job,
-  env: NodeJS.ProcessEnv,
-  fetchSecret: SecretFetcher,
-): Promise<DecryptKeys | undefined> {
-  const enc = job.encryption !== undefined ? loaded.config.encryption[job.encryption] : undefined;
-  if (enc?.type === 'openpgp' && enc.privateKeySecret) {
-    const at = `encryption.${job.encryption}.privateKeySecret`;
-    return { privateKeys: [await privateKeyFromSecret(enc.privateKeySecret, at, env, fetchSecret)] };
-  }
-  return resolveDecryptKeys(loaded, job, undefined, { env, fetchSecret });
 }
 
 /** The target the environment names, as runRestore takes it, and the source scratch databases go next to. */
@@ -306,14 +156,14 @@ export async function taskRestoreCommand(
   const startedAt = required(env, RestoreTaskEnv.startedAt);
   if (Number.isNaN(Date.parse(startedAt))) throw new ConfigError('DUMPVAULT_STARTED_AT is not an ISO time');
   const kindValue = required(env, RestoreTaskEnv.kind);
-  if (kindValue !== 'restore' && kindValue !== 'drill') {
+  if (kindValue !== 'restore' && kindValue !== 'drill' && kindValue !== 'standby') {
     throw new ConfigError(
-      `${RestoreTaskEnv.kind}: expected "restore" or "drill", got ${JSON.stringify(kindValue)}`,
+      `${RestoreTaskEnv.kind}: expected "restore", "drill" or "standby", got ${JSON.stringify(kindValue)}`,
     );
   }
   const kind = kindValue;
-  const trigger: Trigger = env.DUMPVAULT_TRIGGER === 'schedule' ? 'schedule' : 'manual';
-  const fetchSecret = deps.fetchSecret ?? secretsManagerFetcher;
+  const trigger: Trigger = env[TaskEnv.trigger] === 'schedule' ? 'schedule' : 'manual';
+  const fetchSecret = deps.fetchSecret ?? secretsManagerFetcher();
   const taskArn = await currentTaskArn(env);
   // The run's items expire per the job's retention once the config is loaded (a failure to
   // load it is recorded without a TTL).
@@ -321,7 +171,7 @@ export async function taskRestoreCommand(
   const history = new RunHistory(
     deps.history ??
       new DynamoHistoryStore({
-        tableName: required(env, 'DUMPVAULT_HISTORY_TABLE'),
+        tableName: required(env, TaskEnv.historyTable),
         client: createHistoryDocumentClient(new DynamoDBClient({})),
         runLifetimeDays: (job) => lifetimes?.(job),
       }),
@@ -329,7 +179,7 @@ export async function taskRestoreCommand(
   );
   const notifier =
     deps.notifier ??
-    new SnsNotifier({ client: new SNSClient({}), topicArn: required(env, 'DUMPVAULT_TOPIC_ARN') });
+    new SnsNotifier({ client: new SNSClient({}), topicArn: required(env, TaskEnv.topicArn) });
   const investigate = () => `dumpvault history ${jobName} --remote   (run ${runId})`;
   const base = { job: jobName, runId, kind } as const;
 
@@ -351,9 +201,12 @@ export async function taskRestoreCommand(
       forReading: true,
       fetchSecret,
       ...(taskArn ? { taskArn } : {}),
-      ...(env.DUMPVAULT_BUCKET ? { managedBucket: env.DUMPVAULT_BUCKET } : {}),
+      ...(env[TaskEnv.bucket] ? { managedBucket: env[TaskEnv.bucket] } : {}),
     });
-    const { target, source } = await restoreTarget(env, resolved, loaded.baseDir, fetchSecret);
+    const { target, source } =
+      kind === 'standby'
+        ? { target: undefined, source: resolved.source }
+        : await restoreTarget(env, resolved, loaded.baseDir, fetchSecret);
     const ctx: JobContext = {
       ...resolved,
       source,
@@ -373,9 +226,36 @@ export async function taskRestoreCommand(
     }
     const manifest = await readManifest(from, backupKey);
     const keys = await decryptKeysFor(loaded, job, env, fetchSecret);
+    if (kind === 'standby') {
+      const standby = await standbyConnection(loaded, ctx, env, fetchSecret);
+      if (!standby) throw new ConfigError(`job ${job.name} has no "standby" in the config it was given`);
+      const result = await withInterrupts(deps.interrupts, ctx, (run) =>
+        runStandby(run, {
+          resolve: async () => ({ manifest, from }),
+          standby,
+          swap: standbySwapFor(ctx.engine),
+          keys,
+        }),
+      );
+      print(
+        redact(
+          JSON.stringify({
+            status: 'SUCCEEDED',
+            ...base,
+            backup: result.id,
+            target: result.swapped.standby,
+            tablesCompared: result.tablesCompared,
+            rowsCompared: result.rowsCompared,
+            ...(history.restoredTables ? { restoredTables: history.restoredTables } : {}),
+            durationMs: history.finished?.durationMs ?? result.durationMs,
+          } satisfies TaskRestoreResult),
+        ),
+      );
+      return ExitCode.ok;
+    }
     // SIGTERM (StopTask: the state machine's timeout or an aborted execution) ends the restore as a failure.
     const result = await withInterrupts(deps.interrupts, ctx, (run) =>
-      runRestore(run, { manifest, from, target, keys, kind }),
+      runRestore(run, { manifest, from, target: target!, keys, kind }),
     );
     print(
       redact(
@@ -398,7 +278,7 @@ export async function taskRestoreCommand(
     const error = redact(messageOf(err)).split('\n')[0] ?? 'the restore failed';
     // Failures before runRestore started (config, secrets, keys, manifest) are recorded here.
     if (!history.finished)
-      await recordEarlyFailure(history, notifier, {
+      await recordEarlyFailure(pipelineFinishDeps({ history, notifier, progress: out.progress }), {
         ...base,
         trigger,
         startedAt,
@@ -428,14 +308,13 @@ export async function taskRestoreCommand(
   }
 }
 
-/** Records FAILED (and alerts) for a failure that happened before runRestore took over. */
+/** Records FAILED (and alerts, through finishRun) for a failure that happened before runRestore took over. */
 async function recordEarlyFailure(
-  history: RunHistory,
-  notifier: Notifier,
+  deps: FinishDeps,
   run: {
     job: string;
     runId: string;
-    kind: 'restore' | 'drill';
+    kind: RestoreKind;
     trigger: Trigger;
     startedAt: string;
     error: string;
@@ -443,26 +322,22 @@ async function recordEarlyFailure(
     investigate: () => string;
   },
 ): Promise<void> {
-  const finishedAt = new Date().toISOString();
+  const finishedAt = new Date();
   const backup = run.key ? idOfManifestKey(run.key) : undefined;
-  await history.save({
-    job: run.job,
-    runId: run.runId,
-    kind: run.kind,
-    status: 'FAILED',
-    trigger: run.trigger,
-    startedAt: run.startedAt,
-    finishedAt,
-    error: run.error,
-    ...(backup ? { details: { backup } } : {}),
-  });
-  await notifyOutcome(history, notifier, {
-    job: run.job,
-    kind: run.kind,
-    runId: run.runId,
-    status: 'FAILED',
-    error: run.error,
-    durationMs: Math.max(0, Date.parse(finishedAt) - Date.parse(run.startedAt)),
-    investigate: run.investigate(),
-  });
+  await finishRun(
+    deps,
+    {
+      job: run.job,
+      runId: run.runId,
+      kind: run.kind,
+      status: 'FAILED',
+      trigger: run.trigger,
+      startedAt: run.startedAt,
+      finishedAt: finishedAt.toISOString(),
+      durationMs: Math.max(0, finishedAt.getTime() - Date.parse(run.startedAt)),
+      error: run.error,
+      ...(backup ? { details: { backup } } : {}),
+    },
+    { investigate: run.investigate() },
+  );
 }

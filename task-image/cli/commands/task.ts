@@ -7,13 +7,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { prunesSeparately } from '../../../core/contracts/prune.ts';
-import { parseTaskRun } from '../../../core/contracts/task-env.ts';
+import { parseTaskRun, TaskEnv } from '../../../core/contracts/task-env.ts';
 import { ConfigError, ToolError, UsageError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { Trigger } from '../../../core/history/history.ts';
 import { runLifetimes } from '../../../core/history/lifetime.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
+import { secretsManagerFetcher } from '../../../core/secrets/resolve.ts';
 import type { Output } from '../output.ts';
 import { resolveJobContext } from '../resolve.ts';
 import { currentTaskArn, loadTaskConfig, type TaskDeps } from './task-environment.ts';
@@ -66,6 +67,14 @@ export async function taskCommand(
       ...(deps.fetchSecret ? { fetchSecret: deps.fetchSecret } : {}),
       ...(taskArn ? { taskArn } : {}),
       ...(run.bucket ? { managedBucket: run.bucket } : {}),
+      // Like the CLI's backup (issue 16 §1): the job's config (as the stack gave it) to
+      // {prefix}_dumpvault/ in every destination, its secrets from Secrets Manager only with
+      // metaBackup.secrets. Never pruned here: the task's role deletes nothing.
+      metaBackup: {
+        configText: env[TaskEnv.jobJson]!,
+        configFile: 'dumpvault.config.json',
+        awsSecrets: deps.fetchSecret ?? secretsManagerFetcher(),
+      },
     });
     const result = await runBackup({
       ...ctx,
@@ -74,6 +83,11 @@ export async function taskCommand(
       pruneAfterBackup: !prunesSeparately(env),
       signal,
       investigate: (id) => `dumpvault history ${job} --remote   (run ${id})`,
+      // On Fargate Spot, SIGTERM is most likely the interruption notice: task-stopped sees the
+      // stop code, and retries the run or sends the alert (functions/logic/spot-retry.ts).
+      ...(env[TaskEnv.capacity] === 'FARGATE_SPOT'
+        ? { leaveFailureToOrchestrator: () => interrupts?.signal.aborted === true }
+        : {}),
     });
     out.result({
       status: result.status,

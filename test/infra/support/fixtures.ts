@@ -2,9 +2,11 @@
  * The infra fixtures, each built and synthesized once per test run (see synthesized.ts):
  * - `readme`: the README's example config (test/fixtures/aws.config.json) through the CDK app;
  * - `restore`: four jobs with restore drills (postgres, mysql with its own image, SQLite, none),
- *   an OpenPGP private key, a foreign S3 store, and an operator role that may start restores;
- * - `variants`: a new VPC with an Object Lock bucket and OpenPGP recipients, and an existing
- *   bucket with its own KMS key in existing subnets, plus an operator role.
+ *   an OpenPGP private key, a foreign S3 store, Azure and GCS copies (job legacy), an operator
+ *   role that may start restores, and the daily success digest;
+ * - `variants`: a new VPC with an Object Lock bucket and OpenPGP recipients, an existing
+ *   bucket with its own KMS key in existing subnets, plus an operator role; and `Options`: the
+ *   task options of issue 13 (x86_64 tasks, public subnets, backups on Fargate Spot).
  * Every app runs cdk-nag AwsSolutions.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -32,8 +34,16 @@ export const secretArn = (name: string) =>
   `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-AbCdEf`;
 export const PRIVATE_KEY_ARN = secretArn('ops-private-key');
 export const OFFSITE_ARN = secretArn('offsite-s3');
+export const AZURE_ARN = secretArn('offsite-azure');
+export const GCS_ARN = secretArn('offsite-gcs');
+export const META_PASSPHRASE_ARN = secretArn('dumpvault-meta');
+export const STANDBY_PASSWORD_ARN = secretArn('app-standby');
 
-/** Four jobs: postgres and mysql drills (the latter with its own image), a SQLite drill, and no drill. */
+/**
+ * Four jobs: postgres and mysql drills (the latter with its own image), a SQLite drill, and no
+ * drill; app (default lag threshold) and shop (lagAlarmHours 30) have a standby; a meta-backup
+ * encrypted to a passphrase secret.
+ */
 export const RESTORE_CONFIG: ConfigInput = {
   prefix: 'dumpvault/',
   destinations: {
@@ -44,6 +54,8 @@ export const RESTORE_CONFIG: ConfigInput = {
       endpoint: 'https://s3.example.net',
       credentialsSecret: OFFSITE_ARN,
     },
+    blob: { type: 'azure', account: 'dvbackups', container: 'backups', credentialsSecret: AZURE_ARN },
+    google: { type: 'gcs', bucket: 'dv-backups', credentialsSecret: GCS_ARN },
   },
   encryption: { ops: { type: 'openpgp', recipients: ['ops.pub.asc'], privateKeySecret: PRIVATE_KEY_ARN } },
   jobs: [
@@ -56,6 +68,7 @@ export const RESTORE_CONFIG: ConfigInput = {
       encryption: 'ops',
       retention: { keepLast: 3, daily: 7 },
       restoreDrill: { schedule: { cron: '0 5 ? * SUN *', timezone: 'Europe/Berlin' } },
+      standby: { url: 'postgres://app@standby.internal:5432/app', passwordSecret: STANDBY_PASSWORD_ARN },
     },
     {
       name: 'shop',
@@ -64,6 +77,7 @@ export const RESTORE_CONFIG: ConfigInput = {
       schedule: { rate: '6 hours' },
       destinations: ['offsite'],
       restoreDrill: { schedule: { rate: '1 day' }, engineImage: 'registry.example.com/mariadb:10.11-custom' },
+      standby: { url: 'mysql://app@standby.internal:3306/shop', lagAlarmHours: 30 },
     },
     {
       name: 'notes',
@@ -79,10 +93,15 @@ export const RESTORE_CONFIG: ConfigInput = {
       engine: 'postgres',
       source: { url: 'postgres://backup@legacy.internal:5432/legacy' },
       schedule: { rate: '1 day' },
-      destinations: ['primary'],
+      // Off-site copies in other clouds, the Azure one with its own retention (issue 15).
+      destinations: ['primary', { name: 'blob', retention: { daily: 30, monthly: 24 } }, 'google'],
       retention: { keepLast: 7 },
     },
   ],
+  // dumpvault's own config to {prefix}_dumpvault/ after every backup (issue 16 §1).
+  metaBackup: { passphraseSecret: META_PASSPHRASE_ARN },
+  // The daily digest to the alerts topic, at 07:30 Berlin time.
+  aws: { alerts: { successDigest: { at: '07:30', timezone: 'Europe/Berlin' } } },
 };
 
 /** The feature flags of cdk.json: the fixtures are synthesized as `cdk deploy` would. */
@@ -128,6 +147,46 @@ function restore(dir: string, outdir: string): { app: App; build: FixtureBuild }
   });
   withNag(app);
   return { app, build: { stacks: [stack] } };
+}
+
+/**
+ * The task options of issue 13: x86_64 tasks in public subnets of a VPC without NAT gateway,
+ * backups on Fargate Spot (`aws.task.spot`) except job `ledger` (`task.spot: false`).
+ */
+export const OPTIONS_CONFIG: ConfigInput = {
+  destinations: { primary: { type: 's3', bucket: 'managed' } },
+  jobs: [
+    {
+      name: 'web',
+      engine: 'postgres',
+      source: { url: 'postgres://app@db.example.com:5432/web' },
+      schedule: { rate: '1 day' },
+      destinations: ['primary'],
+      retention: { daily: 7 },
+    },
+    {
+      name: 'ledger',
+      engine: 'postgres',
+      source: { url: 'postgres://app@db.example.com:5432/ledger' },
+      schedule: { rate: '1 day' },
+      destinations: ['primary'],
+      retention: { daily: 7 },
+      task: { spot: false },
+    },
+  ],
+  aws: { network: 'public-subnets', task: { architecture: 'x86_64', spot: true } },
+};
+
+/** `{stack: [platform of each Docker image asset]}`, read from the synthesized asset manifests. */
+function imagePlatforms(outdir: string, stacks: string[]): Record<string, unknown[]> {
+  return Object.fromEntries(
+    stacks.map((name) => {
+      const manifest = JSON.parse(readFileSync(path.join(outdir, `${name}.assets.json`), 'utf8')) as {
+        dockerImages?: Record<string, { source: { platform?: string } }>;
+      };
+      return [name, Object.values(manifest.dockerImages ?? {}).map((image) => image.source.platform)];
+    }),
+  );
 }
 
 function variants(dir: string, outdir: string): { app: App; build: FixtureBuild } {
@@ -206,6 +265,8 @@ function variants(dir: string, outdir: string): { app: App; build: FixtureBuild 
       },
     }),
   });
+  const optionsStack = new Stack(app, 'Options', { env: { account: '123456789012', region: 'eu-west-1' } });
+  new DumpVault(optionsStack, 'Vault', { taskBundle, config: validateConfig(OPTIONS_CONFIG) });
   withNag(app);
   const metric = (m: {
     namespace: string;
@@ -223,8 +284,9 @@ function variants(dir: string, outdir: string): { app: App; build: FixtureBuild 
   return {
     app,
     build: {
-      stacks: [lockedStack, existingStack],
+      stacks: [lockedStack, existingStack, optionsStack],
       extras: () => ({
+        imagePlatforms: imagePlatforms(outdir, ['NewVpc', 'Options']),
         freshnessAlarmJobs: Object.keys(vault.freshnessAlarms),
         metrics: {
           hoursSinceLastSuccess: metric(vault.metricHoursSinceLastSuccess('orders')),

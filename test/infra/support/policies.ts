@@ -10,6 +10,7 @@ import {
   runSimulation,
   type SimulationIdentityPolicy,
 } from '@cloud-copilot/iam-simulate';
+import { expect } from 'vitest';
 import {
   ACCOUNT,
   arnOf,
@@ -287,4 +288,21 @@ function lambdaPermissionStatement(p: Record<string, unknown>, functionArn: stri
     Resource: [functionArn, `${functionArn}:*`],
     ...(Object.keys(condition).length ? { Condition: condition } : {}),
   };
+}
+
+/**
+ * Asserts that AWS allows `request`, and that it denies it once the statements granting it (in
+ * the principal's policies or the resource's policy naming the principal) are removed from the
+ * template: the answer comes from those statements and nothing else (issue 12: "each fails when
+ * its statement is removed"). Returns what was removed.
+ */
+export async function expectGrantedByItsStatements(
+  policies: TemplatePolicies,
+  request: PolicyRequest,
+): Promise<SitedStatement[]> {
+  expect(await policies.decide(request)).toBe('Allowed');
+  const { policies: without, removed } = policies.without(policies.granting(request));
+  expect(removed.length, `statements granting ${request.action} on ${request.resource}`).toBeGreaterThan(0);
+  expect(await without.decide(request)).toBe('ImplicitlyDenied');
+  return removed;
 }

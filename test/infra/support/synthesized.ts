@@ -5,13 +5,13 @@
  * The first test process that asks for a fixture takes a lock (an exclusive mkdir) in the run's
  * directory (provided by test/infra/support/global-setup.ts, else a per-process one), builds and
  * synthesizes it with cdk-nag, and writes what tests read: each stack's template, the logical
- * id of every construct path, cdk-nag's report, and the fixture's extras. The others wait for
- * that file with a generous deadline.
+ * id of every construct path, cdk-nag's report, and the fixture's extras. The others watch the
+ * directory for that file (renamed into place whole, so it appears complete) with a generous
+ * deadline.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { inject } from 'vitest';
@@ -79,23 +79,55 @@ async function loadOrBuild(dir: string, name: FixtureName): Promise<Synthesized>
   try {
     mkdirSync(path.join(dir, `${name}.lock`));
   } catch {
-    const deadline = Date.now() + SYNTH_TIMEOUT_MS;
-    while (!existsSync(file)) {
-      if (existsSync(failed)) throw new Error(`synth of ${name} failed: ${readFileSync(failed, 'utf8')}`);
-      if (Date.now() > deadline) throw new Error(`synth of ${name} by another test file did not finish`);
-      await sleep(250);
-    }
-    return JSON.parse(readFileSync(file, 'utf8')) as Synthesized;
+    return synthesizedByOther(dir, name);
   }
   try {
     const result = build(dir, name);
-    writeFileSync(`${file}.tmp`, JSON.stringify(result));
-    renameSync(`${file}.tmp`, file);
+    writeWhole(file, JSON.stringify(result));
     return result;
   } catch (err) {
-    writeFileSync(failed, err instanceof Error ? (err.stack ?? err.message) : String(err));
+    writeWhole(failed, err instanceof Error ? (err.stack ?? err.message) : String(err));
     throw err;
   }
+}
+
+/** Writes `file` under a temporary name and renames it: a watcher never sees it half written. */
+function writeWhole(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * The fixture another test process is synthesizing, once its file appears: the directory is
+ * watched (set up before the first look, so the rename cannot slip between them) and looked at
+ * again on every change, whenever the other process gets to it on a busy machine.
+ */
+function synthesizedByOther(dir: string, name: FixtureName): Promise<Synthesized> {
+  const file = path.join(dir, `${name}.json`);
+  const failed = path.join(dir, `${name}.failed`);
+  return new Promise((resolve, reject) => {
+    const watcher = watch(dir);
+    const deadline = setTimeout(
+      () => finish(() => Promise.reject(new Error(`synth of ${name} by another test file did not finish`))),
+      SYNTH_TIMEOUT_MS,
+    );
+    let done = false;
+    const finish = (outcome: () => Promise<Synthesized>) => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      watcher.close();
+      outcome().then(resolve, reject);
+    };
+    const look = () => {
+      if (existsSync(file)) finish(async () => JSON.parse(readFileSync(file, 'utf8')) as Synthesized);
+      else if (existsSync(failed))
+        finish(() => Promise.reject(new Error(`synth of ${name} failed: ${readFileSync(failed, 'utf8')}`)));
+    };
+    watcher.on('change', look);
+    watcher.on('error', (err) => finish(() => Promise.reject(err)));
+    look();
+  });
 }
 
 function build(dir: string, name: FixtureName): Synthesized {

@@ -5,7 +5,7 @@
  * mark it FAILED naming the dead process, alert once for it, remove the temp file, and back up.
  *
  * The CLI bundle runs as a process group of its own; its sqlite3 is the truncating stand-in
- * (test/fixtures/truncating) told to write part of the real dump and then wait to be killed
+ * (scripts/emulators/truncating) told to write part of the real dump and then wait to be killed
  * (DV_HANG). The test kills the group once the data object's temp file exists.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -13,15 +13,14 @@ import { once } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
+import { TRUNCATING_BIN as TRUNCATING } from '../../../scripts/emulators/stand-in-tools.ts';
 import { createSqliteObjectsDb } from '../../support/objects.ts';
 import { TIMEOUT } from '../../support/timeouts.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const TRUNCATING = fileURLToPath(new URL('../../fixtures/truncating', import.meta.url));
 const JOB = `abandoned-${process.pid}`;
 /** The temp file of a data object being written (not the write probe's). */
 const DATA_TEMP = /^\.\d{4}-\d{2}-\d{2}T\d{6}Z-[0-9a-f]+\..+\.partial-[0-9a-f]+$/;

@@ -24,17 +24,19 @@ let ws: Workspace;
 let pgDb: string;
 let myDb: string;
 
-// Only this file's drill scratch databases count: other test files create and drop databases concurrently.
-const pgDatabases = () =>
-  psql('postgres', `SELECT datname FROM pg_database ORDER BY 1`)
-    .trim()
-    .split('\n')
-    .filter((d) => d.startsWith('localdrill_'));
-const myDatabases = () =>
-  mariadb(undefined, 'SHOW DATABASES')
-    .trim()
-    .split('\n')
-    .filter((d) => d.startsWith('localdrill_'));
+/**
+ * The scratch databases a drill run left on the servers: named `<job>_drill_<runId>`, so only
+ * that run's count. (Comparing every `localdrill_` database before and after failed when a
+ * second copy of the suite ran at once: its drills create and drop databases of the same
+ * prefix in between.)
+ */
+function leftBehind(runId: string): string[] {
+  const ofRun = (d: string) => d.startsWith('localdrill_') && d.endsWith(`_${runId}`);
+  return [
+    ...psql('postgres', 'SELECT datname FROM pg_database ORDER BY 1').trim().split('\n').filter(ofRun),
+    ...mariadb(undefined, 'SHOW DATABASES').trim().split('\n').filter(ofRun),
+  ];
+}
 
 beforeAll(async () => {
   ws = await createWorkspace();
@@ -81,8 +83,6 @@ const env = () => ({ DUMPVAULT_PRIVATE_KEY: ws.privateKey });
 describe.each(['localdrill-pg', 'localdrill-my', 'localdrill-lite'])('drill %s', (job) => {
   it('restores the latest backup into a scratch target, verifies it, drops it, records kind drill', async () => {
     expect((await runCli(['backup', job, '--config', ws.configFile], env())).code).toBe(0);
-    const pgBefore = pgDatabases();
-    const myBefore = myDatabases();
     const filesBefore = await readdir(ws.dir);
 
     const run = await runCli(['drill', job, '--json', '--config', ws.configFile], env());
@@ -98,11 +98,11 @@ describe.each(['localdrill-pg', 'localdrill-my', 'localdrill-lite'])('drill %s',
     expect(result.comparison.tablesCompared).toBeGreaterThanOrEqual(2);
     expect(result.dropped).toBe(true);
     expect(result.target).toMatch(/_drill_/);
-    expect(pgDatabases()).toEqual(pgBefore);
-    expect(myDatabases()).toEqual(myBefore);
     expect(await readdir(ws.dir)).toEqual(filesBefore);
     const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list(job);
     expect(latest).toMatchObject({ kind: 'drill', status: 'SUCCEEDED' });
+    expect(result.target).toContain(latest!.runId);
+    expect(leftBehind(latest!.runId)).toEqual([]);
   });
 });
 
@@ -117,15 +117,14 @@ describe('a drill that must fail', () => {
     const manifest = JSON.parse(await readFile(path.join(folder, manifestFile), 'utf8'));
     manifest.stats.tables['public.orders'] += 1;
     await writeFile(path.join(folder, manifestFile), JSON.stringify(manifest));
-    const before = pgDatabases();
 
     const run = await runCli(['drill', 'localdrill-pg', '--config', ws.configFile], env());
 
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/public\.orders: expected \d+ rows, found \d+/);
-    expect(pgDatabases()).toEqual(before);
     const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('localdrill-pg');
     expect(latest).toMatchObject({ kind: 'drill', status: 'FAILED' });
+    expect(leftBehind(latest!.runId)).toEqual([]);
     expect(latest?.error).toMatch(/public\.orders/);
   });
 

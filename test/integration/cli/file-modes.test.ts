@@ -4,6 +4,7 @@
  * backups and their temp files, local history, locks, alert state, restored SQLite files
  * (into a scratch file or a --to file). Real sqlite3, the real CLI in this process.
  */
+import { once } from 'node:events';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -93,14 +94,11 @@ describe('file modes under umask 022', () => {
     const dest = new FileDestination('local', path.join(ws.dir, 'partials'));
     const body = new PassThrough();
     const writing = dest.write('job/object.bin', body);
-    body.write(Buffer.alloc(1024, 1));
+    // More than the body buffers (16 KiB): 'drain' comes once the destination reads it, which it
+    // does only after opening its temp file, so the file is there then, however busy the machine.
+    if (!body.write(Buffer.alloc(64 * 1024, 1))) await once(body, 'drain');
     const folder = path.join(ws.dir, 'partials', 'job');
-    let partial: string | undefined;
-    const deadline = Date.now() + 30_000;
-    while (!partial && Date.now() < deadline) {
-      partial = (await readdir(folder).catch(() => [] as string[])).find((f) => f.includes('.partial-'));
-      if (!partial) await new Promise((r) => setTimeout(r, 10));
-    }
+    const partial = (await readdir(folder)).find((f) => f.includes('.partial-'));
 
     const partialMode = await modeOf(path.join(folder, partial!));
     body.end();

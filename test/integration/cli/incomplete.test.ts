@@ -1,7 +1,7 @@
 /**
  * `dumpvault backup` (the CLI bundle, built fresh, as its own process) with dump tools that
- * write part of a real dump and exit 0 (test/fixtures/truncating; mongodump: the stand-in of
- * test/fixtures/bin, no MongoDB server here): exit 1, the cause on stderr, history FAILED, one
+ * write part of a real dump and exit 0 (scripts/emulators/truncating; mongodump: the stand-in of
+ * scripts/emulators/mongodb, no MongoDB server here): exit 1, the cause on stderr, history FAILED, one
  * alert, no object or manifest in either destination, no pending multipart upload, and the
  * previous backup still there although the job keeps only one.
  */
@@ -9,10 +9,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
+import {
+  MONGO_STANDIN_BIN as MONGO_STANDIN,
+  TRUNCATING_BIN as TRUNCATING,
+} from '../../../scripts/emulators/stand-in-tools.ts';
 import { dropMariaDb, dropPostgresDb, MY, PG } from '../../support/databases.ts';
 import {
   createMariaObjectsDb,
@@ -23,8 +26,6 @@ import { S3RVER_ENV, type S3rverHandle, s3rverDestination, startS3rver } from '.
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const TRUNCATING = fileURLToPath(new URL('../../fixtures/truncating', import.meta.url));
-const MONGO_STANDIN = fileURLToPath(new URL('../../fixtures/bin', import.meta.url));
 const BUCKET = 'backups';
 
 let ws: Workspace;

@@ -144,17 +144,27 @@ describe('a backup interrupted by a signal', { timeout: TIMEOUT.roundTrips }, ()
   }
 });
 
-/** Sends SIGINT as soon as the restore pass starts (after the verify pass). */
+/**
+ * Sends SIGINT as soon as the restore pass starts (after the verify pass): from the listener of
+ * the stdout chunk that says so, not from a poll, which on a busy machine let the restore run on
+ * for a whole scheduling slice (or to its end) before the signal went out.
+ */
 function interruptRestorePass(run: ReturnType<typeof startCli>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const look = () => {
-      if (run.stdout().includes('restoring into')) {
-        run.child.kill('SIGINT');
-        resolve();
-      } else if (run.child.exitCode !== null) {
-        reject(new Error(`the run ended early: ${run.stdout()}`));
-      } else setTimeout(look, 5);
+      if (!run.stdout().includes('restoring into')) return;
+      run.child.stdout?.off('data', look);
+      run.child.off('exit', early);
+      run.child.kill('SIGINT');
+      resolve();
     };
+    const early = () => {
+      run.child.stdout?.off('data', look);
+      reject(new Error(`the run ended early: ${run.stdout()}`));
+    };
+    // Registered after startCli's own listener, so stdout() already holds the chunk.
+    run.child.stdout?.on('data', look);
+    run.child.once('exit', early);
     look();
   });
 }

@@ -76,7 +76,9 @@ describe('webhook channel', () => {
       // Outage, cause 1: the database file does not exist.
       expect((await backup('flaky', env)).code).toBe(1);
       expect((await backup('flaky', env)).code).toBe(1);
-      // Cause 2: the database is back, but the destination folder is a file.
+      // Cause 2: the database is back, but the destination folder is a file. Each run's message
+      // names a probe file with a random hex name: still one cause (a third FAILED here was
+      // causeKey folding "…9588" and "…e9ee" differently).
       await copyFile(path.join(ws.dir, 'good.db'), path.join(ws.dir, 'flaky.db'));
       await rm(path.join(ws.dir, 'backups'), { recursive: true, force: true });
       await writeFile(path.join(ws.dir, 'backups'), 'not a folder');
@@ -262,6 +264,79 @@ describe('smtp channel', () => {
   );
 });
 
+describe('de-duplication per channel', () => {
+  const SMTP_PASSWORD = 'split-Pa55word-4d2a-secret';
+  let smtp: SmtpReceiver;
+  beforeAll(async () => {
+    smtp = await startSmtpReceiver({ user: 'dumpvault', password: SMTP_PASSWORD });
+  });
+  afterAll(async () => {
+    await smtp?.stop();
+  });
+
+  it(
+    'a channel that failed gets the alert alone with the next run; the channel that took it does not get it twice (all channels were re-sent before)',
+    async () => {
+      // Prepare: a webhook that refuses the first alert (no retries) and a mail server that takes it.
+      await ws.writeConfig({
+        destinations: { local: { type: 'file', path: './backups' } },
+        notify: {
+          channels: [
+            { type: 'webhook', name: 'hook', url: hooks.url('/split'), retries: 0 },
+            {
+              type: 'smtp',
+              name: 'mail',
+              host: '127.0.0.1',
+              port: smtp.port,
+              caFile: smtp.caFile,
+              user: 'dumpvault',
+              passwordEnv: 'DV_SMTP_PASSWORD',
+              from: 'dumpvault@example.com',
+              to: ['ops@example.com'],
+              retries: 0,
+            },
+          ],
+        },
+        jobs: [job('split')],
+      });
+      const env = { DV_SMTP_PASSWORD: SMTP_PASSWORD };
+      const mails = () => smtp.mails.map((m) => m.subject);
+      const hookAlerts = () => hooks.delivered('/split').map((e) => `${e['status']} ${e['runId']}`);
+      hooks.answer(503);
+
+      // Act 1: the database is missing, the webhook answers 503.
+      const first = await backup('split', env);
+
+      // Assess 1: the mail went out; the webhook got one refused attempt.
+      expect(first.code).toBe(1);
+      expect(mails()).toEqual(['dumpvault: backup of split FAILED']);
+      expect(hooks.requests.filter((r) => r.path === '/split').map((r) => r.status)).toEqual([503]);
+      expect(first.stderr).toMatch(/notify webhook hook .*gave up after 1 attempt/);
+
+      // Act 2: the same outage, the webhook is back.
+      const second = await backup('split', env);
+
+      // Assess 2: the webhook gets the alert it missed (of the first run); no second mail.
+      expect(second.code).toBe(1);
+      const [firstRun] = (await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('split')).slice(
+        -1,
+      );
+      expect(hookAlerts()).toEqual([`FAILED ${firstRun!.runId}`]);
+      expect(mails()).toEqual(['dumpvault: backup of split FAILED']);
+
+      // Act 3: still the same outage, then the recovery.
+      expect((await backup('split', env)).code).toBe(1);
+      await copyFile(path.join(ws.dir, 'good.db'), path.join(ws.dir, 'split.db'));
+      expect((await backup('split', env)).code).toBe(0);
+
+      // Assess 3: each channel has one FAILED and one "recovered", nothing twice.
+      expect(hookAlerts().map((a) => a.split(' ')[0])).toEqual(['FAILED', 'RECOVERED']);
+      expect(mails()).toEqual(['dumpvault: backup of split FAILED', 'dumpvault: backup of split recovered']);
+    },
+    TIMEOUT.roundTrips,
+  );
+});
+
 describe('command channel', () => {
   it(
     'hands the event as JSON on stdin to a program that gets only the env it names, retrying a failed exit',
@@ -339,13 +414,12 @@ describe('daily digest from dumpvault serve', () => {
     });
     const io: Io = { stdout: stderr, stderr, env: { ...process.env, DV_SMTP_PASSWORD: SMTP_PASSWORD } };
     const signals = new EventEmitter();
-    let scheduler: Scheduler | undefined;
+    let started!: (scheduler: Scheduler) => void;
+    const scheduler = new Promise<Scheduler>((resolve) => (started = resolve));
     const exit = serveCommand({ config: ws.configFile }, new Output(io, false), io, {
       clock,
       signals,
-      onStarted: (s) => {
-        scheduler = s;
-      },
+      onStarted: (s) => started(s),
     });
     return {
       exit,
@@ -353,9 +427,7 @@ describe('daily digest from dumpvault serve', () => {
       log: () => log.join(''),
       /** Every firing has ended and the scheduler waits again. */
       idle: async () => {
-        const deadline = Date.now() + 120_000;
-        while ((scheduler?.activeRuns ?? 1) > 0 && Date.now() < deadline)
-          await new Promise((r) => setTimeout(r, 25));
+        await (await scheduler).settled();
         await clock.sleeping();
       },
     };
@@ -446,16 +518,27 @@ describe('daily digest from dumpvault serve', () => {
 });
 
 describe('aws.alerts.successDigest', () => {
-  it('is not silently accepted: validate warns that the digest is local only', async () => {
+  it('is accepted without the old "local only" warning now that the AWS deployment publishes it', async () => {
     await ws.writeConfig({
       destinations: { local: { type: 'file', path: './backups' } },
       jobs: [job('validated')],
-      aws: { alerts: { successDigest: true } },
+      aws: { alerts: { successDigest: { at: '07:30', timezone: 'Europe/Berlin' } } },
     });
     const run = await runCli(['validate', '--config', ws.configFile]);
     expect(run.code).toBe(0);
-    expect(run.stderr).toMatch(
-      /aws\.alerts\.successDigest: not implemented for the AWS deployment.*notify\.digest/,
+    expect(run.stderr).not.toMatch(/successDigest/);
+  });
+
+  it('refuses a time of day it cannot schedule, naming the path, before anything is deployed', async () => {
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './backups' } },
+      jobs: [job('validated')],
+      aws: { alerts: { successDigest: { at: '7am' } } },
+    });
+    const run = await runCli(['validate', '--config', ws.configFile]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain(
+      'aws.alerts.successDigest.at: expected a time of day like "08:00", got "7am"',
     );
   });
 });

@@ -1,14 +1,17 @@
 /**
  * The CLI as people install it: `npm pack`, `npm install --global` of the tarball into a temp
- * prefix (offline: the bundle has no runtime dependencies), run from another folder. Plus what
- * running `dumpvault init` inside this repository must not break.
+ * prefix, run from another folder. The CLI is one bundled file; the package's few runtime
+ * dependencies are the construct library's (lib/), and its CDK peers are optional, so a CLI
+ * install never pulls aws-cdk-lib. Plus what running `dumpvault init` inside this repository
+ * must not break.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TIMEOUT } from '../../support/timeouts.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -38,67 +41,92 @@ async function exec(
 }
 
 describe('npm pack and a global install', () => {
-  it('installs from the tarball offline and runs from any folder (the tarball once had no bin: dist/ was left out)', async () => {
-    // npm pack builds the bundle (prepare) and packs only what "files" names.
-    const pack = await exec(npm, ['pack', '--json', '--pack-destination', dir], { cwd: ROOT });
-    expect(pack.code, pack.stderr).toBe(0);
-    const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{
-      filename: string;
-      files: Array<{ path: string }>;
-    }>;
-    const files = packed!.files.map((f) => f.path).sort();
-    expect(files).toEqual(['README.md', 'dist/dumpvault.mjs', 'package.json']);
+  it(
+    'installs from the tarball and runs from any folder, without the CDK peers (the tarball once had no bin: dist/ was left out)',
+    async () => {
+      // npm pack builds the bundle (prepare) and packs only what "files" names.
+      const pack = await exec(npm, ['pack', '--json', '--pack-destination', dir], { cwd: ROOT });
+      expect(pack.code, pack.stderr).toBe(0);
+      const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{
+        filename: string;
+        files: Array<{ path: string }>;
+      }>;
+      const files = packed!.files.map((f) => f.path).sort();
+      expect(files).toContain('dist/dumpvault.mjs');
+      expect(files).toContain('lib/infra/index.js');
+      expect(files).toContain('task-image/Dockerfile');
+      // Compiled output only: no TypeScript sources, tests or scripts.
+      expect(files.filter((f) => /\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);
+      expect(files.filter((f) => /^(test|scripts|core|infra|functions)\//.test(f))).toEqual([]);
 
-    const manifest = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as Record<
-      string,
-      unknown
-    >;
-    // One bundled file: libraries are build inputs (devDependencies), so nothing is fetched.
-    expect(manifest['dependencies']).toBeUndefined();
+      const manifest = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      // The CLI bundle needs nothing; the library needs three small packages and its CDK peers,
+      // which are optional so that a CLI install does not fetch aws-cdk-lib (hundreds of MB).
+      expect(Object.keys(manifest['dependencies'] as object).sort()).toEqual([
+        'croner',
+        'jsonc-parser',
+        'zod',
+      ]);
+      expect(manifest['peerDependenciesMeta']).toEqual({
+        'aws-cdk-lib': { optional: true },
+        constructs: { optional: true },
+      });
 
-    const prefix = path.join(dir, 'prefix');
-    const install = await exec(
-      npm,
-      [
-        'install',
-        '--global',
-        '--prefix',
-        prefix,
-        '--offline',
-        '--no-audit',
-        '--no-fund',
-        path.join(dir, packed!.filename),
-      ],
-      { cwd: dir },
-    );
-    expect(install.code, install.stderr).toBe(0);
+      const prefix = path.join(dir, 'prefix');
+      const install = await exec(
+        npm,
+        [
+          'install',
+          '--global',
+          '--prefix',
+          prefix,
+          // The three small dependencies from the cache that `npm ci` filled, else the registry.
+          '--prefer-offline',
+          '--no-audit',
+          '--no-fund',
+          path.join(dir, packed!.filename),
+        ],
+        { cwd: dir },
+      );
+      expect(install.code, install.stderr).toBe(0);
+      // Bug caught: CDK peers not optional, so every CLI install pulled aws-cdk-lib and constructs.
+      const installed = path.join(prefix, 'lib', 'node_modules', 'dumpvault', 'node_modules');
+      for (const peer of ['aws-cdk-lib', 'constructs']) {
+        await expect(access(path.join(installed, peer))).rejects.toThrow(/ENOENT/);
+        await expect(access(path.join(prefix, 'lib', 'node_modules', peer))).rejects.toThrow(/ENOENT/);
+      }
 
-    const elsewhere = path.join(dir, 'x');
-    await mkdir(elsewhere);
-    const bin = path.join(prefix, 'bin', 'dumpvault');
-    const version = await exec(bin, ['--version'], { cwd: tmpdir() });
-    expect(version.stdout.trim()).toBe(`dumpvault ${manifest['version']}`);
+      const elsewhere = path.join(dir, 'x');
+      await mkdir(elsewhere);
+      const bin = path.join(prefix, 'bin', 'dumpvault');
+      const version = await exec(bin, ['--version'], { cwd: tmpdir() });
+      expect(version.stdout.trim()).toBe(`dumpvault ${manifest['version']}`);
 
-    await writeFile(
-      path.join(elsewhere, 'dumpvault.config.json'),
-      `{
+      await writeFile(
+        path.join(elsewhere, 'dumpvault.config.json'),
+        `{
         // a comment, as "dumpvault init" writes them
         "destinations": { "local": { "type": "file", "path": "./b" } },
         "jobs": [{ "name": "a", "engine": "sqlite", "source": { "url": "sqlite:./a,}.db" }, "destinations": ["local"],
                    "schedule": { "cron": "0 3 ? * MON-FRI *", "timezone": "Europe/Berlin" } }],
       }`,
-    );
-    const validate = await exec(
-      bin,
-      ['validate', '--config', path.join(elsewhere, 'dumpvault.config.json')],
-      {
-        cwd: tmpdir(),
-      },
-    );
-    expect(validate.stderr).not.toMatch(/error/);
-    expect(validate.code).toBe(0);
-    expect(validate.stdout).toMatch(/is valid: 1 job\(s\) \(a\)/);
-  }, 240_000);
+      );
+      const validate = await exec(
+        bin,
+        ['validate', '--config', path.join(elsewhere, 'dumpvault.config.json')],
+        {
+          cwd: tmpdir(),
+        },
+      );
+      expect(validate.stderr).not.toMatch(/error/);
+      expect(validate.code).toBe(0);
+      expect(validate.stdout).toMatch(/is valid: 1 job\(s\) \(a\)/);
+    },
+    TIMEOUT.roundTrips,
+  );
 
   it('does not print the AWS SDK NodeVersionSupportWarning on a command that builds an S3 client', async () => {
     const bundle = path.join(dir, 'bundle', 'dumpvault.mjs');

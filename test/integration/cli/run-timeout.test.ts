@@ -1,7 +1,7 @@
 /**
  * A local backup is bounded like the task on AWS (issue 11 §4): `dumpvault backup --timeout`
  * (else the job's task.timeoutMinutes) aborts a run that does not finish, the way SIGTERM does.
- * The dump tool is the mongodump stand-in of test/fixtures/bin (no MongoDB server here), told to
+ * The dump tool is the mongodump stand-in of scripts/emulators/mongodb (no MongoDB server here), told to
  * write part of its archive and then never end; the CLI bundle, built fresh, runs as its own
  * process so that a child left running would also keep it from exiting.
  */
@@ -9,17 +9,16 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHistoryStore } from '../../../core/history/local.ts';
+import { MONGO_STANDIN_BIN as MONGO_STANDIN } from '../../../scripts/emulators/stand-in-tools.ts';
 import { formatRunTimeout, parseRunTimeout, runTimeoutOf } from '../../../task-image/cli/run-timeout.ts';
 import { S3RVER_ENV, type S3rverHandle, s3rverDestination, startS3rver } from '../../support/s3rver.ts';
 import { TIMEOUT } from '../../support/timeouts.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const MONGO_STANDIN = fileURLToPath(new URL('../../fixtures/bin', import.meta.url));
 const BUCKET = 'backups';
 
 let ws: Workspace;

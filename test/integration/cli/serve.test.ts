@@ -53,7 +53,8 @@ function startServe(clock: ManualClock, args: { listen?: string } = {}) {
   const io: Io = { stdout: stderr, stderr, env: { ...process.env, ...S3RVER_ENV } };
   const signals = new EventEmitter();
   let address: AddressInfo | undefined;
-  let scheduler: Scheduler | undefined;
+  let started!: (scheduler: Scheduler) => void;
+  const scheduler = new Promise<Scheduler>((resolve) => (started = resolve));
   const exit = serveCommand(
     { config: ws.configFile, ...(args.listen ? { listen: args.listen } : {}) },
     new Output(io, false),
@@ -64,9 +65,7 @@ function startServe(clock: ManualClock, args: { listen?: string } = {}) {
       onListening: (a) => {
         address = a;
       },
-      onStarted: (s) => {
-        scheduler = s;
-      },
+      onStarted: (s) => started(s),
     },
   );
   return {
@@ -76,9 +75,7 @@ function startServe(clock: ManualClock, args: { listen?: string } = {}) {
     url: (route: string) => `http://127.0.0.1:${address!.port}${route}`,
     idle: async () => {
       // Every firing has ended (their outcome is in history) and the scheduler waits again.
-      const deadline = Date.now() + 120_000;
-      while ((scheduler?.activeRuns ?? 1) > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 25));
+      await (await scheduler).settled();
       await clock.sleeping();
     },
   };
@@ -103,8 +100,37 @@ describe('dumpvault serve', () => {
       jobs: [
         job('one', { schedule: { cron: '0 3 * * ? *', timezone: 'Europe/Berlin' } }),
         job('two', { schedule: { cron: '0 2 * * ? *', timezone: 'UTC' } }),
+        // Unscheduled: serve only measures its standby (bug caught: standby lag not exported).
+        {
+          name: 'replica',
+          engine: 'postgres',
+          source: { url: 'postgres://app@127.0.0.1:5432/app' },
+          destinations: ['local'],
+          standby: { url: 'postgres://app@127.0.0.1:5432/app_standby' },
+        },
       ],
     });
+    // The standby holds a backup that started 6 h before the scrape; an older standby run and a
+    // newer FAILED one must not count (the lag is that of the data the standby holds).
+    const standbyRun = (
+      runId: string,
+      status: 'SUCCEEDED' | 'FAILED',
+      startedAt: string,
+      backupStartedAt: string,
+    ) =>
+      new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).save({
+        job: 'replica',
+        runId,
+        kind: 'standby',
+        status,
+        trigger: 'manual',
+        startedAt,
+        finishedAt: startedAt,
+        details: { backupStartedAt },
+      });
+    await standbyRun('sb1', 'SUCCEEDED', '2026-01-08T21:00:00.000Z', '2026-01-08T20:00:00.000Z');
+    await standbyRun('sb2', 'SUCCEEDED', '2026-01-09T21:00:00.000Z', '2026-01-09T20:00:00.000Z');
+    await standbyRun('sb3', 'FAILED', '2026-01-10T00:00:00.000Z', '2026-01-09T23:00:00.000Z');
     const clock = new ManualClock('2026-01-10T01:30:00Z');
     const serve = startServe(clock, { listen: '127.0.0.1:0' });
     await clock.sleeping();
@@ -134,6 +160,9 @@ describe('dumpvault serve', () => {
     );
     expect(metrics['dumpvault_alarm_threshold_hours{job="two"}']).toBe(38);
     expect(metrics['dumpvault_overdue{job="one"}']).toBe(0);
+    expect(metrics['dumpvault_standby_lag_seconds{job="replica"}']).toBe(6 * 3600);
+    expect(metrics['dumpvault_standby_lag_threshold_seconds{job="replica"}']).toBe(26 * 3600);
+    expect(metrics['dumpvault_standby_lag_seconds{job="one"}']).toBeUndefined();
 
     serve.signals.emit('SIGTERM');
     expect(await serve.exit).toBe(0);
@@ -190,10 +219,8 @@ describe('dumpvault serve', () => {
       const serve = startServe(clock);
       await clock.sleeping();
       await clock.set('2026-03-01T04:00:00Z');
-      const deadline = Date.now() + 120_000;
-      while ((await s3.pendingUploads('backups')).length === 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      // A part held by the store: the multipart upload exists and is mid-way.
+      await s3.nextRequest((r) => r.path.startsWith('/backups/term/') && 'partNumber' in r.query);
       serve.signals.emit('SIGTERM');
       hold.release();
       expect(await serve.exit).toBe(1);

@@ -2,29 +2,26 @@
  * mongodb engine against a stand-in executable — no MongoDB server here.
  *
  * No MongoDB server can be installed on this machine, so these tests put the stand-in tools
- * in test/fixtures/bin (mongodump, mongorestore, mongosh) first on PATH. They check what the
+ * in scripts/emulators/mongodb (mongodump, mongorestore, mongosh) first on PATH. They check what the
  * real tools would be asked to do (arguments, where the password goes, the temp config file)
  * and how the engine handles their byte streams and failures; they say nothing about how a
  * real MongoDB server answers.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CHILD_ENV_EXTRA } from '../../../core/child-env.ts';
 import { ToolError, UserError } from '../../../core/errors.ts';
 import { redact } from '../../../core/redact.ts';
+import {
+  standInArchiveBytes as archiveBytes,
+  MONGO_STANDIN_BIN as STANDIN_BIN,
+} from '../../../scripts/emulators/stand-in-tools.ts';
 import { MONGOSH_URI_ENV, MongodbEngine } from '../../../task-image/engines/mongodb.ts';
 import { collect, rejectionOf, sha256 } from './support.ts';
-
-const STANDIN_BIN = fileURLToPath(new URL('../../fixtures/bin', import.meta.url));
-const { archiveBytes } = createRequire(import.meta.url)('../../fixtures/bin/standin.cjs') as {
-  archiveBytes: (size: number) => Buffer;
-};
 
 interface Invocation {
   tool: 'mongodump' | 'mongorestore' | 'mongosh';

@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection, TableStats } from '../../../core/engine.ts';
 import { ToolError, UserError } from '../../../core/errors.ts';
-import { MysqlEngine, parseMysqlToolVersion } from '../../../task-image/engines/mysql.ts';
+import { MysqlEngine } from '../../../task-image/engines/mysql.ts';
+import { parseMysqlToolVersion } from '../../../task-image/engines/mysql-tools.ts';
 import { childPids, collect, mariadb, rejectionOf, uniqueName, waitFor } from './support.ts';
 
 const SERVER = 'mysql://root@127.0.0.1:3306';

@@ -3,11 +3,15 @@
  * and its error lines (a tool that reports an error on stderr and exits 0), with real child
  * processes.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ToolError } from '../../../core/errors.ts';
 import { processOutput, type RawTap } from '../../../core/process.ts';
-import { collect, rejectionOf } from './support.ts';
+import { openRelayChannel } from '../../../core/raw-relay.ts';
+import { childPids, collect, rejectionOf, waitFor } from './support.ts';
 
 /** A tap that hashes what it sees and fails its end with `failure` when given. */
 function hashingTap(
@@ -44,6 +48,102 @@ describe('processOutput with a tap between the tool and its filter', () => {
     expect(tap.ended()).toBe(true);
     expect(tap.seen().bytes).toBeGreaterThan(10_000_000);
     expect(out.toString().split(' ')[0]).toBe(tap.seen().sha256);
+  });
+
+  it('reads into a few reused buffers, and reuses one only once the filter has taken it', async () => {
+    // A relay that reads into fresh memory for every read is what costs a backup its CPU
+    // (docs/performance.md); one that reads into a buffer the filter has not taken yet hands
+    // the filter other bytes than the tap saw. The sink here takes each chunk only when it
+    // calls back, two turns of the event loop later, so reads outpace it.
+    const channel = await openRelayChannel();
+    if (!channel) throw new Error('no relay channel on this machine');
+    const tap = hashingTap();
+    const buffers = new Set<ArrayBufferLike>();
+    const taken = createHash('sha256');
+    let takenBytes = 0;
+    const sink = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        // Two turns later: the relay reads again in between.
+        setImmediate(() =>
+          setImmediate(() => {
+            taken.update(chunk);
+            takenBytes += chunk.length;
+            callback();
+          }),
+        );
+      },
+    });
+    const tool = spawn('head', ['-c', '20000000', '/dev/urandom'], {
+      stdio: ['ignore', channel.toolEnd, 'inherit'],
+    });
+    channel.spawned();
+    channel.relay(sink, {
+      write: (chunk) => {
+        buffers.add(chunk.buffer);
+        tap.write(chunk);
+      },
+      end: () => tap.end(),
+    });
+    await Promise.all([once(tool, 'close'), once(sink, 'finish')]);
+
+    expect(takenBytes).toBe(20_000_000);
+    expect(taken.digest('hex')).toBe(tap.seen().sha256);
+    expect(buffers.size).toBeLessThanOrEqual(4);
+  });
+
+  it('relays the pipe itself when no socket can be opened for it (no writable temporary folder)', async () => {
+    const tap = hashingTap();
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent/dumpvault-test';
+    try {
+      const out = await collect(
+        processOutput({ command: 'sh', args: ['-c', 'head -c 2000000 /dev/urandom'] }, undefined, {
+          command: 'sha256sum',
+          args: ['-b'],
+          tap,
+        }),
+      );
+
+      expect(out.toString().split(' ')[0]).toBe(tap.seen().sha256);
+      expect(tap.seen().bytes).toBe(2_000_000);
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
+  });
+
+  it('kills both processes when the stream is destroyed while the relay runs', async () => {
+    // Bug caught: the relay's socket keeps the filter fed (or the tool writing) after the
+    // pipeline gave up, so a cancelled backup leaves its processes running.
+    const output = processOutput({ command: 'sh', args: ['-c', 'echo ready; exec sleep 33'] }, undefined, {
+      command: 'sh',
+      args: ['-c', 'cat; exec sleep 34'],
+      tap: hashingTap(),
+    });
+    await new Promise((resolve) => output.once('data', resolve));
+    await waitFor(() => childPids('sleep').length === 1);
+
+    output.destroy();
+
+    await waitFor(() => childPids('sleep').length === 0 && childPids('sh').length === 0);
+  });
+
+  it('says what to install when the dump tool does not exist, and stops the filter', async () => {
+    // Bug caught: with the relay's socket as its stdout, a tool that never started leaves the
+    // filter waiting for input, or the output waiting for ever.
+    const output = processOutput({ command: 'no-such-pg-dump-dv', args: [] }, undefined, {
+      command: 'sh',
+      args: ['-c', 'cat; exec sleep 35'],
+      tap: hashingTap(),
+    });
+
+    const error = await rejectionOf(collect(output));
+
+    expect(error.message).toBe(
+      'no-such-pg-dump-dv is not installed or not on PATH; install it and try again',
+    );
+    await waitFor(() => childPids('sleep').length === 0);
   });
 
   it("fails the output with the tap's error when its end rejects (an incomplete dump), after both exited 0", async () => {

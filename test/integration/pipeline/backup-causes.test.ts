@@ -17,7 +17,7 @@ import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
 import { FileDestination } from '../../../core/storage/file.ts';
-import { standInEngine } from '../../support/stand-in-engine.ts';
+import { standInEngine } from '../../../scripts/emulators/stand-in-engine.ts';
 
 let dir: string;
 

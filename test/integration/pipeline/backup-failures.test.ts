@@ -17,8 +17,8 @@ import { runBackup } from '../../../core/pipeline/backup.ts';
 import { decompressStage } from '../../../core/pipeline/compress.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { createDestination } from '../../../core/storage/index.ts';
+import { standInEngine } from '../../../scripts/emulators/stand-in-engine.ts';
 import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
-import { standInEngine } from '../../support/stand-in-engine.ts';
 import { childPids, waitFor } from '../engines/support.ts';
 
 let s3: S3rverHandle;

@@ -2,14 +2,13 @@
  * A dump tool that writes part of its dump and exits 0 (or reports an error on stderr and
  * exits 0) never becomes a backup: runBackup with the real engines, real databases, a file
  * destination and s3rver, the tools replaced by stand-ins that run the real tool and cut its
- * output (test/fixtures/truncating; mongodump: the stand-in of test/fixtures/bin, no MongoDB
+ * output (scripts/emulators/truncating; mongodump: the stand-in of scripts/emulators/mongodb, no MongoDB
  * server here). Each case first makes a good backup with keepLast 1, so a wrongly successful
  * run would have pruned it.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
@@ -20,6 +19,10 @@ import type { Alert } from '../../../core/notify/notifier.ts';
 import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { createDestination } from '../../../core/storage/index.ts';
+import {
+  MONGO_STANDIN_BIN as MONGO_STANDIN,
+  TRUNCATING_BIN as TRUNCATING,
+} from '../../../scripts/emulators/stand-in-tools.ts';
 import { engineFor } from '../../../task-image/engines/index.ts';
 import { dropMariaDb, dropPostgresDb, MY, PG, psql, uniqueName } from '../../support/databases.ts';
 import {
@@ -29,8 +32,6 @@ import {
 } from '../../support/objects.ts';
 import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
 
-const TRUNCATING = fileURLToPath(new URL('../../fixtures/truncating', import.meta.url));
-const MONGO_STANDIN = fileURLToPath(new URL('../../fixtures/bin', import.meta.url));
 const BUCKET = 'incomplete';
 /** The stand-ins' controls, let through to the tools (children get an allow-list of variables). */
 const STANDIN_CONTROLS = 'DV_KEEP_BYTES DV_DROP_LAST DV_STDERR_LINE DV_STANDIN_LOG STANDIN_CUT_AFTER';

@@ -22,8 +22,8 @@ import { runRestore } from '../../../core/pipeline/restore.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
 import { createDestination } from '../../../core/storage/index.ts';
 import { type MemoryFlatRow, runStandin, standinWorkspace } from '../../../scripts/bench/memory-flat.ts';
+import { standInEngine } from '../../../scripts/emulators/stand-in-engine.ts';
 import { S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
-import { standInEngine } from '../../support/stand-in-engine.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 const MiB = 1024 * 1024;

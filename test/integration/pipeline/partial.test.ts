@@ -5,6 +5,7 @@
  * the dump tool is a stand-in (a shell command) so the stream is big enough to be cut mid-way.
  */
 import { createHash } from 'node:crypto';
+import { watch } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
 import { createDestination, S3Destination } from '../../../core/storage/index.ts';
+import { standInEngine } from '../../../scripts/emulators/stand-in-engine.ts';
 import {
   S3_CALLS,
   S3RVER_CREDENTIALS,
@@ -27,7 +29,6 @@ import {
   s3rverClient,
   startS3rver,
 } from '../../support/s3rver.ts';
-import { standInEngine } from '../../support/stand-in-engine.ts';
 import { TIMEOUT } from '../../support/timeouts.ts';
 
 const MiB = 1024 * 1024;
@@ -128,12 +129,32 @@ async function newest(ctx: JobContext): Promise<HistoryItem> {
   return item!;
 }
 
-/** Polls `predicate` (a state on disk, which sends no event) until it holds. */
-async function until(predicate: () => Promise<boolean>, what: string, timeoutMs = 4 * 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+/**
+ * Resolves once `predicate` holds, looking again on every change in `folder` (watched before the
+ * first look, so a change cannot slip between them), however long the machine takes to get there.
+ */
+async function untilChangedIn(
+  folder: string,
+  predicate: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 4 * 60_000,
+): Promise<void> {
+  const watcher = watch(folder);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      const look = () =>
+        predicate().then((holds) => {
+          if (!holds) return;
+          clearTimeout(deadline);
+          resolve();
+        }, reject);
+      watcher.on('change', look);
+      watcher.on('error', reject);
+      look();
+    });
+  } finally {
+    watcher.close();
   }
 }
 
@@ -153,7 +174,11 @@ describe('a backup to a file directory and s3rver', { timeout: TIMEOUT.roundTrip
     await store.interrupt();
     held.release();
     // The file copy can only complete once the fan-out dropped the failed S3 upload.
-    await until(async () => (await fileKeys()).length > before.file.length, 'the file copy to complete');
+    await untilChangedIn(
+      path.join(dir, 'out', 'standin'),
+      async () => (await fileKeys()).length > before.file.length,
+      'the file copy to complete',
+    );
     await store.restart(); // back while the failed upload is being aborted
 
     const result = await run;

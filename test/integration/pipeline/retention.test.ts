@@ -14,7 +14,7 @@ import { runBackup } from '../../../core/pipeline/backup.ts';
 import type { JobContext } from '../../../core/pipeline/context.ts';
 import { pruneJob } from '../../../core/pipeline/prune.ts';
 import { createDestination } from '../../../core/storage/index.ts';
-import { standInEngine } from '../../support/stand-in-engine.ts';
+import { standInEngine } from '../../../scripts/emulators/stand-in-engine.ts';
 
 const DAY_MS = 86_400_000;
 let dir: string | undefined;

@@ -10,7 +10,8 @@ import { PassThrough } from 'node:stream';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, StorageError } from '../../../core/errors.ts';
-import { S3Destination, type S3DestinationOptions, s3ClientConfig } from '../../../core/storage/s3.ts';
+import { S3Destination, type S3DestinationOptions } from '../../../core/storage/s3.ts';
+import { s3ClientConfig } from '../../../core/storage/s3-client.ts';
 import { feed, MiB } from '../../support/destination-suite.ts';
 import { S3_CALLS, S3RVER_CREDENTIALS, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as idle } from 'node:timers/promises';
 import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
@@ -129,6 +129,44 @@ describe('S3 object settings (serverSideEncryption, storageClass, tags)', () => 
         'x-amz-tagging': 'team=db&cost+center=ops%26infra',
       });
     }
+  });
+
+  it('locks every object it writes (probe, multipart create, PutObject) until the write time + days, and stat reports it', async () => {
+    // Bug caught: a destination's objectLock never sent, or sent on the manifest only (the
+    // multipart Create carries its own headers), so the off-site copy can be deleted at once.
+    const bucket = await freshBucket();
+    const writtenAt = new Date('2026-11-22T03:00:00.000Z');
+    const dest = s3Destination(bucket, {
+      objectSettings: { objectLock: { mode: 'COMPLIANCE', days: 30 } },
+      now: () => writtenAt,
+    });
+    const seen = s3.requests.length;
+
+    await dest.checkWritable('app/');
+    await dest.write('app/big.sql.zst', randomBody(6 * MiB).body);
+    await dest.put('app/big.manifest.json', '{}');
+    await dest.write('app/small.sql.zst', Readable.from([Buffer.from('tiny')]));
+
+    const writes = s3.requests
+      .slice(seen)
+      .filter(
+        (r) =>
+          (r.method === 'POST' && 'uploads' in r.query) || (r.method === 'PUT' && !('partNumber' in r.query)),
+      );
+    expect(writes).toHaveLength(4);
+    for (const request of writes) {
+      expect(request.headers).toMatchObject({
+        'x-amz-object-lock-mode': 'COMPLIANCE',
+        'x-amz-object-lock-retain-until-date': '2026-12-22T03:00:00Z',
+        // S3 takes a lock only with a body checksum: Content-MD5 on whole objects.
+        ...(request.method === 'PUT' && { 'content-md5': expect.any(String) }),
+      });
+    }
+    // s3rver keeps no locks; the harness reports the ones it was sent, as S3's HeadObject does.
+    expect((await dest.stat('app/big.sql.zst')).retainUntil).toEqual(new Date('2026-12-22T03:00:00.000Z'));
+    expect((await s3Destination(bucket).stat('app/small.sql.zst')).retainUntil).toEqual(
+      new Date('2026-12-22T03:00:00.000Z'),
+    );
   });
 
   it('sends SSE-S3 as AES256, and nothing when no setting is given', async () => {
@@ -409,11 +447,13 @@ describe('S3Destination', () => {
     const hold = s3.holdPartUploads();
 
     const writing = dest.write('job/big.dump', body);
-    let seen = -1;
-    while (seen !== pulled) {
-      seen = pulled;
-      await sleep(300);
-    }
+    // Once s3rver holds part 2, queueSize parts are on the wire. The writer filled its next buffer
+    // in the ticks after sending part 2, long before that request crossed the socket (the body is
+    // in memory), and reads nothing more until a part is answered; `idle` lets any tick still
+    // queued run. A writer reading further ahead (bug: a slot too many, or not waiting for one)
+    // has read more by then.
+    await s3.nextRequest((r) => r.path === `/${bucket}/job/big.dump` && r.query['partNumber'] === '2');
+    await idle();
     const pulledWhileHeld = pulled;
     hold.release();
     const result = await writing;

@@ -19,6 +19,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
 import type { Config } from '../../../core/config/schema.ts';
+import { RestoreError, RestoreState } from '../../../core/contracts/restore-state-machine.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { clearSecrets } from '../../../core/redact.ts';
 import { DumpVaultStack } from '../../../infra/stack.ts';
@@ -200,9 +201,16 @@ async function execute(input: Record<string, Json>): Promise<Execution> {
     return true;
   });
   const retries = Object.fromEntries(
-    ['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record', 'Notify', 'RecordFailure', 'NotifyFailure'].map(
-      (s) => [s, 0],
-    ),
+    [
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.runRestore,
+      RestoreState.verify,
+      RestoreState.record,
+      RestoreState.notify,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+    ].map((s) => [s, 0]),
   );
   const execution = machine.run(input, {
     overrides: {
@@ -334,7 +342,15 @@ const databasesLike = (part: string) =>
     .split('\n')
     .filter(Boolean);
 
-const SUCCESS_PATH = ['Resolve', 'Guard', 'RunRestore', 'Verify', 'Record', 'Notify', 'Restored'];
+const SUCCESS_PATH = [
+  RestoreState.resolve,
+  RestoreState.guard,
+  RestoreState.runRestore,
+  RestoreState.verify,
+  RestoreState.record,
+  RestoreState.notify,
+  RestoreState.restored,
+];
 
 describe('the restore state machine, executed locally', { timeout: TIMEOUT.roundTrips }, () => {
   it('restores into scratch: runs the restore task definition, records SUCCEEDED with rows compared, announces the restore', async () => {
@@ -400,12 +416,18 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
     const run = await execute({ job: 'pg', target });
 
     expect(run.status).toBe('FAILED');
-    expect(run.states).toEqual(['Resolve', 'Guard', 'RecordFailure', 'NotifyFailure', 'Failed']);
+    expect(run.states).toEqual([
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+      RestoreState.failed,
+    ]);
     expect(runTaskCalls).toEqual([]);
-    expect(run.error).toBe('GuardRefusedError');
+    expect(run.error).toBe(RestoreError.guardRefused);
     expect(run.cause).toMatch(/set "confirm" to the job name "pg"/);
     expect(run.item).toMatchObject({ kind: 'restore', status: 'FAILED', error: run.cause });
-    expect(run.item?.details).toMatchObject({ failedState: 'Guard' });
+    expect(run.item?.details).toMatchObject({ failedState: RestoreState.guard });
     expect(run.published).toHaveLength(1);
     expect(run.published[0]).toMatchObject({ Subject: 'dumpvault: restore of pg FAILED' });
     expect(run.published[0]?.Message).toContain('set "confirm" to the job name');
@@ -424,14 +446,20 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
     });
 
     expect(run.status).toBe('FAILED');
-    expect(run.states).toEqual(['Resolve', 'Guard', 'RecordFailure', 'NotifyFailure', 'Failed']);
+    expect(run.states).toEqual([
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+      RestoreState.failed,
+    ]);
     expect(runTaskCalls).toEqual([]); // the simulated ECS RunTask was never called
-    expect(run.error).toBe('GuardRefusedError');
+    expect(run.error).toBe(RestoreError.guardRefused);
     expect(run.cause).toBe(
       `the target ${url} already has 3 tables, 1 view, 2 sequences and 1 schema: pass drop: true to replace them`,
     );
     expect(run.item).toMatchObject({ kind: 'restore', status: 'FAILED', error: run.cause });
-    expect(run.item?.details).toMatchObject({ failedState: 'Guard' });
+    expect(run.item?.details).toMatchObject({ failedState: RestoreState.guard });
     expect(run.item?.taskArn).toBeUndefined();
     expect(postgresFingerprint(target)).toBe(fingerprint);
     expect(run.published).toHaveLength(1);
@@ -500,14 +528,14 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
 
     expect(run.status).toBe('FAILED');
     expect(run.states).toEqual([
-      'Resolve',
-      'Guard',
-      'RunRestore',
-      'RecordFailure',
-      'NotifyFailure',
-      'Failed',
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.runRestore,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+      RestoreState.failed,
     ]);
-    expect(run.error).toBe('RestoreRefusedError');
+    expect(run.error).toBe(RestoreError.taskRefused);
     expect(run.cause).toMatch(/already has data: pass --drop/);
     expect(run.item).toMatchObject({ status: 'FAILED', taskArn: TASK_ARN });
     expect(psql(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim()).toBe('1');
@@ -521,12 +549,12 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
 
     expect(run.status).toBe('FAILED');
     expect(run.states).toEqual([
-      'Resolve',
-      'Guard',
-      'RunRestore',
-      'RecordFailure',
-      'NotifyFailure',
-      'Failed',
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.runRestore,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+      RestoreState.failed,
     ]);
     expect(run.error).toBe('States.TaskFailed');
     expect(run.cause).toBe(
@@ -542,14 +570,14 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
 
     expect(run.status).toBe('FAILED');
     expect(run.states).toEqual([
-      'Resolve',
-      'Guard',
-      'RunRestore',
-      'RecordFailure',
-      'NotifyFailure',
-      'Failed',
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.runRestore,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+      RestoreState.failed,
     ]);
-    expect(run.error).toBe('RestoreFailedError');
+    expect(run.error).toBe(RestoreError.taskFailed);
     expect(run.cause).toMatch(/public\.orders: expected 2001 rows, found 2000/);
     expect(run.item).toMatchObject({ kind: 'drill', status: 'FAILED' });
     expect(run.item?.error).toMatch(/public\.orders: expected 2001 rows, found 2000/);
@@ -565,15 +593,15 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
 
     expect(run.status).toBe('FAILED');
     expect(run.states).toEqual([
-      'Resolve',
-      'Guard',
-      'RunRestore',
-      'Verify',
-      'RecordFailure',
-      'NotifyFailure',
-      'Failed',
+      RestoreState.resolve,
+      RestoreState.guard,
+      RestoreState.runRestore,
+      RestoreState.verify,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+      RestoreState.failed,
     ]);
-    expect(run.error).toBe('VerifyFailedError');
+    expect(run.error).toBe(RestoreError.verifyFailed);
     expect(run.cause).toMatch(
       /restored data differs from backup .*: public\.orders: expected 2000 rows, found 1999/,
     );
@@ -586,7 +614,12 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
     const run = await execute({ job: 'pg', backup: '2001-01-01T000000Z-deadbeef' });
 
     expect(run.status).toBe('FAILED');
-    expect(run.states).toEqual(['Resolve', 'RecordFailure', 'NotifyFailure', 'Failed']);
+    expect(run.states).toEqual([
+      RestoreState.resolve,
+      RestoreState.recordFailure,
+      RestoreState.notifyFailure,
+      RestoreState.failed,
+    ]);
     expect(run.error).toBe('NotFoundError');
     expect(run.item).toMatchObject({ status: 'FAILED', kind: 'restore' });
     expect(run.item?.error).toMatch(/no backup .*2001-01-01T000000Z-deadbeef|at or before/);

@@ -101,6 +101,7 @@ async function runTask(
   extra: Pick<TaskDeps, 'interrupts' | 'minuteMs'> = {},
   job: Record<string, unknown> = {},
   destinations: Record<string, unknown> = {},
+  moreEnv: Record<string, string> = {},
 ) {
   const startedAt = new Date().toISOString();
   // What start-backup did before RunTask: the lease and the RUNNING item.
@@ -125,6 +126,7 @@ async function runTask(
     DUMPVAULT_HISTORY_TABLE: table,
     DUMPVAULT_TOPIC_ARN: TOPIC_ARN,
     DUMPVAULT_TASK_ARN: 'arn:aws:ecs:eu-central-1:123456789012:task/dumpvault/abc',
+    ...moreEnv,
   };
   let stdout = '';
   const sink = new Writable({
@@ -330,6 +332,34 @@ describe('dumpvault task backup', { timeout: TIMEOUT.roundTrips }, () => {
       }
       await expectStopped(run, 'c0000005', 'the backup did not finish within task.timeoutMinutes (1 min)');
     });
+  });
+
+  it('on Fargate Spot, stopped by SIGTERM: FAILED recorded, but the alert and the lease left to task-stopped', async () => {
+    // Bug caught: every Spot interruption alerted although task-stopped retries it, or the lease
+    // released so a scheduled run could start between this task's end and the retry.
+    mockSecrets();
+    sns.on(PublishCommand).resolves({ MessageId: 'm-spot' });
+    const sigterm = new ToolError('stopped by SIGTERM before it finished');
+    const interrupts = () => ({ signal: AbortSignal.abort(sigterm), dispose: () => {} });
+
+    const run = await runTask(
+      pgDb,
+      'd0000001',
+      { interrupts },
+      {},
+      {},
+      { DUMPVAULT_CAPACITY: 'FARGATE_SPOT' },
+    );
+
+    expect(run.code).toBe(1);
+    expect((await history.list('prod'))[0]).toMatchObject({
+      runId: 'd0000001',
+      status: 'FAILED',
+      error: 'stopped by SIGTERM before it finished',
+    });
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+    expect((await history.getLease('prod'))?.runId).toBe('d0000001');
+    await history.releaseLease('prod', 'd0000001');
   });
 
   it('refuses to run without the environment start-backup sets, naming the variable', async () => {

@@ -18,6 +18,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../core/config/load.ts';
+import { RestoreError, RestoreState } from '../../../core/contracts/restore-state-machine.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import {
   type RemoteClients,
@@ -292,13 +293,13 @@ describe('dumpvault restore|drill --remote', () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:1', startDate: new Date() });
     sfn
       .on(GetExecutionHistoryCommand)
-      .resolvesOnce({ events: [entered(2, 'Resolve')] })
+      .resolvesOnce({ events: [entered(2, RestoreState.resolve)] })
       .resolves({
         events: [
-          entered(2, 'Resolve'),
-          entered(5, 'Guard', { guard: { rule: 'confirmed URL target, drop allowed' } }),
-          entered(8, 'RunRestore'),
-          entered(12, 'Verify', { verify: { tablesCompared: 3, rowsCompared: 2550 } }),
+          entered(2, RestoreState.resolve),
+          entered(5, RestoreState.guard, { guard: { rule: 'confirmed URL target, drop allowed' } }),
+          entered(8, RestoreState.runRestore),
+          entered(12, RestoreState.verify, { verify: { tablesCompared: 3, rowsCompared: 2550 } }),
         ],
       });
     sfn
@@ -358,13 +359,15 @@ describe('dumpvault restore|drill --remote', () => {
   it('exits 2 with the execution error when the guard refuses', async () => {
     stackOutputs();
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:2', startDate: new Date() });
-    sfn.on(GetExecutionHistoryCommand).resolves({ events: [entered(2, 'Resolve'), entered(5, 'Guard')] });
+    sfn
+      .on(GetExecutionHistoryCommand)
+      .resolves({ events: [entered(2, RestoreState.resolve), entered(5, RestoreState.guard)] });
     sfn.on(DescribeExecutionCommand).resolves({
       status: 'FAILED',
       executionArn: 'arn:exec:2',
       stateMachineArn: MACHINE,
       startDate: new Date(),
-      error: 'GuardRefusedError',
+      error: RestoreError.guardRefused,
       cause: 'a target other than scratch needs confirm = "prod"',
     });
     const out = io();
@@ -385,6 +388,17 @@ describe('dumpvault restore|drill --remote', () => {
       job: 'prod',
       backup: 'latest',
       target: 'ephemeral',
+      drop: false,
+      trigger: 'manual',
+    });
+  });
+
+  it('asks for the standby with the newest backup and no key (issue 16 §2: standby --remote)', () => {
+    // Bug caught: a standby run started by hand sent a key (Resolve could skip it) or a plain restore.
+    expect(remoteRestoreInput('prod', undefined, {}, false, true)).toEqual({
+      job: 'prod',
+      backup: 'latest',
+      target: 'standby',
       drop: false,
       trigger: 'manual',
     });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseJsonc } from '../../../core/config/jsonc.ts';
 import { loadConfig, validateConfig } from '../../../core/config/load.ts';
+import { backupsOnSpot } from '../../../core/config/schema.ts';
 import { ConfigError } from '../../../core/errors.ts';
 
 const valid = () => ({
@@ -275,5 +276,45 @@ describe('S3 object settings', () => {
     );
     const tags = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`t${i}`, 'v']));
     expect(errorOf(withS3({ tags }))).toMatch(/at most 10 tags/);
+  });
+});
+
+describe('aws.task', () => {
+  it('defaults the task architecture to arm64 and accepts x86_64', () => {
+    // Bug caught: no default (infra would have to guess) or a default other than the documented one.
+    expect(validateConfig({ ...valid(), aws: { task: {} } }).aws?.task?.architecture).toBe('arm64');
+    expect(
+      validateConfig({ ...valid(), aws: { task: { architecture: 'x86_64' } } }).aws?.task?.architecture,
+    ).toBe('x86_64');
+  });
+
+  it('names the path and the allowed values of an unknown architecture', () => {
+    // Bug caught: Docker's name for it ("amd64") accepted here and passed on to ECS, which knows
+    // only X86_64 and ARM64.
+    expect(errorOf({ ...valid(), aws: { task: { architecture: 'amd64' } } })).toMatch(
+      /aws\.task\.architecture: expected "arm64" or "x86_64", got "amd64"/,
+    );
+  });
+
+  it('leaves Fargate Spot off by default, and lets a job choose for itself either way', () => {
+    // Bug caught: backups interrupted on Spot that nobody enabled, or a per-job choice lost.
+    const job = valid().jobs[0]!;
+    const config = validateConfig({
+      ...valid(),
+      jobs: [
+        job,
+        { ...job, name: 'big', task: { spot: true } },
+        { ...job, name: 'ledger', task: { spot: false } },
+      ],
+    });
+    expect(config.jobs.map((j) => backupsOnSpot(config, j))).toEqual([false, true, false]);
+    const spotting = validateConfig({ ...config, aws: { task: { spot: true } } });
+    expect(spotting.jobs.map((j) => backupsOnSpot(spotting, j))).toEqual([true, true, false]);
+    expect(errorOf({ ...valid(), aws: { task: { spot: 'yes' } } })).toMatch(
+      /aws\.task\.spot: expected true or false, got "yes"/,
+    );
+    expect(errorOf({ ...valid(), jobs: [{ ...job, task: { spot: 1 } }] })).toMatch(
+      /jobs\[0\]\.task\.spot: expected true or false, got 1/,
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RestoreError } from '../../../core/contracts/restore-state-machine.ts';
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { SnsNotifier } from '../../../core/notify/sns.ts';
@@ -160,7 +161,7 @@ describe('handleRestoreEnded', () => {
     await history.save(running());
     const detail = {
       ...ended('FAILED'),
-      error: 'RecordFailed',
+      error: RestoreError.recordFailed,
       cause: 'the failure could not be recorded in history: throttled',
     };
 
@@ -171,6 +172,29 @@ describe('handleRestoreEnded', () => {
     const cause = 'execution FAILED: RecordFailed: the failure could not be recorded in history: throttled';
     expect(result).toMatchObject({ action: 'marked-failed', error: cause });
     expect(published()).toEqual([expectedPublish('restore', '7 min 30 s', cause)]);
+  });
+
+  it("releases the job lease the dead run held, and leaves another run's lease alone", async () => {
+    // Bug caught: restore-ended marked a dead run FAILED without releasing its lease (task-stopped
+    // did), so the job stayed locked until the lease expired. Both now end it via markDeadRunFailed.
+    // Prepare
+    await history.save(running());
+    await history.acquireLease('prod', RUN_ID, 3_600_000, new Date(START_MS));
+
+    // Act
+    await handleRestoreEnded(deps(), ended('ABORTED'));
+
+    // Assess
+    expect(await history.getLease('prod')).toBeUndefined();
+
+    // Prepare: the next run took the lease; a late duplicate event for the dead one arrives.
+    await history.acquireLease('prod', 'next-run', 3_600_000, new Date(START_MS));
+
+    // Act
+    await handleRestoreEnded(deps(), ended('ABORTED'));
+
+    // Assess
+    expect(await history.getLease('prod')).toMatchObject({ job: 'prod', runId: 'next-run' });
   });
 
   it('changes nothing and alerts no more when the same event arrives twice', async () => {

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
 import type { EngineName } from '../../../core/config/schema.ts';
+import { RestoreError } from '../../../core/contracts/restore-state-machine.ts';
 import { ConfigError } from '../../../core/errors.ts';
 import { clearSecrets } from '../../../core/redact.ts';
 import {
@@ -262,29 +263,7 @@ describe('guardRestore: a target that already has data', () => {
 });
 
 describe('readTargetPassword', () => {
-  it('takes a plain secret string as the password', async () => {
-    expect(await readTargetPassword(async () => 'pl41n-pass', TARGET_ARN, TAG)).toBe('pl41n-pass');
-  });
-
-  it('takes the password field of a JSON secret (the RDS shape)', async () => {
-    const secret = JSON.stringify({ username: 'restore', password: SECRET_VALUE, engine: 'postgres' });
-
-    expect(await readTargetPassword(async () => secret, TARGET_ARN, TAG)).toBe(SECRET_VALUE);
-  });
-
-  it('fails when a JSON secret has no password field, without showing the secret', async () => {
-    const err = await readTargetPassword(
-      async () => JSON.stringify({ pw: SECRET_VALUE }),
-      TARGET_ARN,
-      TAG,
-    ).catch((e: unknown) => e);
-
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as Error).message).toBe(
-      `target.passwordSecret: secret ${TARGET_ARN} is JSON without a "password" field`,
-    );
-  });
-
+  // Plain strings, the RDS JSON shape and the missing-field message: test/unit/secrets/resolve.test.ts.
   it('fails with a ConfigError naming the tag when the secret may not be read', async () => {
     const denied = Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' });
 
@@ -310,7 +289,7 @@ describe('what the Guard Lambda throws (runStep)', () => {
   it('keeps GuardRefusedError: the state machine never retries a refusal', async () => {
     const err = await shaped(world({ inventory: WITH_DATA }).deps);
 
-    expect(err.name).toBe('GuardRefusedError');
+    expect(err.name).toBe(RestoreError.guardRefused);
   });
 
   it('keeps TargetUnreachableError with its sentence, the password redacted', async () => {
@@ -320,7 +299,7 @@ describe('what the Guard Lambda throws (runStep)', () => {
 
     const err = await shaped(world({ probeError }).deps);
 
-    expect(err.name).toBe('TargetUnreachableError');
+    expect(err.name).toBe(RestoreError.targetUnreachable);
     expect(err.message).toBe(
       `cannot connect to the target ${TARGET_URL}: password authentication failed (tried ***)`,
     );
@@ -335,6 +314,8 @@ describe('what the Guard Lambda throws (runStep)', () => {
 
     expect(deniedErr.name).toBe('ConfigError');
     expect(throttledErr).toBeInstanceOf(RetryableError);
-    expect(throttledErr.message).toBe('Rate exceeded');
+    expect(throttledErr.message).toBe(
+      `target.passwordSecret: cannot read secret ${TARGET_ARN} now (ThrottlingException); Secrets Manager did not answer, run again`,
+    );
   });
 });

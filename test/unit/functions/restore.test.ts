@@ -12,6 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
 import type { ConfigInput } from '../../../core/config/schema.ts';
+import { RestoreError, RestoreState } from '../../../core/contracts/restore-state-machine.ts';
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import type { Manifest } from '../../../core/manifest.ts';
@@ -140,7 +141,14 @@ describe('parseRestoreRequest', () => {
 
   it.each([
     [{}, /expected "job" to name a job/],
-    [{ job: 'app', target: 'prod' }, /expected "target" to be "scratch", "ephemeral" or \{"url"/],
+    [{ job: 'app', target: 'prod' }, /expected "target" to be "scratch", "ephemeral", "standby" or \{"url"/],
+    // Standby (issue 16 §2): `key` is what the standby rule sends; nothing else may carry one.
+    [{ job: 'app', key: 'dv/app/x.manifest.json' }, /expected "key" only with target "standby"/],
+    [{ job: 'app', target: 'standby', key: 'dv/app/x.pgdump.gpg' }, /naming a manifest/],
+    [
+      { job: 'app', target: 'standby', key: 'dv/app/x.manifest.json', backup: 'latest' },
+      /"backup" or "key", not both/,
+    ],
     [{ job: 'app', drop: 'yes' }, /expected "drop" to be true or false, got "yes"/],
     [{ job: 'app', trigger: 'cron' }, /expected "trigger" to be "manual" or "schedule"/],
   ])('fails when the input is %j', (input, message) => {
@@ -332,15 +340,17 @@ describe('resolveRestore', () => {
 describe('describeFailure', () => {
   it('reads the message of a Lambda error as Step Functions reports it', () => {
     const cause = JSON.stringify({
-      errorType: 'GuardRefusedError',
+      errorType: RestoreError.guardRefused,
       errorMessage: 'set "confirm"',
       trace: [],
     });
-    expect(describeFailure({ Guard: { Error: 'GuardRefusedError', Cause: cause } }, undefined)).toEqual({
-      failedState: 'Guard',
-      error: 'GuardRefusedError',
-      cause: 'set "confirm"',
-    });
+    expect(describeFailure({ Guard: { Error: RestoreError.guardRefused, Cause: cause } }, undefined)).toEqual(
+      {
+        failedState: RestoreState.guard,
+        error: RestoreError.guardRefused,
+        cause: 'set "confirm"',
+      },
+    );
   });
 
   it('describes a stopped restore task from the ECS task description', () => {
@@ -353,7 +363,7 @@ describe('describeFailure', () => {
     expect(
       describeFailure({ RunRestore: { Error: 'States.TaskFailed', Cause: JSON.stringify(task) } }, undefined),
     ).toEqual({
-      failedState: 'RunRestore',
+      failedState: RestoreState.runRestore,
       error: 'States.TaskFailed',
       cause:
         'the restore task stopped without an exit code; TaskFailedToStart: CannotPullContainerError: pull access denied',
@@ -390,7 +400,7 @@ describe('the failure path', () => {
     startedAt,
     ...(error ? { error } : {}),
   });
-  const failure = { Verify: { Error: 'VerifyFailedError', Cause: 'restored data differs' } };
+  const failure = { Verify: { Error: RestoreError.verifyFailed, Cause: 'restored data differs' } };
 
   it('keeps a FAILED item the task wrote, and NotifyFailure does not alert again', async () => {
     await history.save(item('FAILED', 'the target already has data'));
@@ -419,8 +429,8 @@ describe('the failure path', () => {
     expect(recorded).toMatchObject({
       changed: true,
       status: 'FAILED',
-      error: 'VerifyFailedError',
-      failedState: 'Verify',
+      error: RestoreError.verifyFailed,
+      failedState: RestoreState.verify,
     });
     expect((await history.list('app'))[0]).toMatchObject({
       status: 'FAILED',
@@ -428,6 +438,34 @@ describe('the failure path', () => {
       durationMs: 300_000,
     });
     expect(notified).toEqual({ alerted: 'FAILED' });
+  });
+
+  it('reports an alert NotifyFailure could not send, redacted, and keeps the recorded FAILED', async () => {
+    // Bug it catches: Notify ending the run on its own (not through finishRun's announceOutcome),
+    // so a refused publish is thrown (the execution fails after the outcome was recorded) or
+    // dropped without a word.
+    await history.save(item('SUCCEEDED'));
+    snsMock.on(PublishCommand).rejects(new Error('SNS refused postgres://app:s3cret@db/app'));
+    const log = recordingLog();
+    const recorded = await recordRestoreFailed(deps(), {
+      state: { job: 'app', failure },
+      execution: EXECUTION,
+    });
+
+    const notified = await notifyRestore(
+      { ...deps(), log },
+      { state: { job: 'app', recorded }, execution: EXECUTION },
+    );
+
+    expect(notified).toEqual({ alerted: null, error: expect.stringMatching(/^SNS refused /) });
+    expect(notified.error).not.toContain('s3cret');
+    expect(log.records.filter((r) => r.level === 'warn').map((r) => r.message)).toEqual([
+      `could not send the FAILED alert of run ${runId}: ${notified.error}`,
+    ]);
+    expect((await history.list('app'))[0]).toMatchObject({
+      status: 'FAILED',
+      error: 'restored data differs',
+    });
   });
 
   it('records nothing for an unknown job and alerts nobody', async () => {
@@ -446,12 +484,15 @@ describe('the failure path', () => {
 describe('runStep', () => {
   it('keeps a user error as it is and makes anything else retryable, redacting messages', async () => {
     await expect(runStep(async () => parseRestoreRequest({}))).rejects.toMatchObject({
-      name: 'RestoreInputError',
+      name: RestoreError.input,
     });
     await expect(
       runStep(async () => {
         throw new Error('socket hang up postgres://u:secret@db/x');
       }),
-    ).rejects.toMatchObject({ name: 'RetryableError', message: 'socket hang up postgres://u:***@db/x' });
+    ).rejects.toMatchObject({
+      name: RestoreError.retryable,
+      message: 'socket hang up postgres://u:***@db/x',
+    });
   });
 });

@@ -126,6 +126,9 @@ describe('startBackup', () => {
       launchType: 'FARGATE',
       count: 1,
       startedBy: 'dumpvault/prod/a1b2c3d4',
+      // Bug: tasks without the job's tag (no per-job cost allocation).
+      propagateTags: 'TASK_DEFINITION',
+      enableECSManagedTags: true,
       clientToken: expect.stringMatching(/^[0-9a-f]{32}$/),
       networkConfiguration: {
         awsvpcConfiguration: {
@@ -324,8 +327,8 @@ describe('startBackup', () => {
     const result = await startBackup(deps(), { job: 'prod' });
 
     expect(result.status).toBe('FAILED');
-    expect(log.records.map((r) => r.message)).toContain(
-      'alert could not be published; it will be retried by the next outcome',
+    expect(log.records.map((r) => r.message)).toContainEqual(
+      expect.stringMatching(/^could not send the FAILED alert of run \w+: SNS down$/),
     );
     expect(await history.getAlertState('prod')).toBeUndefined();
   });
@@ -476,7 +479,7 @@ describe('startBackup DynamoDB requests', () => {
           expiresAt: '2026-11-22T14:30:00.000Z',
           ttl: Date.parse('2026-11-23T14:30:00.000Z') / 1000,
         },
-        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR runId = :runId',
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now OR runId = :runId',
         ExpressionAttributeValues: { ':now': STARTED_AT, ':runId': 'a1b2c3d4' },
       },
       {
@@ -518,14 +521,14 @@ describe('parseStartRequest', () => {
       scheduledTime: '2026-11-22T02:00:00Z',
     });
     expect(() => parseStartRequest({ job: 'prod', scheduledTime: 'soon' })).toThrow(
-      /"scheduledTime" to be an ISO time/,
+      /^start-backup event: scheduledTime: expected an ISO time/,
     );
   });
 
   it('fails when the event names no job or an unknown trigger', () => {
-    expect(() => parseStartRequest({})).toThrow(/expected an event like \{"job": "<name>"\}/);
+    expect(() => parseStartRequest({})).toThrow(/^start-backup event: job: expected a job name/);
     expect(() => parseStartRequest({ job: 'prod', trigger: 'cron' })).toThrow(
-      /expected "trigger" to be "schedule" or "manual", got "cron"/,
+      /^start-backup event: trigger: expected "schedule" or "manual"/,
     );
   });
 });

@@ -8,23 +8,26 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearSecrets, registerSecret } from '../../../core/redact.ts';
-import { RestoreInputError, TargetUnreachableError } from '../../../functions/logic/restore-contract.ts';
 import {
-  connectMysql,
-  connectPostgres,
-  describeObjects,
   type MongoConnect,
   type MongoProbeClient,
   type MongoProbeOptions,
+  probeMongo,
+} from '../../../functions/logic/probe-mongo.ts';
+import {
+  connectMysql,
   type MysqlConnect,
   type MysqlProbeSettings,
+  probeMysql,
+} from '../../../functions/logic/probe-mysql.ts';
+import {
+  connectPostgres,
   type PgConnect,
   type PgProbeSettings,
-  probeMongo,
-  probeMysql,
   probePostgres,
-  probeTarget,
-} from '../../../functions/logic/target-probe.ts';
+} from '../../../functions/logic/probe-postgres.ts';
+import { RestoreInputError, TargetUnreachableError } from '../../../functions/logic/restore-contract.ts';
+import { describeObjects, probeTarget } from '../../../functions/logic/target-probe.ts';
 import { MysqlEngine } from '../../../task-image/engines/mysql.ts';
 import { PostgresEngine } from '../../../task-image/engines/postgres.ts';
 import {

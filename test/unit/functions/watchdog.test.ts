@@ -229,6 +229,37 @@ describe('measureFreshness with restores and drills', () => {
   });
 });
 
+describe('measureFreshness of a job with a standby (issue 16 §2)', () => {
+  it('publishes the age of the backup the newest SUCCEEDED standby run holds, and nothing before one succeeded', async () => {
+    // Bug caught: no StandbyLagSeconds measured, so the standby lag alarm only ever saw missing data.
+    // Prepare
+    const config = testConfig();
+    const prod = config.jobs[0]!;
+    (prod as { standby?: unknown }).standby = { url: 'postgres://app@standby.internal:5432/app' };
+    const before = await measureFreshness(history, config, NOW);
+    await history.save(
+      item({
+        runId: 's1',
+        kind: 'standby',
+        startedAt: '2026-11-22T03:20:00.000Z',
+        finishedAt: '2026-11-22T03:40:00.000Z',
+        status: 'SUCCEEDED',
+        details: { backupStartedAt: '2026-11-22T03:00:00.000Z' },
+      }),
+    );
+    await history.save(
+      item({ runId: 's2', kind: 'standby', startedAt: '2026-11-22T09:00:00.000Z', status: 'FAILED' }),
+    );
+
+    // Act
+    const [freshness] = await measureFreshness(history, config, NOW);
+
+    // Assess: NOW is 2026-11-22T12:00Z, the standby holds the backup of 03:00.
+    expect(before[0]?.standbyLagSeconds).toBeUndefined();
+    expect(freshness?.standbyLagSeconds).toBe(9 * 3600);
+  });
+});
+
 describe('publishFreshness', () => {
   it('emits EMF records with the Job dimension the alarms watch, and no age for a job that never succeeded', () => {
     // Prepare
@@ -242,7 +273,7 @@ describe('publishFreshness', () => {
     // Act
     publishFreshness(metrics, [
       { job: 'prod', hoursSinceLastSuccess: 32.5, lastBackupBytes: 4096, failedRunsLast24Hours: 0 },
-      { job: 'small', failedRunsLast24Hours: 2 },
+      { job: 'small', failedRunsLast24Hours: 2, standbyLagSeconds: 7200 },
     ]);
 
     // Assess
@@ -252,7 +283,9 @@ describe('publishFreshness', () => {
       ['prod', 'LastBackupBytes'],
       ['prod', 'FailedRunsLast24Hours'],
       ['small', 'FailedRunsLast24Hours'],
+      ['small', 'StandbyLagSeconds'],
     ]);
+    expect(records.at(-1)).toMatchObject({ Job: 'small', StandbyLagSeconds: 7200 });
     expect(records[0]).toMatchObject({
       _aws: {
         CloudWatchMetrics: [

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import { historyToCsv, LocalHistoryStore } from '../../../core/history/local.ts';
 import { currentProcessOwner, processStartTime } from '../../../core/history/process-owner.ts';
+import { describeHistoryStore } from '../../support/history-suite.ts';
 
 const store = async () => new LocalHistoryStore(await mkdtemp(path.join(tmpdir(), 'dv-hist-')));
 const item = (over: Partial<HistoryItem>): HistoryItem => ({
@@ -19,38 +20,16 @@ const item = (over: Partial<HistoryItem>): HistoryItem => ({
   ...over,
 });
 
-describe('LocalHistoryStore', () => {
-  it('lists runs newest first, the last save of a run winning', async () => {
-    const h = await store();
-    await h.save(item({}));
-    await h.save(item({ runId: 'r2', startedAt: '2026-11-22T03:00:00.000Z' }));
-    await h.save(item({ status: 'SUCCEEDED', bytes: 10 }));
-    const items = await h.list('app');
-    expect(items.map((i) => [i.runId, i.status])).toEqual([
-      ['r2', 'RUNNING'],
-      ['r1', 'SUCCEEDED'],
-    ]);
-  });
+describeHistoryStore('LocalHistoryStore', async () => {
+  const h = await store();
+  return {
+    store: h,
+    dropRunItems: (job) => writeFile(path.join(h.stateDir, 'history', `${job}.jsonl`), ''),
+    dispose: () => rm(h.stateDir, { recursive: true, force: true }),
+  };
+});
 
-  it('lets only one of two concurrent runs hold the lease', async () => {
-    const h = await store();
-    const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => h.acquireLease('app', `run${i}`, 60_000)),
-    );
-    expect(results.filter((r) => r.acquired)).toHaveLength(1);
-  });
-
-  it('hands an expired lease over and ignores a release by a non-holder', async () => {
-    const h = await store();
-    const t0 = new Date('2026-11-21T00:00:00Z');
-    expect((await h.acquireLease('app', 'a', 1000, t0)).acquired).toBe(true);
-    const held = await h.acquireLease('app', 'b', 1000, new Date(t0.getTime() + 500));
-    expect(held).toMatchObject({ acquired: false, heldBy: { runId: 'a' } });
-    await h.releaseLease('app', 'b');
-    expect((await h.acquireLease('app', 'c', 1000, new Date(t0.getTime() + 600))).acquired).toBe(false);
-    expect((await h.acquireLease('app', 'c', 1000, new Date(t0.getTime() + 2000))).acquired).toBe(true);
-  });
-
+describe('LocalHistoryStore CSV export', () => {
   it('exports CSV with quoting', () => {
     const csv = historyToCsv([item({ status: 'FAILED', error: 'pg_dump: "x", failed' })]);
     expect(csv.split('\n')[1]).toContain('"pg_dump: ""x"", failed"');
@@ -170,22 +149,7 @@ describe('LocalHistoryStore lock owners (issue 11 §5: stale locks, PID 1 in a c
   });
 });
 
-describe('LocalHistoryStore last success (issue 12 §4)', () => {
-  it('reads the newest SUCCEEDED run of a kind from its pointer file, never moved back by an older run', async () => {
-    const h = await store();
-    await h.save(item({ runId: 'r1', status: 'SUCCEEDED' }));
-    await h.save(item({ runId: 'r2', startedAt: '2026-11-22T03:00:00.000Z', status: 'SUCCEEDED' }));
-    await h.save(item({ runId: 'r3', startedAt: '2026-11-23T03:00:00.000Z', status: 'FAILED' }));
-    await h.save(item({ runId: 'r1', status: 'SUCCEEDED', pruned: ['x'] }));
-    await h.save(item({ runId: 'd1', kind: 'drill', status: 'SUCCEEDED' }));
-    // The history lines are gone: the answer must come from the pointer.
-    await writeFile(path.join(h.stateDir, 'history', 'app.jsonl'), '');
-
-    expect((await h.lastSuccess('app'))?.runId).toBe('r2');
-    expect((await h.lastSuccess('app', 'drill'))?.runId).toBe('d1');
-    expect(await h.lastSuccess('app', 'restore')).toBeUndefined();
-  });
-
+describe('LocalHistoryStore last success of old state directories (issue 12 §4)', () => {
   it('finds the last success of a state directory written before pointer files existed', async () => {
     const h = await store();
     await mkdir(path.join(h.stateDir, 'history'), { recursive: true });

@@ -140,4 +140,24 @@ describe('causeKey', () => {
       causeKey('permission denied for table payroll'),
     );
   });
+
+  // Bug caught: the file destination's probe has a random hex name; "…probe-2ea8f41b9588" folded
+  // to "##" (digits at the end read as a number first) and "…probe-b23b9f44e9ee" to "#", so the
+  // same outage alerted twice (seen in CI as a third FAILED in notify.test.ts).
+  it('folds a random hex name to one token however its digits fall', () => {
+    const probe = (id: string) =>
+      causeKey(
+        `destination local: cannot write /tmp/ws/backups/flaky/.dumpvault-probe-${id}: a file is in the way (ENOTDIR)`,
+      );
+    expect(probe('2ea8f41b9588')).toBe(probe('b23b9f44e9ee'));
+    expect(probe('6e5bc9f004c7')).toBe(probe('4cb6e7de4bf4'));
+    expect(probe('abcdef123456')).toBe(probe('123456abcdef'));
+    expect(causeKey('run 01JD3K9ZQ7 failed')).toBe(causeKey('run 01JD3KA0B2 failed'));
+  });
+
+  it('still tells different causes apart', () => {
+    expect(causeKey('connection to 10.0.0.5 refused')).not.toBe(
+      causeKey('permission denied for table payroll'),
+    );
+  });
 });

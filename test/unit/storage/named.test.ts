@@ -91,3 +91,27 @@ describe('withDestinationName', () => {
     ).toBe(named);
   });
 });
+
+describe('withDestinationName removeMany', () => {
+  // Bug caught: per-key failures of a batch delete returned without the destination's name (the
+  // prune report would not say which store refused), or a destination without a batch delete
+  // of its own (file, Azure) left without one.
+  it('removes key by key where the destination has no batch delete, and names each failure', async () => {
+    const removed: string[] = [];
+    const dest: Destination = {
+      ...failing(new Error('unused')),
+      remove: async (key: string) => {
+        if (key === 'job/locked') throw new Error('EPERM: operation not permitted');
+        removed.push(key);
+      },
+    };
+
+    const failures = await withDestinationName(dest).removeMany!(['job/a', 'job/locked', 'job/b']);
+
+    expect(removed).toEqual(['job/a', 'job/b']);
+    expect(failures.map((f) => [f.key, (f.error as Error).message])).toEqual([
+      ['job/locked', 'destination offsite: remove job/locked failed: EPERM: operation not permitted'],
+    ]);
+    expect(failures[0]!.error).toBeInstanceOf(StorageError);
+  });
+});

@@ -13,7 +13,7 @@ import {
   type S3ClientSettings,
   s3ClientConfig,
   signChecksummedBodiesUnsigned,
-} from '../../../core/storage/s3.ts';
+} from '../../../core/storage/s3-client.ts';
 
 interface Captured {
   readonly protocol: string;

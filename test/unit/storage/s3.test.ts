@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setImmediate as idle } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -23,7 +24,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError, NotFoundError, StorageError } from '../../../core/errors.ts';
-import { S3Destination, s3ClientConfig } from '../../../core/storage/s3.ts';
+import { S3Destination } from '../../../core/storage/s3.ts';
+import { s3ClientConfig } from '../../../core/storage/s3-client.ts';
 
 const MiB = 1024 * 1024;
 
@@ -129,10 +131,13 @@ describe('S3Destination.write', () => {
     const order: string[] = [];
     let partOneSent!: () => void;
     const partOneOnWire = new Promise<void>((resolve) => (partOneSent = resolve));
+    let releasePartOne!: () => void;
+    const partOneReleased = new Promise<void>((resolve) => (releasePartOne = resolve));
     s3.on(UploadPartCommand).callsFake(async (input: { PartNumber?: number }) => {
       if (input.PartNumber === 1) partOneSent();
-      // Part 1 is slow: an abort sent without waiting for it would come first.
-      await new Promise((resolve) => setTimeout(resolve, input.PartNumber === 1 ? 200 : 1));
+      // Part 1 stays on the wire until the test lets it go: an abort sent without waiting for
+      // it would come first (bug: no `await writer.settled()` before the clean-up).
+      if (input.PartNumber === 1) await partOneReleased;
       order.push(`part ${input.PartNumber} settled`);
       return { ETag: '"p"' };
     });
@@ -146,6 +151,10 @@ describe('S3Destination.write', () => {
     await partOneOnWire;
 
     controller.abort();
+    // Everything the abort sets off short of waiting for part 1 runs in ticks (the body is in
+    // memory, the client mocked): by the check phase, a clean-up that did not wait has sent its abort.
+    await idle();
+    releasePartOne();
 
     await expect(writing).rejects.toMatchObject({ name: 'AbortError' });
     expect(order).toContain('part 1 settled');
@@ -157,7 +166,9 @@ describe('S3Destination.write', () => {
     const controller = new AbortController();
     s3.on(CompleteMultipartUploadCommand).callsFake(async () => {
       controller.abort();
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // The abort is handled while Complete is still out (its listener runs at once; `idle`
+      // lets whatever it set off run too), and Complete then succeeds.
+      await idle();
       return { ETag: '"whole"' };
     });
     const { body } = countingBody(12 * MiB);

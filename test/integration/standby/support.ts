@@ -1,0 +1,66 @@
+/**
+ * Helpers for the standby end-to-end tests: the newest stored object of a job (to corrupt it),
+ * the job's history and alerts, and a reader that queries the standby in a loop while it is
+ * swapped, recording every answer and every error.
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { HistoryItem } from '../../../core/history/history.ts';
+import { LocalHistoryStore } from '../../../core/history/local.ts';
+
+/** Flips bytes in the middle of the newest data object of `job` (its manifest left as it was). */
+export async function corruptNewestObject(dir: string, job: string): Promise<string> {
+  const folder = path.join(dir, 'backups', job);
+  const data = (await readdir(folder)).filter((f) => !f.endsWith('.manifest.json')).sort();
+  const file = path.join(folder, data.at(-1)!);
+  const bytes = await readFile(file);
+  for (let i = Math.floor(bytes.length / 2); i < Math.floor(bytes.length / 2) + 16 && i < bytes.length; i++) {
+    bytes[i] = bytes[i]! ^ 0xff;
+  }
+  await writeFile(file, bytes);
+  return file;
+}
+
+export async function standbyRuns(dir: string, job: string): Promise<HistoryItem[]> {
+  return (await new LocalHistoryStore(path.join(dir, '.dumpvault')).list(job)).filter(
+    (i) => i.kind === 'standby',
+  );
+}
+
+export async function alerts(dir: string): Promise<{ kind: string; status: string; subject: string }[]> {
+  let text = '';
+  try {
+    text = await readFile(path.join(dir, '.dumpvault', 'alerts.log'), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { kind: string; status: string; subject: string });
+}
+
+/** What a reader saw while it ran: each answer, each error message. */
+export interface ReaderLog {
+  readonly answers: string[];
+  readonly errors: string[];
+}
+
+/**
+ * Runs `query` again and again until `stop()` says so (each call a fresh connection or the same
+ * one, as `query` chooses), recording answers and errors; resolves with the log.
+ */
+export async function readInLoop(query: () => Promise<string>, stop: () => boolean): Promise<ReaderLog> {
+  const answers: string[] = [];
+  const errors: string[] = [];
+  while (!stop()) {
+    try {
+      answers.push(await query());
+    } catch (err) {
+      errors.push(err instanceof Error ? err.message : String(err));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { answers, errors };
+}
