@@ -83,24 +83,53 @@ async function walkAlarms(template: CfnTemplate): Promise<Hop[]> {
   return hops;
 }
 
-/** Every EventBridge rule's Lambda target → a Lambda permission for events.amazonaws.com from that rule. */
+/**
+ * Every EventBridge rule's target: a Lambda function → a Lambda permission for events.amazonaws.com
+ * from that rule; a target with a role (the standby rule starts the restore state machine) → the
+ * role may start it and trusts events.amazonaws.com.
+ */
 async function walkRules(template: CfnTemplate): Promise<Hop[]> {
   const policies = new TemplatePolicies(template);
+  const roles = new Map(resourcesOfType(template, 'AWS::IAM::Role').map((id) => [arnOf(template, id), id]));
   const hops: Hop[] = [];
   for (const id of resourcesOfType(template, 'AWS::Events::Rule')) {
     const rule = resolvedProperties(template, id);
-    const targets = (rule['Targets'] as Array<{ Arn: string }> | undefined) ?? [];
+    const targets = (rule['Targets'] as Array<{ Arn: string; RoleArn?: string }> | undefined) ?? [];
     if (!targets.length) hops.push({ from: id, question: 'has a target', decision: 'ImplicitlyDenied' });
     for (const target of targets) {
+      if (!target.RoleArn) {
+        hops.push({
+          from: id,
+          question: `lambda:InvokeFunction ${target.Arn}`,
+          decision: await policies.decide({
+            principal: { service: 'events.amazonaws.com' },
+            action: 'lambda:InvokeFunction',
+            resource: target.Arn,
+            context: { 'aws:SourceArn': arnOf(template, id), 'aws:SourceAccount': ACCOUNT },
+          }),
+        });
+        continue;
+      }
+      const role = roles.get(target.RoleArn);
+      if (!role) {
+        hops.push({
+          from: id,
+          question: `role ${target.RoleArn} is in the stack`,
+          decision: 'ImplicitlyDenied',
+        });
+        continue;
+      }
+      const action = target.Arn.includes(':states:') ? 'states:StartExecution' : 'lambda:InvokeFunction';
       hops.push({
         from: id,
-        question: `lambda:InvokeFunction ${target.Arn}`,
-        decision: await policies.decide({
-          principal: { service: 'events.amazonaws.com' },
-          action: 'lambda:InvokeFunction',
-          resource: target.Arn,
-          context: { 'aws:SourceArn': arnOf(template, id), 'aws:SourceAccount': ACCOUNT },
-        }),
+        question: `${action} ${target.Arn}`,
+        decision: await policies.decide({ principal: { role }, action, resource: target.Arn }),
+      });
+      const trust = JSON.stringify(resolvedProperties(template, role)['AssumeRolePolicyDocument']);
+      hops.push({
+        from: id,
+        question: 'its role trusts events.amazonaws.com',
+        decision: trust.includes('"events.amazonaws.com"') ? 'Allowed' : 'ImplicitlyDenied',
       });
     }
   }
@@ -169,6 +198,9 @@ describe.each(['readme', 'restore'])('the wiring of the %s fixture', (name) => {
     const hops = await walkRules(templates[name]!);
 
     expect(hops.length).toBeGreaterThanOrEqual(2);
+    // The restore fixture has standbys: their rules start the restore state machine through a role.
+    if (name === 'restore')
+      expect(hops.some((h) => h.question.startsWith('states:StartExecution'))).toBe(true);
     expect(refused(hops)).toEqual([]);
   });
 
@@ -236,5 +268,22 @@ describe('the walk, when a statement it relies on is removed (readme fixture)', 
 
     expect(hops.length).toBeGreaterThanOrEqual(2);
     expect(hops.every((h) => h.question.startsWith('lambda:InvokeFunction'))).toBe(true);
+  });
+});
+
+describe('the walk of the standby rules (restore fixture)', () => {
+  it('reports the standby rules when their role may no longer start the restore state machine', async () => {
+    const { policies, removed } = new TemplatePolicies(templates['restore']!).without(
+      (s, site) =>
+        site.type === 'AWS::IAM::Policy' &&
+        s['Effect'] === 'Allow' &&
+        JSON.stringify(s).includes('states:StartExecution'),
+    );
+    expect(removed.length).toBeGreaterThan(0);
+
+    const hops = refused(await walkRules(policies.template));
+
+    expect(hops.length).toBeGreaterThanOrEqual(1);
+    expect(hops.every((h) => h.question.startsWith('states:StartExecution'))).toBe(true);
   });
 });
