@@ -83,10 +83,13 @@ describe('recover a MariaDB job from nothing', () => {
     await ws.remove();
     const out = path.join(clean, 'etc');
     const key = path.join(offline, 'ops.private.asc');
-    const recovered = await runCli(['recover', '--from', `file://${path.join(vault, 'dv')}`, '--out', out, '--key', key], {
-      DUMPVAULT_PRIVATE_KEY: undefined,
-      DUMPVAULT_META_PASSPHRASE: undefined,
-    });
+    const recovered = await runCli(
+      ['recover', '--from', `file://${path.join(vault, 'dv')}`, '--out', out, '--key', key],
+      {
+        DUMPVAULT_PRIVATE_KEY: undefined,
+        DUMPVAULT_META_PASSPHRASE: undefined,
+      },
+    );
     expect(recovered.stderr).toBe('');
     expect(recovered.code).toBe(0);
     expect(recovered.stdout).toMatch(/history shop: 2 backup\(s\) added from manifests/);
