@@ -168,6 +168,47 @@ describe('dumpvault serve', () => {
     expect(await serve.exit).toBe(0);
   }, 180_000);
 
+  it('saves the config (metaBackup) with every scheduled backup, as "dumpvault backup" and the task do', async () => {
+    // Bug caught: serve's backups never wrote the meta-backup, so a machine that only ran
+    // `serve` (init's config has metaBackup) left `dumpvault recover` nothing to recover from.
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './meta-b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      metaBackup: { recipients: ['keys/ops.pub.asc'] },
+      jobs: [job('meta', { destinations: ['local'], schedule: { rate: '1 day' } })],
+    });
+    const clock = new ManualClock('2026-02-10T00:00:00Z');
+    const serve = startServe(clock);
+    await clock.sleeping();
+    await serve.idle(); // a new rate schedule fires at once
+
+    const [run] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('meta');
+    expect(run).toMatchObject({ status: 'SUCCEEDED', trigger: 'schedule' });
+    expect((await ws.files('meta-b/_dumpvault')).filter((f) => /config-.*\.json\.gpg$/.test(f))).toHaveLength(
+      1,
+    );
+    serve.signals.emit('SIGTERM');
+    expect(await serve.exit).toBe(0);
+
+    // A meta-backup that fails (its passphrase variable is unset) leaves the backup SUCCEEDED
+    // and is a warning in serve's log, as it is on `dumpvault backup`'s output.
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './meta-b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      metaBackup: { passphraseEnv: 'DV_META_PASSPHRASE_UNSET' },
+      jobs: [job('meta', { destinations: ['local'], schedule: { rate: '1 day' } })],
+    });
+    const nextDay = new ManualClock('2026-02-11T00:00:00Z');
+    const again = startServe(nextDay);
+    await nextDay.sleeping();
+    await again.idle(); // the day's firing, missed while serve was down, runs at start-up
+    const runs = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('meta');
+    expect(runs.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    expect(again.log()).toMatch(/backup meta: warning: .*DV_META_PASSPHRASE_UNSET/);
+    again.signals.emit('SIGTERM');
+    expect(await again.exit).toBe(0);
+  }, 180_000);
+
   it('refuses a broken config on SIGHUP with a log line and keeps running the old schedule', async () => {
     await ws.writeConfig({
       destinations: { local: { type: 'file', path: './b' } },
