@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 /** serve in-process on `clock`, its log captured, signals from an emitter the test owns. */
-function startServe(clock: ManualClock, args: { listen?: string } = {}) {
+function startServe(clock: ManualClock, args: { listen?: string; env?: Record<string, string> } = {}) {
   const log: string[] = [];
   const stderr = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -50,7 +50,7 @@ function startServe(clock: ManualClock, args: { listen?: string } = {}) {
       cb();
     },
   });
-  const io: Io = { stdout: stderr, stderr, env: { ...process.env, ...S3RVER_ENV } };
+  const io: Io = { stdout: stderr, stderr, env: { ...process.env, ...S3RVER_ENV, ...args.env } };
   const signals = new EventEmitter();
   let address: AddressInfo | undefined;
   let started!: (scheduler: Scheduler) => void;
@@ -207,6 +207,32 @@ describe('dumpvault serve', () => {
     expect(again.log()).toMatch(/backup meta: warning: .*DV_META_PASSPHRASE_UNSET/);
     again.signals.emit('SIGTERM');
     expect(await again.exit).toBe(0);
+  }, 180_000);
+
+  it('runs a restore drill on its schedule: the newest backup restored, compared and recorded, its result in /metrics', async () => {
+    // Bug caught (possible): drills scheduled but never run by serve, or their result not exported.
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './drill-b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      jobs: [job('drilled', { restoreDrill: { schedule: { rate: '7 days' } } })],
+    });
+    expect((await runCli(['backup', 'drilled', '--config', ws.configFile])).code).toBe(0);
+    const clock = new ManualClock(Date.now());
+    const serve = startServe(clock, { listen: '127.0.0.1:0', env: { DUMPVAULT_PRIVATE_KEY: ws.privateKey } });
+    await clock.sleeping();
+    await serve.idle(); // a new rate schedule fires at once
+
+    const [drill] = (await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('drilled')).filter(
+      (r) => r.kind === 'drill',
+    );
+    expect(drill).toMatchObject({ status: 'SUCCEEDED', trigger: 'schedule' });
+    const metrics = parseMetrics(await (await fetch(serve.url('/metrics'))).text());
+    expect(metrics['dumpvault_drill_succeeded{job="drilled"}']).toBe(1);
+    expect(metrics['dumpvault_next_run_timestamp_seconds{job="drilled",kind="drill"}']).toBe(
+      (clock.now() + 7 * 86_400_000) / 1000,
+    );
+    serve.signals.emit('SIGTERM');
+    expect(await serve.exit).toBe(0);
   }, 180_000);
 
   it('refuses a broken config on SIGHUP with a log line and keeps running the old schedule', async () => {
