@@ -235,6 +235,32 @@ describe('dumpvault serve', () => {
     expect(await serve.exit).toBe(0);
   }, 180_000);
 
+  it('records a firing SKIPPED while another run of the job holds its lease (never two runs at once)', async () => {
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      jobs: [job('leased', { schedule: { rate: '1 hour' } })],
+    });
+    const history = new LocalHistoryStore(path.join(ws.dir, '.dumpvault'));
+    expect((await history.acquireLease('leased', 'otherrun', 3_600_000)).acquired).toBe(true);
+    try {
+      const clock = new ManualClock(Date.now());
+      const serve = startServe(clock);
+      await clock.sleeping();
+      await serve.idle(); // a new rate schedule fires at once
+
+      const [run] = await history.list('leased');
+      expect(run).toMatchObject({ status: 'SKIPPED', trigger: 'schedule' });
+      expect(serve.log()).toMatch(
+        /backup leased: SKIPPED: another run \(otherrun\) of leased is still in progress/,
+      );
+      serve.signals.emit('SIGTERM');
+      expect(await serve.exit).toBe(0);
+    } finally {
+      await history.releaseLease('leased', 'otherrun');
+    }
+  }, 180_000);
+
   it('refuses a broken config on SIGHUP with a log line and keeps running the old schedule', async () => {
     await ws.writeConfig({
       destinations: { local: { type: 'file', path: './b' } },
