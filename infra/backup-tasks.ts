@@ -19,7 +19,7 @@ import { META_OBJECT_PREFIX, META_OBJECT_SUFFIX } from '../core/contracts/meta-b
 import { PRUNE_ENV, PRUNE_SEPARATELY } from '../core/contracts/prune.ts';
 import { ContainerName } from '../core/contracts/stack.ts';
 import { TaskEnv } from '../core/contracts/task-env.ts';
-import { dumpTaskShape, mountTmp, TASK_USER } from './fargate.ts';
+import { dumpTaskShape, mountTmp, TASK_USER, taskLinuxParameters } from './fargate.ts';
 import {
   jobConfig,
   locksManagedObjects,
@@ -111,7 +111,7 @@ export class BackupTasks extends Construct {
       // records FAILED in between (Fargate's maximum; the abort retries for up to ~15 s).
       stopTimeout: Duration.seconds(120),
       // An init process as PID 1 forwards SIGTERM to node and reaps the dump tools' orphans.
-      linuxParameters: new ecs.LinuxParameters(definition, 'LinuxParameters', { initProcessEnabled: true }),
+      linuxParameters: taskLinuxParameters(definition),
       logging: ecs.LogDrivers.awsLogs({ logGroup: props.logGroup, streamPrefix: `task-${job.name}` }),
       environment: {
         [TaskEnv.historyTable]: props.table.tableName,

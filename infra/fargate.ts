@@ -5,6 +5,7 @@
  */
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type { Construct } from 'constructs';
 import type { Config } from '../core/config/schema.ts';
 import { DEFAULT_TASK_SIZE } from '../core/contracts/task-size.ts';
 
@@ -43,6 +44,17 @@ export function dumpTaskShape(
     },
     volumes: [{ name: TMP_VOLUME }],
   };
+}
+
+/**
+ * The Linux parameters of every dumpvault container: ECS's init process as PID 1. The image has
+ * no init of its own (its ENTRYPOINT execs node), so without this node would be PID 1: the
+ * kernel's default SIGTERM handling does not apply to it, and the orphans of dump tools it
+ * spawned (pg_dump's children, a killed tool's helpers) would never be reaped
+ * (test/unit/task-image/dockerfile.test.ts checks the two together).
+ */
+export function taskLinuxParameters(definition: Construct): ecs.LinuxParameters {
+  return new ecs.LinuxParameters(definition, 'LinuxParameters', { initProcessEnabled: true });
 }
 
 /** Mounts the task's /tmp volume in `container` (its root filesystem is read-only). */

@@ -8,7 +8,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { RestoreTaskEnv } from '../core/contracts/restore-task.ts';
 import { TaskEnv } from '../core/contracts/task-env.ts';
 import { type DrillSidecar, SIDECAR_SETTINGS } from './drill-sidecars.ts';
-import { dumpTaskShape, mountTmp, TASK_USER } from './fargate.ts';
+import { dumpTaskShape, mountTmp, TASK_USER, taskLinuxParameters } from './fargate.ts';
 import { RESTORE_CONTAINER_NAME, type RestoreScope, SIDECAR_CONTAINER_NAME } from './restore-props.ts';
 
 export function createTaskDefinition(
@@ -31,7 +31,7 @@ export function createTaskDefinition(
     readonlyRootFilesystem: true,
     // StopTask's SIGTERM ends the restore as a failure (recorded, alerted) before SIGKILL.
     stopTimeout: Duration.seconds(120),
-    linuxParameters: new ecs.LinuxParameters(definition, 'LinuxParameters', { initProcessEnabled: true }),
+    linuxParameters: taskLinuxParameters(definition),
     logging: ecs.LogDrivers.awsLogs({
       logGroup: props.taskLogGroup,
       streamPrefix: sidecar ? 'drill' : 'restore',
