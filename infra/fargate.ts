@@ -3,6 +3,7 @@
  * in (RunTask overrides cpu and memory per job), and the writable /tmp volume its read-only root
  * filesystem needs.
  */
+import { Tags } from 'aws-cdk-lib';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type { Construct } from 'constructs';
@@ -16,6 +17,23 @@ import { DEFAULT_TASK_SIZE } from '../core/contracts/task-size.ts';
  * keeps the two equal).
  */
 export const TASK_USER = '10001:10001';
+
+/**
+ * Cost allocation tags (docs/aws.md, costs): every task definition carries `dumpvault:task`
+ * (`backup`, `restore` or `drill`), a backup task definition also `dumpvault:job` (the job's
+ * name); RunTask propagates them to the tasks it starts. Restore and drill task definitions are
+ * shared by the jobs, so their tasks are told apart by kind, not by job.
+ */
+export const CostTag = { job: 'dumpvault:job', task: 'dumpvault:task' } as const;
+
+/** What a task definition runs, as its `dumpvault:task` tag says. */
+export type TaskKind = 'backup' | 'restore' | 'drill';
+
+/** Tags a task definition for cost allocation ({@link CostTag}). */
+export function tagTaskDefinition(definition: Construct, kind: TaskKind, job?: string): void {
+  Tags.of(definition).add(CostTag.task, kind);
+  if (job !== undefined) Tags.of(definition).add(CostTag.job, job);
+}
 
 /** The volume mounted at /tmp in every dumpvault container. */
 const TMP_VOLUME = 'tmp';
