@@ -37,7 +37,8 @@ payload=""; prev=""
 for a in "$@"; do [ "$prev" = "-c" ] && payload="$a"; prev="$a"; done
 case "$payload" in
   *"check smoke"*)
-    payload=$(printf '%s' "$payload" | sed -e "s#/app/dumpvault.mjs#$SMOKE_BUNDLE#g" -e "s#/tmp#$FAKE_DOCKER_TMP#g")
+    # The container's /tmp first: the bundle's own path may lie under the host's /tmp.
+    payload=$(printf '%s' "$payload" | sed -e "s#/tmp#$FAKE_DOCKER_TMP#g" -e "s#/app/dumpvault.mjs#$SMOKE_BUNDLE#g")
     exec sh -c "$payload" ;;
 esac
 exit 0
