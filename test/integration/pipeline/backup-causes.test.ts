@@ -63,19 +63,21 @@ async function context(
 describe('the cause a failed run records', () => {
   it("is the failing destination's own error, not the sink noticing that its stream closed", async () => {
     const alerts: Alert[] = [];
-    // Reads nothing (so the sink waits for it to drain), then closes its stream, and only later
-    // rejects with the explanation, as a destination cleaning up after a failure does.
+    // Reads nothing until the sink waits for it to drain, then closes its stream, and only after
+    // the fan-out has seen it closed (its own 'close' listener ran first) rejects with the
+    // explanation, as a destination cleaning up after a failure does. Awaited on the stream's
+    // state and events, not on time.
     const failing = (root: string): Destination => {
       const real = new FileDestination('flaky', path.join(root, 'out'));
       return Object.assign(Object.create(real) as Destination, {
         name: 'flaky',
-        write: (_key: string, body: Readable) =>
-          new Promise<never>((_resolve, reject) => {
-            setTimeout(() => {
-              body.destroy(new Error('the raw failure'));
-              setTimeout(() => reject(new StorageError('destination flaky: the disk went away')), 300);
-            }, 300);
-          }),
+        write: async (_key: string, body: Readable & { writableNeedDrain?: boolean }): Promise<never> => {
+          while (!body.writableNeedDrain) await nextLoop();
+          const closed = new Promise((resolve) => body.once('close', resolve));
+          body.destroy(new Error('the raw failure'));
+          await closed;
+          throw new StorageError('destination flaky: the disk went away');
+        },
       });
     };
     const ctx = await context(standInEngine('head -c 8000000 /dev/zero'), failing, alerts);
