@@ -17,7 +17,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { backupsOnSpot } from '../core/config/schema.ts';
 import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
-import { PRUNE_FUNCTIONS_ENV } from '../core/contracts/prune.ts';
+import { PRUNE_FUNCTIONS_ENV, PruneFunctionsSchema } from '../core/contracts/prune.ts';
 import { ConfigError, UsageError } from '../core/errors.ts';
 import { deployedHistory, deployedNotifier } from './logic/deployed.ts';
 import {
@@ -26,6 +26,7 @@ import {
   loadDeployedConfig,
   once,
   requireEnv,
+  requireEnvJson,
 } from './logic/environment.ts';
 import { parseEvent, TaskStoppedEventSchema } from './logic/events.ts';
 import { handleTaskStopped, type TaskStoppedDeps, type TaskStoppedResult } from './logic/task-stopped.ts';
@@ -54,7 +55,7 @@ const deps = once((): TaskStoppedDeps => {
     containerName: requireEnv(FunctionEnv.containerName),
     log: logger,
     startPrune: async (request) => {
-      const functions = JSON.parse(requireEnv(PRUNE_FUNCTIONS_ENV)) as Record<string, string>;
+      const functions = requireEnvJson(PRUNE_FUNCTIONS_ENV, PruneFunctionsSchema);
       const functionName = functions[request.job];
       if (!functionName) throw new ConfigError(`no prune function is deployed for job ${request.job}`);
       await lambda.send(

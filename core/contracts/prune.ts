@@ -6,6 +6,8 @@
  * function alone may delete under the job's prefix.
  */
 
+import { z } from 'zod';
+
 /** Task environment variable that tells the backup task who applies retention. */
 export const PRUNE_ENV = 'DUMPVAULT_PRUNE';
 /** Its value when a separate, per-job identity applies retention after the task. */
@@ -13,6 +15,14 @@ export const PRUNE_SEPARATELY = 'separately';
 
 /** Lambda environment of task-stopped: JSON `{ "<job>": "<prune function name>" }`. */
 export const PRUNE_FUNCTIONS_ENV = 'DUMPVAULT_PRUNE_FUNCTIONS';
+
+/** What {@link PRUNE_FUNCTIONS_ENV} holds, once parsed from JSON. */
+const PRUNE_FUNCTIONS_EXPECTED = `${PRUNE_FUNCTIONS_ENV}: expected a JSON object of job names to prune function names`;
+export const PruneFunctionsSchema = z.record(
+  z.string(),
+  z.string({ error: PRUNE_FUNCTIONS_EXPECTED }).min(1, { error: PRUNE_FUNCTIONS_EXPECTED }),
+  { error: PRUNE_FUNCTIONS_EXPECTED },
+);
 
 /** The event of a prune function: the backup run after which retention is applied. */
 export interface PruneRequest {

@@ -4,6 +4,7 @@
  * 4 KiB Lambda environment and holds no secrets).
  */
 import path from 'node:path';
+import type { z } from 'zod';
 import { loadConfig } from '../../core/config/load.ts';
 import type { Config } from '../../core/config/schema.ts';
 import { FunctionEnv } from '../../core/contracts/function-env.ts';
@@ -29,6 +30,25 @@ export function requireEnvList(name: string, env: NodeJS.ProcessEnv = process.en
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/** A required variable holding JSON of the shape `schema` describes, or a ConfigError naming it. */
+export function requireEnvJson<T>(
+  name: string,
+  schema: z.ZodType<T>,
+  env: NodeJS.ProcessEnv = process.env,
+): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(requireEnv(name, env));
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`environment variable ${name} is not valid JSON; redeploy the stack`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success)
+    throw new ConfigError(parsed.error.issues[0]?.message ?? `environment variable ${name} is malformed`);
+  return parsed.data;
 }
 
 /**

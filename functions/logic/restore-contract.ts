@@ -24,6 +24,7 @@
  * target is a restore (kind `restore`).
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { RestoreError } from '../../core/contracts/restore-state-machine.ts';
 import { messageOf, StorageError, UserError } from '../../core/errors.ts';
 import type { Trigger } from '../../core/history/history.ts';
@@ -198,60 +199,79 @@ export class RetryableError extends Error {
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Validates the execution input (the original input is the state the steps receive). */
+const show = (value: unknown) => JSON.stringify(value ?? null);
+
+const TARGET_EXPECTED =
+  'expected "target" to be "scratch", "ephemeral", "standby" or {"url": …, "passwordSecret": …}';
+
+/**
+ * The execution input, like the config a zod schema (the original input is the state the
+ * steps receive): every message names the field, what it should be, and what it was.
+ */
+export const RestoreRequestSchema = z
+  .object(
+    {
+      job: z
+        .string({ error: (iss) => `expected "job" to name a job, got ${show(iss.input)}` })
+        .min(1, { error: 'expected "job" to name a job, got ""' }),
+      backup: z
+        .string({
+          error: (iss) =>
+            `expected "backup" to be "latest", a backup id or an ISO time, got ${show(iss.input)}`,
+        })
+        .min(1, { error: 'expected "backup" to be "latest", a backup id or an ISO time, got ""' })
+        .optional(),
+      target: z
+        .union(
+          [
+            z.enum(['scratch', 'ephemeral', 'standby']),
+            z.object({ url: z.string(), passwordSecret: z.string().optional() }),
+          ],
+          { error: (iss) => `${TARGET_EXPECTED}, got ${show(iss.input)}` },
+        )
+        .optional(),
+      key: z.string({ error: (iss) => keyExpected(iss.input) }).optional(),
+      drop: z
+        .boolean({ error: (iss) => `expected "drop" to be true or false, got ${show(iss.input)}` })
+        .optional(),
+      confirm: z
+        .string({ error: (iss) => `expected "confirm" to be the job name, got ${show(iss.input)}` })
+        .optional(),
+      trigger: z
+        .enum(['manual', 'schedule'], {
+          error: (iss) => `expected "trigger" to be "manual" or "schedule", got ${show(iss.input)}`,
+        })
+        .optional(),
+    },
+    { error: 'expected an execution input like {"job": "<name>"}' },
+  )
+  .superRefine((input, ctx) => {
+    if (input.key !== undefined && (input.target !== 'standby' || !input.key.endsWith(MANIFEST_SUFFIX)))
+      ctx.addIssue({ code: 'custom', path: ['key'], message: keyExpected(input.key) });
+    else if (input.key !== undefined && input.backup !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['backup'], message: 'expected "backup" or "key", not both' });
+  });
+
+function keyExpected(key: unknown): string {
+  return `expected "key" only with target "standby", naming a manifest (…${MANIFEST_SUFFIX}), got ${show(key)}`;
+}
+
+/** Validates the execution input and fills in its defaults; a RestoreInputError names what is wrong. */
 export function parseRestoreRequest(state: unknown): RestoreRequest {
-  if (!isRecord(state)) throw new RestoreInputError('expected an execution input like {"job": "<name>"}');
-  const { job, backup, target, drop, confirm, trigger, key } = state;
-  if (typeof job !== 'string' || job === '') {
-    throw new RestoreInputError(`expected "job" to name a job, got ${JSON.stringify(job ?? null)}`);
-  }
-  if (backup !== undefined && (typeof backup !== 'string' || backup === '')) {
+  const parsed = RestoreRequestSchema.safeParse(state);
+  if (!parsed.success)
     throw new RestoreInputError(
-      `expected "backup" to be "latest", a backup id or an ISO time, got ${JSON.stringify(backup)}`,
+      parsed.error.issues[0]?.message ?? 'expected an execution input like {"job": "<name>"}',
     );
-  }
-  let parsedTarget: RestoreTargetInput = 'scratch';
-  if (target === 'scratch' || target === 'ephemeral' || target === 'standby') parsedTarget = target;
-  else if (isRecord(target) && typeof target['url'] === 'string') {
-    const secret = target['passwordSecret'];
-    if (secret !== undefined && typeof secret !== 'string') {
-      throw new RestoreInputError(
-        `expected "target.passwordSecret" to be a Secrets Manager ARN, got ${JSON.stringify(secret)}`,
-      );
-    }
-    parsedTarget = { url: target['url'], ...(secret ? { passwordSecret: secret } : {}) };
-  } else if (target !== undefined) {
-    throw new RestoreInputError(
-      `expected "target" to be "scratch", "ephemeral", "standby" or {"url": …, "passwordSecret": …}, got ${JSON.stringify(target)}`,
-    );
-  }
-  if (drop !== undefined && typeof drop !== 'boolean') {
-    throw new RestoreInputError(`expected "drop" to be true or false, got ${JSON.stringify(drop)}`);
-  }
-  if (confirm !== undefined && typeof confirm !== 'string') {
-    throw new RestoreInputError(`expected "confirm" to be the job name, got ${JSON.stringify(confirm)}`);
-  }
-  if (trigger !== undefined && trigger !== 'manual' && trigger !== 'schedule') {
-    throw new RestoreInputError(
-      `expected "trigger" to be "manual" or "schedule", got ${JSON.stringify(trigger)}`,
-    );
-  }
-  if (
-    key !== undefined &&
-    (parsedTarget !== 'standby' || typeof key !== 'string' || !key.endsWith(MANIFEST_SUFFIX))
-  ) {
-    throw new RestoreInputError(
-      `expected "key" only with target "standby", naming a manifest (…${MANIFEST_SUFFIX}), got ${JSON.stringify(key)}`,
-    );
-  }
-  if (key !== undefined && backup !== undefined) {
-    throw new RestoreInputError('expected "backup" or "key", not both');
-  }
+  const { job, backup, target, drop, confirm, trigger, key } = parsed.data;
   return {
     job,
     backup: backup ?? 'latest',
     ...(key !== undefined ? { key } : {}),
-    target: parsedTarget,
+    target:
+      typeof target === 'object'
+        ? { url: target.url, ...(target.passwordSecret ? { passwordSecret: target.passwordSecret } : {}) }
+        : (target ?? 'scratch'),
     drop: drop ?? false,
     ...(confirm !== undefined ? { confirm } : {}),
     trigger: trigger ?? 'manual',

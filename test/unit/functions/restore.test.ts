@@ -139,8 +139,21 @@ describe('parseRestoreRequest', () => {
     });
   });
 
+  it('reads a URL target with its password secret', () => {
+    const target = { url: 'postgres://restore@db2:5432/app', passwordSecret: KEY_ARN };
+
+    expect(parseRestoreRequest({ job: 'app', target, drop: true, confirm: 'app' })).toMatchObject({ target });
+  });
+
   it.each([
-    [{}, /expected "job" to name a job/],
+    [null, /^expected an execution input like \{"job": "<name>"\}$/],
+    [{}, /expected "job" to name a job, got null/],
+    [{ job: 7 }, /expected "job" to name a job, got 7/],
+    [
+      { job: 'app', target: { url: 'postgres://h/db', passwordSecret: 5 } },
+      /expected "target" to be .*, got \{"url"/,
+    ],
+    [{ job: 'app', confirm: true }, /expected "confirm" to be the job name, got true/],
     [{ job: 'app', target: 'prod' }, /expected "target" to be "scratch", "ephemeral", "standby" or \{"url"/],
     // Standby (issue 16 §2): `key` is what the standby rule sends; nothing else may carry one.
     [{ job: 'app', key: 'dv/app/x.manifest.json' }, /expected "key" only with target "standby"/],
