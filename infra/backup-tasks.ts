@@ -4,7 +4,7 @@
  * its job's history partition, and publish alerts. Retention deletes under a separate identity
  * (infra/pruning.ts), so the task runs with `DUMPVAULT_PRUNE=separately`.
  */
-import { Duration, Names, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { Duration, Names, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -19,7 +19,7 @@ import { META_OBJECT_PREFIX, META_OBJECT_SUFFIX } from '../core/contracts/meta-b
 import { PRUNE_ENV, PRUNE_SEPARATELY } from '../core/contracts/prune.ts';
 import { ContainerName } from '../core/contracts/stack.ts';
 import { TaskEnv } from '../core/contracts/task-env.ts';
-import { dumpTaskShape, mountTmp, TASK_USER } from './fargate.ts';
+import { dumpTaskShape, mountTmp, TASK_USER, tagTaskDefinition, taskLinuxParameters } from './fargate.ts';
 import {
   jobConfig,
   locksManagedObjects,
@@ -30,9 +30,6 @@ import {
   secretArnsOf,
   tagsManagedObjects,
 } from './iam.ts';
-
-/** The tag each job's task definition (and, propagated, each of its tasks) carries: the job's name. */
-export const JOB_TAG = 'dumpvault:job';
 
 /** Name of the task's container; start-backup overrides its environment. */
 export const CONTAINER_NAME = ContainerName.task;
@@ -99,7 +96,7 @@ export class BackupTasks extends Construct {
     });
     // What RunTask propagates to the job's tasks (start-backup: propagateTags), for per-job
     // cost allocation.
-    Tags.of(definition).add(JOB_TAG, job.name);
+    tagTaskDefinition(definition, 'backup', job.name);
     const container = definition.addContainer('Container', {
       containerName: CONTAINER_NAME,
       image: props.image,
@@ -111,7 +108,7 @@ export class BackupTasks extends Construct {
       // records FAILED in between (Fargate's maximum; the abort retries for up to ~15 s).
       stopTimeout: Duration.seconds(120),
       // An init process as PID 1 forwards SIGTERM to node and reaps the dump tools' orphans.
-      linuxParameters: new ecs.LinuxParameters(definition, 'LinuxParameters', { initProcessEnabled: true }),
+      linuxParameters: taskLinuxParameters(definition),
       logging: ecs.LogDrivers.awsLogs({ logGroup: props.logGroup, streamPrefix: `task-${job.name}` }),
       environment: {
         [TaskEnv.historyTable]: props.table.tableName,

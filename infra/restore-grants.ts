@@ -258,6 +258,16 @@ export function grantRunTasks(scope: RestoreScope, stateMachine: sfn.StateMachin
       resources: [clusterTasks],
     }),
   );
+  // RunTask with PropagateTags tags the task it creates, which ECS authorises as ecs:TagResource
+  // with ecs:CreateAction = RunTask: granted for that only (no existing task can be retagged).
+  stateMachine.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'TagRestoreTasksAtLaunch',
+      actions: ['ecs:TagResource'],
+      resources: [clusterTasks],
+      conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+    }),
+  );
   stateMachine.addToRolePolicy(
     new iam.PolicyStatement({
       sid: 'PassRestoreTaskRoles',

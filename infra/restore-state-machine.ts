@@ -137,6 +137,8 @@ export function createStateMachine(scope: RestoreScope): sfn.StateMachine {
         'TaskDefinition.$': `${run}.taskDefinition`,
         LaunchType: 'FARGATE',
         'StartedBy.$': `${run}.startedBy`,
+        // The task definition's `dumpvault:task` tag, for cost allocation (infra/fargate.ts).
+        PropagateTags: 'TASK_DEFINITION',
         NetworkConfiguration: {
           AwsvpcConfiguration: {
             Subnets: props.subnets.subnetIds,

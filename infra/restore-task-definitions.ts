@@ -8,7 +8,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { RestoreTaskEnv } from '../core/contracts/restore-task.ts';
 import { TaskEnv } from '../core/contracts/task-env.ts';
 import { type DrillSidecar, SIDECAR_SETTINGS } from './drill-sidecars.ts';
-import { dumpTaskShape, mountTmp, TASK_USER } from './fargate.ts';
+import { dumpTaskShape, mountTmp, TASK_USER, tagTaskDefinition, taskLinuxParameters } from './fargate.ts';
 import { RESTORE_CONTAINER_NAME, type RestoreScope, SIDECAR_CONTAINER_NAME } from './restore-props.ts';
 
 export function createTaskDefinition(
@@ -22,6 +22,9 @@ export function createTaskDefinition(
     taskRole: scope.taskRole,
     executionRole: scope.executionRole,
   });
+  // Propagated to the tasks by RunRestore (PropagateTags): restores, standby refreshes and SQLite
+  // drills run the restore definition; drills with a sidecar their own.
+  tagTaskDefinition(definition, sidecar ? 'drill' : 'restore');
   const restore = definition.addContainer('Restore', {
     containerName: RESTORE_CONTAINER_NAME,
     image: props.image,
@@ -31,7 +34,7 @@ export function createTaskDefinition(
     readonlyRootFilesystem: true,
     // StopTask's SIGTERM ends the restore as a failure (recorded, alerted) before SIGKILL.
     stopTimeout: Duration.seconds(120),
-    linuxParameters: new ecs.LinuxParameters(definition, 'LinuxParameters', { initProcessEnabled: true }),
+    linuxParameters: taskLinuxParameters(definition),
     logging: ecs.LogDrivers.awsLogs({
       logGroup: props.taskLogGroup,
       streamPrefix: sidecar ? 'drill' : 'restore',

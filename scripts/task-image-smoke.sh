@@ -7,8 +7,8 @@
 #   SMOKE_URL=postgres://postgres@host.docker.internal:5432/postgres bash scripts/task-image-smoke.sh
 #
 # Checks: every tool the engines spawn runs in the image (--version), the bundle starts as the
-# image's user with a read-only root and /tmp as the only writable place (as the task runs it),
-# and, with SMOKE_URL, `dumpvault check` of a one-job config against that database.
+# image's user under an init process, with a read-only root and /tmp as the only writable place
+# (as the task runs it), and, with SMOKE_URL, `dumpvault check` of a one-job config against that database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v docker >/dev/null && docker info >/dev/null 2>&1 || {
@@ -19,10 +19,18 @@ platform=${PLATFORM:-linux/amd64}
 tag=dumpvault-task:smoke
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-npm run build --silent
-cp task-image/Dockerfile dist/dumpvault.mjs "$ctx/"
+# SMOKE_BUNDLE: an already built CLI bundle to put in the image instead of building one now.
+bundle=${SMOKE_BUNDLE:-}
+if [ -z "$bundle" ]; then
+  npm run build --silent
+  bundle=dist/dumpvault.mjs
+fi
+cp task-image/Dockerfile task-image/.dockerignore "$ctx/"
+cp "$bundle" "$ctx/dumpvault.mjs"
 docker build --platform "$platform" -t "$tag" "$ctx"
-run=(docker run --rm --platform "$platform" --read-only --tmpfs /tmp --entrypoint "")
+# As ECS runs it: an init process as PID 1 (the task definitions' initProcessEnabled; the image
+# has none of its own), a read-only root and /tmp as the only writable place.
+run=(docker run --rm --init --platform "$platform" --read-only --tmpfs /tmp --entrypoint "")
 "${run[@]}" "$tag" sh -c 'id -u && echo "HOME=$HOME"'
 for tool in pg_dump pg_restore psql mariadb-dump mariadb sqlite3 zstd mongodump mongorestore mongosh; do
   "${run[@]}" "$tag" sh -c "command -v $tool >/dev/null && $tool --version | head -1" \

@@ -144,7 +144,9 @@ export const JobSchema = z.strictObject({
     error: (iss) => `expected one of ${ENGINES.join(', ')}, got ${show(iss.input)}`,
   }),
   source: SourceSchema,
-  schedule: ScheduleSchema.optional().describe('When to run in AWS; ignored by the local CLI.'),
+  schedule: ScheduleSchema.optional().describe(
+    'When backups run: by `dumpvault serve` locally and by EventBridge Scheduler in AWS (one dialect); `dumpvault backup` runs at once whatever it says.',
+  ),
   destinations: z
     .array(JobDestinationSchema, { error: 'expected a list of destination names' })
     .min(1, { error: 'expected at least one destination name' })

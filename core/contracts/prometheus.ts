@@ -22,7 +22,7 @@ export const PROMETHEUS_METRICS = {
   },
   failedRunsLast24Hours: {
     name: 'dumpvault_failed_runs_last_24_hours',
-    help: 'FAILED backups started in the last 24 hours (CloudWatch FailedRunsLast24Hours).',
+    help: 'FAILED and PARTIAL backups started in the last 24 hours (CloudWatch FailedRunsLast24Hours).',
   },
   lastRunStatus: {
     name: 'dumpvault_last_run_status',

@@ -7,8 +7,9 @@
  *      is encrypted to now; copies already encrypted to the target recipients are left as they
  *      are. The keys to read them are checked here, before anything is written or recorded;
  *   2. with `dryRun` the plan is returned and nothing is written (no object, no history);
- *   3. otherwise the job's lease is taken (no backup, prune or other rekey of the job meanwhile),
- *      the run recorded RUNNING (kind "rekey"), and the copies re-encrypted one at a time. The
+ *   3. otherwise the job's lease is taken (no backup, prune or other rekey of the job meanwhile;
+ *      a lease another run holds ends this one SKIPPED, recorded with the holder, nothing
+ *      written), the run recorded RUNNING (kind "rekey"), and the copies re-encrypted one at a time. The
  *      first copy that fails ends the run FAILED with its cause and one alert; copies already
  *      done stay done (each is a complete backup either way).
  */
@@ -126,9 +127,15 @@ export async function runRekey(ctx: JobContext, request: RekeyRequest): Promise<
   };
   const lease = await ctx.history.acquireLease(ctx.job.name, runId, ctx.leaseTtlMs ?? DAY_MS, started);
   if (!lease.acquired) {
-    throw new LeaseHeldError(
-      `another run (${lease.heldBy.runId}) of ${ctx.job.name} holds the job until ${lease.heldBy.expiresAt}; nothing was re-encrypted, try again when it has finished`,
+    // Recorded like a backup that found the lease held: the run happened and was skipped, and
+    // `history` says by whom (the SKIPPED alert goes out once per streak of the job's rekeys).
+    const error = `another run (${lease.heldBy.runId}) of ${ctx.job.name} holds the job until ${lease.heldBy.expiresAt}; nothing was re-encrypted, try again when it has finished`;
+    await finishRun(
+      pipelineFinishDeps(ctx),
+      { ...item, status: 'SKIPPED', finishedAt: now().toISOString(), durationMs: 0, error },
+      { investigate: ctx.investigate(runId) },
     );
+    throw new LeaseHeldError(error);
   }
   const copies: RekeyedCopy[] = [];
   const keptLocked: string[] = [];

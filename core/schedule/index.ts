@@ -1,6 +1,6 @@
 /** The schedule module: EventBridge Scheduler's cron and rate dialect, time zones and DST rules. */
 
-export { alarmThresholdHours } from './overdue.ts';
+export { alarmThresholdHours, neverSucceededSince } from './overdue.ts';
 export {
   type CompiledSchedule,
   compileSchedule,

@@ -6,8 +6,8 @@
 import { Gauge, Registry } from 'prom-client';
 import type { Job } from '../config/schema.ts';
 import { JOB_LABEL, PROMETHEUS_METRICS as M } from '../contracts/prometheus.ts';
-import type { HistoryItem, HistoryStore } from '../history/history.ts';
-import { alarmThresholdHours, scheduleGaps } from '../schedule/index.ts';
+import { type HistoryItem, type HistoryStore, isFailedStatus } from '../history/history.ts';
+import { alarmThresholdHours, neverSucceededSince, scheduleGaps } from '../schedule/index.ts';
 import { standbyLagSeconds, standbyLagThresholdHours } from '../standby/lag.ts';
 
 export interface JobStatus {
@@ -58,16 +58,21 @@ export async function jobStatuses(
       const items = await history.list(job.name, { limit: 200 });
       const backups = items.filter((i) => i.kind === 'backup');
       const success = backups.find((i) => i.status === 'SUCCEEDED');
-      const failure = backups.find((i) => i.status === 'FAILED');
+      // A PARTIAL run lost a copy: a failure here, as in the watchdog's FailedRunsLast24Hours.
+      const failure = backups.find((i) => isFailedStatus(i.status));
       const last = backups.find((i) => i.status !== 'RUNNING');
       const drills = items.filter((i) => i.kind === 'drill' && i.status !== 'RUNNING');
       const drillSuccess = drills.find((i) => i.status === 'SUCCEEDED');
       const thresholdHours = alarmThresholdHours(job, job.schedule ? scheduleGaps(job.schedule) : undefined);
-      // Counted from the last success, else from the first run or the first time serve saw the job.
-      const since =
-        (success && finished(success)) ??
-        backups.at(-1)?.startedAt ??
-        options.firstSeen?.(`backup:${job.name}`);
+      // Counted from the last success; a job that never succeeded as the watchdog counts it (from
+      // its first scheduled run after serve first saw it, or its first run if earlier).
+      const firstRunAt = backups.at(-1)?.startedAt;
+      const firstSeen = options.firstSeen?.(`backup:${job.name}`);
+      const since = success
+        ? finished(success)
+        : firstSeen !== undefined
+          ? neverSucceededSince(job, firstSeen, firstRunAt)
+          : firstRunAt;
       const overdue =
         thresholdHours !== undefined && since !== undefined && hoursBetween(since, now) > thresholdHours;
       const next = options.next?.(`backup:${job.name}`);
@@ -98,7 +103,8 @@ export async function jobStatuses(
         ...(failure
           ? { lastFailure: { at: failure.startedAt, ...(failure.error ? { error: failure.error } : {}) } }
           : {}),
-        failedRunsLast24Hours: backups.filter((i) => i.status === 'FAILED' && i.startedAt >= dayAgo).length,
+        failedRunsLast24Hours: backups.filter((i) => isFailedStatus(i.status) && i.startedAt >= dayAgo)
+          .length,
         ...(job.restoreDrill
           ? {
               drill: {

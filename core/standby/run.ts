@@ -9,9 +9,12 @@
  *   4. restored into the next database and compared with the manifest (tables, rows, objects);
  *   5. only then swapped in; the replaced standby is kept as the previous one.
  * A failure in 2-4 drops the next database and leaves the standby exactly as it was.
+ * With `exclusive`, the run first takes the job's standby lease ({@link standbyLeaseName}): two
+ * standby runs of one job would drop and refill each other's next database, and one could swap
+ * in what the other had half restored. A run that finds it held is recorded SKIPPED.
  */
 import type { Connection } from '../engine.ts';
-import { messageOf, UserError } from '../errors.ts';
+import { LeaseHeldError, messageOf, UserError } from '../errors.ts';
 import type { HistoryItem } from '../history/history.ts';
 import { newRunId } from '../manifest.ts';
 import { manifestId } from '../pipeline/catalog.ts';
@@ -30,6 +33,11 @@ export interface StandbyRequest {
   readonly standby: Connection;
   readonly swap: StandbySwap;
   readonly keys: DecryptKeys | undefined;
+  /**
+   * Take the job's standby lease for the run (the CLI, `serve`): nothing else keeps two standby
+   * runs of a job apart there. On AWS the restore state machine's Resolve step does.
+   */
+  readonly exclusive?: boolean;
 }
 
 export interface StandbyResult {
@@ -54,13 +62,22 @@ export interface StandbyDetails {
   readonly rowsCompared: number;
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The lease a job's standby runs take (not the job's own: a standby restore of a large database
+ * must not make the job's backups SKIPPED). Job names cannot hold ":".
+ */
+export function standbyLeaseName(job: string): string {
+  return `${job}:standby`;
+}
+
 /** Restores, verifies and swaps in the backup `request.resolve` finds; see the file comment. */
 export async function runStandby(ctx: JobContext, request: StandbyRequest): Promise<StandbyResult> {
   const now = ctx.now ?? (() => new Date());
-  const step = (message: string) => ctx.progress?.({ type: 'step', message });
   const started = now();
   const runId = ctx.runId ?? newRunId(started);
-  let item: HistoryItem = {
+  const item: HistoryItem = {
     job: ctx.job.name,
     runId,
     kind: 'standby',
@@ -68,6 +85,35 @@ export async function runStandby(ctx: JobContext, request: StandbyRequest): Prom
     trigger: ctx.trigger,
     startedAt: started.toISOString(),
   };
+  if (!request.exclusive) return standbyRun(ctx, request, item, started);
+  const lease = standbyLeaseName(ctx.job.name);
+  const held = await ctx.history.acquireLease(lease, runId, ctx.leaseTtlMs ?? DAY_MS, started);
+  if (!held.acquired) {
+    const error = `another standby run (${held.heldBy.runId}) of ${ctx.job.name} is under way until ${held.heldBy.expiresAt}; this one was skipped and the standby left as it is`;
+    await finishRun(
+      pipelineFinishDeps(ctx),
+      { ...item, status: 'SKIPPED', finishedAt: now().toISOString(), durationMs: 0, error },
+      { investigate: ctx.investigate(runId) },
+    );
+    throw new LeaseHeldError(error);
+  }
+  try {
+    return await standbyRun(ctx, request, item, started);
+  } finally {
+    await ctx.history.releaseLease(lease, runId);
+  }
+}
+
+async function standbyRun(
+  ctx: JobContext,
+  request: StandbyRequest,
+  running: HistoryItem,
+  started: Date,
+): Promise<StandbyResult> {
+  const now = ctx.now ?? (() => new Date());
+  const step = (message: string) => ctx.progress?.({ type: 'step', message });
+  const { runId } = running;
+  let item = running;
   await ctx.history.save(item);
   const { signal } = ctx;
   let next: Connection | undefined;

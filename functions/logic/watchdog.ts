@@ -4,13 +4,13 @@
  * timeout (ECS has no task timeout of its own; the STOPPED event then marks the run FAILED).
  */
 import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
-import type { Config, Job } from '../../core/config/schema.ts';
+import type { Config } from '../../core/config/schema.ts';
 import { DEFAULT_TASK_SIZE } from '../../core/contracts/task-size.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { isFailedStatus } from '../../core/history/history.ts';
 import { redact } from '../../core/redact.ts';
-import { compileSchedule } from '../../core/schedule/index.ts';
+import { neverSucceededSince } from '../../core/schedule/index.ts';
 import { standbyLagSeconds } from '../../core/standby/lag.ts';
 import type { RunLog } from './log.ts';
 
@@ -41,23 +41,8 @@ export interface JobFreshness {
 const hoursSince = (iso: string, now: Date) =>
   Math.round((Math.max(0, now.getTime() - Date.parse(iso)) / 3_600_000) * 100) / 100;
 
-/**
- * Where a job that never succeeded is measured from (issue 12 §4): its first scheduled run after
- * the watchdog first saw it (a job's first sight is within 15 minutes of its deployment), or
- * the first backup run of it there is, if earlier; a job without a schedule, from first sight.
- * So a new job never alarms before its first scheduled run plus the alarm's threshold.
- */
-export function neverSucceededSince(
-  job: Pick<Job, 'schedule'>,
-  firstSeenAt: string,
-  firstRunAt: string | undefined,
-): string {
-  const due = job.schedule
-    ? compileSchedule(job.schedule).next(new Date(firstSeenAt))?.toISOString()
-    : undefined;
-  const since = due ?? firstSeenAt;
-  return firstRunAt !== undefined && firstRunAt < since ? firstRunAt : since;
-}
+// The rule `dumpvault status` applies too (core/schedule/overdue.ts).
+export { neverSucceededSince };
 
 /**
  * Per configured job: hours since the newest SUCCEEDED backup (0.01 h) read from the job's

@@ -124,7 +124,10 @@ describe('DumpVault with the README example config', () => {
         ExecutionRoleArn: arnOf(logicalId('DumpVault/BackupTasks/ExecutionRole/Resource')),
         Volumes: [{ Name: 'tmp' }],
         // Propagated to the job's tasks by RunTask (per-job cost allocation).
-        Tags: Match.arrayWith([{ Key: 'dumpvault:job', Value: job }]),
+        Tags: Match.arrayWith([
+          { Key: 'dumpvault:job', Value: job },
+          { Key: 'dumpvault:task', Value: 'backup' },
+        ]),
         ContainerDefinitions: [
           Match.objectLike({
             Name: 'dumpvault',

@@ -321,6 +321,31 @@ describe('restores (restore fixture)', () => {
     await expectGrantedByItsStatements(policies, run(drillTask));
     expect(await policies.decide(run(revisionOf(familyOf(restore, 'app'))))).toBe('ImplicitlyDenied');
   });
+
+  it('lets the state machine tag the tasks it launches (PropagateTags), and tag nothing else', async () => {
+    // Bug: RunRestore refused (AccessDenied on ecs:TagResource) without the grant; a grant
+    // without the CreateAction condition would let the state machine retag any task.
+    const machine = { role: logicalIdIn(restore, 'DumpVault/Restore/StateMachine/Role/Resource') };
+    const clusterName = physicalName(logicalIdIn(restore, 'DumpVault/Cluster/Resource'));
+    const task = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/${clusterName}/0123456789abcdef0123456789abcdef`;
+    const tag = (resource: string, createAction?: string): PolicyRequest => ({
+      principal: machine,
+      action: 'ecs:TagResource',
+      resource,
+      ...(createAction ? { context: { 'ecs:CreateAction': createAction } } : {}),
+    });
+    await expectGrantedByItsStatements(policies, tag(task, 'RunTask'));
+    expect(await policies.decide(tag(task))).toBe('ImplicitlyDenied');
+    expect(await policies.decide(tag(task, 'CreateService'))).toBe('ImplicitlyDenied');
+    expect(
+      await policies.decide(
+        tag(
+          `arn:aws:ecs:${REGION}:${ACCOUNT}:task/other-cluster/0123456789abcdef0123456789abcdef`,
+          'RunTask',
+        ),
+      ),
+    ).toBe('ImplicitlyDenied');
+  });
 });
 
 describe('the success digest (restore fixture: aws.alerts.successDigest)', () => {

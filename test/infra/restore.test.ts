@@ -237,6 +237,34 @@ describe('the restore state machine', () => {
     expect(unordered(statements.find((s) => s['Sid'] === 'FollowRestoreTasks')!)).toMatchObject({
       Action: ['ecs:DescribeTasks', 'ecs:StopTask'],
     });
+    // Bug: RunRestore's PropagateTags refused (AccessDenied on ecs:TagResource) without the
+    // grant, or a grant without the CreateAction condition that could retag any task.
+    const tagging = statements.filter((s) => JSON.stringify(s['Action']).includes('ecs:TagResource'));
+    expect(tagging).toEqual([
+      expect.objectContaining({
+        Sid: 'TagRestoreTasksAtLaunch',
+        Action: 'ecs:TagResource',
+        Condition: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+    ]);
+    expect(JSON.stringify(tagging[0]!['Resource'])).toMatch(/:task\//);
+  });
+
+  it("starts each restore or drill task with its task definition's tags, which say restore or drill", () => {
+    // Bug: restores and drills untagged, so Cost Explorer counts them with nothing (issue 13 §3).
+    expect(states()[RestoreState.runRestore]!['Parameters']).toMatchObject({
+      PropagateTags: 'TASK_DEFINITION',
+    });
+    const definitions = template.findResources('AWS::ECS::TaskDefinition');
+    const tags = (id: string) => definitions[logicalId(id)]!['Properties']['Tags'];
+    expect(tags('DumpVault/Restore/TaskDefinition/Resource')).toEqual([
+      { Key: 'dumpvault:task', Value: 'restore' },
+    ]);
+    for (const major of ['15', '16', '17', '18']) {
+      expect(tags(`DumpVault/Restore/Drillpostgres${major}/Resource`)).toEqual([
+        { Key: 'dumpvault:task', Value: 'drill' },
+      ]);
+    }
   });
 
   it('hands Resolve exactly the task definitions the role may run', () => {

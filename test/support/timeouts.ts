@@ -7,6 +7,11 @@
 export const TIMEOUT = {
   /** A test that runs a few backups or restores through real tools, servers and emulators. */
   roundTrips: 5 * 60_000,
+  /**
+   * A test that builds the package (`npm pack`: the CLI bundle, tsc over the construct library and
+   * every Lambda bundle): 40 s on an idle machine, over 300 s with two suites at once.
+   */
+  build: 10 * 60_000,
   /** A `beforeAll` that makes backups, synthesizes a stack or builds a bundle before the tests. */
   setup: 10 * 60_000,
 } as const;

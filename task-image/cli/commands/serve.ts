@@ -212,6 +212,13 @@ async function scheduledBackup(
     trigger: 'schedule',
     alertStream: io.stderr,
     notifyLog: log,
+    // As `dumpvault backup` and the task: every backup also saves the config (metaBackup).
+    metaBackup: true,
+    // The run's warnings (a file destination short of room, a meta-backup that failed) are logged.
+    progress: (event) => {
+      if (event.type === 'step' && event.message.startsWith('warning: '))
+        log(`backup ${job}: ${event.message}`);
+    },
   });
   log(`backup ${job}: started`);
   // Bounded like \`dumpvault backup\` and the task: task.timeoutMinutes, else the default.
@@ -223,6 +230,11 @@ async function scheduledBackup(
     timer.dispose();
   }
   log(`backup ${job}: ${result.status} ${result.id} (${result.manifest.object.bytes} bytes)`);
+  for (const p of result.prune) {
+    for (const e of p.errors) log(`backup ${job}: warning: retention could not delete ${e}`);
+    for (const x of p.problems)
+      log(`backup ${job}: warning: retention left alone ${x.key} in ${p.destination}: ${x.problem}`);
+  }
   if (result.status !== 'SUCCEEDED' || !ctx.job.standby) return;
   // The standby follows every successful backup; its failure is recorded, alerted and logged.
   const { followWithStandby, justWritten } = await import('./standby.ts');

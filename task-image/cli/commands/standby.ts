@@ -56,7 +56,13 @@ export async function followWithStandby(
     throw new UsageError(`job ${ctx.job.name} has no "standby" in the config; add one (docs/standby.md)`);
   }
   const keys = await resolveDecryptKeys(loaded, ctx.job, undefined, { env: io.env });
-  return runStandby(ctx, { resolve: source, standby, swap: standbySwapFor(ctx.engine), keys });
+  return runStandby(ctx, {
+    resolve: source,
+    standby,
+    swap: standbySwapFor(ctx.engine),
+    keys,
+    exclusive: true,
+  });
 }
 
 /** The source of a standby run after a backup: the copy in the first destination that took it. */

@@ -77,10 +77,15 @@ describe('a file destination on a disk too small', () => {
 
   it('a backup that fills the disk fails with the cause, leaves no partial object, alerts once and exits 1', async () => {
     // Bug caught: a half-written object left on the full disk (looks like a backup), a FAILED
-    // run without the cause, or an exit code of 0.
+    // run without the cause, or an exit code of 0; no free-space warning at the backup's start.
     const run = await runCli(['backup', 'lite', '--config', ws.configFile]);
 
     expect(run.code).toBe(1);
+    // Warned at its start, before the dump (issue 15 §3), as check does.
+    expect(run.stdout).toMatch(
+      /warning: destination small \(file:\/\/.*\) has .* free, less than the .* a backup needs/,
+    );
+    expect(run.stdout.indexOf('warning: destination small')).toBeLessThan(run.stdout.indexOf('dumping '));
     expect(run.stderr).toMatch(/^error: .*(ENOSPC|no space left)/im);
     expect(await ws.files('small/backups')).toEqual([]);
     const [latest] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('lite');

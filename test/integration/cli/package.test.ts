@@ -125,7 +125,7 @@ describe('npm pack and a global install', () => {
       expect(validate.code).toBe(0);
       expect(validate.stdout).toMatch(/is valid: 1 job\(s\) \(a\)/);
     },
-    TIMEOUT.roundTrips,
+    TIMEOUT.build,
   );
 
   it('does not print the AWS SDK NodeVersionSupportWarning on a command that builds an S3 client', async () => {

@@ -1,9 +1,10 @@
 /**
  * `dumpvault rekey` when things go wrong, against s3rver and the real PostgreSQL server: the
  * store refusing the new manifest, a corrupted old object, an old object under Object Lock,
- * and no key to read the backups with. Every failure leaves the old backup as it was (still
- * restorable with the old key), no new or partial object, history FAILED with the cause, one
- * alert and a non-zero exit with one sentence.
+ * no key to read the backups with, and the job's lease held by another run. Every failure leaves
+ * the old backup as it was (still restorable with the old key), no new or partial object,
+ * history FAILED (SKIPPED for the held lease) with the cause, one alert and a non-zero exit with
+ * one sentence.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../../core/crypto/openpgp.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
+import { LocalHistoryStore } from '../../../core/history/local.ts';
 import type { Manifest } from '../../../core/manifest.ts';
 import { runCli } from '../../support/cli.ts';
 import {
@@ -181,6 +183,37 @@ describe('rekey without the key that reads the backups', () => {
     expect(run.stderr).toMatch(/^error: backup \S+ is encrypted to [0-9A-F]{40}: pass --key/m);
     expect(await keys()).toEqual(backupKeys);
     expect((await history()).length).toBe(runs);
+  });
+});
+
+describe('rekey while another run holds the job', () => {
+  // Catches a rekey that runs beside a backup or prune of the job, or that refuses without a
+  // trace in history (an operator reading `history` must see that it did not happen, and why).
+  it('records SKIPPED naming the holder, writes nothing, alerts once, exits 1', async () => {
+    const store = new LocalHistoryStore(path.join(ws.dir, '.dumpvault'));
+    const held = await store.acquireLease('pg', 'holder01', 10 * 60_000);
+    expect(held.acquired).toBe(true);
+    const skippedAlerts = async () =>
+      (await readFile(path.join(ws.dir, '.dumpvault', 'alerts.log'), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((line) => line.includes('"kind":"rekey"') && line.includes('"status":"SKIPPED"'));
+    let run: Awaited<ReturnType<typeof cli>>;
+    try {
+      run = await cli(['rekey', 'pg', '--key', ws.privateKey]);
+    } finally {
+      await store.releaseLease('pg', 'holder01');
+    }
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /^error: another run \(holder01\) of pg holds the job until \S+; nothing was re-encrypted, try again when it has finished$/m,
+    );
+    expect(await keys()).toEqual(backupKeys);
+    expect((await manifestOf(manifestKey)).encryption.recipients).toEqual([ws.fingerprint]);
+    const [last] = await history();
+    expect(last).toMatchObject({ kind: 'rekey', status: 'SKIPPED' });
+    expect(last!.error).toMatch(/another run \(holder01\) of pg holds the job/);
+    expect(await skippedAlerts()).toHaveLength(1);
   });
 });
 

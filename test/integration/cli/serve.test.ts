@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 /** serve in-process on `clock`, its log captured, signals from an emitter the test owns. */
-function startServe(clock: ManualClock, args: { listen?: string } = {}) {
+function startServe(clock: ManualClock, args: { listen?: string; env?: Record<string, string> } = {}) {
   const log: string[] = [];
   const stderr = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -50,7 +50,7 @@ function startServe(clock: ManualClock, args: { listen?: string } = {}) {
       cb();
     },
   });
-  const io: Io = { stdout: stderr, stderr, env: { ...process.env, ...S3RVER_ENV } };
+  const io: Io = { stdout: stderr, stderr, env: { ...process.env, ...S3RVER_ENV, ...args.env } };
   const signals = new EventEmitter();
   let address: AddressInfo | undefined;
   let started!: (scheduler: Scheduler) => void;
@@ -166,6 +166,99 @@ describe('dumpvault serve', () => {
 
     serve.signals.emit('SIGTERM');
     expect(await serve.exit).toBe(0);
+  }, 180_000);
+
+  it('saves the config (metaBackup) with every scheduled backup, as "dumpvault backup" and the task do', async () => {
+    // Bug caught: serve's backups never wrote the meta-backup, so a machine that only ran
+    // `serve` (init's config has metaBackup) left `dumpvault recover` nothing to recover from.
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './meta-b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      metaBackup: { recipients: ['keys/ops.pub.asc'] },
+      jobs: [job('meta', { destinations: ['local'], schedule: { rate: '1 day' } })],
+    });
+    const clock = new ManualClock('2026-02-10T00:00:00Z');
+    const serve = startServe(clock);
+    await clock.sleeping();
+    await serve.idle(); // a new rate schedule fires at once
+
+    const [run] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('meta');
+    expect(run).toMatchObject({ status: 'SUCCEEDED', trigger: 'schedule' });
+    expect((await ws.files('meta-b/_dumpvault')).filter((f) => /config-.*\.json\.gpg$/.test(f))).toHaveLength(
+      1,
+    );
+    serve.signals.emit('SIGTERM');
+    expect(await serve.exit).toBe(0);
+
+    // A meta-backup that fails (its passphrase variable is unset) leaves the backup SUCCEEDED
+    // and is a warning in serve's log, as it is on `dumpvault backup`'s output.
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './meta-b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      metaBackup: { passphraseEnv: 'DV_META_PASSPHRASE_UNSET' },
+      jobs: [job('meta', { destinations: ['local'], schedule: { rate: '1 day' } })],
+    });
+    const nextDay = new ManualClock('2026-02-11T00:00:00Z');
+    const again = startServe(nextDay);
+    await nextDay.sleeping();
+    await again.idle(); // the day's firing, missed while serve was down, runs at start-up
+    const runs = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('meta');
+    expect(runs.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    expect(again.log()).toMatch(/backup meta: warning: .*DV_META_PASSPHRASE_UNSET/);
+    again.signals.emit('SIGTERM');
+    expect(await again.exit).toBe(0);
+  }, 180_000);
+
+  it('runs a restore drill on its schedule: the newest backup restored, compared and recorded, its result in /metrics', async () => {
+    // Bug caught (possible): drills scheduled but never run by serve, or their result not exported.
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './drill-b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      jobs: [job('drilled', { restoreDrill: { schedule: { rate: '7 days' } } })],
+    });
+    expect((await runCli(['backup', 'drilled', '--config', ws.configFile])).code).toBe(0);
+    const clock = new ManualClock(Date.now());
+    const serve = startServe(clock, { listen: '127.0.0.1:0', env: { DUMPVAULT_PRIVATE_KEY: ws.privateKey } });
+    await clock.sleeping();
+    await serve.idle(); // a new rate schedule fires at once
+
+    const [drill] = (await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('drilled')).filter(
+      (r) => r.kind === 'drill',
+    );
+    expect(drill).toMatchObject({ status: 'SUCCEEDED', trigger: 'schedule' });
+    const metrics = parseMetrics(await (await fetch(serve.url('/metrics'))).text());
+    expect(metrics['dumpvault_drill_succeeded{job="drilled"}']).toBe(1);
+    expect(metrics['dumpvault_next_run_timestamp_seconds{job="drilled",kind="drill"}']).toBe(
+      (clock.now() + 7 * 86_400_000) / 1000,
+    );
+    serve.signals.emit('SIGTERM');
+    expect(await serve.exit).toBe(0);
+  }, 180_000);
+
+  it('records a firing SKIPPED while another run of the job holds its lease (never two runs at once)', async () => {
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      jobs: [job('leased', { schedule: { rate: '1 hour' } })],
+    });
+    const history = new LocalHistoryStore(path.join(ws.dir, '.dumpvault'));
+    expect((await history.acquireLease('leased', 'otherrun', 3_600_000)).acquired).toBe(true);
+    try {
+      const clock = new ManualClock(Date.now());
+      const serve = startServe(clock);
+      await clock.sleeping();
+      await serve.idle(); // a new rate schedule fires at once
+
+      const [run] = await history.list('leased');
+      expect(run).toMatchObject({ status: 'SKIPPED', trigger: 'schedule' });
+      expect(serve.log()).toMatch(
+        /backup leased: SKIPPED: another run \(otherrun\) of leased is still in progress/,
+      );
+      serve.signals.emit('SIGTERM');
+      expect(await serve.exit).toBe(0);
+    } finally {
+      await history.releaseLease('leased', 'otherrun');
+    }
   }, 180_000);
 
   it('refuses a broken config on SIGHUP with a log line and keeps running the old schedule', async () => {

@@ -135,11 +135,16 @@ describe('usage', () => {
       'keygen',
       'decrypt',
       'drill',
+      'serve',
+      'status',
     ]) {
       expect(help.stdout).toContain(`  ${c}`);
     }
     const schema = await runCli(['schema']);
-    expect(JSON.parse(schema.stdout).properties.jobs.type).toBe('array');
+    const parsed = JSON.parse(schema.stdout);
+    expect(parsed.properties.jobs.type).toBe('array');
+    // Bug caught: the schedule described to editors as "ignored by the local CLI", which serve runs.
+    expect(parsed.properties.jobs.items.properties.schedule.description).toMatch(/dumpvault serve/);
   });
 
   it('the built binary runs (npx dumpvault)', () => {

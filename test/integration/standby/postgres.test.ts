@@ -1,10 +1,13 @@
 /**
  * PostgreSQL standby end to end (issue 16 §2), on the real server: each backup restored beside
  * the standby, verified, swapped in under connected readers; a corrupt backup never replaces it;
- * the previous standby kept as <db>__dv_prev until the next swap.
+ * the previous standby kept as <db>__dv_prev until the next swap; a second run at once is skipped.
  */
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalHistoryStore } from '../../../core/history/local.ts';
+import { standbyLeaseName } from '../../../core/standby/run.ts';
 import { runCli } from '../../support/cli.ts';
 import {
   createPostgresDb,
@@ -138,6 +141,27 @@ describe('PostgreSQL standby', () => {
     expect(postgresFingerprint(`${standby}__dv_prev`)).toBe(current);
     expect(postgresFingerprint(standby)).toBe(postgresFingerprint(source));
   }, 300_000);
+
+  it('skips a standby run while another one of the job holds the standby lease: nothing touched, SKIPPED recorded, exit 1', async () => {
+    // Two runs at once would drop and refill each other's __dv_next; one could swap in what the
+    // other had half restored. The other run is this test process holding the lease.
+    const held = postgresFingerprint(standby);
+    const store = new LocalHistoryStore(path.join(ws.dir, '.dumpvault'));
+    expect((await store.acquireLease(standbyLeaseName(JOB), 'other001', 10 * 60_000)).acquired).toBe(true);
+    let run: Awaited<ReturnType<typeof cli>>;
+    try {
+      run = await cli('standby', JOB);
+    } finally {
+      await store.releaseLease(standbyLeaseName(JOB), 'other001');
+    }
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/another standby run \(other001\) of pg-standby is under way until/);
+    expect(postgresFingerprint(standby)).toBe(held);
+    expect(databases()).toEqual([standby, `${standby}__dv_prev`]);
+    const [latest] = await standbyRuns(ws.dir, JOB);
+    expect(latest).toMatchObject({ kind: 'standby', status: 'SKIPPED' });
+  }, 120_000);
 
   it('does not replace the standby with a corrupt backup: content unchanged, FAILED recorded, one alert', async () => {
     const held = postgresFingerprint(standby);

@@ -5,6 +5,13 @@
  * blocks, bounded memory, and errors that name what to fix without the credentials.
  */
 import { PassThrough, Readable } from 'node:stream';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  generateAccountSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, StorageError } from '../../../core/errors.ts';
 import { clearSecrets } from '../../../core/redact.ts';
@@ -87,6 +94,37 @@ describeDestination(
       ],
       dispose: async () => {},
     };
+  },
+);
+
+describeDestination(
+  'AzureDestination from createDestination with an account SAS token (sasTokenEnv)',
+  async () => {
+    // Bug caught (possible): the SAS branch of the client, never run before against Azurite.
+    const container = await freshContainer();
+    const sasToken = generateAccountSASQueryParameters(
+      {
+        permissions: AccountSASPermissions.parse('rwdlac'),
+        resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+        services: AccountSASServices.parse('b').toString(),
+        expiresOn: new Date(Date.now() + 3_600_000),
+      },
+      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY),
+    ).toString();
+    const destination = createDestination(
+      'offsite',
+      {
+        type: 'azure',
+        accountUrl: az.accountUrl,
+        container,
+        prefix: '',
+        sasTokenEnv: 'UNUSED_HERE',
+        blockSizeMiB: 5,
+        queueSize: 2,
+      },
+      { baseDir: '/', azureCredentials: { sasToken: `?${sasToken}` } },
+    );
+    return { destination, leftovers: () => az.uncommittedBlobs(container), dispose: async () => {} };
   },
 );
 

@@ -364,6 +364,8 @@ describe('the restore state machine, executed locally', { timeout: TIMEOUT.round
     expect(call).toMatchObject({
       LaunchType: 'FARGATE',
       StartedBy: `dumpvault/pg/${run.item?.runId}`,
+      // The task definition's dumpvault:task tag, for cost allocation.
+      PropagateTags: 'TASK_DEFINITION',
       Overrides: { Cpu: '1024', Memory: '2048', EphemeralStorage: { SizeInGiB: 21 } },
     });
     expect(run.item).toMatchObject({

@@ -180,6 +180,25 @@ describe('chooseDrillTaskDefinition', () => {
     expect(chooseDrillTaskDefinition(DEPLOYMENT, job, '10.8.3-MariaDB').sidecar).toBe('mariadb:10.11');
   });
 
+  it('drills a PostgreSQL 18 backup in the postgres:18 sidecar, and sends an end-of-life 14 to engineImage', () => {
+    // The sidecars a deployment offers for postgres (infra/drill-sidecars.ts: 15-18). Bug caught:
+    // an 18 backup (PostgreSQL GA since September 2025) with no sidecar to drill in.
+    const offered = ['15', '16', '17', '18'];
+    const deployment = {
+      ...DEPLOYMENT,
+      drillTaskDefinitions: Object.fromEntries(offered.map((m) => [`postgres:${m}`, `drill-pg${m}`])),
+    };
+    const job = { name: 'app', engine: 'postgres' as const };
+    expect(sidecarImageOf('postgres', '18.1 (Debian 18.1-1.pgdg13+2)')).toBe('postgres:18');
+    expect(chooseDrillTaskDefinition(deployment, job, '18.1 (Debian 18.1-1.pgdg13+2)')).toEqual({
+      taskDefinition: 'drill-pg18',
+      sidecar: 'postgres:18',
+    });
+    expect(() => chooseDrillTaskDefinition(deployment, job, '14.19')).toThrow(
+      "no drill sidecar for postgres:14 (the backup's server is 14.19); this deployment offers postgres:15, postgres:16, postgres:17, postgres:18: set restoreDrill.engineImage of job app to an image of that version",
+    );
+  });
+
   it("prefers the job's own image", () => {
     const deployment = {
       ...DEPLOYMENT,

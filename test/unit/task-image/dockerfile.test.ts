@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { SIDECAR_VERSIONS } from '../../../infra/drill-sidecars.ts';
-import { TASK_USER } from '../../../infra/fargate.ts';
+import { TASK_USER, taskLinuxParameters } from '../../../infra/fargate.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const lines = readFileSync(path.join(ROOT, 'task-image/Dockerfile'), 'utf8')
@@ -79,6 +80,21 @@ describe('task image contents', () => {
     expect(instructions).toContain('ENV HOME=/tmp');
     expect(instructions.at(-2)).toBe('ENTRYPOINT ["node", "/app/dumpvault.mjs", "task"]');
     expect(instructions.at(-1)).toBe('CMD ["backup"]');
+  });
+
+  it('leaves PID 1 to the init process the task definitions enable: the entrypoint execs node itself', () => {
+    // Bug caught: node as PID 1 (no init in the image and none in the task definition): SIGTERM
+    // from StopTask or a Spot interruption reaches no default handler, and the dump tools'
+    // orphans are never reaped; or a second init (tini in the image under ECS's) in between.
+    const entrypoint = instructions.find((l) => l.startsWith('ENTRYPOINT '));
+    expect(JSON.parse(entrypoint!.slice('ENTRYPOINT '.length))[0]).toBe('node');
+    expect(text).not.toMatch(/\b(tini|dumb-init)\b/);
+    const stack = new Stack(new App(), 'Init');
+    // The Linux parameters every backup, restore and drill container is given (infra/fargate.ts).
+    expect(taskLinuxParameters(stack).renderLinuxParameters().initProcessEnabled).toBe(true);
+    // The smoke test runs the image the same way (docker run --init).
+    const smoke = readFileSync(path.join(ROOT, 'scripts/task-image-smoke.sh'), 'utf8');
+    expect(smoke).toMatch(/^run=\(docker run --rm --init /m);
   });
 });
 
