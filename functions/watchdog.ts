@@ -13,7 +13,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import middy from '@middy/core';
-import { METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
+import { JOB_DIMENSION, METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../core/contracts/cloudwatch.ts';
 import { deployedHistory } from './logic/deployed.ts';
 import { FunctionEnv, loadDeployedConfig, once, requireEnv } from './logic/environment.ts';
 import { type JobFreshness, measureFreshness, stopOverdueTasks } from './logic/watchdog.ts';
@@ -45,7 +45,7 @@ export function publishFreshness(target: Metrics, freshness: readonly JobFreshne
     for (const [name, unit, value] of values) {
       if (value === undefined) continue;
       const single = target.singleMetric();
-      single.addDimension('Job', f.job);
+      single.addDimension(JOB_DIMENSION, f.job);
       single.addMetric(name, unit, value);
     }
   }

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../core/config/load.ts';
+import { DEFAULT_STACK_NAME } from '../core/contracts/stack.ts';
 import { UserError } from '../core/errors.ts';
 import type { DumpVaultProps } from './dumpvault.ts';
 import { DumpVaultStack } from './stack.ts';
@@ -18,7 +19,7 @@ export function buildApp(
   const { config, baseDir } = loadConfig(configFile);
   const aws = config.aws;
   const env = aws?.account || aws?.region ? { account: aws.account, region: aws.region } : undefined;
-  return new DumpVaultStack(app, aws?.stackName ?? 'DumpVault', {
+  return new DumpVaultStack(app, aws?.stackName ?? DEFAULT_STACK_NAME, {
     config,
     configDir: baseDir,
     ...(env ? { env } : {}),

@@ -14,7 +14,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { Config, Job } from '../core/config/schema.ts';
-import { HistoryKeys, jobPartition } from '../core/contracts/history-keys.ts';
+import { AlertPart, HistoryKeys, jobPartitions } from '../core/contracts/history-keys.ts';
 import { META_OBJECT_PREFIX, META_OBJECT_SUFFIX } from '../core/contracts/meta-backup.ts';
 import { PRUNE_ENV, PRUNE_SEPARATELY } from '../core/contracts/prune.ts';
 import { ContainerName } from '../core/contracts/stack.ts';
@@ -201,7 +201,17 @@ export class BackupTasks extends Construct {
           'dynamodb:Query',
         ],
         resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [jobPartition(job.name)] } },
+        // The job's partition, and the meta-backup's alert streak (`JOB#{job}:meta-backup`) when
+        // the task writes one.
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': jobPartitions(
+              job.name,
+              ['backup'],
+              single.metaBackup ? [AlertPart.metaBackup] : [],
+            ),
+          },
+        },
       }),
     );
     // The registry of jobs that ever ran (`JOBS`, one item per job): written, never read.

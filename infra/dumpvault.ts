@@ -51,7 +51,7 @@ export {
   SERVICE_NAME,
 } from './functions.ts';
 
-import { JOB_DIMENSION, METRICS, type MetricName } from '../core/contracts/cloudwatch.ts';
+import { JOB_DIMENSION, METRICS, type MetricName, SERVICE_DIMENSION } from '../core/contracts/cloudwatch.ts';
 
 export { managedKeyPrefixes, secretArnsOf, secretResourceArn } from './iam.ts';
 
@@ -356,7 +356,7 @@ export class DumpVault extends Construct {
     return new cloudwatch.Metric({
       namespace: METRIC_NAMESPACE,
       metricName,
-      dimensionsMap: { service: SERVICE_NAME, [JOB_DIMENSION]: job },
+      dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [JOB_DIMENSION]: job },
       period: Duration.hours(1),
       ...props,
     });

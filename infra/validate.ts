@@ -10,6 +10,8 @@ import {
   type jobRetention,
   type Retention,
 } from '../core/config/schema.ts';
+import { RETENTION_FOREVER } from '../core/contracts/retention.ts';
+import { RUN_TIMEOUT_MINUTES } from '../core/contracts/timeouts.ts';
 import { isAgeOnly } from '../core/retention/plan.ts';
 import { scheduleGaps } from './schedule-gaps.ts';
 
@@ -37,9 +39,9 @@ export function effectiveObjectLock(
   return bucket?.objectLock ?? DEFAULT_OBJECT_LOCK;
 }
 
-/** The longest `task.timeoutMinutes` of the config's jobs (720 for a job without a `task` section). */
+/** The longest `task.timeoutMinutes` of the config's jobs (RUN_TIMEOUT_MINUTES for a job without a `task` section). */
 export function longestTaskTimeoutMinutes(config: Config): number {
-  return Math.max(...config.jobs.map((job) => job.task?.timeoutMinutes ?? 720));
+  return Math.max(...config.jobs.map((job) => job.task?.timeoutMinutes ?? RUN_TIMEOUT_MINUTES));
 }
 
 /**
@@ -152,7 +154,7 @@ function lockProblems(
   minGapHours: number | undefined,
 ): string[] {
   // "forever" deletes nothing, so it can never collide with a lock.
-  if (r === 'forever') return [];
+  if (r === RETENTION_FOREVER) return [];
   const lockHours = lock.days * 24;
   if (r.maxAgeDays !== undefined && r.maxAgeDays < lock.days) {
     return [

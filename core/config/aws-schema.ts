@@ -2,13 +2,14 @@
  * The config's `aws` section: deployment settings read by the CDK app.
  */
 import { z } from 'zod';
+import { DEFAULT_STACK_NAME } from '../contracts/stack.ts';
 import { DigestTimeSchema, show, wholeNumber } from './schema-fields.ts';
 
 export const AwsSchema = z
   .strictObject({
     account: z.string().optional(),
     region: z.string().optional(),
-    stackName: z.string().default('DumpVault'),
+    stackName: z.string().default(DEFAULT_STACK_NAME),
     vpc: z
       .strictObject({
         vpcId: z.string(),

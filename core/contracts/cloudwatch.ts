@@ -8,6 +8,8 @@
 export const METRIC_NAMESPACE = 'DumpVault';
 /** The `service` dimension Powertools adds to every metric. */
 export const SERVICE_NAME = 'dumpvault';
+/** The dimension Powertools names the service by ({@link SERVICE_NAME}). */
+export const SERVICE_DIMENSION = 'service';
 /** The dimension that names the job. */
 export const JOB_DIMENSION = 'Job';
 

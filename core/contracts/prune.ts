@@ -1,7 +1,7 @@
 /**
  * The contract of retention in AWS (issue 12 §2, DESIGN.md §1): the identity that writes
  * backups never deletes them. The backup task runs with {@link PRUNE_ENV} set to
- * {@link PRUNE_SEPARATELY} and skips retention; after its run SUCCEEDED and the task stopped,
+ * {@link PRUNE_SEPARATELY} and skips retention (TaskRun.pruneSeparately, core/contracts/task-env.ts); after its run SUCCEEDED and the task stopped,
  * task-stopped invokes the job's own prune function with a {@link PruneRequest}. That
  * function alone may delete under the job's prefix.
  */
@@ -18,9 +18,4 @@ export const PRUNE_FUNCTIONS_ENV = 'DUMPVAULT_PRUNE_FUNCTIONS';
 export interface PruneRequest {
   readonly job: string;
   readonly runId: string;
-}
-
-/** True when the backup task must leave retention to the prune function. */
-export function prunesSeparately(env: NodeJS.ProcessEnv): boolean {
-  return env[PRUNE_ENV] === PRUNE_SEPARATELY;
 }

@@ -6,6 +6,9 @@
  */
 import { TaskEnv } from './task-env.ts';
 
+/** The stack's name when the config's `aws.stackName` names none (the CDK app and `--remote` agree on it). */
+export const DEFAULT_STACK_NAME = 'DumpVault';
+
 /** CloudFormation output names of `DumpVaultStack`. */
 export const StackOutput = {
   bucketName: 'BucketName',

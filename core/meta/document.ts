@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
+import type { EncryptOptions } from '../crypto/openpgp.ts';
 import { IntegrityError } from '../errors.ts';
 
 export const META_FORMAT = 'dumpvault-meta';
@@ -95,4 +96,10 @@ export function parseMetaDocument(key: string, text: string): MetaDocument {
     );
   }
   return parsed.data;
+}
+
+/** What the CLI or the task gathered for a meta-backup (config text, keys, secret values). */
+export interface MetaBackupSpec {
+  readonly document: MetaDocument;
+  readonly encryption: EncryptOptions;
 }

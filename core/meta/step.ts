@@ -6,21 +6,15 @@
  * warning and alerted once per outage as "meta-backup of <job> FAILED" (then once "recovered"),
  * so a lost config copy is loud without hiding a good backup or holding back retention.
  */
-import type { EncryptOptions } from '../crypto/openpgp.ts';
+import { AlertPart } from '../contracts/history-keys.ts';
 import { messageOf } from '../errors.ts';
 import type { HistoryStore } from '../history/history.ts';
-import { notifyOutcome } from '../notify/alerts.ts';
 import type { Notifier } from '../notify/notifier.ts';
+import { announceOutcome } from '../pipeline/finish-run.ts';
 import { redact } from '../redact.ts';
 import type { Destination } from '../storage/destination.ts';
-import type { MetaDocument } from './document.ts';
+import type { MetaBackupSpec } from './document.ts';
 import { encryptMeta, writeMetaBackup } from './store.ts';
-
-/** What the CLI or the task gathered for a meta-backup (config text, keys, secret values). */
-export interface MetaBackupSpec {
-  readonly document: MetaDocument;
-  readonly encryption: EncryptOptions;
-}
 
 /** What the step did, as recorded in the run's `details.metaBackup`. */
 export type MetaOutcome =
@@ -39,8 +33,9 @@ export interface MetaRun {
 }
 
 /**
- * Writes the meta-backup after run `runId`'s copies, records nothing itself (the caller puts the
- * outcome on the run's history item) and alerts its failure or recovery on its own streak.
+ * Writes the meta-backup after run `runId`'s copies and alerts its failure or recovery on its
+ * own streak (announceOutcome, as finishRun does; an alert that could not be sent is told to
+ * `step`). It records nothing itself: the run's finishRun puts the outcome on its history item.
  */
 export async function metaBackupStep(
   run: MetaRun,
@@ -51,16 +46,18 @@ export async function metaBackupStep(
 ): Promise<MetaOutcome> {
   const meta = await runMetaBackup(spec, run.destinations, run.prefix, at, run.pruneAfterBackup !== false);
   if (meta.status === 'failed') step(`warning: ${meta.error}`);
-  const sent = await notifyOutcome(run.history, run.notifier, {
-    job: run.job.name,
-    kind: 'backup',
-    part: 'meta-backup',
-    runId,
-    status: meta.status === 'ok' ? 'SUCCEEDED' : 'FAILED',
-    ...(meta.status === 'failed' ? { error: meta.error } : {}),
-    investigate: run.investigate(runId),
-  });
-  if (sent.error) step(`could not send the meta-backup alert: ${oneLine(sent.error)}`);
+  await announceOutcome(
+    { history: run.history, notifier: run.notifier, warn: (message) => step(message) },
+    {
+      job: run.job.name,
+      kind: 'backup',
+      part: AlertPart.metaBackup,
+      runId,
+      status: meta.status === 'ok' ? 'SUCCEEDED' : 'FAILED',
+      ...(meta.status === 'failed' ? { error: meta.error } : {}),
+      investigate: run.investigate(runId),
+    },
+  );
   return meta;
 }
 

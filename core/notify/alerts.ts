@@ -7,7 +7,7 @@
  * outage and per new cause"): the same database down all night is one alert, the database back
  * but the bucket now refusing writes is a second one.
  */
-import { alertStateKey } from '../contracts/history-keys.ts';
+import { type AlertPart, alertStateKey } from '../contracts/history-keys.ts';
 import {
   type AlertState,
   type HistoryStore,
@@ -34,7 +34,7 @@ export interface RunOutcome {
    * A part of a run alerted on its own streak (`<job>:<part>` alert state): the meta-backup of a
    * backup run fails and recovers independently of the backup itself.
    */
-  readonly part?: 'meta-backup';
+  readonly part?: AlertPart;
 }
 
 /**
@@ -140,7 +140,7 @@ export async function notifyOutcome(
   outcome: RunOutcome,
 ): Promise<{ alert?: Alert; error?: unknown }> {
   // Backups and restores/drills of a job keep separate streaks: a failed drill is not "recovered" by a backup.
-  const stateKey = outcome.part ? `${outcome.job}:${outcome.part}` : alertStateKey(outcome.job, outcome.kind);
+  const stateKey = alertStateKey(outcome.job, outcome.kind, outcome.part);
   const state = await history.getAlertState(stateKey);
   const pending = state?.undelivered ?? [];
   const undelivered = pending.length ? await resendUndelivered(notifier, pending) : [];

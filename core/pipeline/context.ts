@@ -7,7 +7,7 @@ import type { Job } from '../config/schema.ts';
 import type { Recipients } from '../crypto/openpgp.ts';
 import type { Connection, Engine } from '../engine.ts';
 import type { HistoryStore, Trigger } from '../history/history.ts';
-import type { MetaBackupSpec } from '../meta/step.ts';
+import type { MetaBackupSpec } from '../meta/document.ts';
 import type { Notifier } from '../notify/notifier.ts';
 import type { Destination } from '../storage/destination.ts';
 

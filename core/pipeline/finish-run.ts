@@ -1,6 +1,7 @@
 /**
  * How every run ends, whoever ends it — the backup and restore pipelines (CLI, `serve`, the
- * task), task-stopped, restore-ended and the restore state machine's Record/Notify steps: the
+ * task), task-stopped, restore-ended and the restore state machine's Record/Notify steps (and
+ * the meta-backup of a backup run, which announces on its own streak, core/meta/step.ts): the
  * outcome is recorded in history, then the alert it deserves goes out (de-duplicated by
  * notifyOutcome), and an alert that could not be sent is reported, never thrown: losing an
  * alert must not turn a recorded outcome into a different one.
@@ -44,11 +45,14 @@ export async function announceOutcome(deps: FinishDeps, outcome: RunOutcome): Pr
   const sent = await notifyOutcome(deps.history, deps.notifier, outcome);
   if (!sent.error) return sent.alert ? { alert: sent.alert } : {};
   const error = redact(messageOf(sent.error));
-  deps.warn(`could not send the ${outcome.status} alert of run ${outcome.runId}: ${error}`, {
-    job: outcome.job,
-    runId: outcome.runId,
-    error,
-  });
+  deps.warn(
+    `could not send the ${outcome.part ? `${outcome.part} ` : ''}${outcome.status} alert of run ${outcome.runId}: ${error}`,
+    {
+      job: outcome.job,
+      runId: outcome.runId,
+      error,
+    },
+  );
   return { ...(sent.alert ? { alert: sent.alert } : {}), error };
 }
 

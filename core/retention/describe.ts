@@ -3,7 +3,7 @@
  * so nobody learns the default when an older backup disappears.
  */
 import type { JobRetention } from '../config/schema.ts';
-import { DEFAULT_RETENTION } from '../contracts/retention.ts';
+import { DEFAULT_RETENTION, RETENTION_FOREVER } from '../contracts/retention.ts';
 import { isAgeOnly } from './plan.ts';
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
@@ -16,7 +16,8 @@ export function describeRetention(retention: JobRetention | undefined): string {
   if (retention === undefined) {
     return `no "retention" set: the default keeps only the newest backup (${JSON.stringify({ keepLast: DEFAULT_RETENTION.keepLast })}); set "retention" to keep more, or "forever"`;
   }
-  if (retention === 'forever') return 'keeps every backup forever ("forever"): retention deletes nothing';
+  if (retention === RETENTION_FOREVER)
+    return 'keeps every backup forever ("forever"): retention deletes nothing';
   const zone = retention.timezone === 'UTC' ? '' : ` (days counted in ${retention.timezone})`;
   if (isAgeOnly(retention)) {
     return `keeps every backup younger than ${plural(retention.maxAgeDays!, 'day')}, and always the newest`;

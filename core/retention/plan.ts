@@ -23,6 +23,7 @@
  * reported in {@link RetentionPlan.anomalies}.
  */
 import type { JobRetention, Retention } from '../config/schema.ts';
+import { RETENTION_FOREVER } from '../contracts/retention.ts';
 import { ConfigError } from '../errors.ts';
 import { assertTimeZone, type CalendarPeriods, calendarPeriods } from './calendar.ts';
 
@@ -169,7 +170,7 @@ export function isAgeOnly(policy: Retention): boolean {
 
 /** Rejects a policy the schema would have rejected, so a hand-built one cannot widen deletion. */
 function validatePolicy(policy: JobRetention): void {
-  if (policy === 'forever') return;
+  if (policy === RETENTION_FOREVER) return;
   if (typeof policy !== 'object' || policy === null) {
     throw new ConfigError(
       `retention: expected "forever" or an object of rules, got ${JSON.stringify(policy)}`,
@@ -288,7 +289,7 @@ export function planRetention(input: RetentionInput): RetentionPlan {
       anomalies,
     );
   }
-  if (policy === 'forever') {
+  if (policy === RETENTION_FOREVER) {
     return {
       runnable: true,
       decisions: ordered.map((backup) => ({ backup, action: RetentionAction.keep, rules: [REASON.forever] })),

@@ -6,10 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { type FileHandle, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import type { Destination as DestinationConfig } from '../config/schema.ts';
 import { IntegrityError, NotFoundError, StorageError } from '../errors.ts';
+import type { CreateDestinationOptions } from './create-options.ts';
 import type { Destination, ObjectInfo, WriteOptions, WriteResult } from './destination.ts';
 import { errnoCode, mapFileError } from './file-errors.ts';
 import { fsyncCreatedFolders, fsyncDirectory, makeFolders } from './file-folders.ts';
@@ -308,4 +310,18 @@ export class FileDestination implements Destination {
       else if (entry.isFile() && !TEMP_FILE.test(entry.name)) visit(key);
     }
   }
+}
+
+/**
+ * The file destination a config entry describes, under the options' extra prefix, without
+ * wrappers (core/storage/index.ts and load.ts add retries and errors that name it).
+ */
+export function fileDestination(
+  name: string,
+  config: Extract<DestinationConfig, { type: 'file' }>,
+  options: Pick<CreateDestinationOptions, 'baseDir' | 'prefix'>,
+): FileDestination {
+  const extra = options.prefix ?? '';
+  const base = isAbsolute(config.path) ? config.path : resolve(options.baseDir, config.path);
+  return new FileDestination(name, extra === '' ? base : join(base, ...extra.split('/').filter(Boolean)));
 }

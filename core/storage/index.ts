@@ -4,10 +4,10 @@ import { AzureDestination } from './azure.ts';
 import { createAzureContainerClient } from './azure-client.ts';
 import type { CreateDestinationOptions } from './create-options.ts';
 import type { Destination } from './destination.ts';
+import { fileDestination } from './file.ts';
 import { createGcsDestination } from './gcs.ts';
-import { DEFAULT_RETRY, fileDestination } from './load.ts';
 import { withDestinationName } from './named.ts';
-import { withRetry } from './retry.ts';
+import { DEFAULT_RETRY, withRetry } from './retry.ts';
 import { S3Destination } from './s3.ts';
 import { createS3Client } from './s3-client.ts';
 

@@ -35,6 +35,9 @@ export interface RetryOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The retry policy of a destination whose options name none. */
+export const DEFAULT_RETRY: RetryOptions = { attempts: 4, baseDelayMs: 500 };
+
 /**
  * True when retrying `err` cannot help: a permanent StorageError (credentials, missing
  * bucket), a missing object, an integrity failure, any other user-fixable error, or an abort.

@@ -61,7 +61,7 @@ export function ephemeralStorageGiB(kind: RestoreKind, rawBytes: number): number
 }
 
 /** How RunRestore reaches the target. */
-interface ResolvedTarget {
+export interface ResolvedTarget {
   readonly kind: RestoreRun['targetKind'];
   readonly url?: string;
   readonly passwordSecret?: string;
@@ -122,8 +122,11 @@ function checkManifest(config: Config, job: Job, manifest: Manifest): void {
   }
 }
 
-/** The container environment of the restore task (the contract of task-restore.ts). */
-function taskEnvironment(
+/**
+ * The container environment of the restore task: what `dumpvault task restore` parses
+ * (core/contracts/restore-task.ts parseRestoreTaskEnv), with the task definition's part.
+ */
+export function restoreTaskEnvironment(
   config: Config,
   job: Job,
   run: Pick<RestoreRun, 'runId' | 'startedAt' | 'trigger' | 'kind' | 'manifestKey' | 'drop' | 'destination'>,
@@ -246,7 +249,7 @@ export async function resolveRestore(deps: ResolveDeps, event: ResolveEvent): Pr
     deps.log.info('standby skipped', { job: job.name, runId, backup: landed, reason: skip });
     throw new StandbySkippedError(skip);
   }
-  const environment = taskEnvironment(deps.config, job, run, target);
+  const environment = restoreTaskEnvironment(deps.config, job, run, target);
   const overrideBytes = Buffer.byteLength(JSON.stringify(environment));
   if (overrideBytes > MAX_OVERRIDE_BYTES) {
     throw new UserError(

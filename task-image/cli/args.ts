@@ -188,7 +188,7 @@ Usage: dumpvault <command> [options]      (config: ./dumpvault.config.json, or -
   history <job> [--csv|--json]  past runs from the local history
   history [<job>] --rebuild     add the backups the manifests in storage show and the history lacks
   export                        write the meta-backup (config, keys, secrets if enabled) to every destination
-  recover --from <dir|s3://bucket/prefix/> [--endpoint <url>] --out <dir>
+  recover --from <dir|s3://bucket/prefix/|azure://container/prefix/> [--endpoint <url>] --out <dir>
                                 rebuild a lost install: config, keys, secrets.env, history (docs/recovery.md)
   keygen --out <dir>            new OpenPGP keypair (prints the fingerprint)
   decrypt <file> --key <private.asc> [-o <out>]   decrypt a backup object (like gpg --decrypt)

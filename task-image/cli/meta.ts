@@ -9,13 +9,13 @@ import path from 'node:path';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { loadRecipients } from '../../core/crypto/openpgp.ts';
 import { ConfigError } from '../../core/errors.ts';
+import type { MetaBackupSpec } from '../../core/meta/document.ts';
 import {
   META_FORMAT,
   META_FORMAT_VERSION,
   type MetaDocument,
   secretReferences,
 } from '../../core/meta/document.ts';
-import type { MetaBackupSpec } from '../../core/meta/step.ts';
 import { registerSecret } from '../../core/redact.ts';
 import { resolveSecret, type SecretFetcher } from '../../core/secrets/resolve.ts';
 

@@ -76,6 +76,22 @@ describe('the backup task and the meta-backup', () => {
     ).toBe('ImplicitlyDenied');
   });
 
+  it("lets the task keep the meta-backup's alert streak (JOB#<job>:meta-backup), and only its own job's", async () => {
+    // Bug caught: the streak lives in its own partition, which the task's LeadingKeys condition
+    // left out: reading it was AccessDenied, so a deployed backup could not alert its meta-backup.
+    const table = arnOf(stack.template, logicalIdIn(stack, 'DumpVault/History/Resource'));
+    const ask = (action: string, partition: string): PolicyRequest => ({
+      principal: taskRole('app'),
+      action,
+      resource: table,
+      context: { 'dynamodb:LeadingKeys': [partition] },
+    });
+    for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem']) {
+      await expectGrantedByItsStatements(policies, ask(action, 'JOB#app:meta-backup'));
+      expect(await policies.decide(ask(action, 'JOB#shop:meta-backup')), action).toBe('ImplicitlyDenied');
+    }
+  });
+
   it('lets no other role of the deployment read the meta passphrase', async () => {
     // Bug caught: the meta secret granted with the jobs' secrets (prune Lambdas, the restore task,
     // Guard): the key to dumpvault's own config must stay with the identity that writes it.

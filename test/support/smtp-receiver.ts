@@ -28,6 +28,8 @@ export interface SmtpReceiver {
   readonly mails: ReceivedMail[];
   /** AUTH attempts refused (a wrong password), to assert on. */
   readonly refusedLogins: number;
+  /** Every AUTH attempt, accepted or not. */
+  readonly logins: number;
   stop(): Promise<void>;
 }
 
@@ -52,8 +54,18 @@ function parseMail(raw: string): { headers: Record<string, string>; text: string
   return { headers, text: text.replace(/\r\n/g, '\n') };
 }
 
+/**
+ * How the server offers TLS: `starttls` (upgrade on request), `implicit` (TLS from the first
+ * byte, as on port 465), or `none` (no STARTTLS offered, and AUTH accepted in clear text: a
+ * server a client must refuse to send its password to).
+ */
+export type SmtpTlsMode = 'starttls' | 'implicit' | 'none';
+
 /** Starts the server on 127.0.0.1 with login `user` / `password`. */
-export async function startSmtpReceiver(login: { user: string; password: string }): Promise<SmtpReceiver> {
+export async function startSmtpReceiver(
+  login: { user: string; password: string },
+  tls: SmtpTlsMode = 'starttls',
+): Promise<SmtpReceiver> {
   const dir = await mkdtemp(path.join(tmpdir(), 'dv-smtp-'));
   const keyFile = path.join(dir, 'key.pem');
   const caFile = path.join(dir, 'cert.pem');
@@ -80,13 +92,17 @@ export async function startSmtpReceiver(login: { user: string; password: string 
   );
   const mails: ReceivedMail[] = [];
   let refusedLogins = 0;
+  let logins = 0;
   const server = new SMTPServer({
     key: await readFile(keyFile),
     cert: await readFile(caFile),
+    secure: tls === 'implicit',
+    ...(tls === 'none' ? { disabledCommands: ['STARTTLS'] } : {}),
     authMethods: ['PLAIN', 'LOGIN'],
-    allowInsecureAuth: false,
+    allowInsecureAuth: tls === 'none',
     logger: false,
     onAuth(auth, _session, callback) {
+      logins++;
       if (auth.username === login.user && auth.password === login.password)
         return callback(null, { user: auth.username });
       refusedLogins++;
@@ -118,6 +134,9 @@ export async function startSmtpReceiver(login: { user: string; password: string 
     mails,
     get refusedLogins() {
       return refusedLogins;
+    },
+    get logins() {
+      return logins;
     },
     stop: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,7 +4,8 @@
  * or scripts; the functions never import the task; infra reaches the functions and the task only
  * as asset paths; core/crypto does not lean on core/pipeline), no source file over 400 lines,
  * and file names in one case (kebab-case).
- * Bugs caught: `infra/dumpvault.ts` ↔ `infra/restore.ts`-style loops, a helper of the task
+ * Bugs caught: `infra/dumpvault.ts` ↔ `infra/restore.ts`-style loops (also through a lazy
+ * `import()`: core/storage/index.ts ↔ load.ts), a helper of the task
  * imported into core, a 900-line file growing back.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -25,12 +26,12 @@ function sources(): string[] {
 }
 
 interface Imports {
-  /** Static imports and re-exports, type-only ones too: what a cycle is made of. */
+  /** Static imports and re-exports, type-only ones too. */
   readonly static: string[];
   /**
-   * `import()` calls: a lazy edge, followed only when called, after both modules loaded (how a
-   * cloud SDK stays out of a file backup's start-up, core/storage/load.ts), so never part of a
-   * cycle; the layers hold for them too.
+   * `import()` calls: a lazy edge, followed only when called (how a cloud SDK stays out of a
+   * file backup's start-up, core/storage/load.ts). A loop through one is still a loop a reader
+   * has to untangle, so cycles and layers count them too.
    */
   readonly dynamic: string[];
 }
@@ -71,7 +72,8 @@ function cycles(graph: ReadonlyMap<string, Imports>): string[][] {
     next++;
     stack.push(v);
     onStack.add(v);
-    for (const w of graph.get(v)?.static ?? []) {
+    const imports = graph.get(v);
+    for (const w of [...(imports?.static ?? []), ...(imports?.dynamic ?? [])]) {
       if (!index.has(w)) {
         visit(w);
         low.set(v, Math.min(low.get(v)!, low.get(w)!));

@@ -16,7 +16,7 @@ import {
   loadConfig,
   validateConfig,
 } from '../../../core/config/load.ts';
-import type { Config, Destination as DestinationConfig } from '../../../core/config/schema.ts';
+import type { Config } from '../../../core/config/schema.ts';
 import { META_PASSPHRASE_ENV } from '../../../core/contracts/meta-backup.ts';
 import { readPrivateKey } from '../../../core/crypto/openpgp.ts';
 import { ConfigError, UsageError } from '../../../core/errors.ts';
@@ -29,11 +29,11 @@ import { newestMetaBackup, readMetaBackup } from '../../../core/meta/store.ts';
 import { listBackups } from '../../../core/pipeline/catalog.ts';
 import { registerSecret } from '../../../core/redact.ts';
 import type { Destination } from '../../../core/storage/destination.ts';
-import { createDestination } from '../../../core/storage/index.ts';
 import type { Flags } from '../args.ts';
 import { metaBackupSource } from '../meta.ts';
 import type { Io, Output } from '../output.ts';
 import { openDestination } from '../resolve.ts';
+import { parseLocation } from './recover-location.ts';
 
 /** The destinations any job uses, in config order. */
 function usedDestinations(config: Config): string[] {
@@ -75,57 +75,6 @@ export async function exportCommand(flags: Flags, out: Output, io: Io): Promise<
     return 1;
   }
   return 0;
-}
-
-/** Where `--from` points: a destination rooted there, and the path below its root (for the prefix check). */
-interface Location {
-  readonly description: string;
-  /** The folder part of the location, ending with "/" (or ""), compared with the config prefix. */
-  readonly tail: string;
-  /** A destination rooted at the location minus `strip` trailing characters of its folder part. */
-  open(strip: number): Destination;
-}
-
-function parseLocation(from: string, flags: Flags, io: Io): Location {
-  if (from.startsWith('s3://')) {
-    const rest = from.slice(5);
-    const slash = rest.indexOf('/');
-    const bucket = slash < 0 ? rest : rest.slice(0, slash);
-    if (!bucket) throw new UsageError(`--from: expected s3://bucket/prefix/, got ${from}`);
-    let prefix = slash < 0 ? '' : rest.slice(slash + 1);
-    if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
-    const accessKeyId = io.env.AWS_ACCESS_KEY_ID;
-    const secretAccessKey = io.env.AWS_SECRET_ACCESS_KEY;
-    registerSecret(secretAccessKey);
-    const open = (strip: number): Destination => {
-      const cfg: DestinationConfig = {
-        type: 's3',
-        bucket,
-        prefix: prefix.slice(0, prefix.length - strip),
-        partSizeMiB: 8,
-        queueSize: 2,
-        ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
-      };
-      return createDestination('from', cfg, {
-        baseDir: process.cwd(),
-        ...(accessKeyId && secretAccessKey ? { s3Credentials: { accessKeyId, secretAccessKey } } : {}),
-      });
-    };
-    return { description: from, tail: prefix, open };
-  }
-  if (flags.endpoint) throw new UsageError('--endpoint goes with --from s3://bucket/prefix/ only');
-  const dir = path.resolve(from.replace(/^file:\/\//, ''));
-  const tail = `${dir.split(path.sep).join('/')}/`;
-  return {
-    description: dir,
-    tail,
-    open: (strip) =>
-      createDestination(
-        'from',
-        { type: 'file', path: tail.slice(0, tail.length - strip) || '/' },
-        { baseDir: '/' },
-      ),
-  };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -187,7 +136,9 @@ async function rebuild(
 /** `dumpvault recover --from <location> --out <dir>` */
 export async function recoverCommand(flags: Flags, out: Output, io: Io): Promise<number> {
   if (!flags.from || !flags.out)
-    throw new UsageError('recover needs --from <dir | s3://bucket/prefix/> and --out <new dir>');
+    throw new UsageError(
+      'recover needs --from <dir | s3://bucket/prefix/ | azure://container/prefix/> and --out <new dir>',
+    );
   const location = parseLocation(flags.from, flags, io);
   const outDir = path.resolve(flags.out);
   const passphrase = io.env[META_PASSPHRASE_ENV];

@@ -16,13 +16,19 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { DEFAULT_CONFIG_FILE, findJob, type LoadedConfig, loadConfig } from '../../../core/config/load.ts';
-import { METRIC_NAMESPACE, METRICS, SERVICE_NAME } from '../../../core/contracts/cloudwatch.ts';
+import {
+  JOB_DIMENSION,
+  METRIC_NAMESPACE,
+  METRICS,
+  SERVICE_DIMENSION,
+  SERVICE_NAME,
+} from '../../../core/contracts/cloudwatch.ts';
 import {
   RestoreError,
   RestoreResultKey,
   RestoreState,
 } from '../../../core/contracts/restore-state-machine.ts';
-import { StackOutput, StackOutputEnv } from '../../../core/contracts/stack.ts';
+import { DEFAULT_STACK_NAME, StackOutput, StackOutputEnv } from '../../../core/contracts/stack.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { type HistoryStore, isFailedStatus } from '../../../core/history/history.ts';
@@ -58,7 +64,7 @@ export async function stackOutputs(
   env: NodeJS.ProcessEnv,
   clients: RemoteClients,
 ): Promise<Record<string, string>> {
-  const stackName = loaded.config.aws?.stackName ?? 'DumpVault';
+  const stackName = loaded.config.aws?.stackName ?? DEFAULT_STACK_NAME;
   const fromEnv: Record<string, string> = {};
   for (const [output, name] of Object.entries(StackOutputEnv)) {
     const value = env[name];
@@ -195,8 +201,8 @@ export async function remoteStatusCommand(
         Namespace: METRIC_NAMESPACE,
         MetricName: METRICS.hoursSinceLastSuccess,
         Dimensions: [
-          { Name: 'service', Value: SERVICE_NAME },
-          { Name: 'Job', Value: job.name },
+          { Name: SERVICE_DIMENSION, Value: SERVICE_NAME },
+          { Name: JOB_DIMENSION, Value: job.name },
         ],
       }),
     );

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { LoadedConfig } from '../../../core/config/load.ts';
 import { validateConfig } from '../../../core/config/load.ts';
-import { TaskEnv } from '../../../core/contracts/task-env.ts';
+import { TaskEnv, type TaskRun } from '../../../core/contracts/task-env.ts';
 import { ConfigError } from '../../../core/errors.ts';
 import type { HistoryStore } from '../../../core/history/history.ts';
 import type { Notifier } from '../../../core/notify/notifier.ts';
@@ -32,34 +32,22 @@ export interface TaskDeps {
   readonly minuteMs?: number;
 }
 
-export function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value)
-    throw new ConfigError(
-      `task environment variable ${name} is not set; the task must be started by start-backup`,
-    );
-  return value;
-}
-
 /**
- * Builds a LoadedConfig from DUMPVAULT_JOB_JSON, writing the recipients' public keys from
- * DUMPVAULT_PUBLIC_KEYS_JSON into a private temp dir under the paths the config names.
+ * Builds a LoadedConfig from the run's single-job config, writing the recipients' public keys
+ * (both from the task environment, core/contracts/task-env.ts) into a private temp dir under the paths the config names.
  */
 export async function loadTaskConfig(
-  env: NodeJS.ProcessEnv,
+  run: Pick<TaskRun, 'jobJson' | 'publicKeys'>,
 ): Promise<{ loaded: LoadedConfig; cleanup: () => Promise<void> }> {
   let json: unknown;
   try {
-    json = JSON.parse(required(env, TaskEnv.jobJson));
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
+    json = JSON.parse(run.jobJson);
+  } catch {
     throw new ConfigError(`${TaskEnv.jobJson} is not valid JSON; redeploy the stack`);
   }
   const config = validateConfig(json);
   const dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-task-'));
-  const publicKeys = env[TaskEnv.publicKeys];
-  const keys = publicKeys ? (JSON.parse(publicKeys) as Record<string, string>) : {};
-  for (const [relative, armored] of Object.entries(keys)) {
+  for (const [relative, armored] of Object.entries(run.publicKeys)) {
     const file = path.resolve(dir, relative);
     if (!file.startsWith(`${dir}${path.sep}`))
       throw new ConfigError(`public key path ${relative} leaves the key directory`);
@@ -76,9 +64,11 @@ export async function loadTaskConfig(
  * The ARN of the task this process runs in, from the ECS task metadata endpoint (v4), so the
  * final history item keeps the ARN start-backup recorded. Undefined outside ECS.
  */
-export async function currentTaskArn(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  if (env.DUMPVAULT_TASK_ARN) return env.DUMPVAULT_TASK_ARN;
-  const base = env.ECS_CONTAINER_METADATA_URI_V4;
+export async function currentTaskArn(
+  run: Pick<TaskRun, 'taskArn' | 'metadataUri'>,
+): Promise<string | undefined> {
+  if (run.taskArn) return run.taskArn;
+  const base = run.metadataUri;
   if (!base) return undefined;
   try {
     const response = await fetch(`${base}/task`, { signal: AbortSignal.timeout(2000) });

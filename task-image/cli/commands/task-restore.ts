@@ -49,8 +49,12 @@ import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { checkSourceUrl, findJob } from '../../../core/config/load.ts';
-import { RestoreTaskEnv } from '../../../core/contracts/restore-task.ts';
-import { TaskEnv } from '../../../core/contracts/task-env.ts';
+import {
+  parseRestoreTaskEnv,
+  RestoreTaskEnv,
+  type RestoreTaskKind,
+  type RestoreTaskRun,
+} from '../../../core/contracts/restore-task.ts';
 import type { Connection, TableStats } from '../../../core/engine.ts';
 import { ConfigError, ExitCode, messageOf, UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
@@ -79,7 +83,7 @@ import { decryptKeysFor } from './task-restore-keys.ts';
 export { RestoreTaskEnv };
 
 /** What the task runs: a restore, a drill, or a standby run (DUMPVAULT_RESTORE_KIND). */
-export type RestoreKind = 'restore' | 'drill' | 'standby';
+export type RestoreKind = RestoreTaskKind;
 
 /** What the restore task needs besides its environment; tests inject local stand-ins. */
 export interface TaskRestoreDeps extends TaskDeps {
@@ -103,33 +107,29 @@ export interface TaskRestoreResult {
   readonly error?: string;
 }
 
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value)
-    throw new ConfigError(
-      `task environment variable ${name} is not set; the restore task must be started by the restore state machine`,
-    );
-  return value;
-}
-
 /** The target the environment names, as runRestore takes it, and the source scratch databases go next to. */
 async function restoreTarget(
+  run: RestoreTaskRun,
   env: NodeJS.ProcessEnv,
   ctx: JobContext,
   scratchDir: string,
   fetchSecret: SecretFetcher,
 ): Promise<{ target: RestoreTarget; source: Connection }> {
-  const value = required(env, RestoreTaskEnv.target);
+  const value = run.target;
   if (value === 'scratch') return { target: { kind: 'scratch' }, source: ctx.source };
   if (value === 'ephemeral') {
     if (ctx.job.engine === 'sqlite') {
       return { target: { kind: 'scratch' }, source: { url: `sqlite:${path.join(scratchDir, 'drill.db')}` } };
     }
-    return { target: { kind: 'scratch' }, source: { url: required(env, RestoreTaskEnv.ephemeralUrl) } };
+    if (!run.ephemeralUrl)
+      throw new ConfigError(
+        `environment variable ${RestoreTaskEnv.ephemeralUrl} is not set; a drill of a ${ctx.job.engine} job runs in the drill task definition`,
+      );
+    return { target: { kind: 'scratch' }, source: { url: run.ephemeralUrl } };
   }
   const problem = checkSourceUrl(ctx.job.engine, value);
   if (problem) throw new ConfigError(`${RestoreTaskEnv.target}: ${problem}`);
-  const arn = env[RestoreTaskEnv.targetPasswordSecret];
+  const arn = run.targetPasswordSecret;
   const password = arn
     ? await resolveSecret(
         { arn, field: 'password', path: RestoreTaskEnv.targetPasswordSecret },
@@ -139,7 +139,7 @@ async function restoreTarget(
     : undefined;
   const connection: Connection = { url: value, ...(password ? { password } : {}) };
   return {
-    target: { kind: 'connection', connection, drop: env[RestoreTaskEnv.drop] === 'true' },
+    target: { kind: 'connection', connection, drop: run.drop },
     source: ctx.source,
   };
 }
@@ -151,42 +151,31 @@ export async function taskRestoreCommand(
   deps: TaskRestoreDeps = {},
 ): Promise<number> {
   const print = deps.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const jobName = required(env, RestoreTaskEnv.job);
-  const runId = required(env, RestoreTaskEnv.runId);
-  const startedAt = required(env, RestoreTaskEnv.startedAt);
-  if (Number.isNaN(Date.parse(startedAt))) throw new ConfigError('DUMPVAULT_STARTED_AT is not an ISO time');
-  const kindValue = required(env, RestoreTaskEnv.kind);
-  if (kindValue !== 'restore' && kindValue !== 'drill' && kindValue !== 'standby') {
-    throw new ConfigError(
-      `${RestoreTaskEnv.kind}: expected "restore", "drill" or "standby", got ${JSON.stringify(kindValue)}`,
-    );
-  }
-  const kind = kindValue;
-  const trigger: Trigger = env[TaskEnv.trigger] === 'schedule' ? 'schedule' : 'manual';
+  const run = parseRestoreTaskEnv(env);
+  if ('error' in run) throw new ConfigError(run.error);
+  const { job: jobName, runId, startedAt, kind, trigger } = run;
   const fetchSecret = deps.fetchSecret ?? secretsManagerFetcher();
-  const taskArn = await currentTaskArn(env);
+  const taskArn = await currentTaskArn(run);
   // The run's items expire per the job's retention once the config is loaded (a failure to
   // load it is recorded without a TTL).
   let lifetimes: ((job: string) => number | undefined) | undefined;
   const history = new RunHistory(
     deps.history ??
       new DynamoHistoryStore({
-        tableName: required(env, TaskEnv.historyTable),
+        tableName: run.historyTable,
         client: createHistoryDocumentClient(new DynamoDBClient({})),
         runLifetimeDays: (job) => lifetimes?.(job),
       }),
     { job: jobName, runId, startedAt, ...(taskArn ? { taskArn } : {}) },
   );
-  const notifier =
-    deps.notifier ??
-    new SnsNotifier({ client: new SNSClient({}), topicArn: required(env, TaskEnv.topicArn) });
+  const notifier = deps.notifier ?? new SnsNotifier({ client: new SNSClient({}), topicArn: run.topicArn });
   const investigate = () => `dumpvault history ${jobName} --remote   (run ${runId})`;
   const base = { job: jobName, runId, kind } as const;
 
   let cleanup: (() => Promise<void>) | undefined;
   let backupKey: string | undefined;
   try {
-    const task = await loadTaskConfig(env);
+    const task = await loadTaskConfig(run);
     cleanup = task.cleanup;
     const loaded = task.loaded;
     lifetimes = runLifetimes(loaded.config);
@@ -201,12 +190,12 @@ export async function taskRestoreCommand(
       forReading: true,
       fetchSecret,
       ...(taskArn ? { taskArn } : {}),
-      ...(env[TaskEnv.bucket] ? { managedBucket: env[TaskEnv.bucket] } : {}),
+      ...(run.bucket ? { managedBucket: run.bucket } : {}),
     });
     const { target, source } =
       kind === 'standby'
         ? { target: undefined, source: resolved.source }
-        : await restoreTarget(env, resolved, loaded.baseDir, fetchSecret);
+        : await restoreTarget(run, env, resolved, loaded.baseDir, fetchSecret);
     const ctx: JobContext = {
       ...resolved,
       source,
@@ -215,10 +204,10 @@ export async function taskRestoreCommand(
       }),
       investigate,
     };
-    const named = env[RestoreTaskEnv.backupDestination];
+    const named = run.backupDestination;
     const from = named ? destinationNamed(ctx.destinations, named, job.name) : ctx.destinations[0];
     if (!from) throw new ConfigError(`job ${job.name} has no destination to restore from`);
-    backupKey = required(env, RestoreTaskEnv.backupKey);
+    backupKey = run.backupKey;
     if (!backupKey.startsWith(jobPrefix(ctx.prefix, job.name))) {
       throw new ConfigError(
         `${RestoreTaskEnv.backupKey}: ${backupKey} is not a backup of job ${job.name} (expected a key under ${jobPrefix(ctx.prefix, job.name)})`,

@@ -6,8 +6,8 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { prunesSeparately } from '../../../core/contracts/prune.ts';
-import { parseTaskRun, TaskEnv } from '../../../core/contracts/task-env.ts';
+import { parseTaskRun } from '../../../core/contracts/task-env.ts';
+import { RUN_TIMEOUT_MINUTES } from '../../../core/contracts/timeouts.ts';
 import { ConfigError, ToolError, UsageError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { Trigger } from '../../../core/history/history.ts';
@@ -32,8 +32,9 @@ export async function taskCommand(
     throw new UsageError(`unknown task "${action ?? ''}"; the task image runs "task backup"`);
   const run = parseTaskRun(env);
   if ('error' in run) throw new ConfigError(run.error);
-  const { job, runId, startedAt } = run;
-  const { loaded, cleanup } = await loadTaskConfig(env);
+  const { job, runId } = run;
+  const startedAt = new Date(run.startedAt);
+  const { loaded, cleanup } = await loadTaskConfig(run);
   const history =
     deps.history ??
     new DynamoHistoryStore({
@@ -43,7 +44,7 @@ export async function taskCommand(
     });
   const notifier = deps.notifier ?? new SnsNotifier({ client: new SNSClient({}), topicArn: run.topicArn });
   const jobConfig = loaded.config.jobs.find((j) => j.name === job);
-  const timeoutMinutes = jobConfig?.task?.timeoutMinutes ?? 720;
+  const timeoutMinutes = jobConfig?.task?.timeoutMinutes ?? RUN_TIMEOUT_MINUTES;
   const controller = new AbortController();
   const timer = setTimeout(
     () =>
@@ -56,7 +57,7 @@ export async function taskCommand(
   const interrupts = deps.interrupts?.();
   const signal = interrupts ? AbortSignal.any([controller.signal, interrupts.signal]) : controller.signal;
   try {
-    const taskArn = await currentTaskArn(env);
+    const taskArn = await currentTaskArn(run);
     const ctx = await resolveJobContext(loaded, job, {
       env,
       trigger: run.trigger satisfies Trigger,
@@ -71,7 +72,7 @@ export async function taskCommand(
       // {prefix}_dumpvault/ in every destination, its secrets from Secrets Manager only with
       // metaBackup.secrets. Never pruned here: the task's role deletes nothing.
       metaBackup: {
-        configText: env[TaskEnv.jobJson]!,
+        configText: run.jobJson,
         configFile: 'dumpvault.config.json',
         awsSecrets: deps.fetchSecret ?? secretsManagerFetcher(),
       },
@@ -80,12 +81,12 @@ export async function taskCommand(
       ...ctx,
       startedAt,
       // In AWS retention runs under the job's prune function, never under the task's role.
-      pruneAfterBackup: !prunesSeparately(env),
+      pruneAfterBackup: !run.pruneSeparately,
       signal,
       investigate: (id) => `dumpvault history ${job} --remote   (run ${id})`,
       // On Fargate Spot, SIGTERM is most likely the interruption notice: task-stopped sees the
       // stop code, and retries the run or sends the alert (functions/logic/spot-retry.ts).
-      ...(env[TaskEnv.capacity] === 'FARGATE_SPOT'
+      ...(run.capacity === 'FARGATE_SPOT'
         ? { leaveFailureToOrchestrator: () => interrupts?.signal.aborted === true }
         : {}),
     });

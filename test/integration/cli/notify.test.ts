@@ -264,6 +264,73 @@ describe('smtp channel', () => {
   );
 });
 
+describe('smtp channel TLS modes', () => {
+  const SMTP_PASSWORD = 'tls-Pa55word-6e0b-secret';
+  const mailJob = (name: string, channel: Record<string, unknown>) => ({
+    destinations: { local: { type: 'file', path: './backups' } },
+    notify: {
+      channels: [
+        {
+          type: 'smtp',
+          name: 'mail',
+          host: '127.0.0.1',
+          user: 'dumpvault',
+          passwordEnv: 'DV_SMTP_PASSWORD',
+          from: 'dumpvault@example.com',
+          to: ['ops@example.com'],
+          retries: 0,
+          ...channel,
+        },
+      ],
+    },
+    jobs: [job(name)],
+  });
+
+  it(
+    'mails over implicit TLS ("tls": "implicit", port 465 style)',
+    async () => {
+      const smtp = await startSmtpReceiver({ user: 'dumpvault', password: SMTP_PASSWORD }, 'implicit');
+      try {
+        await ws.writeConfig(mailJob('implicit', { tls: 'implicit', port: smtp.port, caFile: smtp.caFile }));
+
+        const run = await backup('implicit', { DV_SMTP_PASSWORD: SMTP_PASSWORD });
+
+        expect(run.code).toBe(1); // implicit.db does not exist: an alert to send
+        expect(smtp.mails.map((m) => m.subject)).toEqual(['dumpvault: backup of implicit FAILED']);
+        expect(smtp.mails[0]).toMatchObject({ secure: true, user: 'dumpvault' });
+      } finally {
+        await smtp.stop();
+      }
+    },
+    TIMEOUT.roundTrips,
+  );
+
+  it(
+    'never sends the password to a server that offers no STARTTLS ("tls": "starttls", the default): logged, the backup keeps its own outcome',
+    async () => {
+      // Bug caught (possible): an opportunistic STARTTLS that falls back to clear-text AUTH.
+      const smtp = await startSmtpReceiver({ user: 'dumpvault', password: SMTP_PASSWORD }, 'none');
+      try {
+        await ws.writeConfig(mailJob('cleartext', { port: smtp.port, caFile: smtp.caFile }));
+
+        const run = await backup('cleartext', { DV_SMTP_PASSWORD: SMTP_PASSWORD });
+
+        expect(run.code).toBe(1); // the backup's own failure (cleartext.db does not exist), nothing else
+        expect(smtp.logins).toBe(0);
+        expect(smtp.mails).toEqual([]);
+        expect(run.stderr).toMatch(
+          /notify smtp mail \(127\.0\.0\.1\): could not deliver .*gave up after 1 attempt/,
+        );
+        const [last] = await new LocalHistoryStore(path.join(ws.dir, '.dumpvault')).list('cleartext');
+        expect(last?.error).toMatch(/cleartext\.db/);
+      } finally {
+        await smtp.stop();
+      }
+    },
+    TIMEOUT.roundTrips,
+  );
+});
+
 describe('de-duplication per channel', () => {
   const SMTP_PASSWORD = 'split-Pa55word-4d2a-secret';
   let smtp: SmtpReceiver;

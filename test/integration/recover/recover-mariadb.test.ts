@@ -2,13 +2,21 @@
  * dumpvault's own disaster recovery (issue 16 §1) for a MariaDB job, through the real CLI and
  * the real server: the meta-backup is encrypted to a key (not a passphrase), the install is
  * deleted, `recover --key` rebuilds config, keys and history from the file destination alone,
- * and `list` + `restore` bring the database back equal to the original.
+ * and `list` + `restore` bring the database back equal to the original; `recover --from
+ * azure://container/prefix/` (Azurite) finds the same from the Azure copy.
  * (recover.test.ts does the same for PostgreSQL with a meta passphrase, secrets and S3.)
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AZURITE_ACCOUNT,
+  AZURITE_ACCOUNT_KEY,
+  type AzuriteHandle,
+  azuriteDestination,
+  startAzurite,
+} from '../../support/azurite.ts';
 import { runCli } from '../../support/cli.ts';
 import {
   createMariaDb,
@@ -21,6 +29,7 @@ import {
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
 
 let ws: Workspace;
+let az: AzuriteHandle;
 let vault: string; // the file destination: a disk that survives the lost machine
 let offline: string; // where the operator keeps the private key, away from the machine
 let clean: string; // the new machine
@@ -29,7 +38,10 @@ const dbs: string[] = [];
 
 const config = () => ({
   prefix: 'dv/',
-  destinations: { disk: { type: 'file', path: vault } },
+  destinations: {
+    disk: { type: 'file', path: vault },
+    az: azuriteDestination('backups', { prefix: 'site/' }),
+  },
   encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
   metaBackup: { recipients: ['keys/ops.pub.asc'] },
   jobs: [
@@ -37,7 +49,7 @@ const config = () => ({
       name: 'shop',
       engine: 'mysql',
       source: { url: `mysql://${MY.user}@${MY.host}:${MY.port}/${db}` },
-      destinations: ['disk'],
+      destinations: ['disk', 'az'],
       encryption: 'ops',
       compression: 'gzip',
       retention: { keepLast: 5 },
@@ -51,12 +63,15 @@ beforeAll(async () => {
   offline = await mkdtemp(path.join(tmpdir(), 'dumpvault-offline-'));
   clean = await mkdtemp(path.join(tmpdir(), 'dumpvault-clean-'));
   await cp(ws.privateKey, path.join(offline, 'ops.private.asc'));
+  az = await startAzurite();
+  await az.createContainer('backups');
   db = createMariaDb();
   dbs.push(db);
 }, 120_000);
 
 afterAll(async () => {
   for (const name of dbs) dropMariaDb(name);
+  await az?.stop();
   await ws?.remove();
   for (const dir of [vault, offline, clean]) if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -66,7 +81,7 @@ describe('recover a MariaDB job from nothing', () => {
     // Prepare: two backups (the second after a change), each writing the meta-backup.
     await ws.writeConfig(config());
     const cli = (args: string[], configFile: string, env: Record<string, string | undefined> = {}) =>
-      runCli([...args, '--config', configFile], { DUMPVAULT_PRIVATE_KEY: undefined, ...env });
+      runCli([...args, '--config', configFile], { ...az.env, DUMPVAULT_PRIVATE_KEY: undefined, ...env });
     expect((await cli(['backup', 'shop'], ws.configFile)).code).toBe(0);
     mariadb(db, 'INSERT INTO orders (customer_id, total) SELECT 7, seq FROM seq_1_to_120');
     const second = await cli(['backup', 'shop'], ws.configFile);
@@ -118,5 +133,23 @@ describe('recover a MariaDB job from nothing', () => {
     expect(restored.stderr).not.toMatch(/error/);
     expect(restored.code).toBe(0);
     expect(mariaFingerprint(target)).toBe(original);
+
+    // The Azure copy alone suffices too: a connection string, or the account, its key and endpoint.
+    const fromAzure = [
+      { AZURE_STORAGE_CONNECTION_STRING: az.connectionString },
+      { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT, AZURE_STORAGE_KEY: AZURITE_ACCOUNT_KEY },
+    ];
+    for (const [i, credentials] of fromAzure.entries()) {
+      const dir = path.join(clean, `from-azure-${i}`);
+      const endpoint = 'AZURE_STORAGE_KEY' in credentials ? ['--endpoint', az.accountUrl] : [];
+      const viaAzure = await runCli(
+        ['recover', '--from', 'azure://backups/site/dv/', ...endpoint, '--out', dir, '--key', key],
+        { DUMPVAULT_PRIVATE_KEY: undefined, DUMPVAULT_META_PASSPHRASE: undefined, ...credentials },
+      );
+      expect(viaAzure.stderr).toBe('');
+      expect(viaAzure.code).toBe(0);
+      expect(viaAzure.stdout).toMatch(/history shop: 2 backup\(s\) added from manifests/);
+      expect(JSON.parse(await readFile(path.join(dir, 'dumpvault.config.json'), 'utf8'))).toEqual(config());
+    }
   }, 240_000);
 });
