@@ -11,7 +11,7 @@ const MIN_PARTIAL = 512;
 const MAX_PARTIAL_BITS = 30;
 
 /** A new-format length octet sequence for a definite (final) body length. */
-function finalLength(length: number): Buffer {
+export function finalLength(length: number): Buffer {
   if (length < 192) return Buffer.from([length]);
   if (length < 8384) {
     const rest = length - 192;

@@ -17,7 +17,7 @@ import {
   type Hash,
   randomBytes,
 } from 'node:crypto';
-import { PacketReader, PartialFramer, SeipdError } from './packet-framing.ts';
+import { finalLength, PacketReader, PartialFramer, SeipdError } from './packet-framing.ts';
 
 export { SeipdError } from './packet-framing.ts';
 
@@ -40,9 +40,24 @@ export function nativeSeipdSupports(algorithm: string): boolean {
 }
 
 /**
+ * Ciphertext goes out in runs of 2^RUN_BITS octets (256 KiB), each one whole partial body of the
+ * SEIPD packet behind its one-octet length header: two buffers per run downstream, and one
+ * `cipher.update` per run over plaintext gathered in a buffer allocated once. The size is a
+ * measured choice (docs/performance.md, one core: 64 KiB runs saved nothing).
+ */
+const RUN_BITS = 18;
+const RUN_BYTES = 1 << RUN_BITS;
+
+/**
  * Encrypts a stream into one SEIPD v1 packet under `sessionKey` (AES: see nativeSeipdSupports).
  * Yields the packet's bytes as they are ready; the caller writes the key packets before them.
  * `now` is the literal data packet's date.
+ *
+ * The plaintext (random prefix, the literal data packet with its own partial lengths, the MDC
+ * packet) is copied into one reused buffer and encrypted a run at a time, so the ciphertext of a
+ * run is exactly one partial body of the outer packet (the first run one octet short, for the
+ * version octet in front of it): no partial body cuts a ciphertext buffer, and the number of
+ * calls and buffers does not depend on how the input is chunked.
  */
 export async function* seipdV1(
   source: AsyncIterable<Buffer>,
@@ -55,21 +70,39 @@ export async function* seipdV1(
   const cipher: Cipher = createCipheriv(spec.cipher, sessionKey.data, Buffer.alloc(BLOCK));
   const mdc: Hash = createHash('sha1');
   const out: Buffer[] = [];
-  // Outer packet: tag 18, version 1, then the ciphertext.
-  const seipd = new PartialFramer(TAG_SEIPD, 1 << 16, (bytes) => out.push(bytes));
-  seipd.push(Buffer.from([1]));
-  const encrypt = (plain: Buffer): void => {
-    mdc.update(plain);
-    seipd.push(cipher.update(plain));
+  const plain = Buffer.allocUnsafe(RUN_BYTES);
+  // The first run is one octet short: the outer packet's version octet goes in front of it.
+  let room = RUN_BYTES - 1;
+  let used = 0;
+  let first = true;
+  /** The outer packet's header (first time), a length, and the version octet (first time). */
+  const header = (length: Buffer): Buffer =>
+    first ? Buffer.concat([Buffer.of(0xc0 | TAG_SEIPD), length, Buffer.of(1)]) : length;
+  const gather = (bytes: Buffer): void => {
+    let at = 0;
+    while (at < bytes.length) {
+      const n = Math.min(room - used, bytes.length - at);
+      bytes.copy(plain, used, at, at + n);
+      used += n;
+      at += n;
+      if (used < room) continue;
+      // A full run is one partial body (more follows: at least the MDC's digest).
+      const run = plain.subarray(0, used);
+      mdc.update(run);
+      out.push(header(Buffer.of(0xe0 | RUN_BITS)), cipher.update(run));
+      first = false;
+      used = 0;
+      room = RUN_BYTES;
+    }
   };
   // The random prefix with its last two octets repeated (the "quick check").
   const prefix = randomBytes(BLOCK + 2);
   prefix[BLOCK] = prefix[BLOCK - 2]!;
   prefix[BLOCK + 1] = prefix[BLOCK - 1]!;
-  encrypt(prefix);
-  // Inner packet: tag 11, format 'b', no file name, the date; its framing goes straight into
-  // the cipher, piece by piece (no copy of the data for the inner framing).
-  const literal = new PartialFramer(TAG_LITERAL, 1 << 16, encrypt);
+  gather(prefix);
+  // Inner packet: tag 11, format 'b', no file name, the date; its framing is gathered with the
+  // data it frames.
+  const literal = new PartialFramer(TAG_LITERAL, RUN_BYTES, gather);
   const literalHeader = Buffer.alloc(6);
   literalHeader[0] = 0x62; // 'b'
   literalHeader[1] = 0; // file name length
@@ -81,13 +114,13 @@ export async function* seipdV1(
   }
   literal.end();
   // MDC: SHA-1 over the prefix, the literal packet and the MDC packet's own two header octets.
-  const mdcHeader = Buffer.from([0xc0 | TAG_MDC, 20]);
-  mdc.update(mdcHeader);
-  const digest = mdc.digest();
-  seipd.push(cipher.update(Buffer.concat([mdcHeader, digest])));
-  const tail = cipher.final();
-  if (tail.length) seipd.push(tail);
-  seipd.end();
+  gather(Buffer.from([0xc0 | TAG_MDC, 20]));
+  const tail = plain.subarray(0, used);
+  mdc.update(tail);
+  const last = [cipher.update(tail), cipher.update(mdc.digest()), cipher.final()];
+  // The final (definite) length: what follows the last partial header.
+  const length = last.reduce((sum, b) => sum + b.length, 0);
+  out.push(header(finalLength(first ? length + 1 : length)), ...last.filter((b) => b.length > 0));
   yield* out.splice(0);
 }
 

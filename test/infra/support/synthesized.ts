@@ -9,7 +9,16 @@
  * directory for that file (renamed into place whole, so it appears complete) with a generous
  * deadline.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CfnElement, Stack } from 'aws-cdk-lib';
@@ -41,6 +50,8 @@ export interface Synthesized {
   readonly synthError?: string;
   /** Whatever the fixture recorded from its construct objects (metric names, ARNs…). */
   readonly extras: Readonly<Record<string, unknown>>;
+  /** What building and synthesizing the fixture left in the system temp folder (os.tmpdir()). */
+  readonly tempLeftovers: readonly string[];
 }
 
 /** What a fixture builder returns. */
@@ -133,18 +144,38 @@ function synthesizedByOther(dir: string, name: FixtureName): Promise<Synthesized
 function build(dir: string, name: FixtureName): Synthesized {
   const work = mkdtempSync(path.join(dir, `${name}-`));
   const outdir = path.join(work, 'cdk.out');
-  const { app, build: made } = fixtures[name](work, outdir);
+  // The system temp folder of this build and synth is an empty folder of its own: os.tmpdir()
+  // reads TMPDIR on every call, and both are synchronous, so nothing else of this process can
+  // write there meanwhile; whatever is in it afterwards, the construct left behind.
+  const systemTemp = mkdtempSync(path.join(dir, `${name}-system-temp-`));
+  const savedTmpdir = process.env['TMPDIR'];
+  process.env['TMPDIR'] = systemTemp;
   let synthError: string | undefined;
+  let built: ReturnType<(typeof fixtures)[FixtureName]>;
   try {
-    app.synth();
-  } catch (err) {
-    synthError = err instanceof Error ? err.message : String(err);
+    built = fixtures[name](work, outdir);
+    try {
+      built.app.synth();
+    } catch (err) {
+      synthError = err instanceof Error ? err.message : String(err);
+    }
+  } finally {
+    if (savedTmpdir === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = savedTmpdir;
   }
+  const made = built.build;
+  const tempLeftovers = readdirSync(systemTemp);
   const report = path.join(outdir, 'validation-report.json');
   const nagReport = synthError && existsSync(report) ? readFileSync(report, 'utf8') : '';
   const stacks: Record<string, SynthesizedStack> = {};
   for (const stack of made.stacks) stacks[stack.node.id] = describeStack(stack);
-  return { stacks, nagReport, ...(synthError ? { synthError } : {}), extras: made.extras?.() ?? {} };
+  return {
+    stacks,
+    nagReport,
+    ...(synthError ? { synthError } : {}),
+    extras: made.extras?.() ?? {},
+    tempLeftovers,
+  };
 }
 
 function describeStack(stack: Stack): SynthesizedStack {

@@ -101,6 +101,26 @@ describe('meta-backup contents', () => {
     );
   });
 
+  it('export refuses a meta passphrase whose value is one of the secrets inside, naming the variable, writing nothing', async () => {
+    // Bug caught: another env name holding the same value slips past validate (it compares names)
+    // and the meta-backup is encrypted with a secret it stores.
+    await ws.writeConfig(config({ passphraseEnv: META_PASSPHRASE_ENV, secrets: true }));
+    const metas = () => readdir(path.join(ws.dir, 'backups', '_dumpvault')).catch(() => [] as string[]);
+    const before = (await metas()).sort();
+
+    const run = await runCli(['export', '--config', ws.configFile], {
+      ...env,
+      [META_PASSPHRASE_ENV]: SPARE_SECRET,
+    });
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /metaBackup: the meta passphrase has the same value as SPARE_SECRET, one of the secrets the meta-backup stores/,
+    );
+    expect(run.stderr).not.toContain(SPARE_SECRET);
+    expect((await metas()).sort()).toEqual(before);
+  });
+
   it('validate says once that there is no meta-backup', async () => {
     await ws.writeConfig(config(undefined));
     const run = await runCli(['validate', '--config', ws.configFile], env);

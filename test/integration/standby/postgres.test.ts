@@ -18,7 +18,7 @@ import {
   uniqueName,
 } from '../../support/databases.ts';
 import { createWorkspace, type Workspace } from '../../support/workspace.ts';
-import { alerts, corruptNewestObject, readInLoop, standbyRuns } from './support.ts';
+import { alerts, corruptNewestObject, inflateNewestRowCount, readInLoop, standbyRuns } from './support.ts';
 
 const JOB = 'pg-standby';
 let ws: Workspace;
@@ -162,6 +162,29 @@ describe('PostgreSQL standby', () => {
     const [latest] = await standbyRuns(ws.dir, JOB);
     expect(latest).toMatchObject({ kind: 'standby', status: 'SKIPPED' });
   }, 120_000);
+
+  it('does not replace the standby with a backup whose restore differs from its manifest: content unchanged, FAILED naming the table, one alert', async () => {
+    // The object verifies (size, sha256, completeness); only the comparison after the restore
+    // into __dv_next can tell. A swap before that comparison, or despite it, fails this test.
+    const held = postgresFingerprint(standby);
+    const before = (await alerts(ws.dir)).length;
+    const table = await inflateNewestRowCount(ws.dir, JOB);
+
+    const run = await cli('standby', JOB);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /the restored standby differs from backup .*expected \d+ rows, found \d+.*the standby was not replaced/,
+    );
+    expect(postgresFingerprint(standby)).toBe(held);
+    expect(databases()).toEqual([standby, `${standby}__dv_prev`]);
+    const [latest] = await standbyRuns(ws.dir, JOB);
+    expect(latest).toMatchObject({ kind: 'standby', status: 'FAILED' });
+    expect(latest?.error).toContain(table);
+    const raised = (await alerts(ws.dir)).slice(before);
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toMatchObject({ kind: 'standby', status: 'FAILED' });
+  }, 300_000);
 
   it('does not replace the standby with a corrupt backup: content unchanged, FAILED recorded, one alert', async () => {
     const held = postgresFingerprint(standby);

@@ -68,6 +68,27 @@ describe('the node:crypto SEIPD reader', () => {
     await expect(open(packet, 65_536, wrong)).rejects.toBeInstanceOf(SeipdError);
   });
 
+  // Cost, not format: every buffer the writer yields costs a trip through the pipeline's
+  // stages, so it yields whole partial bodies, not one piece per input chunk (docs/performance.md).
+  it('yields two buffers per 256 KiB of ciphertext however finely the input is chunked', async () => {
+    const data = randomBytes(1_000_000);
+    for (const chunk of [1000, 65_536, 300_001]) {
+      async function* source() {
+        for (let at = 0; at < data.length; at += chunk) yield data.subarray(at, at + chunk);
+      }
+      const parts: Buffer[] = [];
+      for await (const part of seipdV1(source(), key)) parts.push(part);
+      const runs = Math.ceil(1_000_000 / 262_144);
+      expect(parts.length, `${chunk}-byte chunks`).toBeLessThanOrEqual(2 * runs + 2);
+      // Each partial body is whole: a length octet for 2^18, then that many octets.
+      expect(parts[0]!.subarray(0, 3)).toEqual(Buffer.from([0xc0 | 18, 0xe0 | 18, 1]));
+      expect(parts[1]!.length).toBe(262_144 - 1);
+      expect(parts[2]).toEqual(Buffer.from([0xe0 | 18]));
+      expect(parts[3]!.length).toBe(262_144);
+      expect((await open(Buffer.concat(parts))).equals(data)).toBe(true);
+    }
+  });
+
   it('leaves packets under a cipher it does not handle to openpgp.js', async () => {
     const packet = await seal(randomBytes(1000));
     expect(opensNatively(packet, { data: key.data, algorithm: 'twofish' })).toBe(false);
