@@ -41,7 +41,7 @@
  *
  * The history item ends SUCCEEDED (details: backup, target, tables and rows compared,
  * `restoredTables` — the restored row counts the Verify state compares with the manifest) or
- * FAILED with a one-line cause; alerts go through notifyOutcome(). One JSON line on stdout (one
+ * FAILED with a one-line cause; alerts go through finishRun(). One JSON line on stdout (one
  * CloudWatch Logs event) repeats the result. Exit code 0 success, 1 failed, 2 refused (bad
  * input, or a target that has data without `DUMPVAULT_DROP=true`).
  */
