@@ -100,6 +100,30 @@ export interface ThroughSpec extends SpawnSpec {
   readonly tap?: RawTap;
 }
 
+/**
+ * A process's output that the process consuming it may take as its stdin ({@link processInput}):
+ * the producer then writes into the consumer's pipe itself, and the bytes never pass through
+ * Node. Read here instead (piped, iterated), it is an ordinary stream.
+ */
+export interface HandOffReadable extends Readable {
+  /** Starts the producer writing into `stdin`'s pipe; false once the output is read here. */
+  handOff(stdin: Writable): boolean;
+}
+
+const isHandOff = (input: Readable): input is HandOffReadable =>
+  typeof (input as Partial<HandOffReadable>).handOff === 'function';
+
+/** The producer of a handed-off input died of a broken pipe: its consumer stopped reading. */
+const lostReader = (err: unknown): boolean => err instanceof ToolError && err.signal === 'SIGPIPE';
+
+/** Options of {@link processOutput}. */
+export interface OutputOptions {
+  /** Start when first read or handed off ({@link HandOffReadable}); not with `through`. @default false */
+  readonly handOff?: boolean;
+  /** The output's error for the process's failure (with handOff, `stdin`'s failure wins). @default - as is */
+  readonly mapError?: (err: Error) => Error;
+}
+
 type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | null };
 
 /** A started process, its stderr so far and its exit, as {@link processOutput} tracks them. */
@@ -149,33 +173,49 @@ async function failureOf(p: Running): Promise<Error | undefined> {
  * pipe), whereas a first process that fails on its own leaves the second exiting 0 at the end
  * of its input. With a tap, the processes start once the relay's socket is open (core/raw-relay.ts).
  */
-export function processOutput(spec: SpawnSpec, stdin?: Readable, through?: ThroughSpec): Readable {
+export function processOutput(
+  spec: SpawnSpec,
+  stdin?: Readable,
+  through?: ThroughSpec,
+  options: OutputOptions = {},
+): Readable {
   let started: Started | undefined;
   // A hand-written Readable rather than an async generator: a generator only notices
   // destroy() at its next yield, so a tool that is silent (waiting on a lock, a dead
   // network) would never be killed when the pipeline gives up.
   const out = new Readable({
     read() {
-      started?.stdout.resume();
+      if (options.handOff) started ??= start(out, spec, stdin, undefined, options);
+      started?.stdout?.resume();
     },
     destroy(err, callback) {
       for (const p of started?.processes ?? []) terminate(p.child);
+      if (options.handOff) stdin?.destroy();
       callback(err);
     },
   });
+  if (options.handOff) {
+    const handOff = (sink: Writable): boolean => {
+      if (started || out.destroyed) return false;
+      started = start(out, spec, stdin, undefined, options, sink);
+      return true;
+    };
+    return Object.assign(out, { handOff });
+  }
   if (through?.tap) {
     void openRelayChannel().then((channel) => {
       if (out.destroyed) channel?.close();
-      else started = start(out, spec, stdin, through, channel);
+      else started = start(out, spec, stdin, through, options, channel);
     });
-  } else started = start(out, spec, stdin, through);
+  } else started = start(out, spec, stdin, through, options);
   return out;
 }
 
 /** The processes behind a {@link processOutput} stream, and the stdout it reads. */
 interface Started {
   readonly processes: readonly Running[];
-  readonly stdout: Readable;
+  /** Undefined when the output was handed off. */
+  readonly stdout: Readable | undefined;
 }
 
 /** Starts the processes of {@link processOutput} and ties `out` to them. */
@@ -184,13 +224,17 @@ function start(
   spec: SpawnSpec,
   stdin: Readable | undefined,
   through: ThroughSpec | undefined,
-  channel?: RelayChannel,
+  options: OutputOptions,
+  to?: RelayChannel | Writable,
 ): Started {
   const input = stdin ? 'pipe' : 'ignore';
-  const tool = channel
-    ? running(spec, spawnWith(spec, [input, channel.toolEnd, 'pipe']))
-    : running(spec, spawnChecked(spec, [input, 'pipe', 'pipe']));
+  const channel = to && 'relay' in to ? to : undefined;
+  const sink = to && !('relay' in to) ? to : undefined;
+  const tool = running(spec, spawnWith(spec, [input, channel?.toolEnd ?? sink ?? 'pipe', 'pipe']));
   channel?.spawned();
+  // The consumer and the producer hold the pipe now: this process's copy would keep it open.
+  sink?.destroy();
+  let stdinError: unknown;
   let filter: Running | undefined;
   if (through?.tap) {
     filter = running(through, spawnWith(through, ['pipe', 'pipe', 'pipe']));
@@ -204,13 +248,14 @@ function start(
     (tool.child.stdout as Readable).destroy();
   }
   const processes = filter ? [tool, filter] : [tool];
-  const stdout = (filter ?? tool).child.stdout as Readable;
-  stdout.on('data', (chunk: Buffer) => {
+  const stdout = (filter ?? tool).child.stdout ?? undefined;
+  stdout?.on('data', (chunk: Buffer) => {
     if (!out.push(chunk)) stdout.pause();
   });
   const fail = (err: Error) => {
     for (const p of processes) terminate(p.child);
-    out.destroy(err);
+    const mapped = lostReader(err) ? err : (options.mapError?.(err) ?? err);
+    out.destroy(options.handOff ? ((stdinError as Error | undefined) ?? mapped) : mapped);
   };
   // A process that cannot start fails the output at once (the other one is stopped).
   for (const p of processes) {
@@ -235,7 +280,10 @@ function start(
   })();
   if (stdin && tool.child.stdin) {
     tool.child.stdin.on('error', () => {}); // EPIPE when the process dies; its exit code tells why
-    stdin.on('error', () => terminate(tool.child));
+    stdin.on('error', (err) => {
+      stdinError ??= err;
+      terminate(tool.child);
+    });
     stdin.pipe(tool.child.stdin);
   }
   return { processes, stdout };
@@ -306,7 +354,7 @@ async function awaitInput(
     // Already consumed: 'end' will not fire again, and the tool must still see end of input.
     inputEnded = true;
     sink.end();
-  } else input.pipe(sink);
+  } else if (!(isHandOff(input) && input.handOff(sink))) input.pipe(sink);
   let result: { code: number | null; signal: NodeJS.Signals | null };
   try {
     result = await exited;
@@ -321,7 +369,12 @@ async function awaitInput(
     if (!inputEnded) input.destroy();
     throw stopped();
   }
-  if (inputError !== undefined) throw inputError;
+  // A handed-off producer dies of a broken pipe once the tool stopped reading: the tool's exit says why.
+  const unread = () =>
+    new ToolError(
+      `${path.basename(spec.command)} exited before it read all of its input, so the rest was never checked`,
+    );
+  if (inputError !== undefined && !lostReader(inputError)) throw inputError;
   if (result.code !== 0) {
     input.unpipe(sink);
     const failure = new ToolError(describeExit(spec.command, result.code, result.signal, stderr()), {
@@ -334,7 +387,7 @@ async function awaitInput(
     input.unpipe(sink);
     input.resume();
     await inputDone;
-    if (inputError !== undefined) throw inputError;
+    if (inputError !== undefined) throw lostReader(inputError) ? unread() : inputError;
     if (!inputEnded) throw new ToolError(`the input of ${spec.command} was closed before it ended`);
   }
   return stdout;

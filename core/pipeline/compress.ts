@@ -9,7 +9,13 @@ import { type Duplex, Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Compression } from '../config/schema.ts';
 import { ConfigError, IntegrityError, messageOf, ToolError } from '../errors.ts';
-import { processOutput, runCommand, type SpawnSpec, type ThroughSpec } from '../process.ts';
+import {
+  type HandOffReadable,
+  processOutput,
+  runCommand,
+  type SpawnSpec,
+  type ThroughSpec,
+} from '../process.ts';
 import { generatorStage } from '../streams/generator-stage.ts';
 
 /**
@@ -195,11 +201,27 @@ export function decompressStage(codec: Compression, options: CodecOptions = {}):
       // (Z_FINISH) is what makes a truncated stream fail with "unexpected end of file".
       return throughTransform(() => createGunzip(), corruptGzip);
     case 'zstd':
-      return throughProcess(
-        { command: options.zstdCommand ?? 'zstd', args: ['-d', '-q', '-c'] },
-        corruptZstd,
-      );
+      return throughProcess(zstdDecompress(options), corruptZstd);
     case 'none':
       return passthrough();
   }
+}
+
+const zstdDecompress = (options: CodecOptions): SpawnSpec => ({
+  command: options.zstdCommand ?? 'zstd',
+  args: ['-d', '-q', '-c'],
+});
+
+/**
+ * `zstd -d` of `source` as output a restore tool takes as its stdin (core/process.ts
+ * `HandOffReadable`): zstd then writes into the tool's pipe and the decompressed dump, the
+ * largest stream of a restore, never passes through Node (docs/performance.md, one core). Read
+ * here instead, it is the output of {@link decompressStage}. A failure of `source` (a failed
+ * decryption) is its error and stops zstd.
+ */
+export function zstdDecompressOutput(source: Readable, options: CodecOptions = {}): HandOffReadable {
+  return processOutput(zstdDecompress(options), source, undefined, {
+    handOff: true,
+    mapError: corruptZstd,
+  }) as HandOffReadable;
 }

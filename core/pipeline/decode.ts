@@ -39,9 +39,13 @@ export function decodeStages(
   manifest: Pick<Manifest, 'encryption' | 'compression'>,
   keys: DecryptKeys | undefined,
 ) {
+  return [...decryptStages(manifest, keys), asDuplex(decompressStage(manifest.compression))];
+}
+
+/** The stages that turn a stored object back into the compressed dump: decryption, if any. */
+export function decryptStages(manifest: Pick<Manifest, 'encryption'>, keys: DecryptKeys | undefined) {
   const stages: Stage[] = [];
   if (manifest.encryption.type !== 'none') stages.push(decryptStage(keys ?? {}));
-  stages.push(decompressStage(manifest.compression));
   return stages.map(asDuplex);
 }
 
