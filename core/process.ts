@@ -297,7 +297,8 @@ function start(
  * waiting for `input` to end would then wait forever. On failure `input` is destroyed with the
  * same error so the stages feeding it stop too. A tool that exits 0 before reading everything
  * (some ignore trailing bytes) has the rest of `input` drained, so a failure further upstream
- * (a truncated download, a failed decryption) still surfaces here.
+ * (a truncated download, a failed decryption) still surfaces here; a handed-off input
+ * ({@link HandOffReadable}) cannot be drained, so that fails.
  */
 export async function processInput(spec: SpawnSpec, input: Readable): Promise<string> {
   // An input destroyed before the tool starts (a run aborted meanwhile) emits nothing more:
