@@ -88,9 +88,14 @@ function expected(what: string) {
     return `expected ${what}, got ${got}`;
   };
 }
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (what: string) => z.string({ error: expected(what) }).min(1, { error: expected(what) });
 const count = (what: string) =>
-  z.number({ error: expected(what) }).int({ error: expected(what) }).nonnegative({ error: expected(what) });
+  z
+    .number({ error: expected(what) })
+    .int({ error: expected(what) })
+    .nonnegative({ error: expected(what) });
 const isoTime = (what: string) =>
   z.string({ error: expected(what) }).refine((s) => !Number.isNaN(Date.parse(s)), { error: expected(what) });
 const restoreKinds = z.enum(['restore', 'drill', 'standby'], {
@@ -215,7 +220,10 @@ export const StepStateSchema = z.looseObject(
     [RestoreResultKey.verify]: VerifyResultSchema.optional(),
     [RestoreResultKey.recorded]: z
       .discriminatedUnion('status', [RecordedOutcomeSchema, UnrecordedFailureSchema], {
-        error: expected('the outcome Record or RecordFailure stored'),
+        error: (issue) =>
+          expected('"SUCCEEDED" or "FAILED" (none when history could not be written)')({
+            input: isRecord(issue.input) ? issue.input['status'] : issue.input,
+          }),
       })
       .optional(),
     /** `{Error, Cause}` a Catch stored, by state name. */
