@@ -12,7 +12,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
 import type { ConfigInput } from '../../../core/config/schema.ts';
-import { RestoreError, RestoreRunSchema, RestoreState } from '../../../core/contracts/restore-state-machine.ts';
+import {
+  RestoreError,
+  RestoreRunSchema,
+  RestoreState,
+} from '../../../core/contracts/restore-state-machine.ts';
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import type { Manifest } from '../../../core/manifest.ts';
