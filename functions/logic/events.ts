@@ -5,7 +5,7 @@
  * in the logic or a half-done run. Events carry names, ids and ARNs, never secret values.
  */
 import { z } from 'zod';
-import { RecordStep } from '../../core/contracts/restore-state-machine.ts';
+import { RecordStep, StepStateSchema } from '../../core/contracts/restore-state-machine.ts';
 
 /** `path.to.field` of a zod issue, or `(the event)` for the event itself. */
 function fieldOf(path: readonly PropertyKey[]): string {
@@ -120,23 +120,32 @@ const execution = z.object(
   { error: 'expected {"id", "startTime"} of the execution' },
 );
 
-/** Every Lambda step of the restore state machine: the whole state, and the execution. */
-export const RestoreStepEventSchema = z.object(
-  { state: z.unknown(), execution },
+const deployment = z.object(
+  {
+    restoreTaskDefinition: text('the restore task definition ARN'),
+    restoreTimeoutSeconds: z.number().int().positive().optional(),
+    drillTaskDefinitions: z.record(z.string(), z.string()),
+  },
+  { error: 'expected the deployment {"restoreTaskDefinition", "drillTaskDefinitions"}' },
+);
+
+/**
+ * Resolve: the execution input as the state (parsed by RestoreRequestSchema, whose messages
+ * name its fields), the execution, and the deployment's task definitions.
+ */
+export const ResolveEventSchema = z.object(
+  { state: z.unknown(), execution, deployment },
   { error: 'expected a state machine step event like {"state": …, "execution": {…}}' },
 );
 
-/** Resolve: the step event plus the deployment's task definitions. */
-export const ResolveEventSchema = RestoreStepEventSchema.extend({
-  deployment: z.object(
-    {
-      restoreTaskDefinition: text('the restore task definition ARN'),
-      restoreTimeoutSeconds: z.number().int().positive().optional(),
-      drillTaskDefinitions: z.record(z.string(), z.string()),
-    },
-    { error: 'expected the deployment {"restoreTaskDefinition", "drillTaskDefinitions"}' },
-  ),
-});
+/**
+ * Every Lambda step after Resolve: the state (StepStateSchema: the results earlier steps stored
+ * have their full shape; a bad one fails as `state.run.startedAt: expected …`), and the execution.
+ */
+export const RestoreStepEventSchema = z.object(
+  { state: StepStateSchema, execution },
+  { error: 'expected a state machine step event like {"state": …, "execution": {…}}' },
+);
 
 const recordSteps = Object.values(RecordStep);
 /** restore-record: the step event plus which of its states invoked it. */

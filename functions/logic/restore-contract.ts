@@ -25,7 +25,12 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { RestoreError } from '../../core/contracts/restore-state-machine.ts';
+import {
+  RestoreError,
+  type RestoreKind,
+  type RestoreRun,
+  type StepState,
+} from '../../core/contracts/restore-state-machine.ts';
 import { messageOf, StorageError, UserError } from '../../core/errors.ts';
 import type { Trigger } from '../../core/history/history.ts';
 import { MANIFEST_SUFFIX } from '../../core/pipeline/catalog.ts';
@@ -38,9 +43,6 @@ export type RestoreTargetInput =
   | 'ephemeral'
   | 'standby'
   | { readonly url: string; readonly passwordSecret?: string };
-
-/** What an execution does: restore, drill (target `ephemeral`) or standby (target `standby`). */
-export type RestoreKind = 'restore' | 'drill' | 'standby';
 
 /** The execution input, validated. */
 export interface RestoreRequest {
@@ -60,55 +62,13 @@ export interface ExecutionRef {
   readonly startTime: string;
 }
 
-/** What every Lambda step of the state machine receives: the whole state, and the execution. */
+/**
+ * What every Lambda step after Resolve receives: the whole state, parsed (StepStateSchema,
+ * core/contracts/restore-state-machine.ts), and the execution.
+ */
 export interface RestoreStepEvent {
-  readonly state: unknown;
+  readonly state: StepState;
   readonly execution: ExecutionRef;
-}
-
-/** An `{Name, Value}` pair of an ECS container override (Step Functions passes it through as is). */
-export interface TaskEnvironmentEntry {
-  readonly Name: string;
-  readonly Value: string;
-}
-
-/** The run the Resolve step prepared: everything later steps and the task need (no secrets). */
-export interface RestoreRun {
-  readonly job: string;
-  readonly runId: string;
-  /** ISO time; with `runId` the key of the run's history item. */
-  readonly startedAt: string;
-  readonly kind: RestoreKind;
-  readonly trigger: Trigger;
-  /** The backup's id (`2026-11-21T030000Z-a1b2c3d4`). */
-  readonly backup: string;
-  readonly manifestKey: string;
-  readonly objectKey: string;
-  /**
-   * The job destination the backup is read from: the first, in config order, with a valid copy.
-   * Absent in runs resolved before destinations were recorded: the job's first destination.
-   */
-  readonly destination?: string;
-  /** The server version the backup was made from (the manifest's `serverVersion`). */
-  readonly serverVersion: string;
-  readonly targetKind: 'scratch' | 'ephemeral' | 'standby' | 'connection';
-  /** The target in words, for people: `a scratch database next to the source`, a URL, … */
-  readonly target: string;
-  readonly drop: boolean;
-  /** What RunRestore starts. */
-  readonly taskDefinition: string;
-  readonly startedBy: string;
-  readonly cpu: string;
-  readonly memory: string;
-  readonly ephemeralStorageGiB: number;
-  /** How long RunRestore waits for the task before Step Functions stops it. */
-  readonly timeoutSeconds: number;
-  readonly environment: readonly TaskEnvironmentEntry[];
-  /**
-   * Whether the job's restores (drills) were failing when this run began: the task then
-   * announces the recovery itself, and Notify adds nothing.
-   */
-  readonly failingBefore: boolean;
 }
 
 /** Task definitions the deployment offers the Resolve step (a static part of its payload). */
@@ -125,10 +85,21 @@ export interface RestoreDeployment {
   readonly drillTaskDefinitions: Readonly<Record<string, string>>;
 }
 
-/** The Resolve step's event: the step event plus the deployment. */
-export interface ResolveEvent extends RestoreStepEvent {
+/** The Resolve step's event: the execution input as the state (parsed by RestoreRequestSchema), the execution, the deployment. */
+export interface ResolveEvent {
+  readonly state: unknown;
+  readonly execution: ExecutionRef;
   readonly deployment: RestoreDeployment;
 }
+
+/** The step state's shapes (the contract lives in core/contracts). */
+export type {
+  RecordedOutcome,
+  RestoreKind,
+  RestoreRun,
+  StepState,
+  TaskEnvironmentEntry,
+} from '../../core/contracts/restore-state-machine.ts';
 
 /** Environment variables of `dumpvault task restore` (the contract lives in core/contracts). */
 export { RestoreTaskEnv } from '../../core/contracts/restore-task.ts';
@@ -195,9 +166,6 @@ export class RetryableError extends Error {
     this.name = RestoreError.retryable;
   }
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const show = (value: unknown) => JSON.stringify(value ?? null);
 
@@ -300,45 +268,13 @@ export function runIdentity(execution: ExecutionRef): { runId: string; startedAt
   return { runId: `${ms}${hash}`, startedAt: start.toISOString() };
 }
 
-/** The state as the steps see it: the input fields plus what earlier steps added. */
-export interface StepState {
-  readonly run?: RestoreRun;
-  readonly task?: Record<string, unknown>;
-  readonly verify?: { readonly tablesCompared: number; readonly rowsCompared: number };
-  readonly recorded?: RecordedOutcome;
-  readonly failure?: Readonly<Record<string, { readonly Error?: string; readonly Cause?: string }>>;
-}
-
-/** What Record / RecordFailure store at `$.recorded`; the Fail state reads `error` and `cause`. */
-export interface RecordedOutcome {
-  readonly job: string;
-  readonly runId?: string;
-  readonly kind: RestoreKind;
-  readonly status: 'SUCCEEDED' | 'FAILED';
-  /** The error name the execution fails with (`GuardRefusedError`, `States.TaskFailed`, …). */
-  readonly error?: string;
-  /** One line: why it failed. */
-  readonly cause?: string;
-  /** The state whose Catch led here. */
-  readonly failedState?: string;
-  /** False when the history item was already FAILED (the task recorded and alerted itself). */
-  readonly changed: boolean;
-  readonly backup?: string;
-  readonly target?: string;
-  readonly durationMs?: number;
-  readonly tablesCompared?: number;
-  readonly rowsCompared?: number;
-}
-
-/** Reads the state object a step received (never throws: the fields are checked where used). */
-export function asStepState(state: unknown): StepState {
-  return isRecord(state) ? (state as StepState) : {};
-}
-
-/** The run Resolve prepared, or a RestoreInputError when a step runs without one. */
+/**
+ * The run Resolve prepared, or a RestoreInputError when a step runs without one (its shape was
+ * checked when the state was parsed).
+ */
 export function requireRun(state: StepState, step: string): RestoreRun {
   const run = state.run;
-  if (!run || typeof run.job !== 'string' || typeof run.runId !== 'string') {
+  if (!run) {
     throw new RestoreInputError(`the ${step} step needs the run the Resolve step prepares ($.run)`);
   }
   return run;

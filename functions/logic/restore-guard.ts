@@ -12,7 +12,6 @@ import { redact } from '../../core/redact.ts';
 import { readSecret, type SecretFetcher } from '../../core/secrets/resolve.ts';
 import type { RunLog } from './log.ts';
 import {
-  asStepState,
   GuardRefusedError,
   parseRestoreRequest,
   RestoreInputError,
@@ -65,7 +64,7 @@ export async function readTargetPassword(
  */
 export async function guardRestore(deps: GuardDeps, event: RestoreStepEvent): Promise<GuardResult> {
   const request = parseRestoreRequest(event.state);
-  const run = requireRun(asStepState(event.state), RestoreState.guard);
+  const run = requireRun(event.state, RestoreState.guard);
   if (run.targetKind !== 'connection') {
     if (request.drop) {
       throw new GuardRefusedError(

@@ -18,7 +18,6 @@ import { announceOutcome } from '../../core/pipeline/finish-run.ts';
 import { redact } from '../../core/redact.ts';
 import { finishDeps, type RunLog } from './log.ts';
 import {
-  asStepState,
   parseRestoreRequest,
   type RecordedOutcome,
   type RestoreRun,
@@ -67,7 +66,7 @@ function stoppedTaskDetail(task: Record<string, unknown>): TaskStateChangeDetail
 
 /** What went wrong, from the `{Error, Cause}` a Catch stored under `$.failure.<state>`. */
 export function describeFailure(
-  failure: RestoreStepEvent['state'],
+  failure: unknown,
   run: RestoreRun | undefined,
 ): { failedState: string; error: string; cause: string; taskArn?: string } {
   const entries = isRecord(failure) ? Object.entries(failure).filter(([, v]) => isRecord(v)) : [];
@@ -114,7 +113,7 @@ export async function recordRestoreSucceeded(
   deps: RecordDeps,
   event: RestoreStepEvent,
 ): Promise<RecordedOutcome> {
-  const state = asStepState(event.state);
+  const { state } = event;
   const run = requireRun(state, RestoreState.record);
   const item = await deps.history.findRun(run.job, run.runId);
   const now = (deps.now ?? (() => new Date()))();
@@ -156,7 +155,7 @@ export async function recordRestoreFailed(
   deps: RecordDeps,
   event: RestoreStepEvent,
 ): Promise<RecordedOutcome> {
-  const state = asStepState(event.state);
+  const { state } = event;
   let request: ReturnType<typeof parseRestoreRequest> | undefined;
   try {
     request = parseRestoreRequest(event.state);
@@ -249,9 +248,11 @@ export interface NotifyResult {
  * "succeeded" message, because a restore changed a database and the team should know.
  */
 export async function notifyRestore(deps: RecordDeps, event: RestoreStepEvent): Promise<NotifyResult> {
-  const state = asStepState(event.state);
+  const { state } = event;
   const recorded = state.recorded;
-  if (!recorded?.runId || !deps.config.jobs.some((j) => j.name === recorded.job)) return { alerted: null };
+  // No status: RecordFailureFailed wrote no history, so there is no run to announce.
+  if (recorded?.status === undefined || !recorded.runId) return { alerted: null };
+  if (!deps.config.jobs.some((j) => j.name === recorded.job)) return { alerted: null };
   if (recorded.status === 'FAILED' && !recorded.changed) return { alerted: null };
   const outcome: RunOutcome = {
     job: recorded.job,

@@ -7,14 +7,14 @@
 
 import { findJob } from '../../core/config/load.ts';
 import type { Config, Job } from '../../core/config/schema.ts';
-import { RestoreState } from '../../core/contracts/restore-state-machine.ts';
+import { RestoreState, type VerifyResult } from '../../core/contracts/restore-state-machine.ts';
 import type { TableStats } from '../../core/engine.ts';
 import type { DynamoHistoryStore } from '../../core/history/dynamodb.ts';
 import { readManifest } from '../../core/pipeline/catalog.ts';
 import { compareStats } from '../../core/pipeline/compare.ts';
 import { destinationNamed } from '../../core/pipeline/copies.ts';
 import type { Destination } from '../../core/storage/destination.ts';
-import { asStepState, type RestoreStepEvent, requireRun, VerifyFailedError } from './restore-contract.ts';
+import { type RestoreStepEvent, requireRun, VerifyFailedError } from './restore-contract.ts';
 
 export interface VerifyDeps {
   readonly config: Config;
@@ -23,12 +23,8 @@ export interface VerifyDeps {
   readonly openSources: (job: Job) => Promise<readonly Destination[]>;
 }
 
-/** What Verify stores at `$.verify`. */
-export interface VerifyResult {
-  readonly matches: true;
-  readonly tablesCompared: number;
-  readonly rowsCompared: number;
-}
+/** What Verify stores at `$.verify` (the contract lives in core/contracts). */
+export type { VerifyResult } from '../../core/contracts/restore-state-machine.ts';
 
 function isTableStats(value: unknown): value is TableStats {
   return (
@@ -40,7 +36,7 @@ function isTableStats(value: unknown): value is TableStats {
 
 /** Compares the restored row counts with the manifest; throws VerifyFailedError naming the tables. */
 export async function verifyRestore(deps: VerifyDeps, event: RestoreStepEvent): Promise<VerifyResult> {
-  const run = requireRun(asStepState(event.state), RestoreState.verify);
+  const run = requireRun(event.state, RestoreState.verify);
   const job = findJob(deps.config, run.job);
   const item = await deps.history.findRun(run.job, run.runId);
   if (!item) {

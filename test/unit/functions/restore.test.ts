@@ -12,7 +12,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../core/config/load.ts';
 import type { ConfigInput } from '../../../core/config/schema.ts';
-import { RestoreError, RestoreState } from '../../../core/contracts/restore-state-machine.ts';
+import {
+  RestoreError,
+  RestoreRunSchema,
+  RestoreState,
+} from '../../../core/contracts/restore-state-machine.ts';
 import type { DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import type { HistoryItem } from '../../../core/history/history.ts';
 import type { Manifest } from '../../../core/manifest.ts';
@@ -294,6 +298,8 @@ describe('resolveRestore', () => {
 
     // Assess
     expect(run).toMatchObject({ backup: '2026-11-21T030000Z-aaaa0002', destination: 'offsite' });
+    // The run Resolve returns is the one the later steps parse (core/contracts StepStateSchema).
+    expect(RestoreRunSchema.parse(run)).toEqual(run);
     const env = Object.fromEntries(run.environment.map((e) => [e.Name, e.Value]));
     expect(env['DUMPVAULT_BACKUP_DESTINATION']).toBe('offsite');
     expect(
