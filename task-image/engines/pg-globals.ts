@@ -81,5 +81,6 @@ export async function pgRestoreGlobals(
     return true;
   });
   await run(lines.join('\n'));
-  return `created ${created.size} role${created.size === 1 ? '' : 's'}; ${kept.size} existed already and were left as they are`;
+  const names = [...created].map((n) => n.slice(2));
+  return `created ${created.size} role${created.size === 1 ? '' : 's'}${names.length ? ` (${names.join(', ')})` : ''}; ${kept.size} existed already and were left as they are`;
 }

@@ -54,7 +54,11 @@ export interface ReaderLog {
 export async function readInLoop(query: () => Promise<string>, stop: () => boolean): Promise<ReaderLog> {
   const answers: string[] = [];
   const errors: string[] = [];
-  while (!stop()) {
+  // The round that sees stop() true still runs once: it starts after the swap has ended, so the
+  // last answer is what a reader sees afterwards (without it, on a busy machine the last answer
+  // could come from a round that read the old database before the swap: seen in CI).
+  for (let last = false; !last; ) {
+    last = stop();
     try {
       answers.push(await query());
     } catch (err) {
