@@ -19,6 +19,7 @@ import { createHistoryDocumentClient, DynamoHistoryStore } from '../../core/hist
 import { type FunctionName, functionCode } from '../../infra/function-code.ts';
 import { createPostgresDb, dropPostgresDb, MY, PG, uniqueName } from '../support/databases.ts';
 import { type LocalDynamo, startDynalite } from '../support/dynalite.ts';
+import { RESOLVED_RUN } from '../support/restore-run.ts';
 
 type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
 
@@ -164,7 +165,13 @@ describe('bundled Lambda code', () => {
     const state = {
       job: 'db',
       target: { url: 'postgres://app@db:5432/copy' },
-      run: { job: 'db', runId: 'r1', targetKind: 'connection', target: 'postgres://app@db:5432/copy' },
+      run: {
+        ...RESOLVED_RUN,
+        job: 'db',
+        runId: 'r1',
+        targetKind: 'connection',
+        target: 'postgres://app@db:5432/copy',
+      },
     };
 
     await expect(
@@ -183,7 +190,7 @@ describe('bundled Lambda code', () => {
       job: 'db',
       target: { url },
       confirm: 'db',
-      run: { job: 'db', runId: 'r2', targetKind: 'connection', target: url },
+      run: { ...RESOLVED_RUN, job: 'db', runId: 'r2', targetKind: 'connection', target: url },
     };
 
     await expect(
@@ -201,7 +208,7 @@ describe('bundled Lambda code', () => {
       job: 'shop',
       target: { url },
       confirm: 'shop',
-      run: { job: 'shop', runId: 'r3', targetKind: 'connection', target: url },
+      run: { ...RESOLVED_RUN, job: 'shop', runId: 'r3', targetKind: 'connection', target: url },
     };
 
     const result = await handler(

@@ -3,6 +3,7 @@
  * trust auth): dump, restore into scratch databases, compare contents; failures surface.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -424,11 +425,13 @@ describe('PostgresEngine against the real PostgreSQL server', () => {
   });
 
   it('sanitises scratch names into valid identifiers', async () => {
-    const scratch = await engine.createScratch(src, `Nightly-Drill ${'x'.repeat(80)}`);
+    // A name of its own: the same name in another suite on this server would be the same database.
+    const run = randomBytes(4).toString('hex');
+    const scratch = await engine.createScratch(src, `Nightly-Drill ${run} ${'x'.repeat(80)}`);
     const name = new URL(scratch.url).pathname.slice(1);
     created.add(name);
 
-    expect(name).toMatch(/^nightly_drill_x+_[0-9a-f]{8}$/);
+    expect(name).toMatch(new RegExp(`^nightly_drill_${run}_x+_[0-9a-f]{8}$`));
     expect(name.length).toBeLessThanOrEqual(63);
     expect(databaseExists(name)).toBe(true);
     await engine.dropScratch(scratch);

@@ -18,6 +18,7 @@ import { notifyRestore, type RecordDeps } from '../../../functions/logic/restore
 import { handler as guardHandler } from '../../../functions/restore-guard.ts';
 import { handler as recordHandler } from '../../../functions/restore-record.ts';
 import { handler as verifyHandler } from '../../../functions/restore-verify.ts';
+import { RESOLVED_RUN as RUN } from '../../support/restore-run.ts';
 
 const context = {
   functionName: 'test',
@@ -31,31 +32,6 @@ const context = {
 const execution = {
   id: 'arn:aws:states:eu-central-1:123456789012:execution:Restore:e1',
   startTime: '2026-11-22T10:00:00.123Z',
-};
-
-/** A run as Resolve prepares it. */
-const RUN: RestoreRun = {
-  job: 'app',
-  runId: '07b3f9a1c',
-  startedAt: '2026-11-22T10:00:00.123Z',
-  kind: 'restore',
-  trigger: 'manual',
-  backup: '2026-11-21T030000Z-aaaa0002',
-  manifestKey: 'app/2026-11-21T030000Z-aaaa0002.manifest.json',
-  objectKey: 'app/2026-11-21T030000Z-aaaa0002.dump.gz',
-  destination: 'primary',
-  serverVersion: '16.4',
-  targetKind: 'scratch',
-  target: 'a scratch database next to the source',
-  drop: false,
-  taskDefinition: 'arn:aws:ecs:eu-central-1:123456789012:task-definition/restore:1',
-  startedBy: 'dumpvault-restore',
-  cpu: '1024',
-  memory: '2048',
-  ephemeralStorageGiB: 21,
-  timeoutSeconds: 3600,
-  environment: [{ Name: 'DUMPVAULT_JOB', Value: 'app' }],
-  failingBefore: false,
 };
 
 /** The run without one field, as a step state would carry it after a bad Resolve. */
