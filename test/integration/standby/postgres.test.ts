@@ -97,7 +97,12 @@ describe('PostgreSQL standby', () => {
     const fresh = readInLoop(
       async () => {
         const c = client(standby);
-        c.on('error', () => {}); // a session ended by the swap also rejects its query, recorded below
+        // A session ended by the swap between connect and query rejects the query with "not
+        // queryable"; what ended it is the error event's message, recorded instead (seen in CI).
+        let ended: Error | undefined;
+        c.on('error', (err: Error) => {
+          ended = err;
+        });
         // The server's DETAIL tells a connect that waited for the swap's transaction ("just been
         // dropped or renamed") from one that found the name missing between two renames.
         await c.connect().catch((err: Error & { detail?: string }) => {
@@ -105,6 +110,8 @@ describe('PostgreSQL standby', () => {
         });
         try {
           return (await c.query('SELECT count(*)::text AS n FROM billing.invoices')).rows[0].n as string;
+        } catch (err) {
+          throw ended ?? err;
         } finally {
           await c.end().catch(() => {});
         }
