@@ -13,7 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { generateKeyPair } from '../core/crypto/openpgp.ts';
-import { ensureMariadbDataset, ensurePostgresDataset } from './bench/dataset.ts';
+import { ensureFixedDataset, ensureMariadbDataset, ensurePostgresDataset } from './bench/dataset.ts';
 import { type BenchEngine, type BenchEnvironment, createEnvironment } from './bench/environment.ts';
 import {
   busyCores,
@@ -33,6 +33,7 @@ import {
   cpuBudget,
   MB,
   markdownTable,
+  oneCoreBreakdown,
   pinnedTable,
   type RunRecord,
   type ScenarioResult,
@@ -127,7 +128,8 @@ async function runBench(options: BenchOptions): Promise<void> {
   const shape = { scale: options.scale, filler: options.filler };
   const pgDb = await ensurePostgresDataset(shape, log);
   const myDb = options.mysql ? await ensureMariadbDataset(shape, log) : undefined;
-  const env: BenchEnvironment = await createEnvironment({ postgres: pgDb, mysql: myDb });
+  const fixedDb = await ensureFixedDataset();
+  const env: BenchEnvironment = await createEnvironment({ postgres: pgDb, mysql: myDb, fixed: fixedDb });
   const engines: BenchEngine[] = myDb ? ['postgres', 'mysql'] : ['postgres'];
   const stop = async () => {
     await env.close().catch(() => {});
@@ -192,7 +194,7 @@ async function runBench(options: BenchOptions): Promise<void> {
             const busy = busyCores(before, await cpuSample(), cpuCount);
             const bench = process.cpuUsage(benchBefore);
             const serverMs = serverCpuMs() - serverBefore;
-            const bytes = rawBytes.get(scenario.engine) ?? 0;
+            const bytes = scenario.kind === 'fixed' ? 0 : (rawBytes.get(scenario.engine) ?? 0);
             const record: RunRecord = {
               round,
               wallMs: run.wallMs,
@@ -232,7 +234,8 @@ async function runBench(options: BenchOptions): Promise<void> {
         label: s.label,
         isDefault: s.isDefault,
         pin: s.pin && { name: s.pin.name, clientCpus: s.pin.client.join(',') },
-        rawBytes: rawBytes.get(s.engine) ?? 0,
+        // The fixed-cost row dumps one row: no MB/s, no ratios.
+        rawBytes: s.kind === 'fixed' ? 0 : (rawBytes.get(s.engine) ?? 0),
         runs: runs.get(s.id) ?? [],
       })),
     );
@@ -262,6 +265,7 @@ async function runBench(options: BenchOptions): Promise<void> {
               `Pinned rows, ${describePinning(g)}; servers moved back afterwards. Their shell peer is the hand-built pipeline at dumpvault's default level (zstd single-threaded); "CPU s, dumpvault itself" is the dumpvault process without its children, read from /proc every 10 ms (up to 10 ms short).`,
           ),
         ...[cpuBudget(results, cpuCount)].filter((n) => n !== undefined),
+        ...oneCoreBreakdown(results),
         noisy.length
           ? `Runs that started while other processes kept ≥ 0.3 cores busy: ${noisy.length} (${[...new Set(noisy)].join(', ')}).`
           : 'No run started while other processes kept ≥ 0.3 cores busy.',

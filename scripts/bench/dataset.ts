@@ -91,6 +91,25 @@ export async function ensurePostgresDataset(
   return db;
 }
 
+/** The one-row database of the fixed-cost row: what a backup costs before any byte of data. */
+export const FIXED_DB = 'dvbench_fixed';
+
+/**
+ * Builds the fixed-cost row's database if it is absent: one table, one row. A backup of it is
+ * start-up, config, keys, the server's inspection, the dump tool's own start and the manifest:
+ * everything but the streaming, which the full rows' own CPU minus this row's is.
+ */
+export async function ensureFixedDataset(): Promise<string> {
+  const exists = await psql('postgres', `SELECT 1 FROM pg_database WHERE datname = '${FIXED_DB}'`);
+  if (exists.trim() === '1') return FIXED_DB;
+  await psql('postgres', `CREATE DATABASE ${FIXED_DB}`);
+  await psql(
+    FIXED_DB,
+    `CREATE TABLE one (id int PRIMARY KEY, note text); INSERT INTO one VALUES (1, 'fixed cost')`,
+  );
+  return FIXED_DB;
+}
+
 async function myReady(db: string, shape: DatasetShape): Promise<boolean> {
   const comment = await mariadb(
     undefined,

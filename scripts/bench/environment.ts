@@ -33,11 +33,15 @@ export interface BenchEnvironment {
   readonly defaultCodec: Compression;
   /** The dumpvault job for an engine, codec and destination. */
   jobName(engine: BenchEngine, codec: BenchCodec, destination: BenchDestination): string;
+  /** The job of the fixed-cost row: the one-row database, default codec, encrypted, to a file. */
+  readonly fixedJob: string;
   close(): Promise<void>;
 }
 
 const CODECS: readonly BenchCodec[] = ['gzip', 'zstd'];
 const DESTINATIONS: readonly BenchDestination[] = ['file', 's3'];
+
+const FIXED_JOB = 'pg-fixed-file';
 
 function jobName(engine: BenchEngine, codec: BenchCodec, destination: BenchDestination): string {
   return `${engine === 'postgres' ? 'pg' : 'my'}-${codec}-${destination}`;
@@ -47,6 +51,8 @@ function jobName(engine: BenchEngine, codec: BenchCodec, destination: BenchDesti
 export async function createEnvironment(databases: {
   readonly postgres: string;
   readonly mysql: string | undefined;
+  /** The one-row PostgreSQL database (scripts/bench/dataset.ts `ensureFixedDataset`). */
+  readonly fixed: string;
 }): Promise<BenchEnvironment> {
   const dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-bench-'));
   const keys = await generateKeyPair({ name: 'dumpvault bench', email: 'bench@dumpvault.invalid' });
@@ -81,6 +87,15 @@ export async function createEnvironment(databases: {
       }
     }
   }
+  // Codec left to the schema's default, like the default rows it is subtracted from.
+  jobs.push({
+    name: FIXED_JOB,
+    engine: 'postgres',
+    source: { url: pgUrl(databases.fixed) },
+    destinations: ['file'],
+    encryption: 'ops',
+    retention: { keepLast: 1 },
+  });
   const config = {
     destinations: {
       file: { type: 'file', path: './backups' },
@@ -117,6 +132,7 @@ export async function createEnvironment(databases: {
     },
     defaultCodec: probe.jobs[0]!.compression,
     jobName,
+    fixedJob: FIXED_JOB,
     async close() {
       await runQuiet('gpgconf', ['--homedir', gnupgHome, '--kill', 'gpg-agent'], { timeoutMs: 10_000 }).catch(
         () => {},

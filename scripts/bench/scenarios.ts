@@ -16,7 +16,8 @@ import { type Measurement, runQuiet } from './measure.ts';
 import { type PinGroup, pinnedArgv } from './pinning.ts';
 
 export type Direction = 'backup' | 'restore';
-export type Kind = 'tool' | 'shell' | 'dumpvault';
+/** `fixed`: dumpvault backing up a one-row database, what a backup costs before its data (one-core only). */
+export type Kind = 'tool' | 'shell' | 'dumpvault' | 'fixed';
 
 export interface Scenario {
   /** `pg/backup/dumpvault-zstd-s3`: engine / direction / what. */
@@ -298,6 +299,25 @@ export function pinnedScenariosFor(
         '--json',
       ]),
       storedBytes: async (run) => (JSON.parse(run.stdout) as { bytes?: number }).bytes,
+    });
+  }
+  if (engine === 'postgres' && group.name === 'one-core') {
+    out.push({
+      ...base,
+      id: id('backup', 'dumpvault-fixed-file'),
+      direction: 'backup',
+      kind: 'fixed',
+      codec,
+      label: `dumpvault backup (${codec} ${DEFAULT_LEVEL[codec]}, openpgp) of a one-row database -> file: the fixed cost`,
+      argv: pinnedArgv(group, [
+        process.execPath,
+        cli,
+        'backup',
+        env.fixedJob,
+        '--config',
+        env.configFile,
+        '--json',
+      ]),
     });
   }
   if (!options.restore) return out;

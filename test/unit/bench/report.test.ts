@@ -3,9 +3,11 @@ import {
   checkOneCoreTargets,
   cpuBudget,
   markdownTable,
+  oneCoreBreakdown,
   pinnedTable,
   type RunRecord,
   summarize,
+  svgChart,
 } from '../../../scripts/bench/report.ts';
 
 const run = (wallMs: number, cpuMs: RunRecord['cpuMs'], busyCores = 1.5): RunRecord => ({
@@ -66,11 +68,11 @@ describe('cpuBudget', () => {
 describe('pinned rows', () => {
   const pinned = (
     id: string,
-    kind: 'tool' | 'shell' | 'dumpvault',
+    kind: 'tool' | 'shell' | 'dumpvault' | 'fixed',
     direction: 'backup' | 'restore',
     runs: RunRecord[],
   ) => ({
-    ...row(id, kind === 'shell' ? 'tool' : kind, false, runs),
+    ...row(id, kind === 'dumpvault' ? kind : 'tool', false, runs),
     kind,
     direction,
     pin: { name: 'one-core', clientCpus: '1' },
@@ -136,5 +138,47 @@ describe('pinned rows', () => {
     );
     expect(table).toMatch(/dumpvault-zstd-file \|.*\| 0\.35 \| 1\.50 \|/);
     expect(markdownTable(oneCore())).not.toContain('one-core');
+  });
+
+  // The one-row backup: 0.25 s of dumpvault's own CPU before any data (its MB/s would be nonsense).
+  const withFixed = () =>
+    summarize([
+      ...oneCore(),
+      {
+        ...pinned('pg/backup/one-core/dumpvault-fixed-file', 'fixed', 'backup', [
+          run(400, { command: 300, self: 250, server: 10, s3rver: 0 }),
+        ]),
+        rawBytes: 0,
+      },
+    ]);
+
+  it('keeps the fixed-cost row out of the ratios, the targets and the chart, but shows its own CPU', () => {
+    const results = withFixed();
+    const fixed = results.find((r) => r.kind === 'fixed')!;
+    // Bug caught: the one-row backup compared with the tool alone as if it had dumped 300 MB.
+    expect(fixed.vsTool).toBeUndefined();
+    expect(fixed.vsShell).toBeUndefined();
+    expect(checkOneCoreTargets(results)).toEqual(checkOneCoreTargets(oneCore()));
+    expect(svgChart(results, 't')).not.toContain('dumpvault-fixed-file');
+    expect(pinnedTable(results)).toMatch(
+      /dumpvault-fixed-file \| 1 \| 0\.40 \(0\.40–0\.40\) \| {2}\|.*\| 0\.25 \| 0\.30 \|/,
+    );
+  });
+
+  it('says what stands in the way: own CPU split into fixed and streaming, and the CPU 0.8× allows on one core', () => {
+    const [file] = oneCoreBreakdown(withFixed());
+    // Own CPU median 0.35 = 0.25 fixed + 0.10 streaming 300 MB.
+    expect(file).toContain(
+      "to a file: dumpvault's own CPU 0.35 s = 0.25 s fixed (the one-row backup) + 0.10 s streaming 300 MB (0.10 per 300 MB",
+    );
+    // Whole command 1.50 CPU-s, children 1.15, pipeline 1.40; wall 1.55 s: busy 97 %.
+    expect(file).toContain(
+      "the whole command 1.50 CPU-s (the dump tool and zstd 1.15) against the hand-built pipeline's 1.40, 1.55 s wall: the core was busy 97 %",
+    );
+    // 1.26 / 0.8 = 1.575 s; minus the children's 1.15 → 0.43 s for dumpvault.
+    expect(file).toContain(
+      "0.8× the tool alone is 1.57 s, so the whole command may use at most 1.57 CPU-s on one core, leaving dumpvault's own process 0.43 s",
+    );
+    expect(oneCoreBreakdown(oneCore())[0]).not.toContain('fixed');
   });
 });
