@@ -8,6 +8,30 @@ import { build } from 'esbuild';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = process.argv[2] ?? fileURLToPath(new URL('../dist/dumpvault.mjs', import.meta.url));
 
+/**
+ * Builtins the bundle loads with `require` where first used instead of importing at start.
+ * esbuild hoists every `import … from 'node:http'` of the bundled code — the lazily loaded S3
+ * and Azure SDKs' included — to the top of the bundle, and Node 22 evaluates the ESM facade of
+ * `node:http` by reading every export, which loads its fetch implementation (undici) with it:
+ * ~40 ms of CPU at every start of a command that sends no HTTP request (docs/performance.md,
+ * start-up). As CommonJS they load when a module that uses them first runs.
+ */
+const LAZY_BUILTINS = /^(node:)?(http|https|http2)$/;
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: LAZY_BUILTINS }, (args) =>
+      args.namespace === 'lazy-builtin'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `module.exports = require('node:${args.path}');`,
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: [fileURLToPath(new URL('../task-image/dumpvault.ts', import.meta.url))],
   outfile,
@@ -27,6 +51,7 @@ await build({
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __dvCreateRequire } from 'node:module'; const require = __dvCreateRequire(import.meta.url);",
   },
+  plugins: [lazyBuiltins],
   logLevel: 'warning',
 });
 
