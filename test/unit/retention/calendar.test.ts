@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../../core/errors.ts';
 import { calendarPeriods } from '../../../core/retention/calendar.ts';
 
@@ -110,5 +110,33 @@ describe('calendarPeriods', () => {
         expect(Number(a.slice(6))).toBeLessThanOrEqual(53);
       }),
     );
+  });
+
+  it('reads UTC without Intl, with the same periods as Intl in Etc/UTC (UTC skips the time zone data)', () => {
+    // Bug caught: the UTC shortcut drifting from what Intl says (an off-by-one month, a local getter).
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('1971-01-01'), max: new Date('2199-12-31'), noInvalidDate: true }),
+        (d) => {
+          expect(calendarPeriods(d, 'UTC')).toEqual(calendarPeriods(d, 'Etc/UTC'));
+        },
+      ),
+    );
+  });
+
+  it('builds no Intl formatter for UTC (the first one loads the time zone data: ~20–35 ms per backup)', async () => {
+    // A fresh copy of the module: the one above has cached formatters the other tests built.
+    vi.resetModules();
+    const fresh = await import('../../../core/retention/calendar.ts');
+    const built = vi.spyOn(Intl, 'DateTimeFormat');
+    try {
+      fresh.assertTimeZone('UTC');
+      expect(fresh.calendarPeriods(new Date('2026-12-03T07:00:00Z'), 'UTC').day).toBe('2026-12-03');
+      expect(built).not.toHaveBeenCalled();
+      fresh.assertTimeZone('Europe/Berlin'); // the probe sees a formatter being built
+      expect(built).toHaveBeenCalled();
+    } finally {
+      built.mockRestore();
+    }
   });
 });
