@@ -33,6 +33,8 @@ export interface BenchEnvironment {
   readonly defaultCodec: Compression;
   /** The dumpvault job for an engine, codec and destination. */
   jobName(engine: BenchEngine, codec: BenchCodec, destination: BenchDestination): string;
+  /** The node binary dumpvault runs on (`--node`). */
+  readonly node: string;
   /** The job of the fixed-cost row: the one-row database, default codec, encrypted, to a file. */
   readonly fixedJob: string;
   close(): Promise<void>;
@@ -48,12 +50,15 @@ function jobName(engine: BenchEngine, codec: BenchCodec, destination: BenchDesti
 }
 
 /** Sets up keys, GnuPG, s3rver and the dumpvault config for the given databases. */
-export async function createEnvironment(databases: {
-  readonly postgres: string;
-  readonly mysql: string | undefined;
-  /** The one-row PostgreSQL database (scripts/bench/dataset.ts `ensureFixedDataset`). */
-  readonly fixed: string;
-}): Promise<BenchEnvironment> {
+export async function createEnvironment(
+  node: string,
+  databases: {
+    readonly postgres: string;
+    readonly mysql: string | undefined;
+    /** The one-row PostgreSQL database (scripts/bench/dataset.ts `ensureFixedDataset`). */
+    readonly fixed: string;
+  },
+): Promise<BenchEnvironment> {
   const dir = await mkdtemp(path.join(tmpdir(), 'dumpvault-bench-'));
   const keys = await generateKeyPair({ name: 'dumpvault bench', email: 'bench@dumpvault.invalid' });
   const publicKey = path.join(dir, 'bench.pub.asc');
@@ -129,9 +134,13 @@ export async function createEnvironment(databases: {
       BENCH_S3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
       BENCH_S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
       GNUPGHOME: gnupgHome,
+      // As in the task image (task-image/Dockerfile): Node 22 starts from V8's cached
+      // compilation of the bundle, filled by `bench.ts` before the runs; Node 20 ignores it.
+      NODE_COMPILE_CACHE: path.join(dir, 'node-compile-cache'),
     },
     defaultCodec: probe.jobs[0]!.compression,
     jobName,
+    node,
     fixedJob: FIXED_JOB,
     async close() {
       await runQuiet('gpgconf', ['--homedir', gnupgHome, '--kill', 'gpg-agent'], { timeoutMs: 10_000 }).catch(

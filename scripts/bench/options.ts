@@ -26,6 +26,11 @@ export interface BenchOptions {
   readonly quietWaitMs: number;
   /** Rebuild dist/dumpvault.mjs first, so the bundle measured is the code checked out. */
   readonly build: boolean;
+  /**
+   * The Node.js binary dumpvault's rows run on (default: the bench's own). The task image runs
+   * Node 22 with its compile cache filled; the bench fills one the same way for every binary.
+   */
+  readonly node: string;
   readonly label: string;
 }
 
@@ -46,6 +51,8 @@ export const USAGE = `npm run bench -- [options]
   --out <dir>        results directory (default bench/results)
   --quiet-wait <s>   wait up to s seconds per run for other CPU load to pass (default 30)
   --no-build         measure the existing dist/dumpvault.mjs
+  --node <path>      the node binary dumpvault runs on (default: the bench's own), e.g. a Node 22
+                     like the task image's (its compile cache is filled first, as the image does)
   --label <text>     a word for the result file names
 `;
 
@@ -81,6 +88,7 @@ export function parseBenchOptions(argv: readonly string[], root: string): BenchO
       out: { type: 'string' },
       'quiet-wait': { type: 'string' },
       'no-build': { type: 'boolean' },
+      node: { type: 'string' },
       label: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -108,6 +116,7 @@ export function parseBenchOptions(argv: readonly string[], root: string): BenchO
     outDir: path.resolve(root, values.out ?? 'bench/results'),
     quietWaitMs: bounded('quiet-wait', values['quiet-wait'], 30, 0, 600) * 1000,
     build: !values['no-build'],
+    node: values.node ? path.resolve(values.node) : process.execPath,
     label: values.label ?? (quick ? 'quick' : `scale${scale}`),
   };
 }

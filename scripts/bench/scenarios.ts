@@ -168,7 +168,7 @@ export function scenariosFor(
         isDefault: destination === 's3' && codec === env.defaultCodec,
         label: `dumpvault backup (${codec} ${DEFAULT_LEVEL[codec]}, openpgp) -> ${destination === 's3' ? 's3rver' : 'file'}`,
         argv: [
-          process.execPath,
+          env.node,
           cli,
           'backup',
           env.jobName(engine, codec, destination),
@@ -215,7 +215,7 @@ export function scenariosFor(
     isDefault: codec === env.defaultCodec && !skipVerify,
     label: `dumpvault restore (${codec}, openpgp) <- s3rver: ${skipVerify ? 'restore pass only (--skip-verify)' : 'verify pass + restore pass'}`,
     argv: [
-      process.execPath,
+      env.node,
       cli,
       'restore',
       env.jobName(engine, codec, 's3'),
@@ -290,7 +290,7 @@ export function pinnedScenariosFor(
       codec,
       label: `dumpvault backup (${codec} ${DEFAULT_LEVEL[codec]}, openpgp) -> ${destination === 's3' ? 's3rver' : 'file'}`,
       argv: pinnedArgv(group, [
-        process.execPath,
+        env.node,
         cli,
         'backup',
         env.jobName(engine, codec, destination),
@@ -309,15 +309,7 @@ export function pinnedScenariosFor(
       kind: 'fixed',
       codec,
       label: `dumpvault backup (${codec} ${DEFAULT_LEVEL[codec]}, openpgp) of a one-row database -> file: the fixed cost`,
-      argv: pinnedArgv(group, [
-        process.execPath,
-        cli,
-        'backup',
-        env.fixedJob,
-        '--config',
-        env.configFile,
-        '--json',
-      ]),
+      argv: pinnedArgv(group, [env.node, cli, 'backup', env.fixedJob, '--config', env.configFile, '--json']),
     });
   }
   if (!options.restore) return out;
@@ -346,7 +338,7 @@ export function pinnedScenariosFor(
       codec,
       label: `dumpvault restore (${codec}, openpgp) <- s3rver: restore pass only (--skip-verify)`,
       argv: pinnedArgv(group, [
-        process.execPath,
+        env.node,
         cli,
         'restore',
         env.jobName(engine, codec, 's3'),
