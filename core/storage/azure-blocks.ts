@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { BlockBlobClient } from '@azure/storage-blob';
-import { StallWatch } from './stall-watch.ts';
+import { PartUploads } from './part-uploads.ts';
 
 /** Azure's limits: committed blocks per blob, and bytes per block. */
 export const MAX_BLOCKS = 50_000;
@@ -79,12 +79,8 @@ export class BlockWriter {
   /** Block ids must have one length within a blob; the nonce keeps this write's apart from any other's. */
   private readonly nonce = randomBytes(6).toString('hex');
   private readonly ids: string[] = [];
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: { error: unknown } | undefined;
-  private readonly cancel = new AbortController();
-  private readonly stall: StallWatch;
+  /** The Put Block requests on the wire, their buffers, the first failure, the stall watch. */
+  private readonly requests: PartUploads;
 
   constructor(params: BlockWriterParams) {
     if (!Number.isInteger(params.blockSize) || params.blockSize < 1 || params.blockSize > MAX_BLOCK_BYTES) {
@@ -97,10 +93,7 @@ export class BlockWriter {
     }
     this.params = params;
     this.maxBlocks = params.maxBlocks ?? MAX_BLOCKS;
-    this.stall = new StallWatch(params.stallMs, (err) => {
-      this.recordFailure(err);
-      this.cancel.abort(err);
-    });
+    this.requests = new PartUploads(params);
   }
 
   /**
@@ -109,18 +102,18 @@ export class BlockWriter {
    * sent and nothing is committed.
    */
   async write(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ etag: string | undefined }> {
-    this.stall.start();
+    this.requests.start();
     const { blockSize } = this.params;
     let current: Buffer | undefined;
     let filled = 0;
     let blocks = 0;
     for await (const chunk of body) {
-      this.throwIfFailed();
+      this.requests.throwIfFailed();
       this.params.signal?.throwIfAborted();
       this.bytes += chunk.byteLength;
       let offset = 0;
       while (offset < chunk.byteLength) {
-        current ??= await this.takeBuffer();
+        current ??= await this.requests.takeBuffer(blockSize);
         const n = Math.min(chunk.byteLength - offset, blockSize - filled);
         current.set(chunk.subarray(offset, offset + n), filled);
         filled += n;
@@ -133,58 +126,24 @@ export class BlockWriter {
         }
       }
     }
-    this.throwIfFailed();
+    this.requests.throwIfFailed();
     this.params.signal?.throwIfAborted();
     if (blocks === 0) return this.putWhole(current?.subarray(0, filled) ?? Buffer.alloc(0));
     if (current !== undefined && filled > 0) await this.stage(blocks + 1, current, filled);
     await this.settled();
-    this.throwIfFailed();
+    this.requests.throwIfFailed();
     this.params.signal?.throwIfAborted();
     return this.commit();
   }
 
   /** Resolves once no request of this upload is in flight. */
   async settled(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.requests.settled();
   }
 
   /** Stops watching for stalls; call it once the write and its clean-up are over. */
   close(): void {
-    this.stall.stop();
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.error;
-  }
-
-  private recordFailure(err: unknown): void {
-    if (this.failure) return;
-    this.failure = { error: err };
-    this.params.onRequestFailed?.(err);
-  }
-
-  /** Every request goes through here: failures are recorded at once, progress is tracked for the stall watch. */
-  private async send<T>(request: () => Promise<T>): Promise<T> {
-    try {
-      return await this.stall.track(request);
-    } catch (err) {
-      this.recordFailure(err);
-      throw err;
-    }
-  }
-
-  /** A free block buffer, a new one while fewer than queueSize + 1 exist, or the next one a stage returns. */
-  private async takeBuffer(): Promise<Buffer> {
-    for (;;) {
-      this.throwIfFailed();
-      const buffer = this.free.pop();
-      if (buffer) return buffer;
-      if (this.allocated <= this.params.queueSize) {
-        this.allocated += 1;
-        return Buffer.allocUnsafeSlow(this.params.blockSize);
-      }
-      await Promise.race(this.inFlight);
-    }
+    this.requests.close();
   }
 
   /** The id of block `n` (1-based): base64 of a fixed-length string, as Azure requires. */
@@ -195,38 +154,24 @@ export class BlockWriter {
   private async stage(n: number, buffer: Buffer, length: number): Promise<void> {
     if (n > this.maxBlocks) {
       const error = new TooManyBlocksError(this.maxBlocks, this.params.blockSize);
-      this.failure ??= { error };
+      this.requests.refuse(error);
       throw error;
     }
-    // At most queueSize blocks on the wire: a full buffer waits here for a slot (backpressure).
-    while (this.inFlight.size >= this.params.queueSize) await Promise.race(this.inFlight);
-    this.throwIfFailed();
     const id = this.blockId(n);
-    this.ids[n - 1] = id;
     const data = buffer.subarray(0, length);
     const { signal } = this.params;
-    const abortSignal = signal ? AbortSignal.any([signal, this.cancel.signal]) : this.cancel.signal;
-    this.staged = true;
-    const staging = this.send(() =>
-      this.params.blob.stageBlock(id, data, length, {
+    const cancel = this.requests.signal;
+    const abortSignal = signal ? AbortSignal.any([signal, cancel]) : cancel;
+    // At most queueSize blocks on the wire: a full buffer waits in upload() for a slot (backpressure).
+    await this.requests.upload(buffer, () => {
+      this.ids[n - 1] = id;
+      this.staged = true;
+      return this.params.blob.stageBlock(id, data, length, {
         abortSignal,
         // The store checks the block against it: bytes damaged on the way are refused, not stored.
         transactionalContentMD5: createHash('md5').update(data).digest(),
-      }),
-    ).then(() => {
-      // Only now is the SDK done with the buffer (retries re-send it): it may be refilled.
-      this.free.push(buffer);
+      });
     });
-    const tracked = staging.then(
-      () => {
-        this.inFlight.delete(tracked);
-      },
-      (err: unknown) => {
-        this.inFlight.delete(tracked);
-        this.recordFailure(err);
-      },
-    );
-    this.inFlight.add(tracked);
   }
 
   private headers(): { blobContentType?: string } {
@@ -234,29 +179,33 @@ export class BlockWriter {
   }
 
   private async commit(): Promise<{ etag: string | undefined }> {
-    const output = await this.send(() =>
-      this.params.blob.commitBlockList(this.ids, {
-        blobHTTPHeaders: this.headers(),
-        abortSignal: this.cancel.signal,
-      }),
-    ).catch((err: unknown) => {
-      if (this.cancel.signal.aborted) this.commitUncertain = true;
-      throw err;
-    });
+    const output = await this.requests
+      .send(() =>
+        this.params.blob.commitBlockList(this.ids, {
+          blobHTTPHeaders: this.headers(),
+          abortSignal: this.requests.signal,
+        }),
+      )
+      .catch((err: unknown) => {
+        if (this.requests.signal.aborted) this.commitUncertain = true;
+        throw err;
+      });
     this.committed = true;
     return { etag: output.etag };
   }
 
   private async putWhole(data: Buffer): Promise<{ etag: string | undefined }> {
-    const output = await this.send(() =>
-      this.params.blob.upload(data, data.byteLength, {
-        blobHTTPHeaders: { ...this.headers(), blobContentMD5: createHash('md5').update(data).digest() },
-        abortSignal: this.cancel.signal,
-      }),
-    ).catch((err: unknown) => {
-      if (this.cancel.signal.aborted) this.commitUncertain = true;
-      throw err;
-    });
+    const output = await this.requests
+      .send(() =>
+        this.params.blob.upload(data, data.byteLength, {
+          blobHTTPHeaders: { ...this.headers(), blobContentMD5: createHash('md5').update(data).digest() },
+          abortSignal: this.requests.signal,
+        }),
+      )
+      .catch((err: unknown) => {
+        if (this.requests.signal.aborted) this.commitUncertain = true;
+        throw err;
+      });
     this.committed = true;
     return { etag: output.etag };
   }

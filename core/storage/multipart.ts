@@ -28,8 +28,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { GROW_EVERY, MAX_PARTS, sizeOfPart, TooManyPartsError, uploadCapacity } from './part-sizes.ts';
+import { PartUploads } from './part-uploads.ts';
 import type { S3ObjectParams } from './s3-object-settings.ts';
-import { StallWatch } from './stall-watch.ts';
 
 export interface MultipartWriterParams {
   readonly client: S3Client;
@@ -114,15 +114,10 @@ export class MultipartWriter {
   private readonly params: MultipartWriterParams;
   private readonly maxParts: number;
   private readonly growEvery: number;
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-  private readonly inFlight = new Set<Promise<void>>();
   private readonly parts: CompletedPart[] = [];
-  private failure: { error: unknown } | undefined;
   private checksums: boolean | undefined;
-  /** Cancels every request of the upload once it stalled. */
-  private readonly cancel = new AbortController();
-  private readonly stallWatch: StallWatch;
+  /** The part uploads on the wire, their buffers, the first failure, the stall watch (which cancels every request). */
+  private readonly requests: PartUploads;
 
   constructor(params: MultipartWriterParams) {
     if (!Number.isInteger(params.partSize) || params.partSize < 1) {
@@ -134,10 +129,7 @@ export class MultipartWriter {
     this.params = params;
     this.maxParts = params.maxParts ?? MAX_PARTS;
     this.growEvery = params.growEvery ?? GROW_EVERY;
-    this.stallWatch = new StallWatch(params.stallMs, (err) => {
-      this.recordFailure(err);
-      this.cancel.abort(this.failure?.error);
-    });
+    this.requests = new PartUploads(params);
   }
 
   /** The size of part `partNumber` (1-based). */
@@ -157,18 +149,18 @@ export class MultipartWriter {
    * upload is left for the caller to abort once {@link settled}.
    */
   async write(body: AsyncIterable<Uint8Array>): Promise<MultipartWriteOutput> {
-    this.stallWatch.start();
+    this.requests.start();
     let current: Buffer | undefined;
     let filled = 0;
     let partNumber = 0;
     let partSize = this.sizeOfPart(1);
     for await (const chunk of body) {
-      this.throwIfFailed();
+      this.requests.throwIfFailed();
       this.params.signal?.throwIfAborted();
       this.bytes += chunk.byteLength;
       let offset = 0;
       while (offset < chunk.byteLength) {
-        current ??= await this.takeBuffer(partSize);
+        current ??= await this.requests.takeBuffer(partSize);
         const n = Math.min(chunk.byteLength - offset, partSize - filled);
         current.set(chunk.subarray(offset, offset + n), filled);
         filled += n;
@@ -182,81 +174,34 @@ export class MultipartWriter {
         }
       }
     }
-    this.throwIfFailed();
+    this.requests.throwIfFailed();
     if (partNumber === 0) return this.putWhole(current?.subarray(0, filled) ?? Buffer.alloc(0));
     if (current !== undefined && filled > 0) await this.startPart(partNumber + 1, current, filled);
     await this.settled();
-    this.throwIfFailed();
+    this.requests.throwIfFailed();
     return this.complete();
   }
 
   /** Resolves once no request of this upload is in flight. */
   async settled(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.requests.settled();
   }
 
   /** Stops watching for stalls; call it once the write and its clean-up are over. */
   close(): void {
-    this.stallWatch.stop();
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.error;
-  }
-
-  /** Keeps the first failure and tells the caller about it once, at once. */
-  private recordFailure(err: unknown): void {
-    if (this.failure) return;
-    this.failure = { error: err };
-    this.params.onRequestFailed?.(err);
-  }
-
-  /**
-   * Every request goes through here, so its failure is recorded before anyone awaits it, and
-   * the stall watch knows what is outstanding and when something last completed.
-   */
-  private async send<T>(request: () => Promise<T>): Promise<T> {
-    try {
-      return await this.stallWatch.track(request);
-    } catch (err) {
-      this.recordFailure(err);
-      throw err;
-    }
+    this.requests.close();
   }
 
   /** Part uploads stop at the caller's signal and at a stall. */
   private get partSendOptions(): { abortSignal: AbortSignal } {
     const { signal } = this.params;
-    return { abortSignal: signal ? AbortSignal.any([signal, this.cancel.signal]) : this.cancel.signal };
+    const cancel = this.requests.signal;
+    return { abortSignal: signal ? AbortSignal.any([signal, cancel]) : cancel };
   }
 
   /** Create, Complete and PutObject stop only at a stall (see {@link MultipartWriterParams.signal}). */
   private get wholeSendOptions(): { abortSignal: AbortSignal } {
-    return { abortSignal: this.cancel.signal };
-  }
-
-  /**
-   * A free buffer of `size` bytes: a returned one, a new one while fewer than queueSize + 1
-   * exist, or the next one an upload returns. Buffers of a smaller size (from before the part
-   * size grew) are let go.
-   */
-  private async takeBuffer(size: number): Promise<Buffer> {
-    for (;;) {
-      this.throwIfFailed();
-      const buffer = this.free.pop();
-      if (buffer && buffer.byteLength === size) return buffer;
-      if (buffer) {
-        this.allocated -= 1;
-        continue;
-      }
-      if (this.allocated <= this.params.queueSize) {
-        this.allocated += 1;
-        // Not from Node's shared pool: the buffer is the part, whole, for the writer's lifetime.
-        return Buffer.allocUnsafeSlow(size);
-      }
-      // Every buffer but the one being filled is free or in flight, so something is in flight.
-      await Promise.race(this.inFlight);
-    }
+    return { abortSignal: this.requests.signal };
   }
 
   /**
@@ -274,42 +219,43 @@ export class MultipartWriter {
   private async startPart(partNumber: number, buffer: Buffer, length: number): Promise<void> {
     if (partNumber > this.maxParts) {
       const error = new TooManyPartsError(this.maxParts, this.params.partSize, this.capacity);
-      this.failure ??= { error };
+      this.requests.refuse(error);
       throw error;
     }
     const { client, bucket, key } = this.params;
     if (this.uploadId === undefined) {
       const checksums = await this.wantsChecksums();
-      const created = await this.send(() =>
-        client.send(
-          new CreateMultipartUploadCommand({
-            Bucket: bucket,
-            Key: key,
-            ContentType: this.params.contentType,
-            ...this.params.objectParams,
-            ...(checksums && { ChecksumAlgorithm: 'CRC32' }),
-          }),
-          this.wholeSendOptions,
-        ),
-      ).catch((err: unknown) => {
-        this.createFailure = { error: err };
-        throw err;
-      });
+      const created = await this.requests
+        .send(() =>
+          client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: bucket,
+              Key: key,
+              ContentType: this.params.contentType,
+              ...this.params.objectParams,
+              ...(checksums && { ChecksumAlgorithm: 'CRC32' }),
+            }),
+            this.wholeSendOptions,
+          ),
+        )
+        .catch((err: unknown) => {
+          this.createFailure = { error: err };
+          throw err;
+        });
       if (!created.UploadId) {
         const error = new Error('CreateMultipartUpload returned no UploadId');
-        this.recordFailure(error);
+        this.requests.recordFailure(error);
         throw error;
       }
       this.uploadId = created.UploadId;
       this.createAttempts = created.$metadata?.attempts ?? 1;
     }
-    // At most queueSize parts on the wire: a full buffer waits here for a slot (backpressure).
-    while (this.inFlight.size >= this.params.queueSize) await Promise.race(this.inFlight);
-    this.throwIfFailed();
     const uploadId = this.uploadId;
+    // Known since CreateMultipartUpload asked: nothing is awaited on the store here.
     const checksums = await this.wantsChecksums();
-    const uploading = this.send(() =>
-      client.send(
+    // At most queueSize parts on the wire: a full buffer waits in upload() for a slot (backpressure).
+    await this.requests.upload(buffer, async () => {
+      const output = await client.send(
         new UploadPartCommand({
           Bucket: bucket,
           Key: key,
@@ -320,69 +266,60 @@ export class MultipartWriter {
           ...(checksums && { ChecksumAlgorithm: 'CRC32' }),
         }),
         this.partSendOptions,
-      ),
-    ).then((output) => {
+      );
       if (!output.ETag) throw new Error(`UploadPart of part ${partNumber} returned no ETag`);
       this.parts.push({
         PartNumber: partNumber,
         ETag: output.ETag,
         ...(output.ChecksumCRC32 && { ChecksumCRC32: output.ChecksumCRC32 }),
       });
-      // Only now is the SDK done with the buffer (retries re-send it): it may be refilled.
-      this.free.push(buffer);
     });
-    const tracked = uploading.then(
-      () => {
-        this.inFlight.delete(tracked);
-      },
-      (err: unknown) => {
-        this.inFlight.delete(tracked);
-        this.recordFailure(err);
-      },
-    );
-    this.inFlight.add(tracked);
   }
 
   private async complete(): Promise<MultipartWriteOutput> {
     const { client, bucket, key } = this.params;
     const parts = [...this.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    const output = await this.send(() =>
-      client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: bucket,
-          Key: key,
-          UploadId: this.uploadId,
-          MultipartUpload: { Parts: parts },
-        }),
-        this.wholeSendOptions,
-      ),
-    ).catch((err: unknown) => {
-      if (this.cancel.signal.aborted) this.completeUncertain = true;
-      throw err;
-    });
+    const output = await this.requests
+      .send(() =>
+        client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: this.uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+          this.wholeSendOptions,
+        ),
+      )
+      .catch((err: unknown) => {
+        if (this.requests.signal.aborted) this.completeUncertain = true;
+        throw err;
+      });
     this.completed = true;
     return { etag: output.ETag, versionId: output.VersionId };
   }
 
   private async putWhole(data: Buffer): Promise<MultipartWriteOutput> {
     const { client, bucket, key } = this.params;
-    const output = await this.send(() =>
-      client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: data,
-          ContentLength: data.byteLength,
-          ContentMD5: createHash('md5').update(data).digest('base64'),
-          ContentType: this.params.contentType,
-          ...this.params.objectParams,
-        }),
-        this.wholeSendOptions,
-      ),
-    ).catch((err: unknown) => {
-      if (this.cancel.signal.aborted) this.completeUncertain = true;
-      throw err;
-    });
+    const output = await this.requests
+      .send(() =>
+        client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: data,
+            ContentLength: data.byteLength,
+            ContentMD5: createHash('md5').update(data).digest('base64'),
+            ContentType: this.params.contentType,
+            ...this.params.objectParams,
+          }),
+          this.wholeSendOptions,
+        ),
+      )
+      .catch((err: unknown) => {
+        if (this.requests.signal.aborted) this.completeUncertain = true;
+        throw err;
+      });
     this.completed = true;
     return { etag: output.ETag, versionId: output.VersionId };
   }
