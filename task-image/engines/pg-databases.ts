@@ -80,7 +80,8 @@ export async function createPgDatabase(psql: string, t: PgTarget, like: PgTarget
     if (like) await run(like);
     else await onMaintenanceDb(t, run);
   } catch (err) {
-    if (err instanceof Error && /already exists/.test(err.message)) {
+    // Two creates of one name at once: the later one fails on the catalog's unique index.
+    if (err instanceof Error && /already exists|"pg_database_datname_index"/.test(err.message)) {
       throw new UserError(
         `database ${t.database} already exists at ${t.where}: drop it or choose another name`,
         { cause: err },

@@ -424,6 +424,29 @@ describe('PostgresEngine against the real PostgreSQL server', () => {
     await engine.dropScratch(scratch);
   });
 
+  it('names the clash when two restores create the same scratch database at once', async () => {
+    // Bug caught: the loser of the race got PostgreSQL's raw 'duplicate key value violates unique
+    // constraint "pg_database_datname_index"' (both passed the name check before either committed)
+    // instead of the sentence that says what to do. Several rounds: the race is lost most times.
+    for (let round = 0; round < 5; round++) {
+      const name = `race-${randomBytes(4).toString('hex')}`;
+      const results = await Promise.allSettled([
+        engine.createScratch(src, name),
+        engine.createScratch(src, name),
+      ]);
+      const made = results.filter((r) => r.status === 'fulfilled');
+      const refused = results.filter((r) => r.status === 'rejected').map((r) => r.reason as Error);
+      for (const r of made) created.add(new URL(r.value.url).pathname.slice(1));
+      expect(made).toHaveLength(1);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toBeInstanceOf(UserError);
+      expect(refused[0]!.message).toMatch(
+        /already exists at 127\.0\.0\.1:5432: drop it or choose another name$/,
+      );
+      await engine.dropScratch(made[0]!.value);
+    }
+  });
+
   it('sanitises scratch names into valid identifiers', async () => {
     // A name of its own: the same name in another suite on this server would be the same database.
     const run = randomBytes(4).toString('hex');
