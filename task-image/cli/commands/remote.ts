@@ -23,11 +23,7 @@ import {
   SERVICE_DIMENSION,
   SERVICE_NAME,
 } from '../../../core/contracts/cloudwatch.ts';
-import {
-  RestoreError,
-  RestoreResultKey,
-  RestoreState,
-} from '../../../core/contracts/restore-state-machine.ts';
+import { RestoreError } from '../../../core/contracts/restore-state-machine.ts';
 import { DEFAULT_STACK_NAME, StackOutput, StackOutputEnv } from '../../../core/contracts/stack.ts';
 import { UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
@@ -35,6 +31,7 @@ import { type HistoryStore, isFailedStatus } from '../../../core/history/history
 import { historyToCsv } from '../../../core/history/local.ts';
 import { type Flags, limitFlag } from '../args.ts';
 import { historyLines, type Io, type Output } from '../output.ts';
+import { describeState } from './remote-states.ts';
 
 /** AWS clients of the remote commands (tests hand in mocked ones). */
 export interface RemoteClients {
@@ -363,33 +360,3 @@ const REFUSALS = new Set<string>([
   'ConfigError',
   'UsageError',
 ]);
-
-/** One line of detail for a state the execution left, from the state's output. */
-export function describeState(name: string | undefined, output: string | undefined): string {
-  if (!output) return '';
-  let state: Record<string, Record<string, unknown> | undefined>;
-  try {
-    state = JSON.parse(output) as typeof state;
-  } catch {
-    return '';
-  }
-  const pick = (section: string, ...fields: string[]) =>
-    fields
-      .map((f) => state[section]?.[f])
-      .filter((v) => v !== undefined && v !== null)
-      .map(String);
-  const key = RestoreResultKey;
-  const parts: Record<string, string[]> = {
-    [RestoreState.resolve]: pick(key.run, 'backup', 'target', 'kind', 'runId'),
-    [RestoreState.guard]: pick(key.guard, 'rule'),
-    [RestoreState.runRestore]: pick(key.task, 'TaskArn'),
-    [RestoreState.verify]: (() => {
-      const [tables, rows] = pick(key.verify, 'tablesCompared', 'rowsCompared');
-      return tables ? [`${tables} tables, ${rows ?? '?'} rows match the manifest`] : [];
-    })(),
-    [RestoreState.record]: pick(key.recorded, 'durationMs').map((ms) => `${ms} ms`),
-    [RestoreState.recordFailure]: pick(key.recorded, 'cause'),
-  };
-  const detail = parts[name ?? ''] ?? [];
-  return detail.length ? `: ${detail.join(', ')}` : '';
-}

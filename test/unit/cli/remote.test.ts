@@ -1,6 +1,7 @@
 /**
- * `run --remote`, `history --remote`, `status --remote`: CloudFormation, Lambda and CloudWatch
- * mocked with aws-sdk-client-mock (exact requests asserted), history in dynalite.
+ * `run --remote`, `history --remote`, `status --remote`, `restore|drill --remote`: CloudFormation,
+ * Lambda, CloudWatch and Step Functions mocked with aws-sdk-client-mock (exact requests asserted),
+ * history in dynalite.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,7 @@ import {
 } from '../../../task-image/cli/commands/remote.ts';
 import { type Io, Output } from '../../../task-image/cli/output.ts';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite.ts';
+import { RESOLVED_RUN } from '../../support/restore-run.ts';
 
 /** A Lambda response payload as the SDK types it. */
 const payload = (text: string) => Buffer.from(text) as unknown as InvokeCommandOutput['Payload'];
@@ -287,6 +289,14 @@ describe('dumpvault restore|drill --remote', () => {
     type: 'TaskStateExited' as const,
     stateExitedEventDetails: { name, output: JSON.stringify(output) },
   });
+  /** What DescribeExecution answers for an execution of the restore state machine. */
+  const execution = (executionArn: string, status: 'RUNNING' | 'SUCCEEDED' | 'FAILED', more = {}) => ({
+    status,
+    executionArn,
+    stateMachineArn: MACHINE,
+    startDate: new Date(),
+    ...more,
+  });
 
   it('starts the restore state machine with the documented input and follows it state by state', async () => {
     stackOutputs();
@@ -299,24 +309,15 @@ describe('dumpvault restore|drill --remote', () => {
           entered(2, RestoreState.resolve),
           entered(5, RestoreState.guard, { guard: { rule: 'confirmed URL target, drop allowed' } }),
           entered(8, RestoreState.runRestore),
-          entered(12, RestoreState.verify, { verify: { tablesCompared: 3, rowsCompared: 2550 } }),
+          entered(12, RestoreState.verify, {
+            verify: { matches: true, tablesCompared: 3, rowsCompared: 2550 },
+          }),
         ],
       });
     sfn
       .on(DescribeExecutionCommand)
-      .resolvesOnce({
-        status: 'RUNNING',
-        executionArn: 'arn:exec:1',
-        stateMachineArn: MACHINE,
-        startDate: new Date(),
-      })
-      .resolves({
-        status: 'SUCCEEDED',
-        executionArn: 'arn:exec:1',
-        stateMachineArn: MACHINE,
-        startDate: new Date(),
-        output: '{}',
-      });
+      .resolvesOnce(execution('arn:exec:1', 'RUNNING'))
+      .resolves(execution('arn:exec:1', 'SUCCEEDED', { output: '{}' }));
     const out = io();
     const code = await remoteRestoreCommand(
       'prod',
@@ -362,14 +363,12 @@ describe('dumpvault restore|drill --remote', () => {
     sfn
       .on(GetExecutionHistoryCommand)
       .resolves({ events: [entered(2, RestoreState.resolve), entered(5, RestoreState.guard)] });
-    sfn.on(DescribeExecutionCommand).resolves({
-      status: 'FAILED',
-      executionArn: 'arn:exec:2',
-      stateMachineArn: MACHINE,
-      startDate: new Date(),
-      error: RestoreError.guardRefused,
-      cause: 'a target other than scratch needs confirm = "prod"',
-    });
+    sfn.on(DescribeExecutionCommand).resolves(
+      execution('arn:exec:2', 'FAILED', {
+        error: RestoreError.guardRefused,
+        cause: 'a target other than scratch needs confirm = "prod"',
+      }),
+    );
     const out = io();
     const code = await remoteRestoreCommand(
       'prod',
@@ -381,6 +380,68 @@ describe('dumpvault restore|drill --remote', () => {
     );
     expect(code).toBe(2);
     expect(out.text()).toMatch(/FAILED: GuardRefusedError — a target other than scratch needs confirm/);
+  });
+
+  it('says in one sentence which field of a state output it does not understand, instead of printing it as a result', async () => {
+    // Bug caught: the output was cast, not parsed: a Verify result with its counts as strings
+    // printed "3 tables, 2550 rows match the manifest" and a run without its fields printed
+    // only what happened to be there, with no word that anything was wrong.
+    stackOutputs();
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:3', startDate: new Date() });
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        entered(2, RestoreState.resolve, { job: 'prod', run: RESOLVED_RUN }),
+        entered(5, RestoreState.guard, {
+          run: { ...RESOLVED_RUN, backup: undefined },
+          guard: { rule: 'scratch' },
+        }),
+        entered(12, RestoreState.verify, {
+          run: RESOLVED_RUN,
+          verify: { matches: true, tablesCompared: '3', rowsCompared: '2550' },
+        }),
+        {
+          ...entered(14, RestoreState.record),
+          stateExitedEventDetails: { name: RestoreState.record, output: '{"recorded": ' },
+        },
+      ],
+    });
+    sfn.on(DescribeExecutionCommand).resolves(execution('arn:exec:3', 'SUCCEEDED', { output: '{}' }));
+    const out = io();
+
+    const code = await remoteRestoreCommand(
+      'prod',
+      undefined,
+      { remote: true, config: configFile },
+      new Output(out, false),
+      out,
+      { drill: false, clients: clients(), pollMs: 1 },
+    );
+
+    expect(code).toBe(0);
+    expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        stateMachineArn: MACHINE,
+        input: JSON.stringify({
+          job: 'prod',
+          backup: 'latest',
+          target: 'scratch',
+          drop: false,
+          trigger: 'manual',
+        }),
+      },
+    ]);
+    expect(sfn.commandCalls(GetExecutionHistoryCommand).map((c) => c.args[0].input)).toEqual([
+      { executionArn: 'arn:exec:3', maxResults: 1000 },
+    ]);
+    expect(sfn.commandCalls(DescribeExecutionCommand).map((c) => c.args[0].input)).toEqual([
+      { executionArn: 'arn:exec:3' },
+    ]);
+    expect(out.text().match(/^ {2}\w+.*$/gm)).toEqual([
+      `  Resolve: ${RESOLVED_RUN.backup}, a scratch database next to the source, restore, ${RESOLVED_RUN.runId}`,
+      '  Guard: unexpected output: run.backup: expected the backup id, got nothing',
+      '  Verify: unexpected output: verify.tablesCompared: expected a table count, got "3"',
+      '  Record: unexpected output: not JSON',
+    ]);
   });
 
   it('a drill targets the ephemeral sidecar database', () => {
