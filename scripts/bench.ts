@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { generateKeyPair } from '../core/crypto/openpgp.ts';
+import { svgChart } from './bench/chart.ts';
 import { ensureFixedDataset, ensureMariadbDataset, ensurePostgresDataset } from './bench/dataset.ts';
 import { type BenchEngine, type BenchEnvironment, createEnvironment } from './bench/environment.ts';
 import {
@@ -38,7 +39,6 @@ import {
   type RunRecord,
   type ScenarioResult,
   summarize,
-  svgChart,
 } from './bench/report.ts';
 import {
   dropRestoreTargets,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { svgChart } from '../../../scripts/bench/chart.ts';
 import {
   checkOneCoreTargets,
   cpuBudget,
@@ -7,7 +8,6 @@ import {
   pinnedTable,
   type RunRecord,
   summarize,
-  svgChart,
 } from '../../../scripts/bench/report.ts';
 
 const run = (wallMs: number, cpuMs: RunRecord['cpuMs'], busyCores = 1.5): RunRecord => ({
