@@ -51,3 +51,11 @@ export interface CreateDestinationOptions {
    */
   readonly retry?: RetryOptions;
 }
+
+/** Prefixes joined into one, each ending with `/`; empty ones left out. */
+export function joinPrefixes(...prefixes: string[]): string {
+  return prefixes
+    .filter((p) => p !== '')
+    .map((p) => (p.endsWith('/') ? p : `${p}/`))
+    .join('');
+}

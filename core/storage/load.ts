@@ -1,7 +1,8 @@
 /**
  * Destinations built without loading the cloud SDKs up front: a file destination needs none of
  * them, and their modules are a large part of a backup's start-up (docs/performance.md). The
- * S3, GCS and Azure implementations load on the first destination that names them.
+ * S3 and GCS implementations load on the first destination that names them, the Azure one
+ * likewise, each without the other's SDK.
  */
 import type { Destination as DestinationConfig } from '../config/schema.ts';
 import type { CreateDestinationOptions } from './create-options.ts';
@@ -24,6 +25,10 @@ export async function loadDestination(
       withRetry(fileDestination(name, config, options), options.retry ?? DEFAULT_RETRY),
     );
   }
-  const { createDestination } = await import('./index.ts');
-  return createDestination(name, config, options);
+  // One SDK per store: an S3 backup loads no Azure code, an Azure one no S3 code.
+  const bare =
+    config.type === 'azure'
+      ? (await import('./azure-create.ts')).createAzureBareDestination(name, config, options)
+      : (await import('./s3-create.ts')).createS3BareDestination(name, config, options);
+  return withDestinationName(withRetry(bare, options.retry ?? DEFAULT_RETRY));
 }

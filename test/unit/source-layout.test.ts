@@ -112,7 +112,7 @@ describe('the source tree', () => {
       path.join('core', 'pipeline', 'finish-run.ts'),
     );
     expect(graph.get(path.join('core', 'storage', 'load.ts'))?.dynamic).toContain(
-      path.join('core', 'storage', 'index.ts'),
+      path.join('core', 'storage', 's3-create.ts'),
     );
   });
 

@@ -11,10 +11,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const entry = 'task-image/cli/commands/backup.ts';
 
-/** The chain of static imports from `entry` to the first input whose path contains `target`. */
-function staticChain(meta: Metafile, target: string): string[] | undefined {
-  const from = new Map<string, string | undefined>([[entry, undefined]]);
-  const queue = [entry];
+/** The chain of static imports from `start` to the first input whose path contains `target`. */
+function staticChain(meta: Metafile, target: string, start = entry): string[] | undefined {
+  const from = new Map<string, string | undefined>([[start, undefined]]);
+  const queue = [start];
   while (queue.length > 0) {
     const file = queue.shift()!;
     if (file.includes(target)) {
@@ -63,5 +63,34 @@ describe('the backup command', () => {
     expect(staticChain(meta, 'core/storage/file.ts')).toBeDefined();
     expect(Object.keys(meta.inputs).some((f) => f.includes('@aws-sdk/client-s3/'))).toBe(true);
     expect(Object.keys(meta.inputs).some((f) => f.includes('nodemailer/'))).toBe(true);
+  });
+});
+
+describe('a cloud destination', () => {
+  // Bug caught: an S3 backup loading the Azure SDK too (~20–40 ms of module code at every start)
+  // because the loader imported core/storage/index.ts, which builds every kind of destination.
+  it.each([
+    ['core/storage/s3-create.ts', '@azure/storage-blob/'],
+    ['core/storage/azure-create.ts', '@aws-sdk/client-s3/'],
+  ])('%s reaches no %s', (start, target) => {
+    expect(Object.keys(meta.inputs)).toContain(start);
+    expect(staticChain(meta, target, start)).toBeUndefined();
+    expect(
+      staticChain(
+        meta,
+        target === '@azure/storage-blob/' ? '@aws-sdk/client-s3/' : '@azure/storage-blob/',
+        start,
+      ),
+    ).toBeDefined();
+  });
+
+  it('is loaded through those modules, not through core/storage/index.ts', () => {
+    const lazy = (meta.inputs['core/storage/load.ts']?.imports ?? []).filter(
+      (i) => i.kind === 'dynamic-import',
+    );
+    expect(lazy.map((i) => i.path).sort()).toEqual([
+      'core/storage/azure-create.ts',
+      'core/storage/s3-create.ts',
+    ]);
   });
 });
