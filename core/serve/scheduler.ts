@@ -128,12 +128,15 @@ export class Scheduler {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
-  /** Starts with `tasks`; resolves once stopped and every running firing has ended. */
-  async run(tasks: readonly ScheduledTask[]): Promise<void> {
+  /**
+   * Starts with `tasks`; resolves once stopped and every running firing has ended. `seen`: more
+   * ids whose first sight is recorded ({@link backupIdsOf}), tasks or not.
+   */
+  async run(tasks: readonly ScheduledTask[], seen: readonly string[] = []): Promise<void> {
     if (this.started) throw new Error('the scheduler runs once');
     this.started = true;
     this.state = await this.options.state.load();
-    this.plan(tasks, { catchUp: this.options.catchUp });
+    this.plan(tasks, { catchUp: this.options.catchUp, seen });
     await this.options.state.save(this.state);
     const { clock } = this.options;
     while (!this.stopping.signal.aborted) {
@@ -150,8 +153,8 @@ export class Scheduler {
   }
 
   /** Replaces the tasks (a reloaded config); missed firings are not caught up on a reload. */
-  reload(tasks: readonly ScheduledTask[]): void {
-    this.plan(tasks, { catchUp: false });
+  reload(tasks: readonly ScheduledTask[], seen: readonly string[] = []): void {
+    this.plan(tasks, { catchUp: false, seen });
     this.options.state.save(this.state).catch((err: unknown) => {
       this.options.log(`could not save the serve state: ${(err as Error).message}`);
     });
@@ -169,10 +172,14 @@ export class Scheduler {
     return this.stopping.signal;
   }
 
-  private plan(tasks: readonly ScheduledTask[], options: { catchUp: boolean }): void {
+  private plan(
+    tasks: readonly ScheduledTask[],
+    options: { catchUp: boolean; seen: readonly string[] },
+  ): void {
     const now = this.options.clock.now();
     this.tasks = [...tasks];
     this.due.clear();
+    for (const id of options.seen) this.state.firstSeen[id] ??= new Date(now).toISOString();
     for (const task of tasks) {
       this.state.firstSeen[task.id] ??= new Date(now).toISOString();
       const lastText = this.state.lastFired[task.id];
@@ -244,6 +251,15 @@ export function digestTask(digest: DigestTime | undefined): ScheduledTask[] {
   if (!digest) return [];
   const schedule = compileSchedule(digestSchedule(digest));
   return [{ id: 'digest', job: 'all jobs', kind: 'digest', schedule }];
+}
+
+/**
+ * The backup id (`backup:<job>`) of every job, with a schedule or not: serve records when it first
+ * saw each, as the watchdog records FIRSTSEEN of every job, so `status` counts a job without a
+ * schedule that never succeeded from then, as its AWS alarm does.
+ */
+export function backupIdsOf(jobs: readonly Job[]): string[] {
+  return jobs.map((job) => `backup:${job.name}`);
 }
 
 /** The tasks of a config: each job's `schedule` and `restoreDrill.schedule`. */

@@ -39,8 +39,9 @@ const finished = (item: HistoryItem) => item.finishedAt ?? item.startedAt;
 
 /**
  * The status of every job at `now`. `next` gives the next firing of a task id (`backup:<job>`,
- * `drill:<job>`); `firstSeen` when serve first scheduled it, so a job that never succeeded is
- * overdue only once a whole threshold has passed since it could have run.
+ * `drill:<job>`); `firstSeen` when serve first saw it (every job's `backup:<job>`, scheduled or
+ * not), so a job that never succeeded is overdue only once a whole threshold has passed since it
+ * could have run.
  */
 export async function jobStatuses(
   jobs: readonly Job[],
@@ -65,7 +66,8 @@ export async function jobStatuses(
       const drillSuccess = drills.find((i) => i.status === 'SUCCEEDED');
       const thresholdHours = alarmThresholdHours(job, job.schedule ? scheduleGaps(job.schedule) : undefined);
       // Counted from the last success; a job that never succeeded as the watchdog counts it (from
-      // its first scheduled run after serve first saw it, or its first run if earlier).
+      // its first scheduled run after serve first saw it, without a schedule from first sight, or
+      // its first run if earlier).
       const firstRunAt = backups.at(-1)?.startedAt;
       const firstSeen = options.firstSeen?.(`backup:${job.name}`);
       const since = success

@@ -20,6 +20,7 @@ import { resolveBackup } from '../../../core/pipeline/catalog.ts';
 import { runRestore } from '../../../core/pipeline/restore.ts';
 import { redact } from '../../../core/redact.ts';
 import {
+  backupIdsOf,
   type Clock,
   digestTask,
   type ScheduledTask,
@@ -145,7 +146,7 @@ export async function serveCommand(
       const next = loadConfig(file, flags['state-dir']);
       const nextTasks = [...tasksOf(next.config.jobs), ...digestTask(next.config.notify?.digest)];
       loaded = next;
-      scheduler.reload(nextTasks);
+      scheduler.reload(nextTasks, backupIdsOf(next.config.jobs));
       log(`SIGHUP: reloaded ${next.file}: ${nextTasks.length} schedule(s)`);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
@@ -157,7 +158,7 @@ export async function serveCommand(
   signals.on('SIGHUP', onHup);
   try {
     log(`serve: ${tasks.length} schedule(s) from ${loaded.file}`);
-    const running = scheduler.run(tasks);
+    const running = scheduler.run(tasks, backupIdsOf(loaded.config.jobs));
     deps.onStarted?.(scheduler);
     await running;
   } finally {

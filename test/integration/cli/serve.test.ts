@@ -328,6 +328,25 @@ describe('dumpvault serve', () => {
 });
 
 describe('dumpvault status (local)', () => {
+  it('calls a job with alarmAfterHours and no schedule overdue once that long has passed since serve first saw it, as its AWS alarm does', async () => {
+    // Bug: serve recorded first sight only of scheduled jobs, so a job backed up by hand (or by
+    // cron) that never succeeded was never overdue locally; the watchdog counts it from FIRSTSEEN.
+    await ws.writeConfig({
+      destinations: { local: { type: 'file', path: './b' } },
+      encryption: { ops: { type: 'openpgp', recipients: ['keys/ops.pub.asc'] } },
+      jobs: [job('by-hand', { alarmAfterHours: 2 })],
+    });
+    const serve = startServe(new ManualClock(Date.now() - 3 * 3_600_000));
+    await serve.idle();
+    serve.signals.emit('SIGTERM');
+    expect(await serve.exit).toBe(0);
+
+    const status = await runCli(['status', '--config', ws.configFile]);
+
+    expect(status.stdout).toMatch(/^by-hand .*OVERDUE \(no success for more than 2 h\)/m);
+    expect(status.code).toBe(1);
+  }, 60_000);
+
   it('exits 0 while every job is fresh and 1 once one is overdue by the AWS alarm rule, and writes the metrics for node_exporter', async () => {
     const jobs = [
       job('fresh', { schedule: { rate: '1 day' } }),
