@@ -25,7 +25,7 @@ import {
 } from '../../../core/contracts/cloudwatch.ts';
 import { RestoreError } from '../../../core/contracts/restore-state-machine.ts';
 import { DEFAULT_STACK_NAME, StackOutput, StackOutputEnv } from '../../../core/contracts/stack.ts';
-import { UserError } from '../../../core/errors.ts';
+import { messageOf, UserError } from '../../../core/errors.ts';
 import { createHistoryDocumentClient, DynamoHistoryStore } from '../../../core/history/dynamodb.ts';
 import { type HistoryStore, isFailedStatus } from '../../../core/history/history.ts';
 import { historyToCsv } from '../../../core/history/local.ts';
@@ -332,8 +332,8 @@ export async function remoteRestoreCommand(
     if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') break;
     await sleep(options.pollMs ?? 3000);
   }
-  const output = execution.output ? (JSON.parse(execution.output) as unknown) : undefined;
   if (out.isJson) {
+    const output = finalOutput(executionArn, execution, out);
     out.result({
       executionArn,
       status: execution.status,
@@ -350,6 +350,22 @@ export async function remoteRestoreCommand(
   }
   if (execution.status === 'SUCCEEDED') return 0;
   return REFUSALS.has(execution.error ?? '') ? 2 : 1;
+}
+
+/**
+ * The execution's final output for the `--json` result. Output that is not JSON is left out with
+ * a one-sentence warning, so the result's status and the exit status still follow the execution.
+ */
+function finalOutput(executionArn: string, execution: DescribeExecutionCommandOutput, out: Output): unknown {
+  if (!execution.output) return undefined;
+  try {
+    return JSON.parse(execution.output) as unknown;
+  } catch (err) {
+    out.warn(
+      `the output of execution ${executionArn} (${execution.status}) is not JSON (${messageOf(err)}); the result leaves it out`,
+    );
+    return undefined;
+  }
 }
 
 /** Execution errors that mean "the request was refused" (exit 2), not "the restore failed". */

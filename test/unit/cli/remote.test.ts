@@ -444,6 +444,69 @@ describe('dumpvault restore|drill --remote', () => {
     ]);
   });
 
+  it.each([
+    { status: 'SUCCEEDED' as const, more: {}, exit: 0 },
+    {
+      status: 'FAILED' as const,
+      more: { error: RestoreError.guardRefused, cause: 'confirm = "prod"' },
+      exit: 2,
+    },
+  ])(
+    'in --json mode says in one sentence that the output of a $status execution is not JSON, and still exits $exit',
+    async ({ status, more, exit }) => {
+      // Bug caught: JSON.parse of the execution's final output threw a bare SyntaxError, printed as
+      // a bug in dumpvault with exit 1 and {"status": "FAILED"}, whatever the execution's outcome.
+      stackOutputs();
+      sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:4', startDate: new Date() });
+      sfn.on(GetExecutionHistoryCommand).resolves({ events: [entered(2, RestoreState.resolve)] });
+      sfn
+        .on(DescribeExecutionCommand)
+        .resolves(execution('arn:exec:4', status, { output: '{"run": ', ...more }));
+      let stdout = '';
+      const sink = (write: (text: string) => void) =>
+        new Writable({
+          write(c, _e, cb) {
+            write(c.toString());
+            cb();
+          },
+        });
+      const err = io();
+      const json: Io = { stdout: sink((t) => (stdout += t)), stderr: err.stderr, env: {} };
+
+      const code = await remoteRestoreCommand(
+        'prod',
+        undefined,
+        { remote: true, json: true, config: configFile },
+        new Output(json, true),
+        json,
+        { drill: false, clients: clients(), pollMs: 1 },
+      );
+
+      expect(code).toBe(exit);
+      expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input)).toEqual([
+        {
+          stateMachineArn: MACHINE,
+          input: JSON.stringify({
+            job: 'prod',
+            backup: 'latest',
+            target: 'scratch',
+            drop: false,
+            trigger: 'manual',
+          }),
+        },
+      ]);
+      expect(sfn.commandCalls(DescribeExecutionCommand).map((c) => c.args[0].input)).toEqual([
+        { executionArn: 'arn:exec:4' },
+      ]);
+      expect(JSON.parse(stdout)).toEqual({ executionArn: 'arn:exec:4', status, ...more });
+      expect(err.text()).toMatch(
+        new RegExp(
+          `^warning: the output of execution arn:exec:4 \\(${status}\\) is not JSON \\(.+\\); the result leaves it out\n$`,
+        ),
+      );
+    },
+  );
+
   it('a drill targets the ephemeral sidecar database', () => {
     expect(remoteRestoreInput('prod', undefined, {}, true)).toEqual({
       job: 'prod',
