@@ -18,8 +18,8 @@ export interface JobFreshness {
   readonly job: string;
   /**
    * Hours since the last success; for a job that never succeeded, since it could first have
-   * run ({@link neverSucceededSince}). Undefined only for a job that never succeeded and has no
-   * schedule and no runs yet: its alarm then treats the missing datapoint as breaching.
+   * run ({@link neverSucceededSince}): its first scheduled time, its first run, or when this
+   * watchdog first saw it (recorded for every job).
    */
   readonly hoursSinceLastSuccess?: number;
   readonly lastSuccessAt?: string;
