@@ -109,8 +109,19 @@ function chooseUnlock(message: KeyPackets, options: DecryptOptions): Unlock {
   return { by: 'keys', keys };
 }
 
-/** The session key, checked against the ciphertext (quick check) before any plaintext is released. */
-async function findSessionKey(message: KeyPackets, unlock: Unlock, head: Buffer): Promise<SessionKey> {
+/**
+ * The session key, checked against the ciphertext (quick check) before any plaintext is released.
+ * `doubt` says why a passphrase's key could not be checked: a passphrase packet (SKESK v4) has
+ * no integrity check of its own, so a wrong passphrase yields a random key, and about once in
+ * 300 tries a random key whose cipher (Twofish, or an old cipher OpenSSL lacks) names a
+ * plausible algorithm that the quick check cannot test. Decrypting with it then fails like a
+ * damaged object; the error must still say the passphrase may be wrong.
+ */
+async function findSessionKey(
+  message: KeyPackets,
+  unlock: Unlock,
+  head: Buffer,
+): Promise<{ sessionKey: SessionKey; doubt?: string }> {
   const wrong = (cause?: unknown): CryptoError =>
     unlock.by === 'passphrase'
       ? new CryptoError('wrong passphrase: it does not decrypt this object', { cause })
@@ -127,9 +138,26 @@ async function findSessionKey(message: KeyPackets, unlock: Unlock, head: Buffer)
   } catch (err) {
     throw wrong(err);
   }
-  const chosen = candidates.find((key) => key.algorithm !== null && quickCheck(key, head) !== false);
-  if (!chosen?.algorithm) throw wrong();
-  return { data: chosen.data, algorithm: chosen.algorithm };
+  const checked = candidates.map((key) => ({
+    key,
+    check: key.algorithm === null ? false : quickCheck(key, head),
+  }));
+  const chosen = checked.find((c) => c.check === true) ?? checked.find((c) => c.check === undefined);
+  if (!chosen?.key.algorithm) throw wrong();
+  const sessionKey = { data: chosen.key.data, algorithm: chosen.key.algorithm };
+  if (chosen.check === true || unlock.by !== 'passphrase') return { sessionKey };
+  return {
+    sessionKey,
+    doubt: `the passphrase gives a ${chosen.key.algorithm} key, which cannot be checked before decrypting`,
+  };
+}
+
+/** A decryption failure after an unchecked passphrase key: a wrong passphrase looks the same. */
+function wrongOrCorrupted(err: unknown, doubt: string): CryptoError {
+  return new CryptoError(
+    `wrong passphrase, or the object is damaged (${doubt}; decrypting with it failed: ${messageOf(err)}); everything decrypted from it must be discarded`,
+    { cause: err },
+  );
 }
 
 function corrupted(err: unknown): IntegrityError {
@@ -170,13 +198,14 @@ export function decryptStage(options: DecryptOptions): Duplex {
     // literal data packet under an AES key (what dumpvault and `gpg --compress-algo none`
     // write), is decrypted with node:crypto (seipd.ts), else by openpgp.js.
     let sessionKey: SessionKey | undefined;
+    let doubt: string | undefined;
     const offset = seipdV1Offset(head);
     if (offset !== undefined) {
       const keyPackets = await readMessage({ binaryMessage: head.subarray(0, offset) }).catch(
         () => undefined,
       );
       if (keyPackets) {
-        sessionKey = await findSessionKey(keyPackets, chooseUnlock(keyPackets, options), head);
+        ({ sessionKey, doubt } = await findSessionKey(keyPackets, chooseUnlock(keyPackets, options), head));
         if (opensNatively(head.subarray(offset), sessionKey as { data: Uint8Array; algorithm: string })) {
           try {
             yield* openSeipdV1(
@@ -206,7 +235,9 @@ export function decryptStage(options: DecryptOptions): Duplex {
         'the object uses OpenPGP encryption without integrity protection (no MDC), which cannot be trusted; decrypt it with gpg --ignore-mdc-error only if you know where it came from',
       );
     }
-    sessionKey ??= await findSessionKey(message, chooseUnlock(message, options), head);
+    if (!sessionKey)
+      ({ sessionKey, doubt } = await findSessionKey(message, chooseUnlock(message, options), head));
+    const failed = (err: unknown): Error => (doubt ? wrongOrCorrupted(err, doubt) : corrupted(err));
     let plaintext: ReadableStream<Uint8Array>;
     try {
       const result = await decrypt({
@@ -217,7 +248,7 @@ export function decryptStage(options: DecryptOptions): Duplex {
       });
       plaintext = result.data as unknown as ReadableStream<Uint8Array>;
     } catch (err) {
-      throw input.failure() ?? corrupted(err);
+      throw input.failure() ?? failed(err);
     }
     const stallMs = options.stallMs ?? STALL_MS;
     try {
@@ -225,11 +256,11 @@ export function decryptStage(options: DecryptOptions): Duplex {
         inputIdleMs: input.idleMs,
         ms: stallMs,
         error: () =>
-          corrupted(new Error(`decryption stalled: no output and no input read for ${stallMs / 1000} s`)),
+          failed(new Error(`decryption stalled: no output and no input read for ${stallMs / 1000} s`)),
       });
     } catch (err) {
-      if (err instanceof IntegrityError) throw err;
-      throw input.failure() ?? corrupted(err);
+      if (err instanceof IntegrityError || err instanceof CryptoError) throw err;
+      throw input.failure() ?? failed(err);
     }
   });
 }

@@ -220,6 +220,30 @@ describe('decryptStage failures', () => {
     expect(sink.bytes).toBe(0);
   });
 
+  // A dumpvault object (AES-256) and a wrong passphrase whose random session key names Twofish
+  // with a key of the right length: about 1 wrong passphrase in 300 does, and no quick check can
+  // test a Twofish key. Found by trying wrong passphrases against this object (the S2K salt is in it).
+  const TWOFISH_DECOY = {
+    message: Buffer.from(
+      'wy4ECQMIHbH2+43KgSbgQz+10why/TnbV9uyo50B8FShrMJK+sSNGxbdzPR2gmdS0mIBiE6u1MxildwOlr9fPOVfc9lXx+GKYdtlPQyzHbx5qUe64UuxdAO4Rnu0DeyOWdGAmB5KGtDD7MFvca1KERRUVsx/RfbARpCFnw/mOdgMxILc6STWvhbglWbwr3EDtGrKGw==',
+      'base64',
+    ),
+    right: 'the right passphrase',
+    wrong: 'wrong passphrase 125',
+  };
+
+  it('says "wrong passphrase" when a wrong passphrase yields a key the quick check cannot test', async () => {
+    // Bug caught (seen in CI, `rekey` then `verify` with the old passphrase): the decoy key went to
+    // openpgp.js and the error called a sound object "corrupted or truncated".
+    const wrong = decryptToSink(TWOFISH_DECOY.message, { passphrase: TWOFISH_DECOY.wrong });
+    await expect(wrong).rejects.toThrow(CryptoError);
+    await expect(wrong).rejects.toThrow(
+      /^wrong passphrase, or the object is damaged \(the passphrase gives a twofish key, which cannot be checked before decrypting; decrypting with it failed: .+\); everything decrypted from it must be discarded$/,
+    );
+    const right = await decryptToSink(TWOFISH_DECOY.message, { passphrase: TWOFISH_DECOY.right });
+    expect(right.bytes).toBe('dumpvault fixture: a passphrase-encrypted object\n'.length);
+  });
+
   it('fails when a passphrase is given for an object encrypted to a key', async () => {
     const run = decryptToSink(keyCiphertext, { passphrase: 'anything' });
 
